@@ -1,0 +1,52 @@
+# Freshet's build and test entry points. `make test` is what CI runs (through .ci/run): it
+# installs everything the tests need on a machine that has only Go and Node.js, then runs
+# the format check, go vet, staticcheck and the whole test suite under the race detector.
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+PEERS_STAMP := integration/peers/node_modules/.freshet-installed
+TEST_TIMEOUT ?= 25m
+
+.PHONY: test deps peers tools fmt-check vet staticcheck unit bench soak quickstart
+
+test: deps fmt-check vet staticcheck unit
+
+deps: peers tools
+	$(GO) mod download
+
+peers: $(PEERS_STAMP)
+
+$(PEERS_STAMP): integration/peers/package.json integration/peers/package-lock.json
+	cd integration/peers && npm ci --no-audit --no-fund
+	touch $@
+
+tools: $(STATICCHECK)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './integration/peers/node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: tools
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+# Benchmarks of every hot path (not part of `make test`).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Long-running soak variants of the chaos tests.
+soak:
+	FRESHET_SOAK=1 $(GO) test -race -timeout 90m -run 'Chaos|Soak' ./...
+
+quickstart:
+	$(GO) run ./examples/quickstart
