@@ -1,0 +1,14 @@
+//go:build !unix
+
+package peers
+
+import "os/exec"
+
+// setProcessGroup does nothing where process groups do not exist.
+func setProcessGroup(*exec.Cmd) {}
+
+// killGroup kills the peer process itself where process groups do not exist.
+func killGroup(cmd *exec.Cmd, _ bool) { _ = cmd.Process.Kill() }
+
+// groupAlive reports false once the peer process has been waited for.
+func groupAlive(*exec.Cmd) bool { return false }
