@@ -1,0 +1,78 @@
+// Package aggregation packs many small user records into one Kinesis record
+// and unpacks them again, in the aggregated-record format of the Kinesis
+// Producer Library (KPL), byte for byte, with optional compression on top.
+//
+// In Freshet's data flow, the producer keeps one Aggregator per predicted
+// shard: Put adds user records until a count or byte limit would be exceeded,
+// then Drain yields the Kinesis record that PutRecords sends. The consumer
+// passes every record GetRecords or SubscribeToShard returns through a
+// Deaggregator, which hands user records, with their sub-sequence numbers,
+// to the record processor. Because the format is the KPL's, Freshet
+// producers feed Java KCL consumers and Freshet consumers read KPL producers.
+//
+// # KPL aggregated record
+//
+// The data of an aggregated record is
+//
+//	F3 89 9A C2 | protobuf AggregatedRecord | MD5 of the protobuf bytes (16)
+//
+// with the proto2 messages
+//
+//	message AggregatedRecord {
+//	  repeated string partition_key_table     = 1;
+//	  repeated string explicit_hash_key_table = 2;
+//	  repeated Record records                 = 3;
+//	}
+//	message Record {
+//	  required uint64 partition_key_index     = 1;
+//	  optional uint64 explicit_hash_key_index = 2;
+//	  required bytes  data                    = 3;
+//	  repeated Tag    tags                    = 4;
+//	}
+//	message Tag { required string key = 1; optional string value = 2; }
+//
+// The Aggregator writes the fields in field-number order (both tables, then
+// the records), puts each distinct key in its table once in order of first
+// use, always writes partition_key_index (so index 0 is "08 00"), writes
+// explicit_hash_key_index only for records that have an explicit hash key,
+// and writes no tags: the same bytes as the KPL and aws-kinesis-agg. An
+// aggregate of a single record is sent as that plain record. An aggregate of
+// several is sent with partition key "a" and, as explicit hash key, the first
+// user record's hash key in decimal, so it lands on the first record's shard;
+// the producer only aggregates records predicted for the same shard.
+//
+// # Compressed frame (Freshet only)
+//
+// With WithCompression the Aggregator may emit, instead of a KPL aggregate, a
+// compressed frame (all integers big-endian):
+//
+//	offset 0: 4 bytes  magic F5 46 52 5A (0xF5, then "FRZ")
+//	offset 4: 1 byte   codec: 1 zstd (one RFC 8878 frame),
+//	                   2 snappy (block format), 3 gzip (one RFC 1952 member)
+//	offset 5: 4 bytes  uncompressed length, uint32
+//	offset 9: payload  the compressed bytes, to the end of the record
+//
+// The uncompressed content is always a complete KPL aggregate (magic,
+// protobuf, MD5), even for a single user record, so the KPL MD5 also guards
+// the decompressed bytes. A reader must check that the decompressed length
+// equals the declared one and reject declared lengths above its own limit
+// before decompressing. The first byte, 0xF5, never occurs in UTF-8 text and
+// differs from the KPL magic's, so a Freshet consumer never confuses a frame
+// with a KPL aggregate; a plain record that happens to begin with the frame
+// magic is delivered as a plain record unless it also decompresses to an
+// MD5-valid aggregate. A frame is emitted only when it is smaller than the
+// data it replaces; the routing keys are those of the uncompressed form.
+//
+// The Java KCL, the KPL's deaggregator and aws-kinesis-agg cannot read
+// compressed frames: to them a frame is an opaque plain record. Compression is
+// therefore off by default; turn it on only when every consumer of the stream
+// uses Freshet (or implements the frame above).
+//
+// # Malformed input
+//
+// As in the KCL, a record that starts with a magic number but fails to decode
+// (bad MD5, bad protobuf, bad frame, a decompressed size above the limit) is
+// delivered whole as one plain record; Deaggregate also returns a
+// *MalformedError so the caller can count or log it. Nothing of such a record
+// is delivered partially.
+package aggregation
