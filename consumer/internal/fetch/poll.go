@@ -1,0 +1,246 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/internal/clock"
+)
+
+// PollingAPI is the part of *kinesis.Client a polling fetcher uses.
+type PollingAPI interface {
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+// PollingConfig configures a polling fetcher.
+type PollingConfig struct {
+	// StreamName or StreamARN names the stream (the ARN wins when both are set).
+	StreamName string
+	StreamARN  string
+	// ShardID is the shard read.
+	ShardID string
+	// Start is where reading starts.
+	Start Position
+	// MaxRecords is GetRecords' Limit (1..10000).
+	MaxRecords int32
+	// Prefetch is how many batches may wait for the shard consumer (at least 1).
+	Prefetch int
+	// IdleTime is the pause after a call returned no record at the tip of the shard.
+	IdleTime time.Duration
+	// Throttle is the backoff after a throttled call.
+	Throttle Backoff
+	// Retry is the backoff after any other transient failure.
+	Retry Backoff
+	// Clock drives every pause; clock.Real when nil.
+	Clock clock.Clock
+	// Logger receives debug logs; no-op when nil.
+	Logger *zap.Logger
+}
+
+type result struct {
+	batch Batch
+	err   error
+}
+
+// Poller is a Fetcher that calls GetRecords in a loop.
+type Poller struct {
+	api    PollingAPI
+	cfg    PollingConfig
+	out    chan result
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// NewPoller starts polling cfg.ShardID with api. The goroutine lives until Close, a
+// fatal error, the shard's end, or ctx ends.
+func NewPoller(ctx context.Context, api PollingAPI, cfg PollingConfig) (*Poller, error) {
+	if api == nil {
+		return nil, errors.New("fetch: nil Kinesis API")
+	}
+	if cfg.ShardID == "" || (cfg.StreamName == "" && cfg.StreamARN == "") {
+		return nil, errors.New("fetch: stream and shard are required")
+	}
+	if cfg.MaxRecords <= 0 || cfg.MaxRecords > 10000 {
+		return nil, fmt.Errorf("fetch: MaxRecords %d outside 1..10000", cfg.MaxRecords)
+	}
+	if cfg.Prefetch < 1 {
+		cfg.Prefetch = 1
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &Poller{api: api, cfg: cfg, out: make(chan result, cfg.Prefetch), cancel: cancel, done: make(chan struct{})}
+	go p.run(ctx)
+	return p, nil
+}
+
+// Next returns the next batch.
+func (p *Poller) Next(ctx context.Context) (Batch, error) {
+	select {
+	case r, ok := <-p.out:
+		if !ok {
+			return Batch{}, ErrClosed
+		}
+		return r.batch, r.err
+	case <-ctx.Done():
+		return Batch{}, ctx.Err()
+	}
+}
+
+// Close stops polling and waits for the goroutine.
+func (p *Poller) Close() {
+	p.once.Do(p.cancel)
+	<-p.done
+}
+
+func (p *Poller) streamArgs() (name, arn *string) {
+	if p.cfg.StreamARN != "" {
+		return nil, aws.String(p.cfg.StreamARN)
+	}
+	return aws.String(p.cfg.StreamName), nil
+}
+
+func (p *Poller) iterator(ctx context.Context, pos Position) (*string, error) {
+	name, arn := p.streamArgs()
+	in := &kinesis.GetShardIteratorInput{
+		StreamName:        name,
+		StreamARN:         arn,
+		ShardId:           aws.String(p.cfg.ShardID),
+		ShardIteratorType: pos.Type,
+	}
+	switch pos.Type {
+	case types.ShardIteratorTypeAtSequenceNumber, types.ShardIteratorTypeAfterSequenceNumber:
+		in.StartingSequenceNumber = aws.String(pos.SequenceNumber)
+	case types.ShardIteratorTypeAtTimestamp:
+		in.Timestamp = aws.Time(pos.Timestamp)
+	}
+	out, err := p.api.GetShardIterator(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return out.ShardIterator, nil
+}
+
+// emit hands r to the shard consumer, waiting while the prefetch buffer is full.
+func (p *Poller) emit(ctx context.Context, r result) bool {
+	select {
+	case p.out <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *Poller) fail(ctx context.Context, op string, err error) {
+	p.emit(ctx, result{err: &Error{Op: op, ShardID: p.cfg.ShardID, Err: err}})
+}
+
+func (p *Poller) run(ctx context.Context) {
+	defer close(p.done)
+	defer close(p.out)
+	clk, log := p.cfg.Clock, p.cfg.Logger
+	pos := p.cfg.Start
+	lastSeq := ""
+	var iter *string
+	attempt := 0
+	for ctx.Err() == nil {
+		if iter == nil {
+			start := pos
+			if lastSeq != "" {
+				start = Position{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: lastSeq}
+			}
+			it, err := p.iterator(ctx, start)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				switch classify(err) {
+				case classFatal:
+					p.fail(ctx, "GetShardIterator", err)
+					return
+				case classThrottle:
+					_ = sleep(ctx, clk, p.cfg.Throttle.Delay(attempt))
+				default:
+					_ = sleep(ctx, clk, p.cfg.Retry.Delay(attempt))
+				}
+				attempt++
+				log.Debug("get shard iterator failed", zap.String("shard", p.cfg.ShardID), zap.Error(err))
+				continue
+			}
+			if it == nil {
+				// A closed shard read past its end: nothing more will come.
+				p.emit(ctx, result{batch: Batch{ShardEnd: true}})
+				return
+			}
+			iter = it
+			attempt = 0
+		}
+		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(p.cfg.MaxRecords)})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			switch classify(err) {
+			case classFatal:
+				p.fail(ctx, "GetRecords", err)
+				return
+			case classExpired:
+				iter = nil
+				log.Debug("shard iterator expired", zap.String("shard", p.cfg.ShardID))
+				continue
+			case classThrottle:
+				_ = sleep(ctx, clk, p.cfg.Throttle.Delay(attempt))
+			default:
+				_ = sleep(ctx, clk, p.cfg.Retry.Delay(attempt))
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		b := Batch{Records: out.Records, ChildShards: out.ChildShards, Bytes: batchBytes(out.Records)}
+		if out.MillisBehindLatest != nil {
+			b.MillisBehindLatest = *out.MillisBehindLatest
+		}
+		if n := len(out.Records); n > 0 {
+			lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
+		}
+		iter = out.NextShardIterator
+		if iter == nil {
+			b.ShardEnd = true
+			p.emit(ctx, result{batch: b})
+			return
+		}
+		if len(b.Records) > 0 {
+			if !p.emit(ctx, result{batch: b}) {
+				return
+			}
+			continue
+		}
+		if b.MillisBehindLatest > 0 {
+			// Empty but behind: the shard has a gap; read on at once.
+			continue
+		}
+		// At the tip: report the lag so the consumer sees it, then idle.
+		select {
+		case p.out <- result{batch: b}:
+		default:
+		}
+		if sleep(ctx, clk, p.cfg.IdleTime) != nil {
+			return
+		}
+	}
+}
