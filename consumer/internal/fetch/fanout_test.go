@@ -13,8 +13,8 @@ import (
 )
 
 type fakeStream struct {
-	ch   chan types.SubscribeToShardEventStream
-	err  error
+	ch  chan types.SubscribeToShardEventStream
+	err error
 }
 
 func (s *fakeStream) Events() <-chan types.SubscribeToShardEventStream { return s.ch }
