@@ -1,0 +1,296 @@
+package lease
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/internal/hashkey"
+)
+
+// Attribute names of the lease table, as Java KCL 3.x writes them.
+const (
+	AttrLeaseKey                = "leaseKey"
+	AttrLeaseOwner              = "leaseOwner"
+	AttrLeaseCounter            = "leaseCounter"
+	AttrOwnerSwitches           = "ownerSwitchesSinceCheckpoint"
+	AttrCheckpoint              = "checkpoint"
+	AttrCheckpointSubSequence   = "checkpointSubSequenceNumber"
+	AttrPendingCheckpoint       = "pendingCheckpoint"
+	AttrPendingCheckpointSubSeq = "pendingCheckpointSubSequenceNumber"
+	AttrPendingCheckpointState  = "pendingCheckpointState"
+	AttrParentShardID           = "parentShardId"
+	AttrChildShardIDs           = "childShardIds"
+	AttrStartingHashKey         = "startingHashKey"
+	AttrEndingHashKey           = "endingHashKey"
+	AttrThroughputKBps          = "throughputKBps"
+	AttrCheckpointOwner         = "checkpointOwner"
+	AttrEntityType              = "entityType"
+	AttrStreamName              = "streamName"
+	AttrShardID                 = "shardId"
+	// AttrCheckpointTimestamp is a Freshet extension: the epoch milliseconds of an
+	// AT_TIMESTAMP checkpoint set by Replay. Java KCL ignores it (and takes the timestamp
+	// from its own configuration).
+	AttrCheckpointTimestamp = "checkpointTimestamp"
+
+	// IndexLeaseOwnerToLeaseKey is the lease table's global secondary index: leaseOwner
+	// (HASH), leaseKey (RANGE), keys only.
+	IndexLeaseOwnerToLeaseKey = "LeaseOwnerToLeaseKeyIndex"
+)
+
+// Values of the entityType attribute.
+const (
+	EntityLease                  = "LEASE"
+	EntityLeader                 = "LEADER"
+	EntityClientVersionMigration = "CLIENT_VERSION_MIGRATION"
+	EntityTableMigration         = "TABLE_MIGRATION"
+	EntityWorkerMetricStats      = "WORKER_METRIC_STATS"
+)
+
+// MarshalItem returns the lease-table item of l, with the attribute names and types Java
+// KCL 3.x writes (plus entityType LEASE). Empty optional fields are omitted.
+func MarshalItem(l *Lease) map[string]types.AttributeValue {
+	item := make(map[string]types.AttributeValue, 16)
+	item[AttrLeaseKey] = str(l.Key)
+	item[AttrLeaseCounter] = num(l.Counter)
+	if l.Owner != "" {
+		item[AttrLeaseOwner] = str(l.Owner)
+	}
+	item[AttrOwnerSwitches] = num(l.OwnerSwitchesSinceCheckpoint)
+	cp := l.Checkpoint
+	if cp.IsZero() {
+		cp = checkpoint.TrimHorizon
+	}
+	item[AttrCheckpoint] = str(cp.SequenceNumber)
+	item[AttrCheckpointSubSequence] = num(cp.SubSequenceNumber)
+	if !cp.Timestamp.IsZero() {
+		item[AttrCheckpointTimestamp] = num(cp.Timestamp.UnixMilli())
+	}
+	if len(l.ParentShardIDs) > 0 {
+		item[AttrParentShardID] = strSet(l.ParentShardIDs)
+	}
+	if len(l.ChildShardIDs) > 0 {
+		item[AttrChildShardIDs] = strSet(l.ChildShardIDs)
+	}
+	if !l.PendingCheckpoint.IsZero() {
+		item[AttrPendingCheckpoint] = str(l.PendingCheckpoint.SequenceNumber)
+		item[AttrPendingCheckpointSubSeq] = num(l.PendingCheckpoint.SubSequenceNumber)
+	}
+	if l.PendingCheckpointState != nil {
+		item[AttrPendingCheckpointState] = &types.AttributeValueMemberB{Value: slices.Clone(l.PendingCheckpointState)}
+	}
+	if l.StartingHashKey != "" && l.EndingHashKey != "" {
+		item[AttrStartingHashKey] = str(l.StartingHashKey)
+		item[AttrEndingHashKey] = str(l.EndingHashKey)
+	}
+	if l.ThroughputKBps != 0 {
+		item[AttrThroughputKBps] = numFloat(l.ThroughputKBps)
+	}
+	if l.CheckpointOwner != "" {
+		item[AttrCheckpointOwner] = str(l.CheckpointOwner)
+	}
+	if l.StreamIdentifier != "" {
+		item[AttrStreamName] = str(l.StreamIdentifier)
+		item[AttrShardID] = str(l.ShardID)
+	}
+	item[AttrEntityType] = str(EntityLease)
+	return item
+}
+
+// IsLeaseItem reports whether item is a lease: its entityType is LEASE or absent (rows
+// written before KCL 3.5 have none).
+func IsLeaseItem(item map[string]types.AttributeValue) bool {
+	et, ok := item[AttrEntityType].(*types.AttributeValueMemberS)
+	return !ok || et.Value == EntityLease
+}
+
+// UnmarshalItem reads a lease-table item written by Freshet or by Java KCL (1.x to 3.x).
+// pendingCheckpointState may be binary or, as some Java versions write it, a number; a
+// number carries no application state and is read as none. Items of other entity types
+// fail with ErrMalformedItem (use IsLeaseItem to skip them).
+func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
+	var l Lease
+	if !IsLeaseItem(item) {
+		return l, fmt.Errorf("%w: entityType %v is not %s", ErrMalformedItem, describe(item[AttrEntityType]), EntityLease)
+	}
+	var err error
+	r := itemReader{item: item}
+	l.Key = r.str(AttrLeaseKey, true)
+	l.Owner = r.str(AttrLeaseOwner, false)
+	l.Counter = r.int(AttrLeaseCounter)
+	l.OwnerSwitchesSinceCheckpoint = r.int(AttrOwnerSwitches)
+	if seq := r.str(AttrCheckpoint, false); seq != "" {
+		l.Checkpoint, err = checkpoint.Parse(seq, r.int(AttrCheckpointSubSequence))
+		if err != nil {
+			r.fail(AttrCheckpoint, err)
+		}
+		if ms := r.int(AttrCheckpointTimestamp); ms != 0 && l.Checkpoint.SequenceNumber == checkpoint.SentinelAtTimestamp {
+			l.Checkpoint.Timestamp = time.UnixMilli(ms).UTC()
+		}
+	}
+	if seq := r.str(AttrPendingCheckpoint, false); seq != "" {
+		l.PendingCheckpoint, err = checkpoint.Parse(seq, r.int(AttrPendingCheckpointSubSeq))
+		if err != nil {
+			r.fail(AttrPendingCheckpoint, err)
+		}
+	}
+	switch v := item[AttrPendingCheckpointState].(type) {
+	case nil, *types.AttributeValueMemberN, *types.AttributeValueMemberNULL:
+	case *types.AttributeValueMemberB:
+		l.PendingCheckpointState = slices.Clone(v.Value)
+		if l.PendingCheckpointState == nil {
+			l.PendingCheckpointState = []byte{}
+		}
+	default:
+		r.fail(AttrPendingCheckpointState, fmt.Errorf("type %s, want B or N", describe(v)))
+	}
+	l.ParentShardIDs = r.strSet(AttrParentShardID)
+	l.ChildShardIDs = r.strSet(AttrChildShardIDs)
+	l.StartingHashKey = r.str(AttrStartingHashKey, false)
+	l.EndingHashKey = r.str(AttrEndingHashKey, false)
+	if l.StartingHashKey != "" || l.EndingHashKey != "" {
+		if _, err := hashkey.ParseRange(l.StartingHashKey, l.EndingHashKey); err != nil {
+			r.fail(AttrStartingHashKey, err)
+		}
+	}
+	l.ThroughputKBps = r.float(AttrThroughputKBps)
+	l.CheckpointOwner = r.str(AttrCheckpointOwner, false)
+	l.StreamIdentifier = r.str(AttrStreamName, false)
+	l.ShardID = r.str(AttrShardID, false)
+	if r.err != nil {
+		return Lease{}, r.err
+	}
+	return l, nil
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func numFloat(f float64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatFloat(f, 'f', -1, 64)}
+}
+
+func strSet(ss []string) types.AttributeValue {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return &types.AttributeValueMemberSS{Value: slices.Compact(out)}
+}
+
+func describe(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case nil:
+		return "absent"
+	case *types.AttributeValueMemberS:
+		return strconv.Quote(v.Value)
+	case *types.AttributeValueMemberN:
+		return "N"
+	case *types.AttributeValueMemberB:
+		return "B"
+	case *types.AttributeValueMemberSS:
+		return "SS"
+	case *types.AttributeValueMemberNS:
+		return "NS"
+	case *types.AttributeValueMemberBS:
+		return "BS"
+	case *types.AttributeValueMemberM:
+		return "M"
+	case *types.AttributeValueMemberL:
+		return "L"
+	case *types.AttributeValueMemberBOOL:
+		return "BOOL"
+	case *types.AttributeValueMemberNULL:
+		return "NULL"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// itemReader reads typed attributes and keeps the first error.
+type itemReader struct {
+	item map[string]types.AttributeValue
+	err  error
+}
+
+func (r *itemReader) fail(name string, err error) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: attribute %s: %v", ErrMalformedItem, name, err)
+	}
+}
+
+func (r *itemReader) str(name string, required bool) string {
+	switch v := r.item[name].(type) {
+	case nil:
+		if required {
+			r.fail(name, fmt.Errorf("missing"))
+		}
+		return ""
+	case *types.AttributeValueMemberS:
+		if required && v.Value == "" {
+			r.fail(name, fmt.Errorf("empty"))
+		}
+		return v.Value
+	default:
+		r.fail(name, fmt.Errorf("type %s, want S", describe(v)))
+		return ""
+	}
+}
+
+func (r *itemReader) int(name string) int64 {
+	switch v := r.item[name].(type) {
+	case nil:
+		return 0
+	case *types.AttributeValueMemberN:
+		n, err := strconv.ParseInt(v.Value, 10, 64)
+		if err != nil {
+			// DynamoDB may normalize integers written by other clients, e.g. "1E+1".
+			f, ferr := strconv.ParseFloat(v.Value, 64)
+			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
+				r.fail(name, err)
+				return 0
+			}
+			n = int64(f)
+		}
+		return n
+	default:
+		r.fail(name, fmt.Errorf("type %s, want N", describe(v)))
+		return 0
+	}
+}
+
+func (r *itemReader) float(name string) float64 {
+	switch v := r.item[name].(type) {
+	case nil:
+		return 0
+	case *types.AttributeValueMemberN:
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			r.fail(name, fmt.Errorf("bad number %q", v.Value))
+			return 0
+		}
+		return f
+	default:
+		r.fail(name, fmt.Errorf("type %s, want N", describe(v)))
+		return 0
+	}
+}
+
+func (r *itemReader) strSet(name string) []string {
+	switch v := r.item[name].(type) {
+	case nil:
+		return nil
+	case *types.AttributeValueMemberSS:
+		out := slices.Clone(v.Value)
+		slices.Sort(out)
+		return out
+	default:
+		r.fail(name, fmt.Errorf("type %s, want SS", describe(v)))
+		return nil
+	}
+}
