@@ -11,8 +11,8 @@ import (
 	"github.com/freshet/freshet/checkpoint"
 )
 
-func S(v string) types.AttributeValue    { return &types.AttributeValueMemberS{Value: v} }
-func N(v string) types.AttributeValue    { return &types.AttributeValueMemberN{Value: v} }
+func S(v string) types.AttributeValue     { return &types.AttributeValueMemberS{Value: v} }
+func N(v string) types.AttributeValue     { return &types.AttributeValueMemberN{Value: v} }
 func SS(v ...string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: v} }
 func B(v []byte) types.AttributeValue     { return &types.AttributeValueMemberB{Value: v} }
 
