@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -75,6 +76,7 @@ type Deaggregator struct {
 	cfg  deaggregatorConfig
 	pk   []span
 	ehk  []span
+	recs []span
 	keys []keyEntry
 	dec  *decompressor
 }
@@ -193,32 +195,48 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte) ([]UserRecord, erro
 	}
 	defer d.release()
 
-	// Pass 1: find the key tables, which a well-formed aggregate puts before
-	// its records but protobuf allows anywhere.
-	d.pk, d.ehk = d.pk[:0], d.ehk[:0]
+	// Pass 1: find the key tables and the records. A well-formed aggregate
+	// puts the tables first, but protobuf allows fields in any order.
+	d.pk, d.ehk, d.recs = d.pk[:0], d.ehk[:0], d.recs[:0]
 	lo, hi, keyBytes := len(body), 0, 0
 	for i := 0; i < len(body); {
-		field, wire, j := readTag(body, i)
-		if j < 0 {
-			return dst, malformed(ErrProtobuf, fmt.Sprintf("bad tag at offset %d", i))
+		var field uint64
+		var wire byte
+		j := i + 1
+		switch body[i] {
+		case tagRecords:
+			field, wire = 3, wireBytes
+		case tagPartitionKeyTable:
+			field, wire = 1, wireBytes
+		case tagExplicitHashKeyTable:
+			field, wire = 2, wireBytes
+		default:
+			if field, wire, j = readTag(body, i); j < 0 {
+				return dst, malformed(ErrProtobuf, fmt.Sprintf("bad tag at offset %d", i))
+			}
 		}
-		if (field == 1 || field == 2) && wire == wireBytes {
-			s, e := readBytes(body, j)
-			if e < 0 {
-				return dst, malformed(ErrProtobuf, fmt.Sprintf("key table entry overruns at offset %d", i))
+		if wire != wireBytes || field > 3 {
+			if i = skipField(body, j, wire); i < 0 {
+				return dst, malformed(ErrProtobuf, fmt.Sprintf("bad field %d at offset %d", field, j))
 			}
-			if field == 1 {
-				d.pk = append(d.pk, span{s, e})
-			} else {
-				d.ehk = append(d.ehk, span{s, e})
-			}
-			lo, hi, keyBytes = min(lo, s), max(hi, e), keyBytes+e-s
-			i = e
 			continue
 		}
-		if i = skipField(body, j, wire); i < 0 {
-			return dst, malformed(ErrProtobuf, fmt.Sprintf("bad field %d at offset %d", field, j))
+		s, e := readBytes(body, j)
+		if e < 0 {
+			return dst, malformed(ErrProtobuf, fmt.Sprintf("field %d overruns at offset %d", field, i))
 		}
+		switch field {
+		case 1:
+			d.pk = append(d.pk, span{s, e})
+		case 2:
+			d.ehk = append(d.ehk, span{s, e})
+		case 3:
+			d.recs = append(d.recs, span{s, e})
+		}
+		if field != 3 {
+			lo, hi, keyBytes = min(lo, s), max(hi, e), keyBytes+e-s
+		}
+		i = e
 	}
 
 	// One string holds every key when the tables are contiguous, as they
@@ -239,31 +257,23 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte) ([]UserRecord, erro
 	nehk := len(d.ehk)
 
 	// Pass 2: the records, in order.
-	var sub int64
-	for i := 0; i < len(body); {
-		field, wire, j := readTag(body, i)
-		if field != 3 || wire != wireBytes {
-			i = skipField(body, j, wire)
-			continue
-		}
-		s, e := readBytes(body, j)
-		if e < 0 {
-			return dst, malformed(ErrProtobuf, fmt.Sprintf("record overruns at offset %d", i))
-		}
-		ur, pki, ehki, err := parseRecord(body[s:e], npk, nehk)
+	dst = slices.Grow(dst, len(d.recs))
+	for n, sp := range d.recs {
+		pki, ehki, data, err := parseRecord(body[sp.start:sp.end], npk, nehk)
 		if err != nil {
-			return dst, malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", sub, err))
+			return dst, malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
 		}
-		ur.PartitionKey = d.keys[pki].s
-		if ehki >= 0 {
-			ur.ExplicitHashKey = d.keys[npk+ehki].s
-		}
-		ur.SubSequenceNumber = sub
-		ur.Aggregated = true
-		sub++
-		i = e
 		if d.cfg.filter && !d.inRange(pki, npk, ehki) {
 			continue
+		}
+		ur := UserRecord{
+			PartitionKey:      d.keys[pki].s,
+			Data:              data,
+			SubSequenceNumber: int64(n),
+			Aggregated:        true,
+		}
+		if ehki >= 0 {
+			ur.ExplicitHashKey = d.keys[npk+ehki].s
 		}
 		dst = append(dst, ur)
 	}
@@ -309,13 +319,34 @@ func (d *Deaggregator) inRange(pki, npk, ehki int) bool {
 
 // parseRecord decodes one Record message. ehki is -1 when the record has no
 // explicit hash key index.
-func parseRecord(b []byte, npk, nehk int) (ur UserRecord, pki, ehki int, err error) {
+func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, err error) {
+	// Fast path: the layout every known encoder writes, fields in order
+	// and each once: 08 pk [10 ehk] 1A len data.
+	if len(b) >= 4 && b[0] == tagPartitionKeyIndex {
+		pk, i := readVarint(b, 1)
+		ehk := uint64(1<<64 - 1)
+		if i > 0 && i < len(b) && b[i] == tagExplicitHashKeyIndex {
+			ehk, i = readVarint(b, i+1)
+		}
+		if i > 0 && i < len(b) && b[i] == tagData {
+			if s, e := readBytes(b, i+1); e == len(b) && pk < uint64(npk) && (ehk == 1<<64-1 || ehk < uint64(nehk)) {
+				if ehk == 1<<64-1 {
+					return int(pk), -1, b[s:e:e], nil
+				}
+				return int(pk), int(ehk), b[s:e:e], nil
+			}
+		}
+	}
+	return parseRecordSlow(b, npk, nehk)
+}
+
+func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, err error) {
 	var pk, ehk uint64
 	var hasPK, hasEHK, hasData bool
 	for i := 0; i < len(b); {
 		field, wire, j := readTag(b, i)
 		if j < 0 {
-			return ur, 0, 0, errString("bad tag")
+			return 0, 0, nil, errString("bad tag")
 		}
 		switch {
 		case field == 1 && wire == wireVarint:
@@ -327,39 +358,39 @@ func parseRecord(b []byte, npk, nehk int) (ur UserRecord, pki, ehki int, err err
 		case field == 3 && wire == wireBytes:
 			s, e := readBytes(b, j)
 			if e < 0 {
-				return ur, 0, 0, errString("data overruns")
+				return 0, 0, nil, errString("data overruns")
 			}
-			ur.Data = b[s:e:e]
+			data = b[s:e:e]
 			hasData = true
 			i = e
 		case field == 4 && wire == wireBytes:
 			s, e := readBytes(b, j)
 			if e < 0 || !validTag(b[s:e]) {
-				return ur, 0, 0, errString("bad tag entry")
+				return 0, 0, nil, errString("bad tag entry")
 			}
 			i = e
 		default:
 			i = skipField(b, j, wire)
 		}
 		if i < 0 {
-			return ur, 0, 0, errString("bad field")
+			return 0, 0, nil, errString("bad field")
 		}
 	}
 	switch {
 	case !hasPK:
-		return ur, 0, 0, errString("missing partition_key_index")
+		return 0, 0, nil, errString("missing partition_key_index")
 	case !hasData:
-		return ur, 0, 0, errString("missing data")
+		return 0, 0, nil, errString("missing data")
 	case pk >= uint64(npk):
-		return ur, 0, 0, errString("partition_key_index out of range")
+		return 0, 0, nil, errString("partition_key_index out of range")
 	case hasEHK && ehk >= uint64(nehk):
-		return ur, 0, 0, errString("explicit_hash_key_index out of range")
+		return 0, 0, nil, errString("explicit_hash_key_index out of range")
 	}
 	ehki = -1
 	if hasEHK {
 		ehki = int(ehk)
 	}
-	return ur, int(pk), ehki, nil
+	return int(pk), ehki, data, nil
 }
 
 // validTag checks a Tag message: a required key and an optional value.

@@ -46,9 +46,17 @@ func bytesFieldSize(n int) int {
 
 // readVarint decodes a varint at b[i:]. It returns the value and the index
 // after it, or n < 0 when the varint is truncated or longer than 10 bytes.
+// The one-byte case is inlined at call sites.
 func readVarint(b []byte, i int) (v uint64, n int) {
-	if i < len(b) && b[i] < 0x80 {
+	if uint(i) < uint(len(b)) && b[i] < 0x80 {
 		return uint64(b[i]), i + 1
+	}
+	return readVarintSlow(b, i)
+}
+
+func readVarintSlow(b []byte, i int) (v uint64, n int) {
+	if i < 0 {
+		return 0, -1
 	}
 	var shift uint
 	for j := 0; j < 10; j++ {
