@@ -1,0 +1,42 @@
+package consumer
+
+import (
+	"time"
+)
+
+// Record is one user record delivered to a processor: a plain Kinesis record or one user
+// record unpacked from a KPL (or Freshet-compressed) aggregate.
+type Record struct {
+	// SequenceNumber is the Kinesis record's sequence number; the user records of one
+	// aggregate share it.
+	SequenceNumber string
+	// SubSequenceNumber is the user record's index inside its aggregate (0 for plain
+	// records).
+	SubSequenceNumber int64
+	// PartitionKey is the user record's partition key.
+	PartitionKey string
+	// ExplicitHashKey is the user record's explicit hash key in decimal, if it had one.
+	ExplicitHashKey string
+	// Data is the payload. It may share memory with the other records of its aggregate;
+	// the processor may keep it but must not modify it.
+	Data []byte
+	// ApproximateArrivalTimestamp is when Kinesis accepted the (outer) record.
+	ApproximateArrivalTimestamp time.Time
+	// Aggregated reports that the record came out of an aggregate.
+	Aggregated bool
+}
+
+// ShardInfo identifies the shard a processor works on.
+type ShardInfo struct {
+	// StreamName is the stream the shard belongs to.
+	StreamName string
+	// StreamARN is the stream's ARN when known.
+	StreamARN string
+	// ShardID is the shard's ID.
+	ShardID string
+	// LeaseKey is the shard's key in the lease table: the shard ID for a single-stream
+	// application, account:stream:creationEpoch:shardId in multi-stream mode.
+	LeaseKey string
+	// ParentShardIDs are the shard's parents (none, one after a split, two after a merge).
+	ParentShardIDs []string
+}
