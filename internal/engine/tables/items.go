@@ -1,0 +1,554 @@
+package tables
+
+// maxItemSize is DynamoDB's item size limit (400 KB, names and values included).
+const maxItemSize = 400 * 1024
+
+type exprAttrs struct {
+	ExpressionAttributeNames  map[string]string `json:"ExpressionAttributeNames"`
+	ExpressionAttributeValues map[string]Value  `json:"ExpressionAttributeValues"`
+}
+
+type legacyParams struct {
+	Expected            map[string]any `json:"Expected"`
+	AttributesToGet     []string       `json:"AttributesToGet"`
+	AttributeUpdates    map[string]any `json:"AttributeUpdates"`
+	ConditionalOperator string         `json:"ConditionalOperator"`
+	KeyConditions       map[string]any `json:"KeyConditions"`
+	QueryFilter         map[string]any `json:"QueryFilter"`
+	ScanFilter          map[string]any `json:"ScanFilter"`
+}
+
+func (l legacyParams) check() error {
+	switch {
+	case l.Expected != nil:
+		return validationf("The legacy parameter Expected is not supported by this engine; use ConditionExpression")
+	case l.AttributesToGet != nil:
+		return validationf("The legacy parameter AttributesToGet is not supported by this engine; use ProjectionExpression")
+	case l.AttributeUpdates != nil:
+		return validationf("The legacy parameter AttributeUpdates is not supported by this engine; use UpdateExpression")
+	case l.ConditionalOperator != "":
+		return validationf("The legacy parameter ConditionalOperator is not supported by this engine")
+	case l.KeyConditions != nil:
+		return validationf("The legacy parameter KeyConditions is not supported by this engine; use KeyConditionExpression")
+	case l.QueryFilter != nil || l.ScanFilter != nil:
+		return validationf("The legacy filter parameters are not supported by this engine; use FilterExpression")
+	}
+	return nil
+}
+
+// newParser validates the substitution maps and returns a parser over them. anyExpr says
+// whether the request has at least one expression.
+func (e exprAttrs) newParser(anyExpr bool) (*exprParser, error) {
+	if e.ExpressionAttributeNames != nil {
+		if !anyExpr {
+			return nil, validationf("ExpressionAttributeNames can only be specified when using expressions")
+		}
+		if len(e.ExpressionAttributeNames) == 0 {
+			return nil, validationf("ExpressionAttributeNames must not be empty")
+		}
+		for k, v := range e.ExpressionAttributeNames {
+			if len(k) < 2 || k[0] != '#' || !allIdent(k[1:]) {
+				return nil, validationf("ExpressionAttributeNames contains invalid key: Syntax error; key: %q", k)
+			}
+			if v == "" {
+				return nil, validationf("ExpressionAttributeNames contains invalid value: Empty attribute name; for key: %q", k)
+			}
+		}
+	}
+	if e.ExpressionAttributeValues != nil {
+		if !anyExpr {
+			return nil, validationf("ExpressionAttributeValues can only be specified when using expressions")
+		}
+		if len(e.ExpressionAttributeValues) == 0 {
+			return nil, validationf("ExpressionAttributeValues must not be empty")
+		}
+		for k := range e.ExpressionAttributeValues {
+			if len(k) < 2 || k[0] != ':' || !allIdent(k[1:]) {
+				return nil, validationf("ExpressionAttributeValues contains invalid key: Syntax error; key: %q", k)
+			}
+		}
+	}
+	return newExprParser(e.ExpressionAttributeNames, e.ExpressionAttributeValues), nil
+}
+
+func allIdent(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isIdentPart(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkKey validates a Key parameter against the table's key schema.
+func checkKey(k keySchema, key Item) error {
+	want := 1
+	if k.hasRange() {
+		want = 2
+	}
+	if len(key) != want {
+		return errKeyMismatch
+	}
+	for _, a := range []struct {
+		name string
+		t    Type
+	}{{k.hash, k.hashT}, {k.rng, k.rngT}} {
+		if a.name == "" {
+			continue
+		}
+		v, ok := key[a.name]
+		if !ok || v.T != a.t {
+			return errKeyMismatch
+		}
+		if v.S == "" {
+			return validationf("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s", emptyKind(v.T), a.name)
+		}
+	}
+	return nil
+}
+
+func emptyKind(t Type) string {
+	if t == TypeB {
+		return "binary"
+	}
+	return "string"
+}
+
+// checkItem validates a whole item: key attributes, index key types and size.
+func (t *table) checkItem(it Item, gsis []*index) error {
+	for _, a := range []struct {
+		name string
+		t    Type
+	}{{t.key.hash, t.key.hashT}, {t.key.rng, t.key.rngT}} {
+		if a.name == "" {
+			continue
+		}
+		v, ok := it[a.name]
+		if !ok {
+			return validationf("One or more parameter values were invalid: Missing the key %s in the item", a.name)
+		}
+		if v.T != a.t {
+			return validationf("One or more parameter values were invalid: Type mismatch for key %s expected: %s actual: %s", a.name, a.t, v.T)
+		}
+		if v.S == "" {
+			return validationf("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s", emptyKind(v.T), a.name)
+		}
+	}
+	for _, ix := range gsis {
+		for _, a := range []struct {
+			name string
+			t    Type
+		}{{ix.key.hash, ix.key.hashT}, {ix.key.rng, ix.key.rngT}} {
+			if a.name == "" {
+				continue
+			}
+			v, ok := it[a.name]
+			if !ok {
+				continue
+			}
+			if v.T != a.t {
+				return validationf("One or more parameter values were invalid: Type mismatch for Index Key %s Expected: %s Actual: %s IndexName: %s", a.name, a.t, v.T, ix.name)
+			}
+			if v.S == "" {
+				return validationf("One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty %s value. IndexName: %s, IndexKey: %s", emptyKind(v.T), ix.name, a.name)
+			}
+		}
+	}
+	if itemSize(it) > maxItemSize {
+		return errItemTooLarge
+	}
+	return nil
+}
+
+func (t *table) indexes() []*index {
+	t.meta.RLock()
+	defer t.meta.RUnlock()
+	return t.gsis
+}
+
+func (t *table) keyOf(it Item) Item {
+	k := Item{t.key.hash: it[t.key.hash]}
+	if t.key.hasRange() {
+		k[t.key.rng] = it[t.key.rng]
+	}
+	return k
+}
+
+type consumed struct {
+	TableName     string  `json:"TableName"`
+	CapacityUnits float64 `json:"CapacityUnits"`
+}
+
+func consumedCapacity(mode, table string, units float64) *consumed {
+	if mode != "TOTAL" && mode != "INDEXES" {
+		return nil
+	}
+	return &consumed{TableName: table, CapacityUnits: units}
+}
+
+func writeUnits(it Item) float64 {
+	n := (itemSize(it) + 1023) / 1024
+	if n < 1 {
+		n = 1
+	}
+	return float64(n)
+}
+
+func readUnits(it Item, consistent bool) float64 {
+	n := (itemSize(it) + 4095) / 4096
+	if n < 1 {
+		n = 1
+	}
+	if consistent {
+		return float64(n)
+	}
+	return float64(n) / 2
+}
+
+type getItemInput struct {
+	TableName              string `json:"TableName"`
+	Key                    Item   `json:"Key"`
+	ConsistentRead         bool   `json:"ConsistentRead"`
+	ProjectionExpression   string `json:"ProjectionExpression"`
+	ReturnConsumedCapacity string `json:"ReturnConsumedCapacity"`
+	exprAttrs
+	legacyParams
+}
+
+type getItemOutput struct {
+	Item             Item      `json:"Item,omitempty"`
+	ConsumedCapacity *consumed `json:"ConsumedCapacity,omitempty"`
+}
+
+func (s *Service) getItemOp(body []byte) (any, error) {
+	var in getItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacyParams.check(); err != nil {
+		return nil, err
+	}
+	p, err := in.exprAttrs.newParser(in.ProjectionExpression != "")
+	if err != nil {
+		return nil, err
+	}
+	var proj []docPath
+	if in.ProjectionExpression != "" {
+		if proj, err = p.parseProjection(in.ProjectionExpression); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.checkUnused(); err != nil {
+		return nil, err
+	}
+	t, err := s.lookup(in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKey(t.key, in.Key); err != nil {
+		return nil, err
+	}
+	it := t.getItem(in.Key)
+	if proj != nil {
+		it = project(it, proj)
+	}
+	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t.name, readUnits(it, in.ConsistentRead))}, nil
+}
+
+type writeOutput struct {
+	Attributes       Item      `json:"Attributes,omitempty"`
+	ConsumedCapacity *consumed `json:"ConsumedCapacity,omitempty"`
+}
+
+func checkReturnValues(rv string, allowed ...string) error {
+	if rv == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if rv == a {
+			return nil
+		}
+	}
+	if rv == "NONE" || rv == "ALL_OLD" || rv == "UPDATED_OLD" || rv == "ALL_NEW" || rv == "UPDATED_NEW" {
+		return validationf("Return values set to invalid value")
+	}
+	return validationf("1 validation error detected: Value '%s' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]", rv)
+}
+
+func checkReturnOnFailure(rv string) error {
+	if rv == "" || rv == "NONE" || rv == "ALL_OLD" {
+		return nil
+	}
+	return validationf("1 validation error detected: Value '%s' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]", rv)
+}
+
+func failedCondition(old Item, rv string) error {
+	if rv == "ALL_OLD" && old != nil {
+		return conditionFailed(old)
+	}
+	return conditionFailed(nil)
+}
+
+type putItemInput struct {
+	TableName                           string `json:"TableName"`
+	Item                                Item   `json:"Item"`
+	ConditionExpression                 string `json:"ConditionExpression"`
+	ReturnValues                        string `json:"ReturnValues"`
+	ReturnValuesOnConditionCheckFailure string `json:"ReturnValuesOnConditionCheckFailure"`
+	ReturnConsumedCapacity              string `json:"ReturnConsumedCapacity"`
+	exprAttrs
+	legacyParams
+}
+
+// preparedPut is a validated PutItem ready to run against a table.
+type preparedPut struct {
+	t    *table
+	item Item
+	cond *cond
+}
+
+func (s *Service) preparePut(tableName string, item Item, condition string, ea exprAttrs) (preparedPut, error) {
+	p, err := ea.newParser(condition != "")
+	if err != nil {
+		return preparedPut{}, err
+	}
+	var c *cond
+	if condition != "" {
+		if c, err = p.parseCondition("ConditionExpression", condition); err != nil {
+			return preparedPut{}, err
+		}
+	}
+	if err := p.checkUnused(); err != nil {
+		return preparedPut{}, err
+	}
+	t, err := s.lookup(tableName)
+	if err != nil {
+		return preparedPut{}, err
+	}
+	if item == nil {
+		return preparedPut{}, validationf("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
+	}
+	if err := t.checkItem(item, t.indexes()); err != nil {
+		return preparedPut{}, err
+	}
+	return preparedPut{t: t, item: item, cond: c}, nil
+}
+
+// run stores the item if the condition holds; it returns the item it replaced.
+func (pp preparedPut) run(onFailure string) (Item, error) {
+	l := pp.t.lockItem(pp.t.keyOf(pp.item))
+	defer l.unlock()
+	old := l.get()
+	if pp.cond != nil && !pp.cond.eval(old) {
+		return nil, failedCondition(old, onFailure)
+	}
+	l.put(pp.item)
+	return old, nil
+}
+
+func (s *Service) putItemOp(body []byte) (any, error) {
+	var in putItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacyParams.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(in.ReturnValues, "NONE", "ALL_OLD"); err != nil {
+		return nil, err
+	}
+	if err := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); err != nil {
+		return nil, err
+	}
+	pp, err := s.preparePut(in.TableName, in.Item, in.ConditionExpression, in.exprAttrs)
+	if err != nil {
+		return nil, err
+	}
+	old, err := pp.run(in.ReturnValuesOnConditionCheckFailure)
+	if err != nil {
+		return nil, err
+	}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pp.t.name, writeUnits(in.Item))}
+	if in.ReturnValues == "ALL_OLD" {
+		out.Attributes = old
+	}
+	return out, nil
+}
+
+type deleteItemInput struct {
+	TableName                           string `json:"TableName"`
+	Key                                 Item   `json:"Key"`
+	ConditionExpression                 string `json:"ConditionExpression"`
+	ReturnValues                        string `json:"ReturnValues"`
+	ReturnValuesOnConditionCheckFailure string `json:"ReturnValuesOnConditionCheckFailure"`
+	ReturnConsumedCapacity              string `json:"ReturnConsumedCapacity"`
+	exprAttrs
+	legacyParams
+}
+
+type preparedDelete struct {
+	t    *table
+	key  Item
+	cond *cond
+}
+
+func (s *Service) prepareDelete(tableName string, key Item, condition string, ea exprAttrs) (preparedDelete, error) {
+	p, err := ea.newParser(condition != "")
+	if err != nil {
+		return preparedDelete{}, err
+	}
+	var c *cond
+	if condition != "" {
+		if c, err = p.parseCondition("ConditionExpression", condition); err != nil {
+			return preparedDelete{}, err
+		}
+	}
+	if err := p.checkUnused(); err != nil {
+		return preparedDelete{}, err
+	}
+	t, err := s.lookup(tableName)
+	if err != nil {
+		return preparedDelete{}, err
+	}
+	if err := checkKey(t.key, key); err != nil {
+		return preparedDelete{}, err
+	}
+	return preparedDelete{t: t, key: key, cond: c}, nil
+}
+
+func (pd preparedDelete) run(onFailure string) (Item, error) {
+	l := pd.t.lockItem(pd.key)
+	defer l.unlock()
+	old := l.get()
+	if pd.cond != nil && !pd.cond.eval(old) {
+		return nil, failedCondition(old, onFailure)
+	}
+	l.put(nil)
+	return old, nil
+}
+
+func (s *Service) deleteItemOp(body []byte) (any, error) {
+	var in deleteItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacyParams.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(in.ReturnValues, "NONE", "ALL_OLD"); err != nil {
+		return nil, err
+	}
+	if err := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); err != nil {
+		return nil, err
+	}
+	pd, err := s.prepareDelete(in.TableName, in.Key, in.ConditionExpression, in.exprAttrs)
+	if err != nil {
+		return nil, err
+	}
+	old, err := pd.run(in.ReturnValuesOnConditionCheckFailure)
+	if err != nil {
+		return nil, err
+	}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pd.t.name, writeUnits(old))}
+	if in.ReturnValues == "ALL_OLD" {
+		out.Attributes = old
+	}
+	return out, nil
+}
+
+type updateItemInput struct {
+	TableName                           string `json:"TableName"`
+	Key                                 Item   `json:"Key"`
+	UpdateExpression                    string `json:"UpdateExpression"`
+	ConditionExpression                 string `json:"ConditionExpression"`
+	ReturnValues                        string `json:"ReturnValues"`
+	ReturnValuesOnConditionCheckFailure string `json:"ReturnValuesOnConditionCheckFailure"`
+	ReturnConsumedCapacity              string `json:"ReturnConsumedCapacity"`
+	exprAttrs
+	legacyParams
+}
+
+func (s *Service) updateItemOp(body []byte) (any, error) {
+	var in updateItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacyParams.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(in.ReturnValues, "NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"); err != nil {
+		return nil, err
+	}
+	if err := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); err != nil {
+		return nil, err
+	}
+	p, err := in.exprAttrs.newParser(in.ConditionExpression != "" || in.UpdateExpression != "")
+	if err != nil {
+		return nil, err
+	}
+	var actions []updateAction
+	if in.UpdateExpression != "" {
+		if actions, err = p.parseUpdate(in.UpdateExpression); err != nil {
+			return nil, err
+		}
+	}
+	var c *cond
+	if in.ConditionExpression != "" {
+		if c, err = p.parseCondition("ConditionExpression", in.ConditionExpression); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.checkUnused(); err != nil {
+		return nil, err
+	}
+	t, err := s.lookup(in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKey(t.key, in.Key); err != nil {
+		return nil, err
+	}
+	for _, a := range actions {
+		if a.path[0].name == t.key.hash || a.path[0].name == t.key.rng {
+			return nil, validationf("One or more parameter values were invalid: Cannot update attribute %s. This attribute is part of the key", a.path[0].name)
+		}
+	}
+	gsis := t.indexes()
+
+	l := t.lockItem(in.Key)
+	old := l.get()
+	if c != nil && !c.eval(old) {
+		l.unlock()
+		return nil, failedCondition(old, in.ReturnValuesOnConditionCheckFailure)
+	}
+	base := old
+	if base == nil {
+		base = Item{}
+		for k, v := range in.Key {
+			base[k] = v
+		}
+	}
+	nw, err := applyUpdate(base, actions)
+	if err == nil {
+		err = t.checkItem(nw, gsis)
+	}
+	if err != nil {
+		l.unlock()
+		return nil, err
+	}
+	l.put(nw)
+	l.unlock()
+
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t.name, writeUnits(nw))}
+	switch in.ReturnValues {
+	case "ALL_OLD":
+		out.Attributes = old
+	case "ALL_NEW":
+		out.Attributes = nw
+	case "UPDATED_OLD":
+		out.Attributes = changedAttributes(old, actions)
+	case "UPDATED_NEW":
+		out.Attributes = changedAttributes(nw, actions)
+	}
+	return out, nil
+}
