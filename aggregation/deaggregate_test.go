@@ -1,0 +1,380 @@
+package aggregation
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
+)
+
+// kpl wraps a protobuf body in magic and a correct MD5.
+func kpl(body ...byte) []byte {
+	sum := md5.Sum(body)
+	out := append(append([]byte{}, Magic[:]...), body...)
+	return append(out, sum[:]...)
+}
+
+// frame builds a compressed frame around payload.
+func frame(codec Codec, size uint32, payload []byte) []byte {
+	out := append([]byte{}, CompressedMagic[:]...)
+	out = append(out, byte(codec))
+	out = binary.BigEndian.AppendUint32(out, size)
+	return append(out, payload...)
+}
+
+func zstdBytes(t testing.TB, b []byte) []byte {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.EncodeAll(b, nil)
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// validAggregate is a KPL aggregate of two records with keys "k" and "m".
+var validAggregate = kpl(
+	0x0A, 0x01, 'k', 0x0A, 0x01, 'm', 0x12, 0x01, '7',
+	0x1A, 0x05, 0x08, 0x00, 0x1A, 0x01, 0xAA,
+	0x1A, 0x07, 0x08, 0x01, 0x10, 0x00, 0x1A, 0x01, 0xBB,
+)
+
+func TestDeaggregateValidVariants(t *testing.T) {
+	want := []UserRecord{
+		{PartitionKey: "k", Data: []byte{0xAA}, SubSequenceNumber: 0, Aggregated: true},
+		{PartitionKey: "m", ExplicitHashKey: "7", Data: []byte{0xBB}, SubSequenceNumber: 1, Aggregated: true},
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want []UserRecord
+	}{
+		{"canonical", validAggregate, want},
+		{"tables after records", kpl(
+			0x1A, 0x05, 0x08, 0x00, 0x1A, 0x01, 0xAA,
+			0x12, 0x01, '7',
+			0x1A, 0x07, 0x08, 0x01, 0x10, 0x00, 0x1A, 0x01, 0xBB,
+			0x0A, 0x01, 'k', 0x0A, 0x01, 'm',
+		), want},
+		{"fields out of order, tags, unknown fields", kpl(
+			0x0A, 0x01, 'k', 0x0A, 0x01, 'm', 0x12, 0x01, '7',
+			0x28, 0x05, // unknown varint field 5
+			0x1A, 0x10, 0x1A, 0x01, 0xAA, 0x22, 0x04, 0x0A, 0x02, 't', 'g', 0x08, 0x00, 0x3D, 1, 2, 3, 4, // data, tag, pk, fixed32 field 7
+			0x1A, 0x10, 0x10, 0x00, 0x08, 0x01, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x1A, 0x01, 0xBB, // ehk, pk, fixed64 field 3?
+		), nil},
+		{"multi-byte index", kpl(
+			0x0A, 0x01, 'k', 0x0A, 0x01, 'm', 0x12, 0x01, '7',
+			0x1A, 0x06, 0x08, 0x80, 0x00, 0x1A, 0x01, 0xAA, // index 0 in two bytes
+			0x1A, 0x07, 0x08, 0x01, 0x10, 0x00, 0x1A, 0x01, 0xBB,
+		), want},
+		{"no records", kpl(0x0A, 0x01, 'k'), []UserRecord{}},
+		{"empty body", kpl(), []UserRecord{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Deaggregate(Record{PartitionKey: "outer", Data: tc.data})
+			if tc.want == nil {
+				// Record 2 carries field 3 with wire type 1 (fixed64): an
+				// unknown field under protobuf rules, then its real data.
+				if err != nil || len(got) != 2 || got[0].PartitionKey != "k" || !bytes.Equal(got[1].Data, []byte{0xBB}) || got[1].ExplicitHashKey != "7" {
+					t.Fatalf("got %+v, %v", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Deaggregate: %v", err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d records, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				if g.PartitionKey != w.PartitionKey || g.ExplicitHashKey != w.ExplicitHashKey || !bytes.Equal(g.Data, w.Data) ||
+					g.SubSequenceNumber != w.SubSequenceNumber || g.Aggregated != w.Aggregated {
+					t.Errorf("record %d: got %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDeaggregateMalformed(t *testing.T) {
+	bad := append([]byte{}, validAggregate...)
+	bad[len(bad)-1] ^= 1
+	zs := zstdBytes(t, validAggregate)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"magic only", Magic[:], ErrTooShort},
+		{"magic and short trailer", append(append([]byte{}, Magic[:]...), make([]byte, 15)...), ErrTooShort},
+		{"bad MD5", bad, ErrChecksum},
+		{"truncated varint", kpl(0x1A, 0x80), ErrProtobuf},
+		{"overlong varint", kpl(0x28, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02), ErrProtobuf},
+		{"field 0", kpl(0x00, 0x00), ErrProtobuf},
+		{"group wire type", kpl(0x0B, 0x0C), ErrProtobuf},
+		{"table overruns", kpl(0x0A, 0x05, 'k'), ErrProtobuf},
+		{"record overruns", kpl(0x0A, 0x01, 'k', 0x1A, 0x09, 0x08, 0x00), ErrProtobuf},
+		{"pk index out of range", kpl(0x0A, 0x01, 'k', 0x1A, 0x05, 0x08, 0x01, 0x1A, 0x01, 0xAA), ErrProtobuf},
+		{"no pk table", kpl(0x1A, 0x05, 0x08, 0x00, 0x1A, 0x01, 0xAA), ErrProtobuf},
+		{"ehk index out of range", kpl(0x0A, 0x01, 'k', 0x1A, 0x07, 0x08, 0x00, 0x10, 0x00, 0x1A, 0x01, 0xAA), ErrProtobuf},
+		{"missing data", kpl(0x0A, 0x01, 'k', 0x1A, 0x02, 0x08, 0x00), ErrProtobuf},
+		{"missing pk index", kpl(0x0A, 0x01, 'k', 0x1A, 0x03, 0x1A, 0x01, 0xAA), ErrProtobuf},
+		{"data overruns record", kpl(0x0A, 0x01, 'k', 0x1A, 0x05, 0x08, 0x00, 0x1A, 0x05, 0xAA), ErrProtobuf},
+		{"tag without key", kpl(0x0A, 0x01, 'k', 0x1A, 0x09, 0x08, 0x00, 0x1A, 0x01, 0xAA, 0x22, 0x02, 0x12, 0x00), ErrProtobuf},
+		{"second record bad", kpl(0x0A, 0x01, 'k', 0x1A, 0x05, 0x08, 0x00, 0x1A, 0x01, 0xAA, 0x1A, 0x02, 0x08, 0x05), ErrProtobuf},
+		{"frame header truncated", append(CompressedMagic[:], 1, 0, 0), ErrFraming},
+		{"frame unknown codec", frame(9, uint32(len(validAggregate)), zs), ErrUnknownCodec},
+		{"frame declares too much", frame(CodecZstd, DefaultMaxDecompressedSize+1, zs), ErrDecompressedTooLarge},
+		{"frame declares below minimum", frame(CodecZstd, 19, zs), ErrFraming},
+		{"frame declares less", frame(CodecZstd, uint32(len(validAggregate)-1), zs), ErrDecompress},
+		{"frame declares more", frame(CodecZstd, uint32(len(validAggregate)+1), zs), ErrFraming},
+		{"zstd garbage", frame(CodecZstd, 100, []byte("not zstd at all")), ErrDecompress},
+		{"snappy garbage", frame(CodecSnappy, 100, []byte{0xFF, 0xFF, 0xFF}), ErrDecompress},
+		{"snappy length mismatch", frame(CodecSnappy, 100, snappy.Encode(nil, validAggregate)), ErrFraming},
+		{"gzip garbage", frame(CodecGzip, 100, []byte("nope")), ErrDecompress},
+		{"gzip longer than declared", frame(CodecGzip, uint32(len(validAggregate)-1), gzipBytes(validAggregate)), ErrFraming},
+		{"gzip shorter than declared", frame(CodecGzip, uint32(len(validAggregate)+1), gzipBytes(validAggregate)), ErrDecompress},
+		{"frame of non-aggregate", frame(CodecZstd, 40, zstdBytes(t, make([]byte, 40))), ErrFraming},
+		{"frame of corrupt aggregate", frame(CodecZstd, uint32(len(bad)), zstdBytes(t, bad)), ErrChecksum},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Record{PartitionKey: "outer", ExplicitHashKey: "42", Data: tc.data}
+			prefix := []UserRecord{{PartitionKey: "earlier"}}
+			got, err := (&Deaggregator{cfg: defaultDeaggregatorConfig()}).Append(prefix, in)
+			if !errors.Is(err, ErrMalformed) || !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want ErrMalformed and %v", err, tc.want)
+			}
+			var me *MalformedError
+			if !errors.As(err, &me) || me.Err != tc.want {
+				t.Fatalf("error %#v is not a *MalformedError with cause %v", err, tc.want)
+			}
+			if len(got) != 2 || got[0].PartitionKey != "earlier" {
+				t.Fatalf("got %d records, want the earlier one and one plain record: %+v", len(got), got)
+			}
+			p := got[1]
+			if p.PartitionKey != "outer" || p.ExplicitHashKey != "42" || !bytes.Equal(p.Data, tc.data) || p.Aggregated || p.SubSequenceNumber != 0 {
+				t.Fatalf("plain record %+v, want the input whole", p)
+			}
+		})
+	}
+}
+
+func TestDeaggregatePlain(t *testing.T) {
+	for _, data := range [][]byte{nil, {}, []byte("hello"), {0xF3, 0x89, 0x9A}, {0xF5, 'F', 'R'}} {
+		got, err := Deaggregate(Record{PartitionKey: "p", Data: data})
+		if err != nil || len(got) != 1 || got[0].Aggregated || !bytes.Equal(got[0].Data, data) || got[0].PartitionKey != "p" {
+			t.Fatalf("Deaggregate(%x) = %+v, %v; want one plain record", data, got, err)
+		}
+	}
+}
+
+func TestChecksumVerificationOff(t *testing.T) {
+	bad := append([]byte{}, validAggregate...)
+	bad[len(bad)-1] ^= 1
+	d, err := NewDeaggregator(WithChecksumVerification(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Deaggregate(Record{PartitionKey: "p", Data: bad})
+	if err != nil || len(got) != 2 || !got[0].Aggregated {
+		t.Fatalf("with verification off: %+v, %v", got, err)
+	}
+}
+
+func TestShardHashKeyRangeFilter(t *testing.T) {
+	mid := FullHashKeyRange.Midpoint()
+	low := HashKeyRange{Start: HashKey{}, End: mid}
+	// Partition keys on each side of the midpoint.
+	var lowPK, highPK string
+	for i := 0; lowPK == "" || highPK == ""; i++ {
+		pk := string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if low.Contains(PartitionKeyHash(pk)) {
+			lowPK = pk
+		} else {
+			highPK = pk
+		}
+	}
+	recs := []Record{
+		{PartitionKey: highPK, ExplicitHashKey: "0", Data: []byte("0")},              // low by EHK
+		{PartitionKey: lowPK, ExplicitHashKey: MaxHashKey.String(), Data: []byte("1")}, // high by EHK
+		{PartitionKey: lowPK, Data: []byte("2")},                                        // low by MD5
+		{PartitionKey: highPK, Data: []byte("3")},                                       // high by MD5
+		{PartitionKey: highPK, ExplicitHashKey: mid.String(), Data: []byte("4")},        // low: range is inclusive
+		{PartitionKey: lowPK, ExplicitHashKey: mid.Add1().String(), Data: []byte("5")},  // high
+	}
+	a := mustAggregator(t)
+	for _, r := range recs {
+		if err := a.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := a.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDeaggregator(WithShardHashKeyRange(low))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Deaggregate(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []int64
+	for _, g := range got {
+		subs = append(subs, g.SubSequenceNumber)
+		if string(g.Data) != string(rune('0'+g.SubSequenceNumber)) {
+			t.Errorf("record %d carries data %q", g.SubSequenceNumber, g.Data)
+		}
+	}
+	if want := []int64{0, 2, 4}; !equalInts(subs, want) {
+		t.Fatalf("kept sub-sequence numbers %v, want %v", subs, want)
+	}
+	// Plain records are never filtered.
+	got, err = d.Deaggregate(Record{PartitionKey: highPK, Data: []byte("plain")})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("plain record filtered: %+v, %v", got, err)
+	}
+}
+
+func equalInts(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCompression(t *testing.T) {
+	compressible := bytes.Repeat([]byte("clickstream event "), 40)
+	for _, codec := range []Codec{CodecZstd, CodecSnappy, CodecGzip} {
+		t.Run(codec.String(), func(t *testing.T) {
+			a := mustAggregator(t, WithCompression(codec))
+			recs := []Record{
+				{PartitionKey: "p1", Data: compressible},
+				{PartitionKey: "p2", ExplicitHashKey: "77", Data: compressible},
+				{PartitionKey: "p1", Data: nil},
+			}
+			for _, r := range recs {
+				if err := a.Add(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			size := a.Size()
+			out, err := a.Drain(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasPrefix(out.Data, CompressedMagic[:]) || out.Data[4] != byte(codec) {
+				t.Fatalf("drained data %x is not a %v frame", out.Data[:min(9, len(out.Data))], codec)
+			}
+			if got := binary.BigEndian.Uint32(out.Data[5:]); int(got) != size {
+				t.Fatalf("frame declares %d bytes, aggregate is %d", got, size)
+			}
+			if len(out.Data) >= size/2 {
+				t.Fatalf("frame of %d bytes for a %d-byte aggregate of repetitive data", len(out.Data), size)
+			}
+			checkDecodes(t, out, recs)
+
+			// A single compressible record is framed too, keeping its keys.
+			one := Record{PartitionKey: "solo", ExplicitHashKey: "5", Data: compressible}
+			if err := a.Add(one); err != nil {
+				t.Fatal(err)
+			}
+			out, err = a.Drain(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasPrefix(out.Data, CompressedMagic[:]) || out.PartitionKey != "solo" || out.ExplicitHashKey != "5" {
+				t.Fatalf("single record drained as %q/%q %x", out.PartitionKey, out.ExplicitHashKey, out.Data[:4])
+			}
+			checkDecodes(t, out, []Record{one})
+
+			// Incompressible data stays a plain KPL aggregate.
+			noise := make([]byte, 2000)
+			rng := rand.New(rand.NewPCG(7, 7))
+			for i := range noise {
+				noise[i] = byte(rng.Uint32())
+			}
+			for _, r := range []Record{{PartitionKey: "x", Data: noise[:1000]}, {PartitionKey: "y", Data: noise[1000:]}} {
+				if err := a.Add(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if out, _ = a.Drain(nil); !hasPrefix(out.Data, Magic[:]) {
+				t.Fatalf("incompressible aggregate drained as %x, want a KPL aggregate", out.Data[:4])
+			}
+		})
+	}
+}
+
+func TestMinCompressSize(t *testing.T) {
+	a := mustAggregator(t, WithCompression(CodecZstd), WithMinCompressSize(10000))
+	for _, r := range []Record{{PartitionKey: "a", Data: make([]byte, 1000)}, {PartitionKey: "b", Data: make([]byte, 1000)}} {
+		if err := a.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, _ := a.Drain(nil); !hasPrefix(out.Data, Magic[:]) {
+		t.Fatal("aggregate below the minimum size was compressed")
+	}
+}
+
+// TestDecompressionBomb checks that a tiny frame that inflates enormously is
+// rejected without allocating anywhere near its inflated size.
+func TestDecompressionBomb(t *testing.T) {
+	const inflated = 16 << 20
+	zeros := make([]byte, inflated)
+	bombs := map[Codec][]byte{
+		CodecZstd:   zstdBytes(t, zeros),
+		CodecGzip:   gzipBytes(zeros),
+		CodecSnappy: snappy.Encode(nil, zeros),
+	}
+	zeros = nil
+	d, err := NewDeaggregator(WithMaxDecompressedSize(1 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Warm the decoders up so that their own state is not counted.
+	for _, c := range []Codec{CodecZstd, CodecGzip, CodecSnappy} {
+		a := mustAggregator(t, WithCompression(c), WithMinCompressSize(0))
+		_ = a.Add(Record{PartitionKey: "p", Data: make([]byte, 1000)})
+		out, _ := a.Drain(nil)
+		if _, err := d.Deaggregate(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for codec, payload := range bombs {
+		for _, declared := range []uint32{4096, 1 << 20, inflated} {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			got, err := d.Deaggregate(Record{PartitionKey: "p", Data: frame(codec, declared, payload)})
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrMalformed) || len(got) != 1 || got[0].Aggregated {
+				t.Fatalf("%v bomb declaring %d: %v, %d records", codec, declared, err, len(got))
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+				t.Errorf("%v bomb declaring %d allocated %d bytes", codec, declared, alloc)
+			}
+		}
+	}
+}
