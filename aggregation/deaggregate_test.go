@@ -209,12 +209,12 @@ func TestShardHashKeyRangeFilter(t *testing.T) {
 		}
 	}
 	recs := []Record{
-		{PartitionKey: highPK, ExplicitHashKey: "0", Data: []byte("0")},              // low by EHK
+		{PartitionKey: highPK, ExplicitHashKey: "0", Data: []byte("0")},                // low by EHK
 		{PartitionKey: lowPK, ExplicitHashKey: MaxHashKey.String(), Data: []byte("1")}, // high by EHK
-		{PartitionKey: lowPK, Data: []byte("2")},                                        // low by MD5
-		{PartitionKey: highPK, Data: []byte("3")},                                       // high by MD5
-		{PartitionKey: highPK, ExplicitHashKey: mid.String(), Data: []byte("4")},        // low: range is inclusive
-		{PartitionKey: lowPK, ExplicitHashKey: mid.Add1().String(), Data: []byte("5")},  // high
+		{PartitionKey: lowPK, Data: []byte("2")},                                       // low by MD5
+		{PartitionKey: highPK, Data: []byte("3")},                                      // high by MD5
+		{PartitionKey: highPK, ExplicitHashKey: mid.String(), Data: []byte("4")},       // low: range is inclusive
+		{PartitionKey: lowPK, ExplicitHashKey: mid.Add1().String(), Data: []byte("5")}, // high
 	}
 	a := mustAggregator(t)
 	for _, r := range recs {
