@@ -85,6 +85,7 @@ type shardConsumer struct {
 	// restart resumes in.
 	skipSeq string
 	skipSub int64
+	ends    []int // scratch: end of each Kinesis record's user records
 }
 
 func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, proc Processor, cp *checkpoint.Checkpointer, start checkpoint.Value) (*shardConsumer, error) {
@@ -412,12 +413,29 @@ func (sc *shardConsumer) startPosition() fetch.Position {
 }
 
 // convert de-aggregates a batch into processor records, dropping the checkpointed part
-// of the aggregate a restart resumed in.
+// of the aggregate a restart resumed in. scratch is reused between batches; the returned
+// records are allocated once per batch, at their exact count.
 func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRecord) ([]Record, []aggregation.UserRecord) {
 	if len(in) == 0 {
 		return nil, scratch
 	}
-	out := make([]Record, 0, len(in))
+	if cap(sc.ends) < len(in) {
+		sc.ends = make([]int, len(in))
+	}
+	ends := sc.ends[:len(in)]
+	scratch = scratch[:0]
+	for i := range in {
+		kr := &in[i]
+		var err error
+		scratch, err = sc.deagg.Append(scratch, aggregation.Record{PartitionKey: aws.ToString(kr.PartitionKey), Data: kr.Data})
+		if err != nil {
+			sc.env.log.Warn("consumer: malformed aggregate delivered whole", zap.String("shard", sc.shard.LeaseKey),
+				zap.String("sequenceNumber", aws.ToString(kr.SequenceNumber)), zap.Error(err))
+		}
+		ends[i] = len(scratch)
+	}
+	out := make([]Record, 0, len(scratch))
+	from := 0
 	for i := range in {
 		kr := &in[i]
 		seq := aws.ToString(kr.SequenceNumber)
@@ -425,14 +443,8 @@ func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRe
 		if kr.ApproximateArrivalTimestamp != nil {
 			arrival = *kr.ApproximateArrivalTimestamp
 		}
-		scratch = scratch[:0]
-		var err error
-		scratch, err = sc.deagg.Append(scratch, aggregation.Record{PartitionKey: aws.ToString(kr.PartitionKey), Data: kr.Data})
-		if err != nil {
-			sc.env.log.Warn("consumer: malformed aggregate delivered whole", zap.String("shard", sc.shard.LeaseKey), zap.String("sequenceNumber", seq), zap.Error(err))
-		}
-		skip := sc.skipSeq != "" && seq == sc.skipSeq
-		for j := range scratch {
+		skip := i == 0 && sc.skipSeq != "" && seq == sc.skipSeq
+		for j := from; j < ends[i]; j++ {
 			u := &scratch[j]
 			if skip && u.SubSequenceNumber <= sc.skipSub {
 				continue
@@ -442,12 +454,9 @@ func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRe
 				ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, ApproximateArrivalTimestamp: arrival, Aggregated: u.Aggregated,
 			})
 		}
-		if sc.skipSeq != "" && !skip {
-			sc.skipSeq = ""
-		}
+		from = ends[i]
 	}
-	if sc.skipSeq != "" && len(in) > 0 {
-		sc.skipSeq = ""
-	}
-	return out, scratch
+	sc.skipSeq = ""
+	clear(scratch)
+	return out, scratch[:0]
 }
