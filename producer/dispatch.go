@@ -1,0 +1,568 @@
+package producer
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/aggregation"
+)
+
+// loop is the dispatcher: it seals aggregates whose linger ran out, expires records past
+// their TTL, collects waiting Kinesis records into PutRecords calls within the shards'
+// rate limits and starts a sender goroutine per call, up to the in-flight bound.
+func (p *Producer) loop() {
+	defer close(p.loopDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var cand []*shard
+	for {
+		var next int64
+		next, cand = p.collect(cand[:0])
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if next > 0 {
+			timer.Reset(time.Duration(next))
+		}
+		select {
+		case <-p.wake:
+		case <-timer.C:
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+const noDeadline = int64(1<<63 - 1)
+
+// collect does one dispatcher pass and returns how long until the next one is due
+// (0 for none).
+func (p *Producer) collect(cand []*shard) (int64, []*shard) {
+	now := p.now()
+	flushing := p.flushing.Load() > 0
+	linger := int64(p.cfg.linger)
+	next := noDeadline
+	var expired []*krec
+	for _, st := range *p.list.Load() {
+		if st.stale.Load() || now-st.lastRefresh.Load() >= int64(p.cfg.refreshEvery) {
+			st.lastRefresh.Store(now)
+			st.requestRefresh()
+		}
+		m := st.shards.Load()
+		cand = cand[:0]
+		totalRecs, totalBytes := 0, 0
+		due := false
+		blocked := p.cfg.ordered && st.retiredBusy.Load() > 0
+		for _, sh := range m.shards {
+			sh.mu.Lock()
+			if len(sh.open) > 0 {
+				if flushing || sh.urgent || now-sh.openFirst >= linger {
+					sh.seal()
+				} else {
+					next = min(next, sh.openFirst+linger)
+				}
+			}
+			for sh.qLen() > 0 && sh.front().deadline <= now {
+				expired = append(expired, sh.popFront())
+			}
+			if sh.qLen() == 0 {
+				sh.urgent = false
+				sh.mu.Unlock()
+				continue
+			}
+			next = min(next, sh.front().deadline)
+			if blocked || (p.cfg.ordered && sh.busy) {
+				sh.mu.Unlock()
+				continue
+			}
+			if now < sh.retryAt {
+				next = min(next, sh.retryAt)
+				sh.mu.Unlock()
+				continue
+			}
+			if ok, wait := sh.lim.ready(now); !ok {
+				next = min(next, now+wait)
+				sh.mu.Unlock()
+				continue
+			}
+			cand = append(cand, sh)
+			totalRecs += sh.qLen()
+			totalBytes += sh.qBytes
+			if d := sh.front().firstPut + linger; flushing || sh.urgent || p.cfg.ordered || d <= now {
+				due = true
+			} else {
+				next = min(next, d)
+			}
+			sh.mu.Unlock()
+		}
+		for _, k := range expired {
+			p.metrics.expired(st, k)
+			p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrRecordExpired, Last: k.lastErr}, true)
+		}
+		expired = expired[:0]
+		if len(cand) == 0 || (!due && totalRecs < p.cfg.collectMaxCount && totalBytes < p.cfg.collectMaxBytes) {
+			continue
+		}
+		rand.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+		for {
+			select {
+			case p.slots <- struct{}{}:
+			default:
+				// All calls in flight; a completion wakes the dispatcher.
+				goto nextStream
+			}
+			batch, full := p.build(st, cand, now)
+			if len(batch) == 0 || (!full && !due) {
+				p.unbuild(batch)
+				<-p.slots
+				break
+			}
+			p.workers.Add(1)
+			go p.send(st, batch)
+		}
+	nextStream:
+	}
+	if next == noDeadline {
+		return 0, cand
+	}
+	return max(next-now, int64(time.Millisecond)), cand
+}
+
+var batchPool = sync.Pool{New: func() any { s := make([]*krec, 0, MaxPutRecordsCount); return &s }}
+
+// build takes waiting Kinesis records from the candidate shards, round robin, into one
+// PutRecords call. It reports whether the call is full.
+func (p *Producer) build(st *stream, cand []*shard, now int64) ([]*krec, bool) {
+	bp := batchPool.Get().(*[]*krec)
+	batch := (*bp)[:0]
+	bytes := 0
+	full := false
+	var keys map[string]struct{}
+	if p.cfg.ordered && !p.cfg.aggregate {
+		keys = make(map[string]struct{})
+	}
+	for progress := true; progress && !full; {
+		progress = false
+		for _, sh := range cand {
+			sh.mu.Lock()
+			took := p.takeOne(sh, &batch, &bytes, &full, keys, now)
+			if sh.qLen() == 0 && len(sh.open) == 0 {
+				sh.urgent = false
+			}
+			sh.mu.Unlock()
+			progress = progress || took
+			if full {
+				break
+			}
+		}
+	}
+	*bp = batch
+	return batch, full
+}
+
+// takeOne moves the first waiting record of sh into the batch if the shard's state, its
+// limiter and the batch's limits allow. sh.mu must be held.
+func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, full *bool, keys map[string]struct{}, now int64) bool {
+	if sh.retired || sh.qLen() == 0 {
+		return false
+	}
+	if p.cfg.ordered && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
+		return false
+	}
+	if ok, _ := sh.lim.ready(now); !ok {
+		return false
+	}
+	k := sh.front()
+	if len(*batch) > 0 && *bytes+k.size > p.cfg.collectMaxBytes {
+		*full = true
+		return false
+	}
+	if keys != nil {
+		if _, dup := keys[k.pk]; dup {
+			return false
+		}
+		keys[k.pk] = struct{}{}
+	}
+	sh.popFront()
+	sh.lim.take(k.size)
+	if p.cfg.ordered {
+		sh.busy = true
+	}
+	*batch = append(*batch, k)
+	*bytes += k.size
+	if len(*batch) >= p.cfg.collectMaxCount || *bytes >= p.cfg.collectMaxBytes {
+		*full = true
+	}
+	return true
+}
+
+func batchHas(batch []*krec, sh *shard) bool {
+	for i := len(batch) - 1; i >= 0; i-- {
+		if batch[i].sh == sh {
+			return true
+		}
+	}
+	return false
+}
+
+// unbuild puts the records of a batch that will not be sent back where they were.
+func (p *Producer) unbuild(batch []*krec) {
+	for i := len(batch) - 1; i >= 0; i-- {
+		k := batch[i]
+		sh := k.sh
+		sh.mu.Lock()
+		sh.lim.refund(k.size)
+		if p.cfg.ordered {
+			sh.busy = false
+		}
+		if sh.retired {
+			sh.mu.Unlock()
+			sh.st.repredict([]*krec{k})
+			continue
+		}
+		sh.pushFront([]*krec{k})
+		sh.mu.Unlock()
+	}
+	p.putBatch(batch)
+}
+
+func (p *Producer) putBatch(batch []*krec) {
+	clear(batch)
+	b := batch[:0]
+	batchPool.Put(&b)
+}
+
+var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
+
+// send makes one PutRecords call for batch and settles every record in it.
+func (p *Producer) send(st *stream, batch []*krec) {
+	defer func() {
+		<-p.slots
+		p.workers.Done()
+		p.signal()
+	}()
+	ep := entriesPool.Get().(*[]types.PutRecordsRequestEntry)
+	entries := (*ep)[:0]
+	for _, k := range batch {
+		e := types.PutRecordsRequestEntry{Data: k.data, PartitionKey: &k.pk}
+		if k.ehk != "" {
+			e.ExplicitHashKey = &k.ehk
+		}
+		entries = append(entries, e)
+	}
+	start := time.Now()
+	sentAt := p.now()
+	for _, k := range batch {
+		if len(k.attempts) == 0 {
+			p.metrics.buffering(st, k, sentAt-k.firstPut)
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
+	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, p.callOpt...)
+	cancel()
+	dur := time.Since(start)
+	clear(entries)
+	*ep = entries[:0]
+	entriesPool.Put(ep)
+	now := p.now()
+	p.metrics.request(st, len(batch), dur)
+	shards, sent := shardsOf(batch)
+	if err == nil && len(out.Records) != len(batch) {
+		err = &ServiceError{Op: "PutRecords", Stream: st.name, Message: "response has a different number of records than the request"}
+	}
+	var retry []*krec
+	if err != nil {
+		code := errorCode(err)
+		se := &ServiceError{Op: "PutRecords", Stream: st.name, Code: errorCodeOf(err), Err: err}
+		closing := p.ctx.Err() != nil
+		retryable := IsRetryable(err) && !closing
+		throttle := isThrottleCode(code)
+		p.metrics.errorCodeN(st, nil, code, len(batch))
+		if !closing {
+			p.log.Debug("producer: PutRecords failed", zap.String("stream", st.name), zap.Error(err))
+		}
+		for _, k := range batch {
+			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur, ErrorCode: code, ErrorMessage: err.Error()})
+			k.lastErr = se
+			if throttle {
+				p.noteThrottle(k.sh, now)
+			}
+			switch {
+			case closing:
+				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrClosed, Last: se}, true)
+			case throttle && p.cfg.failThrottled:
+				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrThrottled, Last: se}, true)
+			case retryable:
+				retry = append(retry, k)
+			default:
+				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: se}, true)
+			}
+		}
+		p.settle(shards, retry, now, !throttle, sent)
+		p.putBatch(batch)
+		return
+	}
+	anyFailed := false
+	var moved []movedRec
+	for i := range out.Records {
+		e := &out.Records[i]
+		k := batch[i]
+		if e.ErrorCode != nil && *e.ErrorCode != "" {
+			code := *e.ErrorCode
+			msg := ""
+			if e.ErrorMessage != nil {
+				msg = *e.ErrorMessage
+			}
+			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur, ErrorCode: code, ErrorMessage: msg})
+			se := &ServiceError{Op: "PutRecords", Stream: st.name, ShardID: k.sh.id, Code: code, Message: msg}
+			k.lastErr = se
+			p.metrics.errorCodeN(st, k.sh, code, 1)
+			throttle := isThrottleCode(code)
+			if throttle {
+				p.noteThrottle(k.sh, now)
+			} else {
+				anyFailed = true
+			}
+			switch {
+			case throttle && p.cfg.failThrottled:
+				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrThrottled, Last: se}, true)
+			case retryableCode(code):
+				retry = append(retry, k)
+			default:
+				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: se}, true)
+			}
+			continue
+		}
+		k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur})
+		shardID, seq := "", ""
+		if e.ShardId != nil {
+			shardID = *e.ShardId
+		}
+		if e.SequenceNumber != nil {
+			seq = *e.SequenceNumber
+		}
+		k.sh.mu.Lock()
+		k.sh.lim.accepted(now, k.size)
+		k.sh.mu.Unlock()
+		if shardID != k.sh.id && shardID != "" {
+			st.stale.Store(true)
+			if k.aggregated {
+				moved = append(moved, movedRec{k: k, shardID: shardID, seq: seq})
+				continue
+			}
+		}
+		p.succeed(st, k, shardID, seq, nil)
+	}
+	// Repair aggregates stored in an unexpected shard before the shards may send again,
+	// so that in ordered mode the records put again stay ahead of later ones.
+	for _, m := range moved {
+		p.straddled(st, m.k, m.shardID, m.seq)
+	}
+	p.settle(shards, retry, now, anyFailed, sent)
+	p.putBatch(batch)
+}
+
+// shardsOf returns the distinct shards of batch, in order of first appearance.
+func shardsOf(batch []*krec) ([]*shard, map[*shard]int) {
+	out := make([]*shard, 0, 8)
+	sent := make(map[*shard]int, 8)
+	for _, k := range batch {
+		if sent[k.sh] == 0 {
+			out = append(out, k.sh)
+		}
+		sent[k.sh]++
+	}
+	return out, sent
+}
+
+// noteThrottle feeds a throttling answer to the shard's limiter.
+func (p *Producer) noteThrottle(sh *shard, now int64) {
+	sh.mu.Lock()
+	sh.lim.throttled(now)
+	sh.mu.Unlock()
+}
+
+// backoff returns the delay before retry number n (0-based): exponential with full jitter.
+func (p *Producer) backoff(n int) time.Duration {
+	d := p.cfg.backoffMin << min(n, 20)
+	if d > p.cfg.backoffMax || d <= 0 {
+		d = p.cfg.backoffMax
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// settle puts the records to retry back at the front of their shards, in their order,
+// updates each shard's backoff and, in ordered mode, ends the shards' request in flight.
+func (p *Producer) settle(shards []*shard, retry []*krec, now int64, failed bool, sent map[*shard]int) {
+	var groups map[*shard][]*krec
+	if len(retry) > 0 {
+		groups = make(map[*shard][]*krec)
+		for _, k := range retry {
+			groups[k.sh] = append(groups[k.sh], k)
+		}
+	}
+	var orphans []*krec
+	for _, sh := range shards {
+		ks := groups[sh]
+		var expired []*krec
+		sh.mu.Lock()
+		if len(ks) > 0 {
+			live := ks[:0]
+			for _, r := range ks {
+				if r.deadline <= now {
+					expired = append(expired, r)
+				} else {
+					live = append(live, r)
+				}
+			}
+			ks = live
+			if sh.retired {
+				orphans = append(orphans, ks...)
+			} else {
+				sh.pushFront(ks)
+				// Back the shard off only when nothing of it got through: a partial
+				// failure is transient, and the limiter handles throttling.
+				if (failed || !sh.lim.adaptive) && len(ks) >= sent[sh] {
+					sh.retryAt = now + int64(p.backoff(sh.failures))
+					sh.failures++
+				} else {
+					sh.failures = 0
+				}
+			}
+		} else {
+			sh.failures = 0
+		}
+		if p.cfg.ordered && sh.busy {
+			sh.busy = false
+			if sh.retired {
+				sh.st.retiredBusy.Add(-1)
+			}
+		}
+		sh.mu.Unlock()
+		for _, r := range expired {
+			p.metrics.expired(sh.st, r)
+			p.finish(r, &RecordError{Stream: sh.st.name, ShardID: sh.id, Err: ErrRecordExpired, Last: r.lastErr}, true)
+		}
+	}
+	if len(orphans) > 0 {
+		orphans[0].sh.st.repredict(orphans)
+	}
+}
+
+// succeed resolves the user records of k as written; when only is not nil, only the users
+// it marks (the others were re-queued).
+func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool) {
+	res := Result{Stream: st.name, ShardID: shardID, SequenceNumber: seq, Aggregated: k.aggregated, Attempts: k.attempts}
+	var ep *epoch
+	var n int64
+	var bytes int64
+	count := 0
+	for i, u := range k.users {
+		if only != nil && !only[i] {
+			continue
+		}
+		count++
+		bytes += int64(u.size)
+		if k.aggregated {
+			res.SubSequenceNumber = int64(i)
+		}
+		if u.done != nil {
+			u.done(res)
+		}
+		if u.ep != ep {
+			if ep != nil {
+				ep.release(n)
+			}
+			ep, n = u.ep, 0
+		}
+		n++
+	}
+	p.metrics.put(st, k, count, len(k.attempts))
+	p.release(int64(count), bytes)
+	if ep != nil {
+		ep.release(n)
+	}
+	p.putKrec(k)
+}
+
+// finish fails every user record of k with err and recycles k.
+func (p *Producer) finish(k *krec, err error, recycle bool) {
+	res := Result{Stream: k.sh.st.name, ShardID: k.sh.id, Aggregated: k.aggregated, Attempts: k.attempts, Err: err}
+	for _, u := range k.users {
+		p.resolveUser(u, res)
+	}
+	p.metrics.failed(k.sh.st, k, len(k.users))
+	p.release(int64(len(k.users)), k.userBytes)
+	if recycle {
+		p.putKrec(k)
+	}
+}
+
+// failUser fails one user record of src with err (src is not recycled).
+func (p *Producer) failUser(st *stream, src *krec, u userRec, err error) {
+	p.resolveUser(u, Result{Stream: st.name, ShardID: src.sh.id, Attempts: src.attempts, Err: err})
+	p.release(1, int64(u.size))
+}
+
+func (p *Producer) resolveUser(u userRec, res Result) {
+	if u.done != nil {
+		u.done(res)
+	}
+	if u.ep != nil {
+		u.ep.release(1)
+	}
+}
+
+// straddled handles an aggregate the service stored in a shard other than the predicted
+// one (the shard map was stale): user records that belong to the shard that stored it
+// are written; the others are put again, so no consumer filtering by hash key range
+// loses them.
+func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
+	<-st.requestRefresh()
+	rng, ok := st.shards.Load().ranges[actual]
+	urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
+	if !ok || err != nil || len(urs) != len(k.users) {
+		p.log.Warn("producer: aggregate stored in an unexpected shard", zap.String("stream", st.name), zap.String("predicted", k.sh.id), zap.String("actual", actual))
+		p.succeed(st, k, actual, seq, nil)
+		return
+	}
+	only := make([]bool, len(urs))
+	var again []userRec
+	var recs []aggregation.Record
+	for i, ur := range urs {
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...)}
+		hk, _ := r.HashKey()
+		if rng.Contains(hk) {
+			only[i] = true
+			continue
+		}
+		again = append(again, k.users[i])
+		recs = append(recs, r)
+	}
+	if len(again) > 0 {
+		// One plain krec per record to put again; repredict re-aggregates them.
+		ks := make([]*krec, len(again))
+		for i := range again {
+			ks[i] = &krec{sh: k.sh, pk: recs[i].PartitionKey, ehk: recs[i].ExplicitHashKey, data: recs[i].Data,
+				users: []userRec{again[i]}, size: len(recs[i].Data) + len(recs[i].PartitionKey), userBytes: int64(again[i].size),
+				firstPut: k.firstPut, deadline: k.deadline, attempts: k.attempts, lastErr: k.lastErr}
+		}
+		st.repredict(ks)
+	}
+	p.succeed(st, k, actual, seq, only)
+}
+
+// movedRec is an aggregate the service stored in a shard other than the predicted one.
+type movedRec struct {
+	k            *krec
+	shardID, seq string
+}

@@ -1,0 +1,418 @@
+package producer
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/aggregation"
+)
+
+// Service limits that bound the options.
+const (
+	// MaxPutRecordsCount is the largest number of records one PutRecords call accepts.
+	MaxPutRecordsCount = 500
+	// MaxPutRecordsBytes is the largest total size (data plus partition keys) of one
+	// PutRecords call.
+	MaxPutRecordsBytes = 5 << 20
+	// DefaultMaxRecordSize is a stream's maximum record size unless it was raised.
+	DefaultMaxRecordSize = 1 << 20
+	// LargestMaxRecordSize is the largest maximum record size a stream can have.
+	LargestMaxRecordSize = 10 << 20
+	// MaxPartitionKeyLength is the longest partition key, in Unicode characters.
+	MaxPartitionKeyLength = 256
+)
+
+// Compression selects how aggregates are compressed before they are sent.
+type Compression = aggregation.Codec
+
+// Option configures a Producer. Options validate their value; New returns an error
+// wrapping ErrInvalidOption for a bad one.
+type Option func(*config) error
+
+type config struct {
+	stream string
+	logger *zap.Logger
+
+	aggregate       bool
+	aggMaxCount     uint64
+	aggMaxBytes     int
+	compression     Compression
+	collectMaxCount int
+	collectMaxBytes int
+	linger          time.Duration
+	maxInFlight     int
+
+	rateBytes     float64
+	rateRecords   float64
+	adaptive      bool
+	floorBytes    float64
+	floorRecords  float64
+	recordTTL     time.Duration
+	failThrottled bool
+	ordered       bool
+
+	maxBufRecords int64
+	maxBufBytes   int64
+	failFast      bool
+
+	requestTimeout time.Duration
+	backoffMin     time.Duration
+	backoffMax     time.Duration
+	refreshEvery   time.Duration
+	hashCacheSize  int
+	maxRecordSize  int
+
+	metricsLevel       MetricsLevel
+	metricsGranularity MetricsGranularity
+	cloudWatch         CloudWatchClient
+	cwNamespace        string
+	cwInterval         time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		logger:             zap.NewNop(),
+		aggregate:          true,
+		aggMaxCount:        aggregation.DefaultMaxRecords,
+		aggMaxBytes:        aggregation.DefaultMaxBytes,
+		compression:        aggregation.CodecNone,
+		collectMaxCount:    MaxPutRecordsCount,
+		collectMaxBytes:    MaxPutRecordsBytes,
+		linger:             100 * time.Millisecond,
+		maxInFlight:        16,
+		adaptive:           true,
+		floorBytes:         1 << 20,
+		floorRecords:       1000,
+		recordTTL:          30 * time.Second,
+		maxBufRecords:      1 << 20,
+		maxBufBytes:        64 << 20,
+		requestTimeout:     6 * time.Second,
+		backoffMin:         50 * time.Millisecond,
+		backoffMax:         2 * time.Second,
+		refreshEvery:       time.Minute,
+		hashCacheSize:      1 << 16,
+		metricsLevel:       MetricsDetailed,
+		metricsGranularity: GranularityShard,
+		cwNamespace:        "KinesisProducerLibrary",
+		cwInterval:         time.Minute,
+	}
+}
+
+func (c *config) validate() error {
+	if c.aggregate && c.aggMaxBytes > c.collectMaxBytes {
+		return fmt.Errorf("%w: aggregation max bytes %d exceeds collection max bytes %d", ErrInvalidOption, c.aggMaxBytes, c.collectMaxBytes)
+	}
+	if c.maxBufBytes < int64(c.collectMaxBytes) {
+		return fmt.Errorf("%w: max buffered bytes %d below collection max bytes %d", ErrInvalidOption, c.maxBufBytes, c.collectMaxBytes)
+	}
+	if c.backoffMax < c.backoffMin {
+		return fmt.Errorf("%w: backoff max %v below min %v", ErrInvalidOption, c.backoffMax, c.backoffMin)
+	}
+	if c.maxRecordSize > 0 && c.aggregate && c.aggMaxBytes > c.maxRecordSize {
+		c.aggMaxBytes = c.maxRecordSize
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithStream sets the stream of records whose Record.Stream is empty.
+func WithStream(name string) Option {
+	return func(c *config) error {
+		if name == "" || len(name) > 128 {
+			return invalid("stream name %q must have 1 to 128 characters", name)
+		}
+		c.stream = name
+		return nil
+	}
+}
+
+// WithLogger sets the logger; a no-op logger by default.
+func WithLogger(l *zap.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithAggregation turns KPL aggregation on (the default) or off. Aggregates never mix
+// records of different shards.
+func WithAggregation(on bool) Option {
+	return func(c *config) error { c.aggregate = on; return nil }
+}
+
+// WithAggregationMaxCount limits the user records in one aggregate (KPL
+// AggregationMaxCount), in [1, 4294967295]. Default 4294967295.
+func WithAggregationMaxCount(n uint64) Option {
+	return func(c *config) error {
+		if n < 1 || n > aggregation.DefaultMaxRecords {
+			return invalid("aggregation max count %d not in [1, %d]", n, uint64(aggregation.DefaultMaxRecords))
+		}
+		c.aggMaxCount = n
+		return nil
+	}
+}
+
+// WithAggregationMaxBytes limits the encoded size of one aggregate (KPL
+// AggregationMaxSize), in [64, 10 MiB]. Default 51200. It is lowered to the stream's
+// maximum record size when that is smaller.
+func WithAggregationMaxBytes(n int) Option {
+	return func(c *config) error {
+		if n < aggregation.MinMaxBytes || n > aggregation.MaxMaxBytes {
+			return invalid("aggregation max bytes %d not in [%d, %d]", n, aggregation.MinMaxBytes, aggregation.MaxMaxBytes)
+		}
+		c.aggMaxBytes = n
+		return nil
+	}
+}
+
+// WithCompression compresses aggregates with codec (aggregation.CodecZstd, CodecSnappy
+// or CodecGzip) in the framing the aggregation package documents, whenever that makes
+// them smaller. Off (aggregation.CodecNone) by default. Consumers must de-aggregate with
+// Freshet's aggregation package to read compressed aggregates.
+func WithCompression(codec Compression) Option {
+	return func(c *config) error {
+		if _, err := aggregation.NewAggregator(aggregation.WithCompression(codec)); err != nil {
+			return fmt.Errorf("%w: compression: %w", ErrInvalidOption, err)
+		}
+		c.compression = codec
+		return nil
+	}
+}
+
+// WithCollectionMaxCount limits the records of one PutRecords call, in [1, 500].
+// Default 500.
+func WithCollectionMaxCount(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > MaxPutRecordsCount {
+			return invalid("collection max count %d not in [1, %d]", n, MaxPutRecordsCount)
+		}
+		c.collectMaxCount = n
+		return nil
+	}
+}
+
+// WithCollectionMaxBytes limits the size of one PutRecords call, in [1 KiB, 5 MiB].
+// Default 5 MiB. A single record larger than this is sent alone.
+func WithCollectionMaxBytes(n int) Option {
+	return func(c *config) error {
+		if n < 1024 || n > MaxPutRecordsBytes {
+			return invalid("collection max bytes %d not in [1024, %d]", n, MaxPutRecordsBytes)
+		}
+		c.collectMaxBytes = n
+		return nil
+	}
+}
+
+// WithLinger sets how long a record may wait in its buffer for more records to share its
+// aggregate and request (KPL RecordMaxBufferedTime), in [0, 1 h]. Default 100 ms.
+// PutSync, Flush and Close never wait it out.
+func WithLinger(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > time.Hour {
+			return invalid("linger %v not in [0, 1h]", d)
+		}
+		c.linger = d
+		return nil
+	}
+}
+
+// WithMaxInFlight bounds the PutRecords calls in flight at once, in [1, 1024].
+// Default 16.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 1024 {
+			return invalid("max in flight %d not in [1, 1024]", n)
+		}
+		c.maxInFlight = n
+		return nil
+	}
+}
+
+// WithRateLimit caps what the producer sends to each shard, in bytes/s and Kinesis
+// records/s (an aggregate counts as one); 0 leaves a dimension uncapped. The cap is a
+// token bucket with one second of burst. Default: uncapped, with the adaptive limiter
+// finding each shard's rate from throttling.
+func WithRateLimit(bytesPerSecond, recordsPerSecond float64) Option {
+	return func(c *config) error {
+		if bytesPerSecond < 0 || recordsPerSecond < 0 {
+			return invalid("negative rate limit")
+		}
+		if bytesPerSecond > 0 && bytesPerSecond < 1024 {
+			return invalid("rate limit %v bytes/s below 1024", bytesPerSecond)
+		}
+		if recordsPerSecond > 0 && recordsPerSecond < 1 {
+			return invalid("rate limit %v records/s below 1", recordsPerSecond)
+		}
+		c.rateBytes, c.rateRecords = bytesPerSecond, recordsPerSecond
+		return nil
+	}
+}
+
+// WithAdaptiveRateLimit turns the per-shard adaptive limiter on (the default) or off.
+// On, a shard that throttles is slowed to about what it accepts and sped up again while
+// it accepts everything, instead of being retried into.
+func WithAdaptiveRateLimit(on bool) Option {
+	return func(c *config) error { c.adaptive = on; return nil }
+}
+
+// WithAdaptiveFloor sets the rate below which the adaptive limiter never slows a shard,
+// in bytes/s and Kinesis records/s. Default 1 MiB/s and 1,000 records/s, the write
+// capacity every provisioned shard has: throttling below it is not the shard's limit
+// (it is random or transient) and is retried rather than slowed for. Lower it for
+// streams whose shards accept less.
+func WithAdaptiveFloor(bytesPerSecond, recordsPerSecond float64) Option {
+	return func(c *config) error {
+		if bytesPerSecond < 1024 || recordsPerSecond < 1 {
+			return invalid("adaptive floor %v bytes/s, %v records/s below 1024 and 1", bytesPerSecond, recordsPerSecond)
+		}
+		c.floorBytes, c.floorRecords = bytesPerSecond, recordsPerSecond
+		return nil
+	}
+}
+
+// WithRecordTTL sets how long a record may stay unwritten before it fails with
+// ErrRecordExpired, in [100 ms, 24 h]. Default 30 s.
+func WithRecordTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 100*time.Millisecond || d > 24*time.Hour {
+			return invalid("record TTL %v not in [100ms, 24h]", d)
+		}
+		c.recordTTL = d
+		return nil
+	}
+}
+
+// WithFailIfThrottled makes a throttled record fail at once with ErrThrottled instead of
+// being retried (KPL FailIfThrottled).
+func WithFailIfThrottled(on bool) Option {
+	return func(c *config) error { c.failThrottled = on; return nil }
+}
+
+// WithOrdering keeps records of one partition key in Put order in the stream, even under
+// retries and throttling: each shard has at most one request in flight, carrying at most
+// one Kinesis record per partition key, and retried records stay ahead of later ones.
+func WithOrdering(on bool) Option {
+	return func(c *config) error { c.ordered = on; return nil }
+}
+
+// WithMaxBuffered bounds the user records and bytes (data plus partition keys) that are
+// put but not yet resolved, in flight included. Defaults: 1,048,576 records, 64 MiB.
+// At the bound Put blocks until its context ends, or fails with ErrBufferFull under
+// WithFailFast.
+func WithMaxBuffered(records int, bytes int64) Option {
+	return func(c *config) error {
+		if records < 1 {
+			return invalid("max buffered records %d below 1", records)
+		}
+		if bytes < 64<<10 {
+			return invalid("max buffered bytes %d below 64 KiB", bytes)
+		}
+		c.maxBufRecords, c.maxBufBytes = int64(records), bytes
+		return nil
+	}
+}
+
+// WithFailFast makes Put fail with ErrBufferFull instead of blocking at the buffer bound.
+func WithFailFast(on bool) Option {
+	return func(c *config) error { c.failFast = on; return nil }
+}
+
+// WithRequestTimeout bounds one PutRecords attempt, in [100 ms, 10 min]. Default 6 s.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 100*time.Millisecond || d > 10*time.Minute {
+			return invalid("request timeout %v not in [100ms, 10m]", d)
+		}
+		c.requestTimeout = d
+		return nil
+	}
+}
+
+// WithBackoff sets the exponential backoff between retries of one shard's records:
+// from min doubling to max, with full jitter. Defaults 50 ms and 2 s.
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *config) error {
+		if min < time.Millisecond || max > time.Minute {
+			return invalid("backoff [%v, %v] outside [1ms, 1m]", min, max)
+		}
+		c.backoffMin, c.backoffMax = min, max
+		return nil
+	}
+}
+
+// WithShardRefreshInterval sets how often each stream's shard map is listed again even
+// without a sign of resharding, in [1 s, 24 h]. Default 1 min.
+func WithShardRefreshInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second || d > 24*time.Hour {
+			return invalid("shard refresh interval %v not in [1s, 24h]", d)
+		}
+		c.refreshEvery = d
+		return nil
+	}
+}
+
+// WithHashCacheSize bounds the cache of partition key hashes, in [0, 16M] entries
+// (0 turns it off). Default 65536.
+func WithHashCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > 1<<24 {
+			return invalid("hash cache size %d not in [0, %d]", n, 1<<24)
+		}
+		c.hashCacheSize = n
+		return nil
+	}
+}
+
+// WithMaxRecordSize sets the maximum record size of every stream instead of reading it
+// with DescribeStreamSummary, in [1 KiB, 10 MiB].
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) error {
+		if n < 1024 || n > LargestMaxRecordSize {
+			return invalid("max record size %d not in [1024, %d]", n, LargestMaxRecordSize)
+		}
+		c.maxRecordSize = n
+		return nil
+	}
+}
+
+// WithMetrics sets the metrics level and granularity. Default: detailed, by shard.
+func WithMetrics(level MetricsLevel, granularity MetricsGranularity) Option {
+	return func(c *config) error {
+		if level < MetricsNone || level > MetricsDetailed {
+			return invalid("metrics level %d", level)
+		}
+		if granularity < GranularityGlobal || granularity > GranularityShard {
+			return invalid("metrics granularity %d", granularity)
+		}
+		c.metricsLevel, c.metricsGranularity = level, granularity
+		return nil
+	}
+}
+
+// WithCloudWatch publishes the metrics to CloudWatch under namespace every interval
+// (in [1 s, 1 h]) with batched PutMetricData calls. Namespace defaults to
+// "KinesisProducerLibrary" when empty.
+func WithCloudWatch(client CloudWatchClient, namespace string, interval time.Duration) Option {
+	return func(c *config) error {
+		if client == nil {
+			return invalid("nil CloudWatch client")
+		}
+		if interval < time.Second || interval > time.Hour {
+			return invalid("CloudWatch interval %v not in [1s, 1h]", interval)
+		}
+		c.cloudWatch, c.cwInterval = client, interval
+		if namespace != "" {
+			c.cwNamespace = namespace
+		}
+		return nil
+	}
+}

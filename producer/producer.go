@@ -1,0 +1,517 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/internal/hashkey"
+)
+
+// Client is the part of *kinesis.Client the producer uses. Tests pass a fake.
+type Client interface {
+	// PutRecords writes a batch of records.
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	// ListShards lists a stream's shards and their hash key ranges.
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	// DescribeStreamSummary reads a stream's maximum record size.
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+}
+
+// Record is one user record to put.
+type Record struct {
+	// Stream is the stream name; the producer's WithStream stream when empty.
+	Stream string
+	// PartitionKey groups records: unless ExplicitHashKey is set, its MD5 decides the
+	// shard. 1 to 256 Unicode characters.
+	PartitionKey string
+	// ExplicitHashKey, when not empty, is a decimal integer in [0, 2^128-1] that decides
+	// the shard instead of the partition key.
+	ExplicitHashKey string
+	// Data is the payload; it must not be nil (it may be empty). The producer copies it
+	// before Put returns when aggregating, and keeps a reference until the outcome
+	// otherwise: do not modify it before then.
+	Data []byte
+}
+
+// Attempt is one try to write a record.
+type Attempt struct {
+	// Start is when the PutRecords call began.
+	Start time.Time
+	// Duration is how long the call took.
+	Duration time.Duration
+	// ErrorCode is empty on success, otherwise the service's error code for the record
+	// or a class of the call's failure ("Timeout", "Exception").
+	ErrorCode string
+	// ErrorMessage is the service's message, if any.
+	ErrorMessage string
+}
+
+// Result is the outcome of one user record. It resolves exactly once.
+type Result struct {
+	// Stream is the stream the record was put to.
+	Stream string
+	// ShardID is the shard that stored the record (on failure, the predicted shard).
+	ShardID string
+	// SequenceNumber is the sequence number of the Kinesis record that carries it.
+	SequenceNumber string
+	// SubSequenceNumber is the record's index in its aggregate (0 when not aggregated).
+	SubSequenceNumber int64
+	// Aggregated reports whether the record was written inside a KPL aggregate.
+	Aggregated bool
+	// Attempts lists every try, oldest first. Records of one aggregate share the slice;
+	// do not modify it.
+	Attempts []Attempt
+	// Err is nil on success; otherwise a *RecordError wrapping ErrRecordExpired,
+	// ErrClosed, ErrThrottled or a *ServiceError.
+	Err error
+}
+
+// Future is the pending outcome of one record put with PutAsync.
+type Future struct {
+	done chan struct{}
+	res  Result
+}
+
+// Done is closed when the outcome is known.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Result returns the outcome; it blocks until Done is closed.
+func (f *Future) Result() Result { <-f.done; return f.res }
+
+// Wait waits for the outcome or for ctx to end, whichever is first. When ctx ends first
+// it returns ctx's error; the record's outcome is still delivered later.
+func (f *Future) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-f.done:
+		return f.res, f.res.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Producer writes user records to Kinesis streams: it predicts each record's shard,
+// aggregates records per shard, collects aggregates into PutRecords calls, limits the
+// rate per shard, retries failures and reports one outcome per record. It is safe for
+// concurrent use.
+type Producer struct {
+	cfg     config
+	client  Client
+	log     *zap.Logger
+	callOpt []func(*kinesis.Options)
+	start   time.Time
+	metrics *metrics
+
+	mu      sync.Mutex
+	streams map[string]*stream
+	list    atomic.Pointer[[]*stream]
+	def     atomic.Pointer[stream]
+	epochs  []*epoch
+	cur     atomic.Pointer[epoch]
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	flushing  atomic.Int32
+
+	bufRecords atomic.Int64
+	bufBytes   atomic.Int64
+	waiting    atomic.Int32
+	spaceMu    sync.Mutex
+	spaceCh    chan struct{}
+
+	hashes *hashCache
+
+	wake     chan struct{}
+	slots    chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	workers  sync.WaitGroup
+	quit     chan struct{}
+	loopDone chan struct{}
+}
+
+// epoch groups the records put between two flushes so Flush can wait for exactly the
+// records put before it. pending starts at 1, the epoch's own token, released when a
+// newer epoch replaces it.
+type epoch struct {
+	pending atomic.Int64
+	done    chan struct{}
+}
+
+func newEpoch() *epoch {
+	e := &epoch{done: make(chan struct{})}
+	e.pending.Store(1)
+	return e
+}
+
+func (e *epoch) release(n int64) {
+	if e.pending.Add(-n) == 0 {
+		close(e.done)
+	}
+}
+
+// New returns a producer that writes through client. It starts one background goroutine
+// (the dispatcher) and, with WithCloudWatch, a metrics publisher; Close stops them. Bad
+// options fail with an error wrapping ErrInvalidOption.
+func New(client Client, opts ...Option) (*Producer, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.newAggregator(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Producer{
+		cfg:      cfg,
+		client:   client,
+		log:      cfg.logger,
+		start:    time.Now(),
+		streams:  make(map[string]*stream),
+		hashes:   newHashCache(cfg.hashCacheSize),
+		wake:     make(chan struct{}, 1),
+		slots:    make(chan struct{}, cfg.maxInFlight),
+		ctx:      ctx,
+		cancel:   cancel,
+		quit:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
+	p.callOpt = []func(*kinesis.Options){func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }}
+	empty := []*stream{}
+	p.list.Store(&empty)
+	e := newEpoch()
+	p.cur.Store(e)
+	p.epochs = []*epoch{e}
+	go p.loop()
+	if cfg.cloudWatch != nil {
+		p.workers.Add(1)
+		go p.publishLoop()
+	}
+	return p, nil
+}
+
+// now returns the producer's monotonic time in nanoseconds.
+func (p *Producer) now() int64 { return int64(time.Since(p.start)) }
+
+// signal wakes the dispatcher without blocking.
+func (p *Producer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Put validates rec and enqueues it, returning once the record is buffered; done (which
+// may be nil) is called exactly once with the record's outcome, from a producer
+// goroutine: it must not block for long. At the buffer bound Put blocks until there is
+// room or ctx ends (returning ctx's error), or fails fast with ErrBufferFull under
+// WithFailFast. The first Put to a stream also waits, under ctx, for its shard map.
+// Invalid records (ErrInvalidRecord, ErrRecordTooLarge) and Puts after Close (ErrClosed)
+// fail at once; when Put returns an error nothing was enqueued and done is never called.
+func (p *Producer) Put(ctx context.Context, rec Record, done func(Result)) error {
+	return p.put(ctx, rec, done, false)
+}
+
+// PutAsync is Put that returns a Future for the outcome.
+func (p *Producer) PutAsync(ctx context.Context, rec Record) (*Future, error) {
+	f := &Future{done: make(chan struct{})}
+	if err := p.put(ctx, rec, func(r Result) { f.res = r; close(f.done) }, false); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// PutSync puts rec and waits for its outcome. It never waits out the linger: the
+// record's shard buffer is sent at once, with whatever else it holds. When ctx ends
+// before the outcome, PutSync returns ctx's error and the record may still be written.
+func (p *Producer) PutSync(ctx context.Context, rec Record) (Result, error) {
+	f := &Future{done: make(chan struct{})}
+	if err := p.put(ctx, rec, func(r Result) { f.res = r; close(f.done) }, true); err != nil {
+		return Result{}, err
+	}
+	return f.Wait(ctx)
+}
+
+func validPartitionKey(pk string) bool {
+	if len(pk) == 0 {
+		return false
+	}
+	if len(pk) <= MaxPartitionKeyLength {
+		for i := 0; i < len(pk); i++ {
+			if pk[i] >= utf8.RuneSelf {
+				return utf8.ValidString(pk)
+			}
+		}
+		return true
+	}
+	return utf8.ValidString(pk) && utf8.RuneCountInString(pk) <= MaxPartitionKeyLength
+}
+
+func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgent bool) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if !validPartitionKey(rec.PartitionKey) {
+		return fmt.Errorf("%w: partition key must be 1 to %d characters of valid UTF-8 (got %d bytes)", ErrInvalidRecord, MaxPartitionKeyLength, len(rec.PartitionKey))
+	}
+	if rec.Data == nil {
+		return fmt.Errorf("%w: nil data", ErrInvalidRecord)
+	}
+	var hk hashkey.Key
+	if rec.ExplicitHashKey != "" {
+		k, err := hashkey.Parse(rec.ExplicitHashKey)
+		if err != nil {
+			return fmt.Errorf("%w: explicit hash key %q: %w", ErrInvalidRecord, rec.ExplicitHashKey, err)
+		}
+		hk = k
+	}
+	st := p.def.Load()
+	if rec.Stream != "" || st == nil {
+		var err error
+		if st, err = p.stream(ctx, rec.Stream); err != nil {
+			return err
+		}
+	}
+	size := len(rec.Data) + len(rec.PartitionKey)
+	if size > st.maxRecordSize {
+		return fmt.Errorf("%w: %d bytes of data and partition key exceed stream %s's maximum record size of %d", ErrRecordTooLarge, size, st.name, st.maxRecordSize)
+	}
+	if rec.ExplicitHashKey == "" {
+		hk = p.hashes.get(rec.PartitionKey)
+	}
+	ep, err := p.reserve(ctx, int64(size))
+	if err != nil {
+		return err
+	}
+	p.metrics.userReceived(st)
+	st.enqueue(&rec, hk, userRec{done: done, size: int32(size), ep: ep}, urgent)
+	return nil
+}
+
+// reserve counts a record of size bytes against the buffer bound and the current flush
+// epoch, waiting for room as configured.
+func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
+	for {
+		r := p.bufRecords.Add(1)
+		b := p.bufBytes.Add(size)
+		if (r <= p.cfg.maxBufRecords && b <= p.cfg.maxBufBytes) || r == 1 {
+			break
+		}
+		p.release(1, size)
+		if p.cfg.failFast {
+			return nil, ErrBufferFull
+		}
+		if err := p.waitForSpace(ctx, size); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		ep := p.cur.Load()
+		n := ep.pending.Load()
+		if n > 0 && ep.pending.CompareAndSwap(n, n+1) {
+			if p.closed.Load() {
+				ep.release(1)
+				p.release(1, size)
+				return nil, ErrClosed
+			}
+			return ep, nil
+		}
+	}
+}
+
+func (p *Producer) waitForSpace(ctx context.Context, size int64) error {
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	for {
+		p.spaceMu.Lock()
+		if p.spaceCh == nil {
+			p.spaceCh = make(chan struct{})
+		}
+		ch := p.spaceCh
+		p.spaceMu.Unlock()
+		if p.closed.Load() {
+			return ErrClosed
+		}
+		if (p.bufRecords.Load() < p.cfg.maxBufRecords && p.bufBytes.Load()+size <= p.cfg.maxBufBytes) || p.bufRecords.Load() == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release returns buffer room and wakes blocked Puts.
+func (p *Producer) release(records, bytes int64) {
+	p.bufRecords.Add(-records)
+	p.bufBytes.Add(-bytes)
+	if p.waiting.Load() > 0 {
+		p.broadcastSpace()
+	}
+}
+
+func (p *Producer) broadcastSpace() {
+	p.spaceMu.Lock()
+	if p.spaceCh != nil {
+		close(p.spaceCh)
+		p.spaceCh = nil
+	}
+	p.spaceMu.Unlock()
+}
+
+// BufferedBytes returns the bytes (data plus partition keys) of records put and not yet
+// resolved, in flight included. It never exceeds the WithMaxBuffered bound by more
+// than one record.
+func (p *Producer) BufferedBytes() int64 { return p.bufBytes.Load() }
+
+// BufferedRecords returns the number of user records put and not yet resolved.
+func (p *Producer) BufferedRecords() int64 { return p.bufRecords.Load() }
+
+// Flush sends every buffered record without waiting out the linger, and waits until
+// every record put before the call has its outcome, or ctx ends (returning ctx's error;
+// the records keep going).
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	old := p.cur.Load()
+	wait := append([]*epoch(nil), p.epochs...)
+	ne := newEpoch()
+	p.cur.Store(ne)
+	p.epochs = append(p.epochs, ne)
+	p.mu.Unlock()
+	old.release(1)
+
+	p.flushing.Add(1)
+	defer p.flushing.Add(-1)
+	p.signal()
+	var err error
+	for _, e := range wait {
+		select {
+		case <-e.done:
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		break
+	}
+	p.mu.Lock()
+	keep := p.epochs[:0]
+	for _, e := range p.epochs {
+		select {
+		case <-e.done:
+		default:
+			keep = append(keep, e)
+		}
+	}
+	clear(p.epochs[len(keep):])
+	p.epochs = keep
+	p.mu.Unlock()
+	return err
+}
+
+// Close stops accepting records (Put then fails with ErrClosed), sends everything
+// buffered and waits for the outcomes until ctx ends. Records still unresolved then fail
+// with ErrClosed through their own outcome, in-flight calls are cancelled, and every
+// producer goroutine has exited when Close returns. It returns ctx's error if the
+// deadline cut the flush short. Calling Close again returns the first call's result.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.broadcastSpace()
+		p.closeErr = p.Flush(ctx)
+		p.cancel()
+		close(p.quit)
+		<-p.loopDone
+		p.workers.Wait()
+		// Nothing sends any more: fail whatever is left.
+		for _, st := range *p.list.Load() {
+			st.failAll(ErrClosed)
+		}
+		if p.cfg.cloudWatch != nil {
+			pctx, cancel := context.WithTimeout(context.Background(), p.cfg.requestTimeout)
+			p.publishOnce(pctx)
+			cancel()
+		}
+		if p.closeErr != nil {
+			p.log.Warn("producer: closed with records unresolved", zap.Error(p.closeErr))
+		}
+	})
+	return p.closeErr
+}
+
+// stream returns the state of stream name ("" for the default), discovering its shards
+// and limits on first use.
+func (p *Producer) stream(ctx context.Context, name string) (*stream, error) {
+	if name == "" {
+		name = p.cfg.stream
+		if name == "" {
+			return nil, fmt.Errorf("%w: no stream (set Record.Stream or WithStream)", ErrInvalidRecord)
+		}
+	}
+	for {
+		p.mu.Lock()
+		st, ok := p.streams[name]
+		if !ok {
+			st = newStream(p, name)
+			p.streams[name] = st
+			p.mu.Unlock()
+			err := st.discover(ctx)
+			p.mu.Lock()
+			if err != nil {
+				delete(p.streams, name)
+				st.err = err
+			} else {
+				list := append(append([]*stream(nil), *p.list.Load()...), st)
+				p.list.Store(&list)
+				if name == p.cfg.stream {
+					p.def.Store(st)
+				}
+			}
+			close(st.ready)
+			p.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			p.signal()
+			return st, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-st.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if st.err == nil {
+			return st, nil
+		}
+		if p.closed.Load() {
+			return nil, ErrClosed
+		}
+		if errors.Is(st.err, context.Canceled) || errors.Is(st.err, context.DeadlineExceeded) {
+			continue
+		}
+		return nil, st.err
+	}
+}

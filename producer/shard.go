@@ -1,0 +1,324 @@
+package producer
+
+import (
+	"sync"
+
+	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/internal/hashkey"
+)
+
+// userRec is the producer's handle on one user record: whom to tell, and what it holds.
+type userRec struct {
+	done func(Result)
+	ep   *epoch
+	size int32
+}
+
+// krec is one Kinesis record: an aggregate of user records of one shard, or a single
+// user record when not aggregating.
+type krec struct {
+	sh         *shard
+	pk, ehk    string
+	data       []byte
+	users      []userRec
+	size       int   // len(data) + len(pk), what the service counts
+	userBytes  int64 // bytes reserved by the users
+	firstPut   int64 // producer time of the oldest user record
+	deadline   int64 // producer time at which the record expires
+	attempts   []Attempt
+	lastErr    error
+	aggregated bool
+	owned      bool // data is a producer buffer to recycle
+}
+
+var krecPool = sync.Pool{New: func() any { return new(krec) }}
+
+func (p *Producer) getKrec() *krec { return krecPool.Get().(*krec) }
+
+// putKrec recycles k. Its users must have been resolved or moved.
+func (p *Producer) putKrec(k *krec) {
+	if k.owned && cap(k.data) <= 2*p.cfg.aggMaxBytes {
+		b := k.data[:0]
+		dataPool.Put(&b)
+	}
+	users := k.users[:0]
+	if cap(users) > 1<<16 {
+		users = nil
+	}
+	clear(k.users)
+	*k = krec{users: users}
+	krecPool.Put(k)
+}
+
+var dataPool sync.Pool
+
+func getData() []byte {
+	if b, ok := dataPool.Get().(*[]byte); ok {
+		return *b
+	}
+	return nil
+}
+
+// shard is one open shard's buffer: the aggregate being filled, the Kinesis records
+// waiting to be sent, its rate limiter and its retry state. Everything is guarded by mu.
+type shard struct {
+	st  *stream
+	id  string
+	rng hashkey.Range
+
+	mu        sync.Mutex
+	retired   bool
+	agg       *aggregation.Aggregator
+	open      []userRec // user records in agg
+	openBytes int64
+	openFirst int64
+	q         []*krec // waiting Kinesis records, oldest first, from qHead
+	qHead     int
+	qBytes    int
+	urgent    bool
+	busy      bool // ordered mode: a request is in flight
+	retryAt   int64
+	failures  int
+	lim       limiter
+}
+
+func newShard(st *stream, id string, r hashkey.Range) *shard {
+	sh := &shard{st: st, id: id, rng: r}
+	c := &st.p.cfg
+	sh.lim.init(c.rateBytes, c.rateRecords, c.floorBytes, c.floorRecords, c.adaptive)
+	return sh
+}
+
+func (sh *shard) qLen() int { return len(sh.q) - sh.qHead }
+
+func (sh *shard) front() *krec { return sh.q[sh.qHead] }
+
+func (sh *shard) popFront() *krec {
+	k := sh.q[sh.qHead]
+	sh.q[sh.qHead] = nil
+	sh.qHead++
+	sh.qBytes -= k.size
+	if sh.qHead == len(sh.q) {
+		sh.q = sh.q[:0]
+		sh.qHead = 0
+	}
+	return k
+}
+
+func (sh *shard) pushBack(k *krec) {
+	if sh.qHead > 0 && len(sh.q) == cap(sh.q) {
+		n := copy(sh.q, sh.q[sh.qHead:])
+		clear(sh.q[n:])
+		sh.q = sh.q[:n]
+		sh.qHead = 0
+	}
+	sh.q = append(sh.q, k)
+	sh.qBytes += k.size
+}
+
+// pushFront puts ks, in order, ahead of everything waiting.
+func (sh *shard) pushFront(ks []*krec) {
+	n := len(ks)
+	if n == 0 {
+		return
+	}
+	if sh.qHead >= n {
+		sh.qHead -= n
+		copy(sh.q[sh.qHead:], ks)
+	} else {
+		q := make([]*krec, 0, n+sh.qLen()+8)
+		q = append(q, ks...)
+		q = append(q, sh.q[sh.qHead:]...)
+		sh.q, sh.qHead = q, 0
+	}
+	for _, k := range ks {
+		sh.qBytes += k.size
+	}
+}
+
+// add appends one user record. It returns false when the shard has been retired; the
+// caller then predicts again with the new map.
+func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
+	p := sh.st.p
+	sh.mu.Lock()
+	if sh.retired {
+		sh.mu.Unlock()
+		return false
+	}
+	wake := urgent
+	if !p.cfg.aggregate {
+		k := p.getKrec()
+		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
+		k.users = append(k.users, u)
+		k.size = len(rec.Data) + len(rec.PartitionKey)
+		k.userBytes = int64(u.size)
+		k.firstPut = p.now()
+		k.deadline = k.firstPut + int64(p.cfg.recordTTL)
+		wake = wake || sh.qLen() == 0 || sh.qLen()%p.cfg.collectMaxCount == 0
+		sh.pushBack(k)
+	} else {
+		if sh.agg == nil {
+			sh.agg, _ = p.cfg.newAggregator()
+		}
+		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data}
+		if len(sh.open) > 0 && !sh.agg.Fits(ar) {
+			sh.seal()
+			wake = true
+		}
+		if len(sh.open) > 0 && sh.agg.SizeWith(ar) > sh.st.maxRecordSize {
+			sh.seal()
+			wake = true
+		}
+		if len(sh.open) == 0 {
+			sh.openFirst = p.now()
+			wake = wake || sh.qLen() == 0
+		}
+		if err := sh.agg.AddWithHashKey(ar, hk); err != nil {
+			// Validated at Put; only a size race is possible. Seal and retry once.
+			sh.seal()
+			_ = sh.agg.AddWithHashKey(ar, hk)
+		}
+		sh.open = append(sh.open, u)
+		sh.openBytes += int64(u.size)
+	}
+	if urgent {
+		sh.urgent = true
+	}
+	sh.mu.Unlock()
+	if wake {
+		p.signal()
+	}
+	return true
+}
+
+// seal drains the open aggregate into a waiting Kinesis record. sh.mu must be held.
+func (sh *shard) seal() {
+	if len(sh.open) == 0 {
+		return
+	}
+	p := sh.st.p
+	k := p.getKrec()
+	out, _ := sh.agg.Drain(getData())
+	k.sh, k.pk, k.ehk, k.data, k.owned = sh, out.PartitionKey, out.ExplicitHashKey, out.Data, true
+	k.aggregated = isAggregate(len(sh.open), out.Data)
+	k.users = append(k.users, sh.open...)
+	clear(sh.open)
+	sh.open = sh.open[:0]
+	k.size = len(out.Data) + len(out.PartitionKey)
+	k.userBytes = sh.openBytes
+	k.firstPut = sh.openFirst
+	k.deadline = sh.openFirst + int64(p.cfg.recordTTL)
+	sh.openBytes = 0
+	sh.pushBack(k)
+}
+
+// retire marks the shard closed and returns everything it buffered.
+func (sh *shard) retire() []*krec {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.retired = true
+	if sh.agg != nil {
+		sh.seal()
+	}
+	out := make([]*krec, 0, sh.qLen())
+	for sh.qLen() > 0 {
+		out = append(out, sh.popFront())
+	}
+	if sh.busy {
+		sh.st.retiredBusy.Add(1)
+	}
+	return out
+}
+
+// prepend puts ks ahead of the shard's waiting records; false if the shard is retired.
+func (sh *shard) prepend(ks []*krec) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.retired {
+		return false
+	}
+	sh.pushFront(ks)
+	return true
+}
+
+// rebuild makes Kinesis records for shard sh out of n user records given by at, keeping
+// their order and the attempts of the records they came from.
+func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record, hashkey.Key, userRec, *krec)) []*krec {
+	var out []*krec
+	if !p.cfg.aggregate {
+		for i := 0; i < n; i++ {
+			r, _, u, src := at(i)
+			k := p.getKrec()
+			k.sh, k.pk, k.ehk, k.data = sh, r.PartitionKey, r.ExplicitHashKey, r.Data
+			k.users = append(k.users, u)
+			k.size = len(r.Data) + len(r.PartitionKey)
+			k.userBytes = int64(u.size)
+			k.firstPut, k.deadline = src.firstPut, src.deadline
+			k.attempts, k.lastErr = src.attempts, src.lastErr
+			out = append(out, k)
+		}
+		return out
+	}
+	agg, _ := p.cfg.newAggregator()
+	var users []userRec
+	var bytes int64
+	var first, deadline int64
+	var attempts []Attempt
+	var lastErr error
+	flush := func() {
+		if len(users) == 0 {
+			return
+		}
+		k := p.getKrec()
+		o, _ := agg.Drain(getData())
+		k.sh, k.pk, k.ehk, k.data, k.owned = sh, o.PartitionKey, o.ExplicitHashKey, o.Data, true
+		k.aggregated = isAggregate(len(users), o.Data)
+		k.users = append(k.users, users...)
+		k.size = len(o.Data) + len(o.PartitionKey)
+		k.userBytes = bytes
+		k.firstPut, k.deadline = first, deadline
+		k.attempts, k.lastErr = attempts, lastErr
+		out = append(out, k)
+		users, bytes, attempts, lastErr = users[:0], 0, nil, nil
+	}
+	for i := 0; i < n; i++ {
+		r, hk, u, src := at(i)
+		if len(users) > 0 && (!agg.Fits(r) || agg.SizeWith(r) > sh.st.maxRecordSize) {
+			flush()
+		}
+		if len(users) == 0 {
+			first, deadline = src.firstPut, src.deadline
+		}
+		if src.firstPut < first {
+			first = src.firstPut
+		}
+		if src.deadline < deadline {
+			deadline = src.deadline
+		}
+		if len(src.attempts) > len(attempts) {
+			attempts, lastErr = src.attempts, src.lastErr
+		}
+		_ = agg.AddWithHashKey(r, hk)
+		users = append(users, u)
+		bytes += int64(u.size)
+	}
+	flush()
+	return out
+}
+
+func (c *config) newAggregator() (*aggregation.Aggregator, error) {
+	return aggregation.NewAggregator(
+		aggregation.WithMaxRecords(c.aggMaxCount),
+		aggregation.WithMaxBytes(c.aggMaxBytes),
+		aggregation.WithCompression(c.compression),
+	)
+}
+
+// isAggregate reports whether the drained data of n user records is an aggregate (a KPL
+// aggregate or a compressed frame) rather than one record's own data.
+func isAggregate(n int, data []byte) bool {
+	if n > 1 {
+		return true
+	}
+	return len(data) >= 4 && [4]byte(data[:4]) == aggregation.CompressedMagic
+}
