@@ -113,7 +113,6 @@ func TestConsumerOnKinesaliteDynalite(t *testing.T) {
 	put(300)
 
 	sink := &consumerSink{seen: map[string]int{}}
-	var workers []*consumer.Worker
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(ctx)
 	for _, id := range []string{"w1", "w2"} {
@@ -125,7 +124,6 @@ func TestConsumerOnKinesaliteDynalite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		workers = append(workers, w)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
