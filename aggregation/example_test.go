@@ -1,0 +1,93 @@
+package aggregation_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/freshet/freshet/aggregation"
+)
+
+// A producer adds user records to a per-shard aggregator until it is full,
+// then sends the drained record with PutRecords.
+func ExampleAggregator() {
+	agg, err := aggregation.NewAggregator(aggregation.WithMaxBytes(aggregation.DefaultMaxBytes))
+	if err != nil {
+		panic(err)
+	}
+	var buf []byte
+	send := func() {
+		rec, err := agg.Drain(buf)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("put: partition key %q, explicit hash key %s, %d bytes\n", rec.PartitionKey, rec.ExplicitHashKey, len(rec.Data))
+		buf = rec.Data[:0] // reuse once PutRecords is done with it
+	}
+	for _, user := range []string{"alice", "bob", "carol"} {
+		r := aggregation.Record{PartitionKey: user, Data: []byte("clicked " + user)}
+		if err := agg.Add(r); errors.Is(err, aggregation.ErrFull) {
+			send()
+			err = agg.Add(r)
+		}
+		if err != nil {
+			panic(err)
+		}
+	}
+	send()
+	// Output:
+	// put: partition key "a", explicit hash key 132283552702735894323332391932430538300, 94 bytes
+}
+
+// A consumer turns each Kinesis record back into user records.
+func ExampleDeaggregate() {
+	agg, _ := aggregation.NewAggregator()
+	_ = agg.Add(aggregation.Record{PartitionKey: "alice", Data: []byte("hello")})
+	_ = agg.Add(aggregation.Record{PartitionKey: "bob", ExplicitHashKey: "42", Data: []byte("world")})
+	rec, _ := agg.Drain(nil)
+
+	users, err := aggregation.Deaggregate(rec)
+	if err != nil {
+		fmt.Println("malformed aggregate delivered whole:", err)
+	}
+	for _, u := range users {
+		fmt.Printf("%d %s %q %s\n", u.SubSequenceNumber, u.PartitionKey, u.ExplicitHashKey, u.Data)
+	}
+	// Output:
+	// 0 alice "" hello
+	// 1 bob "42" world
+}
+
+// A malformed aggregate is delivered whole, as the KCL does, with an error
+// that says why.
+func ExampleDeaggregator_Append() {
+	d, _ := aggregation.NewDeaggregator()
+	corrupt := append(aggregation.Magic[:], make([]byte, 20)...)
+	users, err := d.Append(nil, aggregation.Record{PartitionKey: "pk", Data: corrupt})
+	fmt.Println(len(users), users[0].Aggregated, errors.Is(err, aggregation.ErrChecksum))
+	// Output:
+	// 1 false true
+}
+
+// Compression is opt-in: only Freshet consumers read compressed frames.
+func ExampleWithCompression() {
+	agg, _ := aggregation.NewAggregator(aggregation.WithCompression(aggregation.CodecZstd))
+	for i := 0; i < 100; i++ {
+		_ = agg.Add(aggregation.Record{PartitionKey: fmt.Sprint("user-", i%10), Data: []byte(`{"event":"click","page":"/home"}`)})
+	}
+	size := agg.Size()
+	rec, _ := agg.Drain(nil)
+	users, _ := aggregation.Deaggregate(rec)
+	fmt.Println(len(users), len(rec.Data) < size/4)
+	// Output:
+	// 100 true
+}
+
+// Hash keys decide shards: a record belongs to the shard whose range holds
+// its explicit hash key, or else the MD5 of its partition key.
+func ExamplePartitionKeyHash() {
+	k := aggregation.PartitionKeyHash("alice")
+	shard, _ := aggregation.ParseHashKeyRange("0", "170141183460469231731687303715884105727")
+	fmt.Println(k, shard.Contains(k))
+	// Output:
+	// 132283552702735894323332391932430538300 true
+}
