@@ -68,8 +68,8 @@ func BenchmarkPutRecords(b *testing.B) {
 }
 
 // BenchmarkGetRecords measures one client draining a 1-shard stream of 20,000 records of
-// 100 B with GetRecords (Limit 10,000), starting over from TRIM_HORIZON once all are read. One op
-// is one GetRecords call; records/s counts the records returned.
+// 100 B with GetRecords (Limit 10,000), starting over from TRIM_HORIZON once all are
+// read. One op is one GetRecords call; records/s counts the records returned.
 func BenchmarkGetRecords(b *testing.B) {
 	for _, tg := range benchTargets {
 		b.Run(tg.name, func(b *testing.B) {
