@@ -35,7 +35,6 @@ type aggregatorConfig struct {
 	maxRecords  uint64
 	maxBytes    int
 	codec       Codec
-	level       int
 	minCompress int
 }
 
@@ -129,7 +128,7 @@ func NewAggregator(opts ...AggregatorOption) (*Aggregator, error) {
 		ehkIndex: make(map[string]uint64),
 	}
 	if cfg.codec != CodecNone {
-		c, err := newCompressor(cfg.codec, cfg.level)
+		c, err := newCompressor(cfg.codec)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -57,6 +59,9 @@ const (
 	DefaultMaxDecompressedSize = 10 << 20
 
 	frameHeaderSize = len(CompressedMagic) + 1 + 4
+
+	// maxMaxDecompressed is the largest WithMaxDecompressedSize accepts.
+	maxMaxDecompressed = 256 << 20
 )
 
 var (
@@ -103,53 +108,65 @@ func WithMinCompressSize(n int) AggregatorOption {
 	}
 }
 
-// compressor holds an aggregator's encoder state and scratch space.
+// Encoders and decoders are shared by every aggregator and deaggregator in
+// the process, created on first use: a zstd encoder or decoder holds
+// megabytes of state, which one per shard would multiply. zstd's EncodeAll
+// and DecodeAll are safe for concurrent use; gzip state is pooled.
+var (
+	sharedZstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+		return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithZeroFrames(true))
+	})
+	sharedZstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+		return zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(maxMaxDecompressed),
+			zstd.WithDecodeAllCapLimit(true))
+	})
+	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+	gzipReaders sync.Pool
+	scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+// compressor is an aggregator's compression setting.
 type compressor struct {
-	codec   Codec
-	zstd    *zstd.Encoder
-	gzip    *gzip.Writer
-	scratch []byte
+	codec Codec
 }
 
-func newCompressor(codec Codec, _ int) (*compressor, error) {
-	c := &compressor{codec: codec}
-	switch codec {
-	case CodecZstd:
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
-		if err != nil {
-			return nil, fmt.Errorf("aggregation: zstd encoder: %w", err)
-		}
-		c.zstd = enc
-	case CodecGzip:
-		c.gzip = gzip.NewWriter(io.Discard)
-	}
-	return c, nil
+func newCompressor(codec Codec) (*compressor, error) {
+	return &compressor{codec: codec}, nil
 }
 
 // frame writes a's records as a compressed frame to dst[:0]. ok is false when
 // the frame would not be smaller than the uncompressed form; dst is then
 // returned (possibly grown) for reuse.
 func (c *compressor) frame(dst []byte, a *Aggregator) (out []byte, ok bool) {
-	c.scratch = a.encode(c.scratch[:0])
-	inner := c.scratch
+	scratch := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(scratch)
+	*scratch = a.encode((*scratch)[:0])
+	inner := *scratch
 	plainLen := len(inner)
 	if a.n == 1 {
 		plainLen = a.firstEnd - a.firstData
 	}
-	out = appendFrame(dst[:0], c, inner)
-	if len(out) >= plainLen {
+	out, err := appendFrame(dst[:0], c.codec, inner)
+	if err != nil || len(out) >= plainLen {
 		return out[:0], false
 	}
 	return out, true
 }
 
-func appendFrame(dst []byte, c *compressor, inner []byte) []byte {
+func appendFrame(dst []byte, codec Codec, inner []byte) ([]byte, error) {
 	dst = append(dst, CompressedMagic[:]...)
-	dst = append(dst, byte(c.codec))
+	dst = append(dst, byte(codec))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(inner)))
-	switch c.codec {
+	switch codec {
 	case CodecZstd:
-		dst = c.zstd.EncodeAll(inner, dst)
+		enc, err := sharedZstdEncoder()
+		if err != nil {
+			return dst, err
+		}
+		dst = enc.EncodeAll(inner, dst)
 	case CodecSnappy:
 		n := len(dst)
 		need := snappy.MaxEncodedLen(len(inner))
@@ -162,13 +179,16 @@ func appendFrame(dst []byte, c *compressor, inner []byte) []byte {
 		dst = dst[:n+len(enc)]
 	case CodecGzip:
 		w := appendWriter{b: dst}
-		c.gzip.Reset(&w)
+		gw := gzipWriters.Get().(*gzip.Writer)
+		gw.Reset(&w)
 		// Writes to appendWriter cannot fail.
-		_, _ = c.gzip.Write(inner)
-		_ = c.gzip.Close()
+		_, _ = gw.Write(inner)
+		_ = gw.Close()
+		gw.Reset(io.Discard)
+		gzipWriters.Put(gw)
 		dst = w.b
 	}
-	return dst
+	return dst, nil
 }
 
 type appendWriter struct{ b []byte }
@@ -176,13 +196,6 @@ type appendWriter struct{ b []byte }
 func (w *appendWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
-}
-
-// decompressor holds a deaggregator's decoder state.
-type decompressor struct {
-	zstd *zstd.Decoder
-	gzip *gzip.Reader
-	src  bytes.Reader
 }
 
 // decompress validates a compressed frame and returns its decompressed
@@ -200,23 +213,13 @@ func (d *Deaggregator) decompress(frame []byte) ([]byte, error) {
 	if size < uint32(overhead) {
 		return nil, malformed(ErrFraming, fmt.Sprintf("declared size %d is below a KPL aggregate's minimum", size))
 	}
-	if d.dec == nil {
-		d.dec = &decompressor{}
-	}
 	switch codec {
 	case CodecZstd:
-		if d.dec.zstd == nil {
-			dec, err := zstd.NewReader(nil,
-				zstd.WithDecoderConcurrency(1),
-				zstd.WithDecoderLowmem(true),
-				zstd.WithDecoderMaxMemory(uint64(d.cfg.maxDecompressed)),
-				zstd.WithDecodeAllCapLimit(true))
-			if err != nil {
-				return nil, malformed(ErrDecompress, err.Error())
-			}
-			d.dec.zstd = dec
+		dec, err := sharedZstdDecoder()
+		if err != nil {
+			return nil, malformed(ErrDecompress, err.Error())
 		}
-		out, err := d.dec.zstd.DecodeAll(payload, make([]byte, 0, size))
+		out, err := dec.DecodeAll(payload, make([]byte, 0, size))
 		if err != nil {
 			return nil, malformed(ErrDecompress, err.Error())
 		}
@@ -238,26 +241,35 @@ func (d *Deaggregator) decompress(frame []byte) ([]byte, error) {
 		}
 		return out, nil
 	case CodecGzip:
-		d.dec.src.Reset(payload)
-		var err error
-		if d.dec.gzip == nil {
-			d.dec.gzip, err = gzip.NewReader(&d.dec.src)
-		} else {
-			err = d.dec.gzip.Reset(&d.dec.src)
-		}
-		if err != nil {
-			return nil, malformed(ErrDecompress, err.Error())
-		}
-		d.dec.gzip.Multistream(false)
-		out := make([]byte, size)
-		if _, err := io.ReadFull(d.dec.gzip, out); err != nil {
-			return nil, malformed(ErrDecompress, err.Error())
-		}
-		var one [1]byte
-		if n, err := d.dec.gzip.Read(one[:]); n != 0 || err != io.EOF {
-			return nil, malformed(ErrFraming, "gzip payload longer than declared")
-		}
-		return out, nil
+		return gunzip(payload, int(size))
 	}
 	return nil, malformed(ErrUnknownCodec, codec.String())
+}
+
+// gunzip decompresses one gzip member that must hold exactly size bytes,
+// reading at most size+1 of them.
+func gunzip(payload []byte, size int) ([]byte, error) {
+	src := bytes.NewReader(payload)
+	var zr *gzip.Reader
+	var err error
+	if v := gzipReaders.Get(); v != nil {
+		zr = v.(*gzip.Reader)
+		err = zr.Reset(src)
+	} else {
+		zr, err = gzip.NewReader(src)
+	}
+	if err != nil {
+		return nil, malformed(ErrDecompress, err.Error())
+	}
+	defer gzipReaders.Put(zr)
+	zr.Multistream(false)
+	out := make([]byte, size)
+	if _, err := io.ReadFull(zr, out); err != nil {
+		return nil, malformed(ErrDecompress, err.Error())
+	}
+	var one [1]byte
+	if n, err := zr.Read(one[:]); n != 0 || err != io.EOF {
+		return nil, malformed(ErrFraming, "gzip payload longer than declared")
+	}
+	return out, nil
 }

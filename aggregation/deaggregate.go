@@ -61,8 +61,8 @@ func WithChecksumVerification(verify bool) DeaggregatorOption {
 // DefaultMaxDecompressedSize (10 MiB, the largest Kinesis record).
 func WithMaxDecompressedSize(n int) DeaggregatorOption {
 	return func(c *deaggregatorConfig) error {
-		if n < 1 || n > 256<<20 {
-			return fmt.Errorf("%w: max decompressed size %d not in [1, %d]", ErrInvalidOption, n, 256<<20)
+		if n < 1 || n > maxMaxDecompressed {
+			return fmt.Errorf("%w: max decompressed size %d not in [1, %d]", ErrInvalidOption, n, maxMaxDecompressed)
 		}
 		c.maxDecompressed = n
 		return nil
@@ -78,7 +78,6 @@ type Deaggregator struct {
 	ehk  []span
 	recs []span
 	keys []keyEntry
-	dec  *decompressor
 }
 
 type span struct{ start, end int }
