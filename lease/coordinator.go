@@ -1,0 +1,523 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/internal/clock"
+)
+
+// DefaultFailoverTime is how long a lease's counter may stay unchanged before observers
+// consider it expired (Java KCL's failoverTimeMillis default).
+const DefaultFailoverTime = 10 * time.Second
+
+// ExpiryTracker decides lease expiry on the observer's own clock: a lease is expired when
+// its counter has not changed for the failover time since this tracker first saw that
+// counter. No clock of another worker is ever trusted. It is not safe for concurrent use.
+type ExpiryTracker struct {
+	failover time.Duration
+	seen     map[string]expirySeen
+}
+
+type expirySeen struct {
+	counter int64
+	since   time.Time
+}
+
+// NewExpiryTracker returns a tracker with the given failover time.
+func NewExpiryTracker(failover time.Duration) *ExpiryTracker {
+	return &ExpiryTracker{failover: failover, seen: map[string]expirySeen{}}
+}
+
+// Observe records the leases seen at now and forgets leases no longer listed.
+func (t *ExpiryTracker) Observe(leases []Lease, now time.Time) {
+	keep := make(map[string]expirySeen, len(leases))
+	for i := range leases {
+		l := &leases[i]
+		s, ok := t.seen[l.Key]
+		if !ok || s.counter != l.Counter {
+			s = expirySeen{counter: l.Counter, since: now}
+		}
+		keep[l.Key] = s
+	}
+	t.seen = keep
+}
+
+// Expired reports whether l's counter has been unchanged for the failover time at now.
+func (t *ExpiryTracker) Expired(l *Lease, now time.Time) bool {
+	s, ok := t.seen[l.Key]
+	return ok && s.counter == l.Counter && !now.Before(s.since.Add(t.failover))
+}
+
+// HeldState is what a worker must do with a lease it holds.
+type HeldState int
+
+const (
+	// Processing: the worker owns the lease and processes its shard.
+	Processing HeldState = iota
+	// HandoffRequested: the leader gave the lease to another worker; stop processing,
+	// checkpoint, then call Coordinator.Release.
+	HandoffRequested
+)
+
+func (s HeldState) String() string {
+	if s == HandoffRequested {
+		return "handoff-requested"
+	}
+	return "processing"
+}
+
+// Held is a lease the worker holds and what to do with it.
+type Held struct {
+	Lease Lease
+	State HeldState
+}
+
+// Coordinator keeps one worker's leases: it renews the leases it holds every third of the
+// failover time, discovers leases the leader assigned to it (waiting for a graceful
+// handoff to finish, or taking the lease when the previous owner exceeds the handoff
+// timeout), and reports changes through Changed and Held. It never takes leases on its own
+// initiative: only the leader assigns. It is safe for concurrent use.
+type Coordinator struct {
+	store    *Store
+	worker   string
+	clock    clock.Clock
+	log      *zap.Logger
+	failover time.Duration
+	handoff  time.Duration
+	meter    *ThroughputMeter
+
+	changed chan struct{}
+
+	mu      sync.Mutex
+	held    map[string]*Held
+	waiting map[string]time.Time // assigned to us, previous owner still checkpointing
+}
+
+// CoordinatorOption configures a Coordinator.
+type CoordinatorOption func(*Coordinator) error
+
+// WithFailoverTime sets the failover time (DefaultFailoverTime by default).
+func WithFailoverTime(d time.Duration) CoordinatorOption {
+	return func(c *Coordinator) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
+		}
+		c.failover = d
+		return nil
+	}
+}
+
+// WithHandoffTimeout sets how long a new owner waits for the previous owner to release a
+// lease before taking it (30 s by default, as Java KCL).
+func WithHandoffTimeout(d time.Duration) CoordinatorOption {
+	return func(c *Coordinator) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: handoff timeout %v", ErrInvalidOption, d)
+		}
+		c.handoff = d
+		return nil
+	}
+}
+
+// WithCoordinatorClock sets the clock (clock.Real by default).
+func WithCoordinatorClock(k clock.Clock) CoordinatorOption {
+	return func(c *Coordinator) error {
+		if k == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		c.clock = k
+		return nil
+	}
+}
+
+// WithCoordinatorLogger sets the logger (no-op by default).
+func WithCoordinatorLogger(l *zap.Logger) CoordinatorOption {
+	return func(c *Coordinator) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithThroughputMeter sets the meter whose rates are written with each renewal.
+func WithThroughputMeter(m *ThroughputMeter) CoordinatorOption {
+	return func(c *Coordinator) error { c.meter = m; return nil }
+}
+
+// NewCoordinator returns the lease coordinator of worker.
+func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Coordinator, error) {
+	if store == nil || worker == "" {
+		return nil, fmt.Errorf("%w: coordinator needs a store and a worker ID", ErrInvalidOption)
+	}
+	c := &Coordinator{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
+		failover: DefaultFailoverTime, handoff: 30 * time.Second,
+		changed: make(chan struct{}, 1), held: map[string]*Held{}, waiting: map[string]time.Time{}}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Worker returns the worker ID.
+func (c *Coordinator) Worker() string { return c.worker }
+
+// Changed returns a channel that receives a value (coalesced, never blocking the
+// coordinator) whenever the set or state of held leases changes.
+func (c *Coordinator) Changed() <-chan struct{} { return c.changed }
+
+func (c *Coordinator) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Held returns the leases held, sorted by key.
+func (c *Coordinator) Held() []Held {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Held, 0, len(c.held))
+	for _, h := range c.held {
+		out = append(out, Held{Lease: h.Lease.Clone(), State: h.State})
+	}
+	slices.SortFunc(out, func(a, b Held) int {
+		switch {
+		case a.Lease.Key < b.Lease.Key:
+			return -1
+		case a.Lease.Key > b.Lease.Key:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Checkpointer returns a Checkpointer for the held lease key, starting from its stored
+// checkpoint and pending checkpoint.
+func (c *Coordinator) Checkpointer(key string) (*checkpoint.Checkpointer, error) {
+	c.mu.Lock()
+	h, ok := c.held[key]
+	var l Lease
+	if ok {
+		l = h.Lease.Clone()
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, &Error{Op: "checkpointer", Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}
+	}
+	return checkpoint.New(c.store, key, c.worker, l.Checkpoint, checkpoint.WithPending(l.PendingCheckpoint, l.PendingCheckpointState))
+}
+
+func stateOf(l *Lease, worker string) HeldState {
+	if l.CheckpointOwner == worker && l.Owner != worker {
+		return HandoffRequested
+	}
+	return Processing
+}
+
+// RenewAll renews every held lease once. Leases whose renewal fails with ErrLeaseLost
+// are dropped; other errors leave the lease held until it would expire.
+func (c *Coordinator) RenewAll(ctx context.Context) error {
+	c.mu.Lock()
+	todo := make([]Lease, 0, len(c.held))
+	for _, h := range c.held {
+		todo = append(todo, h.Lease)
+	}
+	c.mu.Unlock()
+	var errs []error
+	changed := false
+	for _, l := range todo {
+		if c.meter != nil {
+			l.ThroughputKBps = c.meter.Sample(l.Key)
+		}
+		nl, err := c.store.Renew(ctx, l)
+		c.mu.Lock()
+		h, still := c.held[l.Key]
+		switch {
+		case !still:
+		case err == nil:
+			st := stateOf(&nl, c.worker)
+			if st != h.State {
+				changed = true
+			}
+			h.Lease, h.State = nl, st
+		case errors.Is(err, ErrLeaseLost):
+			delete(c.held, l.Key)
+			if c.meter != nil {
+				c.meter.Forget(l.Key)
+			}
+			changed = true
+			c.log.Info("lease lost", zap.String("lease", l.Key))
+		default:
+			errs = append(errs, err)
+		}
+		c.mu.Unlock()
+	}
+	if changed {
+		c.notify()
+	}
+	return errors.Join(errs...)
+}
+
+// Discover looks for leases the leader assigned to this worker and starts holding those
+// whose previous owner released them (or exceeded the handoff timeout).
+func (c *Coordinator) Discover(ctx context.Context) error {
+	keys, err := c.store.ListKeysOwnedBy(ctx, c.worker)
+	if err != nil {
+		return err
+	}
+	now := c.clock.Now()
+	var errs []error
+	changed := false
+	for _, key := range keys {
+		c.mu.Lock()
+		_, held := c.held[key]
+		c.mu.Unlock()
+		if held {
+			continue
+		}
+		l, err := c.store.Get(ctx, key)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if l.Owner != c.worker {
+			continue
+		}
+		if l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
+			c.mu.Lock()
+			since, ok := c.waiting[key]
+			if !ok {
+				c.waiting[key] = now
+				since = now
+			}
+			c.mu.Unlock()
+			if now.Sub(since) < c.handoff {
+				continue
+			}
+			c.log.Info("handoff timed out; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
+			if l, err = c.store.Take(ctx, l, c.worker); err != nil {
+				if !errors.Is(err, ErrConflict) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+		}
+		c.mu.Lock()
+		delete(c.waiting, key)
+		c.held[key] = &Held{Lease: l, State: Processing}
+		c.mu.Unlock()
+		changed = true
+	}
+	if changed {
+		c.notify()
+	}
+	return errors.Join(errs...)
+}
+
+// Release gives up the held lease key (after a handoff request, or at shutdown, once the
+// processor has stopped and checkpointed) and stops holding it.
+func (c *Coordinator) Release(ctx context.Context, key string) error {
+	c.mu.Lock()
+	_, ok := c.held[key]
+	delete(c.held, key)
+	c.mu.Unlock()
+	if c.meter != nil {
+		c.meter.Forget(key)
+	}
+	if !ok {
+		return &Error{Op: "release", Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}
+	}
+	c.notify()
+	return c.store.Release(ctx, key, c.worker)
+}
+
+// Run renews every third of the failover time and discovers assigned leases at the same
+// pace until ctx ends. Errors are logged and retried.
+func (c *Coordinator) Run(ctx context.Context) error {
+	for {
+		if err := c.RenewAll(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("lease renewal", zap.Error(err))
+		}
+		if err := c.Discover(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("lease discovery", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.clock.After(c.failover / 3):
+		}
+	}
+}
+
+// Assigner is the leader's assignment loop: every round it lists leases and worker
+// metrics, tracks expiry, computes a Plan and applies it (Take for unassigned and expired
+// leases, Handoff for rebalancing). It must run only while its LeaderElector leads.
+type Assigner struct {
+	store         *Store
+	clock         clock.Clock
+	log           *zap.Logger
+	failover      time.Duration
+	metricsMaxAge time.Duration
+	cfg           PlanConfig
+	every         int
+	tracker       *ExpiryTracker
+	round         int
+}
+
+// AssignerOption configures an Assigner.
+type AssignerOption func(*Assigner) error
+
+// WithAssignerPlan sets the plan configuration and rebalances every n-th round (3 by
+// default, as Java KCL's variance balancing frequency).
+func WithAssignerPlan(cfg PlanConfig, every int) AssignerOption {
+	return func(a *Assigner) error {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		if every <= 0 {
+			return fmt.Errorf("%w: rebalance every %d rounds", ErrInvalidOption, every)
+		}
+		a.cfg, a.every = cfg, every
+		return nil
+	}
+}
+
+// WithAssignerFailoverTime sets the failover time (DefaultFailoverTime by default); rounds
+// run every twice that.
+func WithAssignerFailoverTime(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
+		}
+		a.failover = d
+		a.tracker = NewExpiryTracker(d)
+		return nil
+	}
+}
+
+// WithWorkerMetricsMaxAge sets how old a worker's metrics may be before the worker is
+// considered gone (1 minute, twice the default report interval, by default).
+func WithWorkerMetricsMaxAge(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: metrics max age %v", ErrInvalidOption, d)
+		}
+		a.metricsMaxAge = d
+		return nil
+	}
+}
+
+// WithAssignerClock sets the clock (clock.Real by default).
+func WithAssignerClock(k clock.Clock) AssignerOption {
+	return func(a *Assigner) error {
+		if k == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		a.clock = k
+		return nil
+	}
+}
+
+// NewAssigner returns the leader's assigner over store.
+func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
+	}
+	a := &Assigner{store: store, clock: clock.Real, log: zap.NewNop(), failover: DefaultFailoverTime,
+		metricsMaxAge: time.Minute, every: 3, tracker: NewExpiryTracker(DefaultFailoverTime)}
+	for _, o := range opts {
+		if err := o(a); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// RunOnce performs one assignment round and returns the plan it applied. Moves refused
+// because the lease changed meanwhile (ErrConflict) are skipped; the next round sees the
+// new state.
+func (a *Assigner) RunOnce(ctx context.Context) (Plan, error) {
+	leases, err := a.store.List(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	metrics, err := a.store.ListWorkerMetrics(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	now := a.clock.Now()
+	a.tracker.Observe(leases, now)
+	var workers []WorkerLoad
+	for i := range metrics {
+		m := &metrics[i]
+		if !m.Valid() || now.Sub(m.LastUpdate) > a.metricsMaxAge {
+			continue
+		}
+		cpu, ok := m.CPU()
+		if !ok {
+			cpu = -1
+		}
+		workers = append(workers, WorkerLoad{ID: m.WorkerID, CPU: cpu})
+	}
+	loads := make([]LeaseLoad, 0, len(leases))
+	byKey := make(map[string]Lease, len(leases))
+	for i := range leases {
+		l := &leases[i]
+		if l.Checkpoint.IsShardEnd() {
+			continue // finished: nothing to process
+		}
+		byKey[l.Key] = *l
+		loads = append(loads, LeaseLoad{Key: l.Key, Owner: l.Owner, ThroughputKBps: l.ThroughputKBps,
+			Expired: l.Owner != "" && a.tracker.Expired(l, now), HandoffPending: l.HandoffPending()})
+	}
+	cfg := a.cfg
+	a.round++
+	cfg.Rebalance = a.round%a.every == 0
+	plan := ComputePlan(loads, workers, cfg)
+	var errs []error
+	for _, m := range plan.Moves {
+		l := byKey[m.Key]
+		var err error
+		if m.Handoff {
+			_, err = a.store.Handoff(ctx, l, m.To)
+		} else {
+			_, err = a.store.Take(ctx, l, m.To)
+		}
+		if err != nil && !errors.Is(err, ErrConflict) {
+			errs = append(errs, err)
+		}
+	}
+	return plan, errors.Join(errs...)
+}
+
+// Run performs a round every twice the failover time while isLeader reports true, until
+// ctx ends.
+func (a *Assigner) Run(ctx context.Context, isLeader func() bool) error {
+	for {
+		if isLeader() {
+			if _, err := a.RunOnce(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("lease assignment", zap.Error(err))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.clock.After(2 * a.failover):
+		}
+	}
+}

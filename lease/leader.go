@@ -1,0 +1,274 @@
+package lease
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/internal/clock"
+)
+
+// The leader lock item, in the format of the DynamoDB lock client Java KCL 3.x uses: key
+// "Leader" in the coordinator-state table (or leaseKey "Leader" in the single-table
+// layout).
+const (
+	LeaderLockKey           = "Leader"
+	AttrLockOwnerName       = "ownerName"
+	AttrLockLeaseDuration   = "leaseDuration"
+	AttrLockRecordVersion   = "recordVersionNumber"
+	AttrLockIsReleased      = "isReleased"
+	lockIsReleasedValue     = "1"
+	defaultLeaderLease      = 2 * time.Minute
+	defaultLeaderHeartbeats = 30 * time.Second
+)
+
+// LeaderElector elects one leader among the workers through the leader lock item. The
+// holder heartbeats by replacing the item's record version number; another worker takes
+// the lock over when it has seen the same record version for the lock's lease duration on
+// its own clock, or at once when the lock is released. It is safe for concurrent use.
+type LeaderElector struct {
+	store     *Store
+	worker    string
+	clock     clock.Clock
+	log       *zap.Logger
+	duration  time.Duration
+	heartbeat time.Duration
+
+	mu          sync.Mutex
+	myRVN       string
+	leaderUntil time.Time
+	seenRVN     string
+	seenSince   time.Time
+	seenOwner   string
+}
+
+// LeaderOption configures a LeaderElector.
+type LeaderOption func(*LeaderElector) error
+
+// WithLeaderLeaseDuration sets how long a silent leader keeps the lock (2 minutes, as in
+// Java KCL, by default) and the heartbeat period (30 s by default), which must be shorter.
+func WithLeaderLeaseDuration(duration, heartbeat time.Duration) LeaderOption {
+	return func(e *LeaderElector) error {
+		if duration <= 0 || heartbeat <= 0 || heartbeat >= duration {
+			return fmt.Errorf("%w: leader lease %v with heartbeat %v", ErrInvalidOption, duration, heartbeat)
+		}
+		e.duration, e.heartbeat = duration, heartbeat
+		return nil
+	}
+}
+
+// WithLeaderClock sets the clock (clock.Real by default).
+func WithLeaderClock(c clock.Clock) LeaderOption {
+	return func(e *LeaderElector) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		e.clock = c
+		return nil
+	}
+}
+
+// WithLeaderLogger sets the logger (no-op by default).
+func WithLeaderLogger(l *zap.Logger) LeaderOption {
+	return func(e *LeaderElector) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		e.log = l
+		return nil
+	}
+}
+
+// NewLeaderElector returns an elector for worker over store's coordinator state.
+func NewLeaderElector(store *Store, worker string, opts ...LeaderOption) (*LeaderElector, error) {
+	if store == nil || worker == "" {
+		return nil, fmt.Errorf("%w: leader elector needs a store and a worker ID", ErrInvalidOption)
+	}
+	e := &LeaderElector{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
+		duration: defaultLeaderLease, heartbeat: defaultLeaderHeartbeats}
+	for _, o := range opts {
+		if err := o(e); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// IsLeader reports whether this worker holds the lock: its last successful acquisition or
+// heartbeat started less than the lease duration ago, so no other worker can have taken
+// the lock over.
+func (e *LeaderElector) IsLeader() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.myRVN != "" && e.clock.Now().Before(e.leaderUntil)
+}
+
+func newRVN() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (e *LeaderElector) lockKey() (string, map[string]types.AttributeValue) {
+	table, attr := e.store.tables.stateTable()
+	return table, map[string]types.AttributeValue{attr: str(LeaderLockKey)}
+}
+
+// Tick performs one step of the election: a heartbeat when leading, otherwise an attempt
+// to acquire or take over the lock. It returns whether this worker leads afterwards.
+func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
+	table, key := e.lockKey()
+	start := e.clock.Now()
+	e.mu.Lock()
+	mine := e.myRVN
+	e.mu.Unlock()
+
+	if mine != "" {
+		next := newRVN()
+		_, err := e.store.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(table),
+			Key:                       key,
+			UpdateExpression:          aws.String("SET #rvn = :next, #ld = :ld"),
+			ConditionExpression:       aws.String("#rvn = :mine AND #on = :me AND attribute_not_exists(#rel)"),
+			ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#on": AttrLockOwnerName, "#ld": AttrLockLeaseDuration, "#rel": AttrLockIsReleased},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":next": str(next), ":mine": str(mine), ":me": str(e.worker), ":ld": str(strconv.FormatInt(e.duration.Milliseconds(), 10))},
+		})
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		switch {
+		case err == nil:
+			e.myRVN, e.leaderUntil = next, start.Add(e.duration)
+			return true, nil
+		case isConditionFailed(err):
+			e.log.Info("lost leadership", zap.String("worker", e.worker))
+			e.myRVN = ""
+			return false, nil
+		}
+		// Unknown outcome: keep leading only while the last confirmed heartbeat is fresh.
+		return e.myRVN != "" && e.clock.Now().Before(e.leaderUntil), &Error{Op: "leader-heartbeat", Table: table, Err: err}
+	}
+
+	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, &Error{Op: "leader-get", Table: table, Err: err}
+	}
+	cond := "attribute_not_exists(#rvn)"
+	values := map[string]types.AttributeValue{}
+	if len(out.Item) > 0 {
+		owner := stringAttr(out.Item, AttrLockOwnerName)
+		rvn := stringAttr(out.Item, AttrLockRecordVersion)
+		_, released := out.Item[AttrLockIsReleased]
+		dur := e.duration
+		if ms, err := strconv.ParseInt(stringAttr(out.Item, AttrLockLeaseDuration), 10, 64); err == nil && ms > 0 {
+			dur = time.Duration(ms) * time.Millisecond
+		}
+		e.mu.Lock()
+		if rvn != e.seenRVN {
+			e.seenRVN, e.seenSince, e.seenOwner = rvn, start, owner
+		}
+		expired := !start.Before(e.seenSince.Add(dur))
+		e.mu.Unlock()
+		if !released && owner != e.worker && !expired {
+			return false, nil
+		}
+		cond = "#rvn = :seen"
+		values[":seen"] = str(rvn)
+	}
+	next := newRVN()
+	item := map[string]types.AttributeValue{
+		AttrLockOwnerName:     str(e.worker),
+		AttrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
+		AttrLockRecordVersion: str(next),
+		AttrEntityType:        str(EntityLeader),
+	}
+	for k, v := range key {
+		item[k] = v
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#rvn": AttrLockRecordVersion}}
+	if len(values) > 0 {
+		in.ExpressionAttributeValues = values
+	}
+	_, err = e.store.db.PutItem(ctx, in)
+	switch {
+	case err == nil:
+		e.mu.Lock()
+		e.myRVN, e.leaderUntil = next, start.Add(e.duration)
+		e.mu.Unlock()
+		e.log.Info("became leader", zap.String("worker", e.worker))
+		return true, nil
+	case isConditionFailed(err):
+		return false, nil
+	}
+	return false, &Error{Op: "leader-acquire", Table: table, Err: err}
+}
+
+// Leader returns the worker named in the lock item, empty when none holds it.
+func (e *LeaderElector) Leader(ctx context.Context) (string, error) {
+	table, key := e.lockKey()
+	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return "", &Error{Op: "leader-get", Table: table, Err: err}
+	}
+	if _, released := out.Item[AttrLockIsReleased]; released {
+		return "", nil
+	}
+	return stringAttr(out.Item, AttrLockOwnerName), nil
+}
+
+// Release gives up the lock if this worker holds it, so another worker can lead at once.
+func (e *LeaderElector) Release(ctx context.Context) error {
+	e.mu.Lock()
+	mine := e.myRVN
+	e.myRVN = ""
+	e.mu.Unlock()
+	if mine == "" {
+		return nil
+	}
+	table, key := e.lockKey()
+	_, err := e.store.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(table),
+		Key:                       key,
+		UpdateExpression:          aws.String("SET #rel = :one"),
+		ConditionExpression:       aws.String("#rvn = :mine"),
+		ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#rel": AttrLockIsReleased},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":mine": str(mine), ":one": str(lockIsReleasedValue)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return &Error{Op: "leader-release", Table: table, Err: err}
+	}
+	return nil
+}
+
+// Run ticks every heartbeat period until ctx ends, then releases the lock. Errors of
+// single ticks are logged and retried at the next tick.
+func (e *LeaderElector) Run(ctx context.Context) error {
+	for {
+		if _, err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("leader election", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return e.Release(rctx)
+		case <-e.clock.After(e.heartbeat):
+		}
+	}
+}
+
+func stringAttr(item map[string]types.AttributeValue, name string) string {
+	if s, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}

@@ -1,0 +1,405 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/internal/clock"
+)
+
+// Attribute names of a worker-metrics item, as Java KCL 3.x writes them.
+const (
+	AttrMetricsLastUpdate     = "lut"
+	AttrMetricsStats          = "sts"
+	AttrMetricsOperatingRange = "opr"
+	// MetricCPU is the short name of the CPU metric in sts and opr.
+	MetricCPU = "C"
+	// maxMetricValues is how many values per metric a worker keeps, as Java does.
+	maxMetricValues = 10
+)
+
+// WorkerMetrics is one worker's row of the worker-metrics table.
+type WorkerMetrics struct {
+	// WorkerID is the worker (lease owner) name.
+	WorkerID string
+	// LastUpdate is when the worker last reported (stored as epoch seconds).
+	LastUpdate time.Time
+	// Stats maps a metric's short name ("C" for CPU) to its last values, oldest first;
+	// -1 marks a failed measurement.
+	Stats map[string][]float64
+	// OperatingRange maps a metric's short name to its operating range; the first value
+	// is the maximum utilization (100 for CPU).
+	OperatingRange map[string][]int64
+}
+
+// CPU returns the worker's average CPU utilization over its reported values, and false
+// when it reports no CPU, its last measurement failed or its operating range is missing.
+func (m *WorkerMetrics) CPU() (float64, bool) {
+	vals := m.Stats[MetricCPU]
+	if len(vals) == 0 || vals[len(vals)-1] < 0 {
+		return 0, false
+	}
+	if r := m.OperatingRange[MetricCPU]; len(r) == 0 || r[0] <= 0 {
+		return 0, false
+	}
+	var sum float64
+	n := 0
+	for _, v := range vals {
+		if v >= 0 {
+			sum += v
+			n++
+		}
+	}
+	return sum / float64(n), true
+}
+
+// Valid reports whether the entry can be used for assignment: it has an update time and
+// every reported metric has an operating range with a non-zero maximum (the rules Java
+// KCL applies).
+func (m *WorkerMetrics) Valid() bool {
+	if m.LastUpdate.IsZero() {
+		return false
+	}
+	for name := range m.Stats {
+		if r := m.OperatingRange[name]; len(r) == 0 || r[0] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func marshalWorkerMetrics(m *WorkerMetrics, keyAttr string) map[string]types.AttributeValue {
+	sts := map[string]types.AttributeValue{}
+	for name, vals := range m.Stats {
+		l := make([]types.AttributeValue, len(vals))
+		for i, v := range vals {
+			l[i] = numFloat(v)
+		}
+		sts[name] = &types.AttributeValueMemberL{Value: l}
+	}
+	opr := map[string]types.AttributeValue{}
+	for name, vals := range m.OperatingRange {
+		l := make([]types.AttributeValue, len(vals))
+		for i, v := range vals {
+			l[i] = num(v)
+		}
+		opr[name] = &types.AttributeValueMemberL{Value: l}
+	}
+	return map[string]types.AttributeValue{
+		keyAttr:                   str(m.WorkerID),
+		AttrMetricsLastUpdate:     num(m.LastUpdate.Unix()),
+		AttrMetricsStats:          &types.AttributeValueMemberM{Value: sts},
+		AttrMetricsOperatingRange: &types.AttributeValueMemberM{Value: opr},
+		AttrEntityType:            str(EntityWorkerMetricStats),
+	}
+}
+
+func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string) (WorkerMetrics, error) {
+	m := WorkerMetrics{WorkerID: stringAttr(item, keyAttr), Stats: map[string][]float64{}, OperatingRange: map[string][]int64{}}
+	if m.WorkerID == "" {
+		return m, fmt.Errorf("%w: worker metrics without %s", ErrMalformedItem, keyAttr)
+	}
+	if n, ok := item[AttrMetricsLastUpdate].(*types.AttributeValueMemberN); ok {
+		secs, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("%w: lut %q", ErrMalformedItem, n.Value)
+		}
+		m.LastUpdate = time.Unix(secs, 0).UTC()
+	}
+	if sts, ok := item[AttrMetricsStats].(*types.AttributeValueMemberM); ok {
+		for name, v := range sts.Value {
+			l, ok := v.(*types.AttributeValueMemberL)
+			if !ok {
+				return m, fmt.Errorf("%w: sts.%s is not a list", ErrMalformedItem, name)
+			}
+			for _, x := range l.Value {
+				n, ok := x.(*types.AttributeValueMemberN)
+				f, err := strconv.ParseFloat(nValue(n), 64)
+				if !ok || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+					return m, fmt.Errorf("%w: sts.%s holds a non-number", ErrMalformedItem, name)
+				}
+				m.Stats[name] = append(m.Stats[name], f)
+			}
+		}
+	}
+	if opr, ok := item[AttrMetricsOperatingRange].(*types.AttributeValueMemberM); ok {
+		for name, v := range opr.Value {
+			l, ok := v.(*types.AttributeValueMemberL)
+			if !ok {
+				return m, fmt.Errorf("%w: opr.%s is not a list", ErrMalformedItem, name)
+			}
+			for _, x := range l.Value {
+				n, ok := x.(*types.AttributeValueMemberN)
+				f, err := strconv.ParseFloat(nValue(n), 64)
+				if !ok || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+					return m, fmt.Errorf("%w: opr.%s holds a non-number", ErrMalformedItem, name)
+				}
+				m.OperatingRange[name] = append(m.OperatingRange[name], int64(f))
+			}
+		}
+	}
+	return m, nil
+}
+
+func nValue(n *types.AttributeValueMemberN) string {
+	if n == nil {
+		return ""
+	}
+	return n.Value
+}
+
+// PutWorkerMetrics writes a worker's metrics row (replacing it).
+func (s *Store) PutWorkerMetrics(ctx context.Context, m WorkerMetrics) error {
+	table, keyAttr := s.tables.metricsTable()
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: marshalWorkerMetrics(&m, keyAttr)})
+	if err != nil {
+		return &Error{Op: "put-worker-metrics", Table: table, Key: m.WorkerID, Err: err}
+	}
+	return nil
+}
+
+// ListWorkerMetrics returns every worker's metrics, sorted by worker ID. In the
+// single-table layout only WORKER_METRIC_STATS rows are read.
+func (s *Store) ListWorkerMetrics(ctx context.Context) ([]WorkerMetrics, error) {
+	table, keyAttr := s.tables.metricsTable()
+	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
+	var out []WorkerMetrics
+	for {
+		page, err := s.db.Scan(ctx, in)
+		if err != nil {
+			return nil, &Error{Op: "list-worker-metrics", Table: table, Err: err}
+		}
+		for _, item := range page.Items {
+			if s.tables.SingleTable && stringAttr(item, AttrEntityType) != EntityWorkerMetricStats {
+				continue
+			}
+			m, err := unmarshalWorkerMetrics(item, keyAttr)
+			if err != nil {
+				return nil, &Error{Op: "list-worker-metrics", Table: table, Err: err}
+			}
+			out = append(out, m)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].WorkerID < out[j].WorkerID })
+	return out, nil
+}
+
+// DeleteWorkerMetrics removes a worker's metrics row.
+func (s *Store) DeleteWorkerMetrics(ctx context.Context, worker string) error {
+	table, keyAttr := s.tables.metricsTable()
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{keyAttr: str(worker)}})
+	if err != nil {
+		return &Error{Op: "delete-worker-metrics", Table: table, Key: worker, Err: err}
+	}
+	return nil
+}
+
+// ThroughputMeter measures each held lease's throughput as an exponential moving average
+// (weight 0.2 for the newest interval, as Java KCL). The consumer adds the bytes it
+// fetches; the Coordinator samples the rate at every renewal. Safe for concurrent use.
+type ThroughputMeter struct {
+	mu    sync.Mutex
+	clock clock.Clock
+	byKey map[string]*meterState
+}
+
+type meterState struct {
+	bytes int64
+	since time.Time
+	ema   float64
+	seen  bool
+}
+
+// NewThroughputMeter returns a meter timed by clk (clock.Real when nil).
+func NewThroughputMeter(clk clock.Clock) *ThroughputMeter {
+	if clk == nil {
+		clk = clock.Real
+	}
+	return &ThroughputMeter{clock: clk, byKey: map[string]*meterState{}}
+}
+
+// Add records n bytes fetched for lease key.
+func (t *ThroughputMeter) Add(key string, n int) {
+	t.mu.Lock()
+	st := t.byKey[key]
+	if st == nil {
+		st = &meterState{since: t.clock.Now()}
+		t.byKey[key] = st
+	}
+	st.bytes += int64(n)
+	t.mu.Unlock()
+}
+
+// Sample closes the current interval of key and returns the updated average in KB/s.
+func (t *ThroughputMeter) Sample(key string) float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.clock.Now()
+	st := t.byKey[key]
+	if st == nil {
+		t.byKey[key] = &meterState{since: now}
+		return 0
+	}
+	secs := now.Sub(st.since).Seconds()
+	if secs <= 0 {
+		return st.ema
+	}
+	rate := float64(st.bytes) / 1024 / secs
+	if st.seen {
+		st.ema = 0.2*rate + 0.8*st.ema
+	} else {
+		st.ema, st.seen = rate, true
+	}
+	st.bytes, st.since = 0, now
+	return st.ema
+}
+
+// Forget drops the state of key (the lease is no longer held).
+func (t *ThroughputMeter) Forget(key string) {
+	t.mu.Lock()
+	delete(t.byKey, key)
+	t.mu.Unlock()
+}
+
+// Reporter samples this worker's CPU and heartbeats its WorkerMetrics row. Without a CPU
+// sampler (or when sampling fails) it reports no CPU statistics, so the leader balances by
+// throughput.
+type Reporter struct {
+	store    *Store
+	worker   string
+	clock    clock.Clock
+	log      *zap.Logger
+	cpu      *CPUSampler
+	sample   time.Duration
+	interval time.Duration
+
+	mu      sync.Mutex
+	window  []float64 // samples of the current report interval
+	history []float64 // last maxMetricValues reported values
+}
+
+// ReporterOption configures a Reporter.
+type ReporterOption func(*Reporter) error
+
+// WithCPUSampler sets the CPU sampler; nil reports no CPU.
+func WithCPUSampler(s *CPUSampler) ReporterOption {
+	return func(r *Reporter) error { r.cpu = s; return nil }
+}
+
+// WithReportIntervals sets how often CPU is sampled (1 s by default) and how often the
+// metrics row is written (30 s by default).
+func WithReportIntervals(sample, report time.Duration) ReporterOption {
+	return func(r *Reporter) error {
+		if sample <= 0 || report < sample {
+			return fmt.Errorf("%w: sample %v, report %v", ErrInvalidOption, sample, report)
+		}
+		r.sample, r.interval = sample, report
+		return nil
+	}
+}
+
+// WithReporterClock sets the clock (clock.Real by default).
+func WithReporterClock(c clock.Clock) ReporterOption {
+	return func(r *Reporter) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		r.clock = c
+		return nil
+	}
+}
+
+// NewReporter returns a metrics reporter for worker.
+func NewReporter(store *Store, worker string, opts ...ReporterOption) (*Reporter, error) {
+	if store == nil || worker == "" {
+		return nil, fmt.Errorf("%w: reporter needs a store and a worker ID", ErrInvalidOption)
+	}
+	r := &Reporter{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(), sample: time.Second, interval: 30 * time.Second}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// SampleCPU takes one CPU sample into the current window.
+func (r *Reporter) SampleCPU() {
+	if r.cpu == nil {
+		return
+	}
+	p, ok, err := r.cpu.Sample()
+	if err != nil {
+		r.log.Debug("cpu sample failed", zap.Error(err))
+		return
+	}
+	if ok {
+		r.mu.Lock()
+		r.window = append(r.window, p)
+		if len(r.window) > 3600 {
+			r.window = r.window[1:]
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Report writes the worker's metrics row: the average of the window's CPU samples
+// appended to the last values (-1 when the window has none), and the update time.
+func (r *Reporter) Report(ctx context.Context) error {
+	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: r.clock.Now(), Stats: map[string][]float64{}, OperatingRange: map[string][]int64{}}
+	if r.cpu != nil {
+		r.mu.Lock()
+		v := -1.0
+		if len(r.window) > 0 {
+			var sum float64
+			for _, x := range r.window {
+				sum += x
+			}
+			v = math.Round(sum/float64(len(r.window))*100) / 100
+		}
+		r.window = r.window[:0]
+		r.history = append(r.history, v)
+		if len(r.history) > maxMetricValues {
+			r.history = r.history[len(r.history)-maxMetricValues:]
+		}
+		m.Stats[MetricCPU] = append([]float64(nil), r.history...)
+		m.OperatingRange[MetricCPU] = []int64{100}
+		r.mu.Unlock()
+	}
+	return r.store.PutWorkerMetrics(ctx, m)
+}
+
+// Run samples and reports until ctx ends. Errors are logged and retried at the next
+// report.
+func (r *Reporter) Run(ctx context.Context) error {
+	next := r.clock.Now()
+	for {
+		r.SampleCPU()
+		if !r.clock.Now().Before(next) {
+			if err := r.Report(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("worker metrics report failed", zap.Error(err))
+			}
+			next = r.clock.Now().Add(r.interval)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.clock.After(r.sample):
+		}
+	}
+}

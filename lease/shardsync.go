@@ -1,0 +1,160 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/freshet/freshet/checkpoint"
+)
+
+// Shard is what shard sync knows about one shard of the stream (from ListShards).
+type Shard struct {
+	// ID is the shard ID.
+	ID string
+	// ParentShardIDs are the parent and adjacent parent shard IDs, if any.
+	ParentShardIDs []string
+	// StartingHashKey and EndingHashKey are the shard's hash key range (decimal).
+	StartingHashKey, EndingHashKey string
+	// StreamIdentifier is account:stream:creationEpoch for multi-stream applications, empty
+	// otherwise.
+	StreamIdentifier string
+}
+
+// CreateLeases creates a lease for every shard without one, unassigned, at the initial
+// position, with its parents and hash key range recorded. It returns the keys it created.
+// Existing leases are left untouched.
+func CreateLeases(ctx context.Context, s *Store, shards []Shard, initial checkpoint.Value) ([]string, error) {
+	if initial.IsZero() || initial.IsShardEnd() {
+		return nil, fmt.Errorf("%w: initial position %v", ErrInvalidOption, initial)
+	}
+	var created []string
+	for _, sh := range shards {
+		l := Lease{Key: sh.ID, Checkpoint: initial, ParentShardIDs: sh.ParentShardIDs,
+			StartingHashKey: sh.StartingHashKey, EndingHashKey: sh.EndingHashKey}
+		if sh.StreamIdentifier != "" {
+			l.Key = MultiStreamKey(sh.StreamIdentifier, sh.ID)
+			l.StreamIdentifier, l.ShardID = sh.StreamIdentifier, sh.ID
+		}
+		ok, err := s.CreateIfAbsent(ctx, l)
+		if err != nil {
+			return created, err
+		}
+		if ok {
+			created = append(created, l.Key)
+		}
+	}
+	return created, nil
+}
+
+// ParentsDone reports whether every parent of l has been processed to SHARD_END (or no
+// longer has a lease, e.g. it expired from the stream), which makes l eligible for
+// processing. leases is the current content of the lease table.
+func ParentsDone(l *Lease, leases map[string]*Lease) bool {
+	for _, p := range l.ParentShardIDs {
+		key := p
+		if l.StreamIdentifier != "" {
+			key = MultiStreamKey(l.StreamIdentifier, p)
+		}
+		if pl, ok := leases[key]; ok && !pl.Checkpoint.IsShardEnd() {
+			return false
+		}
+	}
+	return true
+}
+
+// DeleteCompleted deletes the leases of shards that are past the stream's retention (no
+// longer in liveShards, the shard IDs ListShards returns) whose checkpoint is SHARD_END
+// and whose children all have leases that started processing (a checkpoint past the
+// starting sentinels) or are done. It returns the deleted keys. Each delete is
+// conditional on the checkpoint still being SHARD_END.
+func DeleteCompleted(ctx context.Context, s *Store, liveShards map[string]bool) ([]string, error) {
+	leases, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]*Lease, len(leases))
+	for i := range leases {
+		byKey[leases[i].Key] = &leases[i]
+	}
+	var deleted []string
+	var errs []error
+	for i := range leases {
+		l := &leases[i]
+		if !l.Checkpoint.IsShardEnd() || liveShards[l.Shard()] || len(l.ChildShardIDs) == 0 {
+			continue
+		}
+		done := true
+		for _, c := range l.ChildShardIDs {
+			key := c
+			if l.StreamIdentifier != "" {
+				key = MultiStreamKey(l.StreamIdentifier, c)
+			}
+			cl, ok := byKey[key]
+			if !ok || cl.Checkpoint.IsStart() || cl.Checkpoint.IsZero() {
+				done = false
+				break
+			}
+		}
+		if !done {
+			continue
+		}
+		if err := s.deleteShardEnded(ctx, l.Key); err != nil {
+			if !errors.Is(err, ErrConflict) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		deleted = append(deleted, l.Key)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// ReplayOptions tune Replay.
+type ReplayOptions struct {
+	// Force resets leases that still have an owner. Without it Replay refuses
+	// (ErrConflict) leases that are owned, since their application may be running.
+	Force bool
+}
+
+// Replay sets the checkpoint of the leases keys to position (TRIM_HORIZON, LATEST,
+// AT_TIMESTAMP or a sequence number) for an application that is stopped: pending
+// checkpoints and owners are cleared and the counter incremented, so a restarted fleet
+// reads the shards again from there.
+func Replay(ctx context.Context, s *Store, keys []string, position checkpoint.Value, opts ReplayOptions) error {
+	if position.IsZero() || position.IsShardEnd() {
+		return fmt.Errorf("%w: replay position %v", ErrInvalidOption, position)
+	}
+	if !position.IsSentinel() {
+		if _, err := checkpoint.ParseSequenceNumber(position.SequenceNumber); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidOption, err)
+		}
+	}
+	values := map[string]types.AttributeValue{
+		":seq": str(position.SequenceNumber), ":sub": num(position.SubSequenceNumber), ":zero": num(0), ":one": num(1),
+	}
+	update := "SET #cp = :seq, #cps = :sub, #sw = :zero, #c = #c + :one"
+	remove := " REMOVE #pc, #pcs, #pst, #o, #co"
+	if !position.Timestamp.IsZero() {
+		update += ", #cpt = :ts"
+		values[":ts"] = num(position.Timestamp.UnixMilli())
+	} else {
+		remove += ", #cpt"
+	}
+	cond := "attribute_exists(#k)"
+	if !opts.Force {
+		cond += " AND attribute_not_exists(#o)"
+	}
+	var errs []error
+	for _, key := range keys {
+		if _, err := s.update(ctx, key, update+remove, cond, values); err != nil {
+			if isConditionFailed(err) {
+				err = ErrConflict
+			}
+			errs = append(errs, s.fail("replay", key, err))
+		}
+	}
+	return errors.Join(errs...)
+}

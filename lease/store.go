@@ -1,0 +1,586 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/internal/clock"
+)
+
+// DynamoDBAPI is the part of *dynamodb.Client this package uses.
+type DynamoDBAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	UpdateContinuousBackups(ctx context.Context, in *dynamodb.UpdateContinuousBackupsInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateContinuousBackupsOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Key attribute names of the coordinator-state and worker-metrics tables of the
+// three-table layout.
+const (
+	AttrCoordinatorStateKey = "key"
+	AttrWorkerID            = "wid"
+)
+
+// Tables names the application's tables and chooses the layout.
+type Tables struct {
+	// Lease is the lease table; by convention the application name.
+	Lease string
+	// CoordinatorState holds the leader lock and migration state (key attribute "key");
+	// ignored when SingleTable is set.
+	CoordinatorState string
+	// WorkerMetrics holds the workers' metrics (key attribute "wid"); ignored when
+	// SingleTable is set.
+	WorkerMetrics string
+	// SingleTable selects the KCL 3.5 layout: every entity lives in the lease table under
+	// leaseKey, told apart by entityType.
+	SingleTable bool
+}
+
+// DefaultTables returns the three-table layout of KCL 3.x for application app: app,
+// app-CoordinatorState and app-WorkerMetricStats.
+func DefaultTables(app string) Tables {
+	return Tables{Lease: app, CoordinatorState: app + "-CoordinatorState", WorkerMetrics: app + "-WorkerMetricStats"}
+}
+
+// SingleTableLayout returns the KCL 3.5 single-table layout for application app.
+func SingleTableLayout(app string) Tables { return Tables{Lease: app, SingleTable: true} }
+
+func (t Tables) validate() error {
+	if t.Lease == "" {
+		return fmt.Errorf("%w: empty lease table name", ErrInvalidOption)
+	}
+	if !t.SingleTable && (t.CoordinatorState == "" || t.WorkerMetrics == "") {
+		return fmt.Errorf("%w: the three-table layout needs CoordinatorState and WorkerMetrics table names", ErrInvalidOption)
+	}
+	return nil
+}
+
+func (t Tables) stateTable() (table, keyAttr string) {
+	if t.SingleTable {
+		return t.Lease, AttrLeaseKey
+	}
+	return t.CoordinatorState, AttrCoordinatorStateKey
+}
+
+func (t Tables) metricsTable() (table, keyAttr string) {
+	if t.SingleTable {
+		return t.Lease, AttrLeaseKey
+	}
+	return t.WorkerMetrics, AttrWorkerID
+}
+
+// Store reads and writes leases, coordinator state and worker metrics. Every write that
+// depends on ownership is a DynamoDB conditional write. It is safe for concurrent use and
+// implements checkpoint.Store.
+type Store struct {
+	db     DynamoDBAPI
+	tables Tables
+	clock  clock.Clock
+	log    *zap.Logger
+	poll   time.Duration
+}
+
+var _ checkpoint.Store = (*Store)(nil)
+
+// StoreOption configures a Store.
+type StoreOption func(*Store) error
+
+// WithStoreClock sets the clock used while waiting for tables (clock.Real by default).
+func WithStoreClock(c clock.Clock) StoreOption {
+	return func(s *Store) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		s.clock = c
+		return nil
+	}
+}
+
+// WithStoreLogger sets the logger (a no-op logger by default).
+func WithStoreLogger(l *zap.Logger) StoreOption {
+	return func(s *Store) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// WithTablePollInterval sets how often CreateTables polls a table's status (1 s by
+// default).
+func WithTablePollInterval(d time.Duration) StoreOption {
+	return func(s *Store) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: table poll interval %v", ErrInvalidOption, d)
+		}
+		s.poll = d
+		return nil
+	}
+}
+
+// NewStore returns a Store over db for the given tables.
+func NewStore(db DynamoDBAPI, tables Tables, opts ...StoreOption) (*Store, error) {
+	if db == nil {
+		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidOption)
+	}
+	if err := tables.validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, tables: tables, clock: clock.Real, log: zap.NewNop(), poll: time.Second}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Tables returns the store's table layout.
+func (s *Store) Tables() Tables { return s.tables }
+
+func (s *Store) fail(op, key string, err error) error {
+	return &Error{Op: op, Table: s.tables.Lease, Key: key, Err: err}
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+func isNotFound(err error) bool {
+	var rnf *types.ResourceNotFoundException
+	return errors.As(err, &rnf)
+}
+
+func leaseKeyOf(key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrLeaseKey: str(key)}
+}
+
+// names maps every placeholder used in lease expressions to its attribute.
+var names = map[string]string{
+	"#k": AttrLeaseKey, "#o": AttrLeaseOwner, "#c": AttrLeaseCounter, "#sw": AttrOwnerSwitches,
+	"#cp": AttrCheckpoint, "#cps": AttrCheckpointSubSequence, "#cpt": AttrCheckpointTimestamp,
+	"#pc": AttrPendingCheckpoint, "#pcs": AttrPendingCheckpointSubSeq, "#pst": AttrPendingCheckpointState,
+	"#ch": AttrChildShardIDs, "#t": AttrThroughputKBps, "#co": AttrCheckpointOwner,
+}
+
+// namesFor returns the subset of names an expression uses.
+func namesFor(exprs ...string) map[string]string {
+	out := map[string]string{}
+	for p, a := range names {
+		for _, e := range exprs {
+			if containsPlaceholder(e, p) {
+				out[p] = a
+			}
+		}
+	}
+	return out
+}
+
+func containsPlaceholder(expr, p string) bool {
+	for i := 0; i+len(p) <= len(expr); i++ {
+		if expr[i:i+len(p)] == p {
+			end := i + len(p)
+			if end == len(expr) || !isIdent(expr[end]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isIdent(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+// update runs one conditional UpdateItem on a lease and returns the item after it.
+func (s *Store) update(ctx context.Context, key, update, cond string, values map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.tables.Lease),
+		Key:                       leaseKeyOf(key),
+		UpdateExpression:          aws.String(update),
+		ExpressionAttributeNames:  namesFor(update, cond),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	}
+	if cond != "" {
+		in.ConditionExpression = aws.String(cond)
+	}
+	if len(in.ExpressionAttributeValues) == 0 {
+		in.ExpressionAttributeValues = nil
+	}
+	out, err := s.db.UpdateItem(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return out.Attributes, nil
+}
+
+func (s *Store) leaseFrom(op, key string, item map[string]types.AttributeValue) (Lease, error) {
+	l, err := UnmarshalItem(item)
+	if err != nil {
+		return Lease{}, s.fail(op, key, err)
+	}
+	return l, nil
+}
+
+// Get returns the lease key (consistent read); ErrNotFound when it does not exist.
+func (s *Store) Get(ctx context.Context, key string) (Lease, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.tables.Lease), Key: leaseKeyOf(key), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Lease{}, s.fail("get", key, err)
+	}
+	if len(out.Item) == 0 || !IsLeaseItem(out.Item) {
+		return Lease{}, s.fail("get", key, ErrNotFound)
+	}
+	return s.leaseFrom("get", key, out.Item)
+}
+
+// List returns every lease of the table (a consistent, paginated scan). In the
+// single-table layout rows of other entity types are skipped.
+func (s *Store) List(ctx context.Context) ([]Lease, error) {
+	var out []Lease
+	in := &dynamodb.ScanInput{TableName: aws.String(s.tables.Lease), ConsistentRead: aws.Bool(true)}
+	for {
+		page, err := s.db.Scan(ctx, in)
+		if err != nil {
+			return nil, s.fail("list", "", err)
+		}
+		for _, item := range page.Items {
+			if !IsLeaseItem(item) {
+				continue
+			}
+			l, err := UnmarshalItem(item)
+			if err != nil {
+				return nil, s.fail("list", "", err)
+			}
+			out = append(out, l)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// ListKeysOwnedBy returns the keys of the leases whose leaseOwner is owner, from the
+// LeaseOwnerToLeaseKeyIndex (eventually consistent).
+func (s *Store) ListKeysOwnedBy(ctx context.Context, owner string) ([]string, error) {
+	var keys []string
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Lease),
+		IndexName:                 aws.String(IndexLeaseOwnerToLeaseKey),
+		KeyConditionExpression:    aws.String("#o = :o"),
+		ExpressionAttributeNames:  map[string]string{"#o": AttrLeaseOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner)},
+	}
+	for {
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, s.fail("list-owned", owner, err)
+		}
+		for _, item := range page.Items {
+			if k, ok := item[AttrLeaseKey].(*types.AttributeValueMemberS); ok {
+				keys = append(keys, k.Value)
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return keys, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// CreateIfAbsent writes l unless a lease with its key exists, and reports whether it
+// wrote it. Shard sync uses it to create leases for new shards with their parents.
+func (s *Store) CreateIfAbsent(ctx context.Context, l Lease) (bool, error) {
+	if l.Key == "" {
+		return false, s.fail("create", "", fmt.Errorf("%w: empty lease key", ErrInvalidOption))
+	}
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.tables.Lease),
+		Item:                     MarshalItem(&l),
+		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
+		ExpressionAttributeNames: map[string]string{"#k": AttrLeaseKey},
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case isConditionFailed(err):
+		return false, nil
+	}
+	return false, s.fail("create", l.Key, err)
+}
+
+// Renew extends the holder's lease: leaseCounter becomes held.Counter+1 and, when
+// held.ThroughputKBps is positive, throughputKBps is recorded. It succeeds only while the
+// counter is still held.Counter and held.Owner is the lease owner or, during a handoff, its
+// checkpoint owner; otherwise it fails with ErrLeaseLost. It returns the lease as stored
+// after the renewal: a holder that finds CheckpointOwner == itself and Owner != itself has
+// been asked to hand the lease over.
+func (s *Store) Renew(ctx context.Context, held Lease) (Lease, error) {
+	if held.Owner == "" {
+		return Lease{}, s.fail("renew", held.Key, fmt.Errorf("%w: no owner", ErrInvalidOption))
+	}
+	me := held.Owner
+	if held.CheckpointOwner != "" {
+		me = held.CheckpointOwner
+	}
+	update := "SET #c = :next"
+	values := map[string]types.AttributeValue{
+		":held": num(held.Counter), ":next": num(held.Counter + 1), ":me": str(me),
+	}
+	if held.ThroughputKBps > 0 {
+		update += ", #t = :t"
+		values[":t"] = numFloat(held.ThroughputKBps)
+	}
+	item, err := s.update(ctx, held.Key, update, "#c = :held AND (#o = :me OR #co = :me)", values)
+	if err == nil {
+		return s.leaseFrom("renew", held.Key, item)
+	}
+	if !isConditionFailed(err) {
+		return Lease{}, s.fail("renew", held.Key, err)
+	}
+	// A retried request whose first attempt succeeded fails its condition: accept the
+	// renewal if the stored lease is exactly what it would have written.
+	cur, gerr := s.Get(ctx, held.Key)
+	if gerr == nil && cur.Counter == held.Counter+1 && (cur.Owner == me || cur.CheckpointOwner == me) {
+		return cur, nil
+	}
+	return Lease{}, s.fail("renew", held.Key, ErrLeaseLost)
+}
+
+// Take makes newOwner the owner of the lease observed, incrementing its counter and ending
+// any handoff. It succeeds only if the counter and owner are still those observed, and
+// fails with ErrConflict otherwise. The leader uses it to assign unassigned and expired
+// leases; a new owner uses it to finish a handoff the old owner did not release in time.
+func (s *Store) Take(ctx context.Context, observed Lease, newOwner string) (Lease, error) {
+	if newOwner == "" {
+		return Lease{}, s.fail("take", observed.Key, fmt.Errorf("%w: empty new owner", ErrInvalidOption))
+	}
+	values := map[string]types.AttributeValue{
+		":obs": num(observed.Counter), ":next": num(observed.Counter + 1), ":new": str(newOwner),
+	}
+	update := "SET #o = :new, #c = :next"
+	if observed.Owner != newOwner || observed.CheckpointOwner == newOwner {
+		update += ", #sw = :sw"
+		values[":sw"] = num(observed.OwnerSwitchesSinceCheckpoint + 1)
+	}
+	update += " REMOVE #co"
+	cond := "#c = :obs AND attribute_not_exists(#o)"
+	if observed.Owner != "" {
+		cond = "#c = :obs AND #o = :old"
+		values[":old"] = str(observed.Owner)
+	}
+	item, err := s.update(ctx, observed.Key, update, cond, values)
+	if err != nil {
+		if isConditionFailed(err) {
+			return Lease{}, s.fail("take", observed.Key, ErrConflict)
+		}
+		return Lease{}, s.fail("take", observed.Key, err)
+	}
+	return s.leaseFrom("take", observed.Key, item)
+}
+
+// ownerCondition matches the owner and checkpoint owner observed.
+func ownerCondition(observed Lease, values map[string]types.AttributeValue) string {
+	cond := "attribute_exists(#k)"
+	if observed.Owner == "" {
+		cond += " AND attribute_not_exists(#o)"
+	} else {
+		cond += " AND #o = :oo"
+		values[":oo"] = str(observed.Owner)
+	}
+	if observed.CheckpointOwner == "" {
+		cond += " AND attribute_not_exists(#co)"
+	} else {
+		cond += " AND #co = :oco"
+		values[":oco"] = str(observed.CheckpointOwner)
+	}
+	return cond
+}
+
+// Evict takes the lease away from its owner without giving it to anyone: it removes the
+// checkpoint owner when a handoff is under way (so the new owner may start at once),
+// otherwise the owner, and increments the counter. It fails with ErrConflict when the
+// owner or checkpoint owner differ from observed.
+func (s *Store) Evict(ctx context.Context, observed Lease) (Lease, error) {
+	values := map[string]types.AttributeValue{":one": num(1)}
+	cond := ownerCondition(observed, values)
+	update := "SET #c = #c + :one REMOVE #co"
+	if observed.CheckpointOwner == "" {
+		update += ", #o"
+	}
+	item, err := s.update(ctx, observed.Key, update, cond, values)
+	if err != nil {
+		if isConditionFailed(err) {
+			return Lease{}, s.fail("evict", observed.Key, ErrConflict)
+		}
+		return Lease{}, s.fail("evict", observed.Key, err)
+	}
+	return s.leaseFrom("evict", observed.Key, item)
+}
+
+// Release gives up a lease held by me: after a handoff (me is the checkpoint owner) it
+// removes the checkpoint owner so the new owner starts; otherwise it removes the owner so
+// the leader reassigns the lease at once. The counter is incremented. It fails with
+// ErrLeaseLost when me no longer holds the lease in that role.
+func (s *Store) Release(ctx context.Context, key, me string) error {
+	values := map[string]types.AttributeValue{":one": num(1), ":me": str(me)}
+	// Handoff first: the common case when a lease is released while the worker runs.
+	_, err := s.update(ctx, key, "SET #c = #c + :one REMOVE #co", "#co = :me", values)
+	if err == nil {
+		return nil
+	}
+	if !isConditionFailed(err) {
+		return s.fail("release", key, err)
+	}
+	_, err = s.update(ctx, key, "SET #c = #c + :one REMOVE #o", "#o = :me AND attribute_not_exists(#co)", values)
+	if err == nil {
+		return nil
+	}
+	if isConditionFailed(err) {
+		return s.fail("release", key, ErrLeaseLost)
+	}
+	return s.fail("release", key, err)
+}
+
+// Handoff starts a graceful handoff of the lease observed to newOwner: leaseOwner becomes
+// newOwner and checkpointOwner the old owner, which keeps renewing and may checkpoint
+// until it calls Release. The counter is left alone so the old owner's renewals continue.
+// It fails with ErrConflict unless the owner is still observed.Owner and no handoff is
+// under way.
+func (s *Store) Handoff(ctx context.Context, observed Lease, newOwner string) (Lease, error) {
+	if observed.Owner == "" || newOwner == "" || newOwner == observed.Owner {
+		return Lease{}, s.fail("handoff", observed.Key,
+			fmt.Errorf("%w: handoff from %q to %q", ErrInvalidOption, observed.Owner, newOwner))
+	}
+	values := map[string]types.AttributeValue{":old": str(observed.Owner), ":new": str(newOwner)}
+	item, err := s.update(ctx, observed.Key, "SET #o = :new, #co = :old",
+		"#o = :old AND attribute_not_exists(#co)", values)
+	if err != nil {
+		if isConditionFailed(err) {
+			return Lease{}, s.fail("handoff", observed.Key, ErrConflict)
+		}
+		return Lease{}, s.fail("handoff", observed.Key, err)
+	}
+	return s.leaseFrom("handoff", observed.Key, item)
+}
+
+// Delete removes the lease key unconditionally.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.tables.Lease), Key: leaseKeyOf(key)})
+	if err != nil {
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
+// deleteShardEnded removes the lease key only if its checkpoint is SHARD_END.
+func (s *Store) deleteShardEnded(ctx context.Context, key string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.tables.Lease),
+		Key:                       leaseKeyOf(key),
+		ConditionExpression:       aws.String("#cp = :end"),
+		ExpressionAttributeNames:  map[string]string{"#cp": AttrCheckpoint},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":end": str(checkpoint.SentinelShardEnd)},
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return s.fail("delete", key, ErrConflict)
+		}
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
+// checkpointCondition lets owner write while it owns the lease without a handoff, or
+// while it is the checkpoint owner of a handoff.
+const checkpointCondition = "(#o = :me AND attribute_not_exists(#co)) OR #co = :me"
+
+// WriteCheckpoint stores cp as the lease's checkpoint, resets the owner-switch count and
+// clears the pending checkpoint, if owner may checkpoint the lease; ErrLeaseLost
+// otherwise (nothing is written).
+func (s *Store) WriteCheckpoint(ctx context.Context, key, owner string, cp checkpoint.Value) error {
+	if cp.IsZero() {
+		return s.fail("checkpoint", key, fmt.Errorf("%w: empty checkpoint", ErrInvalidOption))
+	}
+	values := map[string]types.AttributeValue{
+		":me": str(owner), ":seq": str(cp.SequenceNumber), ":sub": num(cp.SubSequenceNumber), ":zero": num(0),
+	}
+	update := "SET #cp = :seq, #cps = :sub, #sw = :zero"
+	remove := " REMOVE #pc, #pcs, #pst"
+	if !cp.Timestamp.IsZero() {
+		update += ", #cpt = :ts"
+		values[":ts"] = num(cp.Timestamp.UnixMilli())
+	} else {
+		remove += ", #cpt"
+	}
+	_, err := s.update(ctx, key, update+remove, checkpointCondition, values)
+	if err != nil {
+		if isConditionFailed(err) {
+			return s.fail("checkpoint", key, ErrLeaseLost)
+		}
+		return s.fail("checkpoint", key, err)
+	}
+	return nil
+}
+
+// WritePendingCheckpoint stores cp as the lease's pending checkpoint with the
+// application's state (removed when state is nil), under the same condition as
+// WriteCheckpoint.
+func (s *Store) WritePendingCheckpoint(ctx context.Context, key, owner string, cp checkpoint.Value, state []byte) error {
+	if cp.IsZero() {
+		return s.fail("prepare", key, fmt.Errorf("%w: empty checkpoint", ErrInvalidOption))
+	}
+	values := map[string]types.AttributeValue{":me": str(owner), ":seq": str(cp.SequenceNumber), ":sub": num(cp.SubSequenceNumber)}
+	update := "SET #pc = :seq, #pcs = :sub"
+	if state != nil {
+		update += ", #pst = :st"
+		values[":st"] = &types.AttributeValueMemberB{Value: append([]byte(nil), state...)}
+	} else {
+		update += " REMOVE #pst"
+	}
+	_, err := s.update(ctx, key, update, checkpointCondition, values)
+	if err != nil {
+		if isConditionFailed(err) {
+			return s.fail("prepare", key, ErrLeaseLost)
+		}
+		return s.fail("prepare", key, err)
+	}
+	return nil
+}
+
+// UpdateChildShards records the child shards of a lease (at shard end, from the
+// GetRecords response) so shard sync and cleanup can follow the lineage.
+func (s *Store) UpdateChildShards(ctx context.Context, key string, children []string) error {
+	if len(children) == 0 {
+		return nil
+	}
+	_, err := s.update(ctx, key, "SET #ch = :ch", "attribute_exists(#k)",
+		map[string]types.AttributeValue{":ch": strSet(children)})
+	if err != nil {
+		if isConditionFailed(err) {
+			return s.fail("update-children", key, ErrNotFound)
+		}
+		return s.fail("update-children", key, err)
+	}
+	return nil
+}
