@@ -68,6 +68,17 @@
 // therefore off by default; turn it on only when every consumer of the stream
 // uses Freshet (or implements the frame above).
 //
+// # Resharding and the hash-range filter
+//
+// The Java KCL drops the user records of an aggregate whose hash keys fall
+// outside the hash key range of the shard it read the aggregate from. That
+// pairs with the KPL, which re-puts such user records ("Wrong Shard") when an
+// aggregate lands on a shard other than the predicted one, so the copies left
+// behind are duplicates. Freshet delivers every user record by default, since
+// producers that aggregate without re-putting (aws-kinesis-agg routes an
+// aggregate by its first record's partition key) would otherwise lose data;
+// WithShardHashKeyRange turns the KCL behaviour on.
+//
 // # Malformed input
 //
 // As in the KCL, a record that starts with a magic number but fails to decode
