@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -86,9 +87,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.AWS || o.Endpoint != "" {
+		// A real service keeps streams and tables between runs: unless named, each run
+		// gets its own, so no run reads another's posts or checkpoints.
+		suffix := "-" + strconv.FormatInt(time.Now().Unix(), 36)
+		if !set["stream"] {
+			o.Stream += suffix
+		}
+		if !set["app"] {
+			o.App += suffix
+		}
+	}
 	if o.Short {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["duration"] {
 			o.Duration = 8 * time.Second
 		}
@@ -130,33 +142,41 @@ func (o options) launchCurve() (*curve, error) {
 
 // run is the whole demo; it returns the process's exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) int {
+	_, code := runSummary(ctx, args, stdout, stderr, terminal)
+	return code
+}
+
+// runSummary is run that also returns the summary (zero when the demo did not finish):
+// 0 when nothing was lost, 1 when something was lost or the demo failed, 2 for bad
+// flags.
+func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) (summary, int) {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return summary{}, 0
 		}
 		fmt.Fprintln(stderr, err)
-		return 2
+		return summary{}, 2
 	}
 	c, err := o.launchCurve()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 2
+		return summary{}, 2
 	}
 	env, err := openTarget(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return summary{}, 1
 	}
 	defer env.Close()
 	s, err := runDemo(ctx, o, c, env, stdout, terminal && !o.Plain)
 	if err != nil {
 		fmt.Fprintln(stderr, "quickstart:", err)
-		return 1
+		return summary{}, 1
 	}
 	s.Write(stdout)
 	if !s.OK() {
-		return 1
+		return s, 1
 	}
-	return 0
+	return s, 0
 }

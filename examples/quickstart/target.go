@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/streams"
 )
 
 // errServiceUnavailable reports that the target does not serve an operation the demo
@@ -106,5 +108,21 @@ func (t *target) Close() {
 
 // engineConfig is the bundled engine's configuration for the demo.
 func engineConfig(o options) engine.Config {
-	return engine.Config{}
+	return engine.Config{Streams: streams.Config{
+		Limits: true,
+		// The service watches a shard for minutes before it splits; the demo's launch
+		// lasts about a minute, so the engine scales on a window scaled to it.
+		OnDemandWindow: min(max(o.Duration/30, time.Second), 5*time.Second),
+		// The service merges cold shards only after a long quiet time; within the demo
+		// only idle shards merge.
+		OnDemandColdFraction: 0.001,
+	}}
+}
+
+// deleteTables deletes the consumer application's lease, coordinator-state and
+// worker-metrics tables, ignoring the ones that do not exist.
+func deleteTables(ctx context.Context, ddb *dynamodb.Client, app string) {
+	for _, name := range []string{app, app + "-CoordinatorState", app + "-WorkerMetricStats"} {
+		_, _ = ddb.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	}
 }
