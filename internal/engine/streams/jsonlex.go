@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strconv"
@@ -133,23 +134,18 @@ func (l *lexer) str() []byte {
 		return nil
 	}
 	start := l.i
-	for l.i < len(l.b) {
-		c := l.b[l.i]
-		switch {
-		case c == '"':
-			s := l.b[start:l.i]
-			l.i++
-			return s
-		case c == '\\':
-			return l.strEscaped(start)
-		case c < 0x20:
-			l.fail()
-			return nil
-		}
-		l.i++
+	j := bytes.IndexByte(l.b[start:], '"')
+	if j < 0 {
+		l.fail()
+		return nil
 	}
-	l.fail()
-	return nil
+	s := l.b[start : start+j]
+	if k := bytes.IndexByte(s, '\\'); k >= 0 {
+		l.i = start + k
+		return l.strEscaped(start)
+	}
+	l.i = start + j + 1
+	return s
 }
 
 func (l *lexer) strEscaped(start int) []byte {

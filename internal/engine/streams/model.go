@@ -129,6 +129,7 @@ const (
 type shard struct {
 	id       string
 	num      int
+	suffix   string // seqSuffix(num)
 	rng      hashkey.Range
 	parent   string
 	adjacent string
@@ -376,27 +377,41 @@ const (
 	seqPrefix = "49"
 )
 
-func appendSeq(dst []byte, counter uint64, shardNum int) []byte {
-	var b [seqLen]byte
-	b[0], b[1] = '4', '9'
-	for i := 21; i >= 2; i-- {
-		b[i] = byte('0' + counter%10)
-		counter /= 10
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+// put10 writes v (< 10^10) as ten digits into b.
+func put10(b []byte, v uint64) {
+	for i := 8; i >= 0; i -= 2 {
+		d := v % 100 * 2
+		v /= 100
+		b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
 	}
-	n := uint64(shardNum)
-	for i := 31; i >= 22; i-- {
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	for i := 32; i < seqLen; i++ {
+}
+
+// seqSuffix returns the part of a shard's sequence numbers after the counter.
+func seqSuffix(shardNum int) string {
+	var b [seqLen - 22]byte
+	put10(b[:10], uint64(shardNum)%1e10)
+	for i := 10; i < len(b); i++ {
 		b[i] = '0'
 	}
-	return append(dst, b[:]...)
+	return string(b[:])
+}
+
+// appendSeq appends the sequence number of counter in the shard whose seqSuffix is
+// suffix.
+func appendSeq(dst []byte, counter uint64, suffix string) []byte {
+	var b [22]byte
+	b[0], b[1] = '4', '9'
+	put10(b[2:12], counter/1e10%1e10)
+	put10(b[12:22], counter%1e10)
+	dst = append(dst, b[:]...)
+	return append(dst, suffix...)
 }
 
 func formatSeq(counter uint64, shardNum int) string {
 	var b [seqLen]byte
-	return string(appendSeq(b[:0], counter, shardNum))
+	return string(appendSeq(b[:0], counter, seqSuffix(shardNum)))
 }
 
 // parseSeq reads a sequence number made by appendSeq.

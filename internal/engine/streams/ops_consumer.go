@@ -405,10 +405,10 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 		if len(res.refs) > 0 || res.ended || due {
 			payload := make([]byte, 0, 256)
 			payload = append(payload, '{')
-			payload = appendRecordsJSON(payload, res.refs, sh.num, "NONE")
+			payload = appendRecordsJSON(payload, res.refs, sh.suffix, "NONE")
 			if !res.ended {
 				payload = append(payload, `,"ContinuationSequenceNumber":"`...)
-				payload = appendSeq(payload, res.contSeq, sh.num)
+				payload = appendSeq(payload, res.contSeq, sh.suffix)
 				payload = append(payload, '"')
 			}
 			payload = append(payload, `,"MillisBehindLatest":`...)

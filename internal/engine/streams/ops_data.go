@@ -40,7 +40,6 @@ type putRequest struct {
 	arena   []byte
 	results []putResult
 	refs    []recRef
-	out     []byte
 }
 
 type putResult struct {
@@ -63,7 +62,6 @@ func getPutRequest(bodyLen int) *putRequest {
 	p.entries = p.entries[:0]
 	p.results = p.results[:0]
 	p.refs = p.refs[:0]
-	p.out = p.out[:0]
 	if cap(p.arena) < bodyLen {
 		p.arena = make([]byte, 0, bodyLen)
 	}
@@ -72,7 +70,7 @@ func getPutRequest(bodyLen int) *putRequest {
 }
 
 func releasePutRequest(p *putRequest) {
-	if cap(p.arena) > 16<<20 || cap(p.out) > 16<<20 {
+	if cap(p.arena) > 16<<20 {
 		return
 	}
 	for i := range p.entries {
@@ -475,7 +473,11 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 		}
 		return rawBody(b), nil
 	}
-	b := p.out
+	buf := getBuf()
+	b := (*buf)[:0]
+	if need := len(p.results) * 120; cap(b) < need {
+		b = make([]byte, 0, need)
+	}
 	b = append(b, `{"EncryptionType":"`...)
 	b = append(b, encryption...)
 	b = append(b, `","FailedRecordCount":`...)
@@ -488,7 +490,7 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 		switch r.code {
 		case resultOK:
 			b = append(b, `{"SequenceNumber":"`...)
-			b = appendSeq(b, r.seq, r.shard.num)
+			b = appendSeq(b, r.seq, r.shard.suffix)
 			b = append(b, `","ShardId":"`...)
 			b = append(b, r.shard.id...)
 			b = append(b, `"}`...)
@@ -501,9 +503,8 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 		}
 	}
 	b = append(b, "]}"...)
-	p.out = b
-	// The body is written by ServeOperation after p returns to the pool, so copy it out.
-	return rawBody(append([]byte(nil), b...)), nil
+	*buf = b
+	return pooledBody{buf}, nil
 }
 
 func (s *Service) opPutRecord(c *call) (any, error) {
@@ -865,9 +866,13 @@ func (s *Service) opGetRecords(c *call) (any, error) {
 	if c.cbor {
 		return encodeRecordsCBOR(r, next, encryption, sh.num, false)
 	}
-	out := make([]byte, 0, 128+int(bytesOut)*4/3+len(r.refs)*160)
+	buf := getBuf()
+	out := (*buf)[:0]
+	if need := 256 + int(bytesOut)*4/3 + len(r.refs)*160; cap(out) < need {
+		out = make([]byte, 0, need)
+	}
 	out = append(out, '{')
-	out = appendRecordsJSON(out, r.refs, sh.num, encryption)
+	out = appendRecordsJSON(out, r.refs, sh.suffix, encryption)
 	if next != nil {
 		out = append(out, `,"NextShardIterator":"`...)
 		out = append(out, next...)
@@ -879,11 +884,12 @@ func (s *Service) opGetRecords(c *call) (any, error) {
 		out = appendChildrenJSON(out, r.children)
 	}
 	out = append(out, '}')
-	return rawBody(out), nil
+	*buf = out
+	return pooledBody{buf}, nil
 }
 
 // appendRecordsJSON appends `"Records":[...]`.
-func appendRecordsJSON(out []byte, refs []recRef, shardNum int, encryption string) []byte {
+func appendRecordsJSON(out []byte, refs []recRef, suffix string, encryption string) []byte {
 	out = append(out, `"Records":[`...)
 	for i := range refs {
 		ref := &refs[i]
@@ -891,7 +897,7 @@ func appendRecordsJSON(out []byte, refs []recRef, shardNum int, encryption strin
 			out = append(out, ',')
 		}
 		out = append(out, `{"SequenceNumber":"`...)
-		out = appendSeq(out, ref.seq, shardNum)
+		out = appendSeq(out, ref.seq, suffix)
 		out = append(out, `","ApproximateArrivalTimestamp":`...)
 		out = appendEpoch(out, ref.ts)
 		out = append(out, `,"Data":"`...)

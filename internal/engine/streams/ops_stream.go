@@ -149,6 +149,7 @@ func (s *Service) newShard(st *stream, rng hashkey.Range, parent, adjacent strin
 	sh := &shard{
 		id:       shardID(len(st.shards)),
 		num:      len(st.shards),
+		suffix:   seqSuffix(len(st.shards)),
 		rng:      rng,
 		parent:   parent,
 		adjacent: adjacent,

@@ -138,6 +138,10 @@ func describeDecodeError(err error) string {
 // rawBody is a response already encoded in the call's format.
 type rawBody []byte
 
+// pooledBody is a response encoded into a pooled buffer, returned to the pool once
+// written.
+type pooledBody struct{ buf *[]byte }
+
 type opFunc func(s *Service, c *call) (any, error)
 
 var operations map[string]opFunc
@@ -274,6 +278,9 @@ func (s *Service) ServeOperation(w http.ResponseWriter, r *http.Request, op stri
 	switch v := out.(type) {
 	case rawBody:
 		s.writeBody(w, c.cbor, v)
+	case pooledBody:
+		s.writeBody(w, c.cbor, *v.buf)
+		putBuf(v.buf)
 	case nil:
 		s.writeBody(w, c.cbor, emptyBody(c.cbor))
 	default:

@@ -1,0 +1,57 @@
+// Command freshet-bench measures Freshet against the bundled engine or a real endpoint.
+//
+// Each subcommand (producer, consumer, engine, ...) lives in its own file and registers
+// itself in init. Every run prints one JSON line of results so runs can be compared and
+// recorded.
+//
+// Usage:
+//
+//	freshet-bench <subcommand> [flags]
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+// subcommand is one benchmark.
+type subcommand struct {
+	summary string
+	run     func(args []string) error
+}
+
+var subcommands = map[string]subcommand{}
+
+func register(name, summary string, run func(args []string) error) {
+	subcommands[name] = subcommand{summary: summary, run: run}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: freshet-bench <subcommand> [flags]")
+	names := make([]string, 0, len(subcommands))
+	for n := range subcommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, subcommands[n].summary)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	sc, ok := subcommands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "freshet-bench: unknown subcommand %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err := sc.run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "freshet-bench %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}

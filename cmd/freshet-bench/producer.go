@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"runtime/trace"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/producer"
+)
+
+func init() {
+	register("producer", "put N records through the producer and report throughput and CPU", runProducer)
+}
+
+// producerResult is the JSON line the producer benchmark prints.
+type producerResult struct {
+	Records           int     `json:"records"`
+	Size              int     `json:"size"`
+	Shards            int     `json:"shards"`
+	Aggregate         bool    `json:"aggregate"`
+	Compress          string  `json:"compress"`
+	Ordered           bool    `json:"ordered"`
+	Limits            bool    `json:"limits"`
+	CBOR              bool    `json:"cbor"`
+	UserRecordsPerS   float64 `json:"user_records_per_s"`
+	MBPerS            float64 `json:"mb_per_s"`
+	WallS             float64 `json:"wall_s"`
+	CPUS              float64 `json:"cpu_s"`
+	CPUSPerMillion    float64 `json:"cpu_s_per_million"`
+	PeakRSSMB         float64 `json:"peak_rss_mb"`
+	PutRecordsCalls   int64   `json:"put_records_calls"`
+	KinesisRecords    int64   `json:"kinesis_records"`
+	Failed            int64   `json:"failed"`
+	PeakBufferedMB    float64 `json:"peak_buffered_mb"`
+	ByteLimitUsedPct  float64 `json:"byte_limit_used_pct,omitempty"`
+	StoredUserRecords int64   `json:"stored_user_records,omitempty"`
+}
+
+func runProducer(args []string) error {
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "Kinesis endpoint URL; empty starts the bundled engine in process")
+	stream := fs.String("stream", "freshet-bench", "stream name (created if missing)")
+	shards := fs.Int("shards", 8, "shards of the stream when it is created")
+	records := fs.Int("records", 1000000, "user records to put")
+	size := fs.Int("size", 100, "bytes of data per record")
+	keys := fs.Int("keys", 1000, "distinct partition keys")
+	aggregate := fs.Bool("aggregate", true, "KPL aggregation")
+	compress := fs.String("compress", "none", "aggregate compression: none, zstd, snappy or gzip")
+	ordered := fs.Bool("ordered", false, "keep per-key order under retries")
+	limits := fs.Bool("limits", false, "bundled engine only: per-shard limits on (1 MiB/s, 1,000 records/s)")
+	linger := fs.Duration("linger", 100*time.Millisecond, "linger")
+	inFlight := fs.Int("in-flight", 16, "PutRecords calls in flight")
+	aggBytes := fs.Int("agg-bytes", aggregation.DefaultMaxBytes, "maximum aggregate size")
+	maxBufMB := fs.Int("max-buffered-mb", 64, "producer memory bound (bytes of buffered records)")
+	useCBOR := fs.Bool("cbor", true, "send PutRecords in the CBOR protocol (raw blobs, no base64)")
+	verify := fs.Bool("verify", false, "bundled engine only: read the stream back and count user records")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	traceFile := fs.String("trace", "", "write an execution trace to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
+	}
+	codec := map[string]aggregation.Codec{"none": aggregation.CodecNone, "zstd": aggregation.CodecZstd, "snappy": aggregation.CodecSnappy, "gzip": aggregation.CodecGzip}
+	c, ok := codec[*compress]
+	if !ok {
+		return fmt.Errorf("unknown --compress %q", *compress)
+	}
+
+	ctx := context.Background()
+	var client *kinesis.Client
+	var eng *engine.Engine
+	if *endpoint == "" {
+		cfg := engine.Config{Streams: streams.Config{Limits: *limits}}
+		var err error
+		if eng, err = engine.Start(cfg); err != nil {
+			return err
+		}
+		defer eng.Close()
+		if err := eng.Streams.CreateStream(*stream, *shards); err != nil {
+			return err
+		}
+		client = kinesis.NewFromConfig(eng.AWSConfig())
+	} else {
+		client = kinesis.NewFromConfig(aws.Config{
+			Region:       "us-east-1",
+			Credentials:  credentials.NewStaticCredentialsProvider("freshet", "freshet", ""),
+			BaseEndpoint: aws.String(*endpoint),
+		})
+		_, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: stream, ShardCount: aws.Int32(int32(*shards))})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return fmt.Errorf("create stream: %w", err)
+		}
+		for i := 0; i < 100; i++ {
+			out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: stream})
+			if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	opts := []producer.Option{
+		producer.WithStream(*stream),
+		producer.WithAggregation(*aggregate),
+		producer.WithCompression(c),
+		producer.WithOrdering(*ordered),
+		producer.WithLinger(*linger),
+		producer.WithMaxInFlight(*inFlight),
+		producer.WithAggregationMaxBytes(*aggBytes),
+		producer.WithMaxBuffered(1<<30, int64(*maxBufMB)<<20),
+		producer.WithMetrics(producer.MetricsDetailed, producer.GranularityGlobal),
+		producer.WithCBOR(*useCBOR),
+		producer.WithRecordTTL(10 * time.Minute),
+	}
+	p, err := producer.New(client, opts...)
+	if err != nil {
+		return err
+	}
+	partitionKeys := make([]string, *keys)
+	for i := range partitionKeys {
+		partitionKeys[i] = "key-" + strconv.Itoa(i)
+	}
+	data := make([]byte, *size)
+	for i := range data {
+		data[i] = byte('a' + i%26)
+	}
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	done := func(r producer.Result) {
+		if r.Err != nil {
+			if failed.Add(1) == 1 {
+				firstErr.Store(r.Err)
+			}
+		}
+	}
+	var peakBuf atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if b := p.BufferedBytes(); b > peakBuf.Load() {
+				peakBuf.Store(b)
+			}
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	for i := 0; i < *records; i++ {
+		if err := p.Put(ctx, producer.Record{PartitionKey: partitionKeys[i%len(partitionKeys)], Data: data}, done); err != nil {
+			return fmt.Errorf("put %d: %w", i, err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	wall := time.Since(start).Seconds()
+	cpu := cpuSeconds() - cpu0
+	close(stop)
+	<-sampled
+	var calls, krecs int64
+	for _, m := range p.Metrics() {
+		if m.Stream != "" || m.ShardID != "" {
+			continue
+		}
+		switch m.Name {
+		case producer.MetricKinesisRecordsPut:
+			krecs = int64(m.Sum)
+		case producer.MetricRequestTime:
+			calls = m.SampleCount
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		return err
+	}
+	res := producerResult{
+		Records: *records, Size: *size, Shards: *shards, Aggregate: *aggregate, Compress: *compress, Ordered: *ordered, Limits: *limits, CBOR: *useCBOR,
+		UserRecordsPerS: float64(*records) / wall,
+		MBPerS:          float64(*records) * float64(*size) / wall / (1 << 20),
+		WallS:           wall, CPUS: cpu, CPUSPerMillion: cpu / float64(*records) * 1e6,
+		PeakRSSMB: peakRSSMB(), PutRecordsCalls: calls, KinesisRecords: krecs, Failed: failed.Load(),
+		PeakBufferedMB: float64(peakBuf.Load()) / (1 << 20),
+	}
+	if *limits {
+		total := float64(*records) * float64(*size+len(partitionKeys[0]))
+		res.ByteLimitUsedPct = 100 * total / wall / (float64(*shards) * (1 << 20))
+	}
+	if *verify && eng != nil {
+		recs, err := eng.Streams.Records(*stream)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: r.PartitionKey, Data: r.Data})
+			if err != nil {
+				return err
+			}
+			res.StoredUserRecords += int64(len(urs))
+		}
+	}
+	if e, ok := firstErr.Load().(error); ok {
+		fmt.Fprintf(os.Stderr, "first failure: %v\n", e)
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}

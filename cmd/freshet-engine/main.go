@@ -1,0 +1,68 @@
+// Command freshet-engine runs Freshet's bundled engine (Kinesis Data Streams, and the
+// DynamoDB and CloudWatch services as they land) on a local address, for development
+// with any AWS SDK or the AWS CLI:
+//
+//	freshet-engine -addr 127.0.0.1:4568
+//	aws --endpoint-url http://127.0.0.1:4568 kinesis create-stream --stream-name s --shard-count 2
+//
+// Per-shard throughput limits are on by default, as in the service; -limits=false turns
+// them off. Credentials and signatures are accepted whatever they are.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/streams"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "freshet-engine:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("freshet-engine", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:4568", "listen address (port 0 picks a free port)")
+	region := fs.String("region", "us-east-1", "region used in ARNs")
+	account := fs.String("account", "000000000000", "account ID used in ARNs and messages")
+	shardLimit := fs.Int("shard-limit", 1000, "account open-shard limit")
+	limits := fs.Bool("limits", true, "enforce per-shard throughput limits (1 MiB/s and 1,000 records/s in, 2 MiB/s and 5 calls/s out)")
+	createDelay := fs.Duration("create-delay", 0, "how long a new stream stays CREATING")
+	updateDelay := fs.Duration("update-delay", 0, "how long a stream stays UPDATING after a change")
+	deleteDelay := fs.Duration("delete-delay", 0, "how long a stream stays DELETING")
+	consumerDelay := fs.Duration("consumer-delay", 0, "how long a stream consumer stays CREATING or DELETING")
+	onDemandWindow := fs.Duration("on-demand-window", time.Minute, "observation window of ON_DEMAND scaling")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	e, err := engine.Start(engine.Config{
+		Addr: *addr,
+		Streams: streams.Config{
+			Region:         *region,
+			AccountID:      *account,
+			ShardLimit:     *shardLimit,
+			Limits:         *limits,
+			CreateDelay:    *createDelay,
+			UpdateDelay:    *updateDelay,
+			DeleteDelay:    *deleteDelay,
+			ConsumerDelay:  *consumerDelay,
+			OnDemandWindow: *onDemandWindow,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("freshet-engine listening on %s (limits %v)\n", e.URL(), *limits)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	return e.Close()
+}
