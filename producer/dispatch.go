@@ -267,8 +267,16 @@ func (p *Producer) send(st *stream, batch []*krec) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
+	var body *[]byte
+	if p.cfg.cbor {
+		body = cborBufs.Get().(*[]byte)
+		ctx = context.WithValue(ctx, cborBufKey{}, body)
+	}
 	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, p.callOpt...)
 	cancel()
+	if body != nil && cap(*body) <= 2*MaxPutRecordsBytes {
+		cborBufs.Put(body)
+	}
 	dur := time.Since(start)
 	clear(entries)
 	*ep = entries[:0]

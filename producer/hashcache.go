@@ -2,35 +2,33 @@ package producer
 
 import (
 	"hash/maphash"
-	"sync"
+	"math/bits"
+	"sync/atomic"
 
 	"github.com/freshet/freshet/internal/hashkey"
 )
 
 // hashCache remembers the MD5 hash keys of recently seen partition keys, so a producer
-// writing a bounded set of keys hashes each once. It is striped to keep concurrent Puts
-// apart, and each stripe is emptied when it reaches its share of the bound.
+// writing a bounded set of keys hashes each once. It is a direct-mapped table of
+// immutable entries: a lookup is one cheap hash, one atomic load and one string compare,
+// and a miss replaces the slot's entry. Its size is fixed, so memory is bounded.
 type hashCache struct {
-	seed    maphash.Seed
-	per     int
-	stripes [16]hashStripe
+	seed  maphash.Seed
+	mask  uint64
+	slots []atomic.Pointer[hashEntry]
 }
 
-type hashStripe struct {
-	mu sync.Mutex
-	m  map[string]hashkey.Key
-	_  [40]byte // keep stripes on separate cache lines
+type hashEntry struct {
+	pk string
+	hk hashkey.Key
 }
 
 func newHashCache(size int) *hashCache {
 	if size == 0 {
 		return nil
 	}
-	c := &hashCache{seed: maphash.MakeSeed(), per: max(size/16, 1)}
-	for i := range c.stripes {
-		c.stripes[i].m = make(map[string]hashkey.Key)
-	}
-	return c
+	n := 1 << bits.Len(uint(size-1)) // next power of two
+	return &hashCache{seed: maphash.MakeSeed(), mask: uint64(n - 1), slots: make([]atomic.Pointer[hashEntry], n)}
 }
 
 // get returns the hash key of partition key pk.
@@ -38,19 +36,12 @@ func (c *hashCache) get(pk string) hashkey.Key {
 	if c == nil {
 		return hashkey.FromPartitionKey(pk)
 	}
-	s := &c.stripes[maphash.String(c.seed, pk)&15]
-	s.mu.Lock()
-	k, ok := s.m[pk]
-	s.mu.Unlock()
-	if ok {
-		return k
+	slot := &c.slots[maphash.String(c.seed, pk)&c.mask]
+	if e := slot.Load(); e != nil && e.pk == pk {
+		return e.hk
 	}
-	k = hashkey.FromPartitionKey(pk)
-	s.mu.Lock()
-	if len(s.m) >= c.per {
-		clear(s.m)
-	}
-	s.m[pk] = k
-	s.mu.Unlock()
+	k := hashkey.FromPartitionKey(pk)
+	// Keep a copy of the key: the caller's string may alias a buffer it reuses.
+	slot.Store(&hashEntry{pk: string([]byte(pk)), hk: k})
 	return k
 }

@@ -63,6 +63,7 @@ type config struct {
 	refreshEvery   time.Duration
 	hashCacheSize  int
 	maxRecordSize  int
+	cbor           bool
 
 	metricsLevel       MetricsLevel
 	metricsGranularity MetricsGranularity
@@ -382,6 +383,14 @@ func WithMaxRecordSize(n int) Option {
 		c.maxRecordSize = n
 		return nil
 	}
+}
+
+// WithCBOR sends PutRecords in the Kinesis CBOR 1.1 protocol (application/x-amz-cbor-1.1),
+// which carries record data as raw bytes instead of base64 text: smaller requests and
+// no encoding work. It takes effect when the client is a *kinesis.Client (it swaps the
+// call's protocol); other clients are called as they are.
+func WithCBOR(on bool) Option {
+	return func(c *config) error { c.cbor = on; return nil }
 }
 
 // WithMetrics sets the metrics level and granularity. Default: detailed, by shard.

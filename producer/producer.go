@@ -178,7 +178,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := cfg.newAggregator(); err != nil {
+	if _, err := cfg.newAggregator(0); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -198,6 +198,9 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	}
 	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
 	p.callOpt = []func(*kinesis.Options){func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }}
+	if cfg.cbor {
+		p.callOpt = append(p.callOpt, useCBOR)
+	}
 	empty := []*stream{}
 	p.list.Store(&empty)
 	e := newEpoch()

@@ -158,24 +158,18 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 		sh.pushBack(k)
 	} else {
 		if sh.agg == nil {
-			sh.agg, _ = p.cfg.newAggregator()
+			sh.agg, _ = p.cfg.newAggregator(sh.st.maxRecordSize)
 		}
 		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data}
-		if len(sh.open) > 0 && !sh.agg.Fits(ar) {
-			sh.seal()
-			wake = true
-		}
-		if len(sh.open) > 0 && sh.agg.SizeWith(ar) > sh.st.maxRecordSize {
-			sh.seal()
-			wake = true
-		}
 		if len(sh.open) == 0 {
 			sh.openFirst = p.now()
 			wake = wake || sh.qLen() == 0
 		}
 		if err := sh.agg.AddWithHashKey(ar, hk); err != nil {
-			// Validated at Put; only a size race is possible. Seal and retry once.
+			// Full (validation happened at Put): seal and start a new aggregate.
 			sh.seal()
+			wake = true
+			sh.openFirst = p.now()
 			_ = sh.agg.AddWithHashKey(ar, hk)
 		}
 		sh.open = append(sh.open, u)
@@ -259,7 +253,7 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 		}
 		return out
 	}
-	agg, _ := p.cfg.newAggregator()
+	agg, _ := p.cfg.newAggregator(sh.st.maxRecordSize)
 	var users []userRec
 	var bytes int64
 	var first, deadline int64
@@ -283,7 +277,7 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 	}
 	for i := 0; i < n; i++ {
 		r, hk, u, src := at(i)
-		if len(users) > 0 && (!agg.Fits(r) || agg.SizeWith(r) > sh.st.maxRecordSize) {
+		if len(users) > 0 && !agg.Fits(r) {
 			flush()
 		}
 		if len(users) == 0 {
@@ -306,10 +300,17 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 	return out
 }
 
-func (c *config) newAggregator() (*aggregation.Aggregator, error) {
+// newAggregator returns an aggregator for a stream whose records may have maxRecordSize
+// bytes (0: no stream limit beyond the configuration).
+func (c *config) newAggregator(maxRecordSize int) (*aggregation.Aggregator, error) {
+	maxBytes := c.aggMaxBytes
+	// Kinesis counts the partition key too; leave room for the longest one.
+	if limit := maxRecordSize - MaxPartitionKeyLength*4; maxRecordSize > 0 && limit < maxBytes {
+		maxBytes = max(limit, aggregation.MinMaxBytes)
+	}
 	return aggregation.NewAggregator(
 		aggregation.WithMaxRecords(c.aggMaxCount),
-		aggregation.WithMaxBytes(c.aggMaxBytes),
+		aggregation.WithMaxBytes(maxBytes),
 		aggregation.WithCompression(c.compression),
 	)
 }

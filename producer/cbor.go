@@ -1,0 +1,244 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// The Kinesis CBOR 1.1 protocol is the JSON 1.1 protocol (POST /, X-Amz-Target) with
+// bodies in CBOR, where blobs are raw byte strings instead of base64 text. The producer
+// uses it for PutRecords only, through cborProtocol, which wraps the client's own
+// protocol and hands every other operation to it.
+
+const (
+	contentTypeCBOR  = "application/x-amz-cbor-1.1"
+	putRecordsTarget = "Kinesis_20131202.PutRecords"
+)
+
+// useCBOR is the per-call option that switches PutRecords to CBOR.
+func useCBOR(o *kinesis.Options) {
+	if _, ok := o.Protocol.(*cborProtocol); ok || o.Protocol == nil {
+		return
+	}
+	o.Protocol = &cborProtocol{ClientProtocol: o.Protocol}
+}
+
+// cborProtocol encodes PutRecords requests and decodes their responses in CBOR.
+type cborProtocol struct {
+	smithyhttp.ClientProtocol
+}
+
+type cborBufKey struct{}
+
+// cborBufs recycles request bodies. The producer puts a buffer in the call's context and
+// takes it back when the call has returned, so a body is never reused while in use.
+var cborBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// SerializeRequest implements smithyhttp.ClientProtocol.
+func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {
+	pr, ok := in.(*kinesis.PutRecordsInput)
+	if !ok {
+		return c.ClientProtocol.SerializeRequest(ctx, schema, in, req)
+	}
+	var body []byte
+	bp, _ := ctx.Value(cborBufKey{}).(*[]byte)
+	if bp != nil {
+		body = (*bp)[:0]
+	}
+	body = appendPutRecordsCBOR(body, pr)
+	if bp != nil {
+		*bp = body
+	}
+	req.Method = http.MethodPost
+	if len(req.URL.Path) == 0 {
+		req.URL.Path = "/"
+	}
+	req.Header.Set("X-Amz-Target", putRecordsTarget)
+	req.Header.Set("Content-Type", contentTypeCBOR)
+	req.Header.Set("Accept", contentTypeCBOR)
+	sreq, err := req.SetStream(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("set stream: %w", err)
+	}
+	*req = *sreq
+	return nil
+}
+
+// DeserializeResponse implements smithyhttp.ClientProtocol.
+func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.OperationSchema, reg *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
+	po, ok := out.(*kinesis.PutRecordsOutput)
+	if !ok {
+		return c.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return &smithy.DeserializationError{Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
+	}
+	if err := decodePutRecordsCBOR(body, po); err != nil {
+		return &smithy.DeserializationError{Err: err}
+	}
+	return nil
+}
+
+// appendCBORHead appends a CBOR item head of major type major with argument n.
+func appendCBORHead(b []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(b, m|byte(n))
+	case n <= 0xff:
+		return append(b, m|24, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), n)
+}
+
+func appendCBORText(b []byte, s string) []byte {
+	return append(appendCBORHead(b, 3, uint64(len(s))), s...)
+}
+
+// appendPutRecordsCBOR appends the CBOR body of a PutRecords call.
+func appendPutRecordsCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
+	size := 64
+	for i := range in.Records {
+		e := &in.Records[i]
+		size += len(e.Data) + 48
+		if e.PartitionKey != nil {
+			size += len(*e.PartitionKey)
+		}
+		if e.ExplicitHashKey != nil {
+			size += len(*e.ExplicitHashKey)
+		}
+	}
+	if cap(b)-len(b) < size {
+		nb := make([]byte, len(b), len(b)+size)
+		copy(nb, b)
+		b = nb
+	}
+	fields := 1
+	if in.StreamName != nil {
+		fields++
+	}
+	if in.StreamARN != nil {
+		fields++
+	}
+	b = appendCBORHead(b, 5, uint64(fields))
+	if in.StreamName != nil {
+		b = appendCBORText(b, "StreamName")
+		b = appendCBORText(b, *in.StreamName)
+	}
+	if in.StreamARN != nil {
+		b = appendCBORText(b, "StreamARN")
+		b = appendCBORText(b, *in.StreamARN)
+	}
+	b = appendCBORText(b, "Records")
+	b = appendCBORHead(b, 4, uint64(len(in.Records)))
+	for i := range in.Records {
+		e := &in.Records[i]
+		n := 1
+		if e.PartitionKey != nil {
+			n++
+		}
+		if e.ExplicitHashKey != nil {
+			n++
+		}
+		b = appendCBORHead(b, 5, uint64(n))
+		b = appendCBORText(b, "Data")
+		b = appendCBORHead(b, 2, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+		if e.PartitionKey != nil {
+			b = appendCBORText(b, "PartitionKey")
+			b = appendCBORText(b, *e.PartitionKey)
+		}
+		if e.ExplicitHashKey != nil {
+			b = appendCBORText(b, "ExplicitHashKey")
+			b = appendCBORText(b, *e.ExplicitHashKey)
+		}
+	}
+	return b
+}
+
+type cborResultEntry struct {
+	SequenceNumber *string `cbor:"SequenceNumber"`
+	ShardID        *string `cbor:"ShardId"`
+	ErrorCode      *string `cbor:"ErrorCode"`
+	ErrorMessage   *string `cbor:"ErrorMessage"`
+}
+
+type cborPutRecordsOutput struct {
+	FailedRecordCount *int32            `cbor:"FailedRecordCount"`
+	Records           []cborResultEntry `cbor:"Records"`
+	EncryptionType    *string           `cbor:"EncryptionType"`
+}
+
+var cborDecMode, _ = cbor.DecOptions{MaxArrayElements: 100000, MaxMapPairs: 100000, MaxNestedLevels: 8}.DecMode()
+
+// decodePutRecordsCBOR decodes a PutRecords response body into out.
+func decodePutRecordsCBOR(body []byte, out *kinesis.PutRecordsOutput) error {
+	var v cborPutRecordsOutput
+	if err := cborDecMode.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("decode PutRecords response: %w", err)
+	}
+	out.FailedRecordCount = v.FailedRecordCount
+	if v.EncryptionType != nil {
+		out.EncryptionType = types.EncryptionType(*v.EncryptionType)
+	}
+	out.Records = make([]types.PutRecordsResultEntry, len(v.Records))
+	for i, r := range v.Records {
+		out.Records[i] = types.PutRecordsResultEntry{SequenceNumber: r.SequenceNumber, ShardId: r.ShardID, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage}
+	}
+	return nil
+}
+
+// decodeCBORError turns an error response into a smithy API error.
+func decodeCBORError(status int, header string, body []byte) error {
+	var v struct {
+		Type     string `cbor:"__type"`
+		Code     string `cbor:"code"`
+		Message  string `cbor:"message"`
+		Message2 string `cbor:"Message"`
+	}
+	_ = cborDecMode.Unmarshal(body, &v)
+	code := header
+	if code == "" {
+		code = v.Type
+	}
+	if code == "" {
+		code = v.Code
+	}
+	if i := bytes.IndexByte([]byte(code), '#'); i >= 0 {
+		code = code[i+1:]
+	}
+	if i := bytes.IndexByte([]byte(code), ':'); i >= 0 {
+		code = code[:i]
+	}
+	if code == "" {
+		code = http.StatusText(status)
+	}
+	msg := v.Message
+	if msg == "" {
+		msg = v.Message2
+	}
+	fault := smithy.FaultClient
+	if status >= 500 {
+		fault = smithy.FaultServer
+	}
+	return &smithy.GenericAPIError{Code: code, Message: msg, Fault: fault}
+}

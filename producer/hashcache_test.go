@@ -1,0 +1,37 @@
+package producer
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/freshet/freshet/internal/hashkey"
+)
+
+func TestHashCache(t *testing.T) {
+	for _, size := range []int{0, 1, 3, 1024} {
+		c := newHashCache(size)
+		for round := 0; round < 3; round++ {
+			for i := 0; i < 2000; i++ {
+				pk := fmt.Sprintf("key-%d", i%(size+7))
+				if got, want := c.get(pk), hashkey.FromPartitionKey(pk); got != want {
+					t.Fatalf("size %d: get(%q) = %v, want %v", size, pk, got, want)
+				}
+			}
+		}
+		if c != nil && len(c.slots) < size {
+			t.Fatalf("size %d: %d slots", size, len(c.slots))
+		}
+	}
+}
+
+func BenchmarkHashCache(b *testing.B) {
+	c := newHashCache(1 << 16)
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.get(keys[i%len(keys)])
+	}
+}
