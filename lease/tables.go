@@ -27,6 +27,9 @@ type TableSettings struct {
 	DeletionProtection bool
 	// ActiveTimeout bounds the wait for each table to become ACTIVE; 5 minutes when zero.
 	ActiveTimeout time.Duration
+	// CreatedBy is recorded as the modifiedBy (mb) of the migration items written into a
+	// new application's coordinator state; DefaultCreatedBy when empty.
+	CreatedBy string
 }
 
 func (ts *TableSettings) validate() error {
@@ -39,7 +42,10 @@ func (ts *TableSettings) validate() error {
 // CreateTables creates the tables of the store's layout that do not exist yet (the lease
 // table with its LeaseOwnerToLeaseKeyIndex, and in the three-table layout the
 // coordinator-state and worker-metrics tables), and waits until each is ACTIVE. Existing
-// tables are left as they are. ctx bounds the whole call.
+// tables are left as they are. When it creates the lease table (a new application), it
+// also records the final KCL 3.x migration state (WriteFinalMigrationState), so Java KCL
+// 3.x workers joining the application start with the 3.x algorithms at once. ctx bounds
+// the whole call.
 func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error {
 	if err := settings.validate(); err != nil {
 		return err
@@ -53,10 +59,14 @@ func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error 
 		specs = append(specs, spec{s.tables.CoordinatorState, AttrCoordinatorStateKey, false},
 			spec{s.tables.WorkerMetrics, AttrWorkerID, false})
 	}
-	for _, sp := range specs {
+	newApp := false
+	for i, sp := range specs {
 		created, err := s.createTable(ctx, sp.name, sp.key, sp.gsi, settings)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			newApp = created
 		}
 		if err := s.waitActive(ctx, sp.name, settings.ActiveTimeout); err != nil {
 			return err
@@ -71,6 +81,15 @@ func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error 
 			if err != nil {
 				return &Error{Op: "enable-pitr", Table: sp.name, Err: err}
 			}
+		}
+	}
+	if newApp {
+		by := settings.CreatedBy
+		if by == "" {
+			by = DefaultCreatedBy
+		}
+		if _, err := s.WriteFinalMigrationState(ctx, by); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -54,6 +54,7 @@ func Run(t *testing.T, db lease.DynamoDBAPI) {
 	t.Run("Checkpointer", func(t *testing.T) { Checkpointer(t, db) })
 	t.Run("SingleTable", func(t *testing.T) { SingleTable(t, db) })
 	t.Run("Contention", func(t *testing.T) { Contention(t, db) })
+	t.Run("Migration", func(t *testing.T) { Migration(t, db) })
 	RunProtocol(t, db)
 }
 
