@@ -123,6 +123,10 @@ func (s *Service) ServeOperation(w http.ResponseWriter, r *http.Request, op stri
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
+	if jsonDepth(body) > maxJSONDepth {
+		s.writeAPIError(w, validationf("Nesting Levels have exceeded supported limits"))
+		return
+	}
 	out, err := s.call(h, body)
 	if err != nil {
 		s.writeAPIError(w, err)
@@ -134,6 +138,39 @@ func (s *Service) ServeOperation(w http.ResponseWriter, r *http.Request, op stri
 		return
 	}
 	s.writeJSON(w, http.StatusOK, resp)
+}
+
+// maxJSONDepth bounds request nesting: items nest at most 32 levels, and the request
+// structure adds a few more.
+const maxJSONDepth = 48
+
+// jsonDepth returns the deepest bracket nesting in a JSON text, ignoring strings.
+func jsonDepth(b []byte) int {
+	depth, max := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return max
 }
 
 // call runs a handler, turning a panic on hostile input into an internal error.
