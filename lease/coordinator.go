@@ -373,6 +373,7 @@ type Assigner struct {
 	log           *zap.Logger
 	failover      time.Duration
 	metricsMaxAge time.Duration
+	staleMetrics  time.Duration
 	cfg           PlanConfig
 	every         int
 	tracker       *ExpiryTracker
@@ -422,6 +423,20 @@ func WithWorkerMetricsMaxAge(d time.Duration) AssignerOption {
 	}
 }
 
+// WithStaleWorkerMetricsCleanup sets how old a worker's metrics row may grow before the
+// leader deletes it (24 hours by default, as Java KCL's stale worker metrics cleanup); a
+// value below the metrics max age is raised to it. Rows without an update time are deleted too; a
+// row is deleted only if unchanged since the leader read it.
+func WithStaleWorkerMetricsCleanup(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: stale worker metrics cleanup %v", ErrInvalidOption, d)
+		}
+		a.staleMetrics = d
+		return nil
+	}
+}
+
 // WithAssignerClock sets the clock (clock.Real by default).
 func WithAssignerClock(k clock.Clock) AssignerOption {
 	return func(a *Assigner) error {
@@ -439,18 +454,24 @@ func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
 		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
 	}
 	a := &Assigner{store: store, clock: clock.Real, log: zap.NewNop(), failover: DefaultFailoverTime,
-		metricsMaxAge: time.Minute, every: 3, tracker: NewExpiryTracker(DefaultFailoverTime)}
+		metricsMaxAge: time.Minute, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
+		tracker: NewExpiryTracker(DefaultFailoverTime)}
 	for _, o := range opts {
 		if err := o(a); err != nil {
 			return nil, err
 		}
 	}
+	a.staleMetrics = max(a.staleMetrics, a.metricsMaxAge)
 	return a, nil
 }
 
+// DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
+// leader deletes it.
+const DefaultStaleWorkerMetricsCleanup = 24 * time.Hour
+
 // RunOnce performs one assignment round and returns the plan it applied. Moves refused
 // because the lease changed meanwhile (ErrConflict) are skipped; the next round sees the
-// new state.
+// new state. Metrics rows older than the stale cleanup age are deleted.
 func (a *Assigner) RunOnce(ctx context.Context) (Plan, error) {
 	leases, err := a.store.List(ctx)
 	if err != nil {
@@ -463,8 +484,18 @@ func (a *Assigner) RunOnce(ctx context.Context) (Plan, error) {
 	now := a.clock.Now()
 	a.tracker.Observe(leases, now)
 	var workers []WorkerLoad
+	var errs []error
 	for i := range metrics {
 		m := &metrics[i]
+		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
+			deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, *m)
+			if err != nil {
+				errs = append(errs, err)
+			} else if deleted {
+				a.log.Info("deleted stale worker metrics", zap.String("worker", m.WorkerID), zap.Time("lastUpdate", m.LastUpdate))
+			}
+			continue
+		}
 		if !m.Valid() || now.Sub(m.LastUpdate) > a.metricsMaxAge {
 			continue
 		}
@@ -489,7 +520,6 @@ func (a *Assigner) RunOnce(ctx context.Context) (Plan, error) {
 	a.round++
 	cfg.Rebalance = a.round%a.every == 0
 	plan := ComputePlan(loads, workers, cfg)
-	var errs []error
 	for _, m := range plan.Moves {
 		l := byKey[m.Key]
 		var err error

@@ -209,6 +209,41 @@ func (s *Store) DeleteWorkerMetrics(ctx context.Context, worker string) error {
 	return nil
 }
 
+// DeleteWorkerMetricsIfUnchanged removes a worker's metrics row as it was read (m from
+// ListWorkerMetrics): only while its lut still equals m.LastUpdate (or is still absent),
+// so a worker that reported again meanwhile keeps its row. It reports whether it deleted
+// the row. The leader uses it to clean up rows of workers gone for good.
+func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetrics) (bool, error) {
+	table, keyAttr := s.tables.metricsTable()
+	names := map[string]string{"#k": keyAttr, "#lut": AttrMetricsLastUpdate}
+	values := map[string]types.AttributeValue{}
+	cond := "attribute_exists(#k) AND "
+	if m.LastUpdate.IsZero() {
+		cond += "attribute_not_exists(#lut)"
+	} else {
+		cond += "#lut = :lut"
+		values[":lut"] = num(m.LastUpdate.Unix())
+	}
+	if s.tables.SingleTable {
+		cond += " AND #et = :et"
+		names["#et"] = AttrEntityType
+		values[":et"] = str(EntityWorkerMetricStats)
+	}
+	in := &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{keyAttr: str(m.WorkerID)},
+		ConditionExpression: aws.String(cond), ExpressionAttributeNames: names}
+	if len(values) > 0 {
+		in.ExpressionAttributeValues = values
+	}
+	_, err := s.db.DeleteItem(ctx, in)
+	switch {
+	case err == nil:
+		return true, nil
+	case isConditionFailed(err):
+		return false, nil
+	}
+	return false, &Error{Op: "delete-worker-metrics", Table: table, Key: m.WorkerID, Err: err}
+}
+
 // ThroughputMeter measures each held lease's throughput as an exponential moving average
 // (weight 0.2 for the newest interval, as Java KCL). The consumer adds the bytes it
 // fetches; the Coordinator samples the rate at every renewal. Safe for concurrent use.

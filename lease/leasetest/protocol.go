@@ -23,6 +23,8 @@ func RunProtocol(t *testing.T, db lease.DynamoDBAPI) {
 	t.Run("LeaderFailover", func(t *testing.T) { LeaderFailover(t, db, false) })
 	t.Run("LeaderFailoverSingleTable", func(t *testing.T) { LeaderFailover(t, db, true) })
 	t.Run("WorkerMetrics", func(t *testing.T) { WorkerMetrics(t, db) })
+	t.Run("StaleWorkerMetrics", func(t *testing.T) { StaleWorkerMetrics(t, db, false) })
+	t.Run("StaleWorkerMetricsSingleTable", func(t *testing.T) { StaleWorkerMetrics(t, db, true) })
 	t.Run("Fleet", func(t *testing.T) { Fleet(t, db) })
 	t.Run("ShardSync", func(t *testing.T) { ShardSync(t, db) })
 	t.Run("Replay", func(t *testing.T) { Replay(t, db) })
@@ -391,5 +393,87 @@ func Replay(t *testing.T, db lease.DynamoDBAPI) {
 	}
 	if err := lease.Replay(ctx, s, []string{"missing"}, checkpoint.TrimHorizon, lease.ReplayOptions{Force: true}); !errors.Is(err, lease.ErrConflict) {
 		t.Fatalf("replay of a missing lease = %v", err)
+	}
+}
+
+// StaleWorkerMetrics checks that the leader's round deletes metrics rows older than the
+// cleanup age (and rows without an update time), keeps the others and never deletes a
+// row that was refreshed after it was read.
+func StaleWorkerMetrics(t *testing.T, db lease.DynamoDBAPI, single bool) {
+	ctx := context.Background()
+	s := NewStore(t, db, single)
+	clk := clock.NewManual(epoch)
+	if _, err := s.CreateIfAbsent(ctx, lease.Lease{Key: "shardId-0", Checkpoint: checkpoint.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(id string, lut time.Time) {
+		t.Helper()
+		if err := s.PutWorkerMetrics(ctx, lease.WorkerMetrics{WorkerID: id, LastUpdate: lut}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("live", epoch.Add(-30*time.Second))
+	put("recent", epoch.Add(-59*time.Minute)) // gone from assignment, not yet stale
+	put("stale", epoch.Add(-61*time.Minute))
+	table, keyAttr := s.Tables().WorkerMetrics, "wid"
+	if single {
+		table, keyAttr = s.Tables().Lease, "leaseKey"
+	}
+	// A row as an old Java worker may leave it: no lut.
+	putState(t, db, table, keyAttr, "no-lut", map[string]types.AttributeValue{
+		"entityType": &types.AttributeValueMemberS{Value: "WORKER_METRIC_STATS"},
+		"sts":        &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
+	})
+	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithStaleWorkerMetricsCleanup(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := a.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Moves) != 1 || plan.Moves[0].To != "live" {
+		t.Fatalf("plan %+v: want the lease given to the only live worker", plan)
+	}
+	ids := func() []string {
+		ms, err := s.ListWorkerMetrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.WorkerID)
+		}
+		return out
+	}
+	if got := ids(); !reflect.DeepEqual(got, []string{"live", "recent"}) {
+		t.Fatalf("metrics rows after cleanup: %v, want [live recent]", got)
+	}
+	if all, err := s.List(ctx); err != nil || len(all) != 1 {
+		t.Fatalf("leases after cleanup: %+v, %v", all, err)
+	}
+	// A row read as stale that the worker refreshes before the delete is kept.
+	clk.Advance(2 * time.Minute)
+	ms, _ := s.ListWorkerMetrics(ctx)
+	var recent lease.WorkerMetrics
+	for _, m := range ms {
+		if m.WorkerID == "recent" {
+			recent = m
+		}
+	}
+	put("recent", clk.Now())
+	if deleted, err := s.DeleteWorkerMetricsIfUnchanged(ctx, recent); err != nil || deleted {
+		t.Fatalf("delete of a refreshed row = %v, %v", deleted, err)
+	}
+	if got := ids(); !reflect.DeepEqual(got, []string{"live", "recent"}) {
+		t.Fatalf("metrics rows after a refused delete: %v", got)
+	}
+	// live stops reporting: deleted once its row is older than the cleanup age.
+	clk.Advance(time.Hour)
+	if _, err := a.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !reflect.DeepEqual(got, []string{"recent"}) {
+		t.Fatalf("metrics rows after live went silent: %v, want [recent]", got)
 	}
 }
