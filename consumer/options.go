@@ -9,6 +9,7 @@ import (
 
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/lease"
 )
 
 // ErrInvalidOption reports a bad option value; every option error wraps it.
@@ -70,14 +71,19 @@ type config struct {
 
 	failoverTime       time.Duration
 	renewInterval      time.Duration
+	assignInterval     time.Duration
+	rebalanceInterval  time.Duration
+	handoffTimeout     time.Duration
+	plan               lease.PlanConfig
+	cpuMetrics         bool
 	shardSyncInterval  time.Duration
 	parentPollInterval time.Duration
-	maxLeasesToTake    int
 	shutdownTimeout    time.Duration
 	processorRetry     time.Duration
 	processorRetryMax  time.Duration
 	multiStream        bool
-	leaseTable         string
+	tables             lease.Tables
+	tableSettings      lease.TableSettings
 	callEmptyBatches   bool
 
 	clock   clock.Clock
@@ -98,7 +104,9 @@ func defaultConfig() config {
 		failoverTime:       10 * time.Second,
 		shardSyncInterval:  time.Minute,
 		parentPollInterval: time.Second,
-		maxLeasesToTake:    4,
+		handoffTimeout:     30 * time.Second,
+		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 60, MaxMovesPerRound: 8},
+		cpuMetrics:         true,
 		shutdownTimeout:    30 * time.Second,
 		processorRetry:     100 * time.Millisecond,
 		processorRetryMax:  10 * time.Second,
@@ -140,11 +148,29 @@ func (c *config) validate() error {
 	if c.renewInterval >= c.failoverTime {
 		return fmt.Errorf("%w: renew interval %v must be shorter than the failover time %v", ErrInvalidOption, c.renewInterval, c.failoverTime)
 	}
-	if c.leaseTable == "" {
-		c.leaseTable = c.application
+	if c.assignInterval == 0 {
+		c.assignInterval = max(20*time.Millisecond, c.failoverTime/20)
+	}
+	if c.rebalanceInterval == 0 {
+		c.rebalanceInterval = c.failoverTime / 2
+	}
+	if c.rebalanceInterval < c.assignInterval {
+		return fmt.Errorf("%w: rebalance interval %v shorter than the assignment interval %v", ErrInvalidOption, c.rebalanceInterval, c.assignInterval)
+	}
+	if c.tables.Lease == "" {
+		c.tables = lease.DefaultTables(c.application)
 	}
 	return nil
 }
+
+// reportInterval is how often the worker writes its worker-metrics row: a quarter of the
+// failover time, so that a worker that stopped reporting drops out of the leader's plan
+// (metricsMaxAge) before its leases expire.
+func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond, c.failoverTime/4) }
+
+// metricsMaxAge is how old a worker's metrics row may be before the leader treats the
+// worker as gone: three reports, plus the second the row's time is truncated to.
+func (c *config) metricsMaxAge() time.Duration { return 3*c.reportInterval() + time.Second }
 
 // Option configures a Worker.
 type Option func(*config) error
@@ -178,13 +204,39 @@ func WithWorkerID(id string) Option {
 	}
 }
 
-// WithLeaseTable names the lease table (the application name by default).
+// WithLeaseTable names the lease table (the application name by default); the
+// coordinator-state and worker-metrics tables are named after it as Java KCL 3.x does
+// (<name>-CoordinatorState, <name>-WorkerMetricStats).
 func WithLeaseTable(name string) Option {
 	return func(c *config) error {
 		if name == "" {
 			return fmt.Errorf("%w: empty lease table name", ErrInvalidOption)
 		}
-		c.leaseTable = name
+		c.tables = lease.DefaultTables(name)
+		return nil
+	}
+}
+
+// WithLeaseTables sets the table layout in full, for example the single-table layout of
+// Java KCL 3.5 (lease.SingleTableLayout).
+func WithLeaseTables(t lease.Tables) Option {
+	return func(c *config) error {
+		if t.Lease == "" || (!t.SingleTable && (t.CoordinatorState == "" || t.WorkerMetrics == "")) {
+			return fmt.Errorf("%w: incomplete table names %+v", ErrInvalidOption, t)
+		}
+		c.tables = t
+		return nil
+	}
+}
+
+// WithTableSettings sets the capacity, tags and protection of the tables the worker
+// creates when they do not exist (on-demand capacity by default).
+func WithTableSettings(s lease.TableSettings) Option {
+	return func(c *config) error {
+		if s.ReadCapacity < 0 || s.WriteCapacity < 0 || s.ActiveTimeout < 0 {
+			return fmt.Errorf("%w: negative table setting", ErrInvalidOption)
+		}
+		c.tableSettings = s
 		return nil
 	}
 }
@@ -217,8 +269,9 @@ func WithFanOut(consumerName string) Option {
 	}
 }
 
-// WithFailoverTime sets how long a lease may go unrenewed before other workers take it
-// (10 s by default, at least 100 ms). Leases are renewed every third of it.
+// WithFailoverTime sets how long a lease may go unrenewed before the leader gives it to
+// another worker (10 s by default, at least 100 ms). Leases are renewed every third of
+// it, and a silent leader loses the leader lock after it.
 func WithFailoverTime(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 100*time.Millisecond {
@@ -252,16 +305,56 @@ func WithParentPollInterval(d time.Duration) Option {
 	}
 }
 
-// WithMaxLeasesToTake bounds how many leases a worker takes in one round (4 by default),
-// so a joining worker does not grab everything at once.
-func WithMaxLeasesToTake(n int) Option {
+// WithAssignmentInterval sets how often the leader runs an assignment round (placing
+// unassigned and expired leases) and how often every worker looks for leases assigned to
+// it: a twentieth of the failover time by default (at least 20 ms), so a dead worker's
+// shards resume soon after its leases expire. Each round scans the lease table.
+func WithAssignmentInterval(d time.Duration) Option {
 	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("%w: max leases to take %d", ErrInvalidOption, n)
+		if d <= 0 {
+			return fmt.Errorf("%w: assignment interval %v", ErrInvalidOption, d)
 		}
-		c.maxLeasesToTake = n
+		c.assignInterval = d
 		return nil
 	}
+}
+
+// WithRebalance tunes load balancing: how far from the average a worker's load may be,
+// how much of its excess moves per round and how many moves a round makes at most
+// (10%, 60% and 8 by default), and how often the leader rebalances (half the failover
+// time by default). Leases move by graceful handoff: the owner stops, checkpoints and
+// releases, and the new owner starts from that checkpoint.
+func WithRebalance(plan lease.PlanConfig, interval time.Duration) Option {
+	return func(c *config) error {
+		if err := plan.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidOption, err)
+		}
+		if interval <= 0 {
+			return fmt.Errorf("%w: rebalance interval %v", ErrInvalidOption, interval)
+		}
+		c.plan, c.rebalanceInterval = plan, interval
+		return nil
+	}
+}
+
+// WithHandoffTimeout sets how long a worker assigned a lease by graceful handoff waits
+// for the previous owner to release it before taking it anyway (30 s by default).
+func WithHandoffTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: handoff timeout %v", ErrInvalidOption, d)
+		}
+		c.handoffTimeout = d
+		return nil
+	}
+}
+
+// WithCPUMetrics turns reporting this worker's CPU utilization in its worker-metrics row
+// on (the default) or off. With every worker reporting CPU the leader balances CPU;
+// otherwise it balances shard throughput. Turn it off when several workers share one
+// process or host, where each would report the same CPU.
+func WithCPUMetrics(on bool) Option {
+	return func(c *config) error { c.cpuMetrics = on; return nil }
 }
 
 // WithShutdownTimeout bounds a graceful shutdown (30 s by default): after it, processors

@@ -56,8 +56,11 @@ type shardEnv struct {
 	childrenFound func(ctx context.Context, children []types.ChildShard) error
 	// newFetcher starts the shard's fetcher at pos.
 	newFetcher func(ctx context.Context, pos fetch.Position) (fetch.Fetcher, error)
-	metrics    Metrics
-	log        *zap.Logger
+	// fetched counts the bytes read from the shard (for the lease's throughput); may be
+	// nil.
+	fetched func(n int)
+	metrics Metrics
+	log     *zap.Logger
 }
 
 // shardConsumer drives one Processor through the KCL lifecycle for one held lease.
@@ -115,6 +118,11 @@ func (sc *shardConsumer) requestShutdown() {
 	sc.setReason(reasonShutdown)
 	sc.loopCancel()
 }
+
+// requestHandoff asks for a graceful stop because the leader gave the lease to another
+// worker: as for a shutdown, fetching stops and ShutdownRequested may checkpoint; the
+// worker then releases the lease to its new owner.
+func (sc *shardConsumer) requestHandoff() { sc.requestShutdown() }
 
 // leaseLost stops the consumer at once; the processor hears LeaseLost.
 func (sc *shardConsumer) leaseLost() {
@@ -281,6 +289,9 @@ func (sc *shardConsumer) lifecycle() stopReason {
 			return reasonFailed
 		}
 		fetchedAt := sc.env.cfg.clock.Now()
+		if sc.env.fetched != nil {
+			sc.env.fetched(b.Bytes)
+		}
 		sc.env.metrics.Record(MetricMillisBehindLatest, UnitMilliseconds, float64(b.MillisBehindLatest), sc.dims...)
 		var out []Record
 		out, recs = sc.convert(b.Records, recs[:0])

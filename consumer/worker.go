@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/lease"
 )
 
 // Sentinel errors of a Worker.
@@ -38,6 +37,10 @@ type KinesisAPI interface {
 	SubscribeToShard(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
 }
 
+// DynamoDBAPI is the part of *dynamodb.Client a Worker uses for its lease,
+// coordinator-state and worker-metrics tables (package lease's interface).
+type DynamoDBAPI = lease.DynamoDBAPI
+
 // streamInfo is one consumed stream, resolved.
 type streamInfo struct {
 	Stream
@@ -46,49 +49,62 @@ type streamInfo struct {
 	consumerARN string
 }
 
-// held is one lease this worker holds.
-type held struct {
-	row       leaseRow
-	renewedAt time.Time // when the last successful renewal was sent
-	consumer  *shardConsumer
-	stream    *streamInfo
+// running is the shard consumer of one held lease.
+type running struct {
+	key      string
+	consumer *shardConsumer
+	done     chan struct{}
 }
 
-// observation tracks another worker's lease for expiry on this worker's clock.
-type observation struct {
-	owner   string
+// renewal is the last successful renewal of a held lease on this worker's clock.
+type renewal struct {
 	counter int64
-	since   time.Time
+	sent    time.Time
 }
 
 // Worker consumes the shards of one or more streams together with the other workers of
-// the same application, through the lease table.
+// the same application, in the Java KCL 3.x model: one worker, elected through the
+// coordinator-state table, is the leader; it creates leases for new shards and assigns
+// leases to workers (unassigned and expired ones outright, and for rebalancing by
+// graceful handoff); every worker renews the leases it holds, discovers the leases
+// assigned to it, and runs a shard consumer for each.
 type Worker struct {
 	cfg     config
 	kin     KinesisAPI
-	table   leaseTable
+	store   *lease.Store
 	factory ProcessorFactory
 	metrics Metrics
 	log     *zap.Logger
 
+	coord    *lease.Coordinator
+	elector  *lease.LeaderElector
+	assigner *lease.Assigner
+	reporter *lease.Reporter
+	meter    *lease.ThroughputMeter
+
 	runMu   sync.Mutex
-	running bool
-	stopped bool
+	started bool
 
-	mu       sync.Mutex
-	streams  []*streamInfo
-	held     map[string]*held
-	observed map[string]observation
-	syncNow  chan struct{}
-	abort    context.CancelFunc
-	hard     context.Context
+	mu           sync.Mutex
+	streams      []*streamInfo
+	consumers    map[string]*running
+	renewed      map[string]renewal
+	shuttingDown bool
+	hard         context.Context
+	abort        context.CancelFunc
 
-	ensureTable func(ctx context.Context) error
-	consWG      sync.WaitGroup
+	syncNow   chan struct{}
+	reconcile chan struct{}
+	renewNow  chan struct{}
+	consWG    sync.WaitGroup
 }
 
-// newWorker returns a Worker over any lease table (New uses DynamoDB).
-func newWorker(app string, kin KinesisAPI, table leaseTable, factory ProcessorFactory, opts ...Option) (*Worker, error) {
+// New returns a Worker for application app: it reads the configured streams (WithStream,
+// at least one) with kin, keeps its leases, leader lock and worker metrics in DynamoDB
+// through ddb, in Java KCL 3.x's tables and item formats (named after the application, or
+// WithLeaseTable; created on first Run), and creates a processor per shard with factory.
+// Options are validated here; bad ones fail with an error wrapping ErrInvalidOption.
+func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, opts ...Option) (*Worker, error) {
 	cfg := defaultConfig()
 	cfg.application = app
 	for _, o := range opts {
@@ -102,20 +118,54 @@ func newWorker(app string, kin KinesisAPI, table leaseTable, factory ProcessorFa
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if kin == nil || table == nil || factory == nil {
-		return nil, fmt.Errorf("%w: Kinesis client, lease table and processor factory are required", ErrInvalidOption)
+	if kin == nil || ddb == nil || factory == nil {
+		return nil, fmt.Errorf("%w: Kinesis client, DynamoDB client and processor factory are required", ErrInvalidOption)
 	}
 	if cfg.workerID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		cfg.workerID = app + "-" + hex.EncodeToString(b[:])
 	}
-	m := cfg.metrics
-	if m == nil {
-		m = nopMetrics{}
+	w := &Worker{cfg: cfg, kin: kin, factory: factory, metrics: cfg.metrics, log: cfg.logger,
+		consumers: map[string]*running{}, renewed: map[string]renewal{},
+		syncNow: make(chan struct{}, 1), reconcile: make(chan struct{}, 1), renewNow: make(chan struct{}, 1)}
+	if w.metrics == nil {
+		w.metrics = nopMetrics{}
 	}
-	return &Worker{cfg: cfg, kin: kin, table: table, factory: factory, metrics: m, log: cfg.logger,
-		held: map[string]*held{}, observed: map[string]observation{}, syncNow: make(chan struct{}, 1)}, nil
+	var err error
+	if w.store, err = lease.NewStore(ddb, cfg.tables, lease.WithStoreClock(cfg.clock), lease.WithStoreLogger(cfg.logger),
+		lease.WithTablePollInterval(100*time.Millisecond)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	w.meter = lease.NewThroughputMeter(cfg.clock)
+	if w.coord, err = lease.NewCoordinator(w.store, cfg.workerID, lease.WithFailoverTime(cfg.failoverTime),
+		lease.WithHandoffTimeout(cfg.handoffTimeout), lease.WithCoordinatorClock(cfg.clock),
+		lease.WithCoordinatorLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.failoverTime, cfg.renewInterval),
+		lease.WithLeaderClock(cfg.clock), lease.WithLeaderLogger(cfg.logger)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	every := max(3, int(cfg.rebalanceInterval/cfg.assignInterval))
+	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerFailoverTime(cfg.failoverTime),
+		lease.WithAssignerClock(cfg.clock), lease.WithAssignerPlan(cfg.plan, every),
+		lease.WithWorkerMetricsMaxAge(cfg.metricsMaxAge())); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock),
+		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
+	if cfg.cpuMetrics {
+		if s, err := lease.NewCPUSampler(nil, cfg.clock); err == nil {
+			ropts = append(ropts, lease.WithCPUSampler(s))
+		} else {
+			cfg.logger.Info("consumer: no CPU accounting; the leader balances by throughput", zap.Error(err))
+		}
+	}
+	if w.reporter, err = lease.NewReporter(w.store, cfg.workerID, ropts...); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	return w, nil
 }
 
 // ID returns the worker's identifier in the lease table.
@@ -123,19 +173,21 @@ func (w *Worker) ID() string { return w.cfg.workerID }
 
 // HeldLeases returns the keys of the leases the worker holds, sorted.
 func (w *Worker) HeldLeases() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	keys := make([]string, 0, len(w.held))
-	for k := range w.held {
-		keys = append(keys, k)
+	hs := w.coord.Held()
+	keys := make([]string, 0, len(hs))
+	for _, h := range hs {
+		keys = append(keys, h.Lease.Key)
 	}
-	sort.Strings(keys)
 	return keys
 }
 
+// IsLeader reports whether the worker currently holds the leader lock.
+func (w *Worker) IsLeader() bool { return w.elector.IsLeader() }
+
 // Abort stops the worker at once, as if its process died: no processor is told, no
-// checkpoint is taken and no lease is released, so other workers take its shards after
-// the failover time. It is meant for failover drills and tests; Run returns.
+// checkpoint is taken and no lease or lock is released, so the leader reassigns its
+// shards after the failover time. It is meant for failover drills and tests; Run returns
+// once the worker's goroutines have stopped.
 func (w *Worker) Abort() {
 	w.mu.Lock()
 	cancel := w.abort
@@ -146,53 +198,59 @@ func (w *Worker) Abort() {
 }
 
 // Run consumes until ctx ends, then shuts down gracefully: fetching stops, each
-// processor gets ShutdownRequested and may checkpoint, and the leases are released, all
-// within the shutdown timeout. It returns nil after a graceful shutdown, or the error
-// that stopped the worker (resolving the streams or registering the stream consumer).
+// processor gets ShutdownRequested and may checkpoint, and the leases and the leader lock
+// are released, all within the shutdown timeout. It returns nil after a graceful
+// shutdown or an Abort, or the error that stopped the worker (creating the tables,
+// resolving the streams or registering the stream consumer). A Worker runs once: Run
+// returns ErrRunning while it runs and ErrClosed afterwards.
 func (w *Worker) Run(ctx context.Context) error {
 	w.runMu.Lock()
-	if w.running {
+	if w.started {
 		w.runMu.Unlock()
-		return ErrRunning
-	}
-	if w.stopped {
-		w.runMu.Unlock()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.hard != nil && w.hard.Err() == nil {
+			return ErrRunning
+		}
 		return ErrClosed
 	}
-	w.running = true
-	w.runMu.Unlock()
-	defer func() {
-		w.runMu.Lock()
-		w.running, w.stopped = false, true
-		w.runMu.Unlock()
-	}()
-
+	w.started = true
 	// hard lives until the shutdown deadline (or Abort); ctx only starts the shutdown.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelHard()
 	w.mu.Lock()
 	w.abort, w.hard = cancelHard, hard
 	w.mu.Unlock()
+	w.runMu.Unlock()
+	defer cancelHard()
 
-	if w.ensureTable != nil {
-		if err := w.ensureTable(ctx); err != nil {
-			return err
+	setup, cancelSetup := context.WithCancel(hard)
+	stop := context.AfterFunc(ctx, cancelSetup)
+	err := w.setup(setup)
+	stop()
+	cancelSetup()
+	if err != nil {
+		if hard.Err() != nil || ctx.Err() != nil {
+			return nil
 		}
-	}
-	if err := w.resolveStreams(ctx); err != nil {
 		return err
 	}
+
 	loops, stopLoops := context.WithCancel(hard)
+	defer stopLoops()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); w.renewLoop(hard, loops) }()
-	go func() { defer wg.Done(); w.coordinateLoop(loops) }()
+	wg.Add(3)
+	go func() { defer wg.Done(); w.leaseLoop(hard, loops) }()
+	go func() { defer wg.Done(); w.leaderLoop(loops) }()
+	go func() { defer wg.Done(); _ = w.reporter.Run(loops) }()
 
 	select {
 	case <-ctx.Done():
 	case <-hard.Done():
 	}
 	aborted := hard.Err() != nil
+	w.mu.Lock()
+	w.shuttingDown = true
+	w.mu.Unlock()
 	stopLoops()
 	if !aborted {
 		w.shutdown(hard)
@@ -204,53 +262,72 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// setup creates the tables and resolves the streams.
+func (w *Worker) setup(ctx context.Context) error {
+	if err := w.store.CreateTables(ctx, w.cfg.tableSettings); err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	return w.resolveStreams(ctx)
+}
+
 // shutdown asks every shard consumer to stop, waits for them within the shutdown
-// timeout, and releases the leases.
+// timeout (they release their leases as they stop), then releases what is left, the
+// leader lock and the worker's metrics row.
 func (w *Worker) shutdown(hard context.Context) {
 	deadline, cancel := context.WithTimeout(hard, w.cfg.shutdownTimeout)
 	defer cancel()
 	w.mu.Lock()
-	var cons []*shardConsumer
-	for _, h := range w.held {
-		if h.consumer != nil {
-			cons = append(cons, h.consumer)
-		}
+	rs := make([]*running, 0, len(w.consumers))
+	for _, r := range w.consumers {
+		rs = append(rs, r)
 	}
 	w.mu.Unlock()
-	for _, c := range cons {
-		c.requestShutdown()
+	for _, r := range rs {
+		r.consumer.requestShutdown()
 	}
-	for _, c := range cons {
+	for _, r := range rs {
 		select {
-		case <-c.Done():
+		case <-r.done:
 		case <-deadline.Done():
 			w.log.Warn("consumer: shutdown timeout reached; leases left to expire", zap.String("worker", w.cfg.workerID))
 			return
 		}
 	}
-	// Consumers release their own leases as they stop; release what is left.
-	w.mu.Lock()
-	rest := make([]*held, 0, len(w.held))
-	for _, h := range w.held {
-		rest = append(rest, h)
+	for _, h := range w.coord.Held() {
+		w.release(deadline, h.Lease.Key)
 	}
-	w.mu.Unlock()
-	for _, h := range rest {
-		w.release(deadline, h)
+	if err := w.elector.Release(deadline); err != nil {
+		w.log.Debug("consumer: releasing the leader lock failed", zap.Error(err))
+	}
+	if err := w.store.DeleteWorkerMetrics(deadline, w.cfg.workerID); err != nil {
+		w.log.Debug("consumer: deleting worker metrics failed", zap.Error(err))
 	}
 }
 
-func (w *Worker) release(ctx context.Context, h *held) {
+// release gives up a held lease, retrying transient failures a few times. A lease that
+// cannot be released expires and is reassigned after the failover time.
+func (w *Worker) release(ctx context.Context, key string) {
 	w.mu.Lock()
-	if w.held[h.row.Key] != h {
-		w.mu.Unlock()
-		return
-	}
-	delete(w.held, h.row.Key)
-	row := h.row
+	delete(w.renewed, key)
 	w.mu.Unlock()
-	if err := w.table.Release(ctx, row, w.cfg.workerID); err != nil {
-		w.log.Debug("consumer: releasing lease failed", zap.String("lease", row.Key), zap.Error(err))
+	err := w.coord.Release(ctx, key)
+	for attempt := 0; err != nil && !errors.Is(err, lease.ErrLeaseLost) && attempt < 4 && ctx.Err() == nil; attempt++ {
+		if !sleepCtx(ctx, w.cfg, w.cfg.retryBase<<attempt) {
+			break
+		}
+		err = w.store.Release(ctx, key, w.cfg.workerID)
+	}
+	if err != nil {
+		w.log.Debug("consumer: releasing lease failed", zap.String("lease", key), zap.Error(err))
+	}
+}
+
+func sleepCtx(ctx context.Context, cfg config, d time.Duration) bool {
+	select {
+	case <-cfg.clock.After(d):
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -295,7 +372,7 @@ func (w *Worker) resolveStreams(ctx context.Context) error {
 	return nil
 }
 
-// retry calls f until it succeeds, fails permanently or ctx ends.
+// retry calls f until it succeeds, fails 9 times or ctx ends.
 func retry(ctx context.Context, cfg config, f func() error) error {
 	b := fetch.Backoff{Base: cfg.retryBase, Max: cfg.retryMax}
 	for attempt := 0; ; attempt++ {
@@ -303,9 +380,7 @@ func retry(ctx context.Context, cfg config, f func() error) error {
 		if err == nil || ctx.Err() != nil || attempt >= 8 {
 			return err
 		}
-		select {
-		case <-cfg.clock.After(b.Delay(attempt)):
-		case <-ctx.Done():
+		if !sleepCtx(ctx, cfg, b.Delay(attempt)) {
 			return ctx.Err()
 		}
 	}
@@ -314,457 +389,328 @@ func retry(ctx context.Context, cfg config, f func() error) error {
 // leaseKey is the lease key of shardID of stream s.
 func (w *Worker) leaseKey(s *streamInfo, shardID string) string {
 	if w.cfg.multiStream {
-		return s.identifier + ":" + shardID
+		return lease.MultiStreamKey(s.identifier, shardID)
 	}
 	return shardID
 }
 
+// shardOfKey returns the shard ID of a lease key of stream s; false when the key belongs
+// to another stream.
+func (w *Worker) shardOfKey(s *streamInfo, key string) (string, bool) {
+	if !w.cfg.multiStream {
+		return key, true
+	}
+	ident, shard, err := lease.ParseMultiStreamKey(key)
+	if err != nil || ident != s.identifier {
+		return "", false
+	}
+	return shard, true
+}
+
 // streamOf finds the stream and shard of a lease key; nil when the key belongs to a
 // stream this worker does not consume.
-func (w *Worker) streamOf(row leaseRow) (*streamInfo, string) {
+func (w *Worker) streamOf(key string) (*streamInfo, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.cfg.multiStream {
-		if len(w.streams) == 0 {
-			return nil, ""
-		}
-		return w.streams[0], row.Key
-	}
-	i := strings.LastIndexByte(row.Key, ':')
-	if i < 0 {
-		return nil, ""
-	}
 	for _, s := range w.streams {
-		if s.identifier == row.Key[:i] {
-			return s, row.Key[i+1:]
+		if id, ok := w.shardOfKey(s, key); ok {
+			return s, id
 		}
 	}
 	return nil, ""
 }
 
-// renewLoop renews the held leases every renew interval until hard ends. It keeps
-// running during a graceful shutdown so leases stay held while processors finish.
-func (w *Worker) renewLoop(hard, loops context.Context) {
-	for {
-		w.renewAll(hard)
-		select {
-		case <-w.cfg.clock.After(w.cfg.renewInterval):
-		case <-hard.Done():
-			return
-		}
-	}
-}
+func (w *Worker) requestSync() { signal(w.syncNow) }
 
-func (w *Worker) renewAll(ctx context.Context) {
-	w.mu.Lock()
-	hs := make([]*held, 0, len(w.held))
-	for _, h := range w.held {
-		hs = append(hs, h)
-	}
-	w.mu.Unlock()
-	for _, h := range hs {
-		sent := w.cfg.clock.Now()
-		w.mu.Lock()
-		row := h.row
-		w.mu.Unlock()
-		nr, err := w.table.Renew(ctx, row, w.cfg.workerID)
-		switch {
-		case err == nil:
-			w.mu.Lock()
-			h.row.Counter, h.row.Owner = nr.Counter, nr.Owner
-			h.renewedAt = sent
-			w.mu.Unlock()
-		case errors.Is(err, checkpoint.ErrLeaseLost):
-			w.lose(h)
-		default:
-			if ctx.Err() != nil {
-				return
-			}
-			w.metrics.Record(MetricLeaseRenewFailure, UnitCount, 1)
-			w.log.Debug("consumer: renewing lease failed", zap.String("lease", row.Key), zap.Error(err))
-		}
-	}
-	w.metrics.Record(MetricLeasesHeld, UnitCount, float64(len(hs)), Dimension{Name: "WorkerIdentifier", Value: w.cfg.workerID})
-}
-
-// lose forgets a lease another worker took and stops its consumer.
-func (w *Worker) lose(h *held) {
-	w.mu.Lock()
-	if w.held[h.row.Key] == h {
-		delete(w.held, h.row.Key)
-	}
-	w.mu.Unlock()
-	if h.consumer != nil {
-		h.consumer.leaseLost()
-	}
-	w.log.Info("consumer: lease lost", zap.String("worker", w.cfg.workerID), zap.String("lease", h.row.Key))
-}
-
-// isHeld reports whether the lease is held and was renewed within the failover time.
-func (w *Worker) isHeld(h *held) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.held[h.row.Key] == h && w.cfg.clock.Since(h.renewedAt) < w.cfg.failoverTime
-}
-
-// coordinateLoop syncs shards and takes leases until ctx ends.
-func (w *Worker) coordinateLoop(ctx context.Context) {
-	lastSync := time.Time{}
-	for ctx.Err() == nil {
-		force := false
-		select {
-		case <-w.syncNow:
-			force = true
-		default:
-		}
-		if force || lastSync.IsZero() || w.cfg.clock.Since(lastSync) >= w.cfg.shardSyncInterval {
-			if err := w.syncShards(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				w.log.Debug("consumer: shard sync failed", zap.Error(err))
-			} else {
-				lastSync = w.cfg.clock.Now()
-			}
-		}
-		if err := w.takeLeases(ctx); err != nil && ctx.Err() == nil {
-			w.log.Debug("consumer: taking leases failed", zap.Error(err))
-		}
-		select {
-		case <-w.cfg.clock.After(w.cfg.renewInterval):
-		case <-w.syncNow:
-			w.requestSync()
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func (w *Worker) requestSync() {
+func signal(c chan struct{}) {
 	select {
-	case w.syncNow <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// listShards returns every shard of s.
-func (w *Worker) listShards(ctx context.Context, s *streamInfo) ([]types.Shard, error) {
-	var shards []types.Shard
-	var next *string
+// leaseLoop renews the held leases every renew interval and discovers the leases the
+// leader assigned to this worker every assignment interval, in one goroutine so that
+// each lease's last renewal is known exactly; it starts and stops shard consumers as the
+// set of held leases changes. Renewal goes on until hard ends, so leases stay held while
+// processors finish during a graceful shutdown; discovery stops with loops.
+func (w *Worker) leaseLoop(hard, loops context.Context) {
+	nextRenew := w.cfg.clock.Now()
 	for {
-		in := &kinesis.ListShardsInput{NextToken: next}
-		if next == nil {
-			in.StreamName = aws.String(s.Name)
+		if !w.cfg.clock.Now().Before(nextRenew) {
+			w.renewAll(hard)
+			nextRenew = w.cfg.clock.Now().Add(w.cfg.renewInterval)
 		}
-		out, err := w.kin.ListShards(ctx, in)
-		if err != nil {
-			return nil, err
+		if loops.Err() == nil {
+			if err := w.coord.Discover(loops); err != nil && loops.Err() == nil {
+				w.log.Debug("consumer: lease discovery failed", zap.Error(err))
+			}
+			if w.unrenewed() {
+				// A newly assigned lease is renewed at once: its consumer starts only after
+				// a renewal this worker timed itself.
+				w.renewAll(hard)
+			}
 		}
-		shards = append(shards, out.Shards...)
-		if out.NextToken == nil || len(out.Shards) == 0 {
-			return shards, nil
+		w.reconcileLeases()
+		wait := w.cfg.assignInterval
+		if loops.Err() != nil {
+			wait = w.cfg.renewInterval
 		}
-		next = out.NextToken
+		select {
+		case <-hard.Done():
+			return
+		case <-w.cfg.clock.After(max(0, min(wait, nextRenew.Sub(w.cfg.clock.Now())))):
+		case <-w.coord.Changed():
+		case <-w.reconcile:
+		case <-w.renewNow:
+			nextRenew = w.cfg.clock.Now()
+		}
 	}
 }
 
-// syncShards creates leases for shards that have none. A shard whose parent has a lease
-// starts at TRIM_HORIZON (nothing of it may be skipped); other shards start at the
-// stream's initial position, and closed shards without a leased parent are skipped for
-// LATEST and AT_TIMESTAMP (they hold only history before the start).
-func (w *Worker) syncShards(ctx context.Context) error {
-	rows, err := w.table.List(ctx)
-	if err != nil {
-		return err
-	}
-	existing := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		existing[r.Key] = true
-	}
+// unrenewed reports whether a held lease has no renewal timed by this worker yet.
+func (w *Worker) unrenewed() bool {
+	hs := w.coord.Held()
 	w.mu.Lock()
-	streams := append([]*streamInfo(nil), w.streams...)
-	w.mu.Unlock()
-	var errs []error
-	for _, s := range streams {
-		shards, err := w.listShards(ctx, s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list shards of %s: %w", s.Name, err))
-			continue
-		}
-		// Parents first so children see their parents' leases.
-		sort.Slice(shards, func(i, j int) bool {
-			return aws.ToString(shards[i].ShardId) < aws.ToString(shards[j].ShardId)
-		})
-		known := map[string]bool{}
-		for _, sh := range shards {
-			known[aws.ToString(sh.ShardId)] = true
-		}
-		for _, sh := range shards {
-			id := aws.ToString(sh.ShardId)
-			key := w.leaseKey(s, id)
-			if existing[key] {
-				continue
-			}
-			parents := shardParents(sh)
-			start := s.InitialPosition.v
-			leasedParent := false
-			for _, p := range parents {
-				if existing[w.leaseKey(s, p)] {
-					leasedParent = true
-				}
-			}
-			closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
-			if leasedParent {
-				start = checkpoint.TrimHorizon
-			} else if start.SequenceNumber != checkpoint.SentinelTrimHorizon && closed {
-				continue
-			}
-			row := leaseRow{Key: key, Checkpoint: start, Parents: parents, ShardID: id}
-			if w.cfg.multiStream {
-				row.StreamIdentifier = s.identifier
-			}
-			if err := w.table.Create(ctx, row); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			existing[key] = true
+	defer w.mu.Unlock()
+	for _, h := range hs {
+		if r, ok := w.renewed[h.Lease.Key]; !ok || r.counter != h.Lease.Counter {
+			return true
 		}
 	}
-	return errors.Join(errs...)
+	return false
 }
 
-func shardParents(sh types.Shard) []string {
-	var ps []string
-	if p := aws.ToString(sh.ParentShardId); p != "" {
-		ps = append(ps, p)
+// renewAll renews every held lease and records, for each one renewed, when the renewal
+// was sent: other workers cannot consider the lease expired before the failover time has
+// passed since then.
+func (w *Worker) renewAll(ctx context.Context) {
+	before := map[string]int64{}
+	for _, h := range w.coord.Held() {
+		before[h.Lease.Key] = h.Lease.Counter
 	}
-	if p := aws.ToString(sh.AdjacentParentShardId); p != "" {
-		ps = append(ps, p)
+	sent := w.cfg.clock.Now()
+	if err := w.coord.RenewAll(ctx); err != nil && ctx.Err() == nil {
+		w.metrics.Record(MetricLeaseRenewFailure, UnitCount, 1, w.workerDim())
+		w.log.Debug("consumer: renewing leases failed", zap.Error(err))
 	}
-	return ps
-}
-
-// takeLeases takes expired and unowned leases, and one lease from the most loaded
-// worker, until this worker holds its fair share (by lease count) of the unfinished
-// leases.
-func (w *Worker) takeLeases(ctx context.Context) error {
-	rows, err := w.table.List(ctx)
-	if err != nil {
-		return err
-	}
-	now := w.cfg.clock.Now()
-	me := w.cfg.workerID
-	var available []leaseRow
-	owners := map[string]int{me: 0}
-	active := 0
+	after := w.coord.Held()
+	var lost []*running
 	w.mu.Lock()
-	seen := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		seen[r.Key] = true
-		if r.Checkpoint.SequenceNumber == checkpoint.SentinelShardEnd {
-			delete(w.observed, r.Key)
-			continue
+	for _, h := range after {
+		if c, ok := before[h.Lease.Key]; ok && c != h.Lease.Counter {
+			w.renewed[h.Lease.Key] = renewal{counter: h.Lease.Counter, sent: sent}
 		}
-		if s, _ := w.streamOfLocked(r); s == nil {
-			continue
-		}
-		active++
-		o, ok := w.observed[r.Key]
-		if !ok || o.owner != r.Owner || o.counter != r.Counter {
-			o = observation{owner: r.Owner, counter: r.Counter, since: now}
-			w.observed[r.Key] = o
-		}
-		if _, mine := w.held[r.Key]; mine {
-			owners[me]++
-			continue
-		}
-		expired := r.Owner == "" || now.Sub(o.since) >= w.cfg.failoverTime
-		if expired {
-			available = append(available, r)
-			continue
-		}
-		owners[r.Owner]++
+		delete(before, h.Lease.Key)
 	}
-	for k := range w.observed {
-		if !seen[k] {
-			delete(w.observed, k)
+	// Leases held before and not after were lost (another worker was given them): their
+	// consumers stop now, before discovery can see the lease assigned here again.
+	for key := range before {
+		delete(w.renewed, key)
+		if r := w.consumers[key]; r != nil {
+			lost = append(lost, r)
 		}
 	}
-	mine := owners[me]
 	w.mu.Unlock()
-
-	target := (active + len(owners) - 1) / len(owners)
-	want := min(target-mine, w.cfg.maxLeasesToTake)
-	if want <= 0 {
-		return nil
+	for _, r := range lost {
+		r.consumer.leaseLost()
 	}
-	// Prefer leases whose parents are done (they can start at once), then key order.
-	sort.Slice(available, func(i, j int) bool { return available[i].Key < available[j].Key })
-	var toTake []leaseRow
-	toTake = append(toTake, available[:min(want, len(available))]...)
-	if len(toTake) == 0 && target-mine >= 1 {
-		// Nothing free: steal one lease from the most loaded worker above the target.
-		victim, most := "", 0
-		for o, n := range owners {
-			if o != me && (n > most || n == most && o < victim) {
-				victim, most = o, n
-			}
-		}
-		if victim != "" && most > target {
-			for _, r := range rows {
-				if r.Owner == victim && r.Checkpoint.SequenceNumber != checkpoint.SentinelShardEnd {
-					if s, _ := w.streamOf(r); s != nil {
-						toTake = append(toTake, r)
-						break
-					}
-				}
-			}
-		}
-	}
-	for _, r := range toTake {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		sent := w.cfg.clock.Now()
-		nr, err := w.table.Take(ctx, r, me)
-		if err != nil {
-			w.log.Debug("consumer: taking lease failed", zap.String("lease", r.Key), zap.Error(err))
-			continue
-		}
-		w.metrics.Record(MetricLeaseTaken, UnitCount, 1, Dimension{Name: "WorkerIdentifier", Value: me})
-		w.startConsumer(ctx, nr, sent)
-	}
-	return nil
+	w.metrics.Record(MetricLeasesHeld, UnitCount, float64(len(after)), w.workerDim())
 }
 
-func (w *Worker) streamOfLocked(row leaseRow) (*streamInfo, string) {
-	if !w.cfg.multiStream {
-		if len(w.streams) == 0 {
-			return nil, ""
-		}
-		return w.streams[0], row.Key
-	}
-	i := strings.LastIndexByte(row.Key, ':')
-	if i < 0 {
-		return nil, ""
-	}
-	for _, s := range w.streams {
-		if s.identifier == row.Key[:i] {
-			return s, row.Key[i+1:]
-		}
-	}
-	return nil, ""
+func (w *Worker) workerDim() Dimension {
+	return Dimension{Name: "WorkerIdentifier", Value: w.cfg.workerID}
 }
 
-// startConsumer starts the shard consumer of a lease just taken.
-func (w *Worker) startConsumer(ctx context.Context, row leaseRow, renewedAt time.Time) {
-	s, shardID := w.streamOf(row)
-	h := &held{row: row, renewedAt: renewedAt, stream: s}
+// isHeld reports whether the lease key is held and its last renewal was sent less than
+// the failover time ago: until then no other worker can have been given the lease.
+func (w *Worker) isHeld(key string) bool {
 	w.mu.Lock()
-	w.held[row.Key] = h
+	r, ok := w.renewed[key]
 	w.mu.Unlock()
-	info := ShardInfo{StreamName: s.Name, StreamARN: s.arn, ShardID: shardID, LeaseKey: row.Key, ParentShardIDs: row.Parents}
-	var opts []checkpoint.Option
-	if !row.Pending.IsZero() {
-		opts = append(opts, checkpoint.WithPending(row.Pending, row.PendingState))
+	return ok && w.cfg.clock.Since(r.sent) < w.cfg.failoverTime
+}
+
+// reconcileLeases starts a shard consumer for each lease held for processing, asks the
+// consumers of leases being handed off to stop (they release the lease once their
+// processor has checkpointed), and tells the consumers of leases no longer held that
+// they lost them.
+func (w *Worker) reconcileLeases() {
+	hs := w.coord.Held()
+	held := make(map[string]bool, len(hs))
+	var toRelease []string
+	var toStart []lease.Held
+	w.mu.Lock()
+	down := w.shuttingDown
+	for _, h := range hs {
+		key := h.Lease.Key
+		held[key] = true
+		r := w.consumers[key]
+		switch h.State {
+		case lease.HandoffRequested:
+			if r != nil {
+				r.consumer.requestHandoff()
+			} else {
+				toRelease = append(toRelease, key)
+			}
+		default:
+			rn, ok := w.renewed[key]
+			if r == nil && !down && ok && rn.counter == h.Lease.Counter {
+				toStart = append(toStart, h)
+			}
+		}
 	}
-	cp, err := checkpoint.New(w.table, row.Key, w.cfg.workerID, row.Checkpoint, opts...)
+	var lost []*running
+	for key, r := range w.consumers {
+		if !held[key] {
+			lost = append(lost, r)
+		}
+	}
+	w.mu.Unlock()
+	for _, r := range lost {
+		r.consumer.leaseLost()
+	}
+	for _, key := range toRelease {
+		w.mu.Lock()
+		hard := w.hard
+		w.mu.Unlock()
+		w.release(hard, key)
+	}
+	for _, h := range toStart {
+		w.startConsumer(h.Lease)
+	}
+}
+
+// startConsumer starts the shard consumer of a lease this worker was assigned.
+func (w *Worker) startConsumer(l lease.Lease) {
+	key := l.Key
+	s, shardID := w.streamOf(key)
+	w.mu.Lock()
+	hard := w.hard
+	w.mu.Unlock()
+	if s == nil {
+		w.log.Warn("consumer: assigned a lease of a stream this worker does not consume; releasing it", zap.String("lease", key))
+		w.release(hard, key)
+		return
+	}
+	info := ShardInfo{StreamName: s.Name, StreamARN: s.arn, ShardID: shardID, LeaseKey: key, ParentShardIDs: l.ParentShardIDs}
+	cp, err := w.coord.Checkpointer(key)
 	if err != nil {
-		w.log.Error("consumer: checkpointer", zap.String("lease", row.Key), zap.Error(err))
-		w.release(ctx, h)
+		w.log.Debug("consumer: checkpointer", zap.String("lease", key), zap.Error(err))
 		return
 	}
 	proc, err := w.factory(info)
-	if err != nil || proc == nil {
-		w.log.Error("consumer: processor factory failed", zap.String("lease", row.Key), zap.Error(err))
-		w.release(ctx, h)
+	if err == nil && proc == nil {
+		err = errors.New("nil processor")
+	}
+	if err != nil {
+		w.log.Error("consumer: processor factory failed; releasing the lease", zap.String("lease", key), zap.Error(err))
+		w.release(hard, key)
 		return
 	}
+	parents := l.ParentShardIDs
 	env := shardEnv{
 		cfg:     &w.cfg,
-		held:    func() bool { return w.isHeld(h) },
+		held:    func() bool { return w.isHeld(key) },
 		metrics: w.metrics,
 		log:     w.log,
+		fetched: func(n int) { w.meter.Add(key, n) },
 		parentsDone: func(ctx context.Context) (bool, error) {
-			return w.parentsDone(ctx, s, row.Parents)
+			return w.parentsDone(ctx, s, parents)
 		},
 		childrenFound: func(ctx context.Context, children []types.ChildShard) error {
-			return w.childrenFound(ctx, s, children)
+			return w.childrenFound(ctx, s, key, children)
 		},
 		newFetcher: func(ctx context.Context, pos fetch.Position) (fetch.Fetcher, error) {
 			return w.newFetcher(ctx, s, shardID, pos)
 		},
 	}
-	// The consumer lives until the worker's hard deadline, not the coordination loop.
-	w.mu.Lock()
-	hard := w.hard
-	w.mu.Unlock()
-	sc, err := newShardConsumer(hard, env, info, proc, cp, row.Checkpoint)
+	sc, err := newShardConsumer(hard, env, info, proc, cp, l.Checkpoint)
 	if err != nil {
-		w.release(ctx, h)
+		w.release(hard, key)
 		return
 	}
+	r := &running{key: key, consumer: sc, done: make(chan struct{})}
 	w.mu.Lock()
-	h.consumer = sc
+	w.consumers[key] = r
 	w.mu.Unlock()
+	w.metrics.Record(MetricLeaseTaken, UnitCount, 1, w.workerDim())
+	w.log.Debug("consumer: processing shard", zap.String("worker", w.cfg.workerID), zap.String("lease", key), zap.Stringer("from", l.Checkpoint), zap.Int64("counter", l.Counter))
 	w.consWG.Add(1)
 	go func() {
 		defer w.consWG.Done()
-		r := sc.run()
-		switch r {
-		case reasonAborted:
-		case reasonLeaseLost:
+		reason := sc.run()
+		w.log.Debug("consumer: shard consumer stopped", zap.String("worker", w.cfg.workerID), zap.String("lease", key), zap.Int32("reason", int32(reason)))
+		switch reason {
+		case reasonAborted, reasonLeaseLost:
 			w.mu.Lock()
-			if w.held[row.Key] == h {
-				delete(w.held, row.Key)
-			}
+			delete(w.renewed, key)
 			w.mu.Unlock()
 		default:
-			if r == reasonShardEnd {
+			if reason == reasonShardEnd {
 				w.requestSync()
 			}
-			rctx, cancel := context.WithTimeout(context.Background(), w.cfg.failoverTime)
-			w.release(rctx, h)
+			rctx, cancel := context.WithTimeout(hard, w.cfg.failoverTime)
+			w.release(rctx, key)
 			cancel()
 		}
+		w.mu.Lock()
+		if w.consumers[key] == r {
+			delete(w.consumers, key)
+		}
+		w.mu.Unlock()
+		close(r.done)
+		signal(w.reconcile)
 	}()
 }
 
-// parentsDone reports whether every parent of a shard is checkpointed at SHARD_END. A
-// parent without a lease counts as done: it was never consumed (it predates the
-// application's start) or its finished lease was cleaned up.
-func (w *Worker) parentsDone(ctx context.Context, s *streamInfo, parents []string) (bool, error) {
-	for _, p := range parents {
-		row, found, err := w.table.Get(ctx, w.leaseKey(s, p))
-		if err != nil {
-			return false, err
+// leaderLoop takes part in the leader election every renew interval; while this worker
+// leads it syncs shards every shard sync interval (and at once when a consumer found a
+// shard end) and runs an assignment round every assignment interval.
+func (w *Worker) leaderLoop(ctx context.Context) {
+	var nextTick, nextSync time.Time
+	for ctx.Err() == nil {
+		now := w.cfg.clock.Now()
+		if !now.Before(nextTick) {
+			if _, err := w.elector.Tick(ctx); err != nil && ctx.Err() == nil {
+				w.log.Debug("consumer: leader election failed", zap.Error(err))
+			}
+			nextTick = now.Add(w.cfg.renewInterval)
 		}
-		if found && row.Checkpoint.SequenceNumber != checkpoint.SentinelShardEnd {
-			return false, nil
+		if w.elector.IsLeader() {
+			forced := false
+			select {
+			case <-w.syncNow:
+				forced = true
+			default:
+			}
+			if forced || !now.Before(nextSync) {
+				if err := w.syncShards(ctx); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					w.log.Debug("consumer: shard sync failed", zap.Error(err))
+				} else {
+					nextSync = now.Add(w.cfg.shardSyncInterval)
+				}
+			}
+			if plan, err := w.assigner.RunOnce(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				w.log.Debug("consumer: lease assignment failed", zap.Error(err))
+			} else if len(plan.Moves) > 0 {
+				w.log.Debug("consumer: lease assignment", zap.Any("moves", plan.Moves), zap.Stringer("basis", plan.Basis), zap.Any("load", plan.Load))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.cfg.clock.After(w.cfg.assignInterval):
+		case <-w.syncNow:
+			signal(w.syncNow)
 		}
 	}
-	return true, nil
-}
-
-// childrenFound creates the leases of an ended shard's children (from ChildShards), at
-// TRIM_HORIZON with their parents recorded, and asks for a shard sync, which finds the
-// children itself where Kinesis reports none.
-func (w *Worker) childrenFound(ctx context.Context, s *streamInfo, children []types.ChildShard) error {
-	for _, c := range children {
-		id := aws.ToString(c.ShardId)
-		if id == "" {
-			continue
-		}
-		row := leaseRow{Key: w.leaseKey(s, id), Checkpoint: checkpoint.TrimHorizon, Parents: append([]string(nil), c.ParentShards...), ShardID: id}
-		if w.cfg.multiStream {
-			row.StreamIdentifier = s.identifier
-		}
-		if err := w.table.Create(ctx, row); err != nil {
-			return err
-		}
-	}
-	w.requestSync()
-	return nil
 }
 
 // newFetcher starts the configured fetcher for one shard.
@@ -780,23 +726,4 @@ func (w *Worker) newFetcher(ctx context.Context, s *streamInfo, shardID string, 
 		IdleTime: w.cfg.idleTime, Throttle: fetch.Backoff{Base: w.cfg.throttleBase, Max: w.cfg.throttleMax},
 		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log,
 	})
-}
-
-// New returns a Worker for application app: it reads the configured streams (WithStream,
-// at least one) with kin, keeps its leases in the DynamoDB lease table named after the
-// application (WithLeaseTable), in Java KCL's item format, creating the table on first
-// Run, and creates a processor per shard with factory. Options are validated here; bad
-// ones fail with an error wrapping ErrInvalidOption.
-func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, opts ...Option) (*Worker, error) {
-	if ddb == nil {
-		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidOption)
-	}
-	t := &ddbTable{api: ddb}
-	w, err := newWorker(app, kin, t, factory, opts...)
-	if err != nil {
-		return nil, err
-	}
-	t.name = w.cfg.leaseTable
-	w.ensureTable = func(ctx context.Context) error { return t.ensure(ctx, w.cfg) }
-	return w, nil
 }

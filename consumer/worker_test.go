@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/lease"
 )
 
 // collector checks per-key order inside each processor's delivery and counts records.
@@ -75,33 +79,59 @@ func (p *producer) put(keys, count int) {
 
 func testOptions(id string) []Option {
 	return []Option{
-		WithStream("orders", TrimHorizon()), WithWorkerID(id), WithFailoverTime(300 * time.Millisecond),
+		WithStream("orders", TrimHorizon()), WithWorkerID(id), WithFailoverTime(2 * time.Second),
 		WithPolling(50, 2, 5*time.Millisecond), WithShardSyncInterval(50 * time.Millisecond),
 		WithParentPollInterval(5 * time.Millisecond), WithShutdownTimeout(5 * time.Second),
 		WithBackoff(time.Millisecond, 5*time.Millisecond, time.Millisecond, 5*time.Millisecond),
+		WithCPUMetrics(false), WithAssignmentInterval(50 * time.Millisecond),
+		WithRebalance(lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 60, MaxMovesPerRound: 8}, 300*time.Millisecond),
 	}
 }
 
-type running struct {
+type testWorker struct {
 	w    *Worker
 	stop context.CancelFunc
 	done chan error
 }
 
-func startWorker(t *testing.T, kin KinesisAPI, table leaseTable, f ProcessorFactory, opts ...Option) *running {
+// leaseDB returns a DynamoDB client of a fresh engine for the lease tables.
+func leaseDB(t *testing.T) DynamoDBAPI {
 	t.Helper()
-	w, err := newWorker("app", kin, table, f, opts...)
+	return enginetest.DynamoDB(enginetest.Start(t, engine.Config{}))
+}
+
+func startWorker(t *testing.T, kin KinesisAPI, db DynamoDBAPI, f ProcessorFactory, opts ...Option) *testWorker {
+	t.Helper()
+	w, err := New("app", kin, db, f, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, stop: cancel, done: make(chan error, 1)}
+	r := &testWorker{w: w, stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- w.Run(ctx) }()
 	t.Cleanup(func() { r.w.Abort(); <-r.done })
 	return r
 }
 
-func (r *running) shutdown(t *testing.T) {
+// leases reads the lease table.
+func leases(t *testing.T, db DynamoDBAPI) map[string]lease.Lease {
+	t.Helper()
+	s, err := lease.NewStore(db, lease.DefaultTables("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]lease.Lease{}
+	for _, l := range ls {
+		m[l.Key] = l
+	}
+	return m
+}
+
+func (r *testWorker) shutdown(t *testing.T) {
 	t.Helper()
 	r.stop()
 	select {
@@ -128,8 +158,8 @@ func TestWorkerParentsBeforeChildren(t *testing.T) {
 	p.put(20, 300)
 
 	c := newCollector()
-	table := newMemTable()
-	r := startWorker(t, kin, table, c.factory(), testOptions("w1")...)
+	db := leaseDB(t)
+	r := startWorker(t, kin, db, c.factory(), testOptions("w1")...)
 	waitUntil(t, func() bool { d, _ := c.count(); return d == p.n })
 	r.shutdown(t)
 	d, total := c.count()
@@ -139,15 +169,15 @@ func TestWorkerParentsBeforeChildren(t *testing.T) {
 	if d != p.n || total != p.n {
 		t.Fatalf("distinct %d total %d, want %d each (no duplicates without failures)", d, total, p.n)
 	}
-	cps := table.checkpoints()
+	ls := leases(t, db)
 	for _, id := range []string{"shardId-000000000000", "shardId-000000000002", "shardId-000000000003", "shardId-000000000001"} {
-		if cps[id] != "SHARD_END" {
-			t.Errorf("parent %s checkpoint %q, want SHARD_END", id, cps[id])
+		if !ls[id].Checkpoint.IsShardEnd() {
+			t.Errorf("parent %s checkpoint %v, want SHARD_END", id, ls[id].Checkpoint)
 		}
 	}
-	for k, o := range table.owners() {
-		if o != "" {
-			t.Errorf("lease %s still owned by %s after shutdown", k, o)
+	for k, l := range ls {
+		if l.Owner != "" || l.CheckpointOwner != "" {
+			t.Errorf("lease %s still owned by %q/%q after shutdown", k, l.Owner, l.CheckpointOwner)
 		}
 	}
 }
@@ -158,10 +188,10 @@ func TestWorkerFairShareAndFailover(t *testing.T) {
 	p := &producer{s: s}
 	p.put(40, 400)
 	c := newCollector()
-	table := newMemTable()
-	a := startWorker(t, kin, table, c.factory(), testOptions("a")...)
+	db := leaseDB(t)
+	a := startWorker(t, kin, db, c.factory(), testOptions("a")...)
 	waitUntil(t, func() bool { return len(a.w.HeldLeases()) == 4 })
-	b := startWorker(t, kin, table, c.factory(), testOptions("b")...)
+	b := startWorker(t, kin, db, c.factory(), testOptions("b")...)
 	waitUntil(t, func() bool { return len(a.w.HeldLeases()) == 2 && len(b.w.HeldLeases()) == 2 })
 	waitUntil(t, func() bool { d, _ := c.count(); return d == p.n })
 
@@ -182,12 +212,12 @@ func TestWorkerMultiStream(t *testing.T) {
 	p1.put(5, 50)
 	p2.put(5, 30)
 	c := newCollector()
-	table := newMemTable()
+	db := leaseDB(t)
 	opts := append(testOptions("w"), WithStream("payments", TrimHorizon()))
-	r := startWorker(t, kin, table, c.factory(), opts...)
+	r := startWorker(t, kin, db, c.factory(), opts...)
 	waitUntil(t, func() bool { _, total := c.count(); return total == 50+30 })
 	r.shutdown(t)
-	keys := table.owners()
+	keys := leases(t, db)
 	want := []string{
 		"123456789012:orders:1700000000:shardId-000000000000",
 		"123456789012:orders:1700000000:shardId-000000000001",
@@ -209,12 +239,12 @@ func TestWorkerResumesFromCheckpoint(t *testing.T) {
 	p := &producer{s: s}
 	p.put(3, 30)
 	c := newCollector()
-	table := newMemTable()
-	r := startWorker(t, kin, table, c.factory(), testOptions("w1")...)
+	db := leaseDB(t)
+	r := startWorker(t, kin, db, c.factory(), testOptions("w1")...)
 	waitUntil(t, func() bool { d, _ := c.count(); return d == 30 })
 	r.shutdown(t)
 	p.put(3, 30)
-	r2 := startWorker(t, kin, table, c.factory(), testOptions("w2")...)
+	r2 := startWorker(t, kin, db, c.factory(), testOptions("w2")...)
 	waitUntil(t, func() bool { d, _ := c.count(); return d == 60 })
 	r2.shutdown(t)
 	if _, total := c.count(); total != 60 {
@@ -223,7 +253,7 @@ func TestWorkerResumesFromCheckpoint(t *testing.T) {
 }
 
 func TestNewWorkerValidates(t *testing.T) {
-	kin, table, f := &memKinesis{}, newMemTable(), HandlerFunc(func(context.Context, ShardInfo, []Record) error { return nil })
+	kin, db, f := &memKinesis{}, leaseDB(t), HandlerFunc(func(context.Context, ShardInfo, []Record) error { return nil })
 	tests := []struct {
 		name string
 		app  string
@@ -240,12 +270,12 @@ func TestNewWorkerValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := newWorker(tt.app, kin, table, f, tt.opts...); !errors.Is(err, ErrInvalidOption) {
+			if _, err := New(tt.app, kin, db, f, tt.opts...); !errors.Is(err, ErrInvalidOption) {
 				t.Fatalf("err = %v, want ErrInvalidOption", err)
 			}
 		})
 	}
-	if _, err := newWorker("app", nil, table, f, WithStream("s", TrimHorizon())); !errors.Is(err, ErrInvalidOption) {
+	if _, err := New("app", nil, db, f, WithStream("s", TrimHorizon())); !errors.Is(err, ErrInvalidOption) {
 		t.Fatalf("nil client: %v", err)
 	}
 }

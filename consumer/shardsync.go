@@ -1,0 +1,216 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/lease"
+)
+
+// plannedLease is a lease shard sync creates: the shard and where it starts.
+type plannedLease struct {
+	shard lease.Shard
+	start checkpoint.Value
+}
+
+// planLeases decides which shards of one stream get a new lease and where each starts,
+// given the shards that already have one (by shard ID) and the stream's initial position:
+//
+//   - TRIM_HORIZON: every shard, at TRIM_HORIZON.
+//   - AT_TIMESTAMP: every shard, open or closed, at the timestamp: a closed shard may hold
+//     records after it, and a child read at the timestamp skips nothing its parents did
+//     not already cover (parents are processed first).
+//   - LATEST: a shard with a leased parent (or one planned in this round) starts at
+//     TRIM_HORIZON, since it continues a lineage already being read; other open shards
+//     start at LATEST; other closed shards get no lease, since they hold only records
+//     from before the application started.
+//
+// Parents are planned before their children (shards are taken in shard-ID order, which
+// Kinesis assigns in creation order).
+func planLeases(shards []types.Shard, leased map[string]bool, pos checkpoint.Value, streamIdentifier string) []plannedLease {
+	sorted := append([]types.Shard(nil), shards...)
+	sort.Slice(sorted, func(i, j int) bool { return aws.ToString(sorted[i].ShardId) < aws.ToString(sorted[j].ShardId) })
+	has := make(map[string]bool, len(leased)+len(sorted))
+	for id, ok := range leased {
+		has[id] = ok
+	}
+	var out []plannedLease
+	for _, sh := range sorted {
+		id := aws.ToString(sh.ShardId)
+		if id == "" || has[id] {
+			continue
+		}
+		parents := shardParents(sh)
+		start := pos
+		if pos.SequenceNumber == checkpoint.SentinelLatest {
+			leasedParent := false
+			for _, p := range parents {
+				leasedParent = leasedParent || has[p]
+			}
+			closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
+			switch {
+			case leasedParent:
+				start = checkpoint.TrimHorizon
+			case closed:
+				continue
+			}
+		}
+		ls := lease.Shard{ID: id, ParentShardIDs: parents, StreamIdentifier: streamIdentifier}
+		if r := sh.HashKeyRange; r != nil {
+			ls.StartingHashKey, ls.EndingHashKey = aws.ToString(r.StartingHashKey), aws.ToString(r.EndingHashKey)
+		}
+		out = append(out, plannedLease{shard: ls, start: start})
+		has[id] = true
+	}
+	return out
+}
+
+// childStart is where the lease of a child found at a parent's shard end starts: its
+// parent is leased, so TRIM_HORIZON, except that AT_TIMESTAMP applications keep their
+// timestamp.
+func childStart(pos checkpoint.Value) checkpoint.Value {
+	if pos.SequenceNumber == checkpoint.SentinelAtTimestamp {
+		return pos
+	}
+	return checkpoint.TrimHorizon
+}
+
+func shardParents(sh types.Shard) []string {
+	var ps []string
+	if p := aws.ToString(sh.ParentShardId); p != "" {
+		ps = append(ps, p)
+	}
+	if p := aws.ToString(sh.AdjacentParentShardId); p != "" {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// listShards returns every shard of s.
+func (w *Worker) listShards(ctx context.Context, s *streamInfo) ([]types.Shard, error) {
+	var shards []types.Shard
+	var next *string
+	for {
+		in := &kinesis.ListShardsInput{NextToken: next}
+		if next == nil {
+			in.StreamName = aws.String(s.Name)
+		}
+		out, err := w.kin.ListShards(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil || len(out.Shards) == 0 {
+			return shards, nil
+		}
+		next = out.NextToken
+	}
+}
+
+// syncShards creates the leases of shards that have none (planLeases decides where they
+// start) and deletes finished leases of shards past the stream's retention. The leader
+// runs it.
+func (w *Worker) syncShards(ctx context.Context) error {
+	leases, err := w.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	streams := append([]*streamInfo(nil), w.streams...)
+	w.mu.Unlock()
+	live := map[string]bool{}
+	var errs []error
+	listed := true
+	for _, s := range streams {
+		shards, err := w.listShards(ctx, s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list shards of %s: %w", s.Name, err))
+			listed = false
+			continue
+		}
+		leased := map[string]bool{}
+		for i := range leases {
+			if id, ok := w.shardOfKey(s, leases[i].Key); ok {
+				leased[id] = true
+			}
+		}
+		for _, sh := range shards {
+			live[aws.ToString(sh.ShardId)] = true
+		}
+		ident := ""
+		if w.cfg.multiStream {
+			ident = s.identifier
+		}
+		plan := planLeases(shards, leased, s.InitialPosition.v, ident)
+		for _, p := range plan {
+			if _, err := lease.CreateLeases(ctx, w.store, []lease.Shard{p.shard}, p.start); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+	}
+	if listed && len(errs) == 0 {
+		if _, err := lease.DeleteCompleted(ctx, w.store, live); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// childrenFound creates the leases of an ended shard's children (from ChildShards) with
+// their parents recorded, records them as the parent's children, and asks for a shard
+// sync, which finds the children itself where Kinesis reports none.
+func (w *Worker) childrenFound(ctx context.Context, s *streamInfo, parentKey string, children []types.ChildShard) error {
+	ident := ""
+	if w.cfg.multiStream {
+		ident = s.identifier
+	}
+	var ids []string
+	for _, c := range children {
+		id := aws.ToString(c.ShardId)
+		if id == "" {
+			continue
+		}
+		ids = append(ids, id)
+		sh := lease.Shard{ID: id, ParentShardIDs: append([]string(nil), c.ParentShards...), StreamIdentifier: ident}
+		if r := c.HashKeyRange; r != nil {
+			sh.StartingHashKey, sh.EndingHashKey = aws.ToString(r.StartingHashKey), aws.ToString(r.EndingHashKey)
+		}
+		if _, err := lease.CreateLeases(ctx, w.store, []lease.Shard{sh}, childStart(s.InitialPosition.v)); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		if err := w.store.UpdateChildShards(ctx, parentKey, ids); err != nil && !errors.Is(err, lease.ErrNotFound) {
+			return err
+		}
+	}
+	w.requestSync()
+	return nil
+}
+
+// parentsDone reports whether every parent of a shard is checkpointed at SHARD_END. A
+// parent without a lease counts as done: it was never consumed (it predates the
+// application's start) or its finished lease was cleaned up.
+func (w *Worker) parentsDone(ctx context.Context, s *streamInfo, parents []string) (bool, error) {
+	for _, p := range parents {
+		l, err := w.store.Get(ctx, w.leaseKey(s, p))
+		if errors.Is(err, lease.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if !l.Checkpoint.IsShardEnd() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
