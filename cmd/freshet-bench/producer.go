@@ -30,26 +30,27 @@ func init() {
 
 // producerResult is the JSON line the producer benchmark prints.
 type producerResult struct {
-	Records           int     `json:"records"`
-	Size              int     `json:"size"`
-	Shards            int     `json:"shards"`
-	Aggregate         bool    `json:"aggregate"`
-	Compress          string  `json:"compress"`
-	Ordered           bool    `json:"ordered"`
-	Limits            bool    `json:"limits"`
-	CBOR              bool    `json:"cbor"`
-	UserRecordsPerS   float64 `json:"user_records_per_s"`
-	MBPerS            float64 `json:"mb_per_s"`
-	WallS             float64 `json:"wall_s"`
-	CPUS              float64 `json:"cpu_s"`
-	CPUSPerMillion    float64 `json:"cpu_s_per_million"`
-	PeakRSSMB         float64 `json:"peak_rss_mb"`
-	PutRecordsCalls   int64   `json:"put_records_calls"`
-	KinesisRecords    int64   `json:"kinesis_records"`
-	Failed            int64   `json:"failed"`
-	PeakBufferedMB    float64 `json:"peak_buffered_mb"`
-	ByteLimitUsedPct  float64 `json:"byte_limit_used_pct,omitempty"`
-	StoredUserRecords int64   `json:"stored_user_records,omitempty"`
+	Records           int              `json:"records"`
+	Size              int              `json:"size"`
+	Shards            int              `json:"shards"`
+	Aggregate         bool             `json:"aggregate"`
+	Compress          string           `json:"compress"`
+	Ordered           bool             `json:"ordered"`
+	Limits            bool             `json:"limits"`
+	CBOR              bool             `json:"cbor"`
+	UserRecordsPerS   float64          `json:"user_records_per_s"`
+	MBPerS            float64          `json:"mb_per_s"`
+	WallS             float64          `json:"wall_s"`
+	CPUS              float64          `json:"cpu_s"`
+	CPUSPerMillion    float64          `json:"cpu_s_per_million"`
+	PeakRSSMB         float64          `json:"peak_rss_mb"`
+	PutRecordsCalls   int64            `json:"put_records_calls"`
+	KinesisRecords    int64            `json:"kinesis_records"`
+	Failed            int64            `json:"failed"`
+	PeakBufferedMB    float64          `json:"peak_buffered_mb"`
+	ByteLimitUsedPct  float64          `json:"byte_limit_used_pct,omitempty"`
+	StoredUserRecords int64            `json:"stored_user_records,omitempty"`
+	Errors            map[string]int64 `json:"errors,omitempty"`
 }
 
 func runProducer(args []string) error {
@@ -205,11 +206,14 @@ func runProducer(args []string) error {
 	close(stop)
 	<-sampled
 	var calls, krecs int64
+	errs := map[string]int64{}
 	for _, m := range p.Metrics() {
 		if m.Stream != "" || m.ShardID != "" {
 			continue
 		}
 		switch m.Name {
+		case producer.MetricErrorsByCode:
+			errs[m.ErrorCode] += int64(m.Sum)
 		case producer.MetricKinesisRecordsPut:
 			krecs = int64(m.Sum)
 		case producer.MetricRequestTime:
@@ -227,7 +231,7 @@ func runProducer(args []string) error {
 		MBPerS:          float64(*records) * float64(*size) / wall / (1 << 20),
 		WallS:           wall, CPUS: cpu, CPUSPerMillion: cpu / float64(*records) * 1e6,
 		PeakRSSMB: peakRSSMB(), PutRecordsCalls: calls, KinesisRecords: krecs, Failed: failed.Load(),
-		PeakBufferedMB: float64(peakBuf.Load()) / (1 << 20),
+		PeakBufferedMB: float64(peakBuf.Load()) / (1 << 20), Errors: errs,
 	}
 	if *limits {
 		total := float64(*records) * float64(*size+len(partitionKeys[0]))

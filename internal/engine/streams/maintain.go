@@ -76,10 +76,15 @@ func (s *Service) autoscaleLocked(st *stream, now time.Time) {
 		sh.mu.Unlock()
 		loads = append(loads, load{sh: sh, frac: f, hot: hot})
 	}
+	split := false
 	for _, l := range loads {
 		if l.hot && canSplit(l.sh.rng) {
 			s.splitLocked(st, l.sh, l.sh.rng.Midpoint().Add1(), now)
+			split = true
 		}
+	}
+	if split {
+		return // merge only after a window without splits
 	}
 	floor := max(s.cfg.OnDemandShards, warmShards(st.warmMiBps))
 	for i := 0; i+1 < len(loads) && len(st.open) > floor; i++ {
