@@ -83,7 +83,7 @@ type Held struct {
 // Coordinator keeps one worker's leases: it renews the leases it holds every third of the
 // failover time, discovers leases the leader assigned to it (waiting for a graceful
 // handoff to finish, or taking the lease when the previous owner exceeds the handoff
-// timeout), and reports changes through Changed and Held. It never takes leases on its own
+// timeout or stops renewing for the failover time), and reports changes through Changed and Held. It never takes leases on its own
 // initiative: only the leader assigns. It is safe for concurrent use.
 type Coordinator struct {
 	store    *Store
@@ -98,7 +98,14 @@ type Coordinator struct {
 
 	mu      sync.Mutex
 	held    map[string]*Held
-	waiting map[string]time.Time // assigned to us, previous owner still checkpointing
+	waiting map[string]handoffWait // assigned to us, previous owner still checkpointing
+}
+
+// handoffWait is what a new owner knows of a handoff it waits for.
+type handoffWait struct {
+	since        time.Time // first seen assigned to us
+	counter      int64     // last counter seen
+	counterSince time.Time // when that counter was first seen
 }
 
 // CoordinatorOption configures a Coordinator.
@@ -161,7 +168,7 @@ func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Co
 	}
 	c := &Coordinator{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
 		failover: DefaultFailoverTime, handoff: 30 * time.Second,
-		changed: make(chan struct{}, 1), held: map[string]*Held{}, waiting: map[string]time.Time{}}
+		changed: make(chan struct{}, 1), held: map[string]*Held{}, waiting: map[string]handoffWait{}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -272,7 +279,9 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 }
 
 // Discover looks for leases the leader assigned to this worker and starts holding those
-// whose previous owner released them (or exceeded the handoff timeout).
+// whose previous owner released them. It takes over a lease whose previous owner exceeded
+// the handoff timeout, or stopped renewing it for the failover time (a dead worker the
+// leader handed off from because its metrics went stale first).
 func (c *Coordinator) Discover(ctx context.Context) error {
 	keys, err := c.store.ListKeysOwnedBy(ctx, c.worker)
 	if err != nil {
@@ -300,16 +309,20 @@ func (c *Coordinator) Discover(ctx context.Context) error {
 		}
 		if l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
 			c.mu.Lock()
-			since, ok := c.waiting[key]
+			w, ok := c.waiting[key]
 			if !ok {
-				c.waiting[key] = now
-				since = now
+				w = handoffWait{since: now, counter: l.Counter, counterSince: now}
+			} else if w.counter != l.Counter {
+				w.counter, w.counterSince = l.Counter, now
 			}
+			c.waiting[key] = w
 			c.mu.Unlock()
-			if now.Sub(since) < c.handoff {
+			// The previous owner renews while it finishes; one that stopped renewing for the
+			// failover time is gone and will never release.
+			if now.Sub(w.since) < c.handoff && now.Sub(w.counterSince) < c.failover {
 				continue
 			}
-			c.log.Info("handoff timed out; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
+			c.log.Info("handoff timed out or previous owner stopped renewing; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
 			if l, err = c.store.Take(ctx, l, c.worker); err != nil {
 				if !errors.Is(err, ErrConflict) {
 					errs = append(errs, err)
@@ -323,6 +336,13 @@ func (c *Coordinator) Discover(ctx context.Context) error {
 		c.mu.Unlock()
 		changed = true
 	}
+	c.mu.Lock()
+	for key := range c.waiting {
+		if !slices.Contains(keys, key) {
+			delete(c.waiting, key)
+		}
+	}
+	c.mu.Unlock()
 	if changed {
 		c.notify()
 	}
