@@ -21,5 +21,22 @@
 // Two table layouts are supported, chosen by Tables: the three tables of KCL 3.0-3.4
 // (<app>, <app>-CoordinatorState, <app>-WorkerMetricStats) and the single table of
 // KCL 3.5, where the coordinator state and worker metrics live in the lease table and are
-// told apart by the entityType attribute.
+// told apart by the entityType attribute. DetectTables finds the layout of an existing
+// Java application as KCL 3.5 does. The coordinator state also holds Java's migration
+// items: ClientVersionState reads the fleet's client version (a Go fleet should join only
+// a fleet that runs the 3.x protocol, ClientVersion.Runs3x), TableMigrationState KCL 3.5's
+// table migration; CreateTables records the final 3.x state in the tables of a new
+// application.
+//
+// # Worker IDs and fencing
+//
+// Renewals, takes, evictions and handoffs are fenced by the lease counter. Checkpoints,
+// like Store.WriteCheckpoint and the checkpoint.Checkpointer over it, are conditional on the
+// worker's ID only (owner, or checkpoint owner during a handoff). A worker ID must
+// therefore name one process start, never a host or a deployment slot: if a worker
+// restarts with the ID of its previous incarnation while that incarnation still runs (a
+// paused or partitioned process the fleet believed dead), both pass the ownership condition
+// and the old one can overwrite the new one's checkpoints. NewWorkerID returns a suitable
+// ID (host name and a random suffix); a fixed ID is safe only when the previous process is
+// known to be gone.
 package lease

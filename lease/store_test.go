@@ -60,3 +60,17 @@ func BenchmarkLeaseOps(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
+
+func TestNewWorkerIDUniquePerCall(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := lease.NewWorkerID()
+		if seen[id] {
+			t.Fatalf("NewWorkerID repeated %q", id)
+		}
+		seen[id] = true
+		if len(id) < 14 || id[len(id)-13] != '-' {
+			t.Fatalf("NewWorkerID = %q, want host-<12 hex digits>", id)
+		}
+	}
+}
