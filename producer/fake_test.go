@@ -39,6 +39,8 @@ type fakeKinesis struct {
 	maxRecord    int32 // MaxRecordSizeInKiB reported
 	// throttleAll throttles every entry.
 	throttleAll bool
+	// discard answers success without storing, for benchmarks.
+	discard bool
 	// perShardLimit throttles entries beyond this many bytes per call per shard (0: off).
 	onPut func(n int)
 }
@@ -199,6 +201,10 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		s := f.route(k)
 		f.seq++
 		seq := strconv.FormatInt(f.seq, 10)
+		if f.discard {
+			r.ShardId, r.SequenceNumber = aws.String(s.id), aws.String("1")
+			continue
+		}
 		s.recs = append(s.recs, fakeRecord{pk: aws.ToString(e.PartitionKey), ehk: aws.ToString(e.ExplicitHashKey), data: append([]byte(nil), e.Data...), seq: seq})
 		r.ShardId = aws.String(s.id)
 		r.SequenceNumber = aws.String(seq)

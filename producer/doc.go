@@ -1,0 +1,47 @@
+// Package producer writes user records to Amazon Kinesis Data Streams at high throughput:
+// it is Freshet's equivalent of the Kinesis Producer Library (KPL), in process, with
+// bounded memory, per-key ordering under retries and throttling that is adapted to
+// rather than fought.
+//
+// # Place in the data flow
+//
+//	Put(ctx, rec, done) -> validate -> predict shard (MD5 of the partition key, cached, or
+//	  the explicit hash key, against the shard map from ListShards)
+//	  -> per-shard aggregator (KPL format via package aggregation, optional compression)
+//	  -> per-shard queue of Kinesis records
+//	dispatcher goroutine: linger, TTL, per-shard token buckets (bytes/s and records/s,
+//	  adapting to throttling) -> PutRecords calls of <= 500 records and <= 5 MiB
+//	sender goroutines (bounded in flight) -> per-record outcome:
+//	  success: done(Result) with shard ID, sequence number, sub-sequence number, attempts
+//	  retryable failure: back to the front of its shard's queue, with backoff and jitter;
+//	    shard map refreshed when a result shows a wrong prediction
+//	  final failure (TTL, non-retryable error, Close deadline): done(Result{Err: ...})
+//
+// Consumers (package consumer, or any KCL) read the records back and de-aggregate them.
+//
+// # Promises
+//
+//   - Every record accepted by Put resolves exactly once, through its callback (Put),
+//     Future (PutAsync) or return value (PutSync). Put returns an error, and enqueues
+//     nothing, for an invalid record (ErrInvalidRecord, ErrRecordTooLarge), a closed
+//     producer (ErrClosed), or at the buffer bound (ctx's error, or ErrBufferFull with
+//     WithFailFast).
+//   - Memory is bounded by WithMaxBuffered (records and bytes, in flight included);
+//     BufferedBytes reports the gauge.
+//   - Aggregates never mix shards. When the stream reshards, records buffered for a closed
+//     shard move to its successors, and records of an aggregate the service stored in a
+//     shard whose range does not hold them are written again where they belong, so a
+//     consumer that filters by hash key range loses nothing.
+//   - With WithOrdering, records of one partition key reach the stream in Put order, even
+//     under retries and throttling: each shard has one request in flight, and retried
+//     records stay ahead of later ones.
+//   - Flush waits for every record put before it; Close flushes, then fails what is left
+//     at its deadline with ErrClosed and leaves no goroutine behind.
+//
+// The producer talks to Kinesis through Client, the subset of *kinesis.Client it uses, so
+// it works unchanged against AWS, the bundled engine or a test fake. WithCBOR sends
+// PutRecords in the CBOR protocol (raw blobs instead of base64). The SDK's own retries
+// are turned off for PutRecords: the producer retries per record, with a retry budget of
+// its own. Metrics keep KPL's names (UserRecordsPut, KinesisRecordsPut, BufferingTime,
+// ...), are available in process with Metrics, and can be published to CloudWatch.
+package producer

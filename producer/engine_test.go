@@ -1,0 +1,297 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/internal/hashkey"
+)
+
+// startEngine starts an engine with one stream of shards shards.
+func startEngine(t *testing.T, cfg streams.Config, shards int) *engine.Engine {
+	t.Helper()
+	e := enginetest.Start(t, engine.Config{Streams: cfg, FaultSeed: 7})
+	if err := e.Streams.CreateStream(testStream, shards); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newEngineProducer(t *testing.T, e *engine.Engine, opts ...Option) *Producer {
+	t.Helper()
+	opts = append([]Option{WithStream(testStream), WithBackoff(time.Millisecond, 50*time.Millisecond), WithLinger(5 * time.Millisecond)}, opts...)
+	p, err := New(enginetest.Kinesis(e), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+	})
+	return p
+}
+
+// readEngine de-aggregates everything the engine stored, shard by shard in order, and
+// counts the aggregates that hold records outside the storing shard's range.
+func readEngine(t *testing.T, e *engine.Engine) (recs []stored, straddling int) {
+	t.Helper()
+	infos, err := e.Streams.Shards(testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := map[string]hashkey.Range{}
+	for _, s := range infos {
+		ranges[s.ID] = s.HashKeyRange
+	}
+	all, err := e.Streams.Records(testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ki, r := range all {
+		urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: r.PartitionKey, Data: r.Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := false
+		for i, u := range urs {
+			hk, _ := (aggregation.Record{PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey}).HashKey()
+			in := ranges[r.ShardID].Contains(hk)
+			out = out || !in
+			recs = append(recs, stored{pk: u.PartitionKey, data: string(u.Data), shardID: r.ShardID, inRange: in, kinesis: ki, subIndex: i})
+		}
+		if out {
+			straddling++
+		}
+	}
+	return recs, straddling
+}
+
+func assertEngineExactlyOnce(t *testing.T, recs []stored, n int) {
+	t.Helper()
+	count := make(map[string]int, n)
+	for _, r := range recs {
+		if r.inRange {
+			count[r.data]++
+		}
+	}
+	for i := 0; i < n; i++ {
+		if c := count[string(recordData(i))]; c != 1 {
+			t.Fatalf("record %d stored %d times in its shard (want 1)", i, c)
+		}
+	}
+}
+
+// TestEngineNoLossUnderFaults: 20% of entries throttled and 5% internal failures in the
+// engine: every record succeeds and is in the stream exactly once.
+func TestEngineNoLossUnderFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"cbor", []Option{WithCBOR(true)}},
+		{"json", nil},
+		{"ordered", []Option{WithOrdering(true), WithCBOR(true)}},
+		{"plain", []Option{WithAggregation(false), WithCBOR(true)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEngine(t, streams.Config{}, 8)
+			if err := e.Streams.SetEntryFaults(streams.EntryFaults{ThrottleRate: 0.20, InternalFailureRate: 0.05}); err != nil {
+				t.Fatal(err)
+			}
+			p := newEngineProducer(t, e, append([]Option{WithAggregationMaxCount(25)}, tc.opts...)...)
+			n, keys := scale(10000, 1000000), 1000
+			o := putAll(t, p, n, keys)
+			if failed := o.check(t, n); len(failed) > 0 {
+				t.Fatalf("%d records failed, first: %v", len(failed), failed[0].Err)
+			}
+			recs, _ := readEngine(t, e)
+			assertEngineExactlyOnce(t, recs, n)
+			if c := e.Streams.Counters(); c.FaultedEntries == 0 {
+				t.Fatal("no fault injected")
+			}
+			if tc.name == "ordered" {
+				assertKeyOrder(t, recs, n)
+			}
+		})
+	}
+}
+
+// TestEngineResharding splits and merges shards of the engine's stream while records
+// flow: nothing is lost, and the records of any aggregate the stale shard map sent to
+// a shard that does not hold them are written again where they belong.
+func TestEngineResharding(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
+			e := startEngine(t, streams.Config{}, 4)
+			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(true), WithAggregationMaxCount(50))
+			n, keys := scale(20000, 1000000), 500
+			o := newOutcomes(n)
+			ctx := context.Background()
+			reshard := func(step int) {
+				infos, err := e.Streams.Shards(testStream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var open []streams.ShardInfo
+				for _, s := range infos {
+					if s.Open {
+						open = append(open, s)
+					}
+				}
+				switch step {
+				case 0, 1:
+					s := open[step]
+					if err := e.Streams.SplitShard(testStream, s.ID, s.HashKeyRange.Midpoint()); err != nil {
+						t.Fatal(err)
+					}
+				case 2:
+					// Merge the two adjacent children of the first split.
+					var a, b *streams.ShardInfo
+					for i := range open {
+						for j := range open {
+							if open[i].HashKeyRange.End.Add1() == open[j].HashKeyRange.Start {
+								a, b = &open[i], &open[j]
+							}
+						}
+					}
+					if err := e.Streams.MergeShards(testStream, a.ID, b.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for i := 0; i < n; i++ {
+				if i > 0 && i%(n/4) == 0 && i/(n/4) <= 3 {
+					reshard(i/(n/4) - 1)
+				}
+				if err := p.Put(ctx, Record{PartitionKey: keyOf(i, keys), Data: recordData(i)}, o.cb(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if failed := o.check(t, n); len(failed) > 0 {
+				t.Fatalf("%d failed: %v", len(failed), failed[0].Err)
+			}
+			recs, straddling := readEngine(t, e)
+			assertEngineExactlyOnce(t, recs, n)
+			t.Logf("aggregates stored across a shard boundary by a stale map (their records written again): %d", straddling)
+			if c := e.Streams.Counters(); c.Splits != 2 || c.Merges != 1 {
+				t.Fatalf("splits %d merges %d", c.Splits, c.Merges)
+			}
+			if ordered {
+				assertKeyOrder(t, recs, n)
+			}
+		})
+	}
+}
+
+// TestEngineLimits: with the engine's per-shard limits on and a small memory bound,
+// every record gets through and the buffered bytes never exceed the bound.
+func TestEngineLimits(t *testing.T) {
+	// 2 shards at 256 KiB/s each (with the engine's minimum burst of one 1 MiB record):
+	// 3.3 MB of records must be throttled and paced.
+	e := startEngine(t, streams.Config{Limits: true, WriteBytesPerSecond: 256 << 10}, 2)
+	const bound = 1 << 20
+	p := newEngineProducer(t, e, WithCBOR(true), WithMaxBuffered(1<<20, bound), WithCollectionMaxBytes(256<<10),
+		WithLinger(20*time.Millisecond), WithAdaptiveFloor(32<<10, 100))
+	n, keys := scale(30000, 1000000), 1000
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if b := p.BufferedBytes(); b > peak.Load() {
+				peak.Store(b)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	o := putAll(t, p, n, keys)
+	close(stop)
+	wg.Wait()
+	if failed := o.check(t, n); len(failed) > 0 {
+		t.Fatalf("%d failed: %v", len(failed), failed[0].Err)
+	}
+	recs, _ := readEngine(t, e)
+	assertEngineExactlyOnce(t, recs, n)
+	if peak.Load() > bound {
+		t.Fatalf("buffered bytes peaked at %d over the bound %d", peak.Load(), bound)
+	}
+	c := e.Streams.Counters()
+	if c.ThrottledRecords == 0 {
+		t.Fatal("the engine never throttled: the test did not reach the limits")
+	}
+	t.Logf("peak buffered %d bytes, throttled entries %d", peak.Load(), c.ThrottledRecords)
+}
+
+// TestEngineCloseDeadEndpoint: the engine goes away with records buffered; Close with a
+// deadline returns, every record has an outcome and no goroutine is left.
+func TestEngineCloseDeadEndpoint(t *testing.T) {
+	base := runtime.NumGoroutine()
+	e, err := engine.Start(engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Streams.CreateStream(testStream, 4); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.AWSConfig()
+	tr := &http.Transport{}
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithCBOR(true), WithLinger(time.Millisecond), WithBackoff(time.Millisecond, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.PutSync(ctx, Record{PartitionKey: "warm", Data: []byte("up")}); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.Close()
+	n := 3000
+	o := newOutcomes(n)
+	for i := 0; i < n; i++ {
+		if err := p.Put(ctx, Record{PartitionKey: keyOf(i, 100), Data: recordData(i)}, o.cb(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := p.Close(cctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v", err)
+	}
+	failed := o.check(t, n)
+	if len(failed) != n {
+		t.Fatalf("%d of %d failed", len(failed), n)
+	}
+	for _, r := range failed {
+		if !errors.Is(r.Err, ErrClosed) {
+			t.Fatalf("outcome %v", r.Err)
+		}
+		if len(r.Attempts) == 0 {
+			t.Fatalf("record failed without an attempt")
+		}
+	}
+	tr.CloseIdleConnections()
+	waitGoroutines(t, base)
+}
