@@ -82,7 +82,7 @@ func defaultConfig() config {
 		collectMaxCount:    MaxPutRecordsCount,
 		collectMaxBytes:    MaxPutRecordsBytes,
 		linger:             100 * time.Millisecond,
-		maxInFlight:        16,
+		maxInFlight:        8,
 		adaptive:           true,
 		floorBytes:         1 << 20,
 		floorRecords:       1000,
@@ -226,7 +226,7 @@ func WithLinger(d time.Duration) Option {
 }
 
 // WithMaxInFlight bounds the PutRecords calls in flight at once, in [1, 1024].
-// Default 16.
+// Default 8.
 func WithMaxInFlight(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 1024 {
