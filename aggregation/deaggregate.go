@@ -16,10 +16,11 @@ type deaggregatorConfig struct {
 	filter          bool
 	shardRange      HashKeyRange
 	maxDecompressed int
+	md5Lanes        bool
 }
 
 func defaultDeaggregatorConfig() deaggregatorConfig {
-	return deaggregatorConfig{verify: true, maxDecompressed: DefaultMaxDecompressedSize}
+	return deaggregatorConfig{verify: true, maxDecompressed: DefaultMaxDecompressedSize, md5Lanes: md5LanesSupported}
 }
 
 // WithShardHashKeyRange makes de-aggregation drop the user records of an
@@ -55,6 +56,19 @@ func WithChecksumVerification(verify bool) DeaggregatorOption {
 	}
 }
 
+// WithSIMDChecksums lets AppendBatch verify the MD5s of a batch's aggregates
+// together in SIMD lanes (AVX-512 or AVX2, through md5-simd) when the CPU has
+// them: the default. false makes AppendBatch use crypto/md5 only, as Append
+// does, and never start md5-simd's goroutines. The results are the same
+// either way; only the CPU cost differs. On CPUs without AVX2, true has no
+// effect.
+func WithSIMDChecksums(on bool) DeaggregatorOption {
+	return func(c *deaggregatorConfig) error {
+		c.md5Lanes = on && md5LanesSupported
+		return nil
+	}
+}
+
 // WithMaxDecompressedSize bounds the decompressed size of a compressed
 // aggregate, in [1, 256 MiB]; a frame declaring or producing more is
 // malformed and returned whole as a plain record. Default
@@ -73,20 +87,26 @@ func WithMaxDecompressedSize(n int) DeaggregatorOption {
 // space between calls, so it is not safe for concurrent use: use one per
 // shard consumer, or the package-level Deaggregate.
 type Deaggregator struct {
-	cfg  deaggregatorConfig
-	pk   []span
-	ehk  []span
-	recs []span
-	keys []keyEntry
+	cfg    deaggregatorConfig
+	pk     []span
+	ehk    []span
+	recs   []span
+	keys   []string  // partition keys, then explicit hash keys, of the current aggregate
+	hashes []keyHash // the keys' hash keys, filled lazily by the hash-range filter
+
+	// AppendBatch scratch, bounded by batchChunk entries.
+	items []batchItem
+	jobs  []md5Job
+	order []int32
 }
 
 type span struct{ start, end int }
 
-type keyEntry struct {
-	s     string
+// keyHash caches the hash key of one table key while the hash-range filter
+// looks at an aggregate.
+type keyHash struct {
 	hash  HashKey
 	state uint8 // 0 unknown, 1 hashed, 2 not parsable
-	isEHK bool
 }
 
 // NewDeaggregator returns a Deaggregator. Bad options fail with an error
@@ -139,33 +159,62 @@ func (d *Deaggregator) Deaggregate(r Record) ([]UserRecord, error) {
 // of a malformed aggregate is ever delivered partially. Records in dst are
 // never modified.
 func (d *Deaggregator) Append(dst []UserRecord, r Record) ([]UserRecord, error) {
-	data := r.Data
-	var err error
+	kind, agg, err := d.locate(r.Data)
+	return d.appendLocated(dst, r, kind, agg, err, sumUnchecked)
+}
+
+// recordKind tells how a Kinesis record's data is to be read.
+type recordKind uint8
+
+const (
+	kindPlain recordKind = iota
+	kindKPL
+	kindFrame
+)
+
+// sumState is what is known about an aggregate's MD5 before it is decoded.
+type sumState uint8
+
+const (
+	sumUnchecked  sumState = iota // not computed yet: appendKPL computes it when verifying
+	sumMatched                    // computed ahead (AppendBatch) and equal to the trailer
+	sumMismatched                 // computed ahead and different from the trailer
+)
+
+// locate classifies data and finds the KPL aggregate in it: data itself, or
+// the decompressed content of a Freshet frame. err is a *MalformedError for
+// a frame that cannot be decompressed or does not hold a KPL aggregate.
+func (d *Deaggregator) locate(data []byte) (kind recordKind, agg []byte, err error) {
 	switch {
 	case hasPrefix(data, Magic[:]):
-		n := len(dst)
-		dst, err = d.appendKPL(dst, data)
-		if err != nil {
-			clear(dst[n:])
-			dst = dst[:n]
-		}
+		return kindKPL, data, nil
 	case hasPrefix(data, CompressedMagic[:]):
-		n := len(dst)
-		var inner []byte
-		inner, err = d.decompress(data)
-		if err == nil {
-			if !hasPrefix(inner, Magic[:]) {
-				err = malformed(ErrFraming, "decompressed payload is not a KPL aggregate")
-			} else {
-				dst, err = d.appendKPL(dst, inner)
-			}
+		inner, err := d.decompress(data)
+		if err != nil {
+			return kindFrame, nil, err
 		}
+		if !hasPrefix(inner, Magic[:]) {
+			return kindFrame, nil, malformed(ErrFraming, "decompressed payload is not a KPL aggregate")
+		}
+		return kindFrame, inner, nil
+	}
+	return kindPlain, nil, nil
+}
+
+// appendLocated appends the user records of r, whose data locate classified
+// as kind with aggregate agg (or error err), to dst. Append and AppendBatch
+// both end here, so they decode identically.
+func (d *Deaggregator) appendLocated(dst []UserRecord, r Record, kind recordKind, agg []byte, err error, sum sumState) ([]UserRecord, error) {
+	if kind == kindPlain {
+		return append(dst, plain(r)), nil
+	}
+	if err == nil {
+		n := len(dst)
+		dst, err = d.appendKPL(dst, agg, sum)
 		if err != nil {
 			clear(dst[n:])
 			dst = dst[:n]
 		}
-	default:
-		return append(dst, plain(r)), nil
 	}
 	if err != nil {
 		return append(dst, plain(r)), err
@@ -179,16 +228,21 @@ func plain(r Record) UserRecord {
 
 func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && bytes.Equal(b[:len(p)], p) }
 
-// appendKPL decodes a KPL aggregate b (magic, body, MD5) into dst. On error
-// dst may hold partial records past its original length; the caller trims.
-func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte) ([]UserRecord, error) {
+// appendKPL decodes a KPL aggregate b (magic, body, MD5) into dst. sum says
+// whether the MD5 is still to be checked. On error dst is returned with its
+// original length.
+func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte, sum sumState) ([]UserRecord, error) {
 	if len(b) < overhead {
 		return dst, malformed(ErrTooShort, "")
 	}
 	body := b[len(Magic) : len(b)-md5.Size]
 	if d.cfg.verify {
-		sum := md5.Sum(body)
-		if !bytes.Equal(sum[:], b[len(b)-md5.Size:]) {
+		ok := sum == sumMatched
+		if sum == sumUnchecked {
+			s := md5.Sum(body)
+			ok = bytes.Equal(s[:], b[len(b)-md5.Size:])
+		}
+		if !ok {
 			return dst, malformed(ErrChecksum, "")
 		}
 	}
@@ -220,7 +274,15 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte) ([]UserRecord, erro
 			}
 			continue
 		}
-		s, e := readBytes(body, j)
+		var s, e int
+		if j < len(body) && body[j] < 0x80 {
+			s, e = j+1, j+1+int(body[j])
+			if e > len(body) {
+				e = -1
+			}
+		} else {
+			s, e = readBytes(body, j)
+		}
 		if e < 0 {
 			return dst, malformed(ErrProtobuf, fmt.Sprintf("field %d overruns at offset %d", field, i))
 		}
@@ -240,50 +302,56 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte) ([]UserRecord, erro
 
 	// One string holds every key when the tables are contiguous, as they
 	// always are in practice; otherwise each key gets its own.
-	d.keys = d.keys[:0]
-	var region string
-	contiguous := hi > lo && hi-lo <= 2*keyBytes+16
-	if contiguous {
-		region = string(body[lo:hi])
+	npk, nehk := len(d.pk), len(d.ehk)
+	keys := slices.Grow(d.keys[:0], npk+nehk)[:npk+nehk]
+	d.keys = keys
+	if hi > lo && hi-lo <= 2*keyBytes+16 {
+		region := string(body[lo:hi])
+		for k, sp := range d.pk {
+			keys[k] = region[sp.start-lo : sp.end-lo]
+		}
+		for k, sp := range d.ehk {
+			keys[npk+k] = region[sp.start-lo : sp.end-lo]
+		}
+	} else {
+		for k, sp := range d.pk {
+			keys[k] = string(body[sp.start:sp.end])
+		}
+		for k, sp := range d.ehk {
+			keys[npk+k] = string(body[sp.start:sp.end])
+		}
 	}
-	for _, sp := range d.pk {
-		d.keys = append(d.keys, keyEntry{s: d.key(body, region, lo, contiguous, sp)})
+	if d.cfg.filter {
+		d.hashes = slices.Grow(d.hashes[:0], npk+nehk)[:npk+nehk]
+		clear(d.hashes)
 	}
-	for _, sp := range d.ehk {
-		d.keys = append(d.keys, keyEntry{s: d.key(body, region, lo, contiguous, sp), isEHK: true})
-	}
-	npk := len(d.pk)
-	nehk := len(d.ehk)
 
-	// Pass 2: the records, in order.
+	// Pass 2: the records, in order, written in place past len(dst).
+	base := len(dst)
 	dst = slices.Grow(dst, len(d.recs))
+	out := dst[base : base+len(d.recs)]
+	k := 0
 	for n, sp := range d.recs {
 		pki, ehki, data, err := parseRecord(body[sp.start:sp.end], npk, nehk)
 		if err != nil {
+			clear(out[:k])
 			return dst, malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
 		}
 		if d.cfg.filter && !d.inRange(pki, npk, ehki) {
 			continue
 		}
-		ur := UserRecord{
-			PartitionKey:      d.keys[pki].s,
-			Data:              data,
-			SubSequenceNumber: int64(n),
-			Aggregated:        true,
-		}
+		u := &out[k]
+		k++
+		u.PartitionKey = keys[pki]
+		u.ExplicitHashKey = ""
 		if ehki >= 0 {
-			ur.ExplicitHashKey = d.keys[npk+ehki].s
+			u.ExplicitHashKey = keys[npk+ehki]
 		}
-		dst = append(dst, ur)
+		u.Data = data
+		u.SubSequenceNumber = int64(n)
+		u.Aggregated = true
 	}
-	return dst, nil
-}
-
-func (d *Deaggregator) key(body []byte, region string, lo int, contiguous bool, sp span) string {
-	if contiguous {
-		return region[sp.start-lo : sp.end-lo]
-	}
-	return string(body[sp.start:sp.end])
+	return dst[:base+k], nil
 }
 
 // release drops references to the last input's keys.
@@ -300,17 +368,17 @@ func (d *Deaggregator) inRange(pki, npk, ehki int) bool {
 	if ehki >= 0 {
 		idx = npk + ehki
 	}
-	k := &d.keys[idx]
+	k := &d.hashes[idx]
 	if k.state == 0 {
 		k.state = 1
-		if k.isEHK {
-			h, err := ParseHashKey(k.s)
+		if ehki >= 0 {
+			h, err := ParseHashKey(d.keys[idx])
 			if err != nil {
 				k.state = 2
 			}
 			k.hash = h
 		} else {
-			k.hash = PartitionKeyHash(k.s)
+			k.hash = PartitionKeyHash(d.keys[idx])
 		}
 	}
 	return k.state == 2 || d.cfg.shardRange.Contains(k.hash)
@@ -320,16 +388,34 @@ func (d *Deaggregator) inRange(pki, npk, ehki int) bool {
 // explicit hash key index.
 func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, err error) {
 	// Fast path: the layout every known encoder writes, fields in order
-	// and each once: 08 pk [10 ehk] 1A len data.
+	// and each once: 08 pk [10 ehk] 1A len data, with varints of one or two
+	// bytes decoded in line. Anything else, including table indices out of
+	// range, is left to parseRecordSlow.
 	if len(b) >= 4 && b[0] == tagPartitionKeyIndex {
-		pk, i := readVarint(b, 1)
-		ehk := uint64(1<<64 - 1)
-		if i > 0 && i < len(b) && b[i] == tagExplicitHashKeyIndex {
-			ehk, i = readVarint(b, i+1)
+		pk, i := uint64(b[1]), 2
+		if pk >= 0x80 {
+			if c := b[2]; c < 0x80 {
+				pk, i = pk&0x7f|uint64(c)<<7, 3
+			} else {
+				pk, i = readVarint(b, 1)
+			}
 		}
-		if i > 0 && i < len(b) && b[i] == tagData {
-			if s, e := readBytes(b, i+1); e == len(b) && pk < uint64(npk) && (ehk == 1<<64-1 || ehk < uint64(nehk)) {
-				if ehk == 1<<64-1 {
+		ehk, hasEHK := uint64(0), false
+		if i > 0 && i+1 < len(b) && b[i] == tagExplicitHashKeyIndex {
+			hasEHK = true
+			if c := b[i+1]; c < 0x80 {
+				ehk, i = uint64(c), i+2
+			} else {
+				ehk, i = readVarint(b, i+1)
+			}
+		}
+		if i > 0 && i+1 < len(b) && b[i] == tagData {
+			s, e := i+2, i+2+int(b[i+1])
+			if b[i+1] >= 0x80 {
+				s, e = readBytes(b, i+1)
+			}
+			if e == len(b) && pk < uint64(npk) && (!hasEHK || ehk < uint64(nehk)) {
+				if !hasEHK {
 					return int(pk), -1, b[s:e:e], nil
 				}
 				return int(pk), int(ehk), b[s:e:e], nil

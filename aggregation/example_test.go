@@ -68,6 +68,43 @@ func ExampleDeaggregator_Append() {
 	// 1 false true
 }
 
+// A consumer de-aggregates a whole GetRecords batch at once; ends tells which
+// user records came from which Kinesis record (for its sequence number).
+func ExampleDeaggregator_AppendBatch() {
+	agg, _ := aggregation.NewAggregator()
+	_ = agg.Add(aggregation.Record{PartitionKey: "alice", Data: []byte("hello")})
+	_ = agg.Add(aggregation.Record{PartitionKey: "bob", Data: []byte("world")})
+	rec, _ := agg.Drain(nil)
+	corrupt := append(aggregation.Magic[:], make([]byte, 20)...)
+	batch := []aggregation.Record{
+		rec,
+		{PartitionKey: "carol", Data: []byte("plain")},
+		{PartitionKey: "dave", Data: corrupt},
+	}
+
+	d, _ := aggregation.NewDeaggregator()
+	users, ends, err := d.AppendBatch(nil, nil, batch)
+	start := 0
+	for i, end := range ends {
+		for _, u := range users[start:end] {
+			fmt.Printf("record %d: %d %s %v\n", i, u.SubSequenceNumber, u.PartitionKey, u.Aggregated)
+		}
+		start = end
+	}
+	var be *aggregation.BatchError
+	if errors.As(err, &be) {
+		for _, r := range be.Records {
+			fmt.Println("malformed:", r.Index, errors.Is(r.Err, aggregation.ErrChecksum))
+		}
+	}
+	// Output:
+	// record 0: 0 alice true
+	// record 0: 1 bob true
+	// record 1: 0 carol false
+	// record 2: 0 dave false
+	// malformed: 2 true
+}
+
 // Compression is opt-in: only Freshet consumers read compressed frames.
 func ExampleWithCompression() {
 	agg, _ := aggregation.NewAggregator(aggregation.WithCompression(aggregation.CodecZstd))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"unicode/utf8"
 )
@@ -179,5 +180,52 @@ func FuzzRoundTrip(f *testing.F) {
 			batch = append(batch, r)
 		}
 		flush()
+	})
+}
+
+// FuzzAppendBatch cuts fuzz input into a batch of records (a two-byte
+// big-endian length before each), repeats it so that large aggregates fill
+// MD5 lanes, and checks that AppendBatch decodes it exactly as Append does
+// record by record, with and without lanes and the hash-range filter.
+func FuzzAppendBatch(f *testing.F) {
+	seeds := fuzzSeeds(f)
+	big := randomAggregate(rand.New(rand.NewPCG(1, 1)), CodecNone, 2*md5LaneMinBody).Data
+	seeds = append(seeds, big)
+	var all []byte
+	for _, s := range seeds {
+		all = binary.BigEndian.AppendUint16(all, uint16(len(s)))
+		all = append(all, s...)
+		f.Add(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s, uint8(0), uint8(7))
+	}
+	f.Add(all, []byte{}, uint8(1), uint8(3))
+	f.Add(binary.BigEndian.AppendUint16(nil, uint16(len(big))), big, uint8(2), uint8(15))
+	shard := HashKeyRange{Start: HashKey{Hi: 1 << 63}, End: MaxHashKey}
+	batchers := []*Deaggregator{
+		newTestDeaggregator(f, true, WithMaxDecompressedSize(1<<20)),
+		newTestDeaggregator(f, false, WithMaxDecompressedSize(1<<20)),
+		newTestDeaggregator(f, true, WithMaxDecompressedSize(1<<20), WithShardHashKeyRange(shard)),
+	}
+	singles := []*Deaggregator{
+		newTestDeaggregator(f, false, WithMaxDecompressedSize(1<<20)),
+		newTestDeaggregator(f, false, WithMaxDecompressedSize(1<<20)),
+		newTestDeaggregator(f, false, WithMaxDecompressedSize(1<<20), WithShardHashKeyRange(shard)),
+	}
+	f.Fuzz(func(t *testing.T, cut, tail []byte, mode, repeat uint8) {
+		in := append(cut, tail...)
+		var records []Record
+		for len(in) >= 2 {
+			n := min(int(binary.BigEndian.Uint16(in)), len(in)-2)
+			records = append(records, Record{PartitionKey: "p", Data: in[2 : 2+n]})
+			in = in[2+n:]
+		}
+		if len(in) > 0 {
+			records = append(records, Record{PartitionKey: "q", Data: in})
+		}
+		one := records
+		for i := 0; i < int(repeat%20); i++ {
+			records = append(records, one...)
+		}
+		m := int(mode) % len(batchers)
+		checkBatchMatches(t, batchers[m], singles[m], records)
 	})
 }

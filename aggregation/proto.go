@@ -54,6 +54,9 @@ func readVarint(b []byte, i int) (v uint64, n int) {
 	return readVarintSlow(b, i)
 }
 
+// readVarintSlow is kept out of line so that readVarint inlines.
+//
+//go:noinline
 func readVarintSlow(b []byte, i int) (v uint64, n int) {
 	if i < 0 {
 		return 0, -1
