@@ -52,24 +52,46 @@ const (
 	EntityWorkerMetricStats      = "WORKER_METRIC_STATS"
 )
 
+// itemValues holds the attribute values of one marshalled lease, allocated together.
+type itemValues struct {
+	s      [11]types.AttributeValueMemberS
+	n      [7]types.AttributeValueMemberN
+	ns, nn int
+}
+
+func (v *itemValues) str(x string) types.AttributeValue {
+	a := &v.s[v.ns]
+	v.ns++
+	a.Value = x
+	return a
+}
+
+func (v *itemValues) num(x int64) types.AttributeValue {
+	a := &v.n[v.nn]
+	v.nn++
+	a.Value = strconv.FormatInt(x, 10)
+	return a
+}
+
 // MarshalItem returns the lease-table item of l, with the attribute names and types Java
 // KCL 3.x writes (plus entityType LEASE). Empty optional fields are omitted.
 func MarshalItem(l *Lease) map[string]types.AttributeValue {
-	item := make(map[string]types.AttributeValue, 16)
-	item[AttrLeaseKey] = str(l.Key)
-	item[AttrLeaseCounter] = num(l.Counter)
+	item := make(map[string]types.AttributeValue, 17)
+	v := new(itemValues)
+	item[AttrLeaseKey] = v.str(l.Key)
+	item[AttrLeaseCounter] = v.num(l.Counter)
 	if l.Owner != "" {
-		item[AttrLeaseOwner] = str(l.Owner)
+		item[AttrLeaseOwner] = v.str(l.Owner)
 	}
-	item[AttrOwnerSwitches] = num(l.OwnerSwitchesSinceCheckpoint)
+	item[AttrOwnerSwitches] = v.num(l.OwnerSwitchesSinceCheckpoint)
 	cp := l.Checkpoint
 	if cp.IsZero() {
 		cp = checkpoint.TrimHorizon
 	}
-	item[AttrCheckpoint] = str(cp.SequenceNumber)
-	item[AttrCheckpointSubSequence] = num(cp.SubSequenceNumber)
+	item[AttrCheckpoint] = v.str(cp.SequenceNumber)
+	item[AttrCheckpointSubSequence] = v.num(cp.SubSequenceNumber)
 	if !cp.Timestamp.IsZero() {
-		item[AttrCheckpointTimestamp] = num(cp.Timestamp.UnixMilli())
+		item[AttrCheckpointTimestamp] = v.num(cp.Timestamp.UnixMilli())
 	}
 	if len(l.ParentShardIDs) > 0 {
 		item[AttrParentShardID] = strSet(l.ParentShardIDs)
@@ -78,28 +100,50 @@ func MarshalItem(l *Lease) map[string]types.AttributeValue {
 		item[AttrChildShardIDs] = strSet(l.ChildShardIDs)
 	}
 	if !l.PendingCheckpoint.IsZero() {
-		item[AttrPendingCheckpoint] = str(l.PendingCheckpoint.SequenceNumber)
-		item[AttrPendingCheckpointSubSeq] = num(l.PendingCheckpoint.SubSequenceNumber)
+		item[AttrPendingCheckpoint] = v.str(l.PendingCheckpoint.SequenceNumber)
+		item[AttrPendingCheckpointSubSeq] = v.num(l.PendingCheckpoint.SubSequenceNumber)
 	}
 	if l.PendingCheckpointState != nil {
 		item[AttrPendingCheckpointState] = &types.AttributeValueMemberB{Value: slices.Clone(l.PendingCheckpointState)}
 	}
 	if l.StartingHashKey != "" && l.EndingHashKey != "" {
-		item[AttrStartingHashKey] = str(l.StartingHashKey)
-		item[AttrEndingHashKey] = str(l.EndingHashKey)
+		item[AttrStartingHashKey] = v.str(l.StartingHashKey)
+		item[AttrEndingHashKey] = v.str(l.EndingHashKey)
 	}
 	if l.ThroughputKBps != 0 {
-		item[AttrThroughputKBps] = numFloat(l.ThroughputKBps)
+		a := &v.n[v.nn]
+		v.nn++
+		a.Value = strconv.FormatFloat(l.ThroughputKBps, 'f', -1, 64)
+		item[AttrThroughputKBps] = a
 	}
 	if l.CheckpointOwner != "" {
-		item[AttrCheckpointOwner] = str(l.CheckpointOwner)
+		item[AttrCheckpointOwner] = v.str(l.CheckpointOwner)
 	}
 	if l.StreamIdentifier != "" {
-		item[AttrStreamName] = str(l.StreamIdentifier)
-		item[AttrShardID] = str(l.ShardID)
+		item[AttrStreamName] = v.str(l.StreamIdentifier)
+		item[AttrShardID] = v.str(l.ShardID)
 	}
-	item[AttrEntityType] = str(EntityLease)
+	item[AttrEntityType] = v.str(EntityLease)
 	return item
+}
+
+// strSet returns an SS of the distinct strings of ss, sorted.
+func strSet(ss []string) types.AttributeValue {
+	if len(ss) == 1 || slices.IsSorted(ss) && !hasAdjacentDup(ss) {
+		return &types.AttributeValueMemberSS{Value: slices.Clone(ss)}
+	}
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return &types.AttributeValueMemberSS{Value: slices.Compact(out)}
+}
+
+func hasAdjacentDup(ss []string) bool {
+	for i := 1; i < len(ss); i++ {
+		if ss[i] == ss[i-1] {
+			return true
+		}
+	}
+	return false
 }
 
 // IsLeaseItem reports whether item is a lease: its entityType is LEASE or absent (rows
@@ -176,12 +220,6 @@ func num(n int64) types.AttributeValue {
 
 func numFloat(f float64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatFloat(f, 'f', -1, 64)}
-}
-
-func strSet(ss []string) types.AttributeValue {
-	out := slices.Clone(ss)
-	slices.Sort(out)
-	return &types.AttributeValueMemberSS{Value: slices.Compact(out)}
 }
 
 func describe(v types.AttributeValue) string {

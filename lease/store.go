@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -179,6 +180,33 @@ var names = map[string]string{
 	"#ch": AttrChildShardIDs, "#t": AttrThroughputKBps, "#co": AttrCheckpointOwner,
 }
 
+// namesCache holds the names of each (update, condition) pair of expressions used. The
+// expressions are assembled from constant fragments, so the cache stays small. Its maps
+// are shared by concurrent requests and must never be modified.
+var namesCache struct {
+	sync.RWMutex
+	m map[[2]string]map[string]string
+}
+
+// cachedNames returns namesFor(update, cond), computed once per pair.
+func cachedNames(update, cond string) map[string]string {
+	key := [2]string{update, cond}
+	namesCache.RLock()
+	m, ok := namesCache.m[key]
+	namesCache.RUnlock()
+	if ok {
+		return m
+	}
+	m = namesFor(update, cond)
+	namesCache.Lock()
+	if namesCache.m == nil {
+		namesCache.m = map[[2]string]map[string]string{}
+	}
+	namesCache.m[key] = m
+	namesCache.Unlock()
+	return m
+}
+
 // namesFor returns the subset of names an expression uses.
 func namesFor(exprs ...string) map[string]string {
 	out := map[string]string{}
@@ -214,7 +242,7 @@ func (s *Store) update(ctx context.Context, key, update, cond string, values map
 		TableName:                 aws.String(s.tables.Lease),
 		Key:                       leaseKeyOf(key),
 		UpdateExpression:          aws.String(update),
-		ExpressionAttributeNames:  namesFor(update, cond),
+		ExpressionAttributeNames:  cachedNames(update, cond),
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	}
