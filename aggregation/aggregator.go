@@ -35,6 +35,7 @@ type aggregatorConfig struct {
 	maxRecords  uint64
 	maxBytes    int
 	codec       Codec
+	level       int
 	minCompress int
 }
 
@@ -53,6 +54,9 @@ func (c *aggregatorConfig) validate() error {
 	}
 	if c.maxBytes < MinMaxBytes || c.maxBytes > MaxMaxBytes {
 		return fmt.Errorf("%w: max bytes %d not in [%d, %d]", ErrInvalidOption, c.maxBytes, MinMaxBytes, MaxMaxBytes)
+	}
+	if c.codec != CodecNone {
+		return validLevel(c.codec, c.level)
 	}
 	return nil
 }
@@ -128,7 +132,7 @@ func NewAggregator(opts ...AggregatorOption) (*Aggregator, error) {
 		ehkIndex: make(map[string]uint64),
 	}
 	if cfg.codec != CodecNone {
-		c, err := newCompressor(cfg.codec)
+		c, err := newCompressor(cfg.codec, cfg.level)
 		if err != nil {
 			return nil, err
 		}

@@ -95,6 +95,54 @@ func WithCompression(codec Codec) AggregatorOption {
 	}
 }
 
+// Compression levels for WithCompressionLevel.
+const (
+	// DefaultCompressionLevel leaves the codec at its default: zstd's
+	// SpeedDefault (level 2), gzip's level 6.
+	DefaultCompressionLevel = 0
+	// ZstdSpeedFastest to ZstdSpeedBestCompression are the zstd levels, as
+	// klauspost/compress/zstd names them; roughly zstd's 1, 3, 7 and 11.
+	ZstdSpeedFastest         = 1
+	ZstdSpeedDefault         = 2
+	ZstdSpeedBetter          = 3
+	ZstdSpeedBestCompression = 4
+)
+
+// WithCompressionLevel sets the compression level of the codec chosen with
+// WithCompression: for CodecZstd one of ZstdSpeedFastest (1) to
+// ZstdSpeedBestCompression (4), for CodecGzip 1 (fastest) to 9 (smallest).
+// Snappy has no levels. DefaultCompressionLevel (0, the default) keeps the
+// codec's default; without compression the level is ignored. A level the
+// codec does not have makes NewAggregator fail with an error wrapping
+// ErrInvalidOption. Readers need no setting: every level decodes the same
+// way. Higher levels trade producer CPU for smaller records.
+func WithCompressionLevel(level int) AggregatorOption {
+	return func(c *aggregatorConfig) error {
+		if level < 0 || level > 9 {
+			return fmt.Errorf("%w: compression level %d not in [0, 9]", ErrInvalidOption, level)
+		}
+		c.level = level
+		return nil
+	}
+}
+
+// validLevel checks a compression level against the codec.
+func validLevel(codec Codec, level int) error {
+	if level == DefaultCompressionLevel {
+		return nil
+	}
+	switch codec {
+	case CodecZstd:
+		if level <= ZstdSpeedBestCompression {
+			return nil
+		}
+		return fmt.Errorf("%w: zstd compression level %d not in [%d, %d]", ErrInvalidOption, level, ZstdSpeedFastest, ZstdSpeedBestCompression)
+	case CodecGzip:
+		return nil
+	}
+	return fmt.Errorf("%w: codec %v has no compression level %d", ErrInvalidOption, codec, level)
+}
+
 // WithMinCompressSize sets the encoded aggregate size, in bytes, below which
 // compression is not attempted (it rarely pays on small payloads). Default
 // 512; 0 compresses everything.
@@ -109,32 +157,59 @@ func WithMinCompressSize(n int) AggregatorOption {
 }
 
 // Encoders and decoders are shared by every aggregator and deaggregator in
-// the process, created on first use: a zstd encoder or decoder holds
-// megabytes of state, which one per shard would multiply. zstd's EncodeAll
-// and DecodeAll are safe for concurrent use; gzip state is pooled.
+// the process, created on first use (an encoder per level used): a zstd
+// encoder or decoder holds megabytes of state, which one per shard would
+// multiply. zstd's EncodeAll and DecodeAll are safe for concurrent use; gzip
+// state is pooled per level.
 var (
-	sharedZstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
-		return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithZeroFrames(true))
-	})
-	sharedZstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	sharedZstdEncoders [ZstdSpeedBestCompression + 1]func() (*zstd.Encoder, error)
+	sharedZstdDecoder  = sync.OnceValues(func() (*zstd.Decoder, error) {
 		return zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
 			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxMemory(maxMaxDecompressed),
 			zstd.WithDecodeAllCapLimit(true))
 	})
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+	gzipWriters [gzip.BestCompression + 1]sync.Pool
 	gzipReaders sync.Pool
 	scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 )
 
+func init() {
+	for level := range sharedZstdEncoders {
+		speed := zstd.SpeedDefault
+		if level != DefaultCompressionLevel {
+			speed = zstd.EncoderLevel(level)
+		}
+		sharedZstdEncoders[level] = sync.OnceValues(func() (*zstd.Encoder, error) {
+			return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+				zstd.WithZeroFrames(true), zstd.WithEncoderLevel(speed))
+		})
+	}
+	for level := range gzipWriters {
+		gzLevel := level
+		if level == DefaultCompressionLevel {
+			gzLevel = gzip.DefaultCompression
+		}
+		gzipWriters[level].New = func() any {
+			// The level is in range, so NewWriterLevel cannot fail.
+			w, _ := gzip.NewWriterLevel(io.Discard, gzLevel)
+			return w
+		}
+	}
+}
+
 // compressor is an aggregator's compression setting.
 type compressor struct {
 	codec Codec
+	level int
 }
 
-func newCompressor(codec Codec) (*compressor, error) {
-	return &compressor{codec: codec}, nil
+func newCompressor(codec Codec, level int) (*compressor, error) {
+	if err := validLevel(codec, level); err != nil {
+		return nil, err
+	}
+	return &compressor{codec: codec, level: level}, nil
 }
 
 // frame writes a's records as a compressed frame to dst[:0]. ok is false when
@@ -149,20 +224,20 @@ func (c *compressor) frame(dst []byte, a *Aggregator) (out []byte, ok bool) {
 	if a.n == 1 {
 		plainLen = a.firstEnd - a.firstData
 	}
-	out, err := appendFrame(dst[:0], c.codec, inner)
+	out, err := appendFrame(dst[:0], c.codec, c.level, inner)
 	if err != nil || len(out) >= plainLen {
 		return out[:0], false
 	}
 	return out, true
 }
 
-func appendFrame(dst []byte, codec Codec, inner []byte) ([]byte, error) {
+func appendFrame(dst []byte, codec Codec, level int, inner []byte) ([]byte, error) {
 	dst = append(dst, CompressedMagic[:]...)
 	dst = append(dst, byte(codec))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(inner)))
 	switch codec {
 	case CodecZstd:
-		enc, err := sharedZstdEncoder()
+		enc, err := sharedZstdEncoders[level]()
 		if err != nil {
 			return dst, err
 		}
@@ -179,13 +254,13 @@ func appendFrame(dst []byte, codec Codec, inner []byte) ([]byte, error) {
 		dst = dst[:n+len(enc)]
 	case CodecGzip:
 		w := appendWriter{b: dst}
-		gw := gzipWriters.Get().(*gzip.Writer)
+		gw := gzipWriters[level].Get().(*gzip.Writer)
 		gw.Reset(&w)
 		// Writes to appendWriter cannot fail.
 		_, _ = gw.Write(inner)
 		_ = gw.Close()
 		gw.Reset(io.Discard)
-		gzipWriters.Put(gw)
+		gzipWriters[level].Put(gw)
 		dst = w.b
 	}
 	return dst, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -323,6 +324,53 @@ func TestCompression(t *testing.T) {
 				t.Fatalf("incompressible aggregate drained as %x, want a KPL aggregate", out.Data[:4])
 			}
 		})
+	}
+}
+
+// TestCompressionLevel checks that every level of zstd and gzip produces
+// frames that decode, and that the levels really differ: the best level is
+// no larger than the fastest, and smaller on text with long-range repeats.
+func TestCompressionLevel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 3))
+	words := []string{"click", "view", "scroll", "purchase", "/home", "/cart", "/item/", "user", "session"}
+	var recs []Record
+	for i := 0; i < 400; i++ {
+		var b []byte
+		for j := 0; j < 12; j++ {
+			b = append(b, words[rng.IntN(len(words))]...)
+			b = append(b, byte('0'+rng.IntN(10)), ' ')
+		}
+		recs = append(recs, Record{PartitionKey: fmt.Sprint("user-", rng.IntN(50)), Data: b})
+	}
+	for _, tc := range []struct {
+		codec         Codec
+		fastest, best int
+		levels        []int
+	}{
+		{codec: CodecZstd, fastest: ZstdSpeedFastest, best: ZstdSpeedBestCompression, levels: []int{0, 1, 2, 3, 4}},
+		{codec: CodecGzip, fastest: 1, best: 9, levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+	} {
+		sizes := map[int]int{}
+		for _, level := range tc.levels {
+			a := mustAggregator(t, WithCompression(tc.codec), WithCompressionLevel(level), WithMaxBytes(MaxMaxBytes))
+			for _, r := range recs {
+				if err := a.Add(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := a.Drain(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasPrefix(out.Data, CompressedMagic[:]) || out.Data[4] != byte(tc.codec) {
+				t.Fatalf("%v level %d: not a %v frame", tc.codec, level, tc.codec)
+			}
+			checkDecodes(t, out, recs)
+			sizes[level] = len(out.Data)
+		}
+		if sizes[tc.best] >= sizes[tc.fastest] {
+			t.Errorf("%v: best level gives %d bytes, fastest %d; want smaller", tc.codec, sizes[tc.best], sizes[tc.fastest])
+		}
 	}
 }
 

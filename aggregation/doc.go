@@ -43,7 +43,8 @@
 //
 // # Compressed frame (Freshet only)
 //
-// With WithCompression the Aggregator may emit, instead of a KPL aggregate, a
+// With WithCompression (and optionally WithCompressionLevel) the Aggregator
+// may emit, instead of a KPL aggregate, a
 // compressed frame (all integers big-endian):
 //
 //	offset 0: 4 bytes  magic F5 46 52 5A (0xF5, then "FRZ")

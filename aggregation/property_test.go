@@ -310,8 +310,19 @@ func TestOptionsValidate(t *testing.T) {
 	for _, opt := range []AggregatorOption{
 		WithMaxRecords(0), WithMaxRecords(DefaultMaxRecords + 1), WithMaxBytes(MinMaxBytes - 1),
 		WithMaxBytes(MaxMaxBytes + 1), WithCompression(Codec(9)), WithMinCompressSize(-1),
+		WithCompressionLevel(-1), WithCompressionLevel(10),
 	} {
 		if _, err := NewAggregator(opt); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("NewAggregator: %v, want ErrInvalidOption", err)
+		}
+	}
+	// Levels a codec does not have fail whatever the order of the options.
+	for _, opts := range [][]AggregatorOption{
+		{WithCompression(CodecZstd), WithCompressionLevel(ZstdSpeedBestCompression + 1)},
+		{WithCompressionLevel(5), WithCompression(CodecZstd)},
+		{WithCompression(CodecSnappy), WithCompressionLevel(1)},
+	} {
+		if _, err := NewAggregator(opts...); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("NewAggregator: %v, want ErrInvalidOption", err)
 		}
 	}
