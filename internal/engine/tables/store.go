@@ -62,6 +62,8 @@ type table struct {
 	tags    []tag
 	pitr    bool
 	deleted bool
+	// protected is DeletionProtectionEnabled: DeleteTable refuses while it is set.
+	protected bool
 
 	shards    [numShards]shard
 	itemCount atomic.Int64

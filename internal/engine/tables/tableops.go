@@ -48,6 +48,7 @@ type createTableInput struct {
 	GlobalSecondaryIndexes []wireGSI       `json:"GlobalSecondaryIndexes"`
 	LocalSecondaryIndexes  []wireGSI       `json:"LocalSecondaryIndexes"`
 	Tags                   []wireTag       `json:"Tags"`
+	DeletionProtection     *bool           `json:"DeletionProtectionEnabled"`
 }
 
 func validateTableName(field, name string) error {
@@ -202,6 +203,7 @@ func (s *Service) createTable(body []byte) (any, error) {
 	t := newTable(in.TableName)
 	t.key, t.attrDefs, t.billing, t.rcu, t.wcu = k, defs, in.BillingMode, rcu, wcu
 	t.createdAt, t.activeAt = now, now.Add(s.cfg.TableActivationDelay)
+	t.protected = in.DeletionProtection != nil && *in.DeletionProtection
 	t.arn = fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", s.cfg.Region, s.cfg.AccountID, in.TableName)
 	t.id = fmt.Sprintf("%08x-0000-4000-8000-%012x", now.UnixNano()&0xffffffff, s.requestID.Add(1))
 	used := map[string]bool{k.hash: true, k.rng: true}
@@ -300,15 +302,16 @@ func (s *Service) describe(t *table) wireTableDesc {
 	t.meta.RLock()
 	defer t.meta.RUnlock()
 	d := wireTableDesc{
-		TableName:             t.name,
-		TableArn:              t.arn,
-		TableId:               t.id,
-		TableStatus:           t.status(now),
-		CreationDateTime:      formatEpoch(t.createdAt),
-		KeySchema:             keyElems(t.key),
-		ItemCount:             t.itemCount.Load(),
-		TableSizeBytes:        t.sizeBytes.Load(),
-		ProvisionedThroughput: throughputDesc(t.rcu, t.wcu),
+		TableName:                 t.name,
+		TableArn:                  t.arn,
+		TableId:                   t.id,
+		TableStatus:               t.status(now),
+		CreationDateTime:          formatEpoch(t.createdAt),
+		KeySchema:                 keyElems(t.key),
+		ItemCount:                 t.itemCount.Load(),
+		TableSizeBytes:            t.sizeBytes.Load(),
+		ProvisionedThroughput:     throughputDesc(t.rcu, t.wcu),
+		DeletionProtectionEnabled: t.protected,
 	}
 	if t.deleted {
 		d.TableStatus = "DELETING"
@@ -404,6 +407,12 @@ func (s *Service) deleteTable(body []byte) (any, error) {
 	if t.status(s.clock.Now()) != "ACTIVE" {
 		return nil, inUse("Attempt to change a resource which is still in use: Table is being created: %s", t.name)
 	}
+	t.meta.RLock()
+	protected := t.protected
+	t.meta.RUnlock()
+	if protected {
+		return nil, validationf("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.")
+	}
 	s.mu.Lock()
 	if s.tables[t.name] != t {
 		s.mu.Unlock()
@@ -424,6 +433,7 @@ func (s *Service) updateTable(body []byte) (any, error) {
 		BillingMode                 string          `json:"BillingMode"`
 		ProvisionedThroughput       *wireThroughput `json:"ProvisionedThroughput"`
 		GlobalSecondaryIndexUpdates []gsiUpdate     `json:"GlobalSecondaryIndexUpdates"`
+		DeletionProtection          *bool           `json:"DeletionProtectionEnabled"`
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -442,6 +452,11 @@ func (s *Service) updateTable(body []byte) (any, error) {
 	}
 	if err := s.applyTableUpdate(t, now, newDefs, in.BillingMode, in.ProvisionedThroughput, in.GlobalSecondaryIndexUpdates); err != nil {
 		return nil, err
+	}
+	if in.DeletionProtection != nil {
+		t.meta.Lock()
+		t.protected = *in.DeletionProtection
+		t.meta.Unlock()
 	}
 	return map[string]any{"TableDescription": s.describe(t)}, nil
 }

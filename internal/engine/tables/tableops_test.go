@@ -220,3 +220,35 @@ func TestHostileBodies(t *testing.T) {
 		}
 	}
 }
+
+func TestDeletionProtection(t *testing.T) {
+	_, c := startDB(t)
+	ctx := ctxT(t)
+	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:                 aws.String("guarded"),
+		BillingMode:               types.BillingModePayPerRequest,
+		AttributeDefinitions:      []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:                 []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		DeletionProtectionEnabled: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("guarded")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !aws.ToBool(d.Table.DeletionProtectionEnabled) {
+		t.Fatal("DescribeTable does not report deletion protection")
+	}
+	_, err = c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String("guarded")})
+	if err == nil || !strings.Contains(err.Error(), "protected against deletion") {
+		t.Fatalf("DeleteTable of a protected table: %v", err)
+	}
+	if _, err := c.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String("guarded"), DeletionProtectionEnabled: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String("guarded")}); err != nil {
+		t.Fatalf("DeleteTable after protection was disabled: %v", err)
+	}
+}
