@@ -39,7 +39,7 @@ func defaultCurvePoints(baseline, peak float64) []curvePoint {
 		{At: 0.12, Rate: baseline},
 		{At: 0.18, Rate: peak / 10, Label: "celebrity-repost"},
 		{At: 0.35, Rate: peak / 5},
-		{At: 0.45, Rate: peak, Label: "viral-peak"},
+		{At: 0.40, Rate: peak, Label: "viral-peak"},
 		{At: 0.62, Rate: peak},
 		{At: 0.72, Rate: baseline, Label: "back-to-baseline"},
 		{At: 1, Rate: baseline},

@@ -22,7 +22,8 @@ func TestCurveRateAndPhase(t *testing.T) {
 		{12 * time.Second, 100, "launch"},
 		{15 * time.Second, 1550, "launch"}, // halfway up the repost ramp
 		{18 * time.Second, 3000, "celebrity-repost"},
-		{45 * time.Second, 30000, "viral-peak"},
+		{37500 * time.Millisecond, 18000, "celebrity-repost"}, // halfway up the viral jump
+		{40 * time.Second, 30000, "viral-peak"},
 		{55 * time.Second, 30000, "viral-peak"},
 		{72 * time.Second, 100, "back-to-baseline"},
 		{100 * time.Second, 100, "back-to-baseline"},
@@ -43,8 +44,8 @@ func TestCurveRateAndPhase(t *testing.T) {
 		t.Errorf("Peak = %v", c.Peak())
 	}
 	start, end := c.PeakWindow()
-	if start != 45*time.Second || end != 62*time.Second {
-		t.Errorf("PeakWindow = %v, %v; want 45s, 62s", start, end)
+	if start != 40*time.Second || end != 62*time.Second {
+		t.Errorf("PeakWindow = %v, %v; want 40s, 62s", start, end)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/freshet/freshet/consumer"
+	"github.com/freshet/freshet/producer"
 )
 
 // demo is one run of the launch: the stream, the writer, the consumer fleet and the
@@ -26,11 +27,9 @@ type demo struct {
 	c      *curve
 	t      *target
 	ledger *ledger
-	writer postWriter
+	prod   *producer.Producer
 
 	sentiment [numSentiments]atomic.Uint64
-	throttled atomic.Uint64 // throttled attempts reported by the writer
-	retries   atomic.Uint64 // attempts beyond the first
 
 	mu         sync.Mutex
 	workers    []*demoWorker
@@ -47,7 +46,9 @@ type demoWorker struct {
 	w      *consumer.Worker
 	cancel context.CancelFunc
 	done   chan error
-	state  string // "running", "killed", "stopped"
+	state  string // "running", "killed", "stopped"; guarded by demo.mu
+	// running is true until the worker is killed or stopped.
+	running atomic.Bool
 }
 
 func (d *demo) event(format string, args ...any) {
@@ -65,7 +66,14 @@ func runDemo(ctx context.Context, o options, c *curve, t *target, stdout io.Writ
 	if t.Engine == nil && !o.Keep {
 		defer d.cleanup()
 	}
-	d.writer = newSDKWriter(t.Kinesis, o.Stream)
+	prod, err := producer.New(t.Kinesis,
+		producer.WithStream(o.Stream),
+		producer.WithMetrics(producer.MetricsDetailed, producer.GranularityGlobal),
+	)
+	if err != nil {
+		return summary{}, err
+	}
+	d.prod = prod
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -75,6 +83,9 @@ func runDemo(ctx context.Context, o options, c *curve, t *target, stdout io.Writ
 		}
 	}
 
+	fmt.Fprintf(stdout, "Launch of %.0f posts over %v: %.0f posts/s at the start, %.0f at the viral peak (about %.1f MiB/s of %d-byte posts; a shard takes 1 MiB/s).\n",
+		c.Total(), o.Duration, c.Rate(0), c.Peak(), c.Peak()*float64(o.PostSize)/(1<<20), o.PostSize)
+	fmt.Fprintf(stdout, "Stream %s: ON_DEMAND on %s; %d consumer workers of application %s.\n\n", o.Stream, t.Name, o.Workers, o.App)
 	watcher := newShardWatcher(t.Kinesis, o.Stream)
 	view := newLiveView(stdout, ansi, o.Every)
 	in, out := newRateMeter(time.Second), newRateMeter(time.Second)
@@ -101,7 +112,10 @@ func runDemo(ctx context.Context, o options, c *curve, t *target, stdout io.Writ
 	defer tick.Stop()
 	var prodErr error
 	producing := true
-	drainUntil := time.Time{}
+	// After the last post the consumers drain the stream: the wait ends when every
+	// post is consumed, or when none was for drainStall (the rest is then lost).
+	var lastConsumed uint64
+	var lastProgress time.Time
 loop:
 	for {
 		select {
@@ -112,7 +126,7 @@ loop:
 			if prodErr != nil {
 				break loop
 			}
-			drainUntil = time.Now().Add(d.drainTimeout())
+			lastProgress = time.Now()
 			d.event("launch over: waiting for the consumers to catch up")
 		case now := <-tick.C:
 			elapsed := now.Sub(start)
@@ -129,7 +143,14 @@ loop:
 			refresh(now)
 			if !producing {
 				tot := d.ledger.Totals()
-				if tot.Lost == 0 || now.After(drainUntil) {
+				if tot.Lost == 0 {
+					break loop
+				}
+				if tot.Consumed != lastConsumed {
+					lastConsumed, lastProgress = tot.Consumed, now
+				}
+				if now.Sub(lastProgress) > d.drainStall() {
+					d.event("no post consumed for %v: giving up on %d posts", d.drainStall(), tot.Lost)
 					break loop
 				}
 			}
@@ -156,14 +177,15 @@ func (d *demo) failoverTimes() (kill, join time.Duration) {
 	return kill, join
 }
 
-// failoverTime is the consumers' lease failover time, scaled to the run.
+// failoverTime is the consumers' lease failover time, scaled to the run (KCL's default
+// is 10 s; a much shorter one makes leases flap on a loaded machine).
 func (d *demo) failoverTime() time.Duration {
-	return min(max(d.o.Duration/20, time.Second), 10*time.Second)
+	return min(max(d.o.Duration/15, 2*time.Second), 10*time.Second)
 }
 
-// drainTimeout bounds the wait for the consumers after the last post.
-func (d *demo) drainTimeout() time.Duration {
-	return 30*time.Second + 3*d.failoverTime()
+// drainStall is how long the drain waits without progress before it gives up.
+func (d *demo) drainStall() time.Duration {
+	return 20*time.Second + 3*d.failoverTime()
 }
 
 // createStream creates the ON_DEMAND stream (pre-scaled with warm throughput if asked)
@@ -200,33 +222,28 @@ func (d *demo) cleanup() {
 	deleteTables(ctx, d.t.DynamoDB, d.o.App)
 }
 
-// produce writes the launch's posts on the curve's schedule, then flushes.
+// produce puts the launch's posts on the curve's schedule, then closes the producer,
+// which flushes everything still buffered.
 func (d *demo) produce(ctx context.Context, start time.Time) error {
 	seed := d.o.Seed
 	var next uint64
-	var buf []byte
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		elapsed := time.Since(start)
 		due := uint64(d.c.Due(elapsed))
 		for ; next < due; next++ {
-			p := generatePost(seed, next)
-			buf = appendPost(buf[:0], p)
-			data := append([]byte(nil), buf...)
+			p := generatePost(seed, next, d.o.PostSize)
 			id := next
 			d.ledger.Put(id)
-			err := d.writer.Put(ctx, p.partitionKey(), data, func(r writeResult) { d.writeDone(id, r) })
-			if err != nil {
+			rec := producer.Record{PartitionKey: p.partitionKey(), Data: appendPost(nil, p)}
+			if err := d.prod.Put(ctx, rec, func(r producer.Result) { d.putDone(id, r) }); err != nil {
 				d.ledger.Failed(id, "Put: "+err.Error())
 				return fmt.Errorf("put post %d: %w", id, err)
 			}
 		}
 		if elapsed >= d.o.Duration {
 			break
-		}
-		if err := d.writer.Flush(ctx); err != nil {
-			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -236,21 +253,42 @@ func (d *demo) produce(ctx context.Context, start time.Time) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return d.writer.Close(cctx)
+	return d.prod.Close(cctx)
 }
 
-func (d *demo) writeDone(id uint64, r writeResult) {
-	if r.Throttled > 0 {
-		d.throttled.Add(uint64(r.Throttled))
-	}
-	if r.Attempts > 1 {
-		d.retries.Add(uint64(r.Attempts - 1))
-	}
-	if r.Err != nil {
-		d.ledger.Failed(id, r.Code)
+// putDone records one post's outcome from the producer.
+func (d *demo) putDone(id uint64, r producer.Result) {
+	if r.Err == nil {
+		d.ledger.Acked(id)
 		return
 	}
-	d.ledger.Acked(id)
+	reason := "error"
+	switch {
+	case errors.Is(r.Err, producer.ErrRecordExpired):
+		reason = "RecordExpired"
+	case errors.Is(r.Err, producer.ErrClosed):
+		reason = "ProducerClosed"
+	case len(r.Attempts) > 0 && r.Attempts[len(r.Attempts)-1].ErrorCode != "":
+		reason = r.Attempts[len(r.Attempts)-1].ErrorCode
+	}
+	d.ledger.Failed(id, reason)
+}
+
+// producerCounts reads the throttled Kinesis records and the retries from the
+// producer's metrics (KPL's ErrorsByCode and RetriesPerRecord).
+func (d *demo) producerCounts() (throttled, retries uint64) {
+	for _, m := range d.prod.Metrics() {
+		if m.Stream != "" || m.ShardID != "" {
+			continue
+		}
+		switch {
+		case m.Name == producer.MetricErrorsByCode && m.ErrorCode == "ProvisionedThroughputExceededException":
+			throttled += uint64(m.Sum)
+		case m.Name == producer.MetricRetriesPerRecord:
+			retries += uint64(m.Sum)
+		}
+	}
+	return throttled, retries
 }
 
 // startWorker starts one consumer worker of the application.
@@ -267,6 +305,7 @@ func (d *demo) startWorker(ctx context.Context, id string) error {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	dw := &demoWorker{id: id, w: w, cancel: cancel, done: make(chan error, 1), state: "running"}
+	dw.running.Store(true)
 	go func() { dw.done <- w.Run(wctx) }()
 	d.mu.Lock()
 	d.workers = append(d.workers, dw)
@@ -279,38 +318,43 @@ func (d *demo) startWorker(ctx context.Context, id string) error {
 }
 
 // killWorker aborts the running worker holding the most leases, as if its process died.
+// Workers are asked for their leases outside d.mu: they call processors, which take it.
 func (d *demo) killWorker() {
-	d.mu.Lock()
 	var victim *demoWorker
-	held := -1
-	for _, w := range d.workers {
-		if w.state != "running" {
-			continue
-		}
-		if n := len(w.w.HeldLeases()); n > held {
-			victim, held = w, n
+	var leases []string
+	for _, w := range d.workerList() {
+		if w.running.Load() {
+			if held := w.w.HeldLeases(); victim == nil || len(held) > len(leases) {
+				victim, leases = w, held
+			}
 		}
 	}
 	if victim == nil {
-		d.mu.Unlock()
 		return
 	}
-	leases := victim.w.HeldLeases()
+	d.mu.Lock()
 	for _, k := range leases {
 		d.killed[k] = true
 	}
 	victim.state = "killed"
 	d.mu.Unlock()
+	victim.running.Store(false)
 	victim.w.Abort()
 	d.event("%s killed holding %d leases: they fail over after %v", victim.id, len(leases), d.failoverTime())
 }
 
+// workerList returns the workers started so far.
+func (d *demo) workerList() []*demoWorker {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*demoWorker(nil), d.workers...)
+}
+
 // stopWorkers shuts the running workers down gracefully and waits for them.
 func (d *demo) stopWorkers() {
-	d.mu.Lock()
-	ws := append([]*demoWorker(nil), d.workers...)
-	d.mu.Unlock()
+	ws := d.workerList()
 	for _, w := range ws {
+		w.running.Store(false)
 		w.cancel()
 	}
 	for _, w := range ws {
@@ -416,24 +460,27 @@ func (d *demo) snapshot(elapsed time.Duration, counts shardCounts, in, out *rate
 		OutRate:    out.Observe(elapsed, tot.Consumed),
 		Produced:   tot.Acked, Consumed: tot.Consumed,
 		OpenShards: counts.Open, ClosedShards: counts.Closed,
-		Throttled: d.throttled.Load(), Retries: d.retries.Load(),
 	}
+	s.Throttled, s.Retries = d.producerCounts()
 	if elapsed > d.o.Duration {
 		s.Phase, s.TargetRate = "draining", 0
 	}
 	for i := range s.Sentiment {
 		s.Sentiment[i] = d.sentiment[i].Load()
 	}
+	ws := d.workerList()
+	held := make([]int, len(ws))
+	for i, w := range ws {
+		if w.running.Load() {
+			held[i] = len(w.w.HeldLeases())
+		}
+	}
 	d.mu.Lock()
 	for _, l := range d.lag {
 		s.LagMillis = max(s.LagMillis, l)
 	}
-	for _, w := range d.workers {
-		n := 0
-		if w.state == "running" {
-			n = len(w.w.HeldLeases())
-		}
-		s.Workers = append(s.Workers, workerLeases{Worker: w.id, Leases: n, State: w.state})
+	for i, w := range ws {
+		s.Workers = append(s.Workers, workerLeases{Worker: w.id, Leases: held[i], State: w.state})
 	}
 	s.Events, d.events = d.events, nil
 	d.mu.Unlock()
@@ -446,9 +493,9 @@ func (d *demo) summary(elapsed time.Duration, counts shardCounts, in, out *rateM
 		Target: d.t.Name, Stream: d.o.Stream, WarmThroughput: d.o.WarmThroughput,
 		Elapsed: elapsed, Totals: d.ledger.Totals(),
 		ShardsAtStart: counts.AtStart, ShardsCreated: counts.Created, ShardsClosed: counts.ClosedSince, OpenAtEnd: counts.Open,
-		Throttled: d.throttled.Load(), Retries: d.retries.Load(),
 		PeakIn: in.Peak(), PeakOut: out.Peak(),
 	}
+	s.Throttled, s.Retries = d.producerCounts()
 	for i := range s.Sentiment {
 		s.Sentiment[i] = d.sentiment[i].Load()
 	}

@@ -18,6 +18,9 @@ type post struct {
 	ID     uint64
 	Author uint32
 	Text   string
+	// Meta stands for what a real post carries besides its text (client, language,
+	// media references): opaque to the scorer, it brings the record to a realistic size.
+	Meta string
 }
 
 // Word lists of the synthetic posts and of the scorer. The generator picks the mood of a
@@ -33,8 +36,12 @@ var (
 // postsAuthors is the number of distinct authors; their IDs are the partition keys.
 const postsAuthors = 50_000
 
-// generatePost returns post id of the run seeded by seed.
-func generatePost(seed uint64, id uint64) post {
+// metaAlphabet is the alphabet of the metadata filler.
+const metaAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// generatePost returns post id of the run seeded by seed, its encoded record about size
+// bytes long (never shorter than its header and text).
+func generatePost(seed uint64, id uint64, size int) post {
 	r := rand.New(rand.NewPCG(seed, id^0x9e3779b97f4a7c15))
 	p := post{ID: id, Author: uint32(r.IntN(postsAuthors))}
 	words := 18 + r.IntN(20)
@@ -64,7 +71,30 @@ func generatePost(seed uint64, id uint64) post {
 		}
 	}
 	p.Text = b.String()
+	if pad := min(size-encodedLen(p), maxPostMeta); pad > 0 {
+		off := r.IntN(len(metaPool) - pad + 1)
+		p.Meta = metaPool[off : off+pad]
+	}
 	return p
+}
+
+// maxPostMeta bounds a post's metadata, and so the --post-size flag.
+const maxPostMeta = 256 << 10
+
+// metaPool is the source of every post's metadata: random characters generated once,
+// so a post's metadata is a cheap slice of it.
+var metaPool = func() string {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 2*maxPostMeta)
+	for i := range b {
+		b[i] = metaAlphabet[r.Uint32()&31]
+	}
+	return string(b)
+}()
+
+// encodedLen is the length of p's record data.
+func encodedLen(p post) int {
+	return len(postMagic) + len(strconv.FormatUint(p.ID, 10)) + 1 + len(strconv.FormatUint(uint64(p.Author), 10)) + 1 + len(p.Text) + 1 + len(p.Meta)
 }
 
 // partitionKey is the post's Kinesis partition key: its author, so one author's posts
@@ -74,14 +104,17 @@ func (p post) partitionKey() string { return "user-" + strconv.FormatUint(uint64
 // postMagic starts every encoded post.
 const postMagic = "fp1|"
 
-// appendPost appends p's record data: "fp1|<id>|<author>|<text>".
+// appendPost appends p's record data: "fp1|<id>|<author>|<text>|<meta>". The text
+// holds no '|'.
 func appendPost(dst []byte, p post) []byte {
 	dst = append(dst, postMagic...)
 	dst = strconv.AppendUint(dst, p.ID, 10)
 	dst = append(dst, '|')
 	dst = strconv.AppendUint(dst, uint64(p.Author), 10)
 	dst = append(dst, '|')
-	return append(dst, p.Text...)
+	dst = append(dst, p.Text...)
+	dst = append(dst, '|')
+	return append(dst, p.Meta...)
 }
 
 // decodePost parses record data written by appendPost.
@@ -95,9 +128,13 @@ func decodePost(data []byte) (post, error) {
 	if !ok {
 		return post{}, fmt.Errorf("%w: missing author", errPost)
 	}
-	authorStr, text, ok := strings.Cut(rest, "|")
+	authorStr, rest, ok := strings.Cut(rest, "|")
 	if !ok {
 		return post{}, fmt.Errorf("%w: missing text", errPost)
+	}
+	text, meta, ok := strings.Cut(rest, "|")
+	if !ok {
+		return post{}, fmt.Errorf("%w: missing metadata", errPost)
 	}
 	id, err := strconv.ParseUint(idStr, 10, 64)
 	if err != nil {
@@ -107,7 +144,7 @@ func decodePost(data []byte) (post, error) {
 	if err != nil {
 		return post{}, fmt.Errorf("%w: author: %v", errPost, err)
 	}
-	return post{ID: id, Author: uint32(author), Text: text}, nil
+	return post{ID: id, Author: uint32(author), Text: text, Meta: meta}, nil
 }
 
 // sentiment is the scorer's verdict on one post.

@@ -8,7 +8,7 @@ import (
 
 func TestGeneratePostDeterministic(t *testing.T) {
 	for id := uint64(0); id < 200; id++ {
-		a, b := generatePost(7, id), generatePost(7, id)
+		a, b := generatePost(7, id, 0), generatePost(7, id, 0)
 		if a != b {
 			t.Fatalf("post %d differs between calls: %+v vs %+v", id, a, b)
 		}
@@ -18,7 +18,7 @@ func TestGeneratePostDeterministic(t *testing.T) {
 	}
 	same := 0
 	for id := uint64(0); id < 200; id++ {
-		if generatePost(7, id).Text == generatePost(8, id).Text {
+		if generatePost(7, id, 0).Text == generatePost(8, id, 0).Text {
 			same++
 		}
 	}
@@ -30,7 +30,7 @@ func TestGeneratePostDeterministic(t *testing.T) {
 func TestGeneratedSentimentMix(t *testing.T) {
 	var tally [numSentiments]int
 	for id := uint64(0); id < 5000; id++ {
-		tally[scoreSentiment(generatePost(1, id).Text)]++
+		tally[scoreSentiment(generatePost(1, id, 0).Text)]++
 	}
 	// The generator leans positive; every verdict must occur in numbers.
 	for s := sentiment(0); s < numSentiments; s++ {
@@ -45,7 +45,7 @@ func TestGeneratedSentimentMix(t *testing.T) {
 
 func TestPostRoundTrip(t *testing.T) {
 	for id := uint64(0); id < 100; id++ {
-		p := generatePost(3, id*7919)
+		p := generatePost(3, id*7919, int(id)*10)
 		data := appendPost(nil, p)
 		got, err := decodePost(data)
 		if err != nil {
@@ -54,6 +54,9 @@ func TestPostRoundTrip(t *testing.T) {
 		if got != p {
 			t.Fatalf("round trip: got %+v, want %+v", got, p)
 		}
+		if want := max(int(id)*10, len(data)-len(p.Meta)); len(data) != want || len(data) != encodedLen(p) {
+			t.Fatalf("post %d: %d bytes, want %d (encodedLen %d)", id, len(data), want, encodedLen(p))
+		}
 	}
 	if pk := (post{Author: 42}).partitionKey(); pk != "user-42" {
 		t.Errorf("partition key %q", pk)
@@ -61,7 +64,7 @@ func TestPostRoundTrip(t *testing.T) {
 }
 
 func TestDecodePostRejects(t *testing.T) {
-	for _, in := range []string{"", "hello", "fp1|", "fp1|1", "fp1|1|2", "fp1|x|2|t", "fp1|1|y|t", "fp1|1|99999999999|t", "fp2|1|2|t"} {
+	for _, in := range []string{"", "hello", "fp1|", "fp1|1", "fp1|1|2", "fp1|1|2|text", "fp1|x|2|t", "fp1|1|y|t", "fp1|1|99999999999|t", "fp2|1|2|t"} {
 		if _, err := decodePost([]byte(in)); !errors.Is(err, errPost) {
 			t.Errorf("decodePost(%q) err = %v, want errPost", in, err)
 		}
@@ -69,8 +72,8 @@ func TestDecodePostRejects(t *testing.T) {
 }
 
 func FuzzDecodePost(f *testing.F) {
-	f.Add(appendPost(nil, generatePost(1, 1)))
-	f.Add([]byte("fp1|1|2|"))
+	f.Add(appendPost(nil, generatePost(1, 1, 100)))
+	f.Add([]byte("fp1|1|2||"))
 	f.Add([]byte("fp1||||"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := decodePost(data)
@@ -124,14 +127,14 @@ func BenchmarkGenerateAndEncodePost(b *testing.B) {
 	b.ReportAllocs()
 	var buf []byte
 	for i := 0; i < b.N; i++ {
-		p := generatePost(1, uint64(i))
+		p := generatePost(1, uint64(i), 600)
 		buf = appendPost(buf[:0], p)
 	}
 	b.SetBytes(int64(len(buf)))
 }
 
 func BenchmarkDecodeAndScorePost(b *testing.B) {
-	data := appendPost(nil, generatePost(1, 12345))
+	data := appendPost(nil, generatePost(1, 12345, 600))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for i := 0; i < b.N; i++ {

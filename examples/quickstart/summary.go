@@ -58,7 +58,8 @@ func (s summary) Write(w io.Writer) {
 		p("  redelivered       %d: replayed from the last checkpoint after a lease changed owner (at-least-once)", t.Redelivered)
 	}
 	if t.StoredTwice > 0 {
-		p("  stored twice      %d: a write retried after it had in fact succeeded (SDK or producer retry)", t.StoredTwice)
+		p("  stored twice      %d: a second stored copy (an SDK retry of a write that had succeeded, or records", t.StoredTwice)
+		p("                    the producer re-put after their aggregate landed in a shard that had just split)")
 	}
 	if t.Unexpected > 0 {
 		p("unexpected          %d deliveries of posts this run never produced", t.Unexpected)

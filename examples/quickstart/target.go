@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -112,11 +113,21 @@ func engineConfig(o options) engine.Config {
 		Limits: true,
 		// The service watches a shard for minutes before it splits; the demo's launch
 		// lasts about a minute, so the engine scales on a window scaled to it.
-		OnDemandWindow: min(max(o.Duration/30, time.Second), 5*time.Second),
+		OnDemandWindow: min(max(o.Duration/15, time.Second), 5*time.Second),
 		// The service merges cold shards only after a long quiet time; within the demo
-		// only idle shards merge.
-		OnDemandColdFraction: 0.001,
+		// only shards that received nothing for a whole window merge.
+		OnDemandColdFraction: math.SmallestNonzeroFloat64,
+		// The short mode's spike is small enough for a slow CI machine to produce; the
+		// engine splits at a quarter of a shard's limit instead of half to still show it.
+		OnDemandHotFraction: hotFraction(o),
 	}}
+}
+
+func hotFraction(o options) float64 {
+	if o.Short {
+		return 0.25
+	}
+	return 0.5
 }
 
 // deleteTables deletes the consumer application's lease, coordinator-state and
