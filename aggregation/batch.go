@@ -3,12 +3,12 @@ package aggregation
 import (
 	"bytes"
 	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 )
 
-// batchChunk is how many records AppendBatch prepares at a time: enough to
-// fill every MD5 lane several times over, few enough that the scratch kept
-// between calls stays small (a few KiB) whatever the batch size.
+// batchChunk is the most records AppendBatch prepares at a time, so that the
+// scratch kept between calls stays small (12 KiB) whatever the batch size.
 const batchChunk = 256
 
 // batchItem is what AppendBatch learned about one record before decoding it.
@@ -78,13 +78,13 @@ func (e *BatchError) Unwrap() []error {
 // the malformed records; out and outEnds are complete in both cases.
 func (d *Deaggregator) AppendBatch(dst []UserRecord, ends []int, records []Record) (out []UserRecord, outEnds []int, err error) {
 	var batchErr *BatchError
-	for first := 0; first < len(records); first += batchChunk {
-		chunk := records[first:min(first+batchChunk, len(records))]
-		items := d.prepare(chunk)
-		for i := range chunk {
+	perChunk := d.laneJobsPerChunk(records)
+	for first := 0; first < len(records); {
+		items := d.prepare(records[first:], perChunk)
+		for i := range items {
 			it := &items[i]
 			var rerr error
-			dst, rerr = d.appendLocated(dst, chunk[i], it.kind, it.agg, it.err, it.sum)
+			dst, rerr = d.appendLocated(dst, records[first+i], it.kind, it.agg, it.err, it.sum)
 			if rerr != nil {
 				if batchErr == nil {
 					batchErr = &BatchError{}
@@ -98,6 +98,7 @@ func (d *Deaggregator) AppendBatch(dst []UserRecord, ends []int, records []Recor
 			ends = append(ends, len(dst))
 		}
 		clear(items)
+		first += len(items)
 	}
 	if batchErr != nil {
 		return dst, ends, batchErr
@@ -105,22 +106,66 @@ func (d *Deaggregator) AppendBatch(dst []UserRecord, ends []int, records []Recor
 	return dst, ends, nil
 }
 
-// prepare locates the aggregate of every record of chunk and, when
-// verification is on, checks all their MD5s at once.
-func (d *Deaggregator) prepare(chunk []Record) []batchItem {
-	if cap(d.items) < len(chunk) {
-		d.items = make([]batchItem, len(chunk), batchChunk)
+// laneJobsPerChunk plans how many lane-sized aggregates each chunk of the
+// batch holds: the aggregates are split into as few rounds of MD5 lanes as
+// possible, equally filled, and each chunk is hashed and then decoded before
+// the next, so that its aggregates are still in cache when decoded. Without
+// lanes, chunks are only bounded by batchChunk.
+func (d *Deaggregator) laneJobsPerChunk(records []Record) int {
+	if !d.cfg.verify || !d.cfg.md5Lanes {
+		return batchChunk
 	}
-	items := d.items[:len(chunk)]
-	d.jobs = d.jobs[:0]
-	for i := range chunk {
-		it := &items[i]
-		it.kind, it.agg, it.err = d.locate(chunk[i].Data)
-		it.sum = sumUnchecked
-		if d.cfg.verify && it.err == nil && len(it.agg) >= overhead {
-			d.jobs = append(d.jobs, md5Job{body: it.agg[len(Magic) : len(it.agg)-md5.Size], item: int32(i)})
+	long := 0
+	for i := range records {
+		if d.laneSized(records[i].Data) {
+			long++
 		}
 	}
+	if long < md5LaneMinJobs {
+		return batchChunk
+	}
+	rounds := (long + md5Lanes - 1) / md5Lanes
+	return (long + rounds - 1) / rounds
+}
+
+// laneSized predicts, from its header alone, whether data holds an
+// aggregate whose body is long enough for an MD5 lane.
+func (d *Deaggregator) laneSized(data []byte) bool {
+	switch {
+	case hasPrefix(data, Magic[:]):
+		return len(data)-overhead >= md5LaneMinBody
+	case hasPrefix(data, CompressedMagic[:]) && len(data) >= frameHeaderSize:
+		size := int64(binary.BigEndian.Uint32(data[len(CompressedMagic)+1:]))
+		return size-int64(overhead) >= md5LaneMinBody && size <= int64(d.cfg.maxDecompressed)
+	}
+	return false
+}
+
+// prepare locates the aggregates of the records at the head of rest, up to
+// batchChunk records and at most laneJobs lane-sized aggregates, checks all
+// their MD5s at once when verification is on, and returns what it learned
+// about each of those records.
+func (d *Deaggregator) prepare(rest []Record, laneJobs int) []batchItem {
+	if d.items == nil {
+		d.items = make([]batchItem, batchChunk)
+	}
+	items := d.items[:min(len(rest), batchChunk)]
+	d.jobs = d.jobs[:0]
+	n, long := 0, 0
+	for n < len(items) && long < laneJobs {
+		it := &items[n]
+		it.kind, it.agg, it.err = d.locate(rest[n].Data)
+		it.sum = sumUnchecked
+		if d.cfg.verify && it.err == nil && len(it.agg) >= overhead {
+			body := it.agg[len(Magic) : len(it.agg)-md5.Size]
+			d.jobs = append(d.jobs, md5Job{body: body, item: int32(n)})
+			if len(body) >= md5LaneMinBody {
+				long++
+			}
+		}
+		n++
+	}
+	items = items[:n]
 	if len(d.jobs) == 0 {
 		return items
 	}
