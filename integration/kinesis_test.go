@@ -150,6 +150,14 @@ var conformanceCases = []conformanceCase{
 		targetKinesisLocal: {"PutRecords accepts an entry above the stream's maximum record size", "entry succeeded"},
 	}},
 	{name: "validation/explicit_hash_key_range", run: caseExplicitHashKey},
+	{name: "validation/explicit_hash_key_pattern", run: caseExplicitHashKeyPattern, gaps: map[string]knownGap{
+		targetKinesalite:   {"its pattern check is unanchored inside the alternation, so '-1' passes and gets InvalidArgumentException", "InvalidArgumentException"},
+		targetKinesisLocal: {"an explicit hash key outside the model's pattern gets an HTTP 500 UnknownError", "UnknownError"},
+	}},
+	{name: "validation/put_records_request_size", run: casePutRecordsRequestSize, gaps: map[string]knownGap{
+		targetKinesalite:   {"its HTTP server refuses a body of a 10 MiB PutRecords call with 413", "StatusCode: 413"},
+		targetKinesisLocal: {"no limit on a PutRecords call's total size", "succeeded"},
+	}},
 	{name: "validation/partition_key_length", run: casePartitionKeyLength, gaps: map[string]knownGap{
 		targetKinesisLocal: {"a partition key of bad length gets InvalidArgumentException, not ValidationException", "InvalidArgumentException"},
 	}},
@@ -626,6 +634,74 @@ func caseExplicitHashKey(ctx context.Context, s *kstream) error {
 		{PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(new(big.Int).Lsh(big.NewInt(1), 128).String()), Data: []byte("x")},
 	}})
 	return wantCode("PutRecords entry with ExplicitHashKey 2^128", err, "InvalidArgumentException")
+}
+
+// hashKeyPatternMessage is the service's validation message for an explicit hash key
+// outside the model's pattern, after the member name.
+const hashKeyPatternMessage = `failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\d{0,38})`
+
+func caseExplicitHashKeyPattern(ctx context.Context, s *kstream) error {
+	if err := s.create(ctx, 1); err != nil {
+		return err
+	}
+	for _, bad := range []string{"abc", "", "-1", "01"} {
+		_, err := s.c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: &s.name, PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(bad), Data: []byte("x")})
+		if e := wantMessage(fmt.Sprintf("PutRecord with ExplicitHashKey %q", bad), err, "ValidationException",
+			"1 validation error detected: Value '"+bad+"' at 'explicitHashKey' "+hashKeyPatternMessage); e != nil {
+			return e
+		}
+		_, err = s.c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &s.name, Records: []types.PutRecordsRequestEntry{
+			{PartitionKey: aws.String("k"), Data: []byte("x")},
+			{PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(bad), Data: []byte("x")},
+		}})
+		if e := wantMessage(fmt.Sprintf("PutRecords entry with ExplicitHashKey %q", bad), err, "ValidationException",
+			"Value '"+bad+"' at 'records.2.member.explicitHashKey' "+hashKeyPatternMessage); e != nil {
+			return e
+		}
+	}
+	recs, err := s.read(ctx, shardID(0), iterAt(types.ShardIteratorTypeTrimHorizon, ""), 0)
+	if err != nil {
+		return err
+	}
+	if len(recs) != 0 {
+		return fmt.Errorf("rejected calls stored %d records", len(recs))
+	}
+	return nil
+}
+
+// casePutRecordsRequestSize checks the PutRecords call limit of 10 MiB of partition keys
+// plus data (5 MiB before large-record support): one byte more than 10 MiB is refused
+// whole, ten records of exactly 1 MiB are accepted. The refused call comes first, so a
+// peer without the limit fails after one large call.
+func casePutRecordsRequestSize(ctx context.Context, s *kstream) error {
+	if err := s.create(ctx, 1); err != nil {
+		return err
+	}
+	data := make([]byte, 1<<20-1)
+	entries := make([]types.PutRecordsRequestEntry, 10)
+	for i := range entries {
+		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: data}
+	}
+	over := append(slices.Clone(entries), types.PutRecordsRequestEntry{PartitionKey: aws.String("x"), Data: []byte{}})
+	_, err := s.c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &s.name, Records: over})
+	if e := wantCode("PutRecords of 10 MiB + 1 B", err, "InvalidArgumentException"); e != nil {
+		return e
+	}
+	out, err := s.c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &s.name, Records: entries})
+	if err != nil {
+		return fmt.Errorf("PutRecords of 10 MiB: %w", err)
+	}
+	if n := aws.ToInt32(out.FailedRecordCount); n != 0 {
+		return fmt.Errorf("PutRecords of 10 MiB: %d entries failed", n)
+	}
+	recs, err := s.read(ctx, shardID(0), iterAt(types.ShardIteratorTypeTrimHorizon, ""), 10)
+	if err != nil {
+		return err
+	}
+	if len(recs) != 10 {
+		return fmt.Errorf("stream holds %d records, want the accepted call's 10", len(recs))
+	}
+	return nil
 }
 
 func casePartitionKeyLength(ctx context.Context, s *kstream) error {
@@ -1418,6 +1494,21 @@ func wantCode(what string, err error, want ...string) error {
 	}
 	if got := code(err); !slices.Contains(want, got) {
 		return fmt.Errorf("%s failed with %q (%v), want %s", what, got, err, strings.Join(want, " or "))
+	}
+	return nil
+}
+
+// wantMessage is wantCode that also checks the error message contains msg.
+func wantMessage(what string, err error, wantCode, msg string) error {
+	if err == nil {
+		return fmt.Errorf("%s succeeded, want %s", what, wantCode)
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != wantCode {
+		return fmt.Errorf("%s failed with %q (%v), want %s", what, code(err), err, wantCode)
+	}
+	if !strings.Contains(ae.ErrorMessage(), msg) {
+		return fmt.Errorf("%s: message %q, want it to contain %q", what, ae.ErrorMessage(), msg)
 	}
 	return nil
 }

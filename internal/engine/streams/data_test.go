@@ -2,9 +2,11 @@ package streams_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/freshet/freshet/internal/engine/streams"
@@ -415,9 +418,9 @@ func TestValidationErrors(t *testing.T) {
 			_, err := v.k.PutRecords(v.ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: e})
 			return err
 		}, "ValidationException"},
-		{"over 5 MiB", func() error {
+		{"over 10 MiB", func() error {
 			var e []types.PutRecordsRequestEntry
-			for i := 0; i < 6; i++ {
+			for i := 0; i < 11; i++ {
 				e = append(e, types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: make([]byte, 1000<<10)})
 			}
 			_, err := v.k.PutRecords(v.ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: e})
@@ -523,5 +526,182 @@ func TestCBOR(t *testing.T) {
 	var e map[string]string
 	if err := cbor.Unmarshal(resp, &e); status != 400 || err != nil || e["__type"] != "SerializationException" {
 		t.Fatalf("CBOR error: %d %v %v", status, err, e)
+	}
+}
+
+// apiMessage returns the service error message of err.
+func apiMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
+}
+
+// TestValidationMessages checks the service's error type and message for values that
+// break the model's constraints (ValidationException, naming the member, the value and
+// the constraint) and for values within the model that the service refuses
+// (InvalidArgumentException).
+func TestValidationMessages(t *testing.T) {
+	v := newEnv(t, streams.Config{})
+	v.create(t, "s", 1)
+	put := func(ehk string) error {
+		_, err := v.k.PutRecord(v.ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(ehk), Data: []byte("x")})
+		return err
+	}
+	puts := func(ehk string) error {
+		_, err := v.k.PutRecords(v.ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: []types.PutRecordsRequestEntry{
+			{PartitionKey: aws.String("k"), Data: []byte("x")},
+			{PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(ehk), Data: []byte("x")},
+		}})
+		return err
+	}
+	const ehkPattern = `failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\d{0,38})`
+	type tc struct {
+		name string
+		call func() error
+		code string
+		msg  string
+	}
+	var cases []tc
+	for _, bad := range []string{"abc", "", "-1", "01", "1" + strings.Repeat("0", 39)} {
+		cases = append(cases,
+			tc{"PutRecord explicit hash key " + strconv.Quote(bad), func() error { return put(bad) }, "ValidationException",
+				"1 validation error detected: Value '" + bad + "' at 'explicitHashKey' " + ehkPattern},
+			tc{"PutRecords explicit hash key " + strconv.Quote(bad), func() error { return puts(bad) }, "ValidationException",
+				"1 validation error detected: Value '" + bad + "' at 'records.2.member.explicitHashKey' " + ehkPattern})
+	}
+	over := "340282366920938463463374607431768211456" // 2^128: in the pattern, out of range
+	cases = append(cases,
+		tc{"PutRecord explicit hash key 2^128", func() error { return put(over) }, "InvalidArgumentException", "ExplicitHashKey must be in the range: [0, 2^128-1]"},
+		tc{"PutRecords explicit hash key 2^128", func() error { return puts(over) }, "InvalidArgumentException", "ExplicitHashKey must be in the range: [0, 2^128-1]"},
+		tc{"GetRecords limit 0", func() error {
+			_, err := v.k.GetRecords(v.ctx, &kinesis.GetRecordsInput{ShardIterator: v.iter(t, "s", shard0, types.ShardIteratorTypeLatest, nil, nil), Limit: aws.Int32(0)})
+			return err
+		}, "ValidationException", "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		tc{"GetRecords limit 10001", func() error {
+			_, err := v.k.GetRecords(v.ctx, &kinesis.GetRecordsInput{ShardIterator: v.iter(t, "s", shard0, types.ShardIteratorTypeLatest, nil, nil), Limit: aws.Int32(10001)})
+			return err
+		}, "ValidationException", "Value '10001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 10000"},
+		tc{"GetShardIterator bad shard id", func() error {
+			_, err := v.k.GetShardIterator(v.ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shard 0"), ShardIteratorType: types.ShardIteratorTypeLatest})
+			return err
+		}, "ValidationException", "Value 'shard 0' at 'shardId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"},
+		tc{"GetShardIterator empty shard id", func() error {
+			_, err := v.k.GetShardIterator(v.ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String(""), ShardIteratorType: types.ShardIteratorTypeLatest})
+			return err
+		}, "ValidationException", "Value '' at 'shardId' failed to satisfy constraint: Member must have length greater than or equal to 1"},
+		tc{"GetShardIterator bad sequence number", func() error {
+			_, err := v.k.GetShardIterator(v.ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String(shard0), ShardIteratorType: types.ShardIteratorTypeAtSequenceNumber, StartingSequenceNumber: aws.String("x1")})
+			return err
+		}, "ValidationException", `Value 'x1' at 'startingSequenceNumber' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\d{0,128})`},
+		tc{"stream name of 129 characters", func() error {
+			_, err := v.k.DescribeStreamSummary(v.ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(strings.Repeat("n", 129))})
+			return err
+		}, "ValidationException", "at 'streamName' failed to satisfy constraint: Member must have length less than or equal to 128"},
+		tc{"stream name pattern", func() error {
+			_, err := v.k.PutRecord(v.ctx, &kinesis.PutRecordInput{StreamName: aws.String("s/1"), PartitionKey: aws.String("k"), Data: []byte("x")})
+			return err
+		}, "ValidationException", "Value 's/1' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"},
+		tc{"partition key of 257 characters", func() error {
+			_, err := v.k.PutRecords(v.ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: []types.PutRecordsRequestEntry{{PartitionKey: aws.String(strings.Repeat("p", 257)), Data: []byte("x")}}})
+			return err
+		}, "ValidationException", "at 'records.1.member.partitionKey' failed to satisfy constraint: Member must have length less than or equal to 256"},
+		tc{"ListShards max results 0", func() error {
+			_, err := v.k.ListShards(v.ctx, &kinesis.ListShardsInput{StreamName: aws.String("s"), MaxResults: aws.Int32(0)})
+			return err
+		}, "ValidationException", "Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		tc{"ListShards bad exclusive start shard id", func() error {
+			_, err := v.k.ListShards(v.ctx, &kinesis.ListShardsInput{StreamName: aws.String("s"), ExclusiveStartShardId: aws.String("a:b")})
+			return err
+		}, "ValidationException", "at 'exclusiveStartShardId' failed to satisfy constraint"},
+		tc{"DescribeStream limit 10001", func() error {
+			_, err := v.k.DescribeStream(v.ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("s"), Limit: aws.Int32(10001)})
+			return err
+		}, "ValidationException", "Value '10001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 10000"},
+		tc{"UpdateShardCount 0", func() error {
+			_, err := v.k.UpdateShardCount(v.ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(0), ScalingType: types.ScalingTypeUniformScaling})
+			return err
+		}, "ValidationException", "Value '0' at 'targetShardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		tc{"SplitShard bad hash key", func() error {
+			_, err := v.k.SplitShard(v.ctx, &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String(shard0), NewStartingHashKey: aws.String("-5")})
+			return err
+		}, "ValidationException", "Value '-5' at 'newStartingHashKey' " + ehkPattern},
+		tc{"SplitShard hash key 2^128", func() error {
+			_, err := v.k.SplitShard(v.ctx, &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String(shard0), NewStartingHashKey: aws.String(over)})
+			return err
+		}, "InvalidArgumentException", "NewStartingHashKey " + over},
+		tc{"MergeShards bad shard id", func() error {
+			_, err := v.k.MergeShards(v.ctx, &kinesis.MergeShardsInput{StreamName: aws.String("s"), ShardToMerge: aws.String(shard0), AdjacentShardToMerge: aws.String("x y")})
+			return err
+		}, "ValidationException", "Value 'x y' at 'adjacentShardToMerge'"},
+		tc{"retention 0", func() error {
+			_, err := v.k.IncreaseStreamRetentionPeriod(v.ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(0)})
+			return err
+		}, "ValidationException", "Value '0' at 'retentionPeriodHours' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		tc{"retention 12", func() error {
+			_, err := v.k.DecreaseStreamRetentionPeriod(v.ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(12)})
+			return err
+		}, "InvalidArgumentException", "Minimum allowed retention period is 24 hours"},
+	)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			wantCode(t, err, c.code)
+			if msg := apiMessage(err); !strings.Contains(msg, c.msg) {
+				t.Fatalf("message %q, want it to contain %q", msg, c.msg)
+			}
+		})
+	}
+	if n := len(must(v.e.Streams.Records("s"))(t)); n != 0 {
+		t.Fatalf("refused calls stored %d records", n)
+	}
+}
+
+// TestPutRecordsRequestSize checks the 10 MiB limit on a PutRecords call's partition keys
+// plus data, for streams with the default and the largest maximum record size.
+func TestPutRecordsRequestSize(t *testing.T) {
+	v := newEnv(t, streams.Config{})
+	v.create(t, "small", 1)
+	v.create(t, "large", 1)
+	must(v.k.UpdateMaxRecordSize(v.ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: aws.String(v.e.Streams.StreamARN("large")), MaxRecordSizeInKiB: aws.Int32(10240)}))(t)
+	entries := func(n, size int) []types.PutRecordsRequestEntry {
+		data := make([]byte, size-1)
+		e := make([]types.PutRecordsRequestEntry, n)
+		for i := range e {
+			e[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: data}
+		}
+		return e
+	}
+	putN := func(stream string, e []types.PutRecordsRequestEntry) error {
+		_, err := v.k.PutRecords(v.ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: e})
+		return err
+	}
+	// Ten records of exactly 1 MiB (key included): 10 MiB, accepted.
+	if err := putN("small", entries(10, 1<<20)); err != nil {
+		t.Fatalf("10 x 1 MiB: %v", err)
+	}
+	// One byte more (an eleventh record of a 1-byte key and no data): over the limit.
+	e := append(entries(10, 1<<20), types.PutRecordsRequestEntry{PartitionKey: aws.String("x"), Data: []byte{}})
+	err := putN("small", e)
+	wantCode(t, err, "InvalidArgumentException")
+	if msg := apiMessage(err); !strings.Contains(msg, "10 MB") {
+		t.Fatalf("message %q", msg)
+	}
+	// A single 10 MiB record fills the call on a stream that allows it.
+	if err := putN("large", entries(1, 10<<20)); err != nil {
+		t.Fatalf("one 10 MiB record: %v", err)
+	}
+	wantCode(t, putN("large", append(entries(1, 10<<20), entries(1, 1)...)), "InvalidArgumentException")
+	// The same record on a 1 MiB stream is above the stream's maximum record size.
+	wantCode(t, putN("small", entries(1, 10<<20)), "InvalidArgumentException")
+	// Above the model's 10 MiB data bound the call is invalid whatever the stream.
+	_, err = v.k.PutRecord(v.ctx, &kinesis.PutRecordInput{StreamName: aws.String("large"), PartitionKey: aws.String("k"), Data: make([]byte, 10<<20+1)})
+	wantCode(t, err, "ValidationException")
+	if got := len(must(v.e.Streams.Records("small"))(t)); got != 10 {
+		t.Fatalf("small stream holds %d records, want 10", got)
+	}
+	if got := len(must(v.e.Streams.Records("large"))(t)); got != 1 {
+		t.Fatalf("large stream holds %d records, want 1", got)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+
+	"github.com/freshet/freshet/internal/hashkey"
 )
 
 // Sentinel errors matched by errors.Is against an *APIError of the same service error type.
@@ -76,6 +79,87 @@ func errSerialization(format string, args ...any) *APIError {
 func errValidation(value, member, constraint string) *APIError {
 	return apiErr("ValidationException", http.StatusBadRequest,
 		"1 validation error detected: Value %s at '%s' failed to satisfy constraint: Member %s", value, member, constraint)
+}
+
+// errIntRange is the validation error of an integer member outside [lo, hi]: the
+// service names the bound that was crossed.
+func errIntRange(v int64, member string, lo, hi int64) *APIError {
+	value := quoteValue(strconv.FormatInt(v, 10))
+	if v < lo {
+		return errValidation(value, member, "must have value greater than or equal to "+strconv.FormatInt(lo, 10))
+	}
+	return errValidation(value, member, "must have value less than or equal to "+strconv.FormatInt(hi, 10))
+}
+
+// checkIntRange returns errIntRange when v is set and outside [lo, hi].
+func checkIntRange(v *int64, member string, lo, hi int64) *APIError {
+	if v != nil && (*v < lo || *v > hi) {
+		return errIntRange(*v, member, lo, hi)
+	}
+	return nil
+}
+
+// errLenRange is the validation error of a value whose length n is outside [lo, hi].
+func errLenRange(value string, n int, member string, lo, hi int) *APIError {
+	if n < lo {
+		return errValidation(value, member, "must have length greater than or equal to "+strconv.Itoa(lo))
+	}
+	return errValidation(value, member, "must have length less than or equal to "+strconv.Itoa(hi))
+}
+
+// Patterns of the service's model, as its validation messages quote them.
+const (
+	patternName      = "[a-zA-Z0-9_.-]+"
+	patternHashKey   = `0|([1-9]\d{0,38})`
+	patternSequence  = `0|([1-9]\d{0,128})`
+	patternStreamARN = `arn:aws.*:kinesis:.*:\d{12}:stream/\S+`
+)
+
+// validDecimal reports whether s matches 0|([1-9]\d{0,maxDigits-1}).
+func validDecimal(s []byte, maxDigits int) bool {
+	if len(s) == 0 || len(s) > maxDigits || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkName validates a stream, consumer or shard name member: length 1 to 128 and
+// the pattern [a-zA-Z0-9_.-]+.
+func checkName(n, member string) *APIError {
+	if len(n) < 1 || len(n) > 128 {
+		return errLenRange(quoteValue(n), len(n), member, 1, 128)
+	}
+	if !validStreamName(n) {
+		return errValidation(quoteValue(n), member, "must satisfy regular expression pattern: "+patternName)
+	}
+	return nil
+}
+
+// checkOptName is checkName for an optional member.
+func checkOptName(n *string, member string) *APIError {
+	if n == nil {
+		return nil
+	}
+	return checkName(*n, member)
+}
+
+// parseHashKey reads a hash-key member: a value outside the model's pattern is a
+// ValidationException, a value in the pattern but at or above 2^128 an
+// InvalidArgumentException with invalid's message.
+func parseHashKey(raw []byte, member string, invalid func(string) *APIError) (hashkey.Key, *APIError) {
+	if !validDecimal(raw, 39) {
+		return hashkey.Key{}, errValidation(quoteValue(string(raw)), member, "must satisfy regular expression pattern: "+patternHashKey)
+	}
+	k, err := hashkey.Parse(string(raw))
+	if err != nil {
+		return hashkey.Key{}, invalid(string(raw))
+	}
+	return k, nil
 }
 
 func errMissing(member string) *APIError {

@@ -27,12 +27,7 @@ func (c *consumer) describe(now time.Time, withStream bool) consumerOut {
 	return o
 }
 
-func checkConsumerName(n string) *APIError {
-	if !validStreamName(n) {
-		return errValidation(quoteValue(n), "consumerName", "must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
-	}
-	return nil
-}
+func checkConsumerName(n string) *APIError { return checkName(n, "consumerName") }
 
 type consumerReq struct {
 	StreamARN    *string           `json:"StreamARN"`
@@ -180,7 +175,7 @@ func (s *Service) opListStreamConsumers(c *call) (any, error) {
 	limit := 100
 	if req.MaxResults != nil {
 		if *req.MaxResults < 1 || *req.MaxResults > 10000 {
-			return nil, errValidation(strconv.FormatInt(*req.MaxResults, 10), "maxResults", "must have value between 1 and 10000")
+			return nil, errIntRange(*req.MaxResults, "maxResults", 1, 10000)
 		}
 		limit = int(*req.MaxResults)
 	}
@@ -286,6 +281,9 @@ func (s *Service) prepareSubscribe(c *call) (*subscription, *APIError) {
 	if req.ShardID == nil {
 		return nil, errMissing("shardId")
 	}
+	if e := checkName(*req.ShardID, "shardId"); e != nil {
+		return nil, e
+	}
 	if req.StartingPosition == nil {
 		return nil, errMissing("startingPosition")
 	}
@@ -293,7 +291,7 @@ func (s *Service) prepareSubscribe(c *call) (*subscription, *APIError) {
 		return nil, errMissing("startingPosition.type")
 	}
 	sp := startPosition{typ: *req.StartingPosition.Type, seq: req.StartingPosition.SequenceNumber, ts: req.StartingPosition.Timestamp}
-	if e := s.checkStart(sp, "startingPosition.type"); e != nil {
+	if e := s.checkStart(sp, "startingPosition.type", "startingPosition.sequenceNumber"); e != nil {
 		return nil, e
 	}
 	st, name, e := s.findConsumer(&consumerReq{ConsumerARN: req.ConsumerARN}, c.now)

@@ -15,7 +15,13 @@ import (
 
 const (
 	maxPutRecordsEntries = 500
-	maxPutRecordsBytes   = 5 << 20
+	// maxPutRecordsBytes is the service's limit on a PutRecords call's partition keys
+	// plus data: 10 MiB since large-record support (it was 5 MiB), for every stream
+	// whatever its maximum record size.
+	maxPutRecordsBytes = 10 << 20
+	// maxDataBytes is the model's bound on one record's data blob; a stream's own
+	// maximum record size (1 MiB by default) is checked after it.
+	maxDataBytes         = 10 << 20
 	maxGetRecords        = 10000
 	maxGetRecordsBytes   = 10 << 20
 	maxPartitionKeyRunes = 256
@@ -215,7 +221,7 @@ func (p *putRequest) parsePutRecordJSON(body []byte) *APIError {
 			}
 		case "SequenceNumberForOrdering":
 			if s, ok := l.strOrNull(); ok && !validSeqSyntax(string(s)) && bad == nil {
-				bad = errValidation(quoteValue(string(s)), "sequenceNumberForOrdering", "must satisfy regular expression pattern: 0|([1-9]\\d{0,128})")
+				bad = errValidation(quoteValue(string(s)), "sequenceNumberForOrdering", "must satisfy regular expression pattern: "+patternSequence)
 			}
 		default:
 			l.skip()
@@ -270,8 +276,11 @@ func (p *putRequest) fromCBOR(body []byte, multi bool) *APIError {
 	return nil
 }
 
-// validateEntries checks the per-record constraints and computes hash keys.
-func (s *Service) validateEntries(p *putRequest, multi bool, maxRecord int) *APIError {
+// validateModel checks the entries against the service's model constraints (the
+// checks that answer ValidationException): records present and at most 500, data and
+// partition key present, partition key length, data length and explicit hash key
+// pattern. The stream need not exist for these.
+func validateModel(p *putRequest, multi bool) *APIError {
 	if multi {
 		if len(p.entries) < 1 {
 			return errValidation("'[]'", "records", "must have length greater than or equal to 1")
@@ -280,7 +289,6 @@ func (s *Service) validateEntries(p *putRequest, multi bool, maxRecord int) *API
 			return errValidation("list", "records", "must have length less than or equal to 500")
 		}
 	}
-	total := 0
 	for i := range p.entries {
 		e := &p.entries[i]
 		member := func(f string) string {
@@ -301,10 +309,36 @@ func (s *Service) validateEntries(p *putRequest, multi bool, maxRecord int) *API
 		if len(e.pk) > maxPartitionKeyRunes && utf8.RuneCount(e.pk) > maxPartitionKeyRunes {
 			return errValidation(quoteValue(string(e.pk)), member("partitionKey"), "must have length less than or equal to 256")
 		}
-		if len(e.data)+len(e.pk) > maxRecord {
-			return errValidation("java.nio.HeapByteBuffer", member("data"), "must have length less than or equal to "+strconv.Itoa(maxRecord))
+		if len(e.data) > maxDataBytes {
+			return errValidation(heapBuffer(len(e.data)), member("data"), "must have length less than or equal to "+strconv.Itoa(maxDataBytes))
 		}
-		total += len(e.data) + len(e.pk)
+		if e.hasEHK && !validDecimal(e.ehk, 39) {
+			return errValidation(quoteValue(string(e.ehk)), member("explicitHashKey"), "must satisfy regular expression pattern: "+patternHashKey)
+		}
+	}
+	return nil
+}
+
+// heapBuffer is how the service shows a blob in a validation message.
+func heapBuffer(n int) string {
+	l := strconv.Itoa(n)
+	return "'java.nio.HeapByteBuffer[pos=0 lim=" + l + " cap=" + l + "]'"
+}
+
+// validateEntries checks the constraints that depend on the stream and on values
+// (InvalidArgumentException): each record within the stream's maximum record size,
+// explicit hash keys below 2^128, and the call's total size. It computes hash keys.
+// validateModel has passed.
+func (s *Service) validateEntries(st *stream, p *putRequest, multi bool, maxRecord int) *APIError {
+	total := 0
+	for i := range p.entries {
+		e := &p.entries[i]
+		size := len(e.data) + len(e.pk)
+		if size > maxRecord {
+			return errInvalid("The size of record %d (%d bytes including its partition key) exceeds the maximum record size of %d KiB of stream %s under account %s.",
+				i+1, size, maxRecord/1024, st.name, s.cfg.AccountID)
+		}
+		total += size
 		if e.hasEHK {
 			k, err := hashkey.Parse(string(e.ehk))
 			if err != nil {
@@ -315,8 +349,8 @@ func (s *Service) validateEntries(p *putRequest, multi bool, maxRecord int) *API
 			e.key = hashkey.FromPartitionKey(string(e.pk))
 		}
 	}
-	if multi && total > max(maxPutRecordsBytes, maxRecord) {
-		return errInvalid("Records size exceeds 5 MB limit")
+	if multi && total > maxPutRecordsBytes {
+		return errInvalid("Records size exceeds 10 MB limit")
 	}
 	return nil
 }
@@ -427,6 +461,9 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 	if _, e := s.resolveName(p.ref, false); e != nil {
 		return nil, e
 	}
+	if e := validateModel(p, true); e != nil {
+		return nil, e
+	}
 	st, e := s.writableStream(p.ref, c.now)
 	if e != nil {
 		return nil, e
@@ -435,7 +472,7 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 	maxRecord := int(st.maxRecordKiB) * 1024
 	encryption := st.encryption
 	st.mu.RUnlock()
-	if e := s.validateEntries(p, true, maxRecord); e != nil {
+	if e := s.validateEntries(st, p, true, maxRecord); e != nil {
 		return nil, e
 	}
 	s.put(st, p, c.now, true)
@@ -522,6 +559,9 @@ func (s *Service) opPutRecord(c *call) (any, error) {
 	if _, e := s.resolveName(p.ref, false); e != nil {
 		return nil, e
 	}
+	if e := validateModel(p, false); e != nil {
+		return nil, e
+	}
 	st, e := s.writableStream(p.ref, c.now)
 	if e != nil {
 		return nil, e
@@ -530,7 +570,7 @@ func (s *Service) opPutRecord(c *call) (any, error) {
 	maxRecord := int(st.maxRecordKiB) * 1024
 	encryption := st.encryption
 	st.mu.RUnlock()
-	if e := s.validateEntries(p, false, maxRecord); e != nil {
+	if e := s.validateEntries(st, p, false, maxRecord); e != nil {
 		return nil, e
 	}
 	s.put(st, p, c.now, false)
@@ -560,7 +600,7 @@ type startPosition struct {
 	ts  *epochTime
 }
 
-func (s *Service) checkStart(p startPosition, member string) *APIError {
+func (s *Service) checkStart(p startPosition, member, seqMember string) *APIError {
 	switch p.typ {
 	case "TRIM_HORIZON", "LATEST":
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
@@ -568,7 +608,7 @@ func (s *Service) checkStart(p startPosition, member string) *APIError {
 			return errInvalid("StartingSequenceNumber must be provided for iterator type %s.", p.typ)
 		}
 		if !validSeqSyntax(*p.seq) {
-			return errValidation(quoteValue(*p.seq), "startingSequenceNumber", "must satisfy regular expression pattern: 0|([1-9]\\d{0,128})")
+			return errValidation(quoteValue(*p.seq), seqMember, "must satisfy regular expression pattern: "+patternSequence)
 		}
 	case "AT_TIMESTAMP":
 		if p.ts == nil {
@@ -617,8 +657,11 @@ func (s *Service) opGetShardIterator(c *call) (any, error) {
 	if req.ShardIteratorType == nil {
 		return nil, errMissing("shardIteratorType")
 	}
+	if e := checkName(*req.ShardID, "shardId"); e != nil {
+		return nil, e
+	}
 	sp := startPosition{typ: *req.ShardIteratorType, seq: req.StartingSequenceNumber, ts: req.Timestamp}
-	if e := s.checkStart(sp, "shardIteratorType"); e != nil {
+	if e := s.checkStart(sp, "shardIteratorType", "startingSequenceNumber"); e != nil {
 		return nil, e
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
@@ -776,12 +819,12 @@ func (s *Service) opGetRecords(c *call) (any, error) {
 	limit := maxGetRecords
 	if req.hasLimit {
 		if req.limit < 1 || req.limit > maxGetRecords {
-			return nil, errValidation(strconv.FormatInt(req.limit, 10), "limit", "must have value between 1 and 10000")
+			return nil, errIntRange(req.limit, "limit", 1, maxGetRecords)
 		}
 		limit = int(req.limit)
 	}
 	if len(req.iterator) < 1 || len(req.iterator) > 512 {
-		return nil, errValidation("'...'", "shardIterator", "must have length between 1 and 512")
+		return nil, errLenRange(quoteValue(string(req.iterator)), len(req.iterator), "shardIterator", 1, 512)
 	}
 	it, ok := parseIterator(req.iterator)
 	if !ok {

@@ -3,7 +3,6 @@ package streams
 import (
 	"encoding/base64"
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/freshet/freshet/internal/hashkey"
@@ -97,9 +96,15 @@ func (s *Service) opSplitShard(c *call) (any, error) {
 	if req.NewStartingHashKey == nil {
 		return nil, errMissing("newStartingHashKey")
 	}
-	at, err := hashkey.Parse(*req.NewStartingHashKey)
-	if err != nil {
-		return nil, errValidation(quoteValue(*req.NewStartingHashKey), "newStartingHashKey", "must satisfy regular expression pattern: 0|([1-9]\\d{0,38})")
+	if e := checkName(*req.ShardToSplit, "shardToSplit"); e != nil {
+		return nil, e
+	}
+	at, e := parseHashKey([]byte(*req.NewStartingHashKey), "newStartingHashKey", func(v string) *APIError {
+		return errInvalid("NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey and less than the shard's EndingHashKey.",
+			v, *req.ShardToSplit, deref(req.StreamName), s.cfg.AccountID)
+	})
+	if e != nil {
+		return nil, e
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -149,6 +154,12 @@ func (s *Service) opMergeShards(c *call) (any, error) {
 	}
 	if req.AdjacentShardToMerge == nil {
 		return nil, errMissing("adjacentShardToMerge")
+	}
+	if e := checkName(*req.ShardToMerge, "shardToMerge"); e != nil {
+		return nil, e
+	}
+	if e := checkName(*req.AdjacentShardToMerge, "adjacentShardToMerge"); e != nil {
+		return nil, e
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -204,8 +215,8 @@ func (s *Service) opUpdateShardCount(c *call) (any, error) {
 	if *req.ScalingType != "UNIFORM_SCALING" {
 		return nil, errValidation(quoteValue(*req.ScalingType), "scalingType", "must satisfy enum value set: [UNIFORM_SCALING]")
 	}
-	if *req.TargetShardCount < 1 || *req.TargetShardCount > 100000 {
-		return nil, errValidation(strconv.FormatInt(*req.TargetShardCount, 10), "targetShardCount", "must have value between 1 and 100000")
+	if e := checkIntRange(req.TargetShardCount, "targetShardCount", 1, 100000); e != nil {
+		return nil, e
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -308,9 +319,17 @@ func (s *Service) opListShards(c *call) (any, error) {
 	maxResults := 1000
 	if req.MaxResults != nil {
 		if *req.MaxResults < 1 || *req.MaxResults > 10000 {
-			return nil, errValidation(strconv.FormatInt(*req.MaxResults, 10), "maxResults", "must have value between 1 and 10000")
+			return nil, errIntRange(*req.MaxResults, "maxResults", 1, 10000)
 		}
 		maxResults = int(*req.MaxResults)
+	}
+	if e := checkOptName(req.ExclusiveStartShardID, "exclusiveStartShardId"); e != nil {
+		return nil, e
+	}
+	if req.ShardFilter != nil {
+		if e := checkOptName(req.ShardFilter.ShardID, "shardFilter.shardId"); e != nil {
+			return nil, e
+		}
 	}
 	after := ""
 	filter := req.ShardFilter

@@ -3,7 +3,6 @@ package streams
 import (
 	"encoding/base64"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,18 +29,7 @@ func validStreamName(n string) bool {
 	return true
 }
 
-func checkStreamName(n, member string) *APIError {
-	if len(n) == 0 {
-		return errValidation(quoteValue(n), member, "must have length greater than or equal to 1")
-	}
-	if len(n) > 128 {
-		return errValidation(quoteValue(n), member, "must have length less than or equal to 128")
-	}
-	if !validStreamName(n) {
-		return errValidation(quoteValue(n), member, "must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
-	}
-	return nil
-}
+func checkStreamName(n, member string) *APIError { return checkName(n, member) }
 
 func (s *Service) streamARN(name string) string {
 	return "arn:aws:kinesis:" + s.cfg.Region + ":" + s.cfg.AccountID + ":stream/" + name
@@ -198,7 +186,7 @@ func checkMode(m *modeDetails) (string, *APIError) {
 
 func checkMaxRecordSize(v *int64) *APIError {
 	if v != nil && (*v < 1024 || *v > 10240) {
-		return errValidation(strconv.FormatInt(*v, 10), "maxRecordSizeInKiB", "must have value between 1024 and 10240")
+		return errIntRange(*v, "maxRecordSizeInKiB", 1024, 10240)
 	}
 	return nil
 }
@@ -249,7 +237,7 @@ func (s *Service) opCreateStream(c *call) (any, error) {
 	var warm int32
 	if req.WarmThroughputMiBps != nil {
 		if *req.WarmThroughputMiBps < 0 || *req.WarmThroughputMiBps > 1<<20 {
-			return nil, errValidation(strconv.FormatInt(*req.WarmThroughputMiBps, 10), "warmThroughputMiBps", "must have value greater than or equal to 0")
+			return nil, errIntRange(*req.WarmThroughputMiBps, "warmThroughputMiBps", 0, 1<<20)
 		}
 		if mode != modeOnDemand {
 			return nil, errInvalid("Warm throughput can only be set on ON_DEMAND streams.")
@@ -261,11 +249,8 @@ func (s *Service) opCreateStream(c *call) (any, error) {
 		if req.ShardCount == nil {
 			return nil, errInvalid("ShardCount is required for PROVISIONED streams.")
 		}
-		if *req.ShardCount < 1 {
-			return nil, errValidation(strconv.FormatInt(*req.ShardCount, 10), "shardCount", "must have value greater than or equal to 1")
-		}
-		if *req.ShardCount > 100000 {
-			return nil, errValidation(strconv.FormatInt(*req.ShardCount, 10), "shardCount", "must have value less than or equal to 100000")
+		if e := checkIntRange(req.ShardCount, "shardCount", 1, 100000); e != nil {
+			return nil, e
 		}
 		n = int(*req.ShardCount)
 	} else {
@@ -399,6 +384,14 @@ type shardOut struct {
 
 func strPtr(s string) *string { return &s }
 
+// deref returns *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func int32Ptr(v int) *int32 { x := int32(v); return &x }
 
 // describeShard reads a shard's listing. The caller holds st.mu.
@@ -450,11 +443,14 @@ func (s *Service) opDescribeStream(c *call) (any, error) {
 		return nil, err
 	}
 	limit := 100
+	if e := checkIntRange(req.Limit, "limit", 1, 10000); e != nil {
+		return nil, e
+	}
 	if req.Limit != nil {
-		if *req.Limit < 1 || *req.Limit > 10000 {
-			return nil, errValidation(strconv.FormatInt(*req.Limit, 10), "limit", "must have value between 1 and 10000")
-		}
 		limit = int(*req.Limit)
+	}
+	if e := checkOptName(req.ExclusiveStartShardID, "exclusiveStartShardId"); e != nil {
+		return nil, e
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -590,11 +586,14 @@ func (s *Service) opListStreams(c *call) (any, error) {
 		return nil, err
 	}
 	limit := 100
+	if e := checkIntRange(req.Limit, "limit", 1, 10000); e != nil {
+		return nil, e
+	}
 	if req.Limit != nil {
-		if *req.Limit < 1 || *req.Limit > 10000 {
-			return nil, errValidation(strconv.FormatInt(*req.Limit, 10), "limit", "must have value between 1 and 10000")
-		}
 		limit = int(*req.Limit)
+	}
+	if e := checkOptName(req.ExclusiveStartStreamName, "exclusiveStartStreamName"); e != nil {
+		return nil, e
 	}
 	after := ""
 	if req.ExclusiveStartStreamName != nil {
@@ -727,8 +726,8 @@ func (s *Service) changeRetention(c *call, increase bool) (any, error) {
 		return nil, errMissing("retentionPeriodHours")
 	}
 	h := *req.RetentionPeriodHours
-	if h < 1 || h > 8760 {
-		return nil, errInvalid("Minimum allowed retention period is 24 hours. Maximum allowed retention period is 8760 hours. Requested retention period (%d hours) is out of range.", h)
+	if e := checkIntRange(&h, "retentionPeriodHours", 1, 8760); e != nil {
+		return nil, e
 	}
 	if h < 24 {
 		return nil, errInvalid("Minimum allowed retention period is 24 hours. Requested retention period (%d hours) is too short.", h)
@@ -800,7 +799,7 @@ func (s *Service) opAddTagsToStream(c *call) (any, error) {
 
 func (s *Service) addTagsLocked(dst, add map[string]string, name string) *APIError {
 	if len(add) < 1 || len(add) > maxTags {
-		return errValidation("map", "tags", "must have length between 1 and 50")
+		return errLenRange("map", len(add), "tags", 1, maxTags)
 	}
 	if e := checkTags(add); e != nil {
 		return e
@@ -831,7 +830,7 @@ func (s *Service) opRemoveTagsFromStream(c *call) (any, error) {
 		return nil, err
 	}
 	if len(req.TagKeys) < 1 || len(req.TagKeys) > maxTags {
-		return nil, errValidation("list", "tagKeys", "must have length between 1 and 50")
+		return nil, errLenRange("list", len(req.TagKeys), "tagKeys", 1, maxTags)
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -873,7 +872,7 @@ func (s *Service) opListTagsForStream(c *call) (any, error) {
 	limit := 50
 	if req.Limit != nil {
 		if *req.Limit < 1 || *req.Limit > 50 {
-			return nil, errValidation(strconv.FormatInt(*req.Limit, 10), "limit", "must have value between 1 and 50")
+			return nil, errIntRange(*req.Limit, "limit", 1, 50)
 		}
 		limit = int(*req.Limit)
 	}
@@ -961,7 +960,7 @@ func (s *Service) opUntagResource(c *call) (any, error) {
 		return nil, err
 	}
 	if len(req.TagKeys) < 1 || len(req.TagKeys) > maxTags {
-		return nil, errValidation("list", "tagKeys", "must have length between 1 and 50")
+		return nil, errLenRange("list", len(req.TagKeys), "tagKeys", 1, maxTags)
 	}
 	st, tags, e := s.resourceTags(req.ResourceARN, c.now)
 	if e != nil {
@@ -1045,7 +1044,7 @@ func (s *Service) opUpdateStreamWarmThroughput(c *call) (any, error) {
 		return nil, errMissing("warmThroughputMiBps")
 	}
 	if *req.WarmThroughputMiBps < 0 || *req.WarmThroughputMiBps > 1<<20 {
-		return nil, errValidation(strconv.FormatInt(*req.WarmThroughputMiBps, 10), "warmThroughputMiBps", "must have value greater than or equal to 0")
+		return nil, errIntRange(*req.WarmThroughputMiBps, "warmThroughputMiBps", 0, 1<<20)
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -1092,7 +1091,7 @@ func (s *Service) changeMonitoring(c *call, enable bool) (any, error) {
 		return nil, err
 	}
 	if len(req.ShardLevelMetrics) < 1 || len(req.ShardLevelMetrics) > 7 {
-		return nil, errValidation("list", "shardLevelMetrics", "must have length between 1 and 7")
+		return nil, errLenRange("list", len(req.ShardLevelMetrics), "shardLevelMetrics", 1, 7)
 	}
 	want := map[string]bool{}
 	for _, m := range req.ShardLevelMetrics {

@@ -110,7 +110,7 @@ func TestRetentionModeTagsRecordSize(t *testing.T) {
 	wantCode(t, err, "InvalidArgumentException")
 	must(v.k.DecreaseStreamRetentionPeriod(v.ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(48)}))(t)
 	_, err = v.k.IncreaseStreamRetentionPeriod(v.ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(9000)})
-	wantCode(t, err, "InvalidArgumentException")
+	wantCode(t, err, "ValidationException")
 
 	must(v.k.AddTagsToStream(v.ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("s"), Tags: map[string]string{"b": "2", "a": "1", "c": "3"}}))(t)
 	tags := must(v.k.ListTagsForStream(v.ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("s"), Limit: aws.Int32(2)}))(t)
@@ -133,7 +133,7 @@ func TestRetentionModeTagsRecordSize(t *testing.T) {
 
 	big := make([]byte, 2<<20)
 	_, err = v.k.PutRecord(v.ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("p"), Data: big})
-	wantCode(t, err, "ValidationException")
+	wantCode(t, err, "InvalidArgumentException")
 	_, err = v.k.UpdateMaxRecordSize(v.ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: aws.String(arn), MaxRecordSizeInKiB: aws.Int32(20000)})
 	wantCode(t, err, "ValidationException")
 	must(v.k.UpdateMaxRecordSize(v.ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: aws.String(arn), MaxRecordSizeInKiB: aws.Int32(10240)}))(t)
