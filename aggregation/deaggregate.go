@@ -253,6 +253,25 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte, sum sumState) ([]Us
 	d.pk, d.ehk, d.recs = d.pk[:0], d.ehk[:0], d.recs[:0]
 	lo, hi, keyBytes := len(body), 0, 0
 	for i := 0; i < len(body); {
+		// Fast path: a record whose length takes one or two varint bytes.
+		if body[i] == tagRecords && i+2 < len(body) {
+			s, n := i+2, int(body[i+1])
+			if n >= 0x80 {
+				if c := body[i+2]; c < 0x80 {
+					s, n = i+3, n&0x7f|int(c)<<7
+				} else {
+					s = -1
+				}
+			}
+			if s > 0 {
+				if n > len(body)-s {
+					return dst, malformed(ErrProtobuf, fmt.Sprintf("field %d overruns at offset %d", 3, i))
+				}
+				d.recs = append(d.recs, span{s, s + n})
+				i = s + n
+				continue
+			}
+		}
 		var field uint64
 		var wire byte
 		j := i + 1

@@ -44,8 +44,8 @@
 // # Compressed frame (Freshet only)
 //
 // With WithCompression (and optionally WithCompressionLevel) the Aggregator
-// may emit, instead of a KPL aggregate, a
-// compressed frame (all integers big-endian):
+// may emit, instead of a KPL aggregate, a compressed frame (all integers
+// big-endian):
 //
 //	offset 0: 4 bytes  magic F5 46 52 5A (0xF5, then "FRZ")
 //	offset 4: 1 byte   codec: 1 zstd (one RFC 8878 frame),
