@@ -152,7 +152,7 @@ func (c *config) validate() error {
 		c.assignInterval = max(20*time.Millisecond, c.failoverTime/20)
 	}
 	if c.rebalanceInterval == 0 {
-		c.rebalanceInterval = c.failoverTime / 2
+		c.rebalanceInterval = c.failoverTime / 4
 	}
 	if c.rebalanceInterval < c.assignInterval {
 		return fmt.Errorf("%w: rebalance interval %v shorter than the assignment interval %v", ErrInvalidOption, c.rebalanceInterval, c.assignInterval)
@@ -321,7 +321,7 @@ func WithAssignmentInterval(d time.Duration) Option {
 
 // WithRebalance tunes load balancing: how far from the average a worker's load may be,
 // how much of its excess moves per round and how many moves a round makes at most
-// (10%, 60% and 8 by default), and how often the leader rebalances (half the failover
+// (10%, 60% and 8 by default), and how often the leader rebalances (a quarter of the failover
 // time by default). Leases move by graceful handoff: the owner stops, checkpoints and
 // releases, and the new owner starts from that checkpoint.
 func WithRebalance(plan lease.PlanConfig, interval time.Duration) Option {

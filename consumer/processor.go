@@ -90,9 +90,10 @@ type ShutdownRequestedInput struct {
 type ProcessorFactory func(shard ShardInfo) (Processor, error)
 
 // HandlerFunc returns a ProcessorFactory for the common case: fn handles each batch, and
-// after fn returns nil the batch is checkpointed. At shard end SHARD_END is checkpointed,
-// and on shutdown the last handled batch is. When fn returns an error the batch is
-// delivered again after a backoff.
+// after fn returns nil the batch is checkpointed (retried briefly when the write fails
+// for a transient reason, then left to the next batch's checkpoint). At shard end
+// SHARD_END is checkpointed, and on shutdown the last handled batch is. When fn returns
+// an error the batch is delivered again after a backoff.
 func HandlerFunc(fn func(ctx context.Context, shard ShardInfo, records []Record) error) ProcessorFactory {
 	return func(ShardInfo) (Processor, error) {
 		if fn == nil {
@@ -114,7 +115,20 @@ func (h *handlerProcessor) ProcessRecords(ctx context.Context, in ProcessRecords
 			return err
 		}
 	}
-	return in.Checkpointer.Checkpoint(ctx)
+	// The batch is handled: a checkpoint that keeps failing for a transient reason is
+	// left to the next batch (or the shutdown) rather than handling the batch again.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = in.Checkpointer.Checkpoint(ctx); err == nil || errors.Is(err, checkpoint.ErrLeaseLost) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (h *handlerProcessor) LeaseLost(context.Context, LeaseLostInput) {}

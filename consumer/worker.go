@@ -78,7 +78,7 @@ type Worker struct {
 
 	coord    *lease.Coordinator
 	elector  *lease.LeaderElector
-	assigner *lease.Assigner
+	assigner *assigner
 	reporter *lease.Reporter
 	meter    *lease.ThroughputMeter
 
@@ -147,12 +147,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		lease.WithLeaderClock(cfg.clock), lease.WithLeaderLogger(cfg.logger)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	every := max(3, int(cfg.rebalanceInterval/cfg.assignInterval))
-	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerFailoverTime(cfg.failoverTime),
-		lease.WithAssignerClock(cfg.clock), lease.WithAssignerPlan(cfg.plan, every),
-		lease.WithWorkerMetricsMaxAge(cfg.metricsMaxAge())); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
-	}
+	w.assigner = newAssigner(w.store, &w.cfg)
 	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock),
 		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
 	if cfg.cpuMetrics {
@@ -238,8 +233,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	loops, stopLoops := context.WithCancel(hard)
 	defer stopLoops()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); w.leaseLoop(hard, loops) }()
+	go func() { defer wg.Done(); w.electionLoop(loops) }()
 	go func() { defer wg.Done(); w.leaderLoop(loops) }()
 	go func() { defer wg.Done(); _ = w.reporter.Run(loops) }()
 
@@ -437,12 +433,18 @@ func signal(c chan struct{}) {
 func (w *Worker) leaseLoop(hard, loops context.Context) {
 	nextRenew := w.cfg.clock.Now()
 	for {
-		if !w.cfg.clock.Now().Before(nextRenew) {
+		if now := w.cfg.clock.Now(); !now.Before(nextRenew) {
+			// Paced from the start of a round, so a slow round does not delay the next.
+			nextRenew = now.Add(w.cfg.renewInterval)
 			w.renewAll(hard)
-			nextRenew = w.cfg.clock.Now().Add(w.cfg.renewInterval)
 		}
 		if loops.Err() == nil {
-			if err := w.coord.Discover(loops); err != nil && loops.Err() == nil {
+			t0 := w.cfg.clock.Now()
+			err := w.coord.Discover(loops)
+			if took := w.cfg.clock.Since(t0); took > w.cfg.renewInterval {
+				w.log.Warn("consumer: lease discovery slow", zap.Duration("took", took))
+			}
+			if err != nil && loops.Err() == nil {
 				w.log.Debug("consumer: lease discovery failed", zap.Error(err))
 			}
 			if w.unrenewed() {
@@ -493,6 +495,9 @@ func (w *Worker) renewAll(ctx context.Context) {
 	if err := w.coord.RenewAll(ctx); err != nil && ctx.Err() == nil {
 		w.metrics.Record(MetricLeaseRenewFailure, UnitCount, 1, w.workerDim())
 		w.log.Debug("consumer: renewing leases failed", zap.Error(err))
+	}
+	if took := w.cfg.clock.Since(sent); took > w.cfg.renewInterval {
+		w.log.Warn("consumer: lease renewal slow", zap.Duration("took", took), zap.Int("leases", len(before)))
 	}
 	after := w.coord.Held()
 	var lost []*running
@@ -664,51 +669,62 @@ func (w *Worker) startConsumer(l lease.Lease) {
 	}()
 }
 
-// leaderLoop takes part in the leader election every renew interval; while this worker
-// leads it syncs shards every shard sync interval (and at once when a consumer found a
-// shard end) and runs an assignment round every assignment interval.
+// electionLoop takes part in the leader election every renew interval until ctx ends.
+// The lock is released only by a graceful shutdown, never by an Abort.
+func (w *Worker) electionLoop(ctx context.Context) {
+	for {
+		if _, err := w.elector.Tick(ctx); err != nil && ctx.Err() == nil {
+			w.log.Debug("consumer: leader election failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.cfg.clock.After(w.cfg.renewInterval):
+		}
+	}
+}
+
+// leaderLoop runs an assignment round every assignment interval: every worker observes
+// the lease table (for expiry), and the leader also syncs shards every shard sync
+// interval (and at once when a consumer found a shard end) and assigns leases.
 func (w *Worker) leaderLoop(ctx context.Context) {
-	var nextTick, nextSync time.Time
+	var nextSync time.Time
+	forced := false
 	for ctx.Err() == nil {
 		now := w.cfg.clock.Now()
-		if !now.Before(nextTick) {
-			if _, err := w.elector.Tick(ctx); err != nil && ctx.Err() == nil {
-				w.log.Debug("consumer: leader election failed", zap.Error(err))
-			}
-			nextTick = now.Add(w.cfg.renewInterval)
-		}
-		if w.elector.IsLeader() {
-			forced := false
-			select {
-			case <-w.syncNow:
-				forced = true
-			default:
-			}
+		lead := w.elector.IsLeader()
+		if !lead {
+			forced = false // shard ends are the leader's business
+		} else {
 			if forced || !now.Before(nextSync) {
+				forced = false
 				if err := w.syncShards(ctx); err != nil {
 					if ctx.Err() != nil {
 						return
 					}
 					w.log.Debug("consumer: shard sync failed", zap.Error(err))
+					forced = true
 				} else {
 					nextSync = now.Add(w.cfg.shardSyncInterval)
 				}
 			}
-			if plan, err := w.assigner.RunOnce(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				w.log.Debug("consumer: lease assignment failed", zap.Error(err))
-			} else if len(plan.Moves) > 0 {
-				w.log.Debug("consumer: lease assignment", zap.Any("moves", plan.Moves), zap.Stringer("basis", plan.Basis), zap.Any("load", plan.Load))
+		}
+		moves, basis, err := w.assigner.assignRound(ctx, lead && w.elector.IsLeader())
+		if err != nil {
+			if ctx.Err() != nil {
+				return
 			}
+			w.log.Debug("consumer: lease assignment failed", zap.Error(err))
+		}
+		if len(moves) > 0 {
+			w.log.Debug("consumer: leases assigned", zap.Any("moves", moves), zap.Stringer("basis", basis))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.cfg.clock.After(w.cfg.assignInterval):
 		case <-w.syncNow:
-			signal(w.syncNow)
+			forced = true
 		}
 	}
 }
