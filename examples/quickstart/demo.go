@@ -105,7 +105,16 @@ func runDemo(ctx context.Context, o options, c *curve, t *target, stdout io.Writ
 
 	// The producer follows the curve on its own goroutine; the view refreshes here.
 	prodDone := make(chan error, 1)
-	go func() { prodDone <- d.produce(runCtx, start) }()
+	scaleCtx, stopScaling := context.WithCancel(runCtx)
+	defer stopScaling()
+	go func() {
+		err := d.produce(runCtx, start)
+		stopScaling()
+		prodDone <- err
+	}()
+	if t.Engine != nil {
+		go d.scaleWhileProducing(scaleCtx, start)
+	}
 	killAt, joinAt := d.failoverTimes()
 	killed, joined := false, false
 	tick := time.NewTicker(o.Refresh)
@@ -166,6 +175,24 @@ loop:
 		counts = c
 	}
 	return d.summary(time.Since(start), counts, in, out), nil
+}
+
+// scaleWhileProducing runs the bundled engine's periodic work (on-demand scaling) from
+// the start of the launch to the end of the viral peak. Afterwards the stream keeps its
+// shards, as the service does: it merges cold shards only after hours, while the
+// engine's demo-sized window would merge every shard left idle for a few seconds.
+func (d *demo) scaleWhileProducing(ctx context.Context, start time.Time) {
+	_, peakEnd := d.c.PeakWindow()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < peakEnd {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			d.t.Engine.Streams.Maintain()
+		}
+	}
 }
 
 // failoverTimes places the worker kill just after the viral peak starts and the new

@@ -103,7 +103,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.Short {
 		if !set["duration"] {
-			o.Duration = 6 * time.Second
+			o.Duration = 10 * time.Second
 		}
 		// Fewer, bigger posts: the spike still outgrows four shards when the machine
 		// (a CI runner, the race detector) cannot move tens of thousands of posts/s.

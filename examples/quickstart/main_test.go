@@ -82,7 +82,7 @@ func TestQuickstartFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Duration != 6*time.Second || o.Peak != 500 || o.PostSize != 4096 {
+	if o.Duration != 10*time.Second || o.Peak != 500 || o.PostSize != 4096 {
 		t.Errorf("--short with --peak: duration %v peak %v post size %d", o.Duration, o.Peak, o.PostSize)
 	}
 }

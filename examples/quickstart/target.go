@@ -113,13 +113,16 @@ func engineConfig(o options) engine.Config {
 		Limits: true,
 		// The service watches a shard for minutes before it splits; the demo's launch
 		// lasts about a minute, so the engine scales on a window scaled to it.
-		OnDemandWindow: min(max(o.Duration/15, time.Second), 5*time.Second),
-		// The service merges cold shards only after a long quiet time; within the demo
+		OnDemandWindow: min(max(o.Duration/5, 2*time.Second), 5*time.Second),
+		// The service merges cold shards only after a long quiet time; within the launch
 		// only shards that received nothing for a whole window merge.
 		OnDemandColdFraction: math.SmallestNonzeroFloat64,
 		// The short mode's spike is small enough for a slow CI machine to produce; the
 		// engine splits at a quarter of a shard's limit instead of half to still show it.
 		OnDemandHotFraction: hotFraction(o),
+		// The demo drives the engine's periodic work itself (see demo.scaleWhileProducing)
+		// so that scaling stops when the launch ends.
+		MaintenanceInterval: -1,
 	}}
 }
 
