@@ -101,7 +101,8 @@ func benchAggregate(b *testing.B, size int, opts ...AggregatorOption) Record {
 }
 
 // BenchmarkDeaggregate measures de-aggregating one full (51,200-byte)
-// aggregate; bytes are aggregate input bytes, so MB/s is input throughput.
+// aggregate with Append; bytes are aggregate input bytes, so MB/s is input
+// throughput and MB/cpu-s input throughput per core.
 func BenchmarkDeaggregate(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		for _, tc := range []struct {
@@ -162,9 +163,9 @@ func (m cpuMeter) report(b *testing.B, bytesPerOp int64) {
 	b.ReportMetric(float64(bytesPerOp)/ns*1e3, "MB/cpu-s")
 }
 
-// benchBatch returns n full KPL aggregates (51,200 bytes each) of user
-// records of size bytes, each with different data, as GetRecords would
-// return them from a KPL producer.
+// benchBatch returns n full KPL aggregates (up to 51,200 bytes each, the KPL
+// default) of user records of size bytes, each with different data, as
+// GetRecords would return them from a KPL producer.
 func benchBatch(b *testing.B, n, size int) []Record {
 	recs := benchRecords(n*(DefaultMaxBytes/size+1), size)
 	a, err := NewAggregator()
@@ -199,7 +200,9 @@ func benchBatch(b *testing.B, n, size int) []Record {
 // full KPL aggregates with MD5 verification on: "batch" is AppendBatch with
 // SIMD lanes where the CPU has them, "scalar" is AppendBatch with crypto/md5
 // only, "append" is one Append per record. One op is one batch; bytes are
-// aggregate input bytes, so MB/cpu-s is input throughput per core.
+// aggregate input bytes, so MB/cpu-s is input throughput per core (MB/s is
+// per wall-clock second, which on a shared machine mostly measures the
+// neighbours).
 func BenchmarkDeaggregateBatch(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		for _, n := range []int{1, 16, 100} {
