@@ -351,11 +351,38 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte, sum sumState) ([]Us
 	out := dst[base : base+len(d.recs)]
 	k := 0
 	for n, sp := range d.recs {
-		pki, ehki, data, err := parseRecord(body[sp.start:sp.end], npk, nehk)
-		if err != nil {
-			clear(out[:k])
-			return dst, malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
+		var pki, ehki int
+		var data []byte
+		// In-line fast path for the usual record without an explicit hash
+		// key: 08 pk 1A len data, pk and len of one or two varint bytes.
+		if b := body[sp.start:sp.end]; len(b) >= 4 && b[0] == tagPartitionKeyIndex {
+			pk, i := int(b[1]), 2
+			if pk >= 0x80 && b[2] < 0x80 {
+				pk, i = pk&0x7f|int(b[2])<<7, 3
+			}
+			if i+1 < len(b) && b[i-1] < 0x80 && pk < npk && b[i] == tagData {
+				s, e := i+2, i+2+int(b[i+1])
+				if b[i+1] >= 0x80 {
+					s, e = -1, -1
+					if i+2 < len(b) && b[i+2] < 0x80 {
+						s = i + 3
+						e = s + (int(b[i+1]&0x7f) | int(b[i+2])<<7)
+					}
+				}
+				if e == len(b) {
+					pki, ehki, data = pk, -1, b[s:e:e]
+					goto decoded
+				}
+			}
 		}
+		{
+			var err error
+			if pki, ehki, data, err = parseRecord(body[sp.start:sp.end], npk, nehk); err != nil {
+				clear(out[:k])
+				return dst, malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
+			}
+		}
+	decoded:
 		if d.cfg.filter && !d.inRange(pki, npk, ehki) {
 			continue
 		}

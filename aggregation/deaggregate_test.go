@@ -426,3 +426,75 @@ func TestDecompressionBomb(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordFastPathsMatchSlow checks the in-line decoding of Record
+// messages against parseRecordSlow, the plain field-by-field decoder, on
+// valid records and on damaged ones (lengths off by one or by 128, flipped
+// bytes, truncation): an aggregate holding the record must decode to what
+// parseRecordSlow says, or be malformed when it says the record is invalid.
+func TestRecordFastPathsMatchSlow(t *testing.T) {
+	const npk, nehk = 200, 3
+	var tables []byte
+	for i := 0; i < npk; i++ {
+		k := fmt.Sprint("k", i)
+		tables = append(append(append(tables, tagPartitionKeyTable), byte(len(k))), k...)
+	}
+	for i := 0; i < nehk; i++ {
+		tables = append(append(tables, tagExplicitHashKeyTable, 1), byte('0'+i))
+	}
+	keys := func(pki, ehki int) (string, string) {
+		ehk := ""
+		if ehki >= 0 {
+			ehk = string(rune('0' + ehki))
+		}
+		return fmt.Sprint("k", pki), ehk
+	}
+	rng := rand.New(rand.NewPCG(6, 6))
+	d := newTestDeaggregator(t, false)
+	check := func(rec []byte) {
+		t.Helper()
+		body := append(append([]byte(nil), tables...), tagRecords)
+		body = appendVarint(body, uint64(len(rec)))
+		body = append(body, rec...)
+		got, err := d.Append(nil, Record{PartitionKey: "outer", Data: kpl(body...)})
+		pki, ehki, data, werr := parseRecordSlow(rec, npk, nehk)
+		if werr != nil {
+			if !errors.Is(err, ErrProtobuf) {
+				t.Fatalf("record %x: slow decoder says %v, Append gave %v %+v", rec, werr, err, got)
+			}
+			return
+		}
+		pk, ehk := keys(pki, ehki)
+		if err != nil || len(got) != 1 || got[0].PartitionKey != pk || got[0].ExplicitHashKey != ehk || !bytes.Equal(got[0].Data, data) {
+			t.Fatalf("record %x: got %+v %v, want pk %q ehk %q data %x", rec, got, err, pk, ehk, data)
+		}
+	}
+	dataLens := []int{0, 1, 126, 127, 128, 129, 255, 256, 16383, 16384}
+	for n := 0; n < 3000; n++ {
+		pk := rng.IntN(npk + 20)
+		rec := appendVarint([]byte{tagPartitionKeyIndex}, uint64(pk))
+		if rng.IntN(3) == 0 {
+			rec = appendVarint(append(rec, tagExplicitHashKeyIndex), uint64(rng.IntN(nehk+1)))
+		}
+		size := dataLens[rng.IntN(len(dataLens))]
+		rec = appendVarint(append(rec, tagData), uint64(size))
+		lenAt := len(rec) - varintSize(uint64(size))
+		rec = append(rec, make([]byte, size)...)
+		check(rec)
+		// The same record with its data length damaged.
+		for _, delta := range []int{-128, -1, 1, 128} {
+			if size+delta < 0 {
+				continue
+			}
+			bad := appendVarint(append([]byte(nil), rec[:lenAt]...), uint64(size+delta))
+			check(append(bad, rec[lenAt+varintSize(uint64(size)):]...))
+		}
+		bad := append([]byte(nil), rec...)
+		bad[rng.IntN(len(bad))] ^= byte(1 << rng.IntN(8))
+		check(bad)
+		check(rec[:rng.IntN(len(rec))])
+	}
+	// A two-byte length whose low and high parts, or-ed instead of added,
+	// would seem to end exactly at the record's end.
+	check(append([]byte{tagPartitionKeyIndex, 0, tagData, 0xFF, 0x01}, make([]byte, 127)...))
+}
