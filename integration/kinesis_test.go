@@ -137,6 +137,9 @@ var conformanceCases = []conformanceCase{
 	{name: "iterator/at_sequence_number", run: caseAtSequenceNumber},
 	{name: "iterator/after_sequence_number", run: caseAfterSequenceNumber},
 	{name: "iterator/at_timestamp", run: caseAtTimestamp},
+	{name: "iterator/at_timestamp_in_future", run: caseAtTimestampInFuture, gaps: map[string]knownGap{
+		targetKinesisLocal: {"GetShardIterator accepts an AT_TIMESTAMP after its clock", "succeeded"},
+	}},
 	{name: "iterator/invalid_sequence_number", run: caseInvalidSequenceNumber, gaps: map[string]knownGap{
 		targetKinesisLocal: {"GetShardIterator accepts another shard's sequence number", "succeeded"},
 	}},
@@ -543,6 +546,20 @@ func caseAtTimestamp(ctx context.Context, s *kstream) error {
 		return err
 	}
 	return sameRecords(recs, late)
+}
+
+// caseAtTimestampInFuture checks that GetShardIterator refuses an AT_TIMESTAMP after the
+// service's clock with InvalidArgumentException, as production Kinesis answers ("The
+// timestampInMillis parameter cannot be greater than the currentTimestampInMillis").
+func caseAtTimestampInFuture(ctx context.Context, s *kstream) error {
+	if err := s.create(ctx, 1); err != nil {
+		return err
+	}
+	_, err := s.iterator(ctx, shardID(0), func(in *kinesis.GetShardIteratorInput) {
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(time.Now().Add(time.Hour))
+	})
+	return wantCode("GetShardIterator AT_TIMESTAMP an hour ahead", err, "InvalidArgumentException")
 }
 
 func caseInvalidSequenceNumber(ctx context.Context, s *kstream) error {

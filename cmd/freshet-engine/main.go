@@ -40,6 +40,7 @@ func run(args []string) error {
 	deleteDelay := fs.Duration("delete-delay", 0, "how long a stream stays DELETING")
 	consumerDelay := fs.Duration("consumer-delay", 0, "how long a stream consumer stays CREATING or DELETING")
 	onDemandWindow := fs.Duration("on-demand-window", time.Minute, "observation window of ON_DEMAND scaling")
+	maxStored := fs.Int64("max-stored-bytes", 0, "cap on stored record bytes across streams; puts beyond it get LimitExceededException (0: no cap)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,7 @@ func run(args []string) error {
 			DeleteDelay:    *deleteDelay,
 			ConsumerDelay:  *consumerDelay,
 			OnDemandWindow: *onDemandWindow,
+			MaxStoredBytes: *maxStored,
 		},
 	})
 	if err != nil {

@@ -31,6 +31,9 @@ type Counters struct {
 	FaultedEntries, GhostRecords int64
 	// Splits and Merges count shard splits and merges, whatever caused them.
 	Splits, Merges int64
+	// StoredBytes is the partition-key and data bytes held now (Config.MaxStoredBytes);
+	// OpenShards the open shards of all streams not being deleted (Config.ShardLimit).
+	StoredBytes, OpenShards int64
 }
 
 // Counters returns the current counters.
@@ -42,6 +45,7 @@ func (s *Service) Counters() Counters {
 		ThrottledRequests: c.throttledRequests.Load(), ThrottledRecords: c.throttledRecords.Load(),
 		FaultedEntries: c.faultedEntries.Load(), GhostRecords: c.ghostRecords.Load(),
 		Splits: c.splits.Load(), Merges: c.merges.Load(),
+		StoredBytes: s.storedBytes.Load(), OpenShards: s.openShards.Load(),
 	}
 }
 

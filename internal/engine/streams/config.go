@@ -37,6 +37,17 @@ type Config struct {
 	OnDemandStreamLimit int
 	// ConsumerLimit is the number of registered consumers per stream; 20 when zero.
 	ConsumerLimit int
+	// UpdateShardCountLimit is how many UpdateShardCount calls a stream accepts per
+	// rolling 24 hours (LimitExceededException beyond); 10 when zero, negative for no
+	// limit.
+	UpdateShardCountLimit int
+	// MaxStoredBytes caps the partition-key and data bytes the service holds across all
+	// streams; zero for no cap. A PutRecord or PutRecords call that would pass it is
+	// refused whole with LimitExceededException (a throttling error, so clients back off
+	// and retry) until retention, DeleteStream or DecreaseStreamRetentionPeriod frees
+	// space. Stored records are never dropped early: what a test wrote stays readable
+	// for the stream's retention period.
+	MaxStoredBytes int64
 
 	// CreateDelay is how long a new stream stays CREATING; UpdateDelay how long it stays
 	// UPDATING after a reshard, mode or retention change; DeleteDelay how long it stays
@@ -109,6 +120,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"OnDemandHotFraction", c.OnDemandHotFraction < 0 || c.OnDemandHotFraction > 1},
 		{"OnDemandColdFraction", c.OnDemandColdFraction < 0 || c.OnDemandColdFraction > 1},
 		{"MaxRequestBytes", c.MaxRequestBytes < 0},
+		{"MaxStoredBytes", c.MaxStoredBytes < 0},
 	} {
 		if ck.bad {
 			return c, fmt.Errorf("%w: %s out of range", ErrInvalidOption, ck.name)
@@ -136,6 +148,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ConsumerLimit == 0 {
 		c.ConsumerLimit = 20
+	}
+	if c.UpdateShardCountLimit == 0 {
+		c.UpdateShardCountLimit = 10
 	}
 	if c.IteratorTTL == 0 {
 		c.IteratorTTL = 5 * time.Minute

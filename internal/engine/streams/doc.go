@@ -23,9 +23,24 @@
 // retention period, and closed shards disappear once their data has. With Config.Limits
 // each shard enforces 1 MiB/s and 1,000 records/s in, 2 MiB/s and 5 calls/s out, as
 // token buckets with Config.Burst of burst; excess gets
-// ProvisionedThroughputExceededException (per entry in PutRecords). Time comes from the
-// engine's clock, so tests on clock.Manual control expiry, retention, throttling and
-// status transitions exactly.
+// ProvisionedThroughputExceededException (per entry in PutRecords); each enhanced
+// fan-out consumer reads each shard at 2 MiB/s too. Time comes from the engine's clock,
+// so tests on clock.Manual control expiry, retention, throttling and status transitions
+// exactly.
+//
+// Requests are checked as the service checks them: values outside the API model's
+// constraints (patterns, lengths, ranges) get ValidationException with the service's
+// message ("1 validation error detected: Value '...' at 'member' failed to satisfy
+// constraint: ..."); values within the model that the service refuses get
+// InvalidArgumentException or LimitExceededException. A PutRecords call carries at most
+// 500 records and 10 MiB of partition keys and data, each record within its stream's
+// maximum record size. UpdateShardCount keeps within half and double the open shards
+// and 10 calls per stream per rolling 24 hours; no split, whether asked for, made by
+// ON_DEMAND scaling or by warm throughput, opens shards beyond Config.ShardLimit.
+// GetShardIterator refuses an AT_TIMESTAMP after the service's clock, as production
+// Kinesis does; SubscribeToShard starts such a subscription at the tip of the shard.
+// Config.MaxStoredBytes optionally caps the stored record bytes: puts beyond it are
+// refused whole (LimitExceededException) and nothing stored is dropped early.
 //
 // # Go API for tests
 //

@@ -39,11 +39,15 @@ func (s *Service) maintainStream(st *stream, now time.Time) {
 			delete(st.consumers, name)
 		}
 	}
-	cutoff := now.Add(-st.retention).UnixNano()
-	for _, sh := range st.shards {
-		sh.mu.Lock()
-		sh.trimLocked(cutoff)
-		sh.mu.Unlock()
+	if !st.deleting { // a deleted stream's bytes were released by deleteStream
+		cutoff := now.Add(-st.retention).UnixNano()
+		var dropped int64
+		for _, sh := range st.shards {
+			sh.mu.Lock()
+			dropped += sh.trimLocked(cutoff)
+			sh.mu.Unlock()
+		}
+		s.storedBytes.Add(-dropped)
 	}
 	if st.mode == modeOnDemand && s.cfg.OnDemandWindow > 0 && st.statusAt(now) == statusActive &&
 		now.Sub(st.windowStart) >= s.cfg.OnDemandWindow {
@@ -78,7 +82,7 @@ func (s *Service) autoscaleLocked(st *stream, now time.Time) {
 	}
 	split := false
 	for _, l := range loads {
-		if l.hot && canSplit(l.sh.rng) {
+		if l.hot && canSplit(l.sh.rng) && s.checkShardLimit(1) == nil {
 			s.splitLocked(st, l.sh, l.sh.rng.Midpoint().Add1(), now)
 			split = true
 		}
@@ -104,10 +108,14 @@ func canSplit(r hashkey.Range) bool {
 }
 
 // scaleUpToWarmLocked splits the widest open shards until the stream has the shards its
-// warm throughput needs. The caller holds st.mu exclusively.
+// warm throughput needs, or until the account's shard limit stops it: then it returns
+// LimitExceededException, keeping the splits made. The caller holds st.mu exclusively.
 func (s *Service) scaleUpToWarmLocked(st *stream, now time.Time) *APIError {
 	want := warmShards(st.warmMiBps)
 	for len(st.open) < want {
+		if e := s.checkShardLimit(1); e != nil {
+			return e
+		}
 		var widest *shard
 		var wmax *big.Int
 		for _, sh := range st.open {

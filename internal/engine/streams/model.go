@@ -54,6 +54,9 @@ type stream struct {
 	open          []*shard // open shards ordered by hash-key range
 	consumers     map[string]*consumer
 	windowStart   time.Time
+	// shardCountUpdates holds when UpdateShardCount calls succeeded, within the last
+	// 24 hours.
+	shardCountUpdates []time.Time
 }
 
 func (st *stream) statusAt(now time.Time) string {
@@ -143,6 +146,7 @@ type shard struct {
 	total    uint64 // records ever appended; the next record's position
 	trimmed  uint64 // position of the oldest record still stored
 	lastTs   int64
+	lastSeq  uint64 // the last appended record's sequence number; 0 before any
 	endSeq   uint64 // 0 while open
 	closedAt time.Time
 	children []*shard
@@ -182,6 +186,7 @@ func (sh *shard) appendLocked(st *stream, ts int64, pk, data []byte) uint64 {
 	seg.buf = append(seg.buf, data...)
 	seg.recs = append(seg.recs, recMeta{seq: seq, ts: ts, off: uint32(off), pkLen: uint32(len(pk)), dataLen: uint32(len(data))})
 	sh.total++
+	sh.lastSeq = seq
 	sh.winBytes += int64(need)
 	sh.winRecords++
 	return seq
@@ -241,10 +246,12 @@ func (sh *shard) horizon(cutoff int64) uint64 {
 	return sh.firstPos(sh.trimmed, func(m *recMeta) bool { return m.ts >= cutoff })
 }
 
-// trimLocked drops whole segments whose records are all older than cutoff.
-func (sh *shard) trimLocked(cutoff int64) {
+// trimLocked drops whole segments whose records are all older than cutoff (the open
+// segment too, the next append starts a new one) and returns
+// the record bytes (partition keys and data) dropped.
+func (sh *shard) trimLocked(cutoff int64) int64 {
 	n := 0
-	for n < len(sh.segs)-1 || (n == len(sh.segs)-1 && sh.closed()) {
+	for n < len(sh.segs) {
 		seg := sh.segs[n]
 		if len(seg.recs) == 0 || seg.recs[len(seg.recs)-1].ts >= cutoff {
 			break
@@ -252,7 +259,11 @@ func (sh *shard) trimLocked(cutoff int64) {
 		n++
 	}
 	if n == 0 {
-		return
+		return 0
+	}
+	var dropped int64
+	for _, seg := range sh.segs[:n] {
+		dropped += int64(len(seg.buf))
 	}
 	sh.segs = append([]*segment(nil), sh.segs[n:]...)
 	if len(sh.segs) > 0 {
@@ -260,6 +271,16 @@ func (sh *shard) trimLocked(cutoff int64) {
 	} else {
 		sh.trimmed = sh.total
 	}
+	return dropped
+}
+
+// storedLocked returns the record bytes the shard holds. The caller holds sh.mu.
+func (sh *shard) storedLocked() int64 {
+	var n int64
+	for _, seg := range sh.segs {
+		n += int64(len(seg.buf))
+	}
+	return n
 }
 
 // recRef is a record read from a shard; its slices alias the shard's arena.
@@ -315,6 +336,9 @@ func (sh *shard) seqBefore(pos uint64) uint64 {
 		si, ri := sh.locate(pos - 1)
 		return sh.segs[si].recs[ri].seq
 	}
+	if pos == sh.total && sh.lastSeq != 0 {
+		return sh.lastSeq // every record trimmed
+	}
 	return sh.startSeq
 }
 
@@ -330,6 +354,33 @@ type consumer struct {
 	tags     map[string]string
 	// lastSubscribe holds, per shard number, when a subscription last started.
 	lastSubscribe map[int]time.Time
+	// readLimits holds, per shard number, the consumer's read-bytes bucket for
+	// subscriptions when limits are on.
+	readLimits map[int]*readLimiter
+}
+
+// readLimiter is a token bucket shared by the subscriptions of one consumer to one
+// shard.
+type readLimiter struct {
+	mu sync.Mutex
+	b  bucket
+}
+
+// wait returns zero when the bucket is not in debt at now, and otherwise how long it
+// takes to refill to zero.
+func (l *readLimiter) wait(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.positive(now.UnixNano()) {
+		return 0
+	}
+	return time.Duration((-l.b.tokens/l.b.rate)*float64(time.Second)) + time.Millisecond
+}
+
+func (l *readLimiter) take(n int64) {
+	l.mu.Lock()
+	l.b.take(float64(n))
+	l.mu.Unlock()
 }
 
 func (c *consumer) statusAt(now time.Time) string {
@@ -500,10 +551,4 @@ func parseIterator(s []byte) (iterator, bool) {
 		shardNum: int(binary.BigEndian.Uint32(body[25:])),
 		stream:   string(body[29:]),
 	}, true
-}
-
-func (st *stream) openCount() int {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	return len(st.open)
 }

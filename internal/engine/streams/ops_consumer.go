@@ -96,6 +96,7 @@ func (s *Service) registerConsumer(st *stream, name string, tags map[string]stri
 		stream:        st,
 		tags:          map[string]string{},
 		lastSubscribe: map[int]time.Time{},
+		readLimits:    map[int]*readLimiter{},
 	}
 	for k, v := range tags {
 		cs.tags[k] = v
@@ -265,6 +266,9 @@ type subscription struct {
 	cs        *consumer
 	pos       uint64
 	retention time.Duration
+	// limit is the consumer's read-bytes bucket for the shard (2 MiB/s by default) when
+	// limits are on; a subscription in debt sends only heartbeats until it refills.
+	limit *readLimiter
 }
 
 func (s *Service) prepareSubscribe(c *call) (*subscription, *APIError) {
@@ -324,6 +328,14 @@ func (s *Service) prepareSubscribe(c *call) (*subscription, *APIError) {
 		}
 	}
 	cs.lastSubscribe[sh.num] = c.now
+	var lim *readLimiter
+	if s.cfg.Limits {
+		lim = cs.readLimits[sh.num]
+		if lim == nil {
+			lim = &readLimiter{b: newBucket(s.cfg.ReadBytesPerSecond, s.cfg.Burst, 1)}
+			cs.readLimits[sh.num] = lim
+		}
+	}
 	retention := st.retention
 	st.mu.Unlock()
 	sh.mu.RLock()
@@ -332,7 +344,7 @@ func (s *Service) prepareSubscribe(c *call) (*subscription, *APIError) {
 	if e != nil {
 		return nil, e
 	}
-	return &subscription{st: st, sh: sh, cs: cs, pos: pos, retention: retention}, nil
+	return &subscription{st: st, sh: sh, cs: cs, pos: pos, retention: retention, limit: lim}, nil
 }
 
 // subscribeToShard serves SubscribeToShard: an initial-response event, then
@@ -392,10 +404,20 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sh := sub.sh
+		maxRecs := maxGetRecords
+		var refill *time.Timer
+		var refilled <-chan time.Time
+		if sub.limit != nil {
+			if d := sub.limit.wait(now); d > 0 {
+				maxRecs = 0
+				refill = time.NewTimer(d)
+				refilled = refill.C
+			}
+		}
 		sh.mu.Lock()
-		res := s.readLocked(sh, refs[:0], sub.pos, maxGetRecords, maxEventDataBytes, now, sub.retention)
+		res := s.readLocked(sh, refs[:0], sub.pos, maxRecs, maxEventDataBytes, now, sub.retention)
 		var wait <-chan struct{}
-		if !res.ended && res.next >= sh.total {
+		if !res.ended && res.next >= sh.total && maxRecs > 0 {
 			wait = sh.waitChanLocked()
 		}
 		sh.mu.Unlock()
@@ -422,6 +444,9 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 			for _, ref := range res.refs {
 				n += int64(len(ref.data))
 			}
+			if sub.limit != nil && n > 0 {
+				sub.limit.take(n)
+			}
 			s.counters.recordsOut.Add(int64(len(res.refs)))
 			s.counters.bytesOut.Add(n)
 			sub.pos = res.next
@@ -430,11 +455,12 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 			if res.ended {
 				return
 			}
-			if wait == nil {
+			if wait == nil && maxRecs > 0 {
 				continue
 			}
 		}
 		select {
+		case <-refilled:
 		case <-wait:
 		case <-heartbeat.C:
 			due = true
@@ -444,6 +470,9 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-s.ctx.Done():
 			return
+		}
+		if refill != nil {
+			refill.Stop()
 		}
 	}
 }

@@ -367,10 +367,27 @@ func (s *Service) writableStream(ref streamRef, now time.Time) (*stream, *APIErr
 	return st, e
 }
 
+// reserveStored counts the call's record bytes as stored before they are, and refuses
+// the call when that passes Config.MaxStoredBytes. The caller settles with the bytes
+// actually stored: s.storedBytes.Add(stored - reserved).
+func (s *Service) reserveStored(p *putRequest) (int64, *APIError) {
+	var n int64
+	for i := range p.entries {
+		n += int64(len(p.entries[i].pk) + len(p.entries[i].data))
+	}
+	total := s.storedBytes.Add(n)
+	if max := s.cfg.MaxStoredBytes; max > 0 && total > max {
+		s.storedBytes.Add(-n)
+		return 0, errLimit("The engine holds %d bytes of records and this call adds %d: that passes its MaxStoredBytes of %d. Space is freed as records pass their stream's retention period or streams are deleted.",
+			total-n, n, max)
+	}
+	return n, nil
+}
+
 // put appends the entries to their shards, applying limits and entry faults, and fills
 // p.results. It holds the stream lock shared and each shard's lock once per run of
-// entries routed to it.
-func (s *Service) put(st *stream, p *putRequest, now time.Time, entryFaults bool) {
+// entries routed to it. It returns the record bytes stored.
+func (s *Service) put(st *stream, p *putRequest, now time.Time, entryFaults bool) int64 {
 	ts := now.UnixNano()
 	limits := s.cfg.Limits
 	var ef *EntryFaults
@@ -438,6 +455,7 @@ func (s *Service) put(st *stream, p *putRequest, now time.Time, entryFaults bool
 		s.counters.throttledRecords.Add(throttled)
 		s.counters.throttledRequests.Add(1)
 	}
+	return storedBytes
 }
 
 func (s *Service) throttleMessage(st *stream, sh *shard) string {
@@ -475,7 +493,11 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 	if e := s.validateEntries(st, p, true, maxRecord); e != nil {
 		return nil, e
 	}
-	s.put(st, p, c.now, true)
+	reserved, e := s.reserveStored(p)
+	if e != nil {
+		return nil, e
+	}
+	s.storedBytes.Add(s.put(st, p, c.now, true) - reserved)
 	failed := 0
 	for _, r := range p.results {
 		if r.code != resultOK {
@@ -573,7 +595,11 @@ func (s *Service) opPutRecord(c *call) (any, error) {
 	if e := s.validateEntries(st, p, false, maxRecord); e != nil {
 		return nil, e
 	}
-	s.put(st, p, c.now, false)
+	reserved, e := s.reserveStored(p)
+	if e != nil {
+		return nil, e
+	}
+	s.storedBytes.Add(s.put(st, p, c.now, false) - reserved)
 	r := p.results[0]
 	if r.code == resultThrottled {
 		return nil, apiErr("ProvisionedThroughputExceededException", http.StatusBadRequest, "%s", s.throttleMessage(st, r.shard))
@@ -663,6 +689,12 @@ func (s *Service) opGetShardIterator(c *call) (any, error) {
 	sp := startPosition{typ: *req.ShardIteratorType, seq: req.StartingSequenceNumber, ts: req.Timestamp}
 	if e := s.checkStart(sp, "shardIteratorType", "startingSequenceNumber"); e != nil {
 		return nil, e
+	}
+	if sp.typ == "AT_TIMESTAMP" && sp.ts.UnixMilli() > c.now.UnixMilli() {
+		// The service refuses a timestamp after its own clock (SubscribeToShard does not:
+		// there a future timestamp starts at the tip, like LATEST).
+		return nil, errInvalid("The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d",
+			sp.ts.UnixMilli(), c.now.UnixMilli())
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {
@@ -911,7 +943,7 @@ func (s *Service) opGetRecords(c *call) (any, error) {
 	}
 	buf := getBuf()
 	out := (*buf)[:0]
-	if need := 256 + int(bytesOut)*4/3 + len(r.refs)*160; cap(out) < need {
+	if need := recordsJSONSize(r.refs, encryption) + len(next) + 512; cap(out) < need {
 		out = make([]byte, 0, need)
 	}
 	out = append(out, '{')
@@ -929,6 +961,26 @@ func (s *Service) opGetRecords(c *call) (any, error) {
 	out = append(out, '}')
 	*buf = out
 	return pooledBody{buf}, nil
+}
+
+// recordJSONOverhead is the size of one record's JSON in appendRecordsJSON besides its
+// base64 data, partition key and timestamp: member names, quotes, braces, the comma and
+// the sequence number.
+const recordJSONOverhead = len(`{"SequenceNumber":"","ApproximateArrivalTimestamp":,"Data":"","PartitionKey":""},`) + seqLen
+
+// recordsJSONSize returns the size appendRecordsJSON needs for refs when no partition
+// key needs escaping (more is appended if one does), so the response buffer is sized
+// once.
+func recordsJSONSize(refs []recRef, encryption string) int {
+	n := len(`"Records":[]`)
+	per := recordJSONOverhead + 24 // epoch seconds with milliseconds
+	if encryption != "NONE" {
+		per += len(`,"EncryptionType":""`) + len(encryption)
+	}
+	for i := range refs {
+		n += per + base64.StdEncoding.EncodedLen(len(refs[i].data)) + len(refs[i].pk)
+	}
+	return n
 }
 
 // appendRecordsJSON appends `"Records":[...]`.

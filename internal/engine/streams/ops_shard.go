@@ -21,19 +21,12 @@ func (s *Service) notEligible(st *stream, sh *shard) *APIError {
 	return errInvalid("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", sh.id, st.name, s.cfg.AccountID)
 }
 
-func (s *Service) checkShardLimitLocked(extra int) *APIError {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.checkShardLimitHeld(extra)
-}
-
-// checkShardLimitHeld is checkShardLimitLocked for callers holding s.mu. It reads other
-// streams' open counts without their locks only through openShardCount, which locks.
-func (s *Service) checkShardLimitHeld(extra int) *APIError {
-	open := 0
-	for _, o := range s.streams {
-		open += o.openCount()
-	}
+// checkShardLimit refuses a change that would open extra more shards than the account's
+// shard limit allows. It reads the service's open-shard count and takes no lock, so any
+// caller may use it; two streams resharding at the same instant may together pass the
+// limit by the shards of one call.
+func (s *Service) checkShardLimit(extra int) *APIError {
+	open := int(s.openShards.Load())
 	if open+extra > s.cfg.ShardLimit {
 		return errLimit("This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d.",
 			s.cfg.AccountID, s.cfg.Region, open, s.cfg.ShardLimit, extra)
@@ -45,6 +38,7 @@ func (s *Service) checkShardLimitHeld(extra int) *APIError {
 // holds st.mu exclusively and has checked at lies strictly inside the range.
 func (s *Service) splitLocked(st *stream, parent *shard, at hashkey.Key, now time.Time) (*shard, *shard) {
 	s.closeShardLocked(st, parent, now)
+	s.openShards.Add(1)
 	left := s.newShard(st, hashkey.Range{Start: parent.rng.Start, End: at.Sub1()}, parent.id, "", now)
 	right := s.newShard(st, hashkey.Range{Start: at, End: parent.rng.End}, parent.id, "", now)
 	parent.mu.Lock()
@@ -63,6 +57,7 @@ func (s *Service) mergeLocked(st *stream, a, b *shard, now time.Time) *shard {
 	}
 	s.closeShardLocked(st, a, now)
 	s.closeShardLocked(st, b, now)
+	s.openShards.Add(-1)
 	child := s.newShard(st, rng, a.id, b.id, now)
 	for _, p := range []*shard{a, b} {
 		p.mu.Lock()
@@ -114,7 +109,7 @@ func (s *Service) opSplitShard(c *call) (any, error) {
 }
 
 func (s *Service) split(st *stream, shardID string, at hashkey.Key, now time.Time) *APIError {
-	if e := s.checkShardLimitLocked(1); e != nil {
+	if e := s.checkShardLimit(1); e != nil {
 		return e
 	}
 	st.mu.Lock()
@@ -195,6 +190,12 @@ func (s *Service) merge(st *stream, aID, bID string, now time.Time) *APIError {
 	return nil
 }
 
+// maxUniformShards is the largest shard count UpdateShardCount scales a stream to.
+const maxUniformShards = 10000
+
+// updateShardCountWindow is the rolling period of Config.UpdateShardCountLimit.
+const updateShardCountWindow = 24 * time.Hour
+
 type updateShardCountReq struct {
 	streamRef
 	TargetShardCount *int64  `json:"TargetShardCount"`
@@ -245,13 +246,30 @@ func (s *Service) updateShardCount(st *stream, target int, now time.Time) (int, 
 	if target > 2*cur || target*2 < cur {
 		return 0, errLimit("UpdateShardCount of stream %s under account %s from %d to %d shards: the target must be between half and double the current open shard count.", st.name, s.cfg.AccountID, cur, target)
 	}
-	if e := s.checkShardLimitLocked(max(0, target-cur)); e != nil {
+	if target > maxUniformShards && (cur <= maxUniformShards || target >= maxUniformShards) {
+		return 0, errLimit("UpdateShardCount of stream %s under account %s to %d shards: a stream can be scaled to at most %d shards, and one above that only to fewer than %d.", st.name, s.cfg.AccountID, target, maxUniformShards, maxUniformShards)
+	}
+	if e := s.checkShardLimit(max(0, target-cur)); e != nil {
 		return 0, e
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if e := s.requireActiveLocked(st, now); e != nil {
 		return 0, e
+	}
+	if limit := s.cfg.UpdateShardCountLimit; limit > 0 {
+		recent := st.shardCountUpdates[:0]
+		for _, t := range st.shardCountUpdates {
+			if now.Sub(t) < updateShardCountWindow {
+				recent = append(recent, t)
+			}
+		}
+		st.shardCountUpdates = recent
+		if len(recent) >= limit {
+			return 0, errLimit("Rate exceeded for UpdateShardCount of stream %s under account %s: at most %d calls per rolling 24 hours; the oldest of them expires at %s.",
+				st.name, s.cfg.AccountID, limit, recent[0].Add(updateShardCountWindow).UTC().Format(time.RFC3339))
+		}
+		st.shardCountUpdates = append(st.shardCountUpdates, now)
 	}
 	s.reshapeLocked(st, hashkey.Uniform(target), now)
 	st.updatingUntil = now.Add(s.cfg.UpdateDelay)

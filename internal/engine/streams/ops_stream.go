@@ -123,16 +123,6 @@ func (s *Service) readableLocked(st *stream, now time.Time) *APIError {
 	return s.notFound(st.name)
 }
 
-func (s *Service) openShardCountLocked() int {
-	n := 0
-	for _, st := range s.streams {
-		st.mu.RLock()
-		n += len(st.open)
-		st.mu.RUnlock()
-	}
-	return n
-}
-
 func (s *Service) newShard(st *stream, rng hashkey.Range, parent, adjacent string, now time.Time) *shard {
 	sh := &shard{
 		id:       shardID(len(st.shards)),
@@ -279,10 +269,8 @@ func (s *Service) createStream(name, mode string, n int, maxKiB, warm int32, tag
 			return nil, errInUse("Stream %s under account %s already exists.", name, s.cfg.AccountID)
 		}
 	}
-	open := s.openShardCountLocked()
-	if open+n > s.cfg.ShardLimit {
-		return nil, errLimit("This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d.",
-			s.cfg.AccountID, s.cfg.Region, open, s.cfg.ShardLimit, n)
+	if e := s.checkShardLimit(n); e != nil {
+		return nil, e
 	}
 	if mode == modeOnDemand {
 		count := 0
@@ -319,6 +307,7 @@ func (s *Service) createStream(name, mode string, n int, maxKiB, warm int32, tag
 		s.newShard(st, rng, "", "", now)
 	}
 	st.rebuildOpen()
+	s.openShards.Add(int64(len(st.open)))
 	s.streams[name] = st
 	return st, nil
 }
@@ -353,14 +342,18 @@ func (s *Service) deleteStream(st *stream, enforce bool, now time.Time) *APIErro
 	}
 	st.deleting = true
 	st.goneAt = now.Add(s.cfg.DeleteDelay)
+	s.openShards.Add(-int64(len(st.open)))
 	if s.cfg.DeleteDelay == 0 && s.streams[st.name] == st {
 		delete(s.streams, st.name)
 	}
+	var stored int64
 	for _, sh := range st.shards {
 		sh.mu.Lock()
+		stored += sh.storedLocked()
 		sh.wakeLocked()
 		sh.mu.Unlock()
 	}
+	s.storedBytes.Add(-stored)
 	return nil
 }
 
@@ -693,6 +686,11 @@ func (s *Service) opUpdateStreamMode(c *call) (any, error) {
 	if e := s.requireActiveLocked(st, c.now); e != nil {
 		return nil, e
 	}
+	if mode == modeOnDemand && req.WarmThroughputMiBps != nil {
+		if e := s.checkShardLimit(warmShards(int32(*req.WarmThroughputMiBps)) - len(st.open)); e != nil {
+			return nil, e
+		}
+	}
 	st.mode = mode
 	if mode == modeProvisioned {
 		st.warmMiBps = 0
@@ -703,7 +701,9 @@ func (s *Service) opUpdateStreamMode(c *call) (any, error) {
 	st.windowStart = c.now
 	st.updatingUntil = c.now.Add(s.cfg.UpdateDelay)
 	if mode == modeOnDemand {
-		s.scaleUpToWarmLocked(st, c.now)
+		if e := s.scaleUpToWarmLocked(st, c.now); e != nil {
+			return nil, e
+		}
 	}
 	return nil, nil
 }
@@ -758,7 +758,7 @@ func (s *Service) changeRetention(c *call, increase bool) (any, error) {
 func (s *Service) opDescribeLimits(c *call) (any, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	open := s.openShardCountLocked()
+	open := int(s.openShards.Load())
 	od := 0
 	for _, st := range s.streams {
 		st.mu.RLock()
@@ -1057,6 +1057,9 @@ func (s *Service) opUpdateStreamWarmThroughput(c *call) (any, error) {
 	}
 	if st.mode != modeOnDemand {
 		return nil, errInvalid("Warm throughput can only be set on ON_DEMAND streams; stream %s is %s.", st.name, st.mode)
+	}
+	if e := s.checkShardLimit(warmShards(int32(*req.WarmThroughputMiBps)) - len(st.open)); e != nil {
+		return nil, e
 	}
 	st.warmMiBps = int32(*req.WarmThroughputMiBps)
 	if e := s.scaleUpToWarmLocked(st, c.now); e != nil {

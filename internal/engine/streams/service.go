@@ -40,6 +40,13 @@ type Service struct {
 
 	counters    counters
 	entryFaults atomic.Pointer[EntryFaults]
+	// openShards counts the open shards of all streams not being deleted: creation adds
+	// a stream's shards, a split one, a merge takes one away, deletion takes the
+	// stream's open shards away.
+	openShards atomic.Int64
+	// storedBytes counts the partition-key and data bytes of stored records until
+	// retention or deletion drops them; a put reserves its bytes first (MaxStoredBytes).
+	storedBytes atomic.Int64
 	requestID   atomic.Uint64
 
 	ctx    context.Context
