@@ -740,6 +740,6 @@ func (w *Worker) newFetcher(ctx context.Context, s *streamInfo, shardID string, 
 	return fetch.NewPoller(ctx, w.kin, fetch.PollingConfig{
 		StreamName: s.Name, ShardID: shardID, Start: pos, MaxRecords: w.cfg.maxRecords, Prefetch: w.cfg.prefetch,
 		IdleTime: w.cfg.idleTime, Throttle: fetch.Backoff{Base: w.cfg.throttleBase, Max: w.cfg.throttleMax},
-		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log,
+		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log, CBOR: w.cfg.cbor,
 	})
 }

@@ -44,6 +44,9 @@ type PollingConfig struct {
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
 	Logger *zap.Logger
+	// CBOR sends GetRecords in the Kinesis CBOR protocol (raw record bytes, no base64)
+	// when the client is a *kinesis.Client.
+	CBOR bool
 }
 
 type result struct {
@@ -189,7 +192,11 @@ func (p *Poller) run(ctx context.Context) {
 			iter = it
 			attempt = 0
 		}
-		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(p.cfg.MaxRecords)})
+		var opts []func(*kinesis.Options)
+		if p.cfg.CBOR {
+			opts = append(opts, UseCBOR)
+		}
+		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(p.cfg.MaxRecords)}, opts...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
