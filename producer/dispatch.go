@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,9 @@ const noDeadline = int64(1<<63 - 1)
 func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 	now := p.now()
 	flushing := p.flushing.Load() > 0
-	linger := int64(p.cfg.linger)
+	// A record waits at most its linger, and never more than half its TTL, before it is
+	// due: whatever the settings, it gets sent well before it expires.
+	linger := int64(min(p.cfg.linger, p.cfg.recordTTL/2))
 	next := noDeadline
 	var expired []*krec
 	for _, st := range *p.list.Load() {
@@ -71,8 +74,19 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 					next = min(next, sh.openFirst+linger)
 				}
 			}
+			// A Kinesis record whose oldest user record expired loses its expired user
+			// records; the others stay at the front, rebuilt, with their own deadlines.
 			for sh.qLen() > 0 && sh.front().deadline <= now {
-				expired = append(expired, sh.popFront())
+				live, dead := p.splitExpired(sh.popFront(), now)
+				if dead != nil {
+					expired = append(expired, dead)
+				}
+				if len(live) > 0 {
+					// What is left has waited long enough: send it now.
+					sh.pushFront(live)
+					sh.urgent = true
+					break
+				}
 			}
 			if sh.qLen() == 0 {
 				sh.urgent = false
@@ -172,7 +186,9 @@ func (p *Producer) build(st *stream, cand []*shard, now int64) ([]*krec, bool) {
 // takeOne moves the first waiting record of sh into the batch if the shard's state, its
 // limiter and the batch's limits allow. sh.mu must be held.
 func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, full *bool, keys map[string]struct{}, now int64) bool {
-	if sh.retired || sh.qLen() == 0 {
+	if sh.retired || sh.qLen() == 0 || sh.front().deadline <= now {
+		// An expired record is left for the next pass, which takes its expired user
+		// records out: nothing past its TTL is sent.
 		return false
 	}
 	if p.cfg.ordered && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
@@ -320,6 +336,7 @@ func (p *Producer) send(st *stream, batch []*krec) {
 		return
 	}
 	anyFailed := false
+	refreshed := false
 	var moved []movedRec
 	for i := range out.Records {
 		e := &out.Records[i]
@@ -362,7 +379,13 @@ func (p *Producer) send(st *stream, batch []*krec) {
 		k.sh.lim.accepted(now, k.size)
 		k.sh.mu.Unlock()
 		if shardID != k.sh.id && shardID != "" {
-			st.stale.Store(true)
+			// The shard map is stale: list the shards again now, so records still
+			// buffered for a closed shard are split by hash key before they are sent.
+			if !refreshed {
+				refreshed = true
+				st.stale.Store(true)
+				st.requestRefresh()
+			}
 			if k.aggregated {
 				moved = append(moved, movedRec{k: k, shardID: shardID, seq: seq})
 				continue
@@ -424,13 +447,18 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, failed bool
 		var expired []*krec
 		sh.mu.Lock()
 		if len(ks) > 0 {
-			live := ks[:0]
+			var live []*krec
 			for _, r := range ks {
-				if r.deadline <= now {
-					expired = append(expired, r)
-				} else {
+				if r.deadline > now {
 					live = append(live, r)
+					continue
 				}
+				l, dead := p.splitExpired(r, now)
+				if dead != nil {
+					expired = append(expired, dead)
+				}
+				live = append(live, l...)
+				sh.urgent = sh.urgent || len(l) > 0
 			}
 			ks = live
 			if sh.retired {
@@ -560,9 +588,10 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 		// One plain krec per record to put again; repredict re-aggregates them.
 		ks := make([]*krec, len(again))
 		for i := range again {
+			u := again[i]
 			ks[i] = &krec{sh: k.sh, pk: recs[i].PartitionKey, ehk: recs[i].ExplicitHashKey, data: recs[i].Data,
-				users: []userRec{again[i]}, size: len(recs[i].Data) + len(recs[i].PartitionKey), userBytes: int64(again[i].size),
-				firstPut: k.firstPut, deadline: k.deadline, attempts: k.attempts, lastErr: k.lastErr}
+				users: []userRec{u}, size: len(recs[i].Data) + len(recs[i].PartitionKey), userBytes: int64(u.size),
+				firstPut: u.put, deadline: u.put + int64(p.cfg.recordTTL), attempts: slices.Clip(k.attempts), lastErr: k.lastErr}
 		}
 		st.repredict(ks)
 	}

@@ -39,8 +39,9 @@
 //     at its deadline with ErrClosed and leaves no goroutine behind.
 //
 // The producer talks to Kinesis through Client, the subset of *kinesis.Client it uses, so
-// it works unchanged against AWS, the bundled engine or a test fake. WithCBOR sends
-// PutRecords in the CBOR protocol (raw blobs instead of base64). The SDK's own retries
+// it works unchanged against AWS, the bundled engine or a test fake. PutRecords goes
+// out in the Kinesis CBOR protocol (raw blobs instead of base64) unless WithCBOR(false)
+// asks for JSON. The SDK's own retries
 // are turned off for PutRecords: the producer retries per record, with a retry budget of
 // its own. Metrics keep KPL's names (UserRecordsPut, KinesisRecordsPut, BufferingTime,
 // ...), are available in process with Metrics, and can be published to CloudWatch.

@@ -39,6 +39,8 @@ type fakeKinesis struct {
 	maxRecord    int32 // MaxRecordSizeInKiB reported
 	// throttleAll throttles every entry.
 	throttleAll bool
+	// throttleIf, when set, throttles the entries whose data it returns true for.
+	throttleIf func(data []byte) bool
 	// discard answers success without storing, for benchmarks.
 	discard bool
 	// perShardLimit throttles entries beyond this many bytes per call per shard (0: off).
@@ -178,7 +180,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	for i, e := range in.Records {
 		r := &out.Records[i]
 		switch x := f.rng.Float64(); {
-		case f.throttleAll || x < f.throttleRate:
+		case f.throttleAll || x < f.throttleRate || (f.throttleIf != nil && f.throttleIf(e.Data)):
 			r.ErrorCode = aws.String("ProvisionedThroughputExceededException")
 			r.ErrorMessage = aws.String("Rate exceeded for shard")
 			failed++

@@ -617,26 +617,6 @@ func TestPutSyncSkipsLinger(t *testing.T) {
 	}
 }
 
-func TestRecordTTL(t *testing.T) {
-	f := newFake(2)
-	f.throttleAll = true
-	p := newTestProducer(t, f, WithRecordTTL(200*time.Millisecond))
-	n := 300
-	o := putAll(t, p, n, 10)
-	failed := o.check(t, n)
-	if len(failed) != n {
-		t.Fatalf("%d of %d expired", len(failed), n)
-	}
-	for _, r := range failed {
-		if !errors.Is(r.Err, ErrRecordExpired) || !errors.Is(r.Err, ErrThrottled) {
-			t.Fatalf("outcome %v, want ErrRecordExpired after throttling", r.Err)
-		}
-		if len(r.Attempts) == 0 || r.Attempts[0].ErrorCode != "ProvisionedThroughputExceededException" {
-			t.Fatalf("attempts %+v", r.Attempts)
-		}
-	}
-}
-
 func TestFailIfThrottled(t *testing.T) {
 	f := newFake(2)
 	f.throttleAll = true

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/freshet/freshet/aggregation"
@@ -11,6 +12,7 @@ import (
 type userRec struct {
 	done func(Result)
 	ep   *epoch
+	put  int64 // producer time of Put; the record expires at put + TTL
 	size int32
 }
 
@@ -146,14 +148,16 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 		return false
 	}
 	wake := urgent
+	// Read under the lock, so put times grow along the shard's buffer.
+	u.put = p.now()
 	if !p.cfg.aggregate {
 		k := p.getKrec()
 		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
 		k.users = append(k.users, u)
 		k.size = len(rec.Data) + len(rec.PartitionKey)
 		k.userBytes = int64(u.size)
-		k.firstPut = p.now()
-		k.deadline = k.firstPut + int64(p.cfg.recordTTL)
+		k.firstPut = u.put
+		k.deadline = u.put + int64(p.cfg.recordTTL)
 		wake = wake || sh.qLen() == 0 || sh.qLen()%p.cfg.collectMaxCount == 0
 		sh.pushBack(k)
 	} else {
@@ -162,14 +166,14 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 		}
 		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data}
 		if len(sh.open) == 0 {
-			sh.openFirst = p.now()
+			sh.openFirst = u.put
 			wake = wake || sh.qLen() == 0
 		}
 		if err := sh.agg.AddWithHashKey(ar, hk); err != nil {
 			// Full (validation happened at Put): seal and start a new aggregate.
 			sh.seal()
 			wake = true
-			sh.openFirst = p.now()
+			sh.openFirst = u.put
 			_ = sh.agg.AddWithHashKey(ar, hk)
 		}
 		sh.open = append(sh.open, u)
@@ -236,9 +240,12 @@ func (sh *shard) prepend(ks []*krec) bool {
 }
 
 // rebuild makes Kinesis records for shard sh out of n user records given by at, keeping
-// their order and the attempts of the records they came from.
+// their order, their own put times (so their own deadlines) and the attempts of the
+// records they came from. Attempts slices are clipped: a later append to one of the new
+// records never writes into an array another record shares.
 func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record, hashkey.Key, userRec, *krec)) []*krec {
 	var out []*krec
+	ttl := int64(p.cfg.recordTTL)
 	if !p.cfg.aggregate {
 		for i := 0; i < n; i++ {
 			r, _, u, src := at(i)
@@ -247,8 +254,8 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 			k.users = append(k.users, u)
 			k.size = len(r.Data) + len(r.PartitionKey)
 			k.userBytes = int64(u.size)
-			k.firstPut, k.deadline = src.firstPut, src.deadline
-			k.attempts, k.lastErr = src.attempts, src.lastErr
+			k.firstPut, k.deadline = u.put, u.put+ttl
+			k.attempts, k.lastErr = slices.Clip(src.attempts), src.lastErr
 			out = append(out, k)
 		}
 		return out
@@ -271,7 +278,7 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 		k.size = len(o.Data) + len(o.PartitionKey)
 		k.userBytes = bytes
 		k.firstPut, k.deadline = first, deadline
-		k.attempts, k.lastErr = attempts, lastErr
+		k.attempts, k.lastErr = slices.Clip(attempts), lastErr
 		out = append(out, k)
 		users, bytes, attempts, lastErr = users[:0], 0, nil, nil
 	}
@@ -280,14 +287,8 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 		if len(users) > 0 && !agg.Fits(r) {
 			flush()
 		}
-		if len(users) == 0 {
-			first, deadline = src.firstPut, src.deadline
-		}
-		if src.firstPut < first {
-			first = src.firstPut
-		}
-		if src.deadline < deadline {
-			deadline = src.deadline
+		if len(users) == 0 || u.put < first {
+			first, deadline = u.put, u.put+ttl
 		}
 		if len(src.attempts) > len(attempts) {
 			attempts, lastErr = src.attempts, src.lastErr
@@ -322,4 +323,58 @@ func isAggregate(n int, data []byte) bool {
 		return true
 	}
 	return len(data) >= 4 && [4]byte(data[:4]) == aggregation.CompressedMagic
+}
+
+// splitExpired separates the user records of k whose own time to live has passed (the
+// returned dead record, nil when none) from the others, which are rebuilt into live
+// records for k's shard, in order, keeping k's attempts. When every user record has
+// expired, or k cannot be taken apart, dead is k itself. k must be out of every queue;
+// it is consumed unless returned as dead.
+func (p *Producer) splitExpired(k *krec, now int64) (live []*krec, dead *krec) {
+	ttl := int64(p.cfg.recordTTL)
+	n := 0
+	for _, u := range k.users {
+		if u.put+ttl <= now {
+			n++
+		}
+	}
+	if n == len(k.users) || n == 0 || !k.aggregated {
+		if n == 0 {
+			// No user record has expired: the Kinesis record's deadline is its oldest
+			// user record's.
+			k.deadline = k.users[0].put + ttl
+			for _, u := range k.users {
+				k.deadline = min(k.deadline, u.put+ttl)
+			}
+			return []*krec{k}, nil
+		}
+		return nil, k
+	}
+	urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
+	if err != nil || len(urs) != len(k.users) {
+		return nil, k
+	}
+	dead = p.getKrec()
+	dead.sh, dead.aggregated = k.sh, true
+	dead.attempts, dead.lastErr = slices.Clip(k.attempts), k.lastErr
+	keep := make([]int, 0, len(k.users)-n)
+	for i, u := range k.users {
+		if u.put+ttl <= now {
+			dead.users = append(dead.users, u)
+			dead.userBytes += int64(u.size)
+		} else {
+			keep = append(keep, i)
+		}
+	}
+	live = p.rebuild(k.sh, len(keep), func(i int) (aggregation.Record, hashkey.Key, userRec, *krec) {
+		ur := urs[keep[i]]
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data}
+		hk, _ := r.HashKey()
+		return r, hk, k.users[keep[i]], k
+	})
+	// rebuild copied the data into new aggregates: k is done.
+	clear(k.users)
+	k.users = k.users[:0]
+	p.putKrec(k)
+	return live, dead
 }

@@ -117,8 +117,12 @@ func fatal(err error) {
 }
 
 func runFreshet(e *engine.Engine, stream string, n int, pks []string, data []byte, cbor bool) int64 {
-	p, err := producer.New(kinesis.NewFromConfig(e.AWSConfig()), producer.WithStream(stream), producer.WithCBOR(cbor),
-		producer.WithMetrics(producer.MetricsNone, producer.GranularityGlobal))
+	opts := []producer.Option{producer.WithStream(stream), producer.WithMetrics(producer.MetricsNone, producer.GranularityGlobal)}
+	if !cbor {
+		// CBOR is the default; freshet-json asks for the JSON protocol.
+		opts = append(opts, producer.WithCBOR(false))
+	}
+	p, err := producer.New(kinesis.NewFromConfig(e.AWSConfig()), opts...)
 	if err != nil {
 		fatal(err)
 	}
