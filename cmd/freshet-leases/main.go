@@ -1,0 +1,244 @@
+// Command freshet-leases inspects the lease tables of a Kinesis consumer application
+// (Freshet or Java KCL 3.x, in the three-table layout of KCL 3.0-3.4 or the single table
+// of KCL 3.5) and resets the checkpoints of a stopped application to replay its stream.
+//
+//	freshet-leases --app orders-app --stream orders list
+//	freshet-leases --app orders-app --stream orders list --json
+//	freshet-leases --app orders-app replay --to trim-horizon
+//	freshet-leases --app orders-app replay --to at-timestamp=2025-01-02T15:04:05Z --yes
+//	freshet-leases --app orders-app replay --to sequence=4959...8898 --shard shardId-000000000002
+//
+// It sits beside the consumer's data flow: it reads the same tables the workers'
+// coordinators, leader and metrics reporters write (through package lease, so the
+// attribute names and types are exactly those Java KCL writes) and, for lag, reads one
+// record per shard from Kinesis. replay writes checkpoints through lease.Replay, which
+// clears owners and pending checkpoints so the restarted fleet reads from the new position.
+//
+// It uses the default AWS credentials chain and region; --endpoint points both the
+// DynamoDB and Kinesis clients at another endpoint (such as freshet-engine).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/freshet/freshet/lease"
+)
+
+const usageText = `usage: freshet-leases [global flags] <command> [command flags]
+
+Commands:
+  list     print the leases, workers, leader and client version of an application
+  replay   reset the checkpoints of a stopped application (TRIM_HORIZON, LATEST,
+           AT_TIMESTAMP or a sequence number)
+
+Global flags (also accepted after the command):
+`
+
+// errUsage marks errors caused by the command line; main exits with status 2 for them.
+var errUsage = errors.New("usage")
+
+// usageError is a command-line error with its message.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return errUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// globalFlags are the flags every command accepts.
+type globalFlags struct {
+	endpoint    string
+	region      string
+	profile     string
+	app         string
+	stream      string
+	layout      string
+	singleTable bool
+	timeout     time.Duration
+}
+
+func (g *globalFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.endpoint, "endpoint", g.endpoint, "DynamoDB and Kinesis endpoint URL (default: AWS)")
+	fs.StringVar(&g.region, "region", g.region, "AWS region (default: from the environment or shared config; us-east-1 with --endpoint)")
+	fs.StringVar(&g.profile, "profile", g.profile, "shared config profile")
+	fs.StringVar(&g.app, "app", g.app, "application name: the lease table (required)")
+	fs.StringVar(&g.stream, "stream", g.stream, "stream the application consumes, for lag (multi-stream lease keys name their own)")
+	fs.StringVar(&g.layout, "layout", g.layout, "table layout: auto, three-table (KCL 3.0-3.4) or single-table (KCL 3.5)")
+	fs.BoolVar(&g.singleTable, "single-table", g.singleTable, "shorthand for --layout single-table")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "bound on the whole command")
+}
+
+func (g *globalFlags) validate() error {
+	if g.app == "" {
+		return usagef("--app is required")
+	}
+	if len(g.app) < 3 || len(g.app) > 255 {
+		return usagef("--app %q: a DynamoDB table name has 3 to 255 characters", g.app)
+	}
+	for _, r := range g.app {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return usagef("--app %q: a DynamoDB table name has only letters, digits, '_', '-' and '.'", g.app)
+		}
+	}
+	switch g.layout {
+	case "auto", "three-table", "single-table":
+	default:
+		return usagef("--layout %q: want auto, three-table or single-table", g.layout)
+	}
+	if g.singleTable {
+		if g.layout == "three-table" {
+			return usagef("--single-table contradicts --layout three-table")
+		}
+		g.layout = "single-table"
+	}
+	if g.endpoint != "" && !strings.HasPrefix(g.endpoint, "http://") && !strings.HasPrefix(g.endpoint, "https://") {
+		return usagef("--endpoint %q: want an http:// or https:// URL", g.endpoint)
+	}
+	if g.timeout <= 0 {
+		return usagef("--timeout %v: must be positive", g.timeout)
+	}
+	return nil
+}
+
+// env is what a run of the command talks to.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// now is the wall clock (for ages of metrics rows and lag).
+	now func() time.Time
+	// sleep waits d or until ctx ends.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, sleep: sleepCtx}
+	err := run(ctx, os.Args[1:], e)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
+		fmt.Fprintln(os.Stderr, "run 'freshet-leases -h' for usage")
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
+		os.Exit(1)
+	}
+}
+
+// run executes one command line. Command-line errors wrap errUsage.
+func run(ctx context.Context, args []string, e env) error {
+	g := globalFlags{layout: "auto", timeout: 2 * time.Minute}
+	fs := flag.NewFlagSet("freshet-leases", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	g.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, usageText)
+		fs.PrintDefaults()
+		fmt.Fprintln(e.stderr, "\nRun 'freshet-leases <command> -h' for the flags of a command.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return usagef("no command given (want list or replay)")
+	}
+	switch rest[0] {
+	case "list":
+		return runList(ctx, &g, rest[1:], e)
+	case "replay":
+		return runReplay(ctx, &g, rest[1:], e)
+	case "help":
+		fs.Usage()
+		return nil
+	default:
+		return usagef("unknown command %q (want list or replay)", rest[0])
+	}
+}
+
+// clients are the service clients and table layout of one run.
+type clients struct {
+	db      *dynamodb.Client
+	kinesis *kinesis.Client
+	region  string
+}
+
+func newClients(ctx context.Context, g *globalFlags) (*clients, error) {
+	var opts []func(*config.LoadOptions) error
+	if g.region != "" {
+		opts = append(opts, config.WithRegion(g.region))
+	}
+	if g.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(g.profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if g.endpoint != "" {
+		cfg.BaseEndpoint = aws.String(g.endpoint)
+		if cfg.Region == "" {
+			cfg.Region = "us-east-1"
+		}
+	}
+	if cfg.Region == "" {
+		return nil, usagef("no AWS region: set --region, AWS_REGION or a profile's region")
+	}
+	return &clients{db: dynamodb.NewFromConfig(cfg), kinesis: kinesis.NewFromConfig(cfg), region: cfg.Region}, nil
+}
+
+// openStore resolves the layout and returns a store over the application's tables,
+// after checking that its lease table exists.
+func openStore(ctx context.Context, g *globalFlags, c *clients) (*lease.Store, error) {
+	var tables lease.Tables
+	switch g.layout {
+	case "three-table":
+		tables = lease.DefaultTables(g.app)
+	case "single-table":
+		tables = lease.SingleTableLayout(g.app)
+	default:
+		t, err := lease.DetectTables(ctx, c.db, g.app)
+		if err != nil {
+			return nil, fmt.Errorf("detect the table layout of %q: %w", g.app, err)
+		}
+		tables = t
+	}
+	if err := checkTable(ctx, c.db, tables.Lease); err != nil {
+		return nil, err
+	}
+	return lease.NewStore(c.db, tables)
+}
