@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -48,6 +49,7 @@ type engineResult struct {
 	CPUSeconds      float64 `json:"cpu_s"`
 	PeakRSSMB       float64 `json:"peak_rss_mb"`
 	UnsignedPayload bool    `json:"unsigned_payload"`
+	SDKBody         bool    `json:"sdk_body"`
 }
 
 func runEngine(args []string) error {
@@ -60,6 +62,7 @@ func runEngine(args []string) error {
 	shards := fs.Int("shards", 8, "shards of the benchmark stream")
 	stream := fs.String("stream", "", "stream name (default: a fresh name)")
 	unsigned := fs.Bool("unsigned-payload", true, "sign requests with UNSIGNED-PAYLOAD instead of hashing each body")
+	sdkBody := fs.Bool("sdk-body", false, "send request bodies as the SDK builds them; by default they offer only Read, which avoids the SDK's closed-body race (net/http closes the connection after the SDK closes a body it still checks for extra bytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +70,7 @@ func runEngine(args []string) error {
 		return errors.New("invalid flags")
 	}
 	ctx := context.Background()
-	res := engineResult{Bench: "engine", Records: *records, RecordBytes: *size, Batch: *batch, Concurrency: *conc, Shards: *shards, UnsignedPayload: *unsigned}
+	res := engineResult{Bench: "engine", Records: *records, RecordBytes: *size, Batch: *batch, Concurrency: *conc, Shards: *shards, UnsignedPayload: *unsigned, SDKBody: *sdkBody}
 	var eng *engine.Engine
 	if *endpoint == "" {
 		e, err := engine.Start(engine.Config{})
@@ -90,6 +93,9 @@ func runEngine(args []string) error {
 			t.MaxIdleConns = 256
 			t.MaxIdleConnsPerHost = 256
 		}),
+	}
+	if !*sdkBody {
+		cfg.HTTPClient = readOnlyBodies{cfg.HTTPClient}
 	}
 	k := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
 		if *unsigned {
@@ -181,6 +187,24 @@ func runEngine(args []string) error {
 }
 
 // attempts returns how many HTTP attempts the SDK made for one call.
+// readOnlyBodies wraps an HTTP client so that request bodies offer only Read and Close.
+// The SDK closes a request body when the response headers arrive; net/http's writeLoop,
+// having sent ContentLength bytes, copies the body once more to check for extra bytes,
+// preferring its WriteTo, which the closed SDK body answers with io.EOF: the transport
+// takes that as a write error and closes the connection, now and then under a response
+// still being read ("use of closed network connection"), and the SDK resends the call.
+type readOnlyBodies struct{ inner aws.HTTPClient }
+
+type readOnlyBody struct{ io.ReadCloser }
+
+// Do sends r with its body wrapped.
+func (c readOnlyBodies) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readOnlyBody{r.Body}
+	}
+	return c.inner.Do(r)
+}
+
 func attempts(md middleware.Metadata) int {
 	if r, ok := retry.GetAttemptResults(md); ok && len(r.Results) > 0 {
 		return len(r.Results)
