@@ -642,3 +642,32 @@ func FuzzParsePosition(f *testing.F) {
 		}
 	})
 }
+
+// TestListMultiStreamLag reads lag from the stream named in a multi-stream lease key,
+// without --stream.
+func TestListMultiStreamLag(t *testing.T) {
+	f := newFixture(t, "multi-app", false)
+	f.createStream("clicks", 1)
+	seqs := f.put("clicks", lowHashKey, 2)
+	id := "000000000000:clicks:1700000000"
+	f.putLease(lease.Lease{Key: lease.MultiStreamKey(id, shard0), StreamIdentifier: id, ShardID: shard0,
+		Checkpoint: checkpoint.Value{SequenceNumber: seqs[0]}})
+	f.putLease(lease.Lease{Key: lease.MultiStreamKey(id, shard1), StreamIdentifier: id, ShardID: shard1,
+		Checkpoint: checkpoint.TrimHorizon})
+	rep := f.listJSON(time.Now().Add(time.Minute))
+	l := leaseByKey(t, rep, id+":"+shard0)
+	if l.ShardID != shard0 || l.StreamIdentifier != id || l.LagMillis == nil || *l.LagMillis < time.Minute.Milliseconds() {
+		t.Errorf("multi-stream lease = %+v (lag %v)", l, l.LagMillis)
+	}
+	if l := leaseByKey(t, rep, id+":"+shard1); l.LagMillis != nil || l.LagNote != "stream or shard not found" {
+		t.Errorf("lease of a shard the stream lacks: lag %v, %q", l.LagMillis, l.LagNote)
+	}
+	// --shard takes the shard ID of a multi-stream key.
+	r := f.run("", nil, time.Time{}, "replay", "--to", "sequence="+seqs[1], "--shard", shard0, "--yes")
+	if r.err != nil {
+		t.Fatalf("replay: %v\n%s", r.err, r.stdout)
+	}
+	if got := f.get(id + ":" + shard0); got.Checkpoint.SequenceNumber != seqs[1] {
+		t.Errorf("multi-stream lease after replay = %+v", got)
+	}
+}
