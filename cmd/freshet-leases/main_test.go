@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,12 @@ import (
 
 // TestMain gives the default credentials chain static credentials and keeps it away
 // from the machine's AWS files and instance metadata.
+// With FRESHET_LEASES_MAIN=1 the test binary runs main instead, for exit-status tests.
 func TestMain(m *testing.M) {
+	if os.Getenv("FRESHET_LEASES_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID":           "freshet",
 		"AWS_SECRET_ACCESS_KEY":       "freshet",
@@ -669,5 +675,70 @@ func TestListMultiStreamLag(t *testing.T) {
 	}
 	if got := f.get(id + ":" + shard0); got.Checkpoint.SequenceNumber != seqs[1] {
 		t.Errorf("multi-stream lease after replay = %+v", got)
+	}
+}
+
+// TestExitStatus runs main in a child process: 0 on success and for -h, 2 for command-line
+// errors, 1 for failures.
+func TestExitStatus(t *testing.T) {
+	f := newFixture(t, "exit-app", false)
+	f.putLease(lease.Lease{Key: shard0, Checkpoint: checkpoint.TrimHorizon})
+	cases := []struct {
+		args   []string
+		status int
+		stderr string
+	}{
+		{[]string{"--endpoint", f.e.URL(), "--app", "exit-app", "list", "--lag=false"}, 0, ""},
+		{[]string{"-h"}, 0, "usage: freshet-leases"},
+		{[]string{"--app", "exit-app", "list", "--bogus"}, 2, "bogus"},
+		{[]string{"--endpoint", f.e.URL(), "--app", "exit-app", "replay", "--to", "sequence=1"}, 2, "exactly one --shard"},
+		{[]string{"--endpoint", f.e.URL(), "--app", "missing-app", "list"}, 1, "not found"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], tc.args...)
+			cmd.Env = append(os.Environ(), "FRESHET_LEASES_MAIN=1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			status := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				status = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if status != tc.status || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("status %d, stderr %q; want %d and %q", status, stderr.String(), tc.status, tc.stderr)
+			}
+			if tc.status == 0 && len(tc.args) > 1 && !strings.Contains(stdout.String(), shard0) {
+				t.Errorf("stdout lacks the lease:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+// TestLoopbackCredentials: with no credentials anywhere, a loopback endpoint still works.
+func TestLoopbackCredentials(t *testing.T) {
+	f := newFixture(t, "creds-app", false)
+	f.putLease(lease.Lease{Key: shard0, Checkpoint: checkpoint.TrimHorizon})
+	cmd := exec.Command(os.Args[0], "--endpoint", f.e.URL(), "--app", "creds-app", "list", "--lag=false")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "FRESHET_LEASES_MAIN=1", "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), shard0) {
+		t.Fatalf("list without credentials: %v\n%s", err, out)
+	}
+	for endpoint, want := range map[string]bool{
+		"http://127.0.0.1:4568": true, "http://localhost:4568": true, "http://[::1]:80": true,
+		"https://dynamodb.us-east-1.amazonaws.com": false, "http://10.0.0.1:4568": false, "http://%zz": false,
+	} {
+		if got := isLoopback(endpoint); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", endpoint, got, want)
+		}
 	}
 }
