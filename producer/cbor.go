@@ -89,10 +89,17 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 		return decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
 	}
 	if err := decodePutRecordsCBOR(body, po); err != nil {
-		return &smithy.DeserializationError{Err: err}
+		return &smithy.DeserializationError{Err: &cborDecodeError{err: err}}
 	}
 	return nil
 }
+
+// cborDecodeError is a successful CBOR PutRecords response whose body could not be
+// decoded. The producer then stops using CBOR.
+type cborDecodeError struct{ err error }
+
+func (e *cborDecodeError) Error() string { return e.err.Error() }
+func (e *cborDecodeError) Unwrap() error { return e.err }
 
 // appendCBORHead appends a CBOR item head of major type major with argument n.
 func appendCBORHead(b []byte, major byte, n uint64) []byte {

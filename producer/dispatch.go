@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -284,12 +285,22 @@ func (p *Producer) send(st *stream, batch []*krec) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 	var body *[]byte
-	if p.cfg.cbor {
+	opts := p.callOpt
+	useCBOR := p.cborOn.Load()
+	if useCBOR {
+		opts = p.cborOpt
 		body = cborBufs.Get().(*[]byte)
 		ctx = context.WithValue(ctx, cborBufKey{}, body)
 	}
-	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, p.callOpt...)
+	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, opts...)
 	cancel()
+	var cde *cborDecodeError
+	if useCBOR && errors.As(err, &cde) && p.cborOn.CompareAndSwap(true, false) {
+		// The endpoint answered a CBOR call with a body that is not a PutRecords
+		// response (kinesalite 3.3.3 cuts CBOR responses off at 16 KiB). The call
+		// probably succeeded; its records are retried, so they may be stored twice.
+		p.log.Warn("producer: undecodable CBOR PutRecords response; using JSON from now on", zap.String("stream", st.name), zap.Error(err))
+	}
 	if body != nil && cap(*body) <= 2*MaxPutRecordsBytes {
 		cborBufs.Put(body)
 	}

@@ -398,6 +398,10 @@ func WithMaxRecordSize(n int) Option {
 // for SigV4 to hash. Off, calls use the SDK's JSON 1.1 protocol. It takes effect when
 // the client is a *kinesis.Client (it swaps the call's protocol); other clients are
 // called as they are. Every other operation uses the SDK's JSON protocol either way.
+// When an endpoint answers a CBOR PutRecords call with a body that does not decode
+// (kinesalite 3.3.3 cuts CBOR responses off at 16 KiB, about 140 entries), the producer
+// logs a warning and uses JSON from then on; the records of that call are retried, so
+// they may be stored twice (at-least-once, as for any lost response).
 func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,11 @@ type Producer struct {
 	cfg     config
 	client  Client
 	log     *zap.Logger
-	callOpt []func(*kinesis.Options)
+	callOpt []func(*kinesis.Options) // JSON PutRecords
+	cborOpt []func(*kinesis.Options) // CBOR PutRecords
+	// cborOn is true while PutRecords goes out in CBOR; it turns false for good when a
+	// CBOR response cannot be decoded (see send).
+	cborOn  atomic.Bool
 	start   time.Time
 	metrics *metrics
 
@@ -198,9 +203,8 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	}
 	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
 	p.callOpt = []func(*kinesis.Options){func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }}
-	if cfg.cbor {
-		p.callOpt = append(p.callOpt, useCBOR)
-	}
+	p.cborOpt = append(slices.Clip(p.callOpt), useCBOR)
+	p.cborOn.Store(cfg.cbor)
 	empty := []*stream{}
 	p.list.Store(&empty)
 	e := newEpoch()
