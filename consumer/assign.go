@@ -17,9 +17,10 @@ import (
 //   - Every worker observes the lease table each round (expiry is judged on the
 //     observer's clock), so a newly elected leader can reassign a dead worker's leases
 //     without first watching them for a whole failover time.
-//   - A worker is alive while its metrics row is fresh or while it renews a lease; a
-//     worker whose every lease has expired is dead even while its metrics row is still
-//     fresh, so expired leases are not given back to it.
+//   - A worker is alive while its metrics row is fresh or while it renews its leases;
+//     a worker with an expired lease is left out even while its metrics row is still
+//     fresh, so expired leases are not given back to a worker that stopped renewing
+//     (its leases expire one by one, at the pace of its last renewals).
 //   - On an idle stream (mean lease throughput below idleLeaseKBps) the plan balances
 //     lease counts: rates of a few bytes per second are noise, not load.
 //   - A lease that has an owner and has not expired moves only by graceful handoff.
@@ -133,8 +134,8 @@ func (a *assigner) assignRound(ctx context.Context, lead bool) ([]lease.Move, le
 		if !m.Valid() || now.Sub(m.LastUpdate) > a.maxAge {
 			continue
 		}
-		if e := owners[m.WorkerID]; e != nil && e.live == 0 && e.dead > 0 {
-			continue
+		if e := owners[m.WorkerID]; e != nil && e.dead > 0 {
+			continue // stopped renewing (dead, or in trouble): give it nothing
 		}
 		cpu, ok := m.CPU()
 		if !ok {
@@ -144,7 +145,7 @@ func (a *assigner) assignRound(ctx context.Context, lead bool) ([]lease.Move, le
 		alive[m.WorkerID] = true
 	}
 	for w, e := range owners {
-		if e.live > 0 && !alive[w] {
+		if e.live > 0 && e.dead == 0 && !alive[w] {
 			workers = append(workers, lease.WorkerLoad{ID: w, CPU: -1})
 		}
 	}

@@ -482,7 +482,11 @@ func runChaos(t *testing.T, cfg chaosConfig) {
 	if dups != explained {
 		t.Errorf("%d duplicates not explained by a killed worker, e.g. %v", dups-explained, dupSamples)
 	}
-	checkLeaseTable(t, ddb)
+	if !cfg.kills {
+		// After a kill a lease may still wait for its dead previous owner when the run
+		// ends; without kills every handoff must have completed.
+		checkLeaseTable(t, ddb)
+	}
 }
 
 // checkLeaseTable checks the end state: no lease left owned after a graceful shutdown.

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/consumer"
 	"github.com/freshet/freshet/internal/engine"
@@ -269,7 +270,13 @@ func serveEngine(stream string, records, size, shards, keys int) error {
 // benchOptions are the worker options of the benchmark runs: polling with the largest
 // batches, no CPU metrics (the workers share this process).
 func benchOptions(info engineInfo, id string, failover time.Duration) []consumer.Option {
-	return []consumer.Option{
+	log := zap.NewNop()
+	if os.Getenv("FRESHET_BENCH_DEBUG") != "" {
+		if l, err := zap.NewDevelopment(); err == nil {
+			log = l.With(zap.String("w", id))
+		}
+	}
+	return []consumer.Option{consumer.WithLogger(log),
 		consumer.WithStream(info.Stream, consumer.TrimHorizon()), consumer.WithWorkerID(id),
 		consumer.WithPolling(benchMaxRecords, 3, 200*time.Millisecond), consumer.WithFailoverTime(failover),
 		consumer.WithCPUMetrics(false), consumer.WithShardSyncInterval(time.Second),
@@ -400,6 +407,22 @@ func benchMove(kin *kinesis.Client, ddb *dynamodb.Client, info engineInfo, scena
 		return res, err
 	}
 	res.FairShareS = time.Since(joined).Seconds()
+	if scenario == "failover" {
+		// Kill only once the fleet is settled: the fair share held for 3 s.
+		var since time.Time
+		if err := wait("settled fleet", 5*time.Minute, func() bool {
+			if !fair() {
+				since = time.Time{}
+				return false
+			}
+			if since.IsZero() {
+				since = time.Now()
+			}
+			return time.Since(since) >= 3*time.Second
+		}); err != nil {
+			return res, err
+		}
+	}
 	if scenario == "failover" {
 		victim, survivor := b, a
 		if b.w.IsLeader() {
