@@ -742,3 +742,35 @@ func TestLoopbackCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestLiveLeases(t *testing.T) {
+	a := lease.Lease{Key: "a", Owner: "w", Counter: 3}
+	b := lease.Lease{Key: "b", Counter: 1}
+	cases := []struct {
+		name          string
+		before, after []lease.Lease
+		want          []string
+	}{
+		{"unchanged", []lease.Lease{a, b}, []lease.Lease{a, b}, nil},
+		{"renewed", []lease.Lease{a, b}, []lease.Lease{{Key: "a", Owner: "w", Counter: 4}, b}, []string{"a (owner w, counter 3 -> 4)"}},
+		{"taken", []lease.Lease{a, b}, []lease.Lease{a, {Key: "b", Owner: "x", Counter: 2}}, []string{"b (owner x, counter 1 -> 2)"}},
+		{"handoff", []lease.Lease{a}, []lease.Lease{{Key: "a", Owner: "v", CheckpointOwner: "w", Counter: 3}}, []string{"a (owner v, counter 3 -> 3)"}},
+		{"created", []lease.Lease{a}, []lease.Lease{a, b}, []string{"b (created)"}},
+		{"deleted", []lease.Lease{a, b}, []lease.Lease{a}, []string{"b (deleted)"}},
+	}
+	toMap := func(ls []lease.Lease) map[string]lease.Lease {
+		m := map[string]lease.Lease{}
+		for _, l := range ls {
+			m[l.Key] = l
+		}
+		return m
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := liveLeases(toMap(tc.before), toMap(tc.after))
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("liveLeases = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -270,7 +270,7 @@ func anyOwned(leases map[string]lease.Lease) bool {
 }
 
 // liveLeases describes the leases whose counter or owner changed between two listings,
-// and leases that appeared.
+// and leases that appeared or disappeared.
 func liveLeases(before, after map[string]lease.Lease) []string {
 	var live []string
 	for k, a := range after {
@@ -280,6 +280,11 @@ func liveLeases(before, after map[string]lease.Lease) []string {
 			live = append(live, fmt.Sprintf("%s (created)", k))
 		case a.Counter != b.Counter || a.Owner != b.Owner || a.CheckpointOwner != b.CheckpointOwner:
 			live = append(live, fmt.Sprintf("%s (owner %s, counter %d -> %d)", k, orDash(a.Owner), b.Counter, a.Counter))
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			live = append(live, fmt.Sprintf("%s (deleted)", k))
 		}
 	}
 	sort.Strings(live)
