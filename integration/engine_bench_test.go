@@ -3,11 +3,11 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/freshet/freshet/internal/sdkhttp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -52,23 +52,9 @@ var benchTargets = []struct {
 // client, so the comparison stays fair either way.
 func benchClient(cfg aws.Config) *kinesis.Client {
 	if os.Getenv("FRESHET_BENCH_SDK_BODY") != "1" {
-		cfg.HTTPClient = bodyWithoutWriterTo{cfg.HTTPClient}
+		cfg.HTTPClient = sdkhttp.ReadOnlyBodies(cfg.HTTPClient)
 	}
 	return kinesis.NewFromConfig(cfg)
-}
-
-// bodyWithoutWriterTo wraps an HTTP client so that request bodies offer only Read and
-// Close.
-type bodyWithoutWriterTo struct{ inner aws.HTTPClient }
-
-type readOnlyBody struct{ io.ReadCloser }
-
-// Do sends r with its body wrapped.
-func (c bodyWithoutWriterTo) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = readOnlyBody{r.Body}
-	}
-	return c.inner.Do(r)
 }
 
 // BenchmarkPutRecords measures one client calling PutRecords with 500 records of 100 B

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/freshet/freshet/internal/sdkhttp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -95,7 +96,7 @@ func runEngine(args []string) error {
 		}),
 	}
 	if !*sdkBody {
-		cfg.HTTPClient = readOnlyBodies{cfg.HTTPClient}
+		cfg.HTTPClient = sdkhttp.ReadOnlyBodies(cfg.HTTPClient)
 	}
 	k := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
 		if *unsigned {
@@ -187,24 +188,6 @@ func runEngine(args []string) error {
 }
 
 // attempts returns how many HTTP attempts the SDK made for one call.
-// readOnlyBodies wraps an HTTP client so that request bodies offer only Read and Close.
-// The SDK closes a request body when the response headers arrive; net/http's writeLoop,
-// having sent ContentLength bytes, copies the body once more to check for extra bytes,
-// preferring its WriteTo, which the closed SDK body answers with io.EOF: the transport
-// takes that as a write error and closes the connection, now and then under a response
-// still being read ("use of closed network connection"), and the SDK resends the call.
-type readOnlyBodies struct{ inner aws.HTTPClient }
-
-type readOnlyBody struct{ io.ReadCloser }
-
-// Do sends r with its body wrapped.
-func (c readOnlyBodies) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = readOnlyBody{r.Body}
-	}
-	return c.inner.Do(r)
-}
-
 func attempts(md middleware.Metadata) int {
 	if r, ok := retry.GetAttemptResults(md); ok && len(r.Results) > 0 {
 		return len(r.Results)

@@ -30,6 +30,7 @@ import (
 	"github.com/freshet/freshet/internal/engine/metrics"
 	"github.com/freshet/freshet/internal/engine/streams"
 	"github.com/freshet/freshet/internal/engine/tables"
+	"github.com/freshet/freshet/internal/sdkhttp"
 )
 
 // Config configures an engine. The zero value serves on a free loopback port with the
@@ -151,15 +152,17 @@ func (e *Engine) Clock() clock.Clock { return e.clock }
 
 // AWSConfig returns an aws.Config that points every client at the engine with static
 // credentials in region us-east-1. Build clients with kinesis.NewFromConfig and friends.
+// Its HTTP client sends bodies through sdkhttp.ReadOnlyBodies, so the SDK does not resend
+// calls the engine has already applied (see package sdkhttp).
 func (e *Engine) AWSConfig() aws.Config {
 	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("freshet", "freshet", ""),
 		BaseEndpoint: aws.String(e.url),
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		HTTPClient: sdkhttp.ReadOnlyBodies(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = 256
 			t.MaxIdleConnsPerHost = 256
-		}),
+		})),
 	}
 }
 

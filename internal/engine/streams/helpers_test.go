@@ -3,11 +3,11 @@ package streams_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/freshet/freshet/internal/sdkhttp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -40,7 +40,7 @@ func newEnv(t testing.TB, cfg streams.Config) *env {
 	e := enginetest.Start(t, engine.Config{Clock: clk, Streams: cfg})
 	k := kinesis.NewFromConfig(e.AWSConfig(), func(o *kinesis.Options) {
 		o.RetryMaxAttempts = 1
-		o.HTTPClient = bodyWithoutWriterTo{o.HTTPClient}
+		o.HTTPClient = sdkhttp.ReadOnlyBodies(o.HTTPClient)
 	})
 	return &env{e: e, k: k, clk: clk, ctx: context.Background()}
 }
@@ -138,21 +138,4 @@ func mustKey(t testing.TB, s string) hashkey.Key {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// bodyWithoutWriterTo hides io.WriterTo on request bodies. The SDK closes a request's
-// body as soon as the response headers arrive; net/http's writeLoop, after sending
-// ContentLength bytes, still copies the body once more to check for extra bytes, and the
-// SDK's closed body answers that WriteTo with io.EOF, which the transport takes as a write
-// error: it closes the connection, sometimes while the response is still being read ("use
-// of closed network connection"). Without WriteTo the copy uses Read, which ends cleanly.
-type bodyWithoutWriterTo struct{ inner aws.HTTPClient }
-
-type readOnlyBody struct{ io.ReadCloser }
-
-func (c bodyWithoutWriterTo) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = readOnlyBody{r.Body}
-	}
-	return c.inner.Do(r)
 }
