@@ -96,7 +96,11 @@ type Worker struct {
 	syncNow   chan struct{}
 	reconcile chan struct{}
 	renewNow  chan struct{}
-	consWG    sync.WaitGroup
+	// leadNow wakes the assignment loop when this worker becomes the leader;
+	// discoverNow wakes the lease loop when the leader assigned this worker a lease.
+	leadNow     chan struct{}
+	discoverNow chan struct{}
+	consWG      sync.WaitGroup
 }
 
 // New returns a Worker for application app: it reads the configured streams (WithStream,
@@ -128,7 +132,8 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	}
 	w := &Worker{cfg: cfg, kin: kin, factory: factory, metrics: cfg.metrics, log: cfg.logger,
 		consumers: map[string]*running{}, renewed: map[string]renewal{},
-		syncNow: make(chan struct{}, 1), reconcile: make(chan struct{}, 1), renewNow: make(chan struct{}, 1)}
+		syncNow: make(chan struct{}, 1), reconcile: make(chan struct{}, 1), renewNow: make(chan struct{}, 1),
+		leadNow: make(chan struct{}, 1), discoverNow: make(chan struct{}, 1)}
 	if w.metrics == nil {
 		w.metrics = nopMetrics{}
 	}
@@ -464,6 +469,7 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 		case <-w.cfg.clock.After(max(0, min(wait, nextRenew.Sub(w.cfg.clock.Now())))):
 		case <-w.coord.Changed():
 		case <-w.reconcile:
+		case <-w.discoverNow:
 		case <-w.renewNow:
 			nextRenew = w.cfg.clock.Now()
 		}
@@ -672,10 +678,16 @@ func (w *Worker) startConsumer(l lease.Lease) {
 // electionLoop takes part in the leader election every renew interval until ctx ends.
 // The lock is released only by a graceful shutdown, never by an Abort.
 func (w *Worker) electionLoop(ctx context.Context) {
+	was := false
 	for {
-		if _, err := w.elector.Tick(ctx); err != nil && ctx.Err() == nil {
+		lead, err := w.elector.Tick(ctx)
+		if err != nil && ctx.Err() == nil {
 			w.log.Debug("consumer: leader election failed", zap.Error(err))
 		}
+		if lead && !was {
+			signal(w.leadNow) // a new leader assigns at once
+		}
+		was = lead
 		select {
 		case <-ctx.Done():
 			return
@@ -718,11 +730,18 @@ func (w *Worker) leaderLoop(ctx context.Context) {
 		}
 		if len(moves) > 0 {
 			w.log.Debug("consumer: leases assigned", zap.Any("moves", moves), zap.Stringer("basis", basis))
+			for _, m := range moves {
+				if m.To == w.cfg.workerID {
+					signal(w.discoverNow) // no need to wait for the next discovery
+					break
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.cfg.clock.After(w.cfg.assignInterval):
+		case <-w.leadNow:
 		case <-w.syncNow:
 			forced = true
 		}

@@ -80,6 +80,7 @@ func runConsumer(args []string) error {
 	endpoint := fs.String("endpoint", "", "engine endpoint with the stream already filled (see -serve); empty starts an engine child process")
 	stream := fs.String("stream", "freshet-bench-consumer", "stream name")
 	serve := fs.Bool("serve", false, "run the engine and fill the stream, print its endpoint as JSON, serve until stdin closes (used by the benchmark itself and by bench/consumers)")
+	warmup := fs.Bool("warmup", true, "drain the stream once, unreported, before the drain runs (the engine's first read of a stream is slower)")
 	fs.IntVar(&benchMaxRecords, "maxrecords", 10000, "GetRecords limit of the workers")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain runs to this file")
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +120,12 @@ func runConsumer(args []string) error {
 	for _, sc := range strings.Split(*scenarios, ",") {
 		switch strings.TrimSpace(sc) {
 		case "drain":
+			if *warmup {
+				run++
+				if _, err := benchDrain(kin, ddb, info, 1, *size, fmt.Sprintf("bench-warmup-%d", run)); err != nil {
+					return err
+				}
+			}
 			for _, ws := range strings.Split(*workersList, ",") {
 				n, err := strconv.Atoi(strings.TrimSpace(ws))
 				if err != nil || n < 1 {

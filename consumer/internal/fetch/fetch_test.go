@@ -357,3 +357,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestPollerRampsUpItsLimit(t *testing.T) {
+	sh := &fakeShard{}
+	sh.add(firstLimit*7 + 10)
+	cfg := fastConfig(Position{Type: types.ShardIteratorTypeTrimHorizon})
+	cfg.MaxRecords, cfg.Prefetch = 2*firstLimit+1, 100
+	p, err := NewPoller(context.Background(), sh, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got, _, _ := drain(t, p, firstLimit*7+10); !equal(got, want(0, firstLimit*7+10)) {
+		t.Fatalf("got %d records", len(got))
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	// 500 (full) -> 1000 (full) -> capped at 1001 from then on.
+	wantLimits := []int32{firstLimit, 2 * firstLimit, 2*firstLimit + 1, 2*firstLimit + 1}
+	for i, w := range wantLimits {
+		if i >= len(sh.limits) || sh.limits[i] != w {
+			t.Fatalf("limits %v, want a start of %v", sh.limits, wantLimits)
+		}
+	}
+}

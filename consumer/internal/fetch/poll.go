@@ -54,6 +54,9 @@ type result struct {
 	err   error
 }
 
+// firstLimit is the GetRecords limit of a poller's first call.
+const firstLimit = 500
+
 // Poller is a Fetcher that calls GetRecords in a loop.
 type Poller struct {
 	api    PollingAPI
@@ -160,6 +163,10 @@ func (p *Poller) run(ctx context.Context) {
 	lastSeq := ""
 	var iter *string
 	attempt := 0
+	// The first calls ask for fewer records, so the first batch arrives (and the
+	// processor starts) before a whole 10 MiB response has been read; the limit doubles
+	// with every full batch up to MaxRecords.
+	limit := min(p.cfg.MaxRecords, firstLimit)
 	for ctx.Err() == nil {
 		if iter == nil {
 			start := pos
@@ -196,7 +203,7 @@ func (p *Poller) run(ctx context.Context) {
 		if p.cfg.CBOR {
 			opts = append(opts, UseCBOR)
 		}
-		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(p.cfg.MaxRecords)}, opts...)
+		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)}, opts...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -224,6 +231,9 @@ func (p *Poller) run(ctx context.Context) {
 		}
 		if n := len(out.Records); n > 0 {
 			lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
+			if int32(n) >= limit {
+				limit = min(p.cfg.MaxRecords, 2*limit)
+			}
 		}
 		iter = out.NextShardIterator
 		if iter == nil {
