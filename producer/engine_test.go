@@ -345,3 +345,64 @@ func TestEngineCloseDeadEndpoint(t *testing.T) {
 	tr.CloseIdleConnections()
 	waitGoroutines(t, base)
 }
+
+// TestEngineOnDemandAutoSplit: an ON_DEMAND stream with low per-shard limits splits its
+// hot shards while the producer writes to it. Every record succeeds and a KCL-style
+// reader (hash-range filter) sees each exactly once; aggregates stored across a new
+// shard boundary only appear in shards the scaling created.
+func TestEngineOnDemandAutoSplit(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
+			e := enginetest.Start(t, engine.Config{Streams: streams.Config{
+				Limits: true, WriteBytesPerSecond: 256 << 10, WriteRecordsPerSecond: 200,
+				OnDemandShards: 2, OnDemandWindow: 200 * time.Millisecond, ShardLimit: 16,
+			}})
+			if err := e.Streams.CreateOnDemandStream(testStream, 0); err != nil {
+				t.Fatal(err)
+			}
+			p := newEngineProducer(t, e, WithOrdering(ordered), WithAggregationMaxBytes(8<<10),
+				WithAdaptiveFloor(32<<10, 20), WithShardRefreshInterval(time.Second))
+			keys := 400
+			o := newOutcomes(200000)
+			ctx := context.Background()
+			// Write until the stream has split at least twice (and at least minimum records).
+			n := 0
+			for ; n < len(o.res); n++ {
+				if n >= 20000 && n%500 == 0 && e.Streams.Counters().Splits >= 2 {
+					break
+				}
+				if err := p.Put(ctx, Record{PartitionKey: keyOf(n, keys), Data: recordData(n)}, o.cb(n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if err := p.Flush(fctx); err != nil {
+				t.Fatal(err)
+			}
+			if failed := o.check(t, n); len(failed) > 0 {
+				t.Fatalf("%d of %d failed: %v", len(failed), n, failed[0].Err)
+			}
+			c := e.Streams.Counters()
+			if c.Splits < 2 {
+				t.Fatalf("the stream split %d times", c.Splits)
+			}
+			recs, straddling := readEngine(t, e)
+			assertEngineExactlyOnce(t, recs, n)
+			infos, err := e.Streams.Shards(testStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range infos {
+				if straddling[s.ID] > 0 && s.ParentID == "" {
+					t.Fatalf("%d straddling aggregates in shard %s, which no reshard created", straddling[s.ID], s.ID)
+				}
+			}
+			if ordered {
+				assertKeyOrder(t, recs, n)
+			}
+			t.Logf("%d records, %d splits, %d merges, %d throttled entries, %d shards now, straddling aggregates %d of %d",
+				n, c.Splits, c.Merges, c.ThrottledRecords, len(infos), sumCounts(straddling), c.RecordsIn)
+		})
+	}
+}

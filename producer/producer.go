@@ -320,12 +320,19 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 // epoch, waiting for room as configured.
 func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 	for {
-		r := p.bufRecords.Add(1)
-		b := p.bufBytes.Add(size)
-		if (r <= p.cfg.maxBufRecords && b <= p.cfg.maxBufBytes) || r == 1 {
-			break
+		// Bytes are claimed with a compare-and-swap, so the gauge never shows more than
+		// the bound (a single record larger than the bound is let through alone).
+		b := p.bufBytes.Load()
+		if b+size <= p.cfg.maxBufBytes || b == 0 {
+			if p.bufBytes.CompareAndSwap(b, b+size) {
+				if r := p.bufRecords.Add(1); r <= p.cfg.maxBufRecords || r == 1 {
+					break
+				}
+				p.release(1, size)
+			} else {
+				continue
+			}
 		}
-		p.release(1, size)
 		if p.cfg.failFast {
 			return nil, ErrBufferFull
 		}
@@ -390,8 +397,8 @@ func (p *Producer) broadcastSpace() {
 }
 
 // BufferedBytes returns the bytes (data plus partition keys) of records put and not yet
-// resolved, in flight included. It never exceeds the WithMaxBuffered bound by more
-// than one record.
+// resolved, in flight included. It never exceeds the WithMaxBuffered bound, except
+// while a single record larger than the bound is buffered alone.
 func (p *Producer) BufferedBytes() int64 { return p.bufBytes.Load() }
 
 // BufferedRecords returns the number of user records put and not yet resolved.
