@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
@@ -28,12 +29,25 @@ type SubscribeAPI interface {
 	Subscribe(ctx context.Context, in *kinesis.SubscribeToShardInput) (EventStream, error)
 }
 
+// OwnEventStreamCodec is a per-call option of SubscribeToShard that gives the call a
+// protocol instance of its own. The SDK's JSON protocol keeps one event-stream decoder
+// per client and uses it from every open subscription's reader goroutine, so concurrent
+// subscriptions through one client race on it (go test -race reports it, and frames of
+// two shards could be mixed). A client whose protocol is not the SDK's JSON protocol is
+// left alone.
+func OwnEventStreamCodec(o *kinesis.Options) {
+	if _, ok := o.Protocol.(*awsjson.Protocol); ok {
+		o.Protocol = kinesis.New(kinesis.Options{Region: o.Region}).Options().Protocol
+	}
+}
+
 // SubscribeToShardFunc adapts a *kinesis.Client's SubscribeToShard to SubscribeAPI.
 type SubscribeToShardFunc func(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
 
-// Subscribe calls f and returns the subscription's event stream.
+// Subscribe calls f and returns the subscription's event stream. Each call gets its own
+// protocol instance (OwnEventStreamCodec).
 func (f SubscribeToShardFunc) Subscribe(ctx context.Context, in *kinesis.SubscribeToShardInput) (EventStream, error) {
-	out, err := f(ctx, in)
+	out, err := f(ctx, in, OwnEventStreamCodec)
 	if err != nil {
 		return nil, err
 	}
