@@ -5,23 +5,68 @@
 // Place in the data flow:
 //
 //	Worker.Run(ctx)
-//	  shard sync (ListShards, ChildShards)   -> lease per shard (package lease)
-//	  lease coordination                     -> renew, take expired leases, leader assigns
+//	  leader election (package lease, coordinator-state table)
+//	  leader: shard sync (ListShards, ChildShards)  -> a lease per shard (lease.CreateLeases)
+//	  leader: assignment round                      -> unassigned and expired leases taken
+//	                                                   for live workers; rebalancing by
+//	                                                   graceful handoff (lease.ComputePlan)
+//	  every worker: renew held leases, discover assigned ones (lease.Coordinator),
+//	                report worker metrics (lease.Reporter)
 //	  per held lease: shard consumer
-//	     fetcher (GetRecords polling, or SubscribeToShard enhanced fan-out)
+//	     fetcher (GetRecords polling, JSON or CBOR, or SubscribeToShard enhanced fan-out)
 //	     -> de-aggregation (package aggregation: KPL and Freshet-compressed aggregates)
 //	     -> Processor.ProcessRecords(records, *checkpoint.Checkpointer)
 //	     -> shard end: Processor.ShardEnded must checkpoint SHARD_END; children start
 //	     -> lease lost: Processor.LeaseLost (no checkpoint possible)
-//	     -> shutdown: Processor.ShutdownRequested (final checkpoint), lease released
+//	     -> handoff or shutdown: Processor.ShutdownRequested (final checkpoint), then the
+//	        lease is released to its next owner
 //
-// Promises: records of a shard reach its processor in order; every record is delivered at
-// least once (a record is delivered again only after a crash, a lost lease or a processor
-// error, and only from the last checkpoint); a child shard is processed only after all its
-// parents are checkpointed at SHARD_END; a lost lease is noticed before the next batch is
-// delivered, and a checkpoint is a conditional write that only the owner can make; a dead
-// worker's shards are taken over once its leases expire (the failover time).
+// The model is Java KCL 3.x's: only the leader assigns leases, workers never steal. When
+// the leader moves a lease to balance load it starts a graceful handoff (the lease names
+// the new owner and keeps the old one as checkpoint owner); the old owner stops fetching,
+// lets its processor checkpoint and releases; the new owner starts from that checkpoint.
+// So a fleet whose workers neither crash nor stall delivers every record exactly once,
+// however leases move. A worker that dies stops renewing; once its leases' counters have
+// stood still for the failover time on the leader's clock, the leader gives them to live
+// workers, which resume from the last checkpoint (re-delivering what the dead worker had
+// not checkpointed). Every worker watches the lease counters, so a newly elected leader
+// can act at once. The table formats are Java KCL 3.x's (three tables, or KCL 3.5's single
+// table with WithLeaseTables).
+//
+// Promises: records of a shard reach its processor in order; every record is delivered
+// at least once, and again only after a crash, a stalled worker or a processor error, and
+// only from the last checkpoint; a child shard is processed only after all its parents
+// are checkpointed at SHARD_END; a lost lease is noticed before the next batch is
+// delivered (a worker also stops delivering when its own last renewal is older than the
+// failover time), and a checkpoint is a conditional write that only the owner can make;
+// a dead worker's shards are taken over after the failover time.
 //
 // Reading never checkpoints on its own: processors decide when to checkpoint. HandlerFunc
 // builds a processor that checkpoints after every batch it handled without error.
+//
+// # Initial positions
+//
+// A shard without a lease gets one at the stream's initial position: TRIM_HORIZON leases
+// every shard; AT_TIMESTAMP leases every shard, closed ones included, at the timestamp;
+// LATEST leases open shards at LATEST and skips closed shards, except that a shard whose
+// parent is leased starts at TRIM_HORIZON, since it continues a lineage being read.
+//
+// # Metrics
+//
+// Metrics go to a Metrics sink (MemoryMetrics in process, CloudWatchMetrics batched to
+// PutMetricData) under the names Java KCL publishes, so existing dashboards and alarms
+// work. The short names map to them as follows:
+//
+//	MillisBehindLatest   MetricMillisBehindLatest  "MillisBehindLatest" (per shard)
+//	RecordsProcessed     MetricRecordsProcessed    "RecordsProcessed" (per shard, user records)
+//	DataBytesProcessed   MetricDataBytesProcessed  "DataBytesProcessed" (per shard)
+//	ProcessTime          MetricProcessTime         "RecordProcessor.processRecords.Time"
+//	LeasesHeld           MetricLeasesHeld          "CurrentLeases" (per worker)
+//	LeaseTaken           MetricLeaseTaken          "TakenLeases" (per worker: shard consumers started)
+//	LeaseLost            MetricLeaseLost           "LostLeases" (per shard)
+//	                     MetricLeaseRenewFailure   "RenewLease.Failure"
+//	                     MetricShardEnd            "ShardEnd"
+//
+// Shard metrics carry the ShardId dimension (and StreamId in multi-stream applications),
+// worker metrics the WorkerIdentifier dimension.
 package consumer
