@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -41,9 +40,10 @@ type cborProtocol struct {
 
 type cborBufKey struct{}
 
-// cborBufs recycles request bodies. The producer puts a buffer in the call's context and
-// takes it back when the call has returned, so a body is never reused while in use.
-var cborBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// Request bodies are recycled through the producer's bodyFree list (one per call in
+// flight; a sync.Pool would lose them at every garbage collection). The producer puts a
+// buffer in the call's context and takes it back when the call has returned, so a body
+// is never reused while in use.
 
 // SerializeRequest implements smithyhttp.ClientProtocol.
 func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {

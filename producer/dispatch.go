@@ -289,7 +289,11 @@ func (p *Producer) send(st *stream, batch []*krec) {
 	useCBOR := p.cborOn.Load()
 	if useCBOR {
 		opts = p.cborOpt
-		body = cborBufs.Get().(*[]byte)
+		select {
+		case body = <-p.bodyFree:
+		default:
+			body = new([]byte)
+		}
 		ctx = context.WithValue(ctx, cborBufKey{}, body)
 	}
 	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, opts...)
@@ -302,7 +306,10 @@ func (p *Producer) send(st *stream, batch []*krec) {
 		p.log.Warn("producer: undecodable CBOR PutRecords response; using JSON from now on", zap.String("stream", st.name), zap.Error(err))
 	}
 	if body != nil && cap(*body) <= 2*MaxPutRecordsBytes {
-		cborBufs.Put(body)
+		select {
+		case p.bodyFree <- body:
+		default:
+		}
 	}
 	dur := time.Since(start)
 	clear(entries)

@@ -133,7 +133,9 @@ type Producer struct {
 	spaceMu    sync.Mutex
 	spaceCh    chan struct{}
 
-	hashes *hashCache
+	hashes   *hashCache
+	dataFree chan []byte  // recycled aggregate buffers
+	bodyFree chan *[]byte // recycled CBOR request bodies
 
 	wake     chan struct{}
 	slots    chan struct{}
@@ -194,6 +196,8 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		start:    time.Now(),
 		streams:  make(map[string]*stream),
 		hashes:   newHashCache(cfg.hashCacheSize),
+		dataFree: newDataFree(cfg.aggMaxBytes),
+		bodyFree: make(chan *[]byte, cfg.maxInFlight),
 		wake:     make(chan struct{}, 1),
 		slots:    make(chan struct{}, cfg.maxInFlight),
 		ctx:      ctx,

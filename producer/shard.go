@@ -40,8 +40,7 @@ func (p *Producer) getKrec() *krec { return krecPool.Get().(*krec) }
 // putKrec recycles k. Its users must have been resolved or moved.
 func (p *Producer) putKrec(k *krec) {
 	if k.owned && cap(k.data) <= 2*p.cfg.aggMaxBytes {
-		b := k.data[:0]
-		dataPool.Put(&b)
+		p.putData(k.data[:0])
 	}
 	users := k.users[:0]
 	if cap(users) > 1<<16 {
@@ -52,13 +51,28 @@ func (p *Producer) putKrec(k *krec) {
 	krecPool.Put(k)
 }
 
-var dataPool sync.Pool
+// newDataFree returns the free list of aggregate buffers: a bounded channel rather than
+// a sync.Pool, which every garbage collection empties (and a busy producer next to a
+// store that grows collects often). It keeps at most about 32 MiB.
+func newDataFree(aggMaxBytes int) chan []byte {
+	return make(chan []byte, min(max((32<<20)/max(aggMaxBytes, 1), 16), 1024))
+}
 
-func getData() []byte {
-	if b, ok := dataPool.Get().(*[]byte); ok {
-		return *b
+// getData returns an empty aggregate buffer, or nil for the aggregator to allocate.
+func (p *Producer) getData() []byte {
+	select {
+	case b := <-p.dataFree:
+		return b
+	default:
+		return nil
 	}
-	return nil
+}
+
+func (p *Producer) putData(b []byte) {
+	select {
+	case p.dataFree <- b:
+	default:
+	}
 }
 
 // shard is one open shard's buffer: the aggregate being filled, the Kinesis records
@@ -196,7 +210,7 @@ func (sh *shard) seal() {
 	}
 	p := sh.st.p
 	k := p.getKrec()
-	out, _ := sh.agg.Drain(getData())
+	out, _ := sh.agg.Drain(p.getData())
 	k.sh, k.pk, k.ehk, k.data, k.owned = sh, out.PartitionKey, out.ExplicitHashKey, out.Data, true
 	k.aggregated = isAggregate(len(sh.open), out.Data)
 	k.users = append(k.users, sh.open...)
@@ -271,7 +285,7 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 			return
 		}
 		k := p.getKrec()
-		o, _ := agg.Drain(getData())
+		o, _ := agg.Drain(p.getData())
 		k.sh, k.pk, k.ehk, k.data, k.owned = sh, o.PartitionKey, o.ExplicitHashKey, o.Data, true
 		k.aggregated = isAggregate(len(users), o.Data)
 		k.users = append(k.users, users...)
