@@ -50,6 +50,8 @@ const noDeadline = int64(1<<63 - 1)
 // (0 for none).
 func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 	now := p.now()
+	p.advanceClock(now)
+	buffered := false
 	flushing := p.flushing.Load() > 0
 	// A record waits at most its linger, and never more than half its TTL, before it is
 	// due: whatever the settings, it gets sent well before it expires.
@@ -68,6 +70,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 		blocked := p.cfg.ordered && st.retiredBusy.Load() > 0
 		for _, sh := range m.shards {
 			sh.mu.Lock()
+			buffered = buffered || len(sh.open) > 0 || sh.qLen() > 0
 			if len(sh.open) > 0 {
 				if flushing || sh.urgent || now-sh.openFirst >= linger {
 					sh.seal()
@@ -145,6 +148,9 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 			go p.send(st, batch)
 		}
 	nextStream:
+	}
+	if buffered {
+		next = min(next, now+clockTick)
 	}
 	if next == noDeadline {
 		return 0, cand

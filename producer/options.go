@@ -283,10 +283,13 @@ func WithAdaptiveFloor(bytesPerSecond, recordsPerSecond float64) Option {
 
 // WithRecordTTL sets how long a user record may stay unwritten, counted from its own Put,
 // before it fails with ErrRecordExpired, in [100 ms, 24 h]. Default 30 s. The TTL is
-// exact per user record: when some records of an aggregate waiting to be sent or
-// retried have expired, they are taken out and failed, and the others go on in a
-// rebuilt aggregate with their own deadlines. Nothing is sent after its TTL ended; a
-// record in flight when its TTL ends gets the outcome of that attempt.
+// per user record: when some records of an aggregate waiting to be sent or retried
+// have expired, they are taken out and failed, and the others go on in a rebuilt
+// aggregate with their own deadlines. Nothing is sent after its TTL ended; a record in
+// flight when its TTL ends gets the outcome of that attempt. A record's Put time is
+// exact to about 10 ms (it may count up to that much early): to keep a clock read off
+// every Put, records joining a non-empty buffer take the time of a clock the
+// dispatcher advances at least every 10 ms while anything is buffered.
 func WithRecordTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 100*time.Millisecond || d > 24*time.Hour {

@@ -133,6 +133,8 @@ type Producer struct {
 	spaceMu    sync.Mutex
 	spaceCh    chan struct{}
 
+	// clock is a coarse producer time for stamping records: see clockTick.
+	clock    atomic.Int64
 	hashes   *hashCache
 	dataFree chan []byte  // recycled aggregate buffers
 	bodyFree chan *[]byte // recycled CBOR request bodies
@@ -224,6 +226,20 @@ func New(client Client, opts ...Option) (*Producer, error) {
 
 // now returns the producer's monotonic time in nanoseconds.
 func (p *Producer) now() int64 { return int64(time.Since(p.start)) }
+
+// clockTick is the longest the dispatcher lets the coarse clock lag while records are
+// buffered, so a record's put time (and TTL) is exact to about this.
+const clockTick = int64(10 * time.Millisecond)
+
+// advanceClock moves the coarse clock forward to now.
+func (p *Producer) advanceClock(now int64) {
+	for {
+		c := p.clock.Load()
+		if now <= c || p.clock.CompareAndSwap(c, now) {
+			return
+		}
+	}
+}
 
 // signal wakes the dispatcher without blocking.
 func (p *Producer) signal() {
