@@ -38,7 +38,7 @@ type cborProtocol struct {
 	smithyhttp.ClientProtocol
 }
 
-type cborBufKey struct{}
+type bodyBufKey struct{}
 
 // Request bodies are recycled through the producer's bodyFree list (one per call in
 // flight; a sync.Pool would lose them at every garbage collection). The producer puts a
@@ -52,7 +52,7 @@ func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 		return c.ClientProtocol.SerializeRequest(ctx, schema, in, req)
 	}
 	var body []byte
-	bp, _ := ctx.Value(cborBufKey{}).(*[]byte)
+	bp, _ := ctx.Value(bodyBufKey{}).(*[]byte)
 	if bp != nil {
 		body = (*bp)[:0]
 	}

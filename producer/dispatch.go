@@ -295,13 +295,13 @@ func (p *Producer) send(st *stream, batch []*krec) {
 	useCBOR := p.cborOn.Load()
 	if useCBOR {
 		opts = p.cborOpt
-		select {
-		case body = <-p.bodyFree:
-		default:
-			body = new([]byte)
-		}
-		ctx = context.WithValue(ctx, cborBufKey{}, body)
 	}
+	select {
+	case body = <-p.bodyFree:
+	default:
+		body = new([]byte)
+	}
+	ctx = context.WithValue(ctx, bodyBufKey{}, body)
 	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, opts...)
 	cancel()
 	var cde *cborDecodeError

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,7 +106,7 @@ type Producer struct {
 	cfg     config
 	client  Client
 	log     *zap.Logger
-	callOpt []func(*kinesis.Options) // JSON PutRecords
+	callOpt []func(*kinesis.Options) // JSON PutRecords (our serializer)
 	cborOpt []func(*kinesis.Options) // CBOR PutRecords
 	// cborOn is true while PutRecords goes out in CBOR; it turns false for good when a
 	// CBOR response cannot be decoded (see send).
@@ -208,8 +207,9 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		loopDone: make(chan struct{}),
 	}
 	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
-	p.callOpt = []func(*kinesis.Options){func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }}
-	p.cborOpt = append(slices.Clip(p.callOpt), useCBOR)
+	noRetry := func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
+	p.callOpt = []func(*kinesis.Options){noRetry, useJSON}
+	p.cborOpt = []func(*kinesis.Options){noRetry, useCBOR}
 	p.cborOn.Store(cfg.cbor)
 	empty := []*stream{}
 	p.list.Store(&empty)
