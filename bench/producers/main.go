@@ -40,6 +40,8 @@ import (
 
 type result struct {
 	Producer        string  `json:"producer"`
+	Round           int     `json:"round,omitempty"`
+	Best            bool    `json:"best,omitempty"`
 	Records         int     `json:"records"`
 	UserRecordsPerS float64 `json:"user_records_per_s"`
 	MBPerS          float64 `json:"mb_per_s"`
@@ -61,6 +63,7 @@ func main() {
 	shards := flag.Int("shards", 8, "shards per stream")
 	which := flag.String("producers", "freshet,freshet-json,a8m,kinesis-producer-go", "producers to run, in order")
 	limits := flag.Bool("limits", false, "engine per-shard limits on")
+	rounds := flag.Int("rounds", 1, "run every producer this many times, rotating the order each round, and print each producer's best round last (\"best\": true)")
 	flag.Parse()
 
 	e, err := engine.Start(engine.Config{Streams: streams.Config{Limits: *limits}})
@@ -76,39 +79,66 @@ func main() {
 	for i := range data {
 		data[i] = byte('a' + i%26)
 	}
-	for _, name := range strings.Split(*which, ",") {
-		stream := "bench-" + name
-		if err := e.Streams.CreateStream(stream, *shards); err != nil {
-			fatal(err)
+	names := strings.Split(*which, ",")
+	best := map[string]result{}
+	for round := 1; round <= *rounds; round++ {
+		for j := range names {
+			name := names[(j+round-1)%len(names)]
+			r := runOne(e, name, round, *records, *shards, *size, pks, data)
+			if *rounds > 1 {
+				r.Round = round
+			}
+			_ = json.NewEncoder(os.Stdout).Encode(r)
+			if b, ok := best[name]; !ok || r.RecordsPerCPUS > b.RecordsPerCPUS {
+				best[name] = r
+			}
 		}
-		runtime.GC()
-		var peak atomic.Uint64
-		stop := make(chan struct{})
-		go samplePeak(&peak, stop)
-		cpu0 := cpuSeconds()
-		start := time.Now()
-		var failed int64
-		switch name {
-		case "freshet", "freshet-json":
-			failed = runFreshet(e, stream, *records, pks, data, name == "freshet")
-		case "a8m":
-			failed = runA8m(e, stream, *records, pks, data)
-		case "kinesis-producer-go":
-			failed = runKPGo(e, stream, *records, pks, data)
-		default:
-			fatal(fmt.Errorf("unknown producer %q", name))
-		}
-		wall := time.Since(start).Seconds()
-		cpu := cpuSeconds() - cpu0
-		close(stop)
-		stored, wrong, krecs := count(e, stream, pks)
-		r := result{Producer: name, Records: *records, WallS: wall, CPUS: cpu, Failed: failed,
-			UserRecordsPerS: float64(*records) / wall, MBPerS: float64(*records) * float64(*size) / wall / (1 << 20),
-			CPUSPerMillion: cpu / float64(*records) * 1e6, RecordsPerCPUS: float64(*records) / cpu,
-			HeapPeakMB: float64(peak.Load()) / (1 << 20), Stored: stored, WrongKeys: wrong, KinesisRecords: krecs}
-		_ = json.NewEncoder(os.Stdout).Encode(r)
-		debug.FreeOSMemory()
 	}
+	if *rounds > 1 {
+		for _, name := range names {
+			r := best[name]
+			r.Best = true
+			_ = json.NewEncoder(os.Stdout).Encode(r)
+		}
+	}
+}
+
+// runOne runs one producer on a stream of its own, reads the stream back, and deletes
+// it so later runs do not pay for its memory.
+func runOne(e *engine.Engine, name string, round, records, shards, size int, pks []string, data []byte) result {
+	stream := fmt.Sprintf("bench-%s-%d", name, round)
+	if err := e.Streams.CreateStream(stream, shards); err != nil {
+		fatal(err)
+	}
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go samplePeak(&peak, stop)
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	var failed int64
+	switch name {
+	case "freshet", "freshet-json":
+		failed = runFreshet(e, stream, records, pks, data, name == "freshet")
+	case "a8m":
+		failed = runA8m(e, stream, records, pks, data)
+	case "kinesis-producer-go":
+		failed = runKPGo(e, stream, records, pks, data)
+	default:
+		fatal(fmt.Errorf("unknown producer %q", name))
+	}
+	wall := time.Since(start).Seconds()
+	cpu := cpuSeconds() - cpu0
+	close(stop)
+	stored, wrong, krecs := count(e, stream, pks)
+	if err := e.Streams.DeleteStream(stream); err != nil {
+		fatal(err)
+	}
+	debug.FreeOSMemory()
+	return result{Producer: name, Records: records, WallS: wall, CPUS: cpu, Failed: failed,
+		UserRecordsPerS: float64(records) / wall, MBPerS: float64(records) * float64(size) / wall / (1 << 20),
+		CPUSPerMillion: cpu / float64(records) * 1e6, RecordsPerCPUS: float64(records) / cpu,
+		HeapPeakMB: float64(peak.Load()) / (1 << 20), Stored: stored, WrongKeys: wrong, KinesisRecords: krecs}
 }
 
 func fatal(err error) {
