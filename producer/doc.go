@@ -9,12 +9,14 @@
 //	  the explicit hash key, against the shard map from ListShards)
 //	  -> per-shard aggregator (KPL format via package aggregation, optional compression)
 //	  -> per-shard queue of Kinesis records
-//	dispatcher goroutine: linger, TTL, per-shard token buckets (bytes/s and records/s,
-//	  adapting to throttling) -> PutRecords calls of <= 500 records and <= 5 MiB
+//	dispatcher goroutine: linger, per-record TTL (expired user records are taken out of
+//	  their aggregates), per-shard token buckets (bytes/s and records/s, adapting to
+//	  throttling) -> PutRecords calls of <= 500 records and <= 5 MiB, in CBOR by default
 //	sender goroutines (bounded in flight) -> per-record outcome:
 //	  success: done(Result) with shard ID, sequence number, sub-sequence number, attempts
 //	  retryable failure: back to the front of its shard's queue, with backoff and jitter;
-//	    shard map refreshed when a result shows a wrong prediction
+//	    shard map refreshed as soon as a result shows a wrong prediction, and records
+//	    still buffered for a closed shard re-split by hash key
 //	  final failure (TTL, non-retryable error, Close deadline): done(Result{Err: ...})
 //
 // Consumers (package consumer, or any KCL) read the records back and de-aggregate them.
