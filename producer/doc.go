@@ -43,8 +43,10 @@
 // The producer talks to Kinesis through Client, the subset of *kinesis.Client it uses, so
 // it works unchanged against AWS, the bundled engine or a test fake. PutRecords goes
 // out in the Kinesis CBOR protocol (raw blobs instead of base64) unless WithCBOR(false)
-// asks for JSON. The SDK's own retries
-// are turned off for PutRecords: the producer retries per record, with a retry budget of
-// its own. Metrics keep KPL's names (UserRecordsPut, KinesisRecordsPut, BufferingTime,
+// asks for JSON. The SDK's own retries are turned off for PutRecords: the producer
+// retries per record, with a retry budget of its own. Its PutRecords bodies go through
+// internal/sdkhttp, which keeps the SDK from resending calls the service had already
+// applied (a closed-body defect between smithy-go and net/http that stores records
+// twice). Metrics keep KPL's names (UserRecordsPut, KinesisRecordsPut, BufferingTime,
 // ...), are available in process with Metrics, and can be published to CloudWatch.
 package producer

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/freshet/freshet/internal/sdkhttp"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
@@ -207,7 +209,10 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		loopDone: make(chan struct{}),
 	}
 	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
-	noRetry := func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
+	noRetry := func(o *kinesis.Options) {
+		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = sdkhttp.ReadOnlyBodies(o.HTTPClient)
+	}
 	p.callOpt = []func(*kinesis.Options){noRetry, useJSON}
 	p.cborOpt = []func(*kinesis.Options){noRetry, useCBOR}
 	p.cborOn.Store(cfg.cbor)
