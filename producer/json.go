@@ -6,11 +6,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/freshet/freshet/internal/jsonwire"
 )
 
 // The SDK's JSON serializer grows its buffer blob by blob and copies the result once
@@ -89,12 +89,12 @@ func appendPutRecordsJSON(b []byte, in *kinesis.PutRecordsInput) []byte {
 	b = append(b, '{')
 	if in.StreamName != nil {
 		b = append(b, `"StreamName":`...)
-		b = appendJSONString(b, *in.StreamName)
+		b = jsonwire.AppendString(b, *in.StreamName)
 		b = append(b, ',')
 	}
 	if in.StreamARN != nil {
 		b = append(b, `"StreamARN":`...)
-		b = appendJSONString(b, *in.StreamARN)
+		b = jsonwire.AppendString(b, *in.StreamARN)
 		b = append(b, ',')
 	}
 	b = append(b, `"Records":[`...)
@@ -108,57 +108,13 @@ func appendPutRecordsJSON(b []byte, in *kinesis.PutRecordsInput) []byte {
 		b = append(b, '"')
 		if e.PartitionKey != nil {
 			b = append(b, `,"PartitionKey":`...)
-			b = appendJSONString(b, *e.PartitionKey)
+			b = jsonwire.AppendString(b, *e.PartitionKey)
 		}
 		if e.ExplicitHashKey != nil {
 			b = append(b, `,"ExplicitHashKey":`...)
-			b = appendJSONString(b, *e.ExplicitHashKey)
+			b = jsonwire.AppendString(b, *e.ExplicitHashKey)
 		}
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as in
-// encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

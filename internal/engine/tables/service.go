@@ -13,8 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/freshet/freshet/internal/clock"
 	"time"
+
+	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/jsonwire"
 )
 
 // ErrInvalidOption reports a Config value out of range.
@@ -214,7 +216,7 @@ func (s *Service) writeAPIError(w http.ResponseWriter, err error) {
 	b := []byte(`{"__type":"com.amazonaws.dynamodb.v20120810#`)
 	b = append(b, ae.Code...)
 	b = append(b, `","message":`...)
-	b = appendJSONString(b, ae.Message)
+	b = jsonwire.AppendString(b, ae.Message)
 	if ae.Item != nil {
 		b = append(b, `,"Item":`...)
 		b = appendItem(b, ae.Item)

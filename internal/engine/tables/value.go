@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/freshet/freshet/internal/jsonwire"
 )
 
 // Type is a DynamoDB attribute type.
@@ -340,7 +341,7 @@ func appendItem(b []byte, it Item) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonwire.AppendString(b, k)
 		b = append(b, ':')
 		b = appendValue(b, it[k])
 	}
@@ -353,7 +354,7 @@ func appendValue(b []byte, v Value) []byte {
 	b = append(b, `":`...)
 	switch v.T {
 	case TypeS, TypeN:
-		b = appendJSONString(b, v.S)
+		b = jsonwire.AppendString(b, v.S)
 	case TypeB:
 		b = appendBase64(b, v.S)
 	case TypeBOOL, TypeNULL:
@@ -378,7 +379,7 @@ func appendValue(b []byte, v Value) []byte {
 			if v.T == TypeBS {
 				b = appendBase64(b, m)
 			} else {
-				b = appendJSONString(b, m)
+				b = jsonwire.AppendString(b, m)
 			}
 		}
 		b = append(b, ']')
@@ -391,55 +392,5 @@ func appendValue(b []byte, v Value) []byte {
 func appendBase64(b []byte, raw string) []byte {
 	b = append(b, '"')
 	b = base64.StdEncoding.AppendEncode(b, []byte(raw))
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }
