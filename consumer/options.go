@@ -106,7 +106,7 @@ func defaultConfig() config {
 		shardSyncInterval:  time.Minute,
 		parentPollInterval: time.Second,
 		handoffTimeout:     30 * time.Second,
-		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 60, MaxMovesPerRound: 8},
+		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100, MaxMovesPerRound: 8},
 		cpuMetrics:         true,
 		shutdownTimeout:    30 * time.Second,
 		processorRetry:     100 * time.Millisecond,
@@ -321,10 +321,12 @@ func WithAssignmentInterval(d time.Duration) Option {
 }
 
 // WithRebalance tunes load balancing: how far from the average a worker's load may be,
-// how much of its excess moves per round and how many moves a round makes at most
-// (10%, 60% and 8 by default), and how often the leader rebalances (a quarter of the failover
-// time by default). Leases move by graceful handoff: the owner stops, checkpoints and
-// releases, and the new owner starts from that checkpoint.
+// how much of its excess moves per round and how many moves a round makes at most (10%,
+// 100% and 8 by default; the strict variance rule and a cooldown of one failover time per
+// moved lease keep rounds from overshooting or swinging), and how often the leader
+// rebalances (a quarter of the failover time by default). Leases move by graceful
+// handoff: the owner stops, checkpoints and releases, and the new owner starts from that
+// checkpoint.
 func WithRebalance(plan lease.PlanConfig, interval time.Duration) Option {
 	return func(c *config) error {
 		if err := plan.Validate(); err != nil {

@@ -56,8 +56,8 @@ type shardEnv struct {
 	childrenFound func(ctx context.Context, children []types.ChildShard) error
 	// newFetcher starts the shard's fetcher at pos.
 	newFetcher func(ctx context.Context, pos fetch.Position) (fetch.Fetcher, error)
-	// fetched counts the bytes read from the shard (for the lease's throughput); may be
-	// nil.
+	// fetched counts the bytes of new user records read from the shard (for the
+	// lease's throughput); may be nil.
 	fetched func(n int)
 	metrics Metrics
 	log     *zap.Logger
@@ -289,12 +289,18 @@ func (sc *shardConsumer) lifecycle() stopReason {
 			return reasonFailed
 		}
 		fetchedAt := sc.env.cfg.clock.Now()
-		if sc.env.fetched != nil {
-			sc.env.fetched(b.Bytes)
-		}
 		sc.env.metrics.Record(MetricMillisBehindLatest, UnitMilliseconds, float64(b.MillisBehindLatest), sc.dims...)
 		var out []Record
 		out, recs = sc.convert(b.Records, recs[:0])
+		if sc.env.fetched != nil && len(out) > 0 {
+			// Only new records count: a restart re-reads its checkpointed aggregate,
+			// which would show as a burst of throughput right after a lease moved.
+			n := 0
+			for i := range out {
+				n += len(out[i].Data)
+			}
+			sc.env.fetched(n)
+		}
 		if len(out) > 0 || sc.env.cfg.callEmptyBatches {
 			if r, stop := sc.deliver(ctx, out, b, fetchedAt); stop {
 				return r

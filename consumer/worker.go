@@ -452,9 +452,15 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 			if err != nil && loops.Err() == nil {
 				w.log.Debug("consumer: lease discovery failed", zap.Error(err))
 			}
-			if w.unrenewed() {
+			switch {
+			case w.unrenewed():
 				// A newly assigned lease is renewed at once: its consumer starts only after
 				// a renewal this worker timed itself.
+				w.renewAll(hard)
+			case w.cfg.clock.Since(nextRenew.Add(-w.cfg.renewInterval)) >= w.cfg.assignInterval && w.ownerChanged(loops):
+				// The leader handed a lease to another worker (or it was taken): renew now
+				// to learn which, instead of at the next renewal. The handoff then takes
+				// an assignment interval, not a renewal interval.
 				w.renewAll(hard)
 			}
 		}
@@ -474,6 +480,29 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 			nextRenew = w.cfg.clock.Now()
 		}
 	}
+}
+
+// ownerChanged reports whether a lease held for processing no longer names this worker
+// as its owner in the lease table's owner index.
+func (w *Worker) ownerChanged(ctx context.Context) bool {
+	hs := w.coord.Held()
+	if len(hs) == 0 {
+		return false
+	}
+	keys, err := w.store.ListKeysOwnedBy(ctx, w.cfg.workerID)
+	if err != nil {
+		return false
+	}
+	owned := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		owned[k] = true
+	}
+	for _, h := range hs {
+		if h.State == lease.Processing && !owned[h.Lease.Key] {
+			return true
+		}
+	}
+	return false
 }
 
 // unrenewed reports whether a held lease has no renewal timed by this worker yet.
@@ -729,7 +758,7 @@ func (w *Worker) leaderLoop(ctx context.Context) {
 			w.log.Debug("consumer: lease assignment failed", zap.Error(err))
 		}
 		if len(moves) > 0 {
-			w.log.Debug("consumer: leases assigned", zap.Any("moves", moves), zap.Stringer("basis", basis))
+			w.log.Debug("consumer: leases assigned", zap.Any("moves", moves), zap.Stringer("basis", basis), zap.Float64("meanKBps", w.assigner.mean()))
 			for _, m := range moves {
 				if m.To == w.cfg.workerID {
 					signal(w.discoverNow) // no need to wait for the next discovery

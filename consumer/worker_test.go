@@ -84,7 +84,7 @@ func testOptions(id string) []Option {
 		WithParentPollInterval(5 * time.Millisecond), WithShutdownTimeout(5 * time.Second),
 		WithBackoff(time.Millisecond, 5*time.Millisecond, time.Millisecond, 5*time.Millisecond),
 		WithCPUMetrics(false), WithAssignmentInterval(50 * time.Millisecond),
-		WithRebalance(lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 60, MaxMovesPerRound: 8}, 300*time.Millisecond),
+		WithRebalance(lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100, MaxMovesPerRound: 8}, 300*time.Millisecond),
 	}
 }
 

@@ -276,7 +276,7 @@ func serveEngine(stream string, records, size, shards, keys int) error {
 
 // benchOptions are the worker options of the benchmark runs: polling with the largest
 // batches, no CPU metrics (the workers share this process).
-func benchOptions(info engineInfo, id string, failover time.Duration) []consumer.Option {
+func benchOptions(info engineInfo, id string, failover time.Duration, pos consumer.InitialPosition) []consumer.Option {
 	log := zap.NewNop()
 	if os.Getenv("FRESHET_BENCH_DEBUG") != "" {
 		if l, err := zap.NewDevelopment(); err == nil {
@@ -284,7 +284,7 @@ func benchOptions(info engineInfo, id string, failover time.Duration) []consumer
 		}
 	}
 	return []consumer.Option{consumer.WithLogger(log),
-		consumer.WithStream(info.Stream, consumer.TrimHorizon()), consumer.WithWorkerID(id),
+		consumer.WithStream(info.Stream, pos), consumer.WithWorkerID(id),
 		consumer.WithPolling(benchMaxRecords, 3, 200*time.Millisecond), consumer.WithFailoverTime(failover),
 		consumer.WithCPUMetrics(false), consumer.WithShardSyncInterval(time.Second),
 		consumer.WithParentPollInterval(100 * time.Millisecond), consumer.WithCBOR(true),
@@ -318,7 +318,7 @@ func benchDrain(kin *kinesis.Client, ddb *dynamodb.Client, info engineInfo, n, s
 	defer cancel()
 	var ws []*consumer.Worker
 	for i := 0; i < n; i++ {
-		w, err := consumer.New(app, kin, ddb, consumer.HandlerFunc(c.handle), benchOptions(info, fmt.Sprintf("%s-w%d", app, i), 10*time.Second)...)
+		w, err := consumer.New(app, kin, ddb, consumer.HandlerFunc(c.handle), benchOptions(info, fmt.Sprintf("%s-w%d", app, i), 10*time.Second, consumer.TrimHorizon())...)
 		if err != nil {
 			return consumerResult{}, err
 		}
@@ -351,7 +351,7 @@ func benchDrain(kin *kinesis.Client, ddb *dynamodb.Client, info engineInfo, n, s
 		PeakRSSMB: peakRSSMB()}, nil
 }
 
-// benchMove measures lease movement on the drained stream: "join" starts a worker, waits
+// benchMove measures lease movement under a steady load: "join" starts a worker, waits
 // until it holds every shard, starts a second and times until the second holds its fair
 // share; "failover" starts two workers, waits for the fair share, aborts the one that is
 // not the leader and times until the survivor has started processing every shard.
@@ -377,7 +377,7 @@ func benchMove(kin *kinesis.Client, ddb *dynamodb.Client, info engineInfo, scena
 		done chan error
 	}
 	start := func(id string) (*running, error) {
-		w, err := consumer.New(app, kin, ddb, factory(id), benchOptions(info, id, failover)...)
+		w, err := consumer.New(app, kin, ddb, factory(id), benchOptions(info, id, failover, consumer.Latest())...)
 		if err != nil {
 			return nil, err
 		}
@@ -396,6 +396,11 @@ func benchMove(kin *kinesis.Client, ddb *dynamodb.Client, info engineInfo, scena
 		return nil
 	}
 	res := consumerResult{Bench: "consumer", Scenario: scenario, Workers: 2, Shards: info.Shards, FailoverTimeS: failover.Seconds()}
+	// A steady load over every shard while workers join and die, read from LATEST: the
+	// leader balances throughput, which is then spread evenly over the shards.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	go steadyLoad(loadCtx, kin, info.Stream, 2000)
 	a, err := start(app + "-a")
 	if err != nil {
 		return res, err
@@ -463,4 +468,32 @@ func benchMove(kin *kinesis.Client, ddb *dynamodb.Client, info engineInfo, scena
 	}
 	res.PeakRSSMB = peakRSSMB()
 	return res, nil
+}
+
+// steadyLoad puts perSecond 100-byte records over 1,000 keys until ctx ends.
+func steadyLoad(ctx context.Context, kin *kinesis.Client, stream string, perSecond int) {
+	p, err := producer.New(kin, producer.WithStream(stream), producer.WithLinger(50*time.Millisecond))
+	if err != nil {
+		return
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Close(cctx)
+	}()
+	data := make([]byte, 100)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for j := 0; j < perSecond/100; j, i = j+1, i+1 {
+			if err := p.Put(ctx, producer.Record{PartitionKey: "load-" + strconv.Itoa(i%1000), Data: data}, nil); err != nil {
+				return
+			}
+		}
+	}
 }
