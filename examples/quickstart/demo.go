@@ -326,6 +326,9 @@ func (d *demo) startWorker(ctx context.Context, id string) error {
 		consumer.WithFailoverTime(d.failoverTime()),
 		consumer.WithShardSyncInterval(time.Second),
 		consumer.WithShutdownTimeout(10*time.Second),
+		// The demo's workers share one process, so they would all report the same CPU
+		// and the leader could not tell them apart: balance by throughput instead.
+		consumer.WithCPUMetrics(false),
 	)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", id, err)
