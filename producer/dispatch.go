@@ -67,7 +67,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 		cand = cand[:0]
 		totalRecs, totalBytes := 0, 0
 		due := false
-		blocked := p.cfg.ordered && st.retiredBusy.Load() > 0
+		blocked := p.cfg.ordered && (st.moving.Load() || st.retiredBusy.Load() > 0)
 		for _, sh := range m.shards {
 			sh.mu.Lock()
 			buffered = buffered || len(sh.open) > 0 || sh.qLen() > 0

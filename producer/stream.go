@@ -35,6 +35,10 @@ type stream struct {
 	// retiredBusy counts retired shards that still have a request in flight; in ordered
 	// mode no shard of the stream sends while it is not zero.
 	retiredBusy atomic.Int32
+	// moving is set from a map swap until the records of the retired shards are queued
+	// in the new ones; in ordered mode no shard of the stream sends meanwhile, so a
+	// record put into a new shard does not overtake an older one of its key in transit.
+	moving atomic.Bool
 
 	streamCounters
 }
@@ -194,6 +198,7 @@ func (st *stream) refresh() {
 	}
 	st.stale.Store(false)
 	st.lastRefresh.Store(p.now())
+	st.moving.Store(true)
 	old := st.shards.Swap(m)
 	var moved []*krec
 	for _, sh := range old.shards {
@@ -206,6 +211,7 @@ func (st *stream) refresh() {
 	if len(moved) > 0 {
 		st.repredict(moved)
 	}
+	st.moving.Store(false)
 	p.signal()
 }
 
