@@ -589,6 +589,13 @@ func (p *Producer) resolveUser(u userRec, res Result) {
 func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 	<-st.requestRefresh()
 	rng, ok := st.shards.Load().ranges[actual]
+	// A refresh already running when the mismatch was seen may have listed the shards
+	// before the split: ask for new ones until the map knows the shard that stored it.
+	for tries := 0; !ok && tries < 3 && p.ctx.Err() == nil; tries++ {
+		st.stale.Store(true)
+		<-st.requestRefresh()
+		rng, ok = st.shards.Load().ranges[actual]
+	}
 	urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
 	if !ok || err != nil || len(urs) != len(k.users) {
 		p.log.Warn("producer: aggregate stored in an unexpected shard", zap.String("stream", st.name), zap.String("predicted", k.sh.id), zap.String("actual", actual))
