@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,12 +84,9 @@ type FanOutConfig struct {
 // FanOut is a Fetcher fed by SubscribeToShard. It resubscribes when a subscription ends
 // (every five minutes) or fails, continuing after the last record received.
 type FanOut struct {
-	api    SubscribeAPI
-	cfg    FanOutConfig
-	out    chan result
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	api SubscribeAPI
+	cfg FanOutConfig
+	handoff
 }
 
 // NewFanOut starts the subscription loop.
@@ -114,37 +110,9 @@ func NewFanOut(ctx context.Context, api SubscribeAPI, cfg FanOutConfig) (*FanOut
 		cfg.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	f := &FanOut{api: api, cfg: cfg, out: make(chan result, cfg.Prefetch), cancel: cancel, done: make(chan struct{})}
+	f := &FanOut{api: api, cfg: cfg, handoff: newHandoff(cfg.Prefetch, cancel)}
 	go f.run(ctx)
 	return f, nil
-}
-
-// Next returns the next batch.
-func (f *FanOut) Next(ctx context.Context) (Batch, error) {
-	select {
-	case r, ok := <-f.out:
-		if !ok {
-			return Batch{}, ErrClosed
-		}
-		return r.batch, r.err
-	case <-ctx.Done():
-		return Batch{}, ctx.Err()
-	}
-}
-
-// Close ends the subscription and waits for the goroutine.
-func (f *FanOut) Close() {
-	f.once.Do(f.cancel)
-	<-f.done
-}
-
-func (f *FanOut) emit(ctx context.Context, r result) bool {
-	select {
-	case f.out <- r:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func startingPosition(p Position) *types.StartingPosition {
@@ -159,8 +127,7 @@ func startingPosition(p Position) *types.StartingPosition {
 }
 
 func (f *FanOut) run(ctx context.Context) {
-	defer close(f.done)
-	defer close(f.out)
+	defer f.stopped()
 	st := &fanOutState{start: f.cfg.Start}
 	attempt := 0
 	for ctx.Err() == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,12 +58,9 @@ const firstLimit = 500
 
 // Poller is a Fetcher that calls GetRecords in a loop.
 type Poller struct {
-	api    PollingAPI
-	cfg    PollingConfig
-	out    chan result
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	api PollingAPI
+	cfg PollingConfig
+	handoff
 }
 
 // NewPoller starts polling cfg.ShardID with api. The goroutine lives until Close, a
@@ -89,28 +85,9 @@ func NewPoller(ctx context.Context, api PollingAPI, cfg PollingConfig) (*Poller,
 		cfg.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	p := &Poller{api: api, cfg: cfg, out: make(chan result, cfg.Prefetch), cancel: cancel, done: make(chan struct{})}
+	p := &Poller{api: api, cfg: cfg, handoff: newHandoff(cfg.Prefetch, cancel)}
 	go p.run(ctx)
 	return p, nil
-}
-
-// Next returns the next batch.
-func (p *Poller) Next(ctx context.Context) (Batch, error) {
-	select {
-	case r, ok := <-p.out:
-		if !ok {
-			return Batch{}, ErrClosed
-		}
-		return r.batch, r.err
-	case <-ctx.Done():
-		return Batch{}, ctx.Err()
-	}
-}
-
-// Close stops polling and waits for the goroutine.
-func (p *Poller) Close() {
-	p.once.Do(p.cancel)
-	<-p.done
 }
 
 func (p *Poller) streamArgs() (name, arn *string) {
@@ -141,23 +118,12 @@ func (p *Poller) iterator(ctx context.Context, pos Position) (*string, error) {
 	return out.ShardIterator, nil
 }
 
-// emit hands r to the shard consumer, waiting while the prefetch buffer is full.
-func (p *Poller) emit(ctx context.Context, r result) bool {
-	select {
-	case p.out <- r:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 func (p *Poller) fail(ctx context.Context, op string, err error) {
 	p.emit(ctx, result{err: &Error{Op: op, ShardID: p.cfg.ShardID, Err: err}})
 }
 
 func (p *Poller) run(ctx context.Context) {
-	defer close(p.done)
-	defer close(p.out)
+	defer p.stopped()
 	clk, log := p.cfg.Clock, p.cfg.Logger
 	pos := p.cfg.Start
 	lastSeq := ""

@@ -1,0 +1,56 @@
+package fetch
+
+import (
+	"context"
+	"sync"
+)
+
+// handoff carries batches from a fetcher's goroutine to its shard consumer: a channel
+// bounded by the prefetch depth, and the goroutine's cancel and completion. Poller and
+// FanOut embed it for Next, Close and emit.
+type handoff struct {
+	out    chan result
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newHandoff(prefetch int, cancel context.CancelFunc) handoff {
+	return handoff{out: make(chan result, prefetch), cancel: cancel, done: make(chan struct{})}
+}
+
+// Next returns the next batch, ErrClosed once the fetcher has stopped, or ctx's error.
+func (h *handoff) Next(ctx context.Context) (Batch, error) {
+	select {
+	case r, ok := <-h.out:
+		if !ok {
+			return Batch{}, ErrClosed
+		}
+		return r.batch, r.err
+	case <-ctx.Done():
+		return Batch{}, ctx.Err()
+	}
+}
+
+// Close stops the fetcher and waits for its goroutine.
+func (h *handoff) Close() {
+	h.once.Do(h.cancel)
+	<-h.done
+}
+
+// emit hands r to the shard consumer, waiting while the prefetch buffer is full.
+func (h *handoff) emit(ctx context.Context, r result) bool {
+	select {
+	case h.out <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stopped is deferred by the fetcher's goroutine: Next then reports ErrClosed and Close
+// returns.
+func (h *handoff) stopped() {
+	close(h.out)
+	close(h.done)
+}
