@@ -14,7 +14,32 @@ import (
 // TestQuickstartShort runs the whole demo in its short mode on the bundled engine, as
 // CI does, and checks the summary: nothing lost, shards split during the spike, and the
 // killed worker's leases failed over to the others.
+//
+// Every run must lose nothing and account for every post. Whether the kill lands on a
+// worker whose shards are still open when the failover time has passed, and whether a
+// starved machine reaches the split threshold, depends on timing in a ten-second run,
+// so the scenario checks (a split, a failover) may be met by a second run.
 func TestQuickstartShort(t *testing.T) {
+	const attempts = 2
+	for i := 1; i <= attempts; i++ {
+		problems := runShortOnce(t)
+		if len(problems) == 0 {
+			return
+		}
+		if i == attempts {
+			for _, p := range problems {
+				t.Error(p)
+			}
+			return
+		}
+		t.Logf("run %d did not show the whole scenario, running again: %v", i, problems)
+	}
+}
+
+// runShortOnce runs the short demo, fails the test on any accounting error, and returns
+// the scenario checks the run did not meet.
+func runShortOnce(t *testing.T) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -24,35 +49,37 @@ func TestQuickstartShort(t *testing.T) {
 		t.Fatalf("exit status %d\nstderr: %s\nstdout:\n%s", code, stderr.String(), out)
 	}
 	if s.Totals.Lost != 0 || s.Totals.Put == 0 || s.Totals.Consumed != s.Totals.Put {
-		t.Errorf("accounting: %v", s.Totals)
-	}
-	if s.ShardsCreated == 0 || s.ShardsClosed == 0 {
-		t.Errorf("no split during the spike: %d shards created, %d closed", s.ShardsCreated, s.ShardsClosed)
-	}
-	if len(s.WorkersKilled) != 1 || len(s.WorkersJoined) != 1 || s.Failovers == 0 {
-		t.Errorf("no failover: killed %v, joined %v, %d leases failed over", s.WorkersKilled, s.WorkersJoined, s.Failovers)
+		t.Fatalf("accounting: %v\noutput:\n%s", s.Totals, out)
 	}
 	if s.PeakIn <= 0 || s.PeakOut <= 0 {
-		t.Errorf("peak throughput in %v out %v", s.PeakIn, s.PeakOut)
+		t.Fatalf("peak throughput in %v out %v", s.PeakIn, s.PeakOut)
 	}
 	var tallied uint64
 	for _, n := range s.Sentiment {
 		tallied += n
 	}
 	if tallied != s.Totals.Consumed {
-		t.Errorf("sentiment tallies %d, consumed %d", tallied, s.Totals.Consumed)
+		t.Fatalf("sentiment tallies %d, consumed %d", tallied, s.Totals.Consumed)
 	}
 	if strings.Contains(out, "\x1b[") {
-		t.Errorf("non-terminal output contains escape codes")
+		t.Fatalf("non-terminal output contains escape codes")
 	}
 	for _, want := range []string{"viral-peak", "killed", "joined the application", "=== Freshet quickstart summary ===", "lost                0", "result              OK"} {
 		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
+			t.Fatalf("output lacks %q\noutput:\n%s", want, out)
 		}
 	}
-	if t.Failed() {
+	var problems []string
+	if s.ShardsCreated == 0 || s.ShardsClosed == 0 {
+		problems = append(problems, fmt.Sprintf("no split during the spike: %d shards created, %d closed", s.ShardsCreated, s.ShardsClosed))
+	}
+	if len(s.WorkersKilled) != 1 || len(s.WorkersJoined) != 1 || s.Failovers == 0 {
+		problems = append(problems, fmt.Sprintf("no failover: killed %v, joined %v, %d leases failed over", s.WorkersKilled, s.WorkersJoined, s.Failovers))
+	}
+	if len(problems) > 0 {
 		t.Logf("output:\n%s", out)
 	}
+	return problems
 }
 
 func TestQuickstartFlags(t *testing.T) {
