@@ -464,40 +464,54 @@ func (s *Service) throttleMessage(st *stream, sh *shard) string {
 
 const internalFailureMessage = "Internal service failure."
 
-func (s *Service) opPutRecords(c *call) (any, error) {
-	p := getPutRequest(len(c.body))
-	defer releasePutRequest(p)
+// applyPut decodes, validates and stores the records of a PutRecords (multi) or
+// PutRecord call, returning the stream and its encryption type. Entry results are left in
+// p.results; with multi, injected per-entry faults apply.
+func (s *Service) applyPut(c *call, p *putRequest, multi bool) (*stream, string, *APIError) {
 	var e *APIError
-	if c.cbor {
-		e = p.fromCBOR(c.body, true)
-	} else {
+	switch {
+	case c.cbor:
+		e = p.fromCBOR(c.body, multi)
+	case multi:
 		e = p.parsePutRecordsJSON(c.body)
+	default:
+		e = p.parsePutRecordJSON(c.body)
 	}
 	if e != nil {
-		return nil, e
+		return nil, "", e
 	}
 	if _, e := s.resolveName(p.ref, false); e != nil {
-		return nil, e
+		return nil, "", e
 	}
-	if e := validateModel(p, true); e != nil {
-		return nil, e
+	if e := validateModel(p, multi); e != nil {
+		return nil, "", e
 	}
 	st, e := s.writableStream(p.ref, c.now)
 	if e != nil {
-		return nil, e
+		return nil, "", e
 	}
 	st.mu.RLock()
 	maxRecord := int(st.maxRecordKiB) * 1024
 	encryption := st.encryption
 	st.mu.RUnlock()
-	if e := s.validateEntries(st, p, true, maxRecord); e != nil {
-		return nil, e
+	if e := s.validateEntries(st, p, multi, maxRecord); e != nil {
+		return nil, "", e
 	}
 	reserved, e := s.reserveStored(p)
 	if e != nil {
+		return nil, "", e
+	}
+	s.storedBytes.Add(s.put(st, p, c.now, multi) - reserved)
+	return st, encryption, nil
+}
+
+func (s *Service) opPutRecords(c *call) (any, error) {
+	p := getPutRequest(len(c.body))
+	defer releasePutRequest(p)
+	st, encryption, e := s.applyPut(c, p, true)
+	if e != nil {
 		return nil, e
 	}
-	s.storedBytes.Add(s.put(st, p, c.now, true) - reserved)
 	failed := 0
 	for _, r := range p.results {
 		if r.code != resultOK {
@@ -569,37 +583,10 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 func (s *Service) opPutRecord(c *call) (any, error) {
 	p := getPutRequest(len(c.body))
 	defer releasePutRequest(p)
-	var e *APIError
-	if c.cbor {
-		e = p.fromCBOR(c.body, false)
-	} else {
-		e = p.parsePutRecordJSON(c.body)
-	}
+	st, encryption, e := s.applyPut(c, p, false)
 	if e != nil {
 		return nil, e
 	}
-	if _, e := s.resolveName(p.ref, false); e != nil {
-		return nil, e
-	}
-	if e := validateModel(p, false); e != nil {
-		return nil, e
-	}
-	st, e := s.writableStream(p.ref, c.now)
-	if e != nil {
-		return nil, e
-	}
-	st.mu.RLock()
-	maxRecord := int(st.maxRecordKiB) * 1024
-	encryption := st.encryption
-	st.mu.RUnlock()
-	if e := s.validateEntries(st, p, false, maxRecord); e != nil {
-		return nil, e
-	}
-	reserved, e := s.reserveStored(p)
-	if e != nil {
-		return nil, e
-	}
-	s.storedBytes.Add(s.put(st, p, c.now, false) - reserved)
 	r := p.results[0]
 	if r.code == resultThrottled {
 		return nil, apiErr("ProvisionedThroughputExceededException", http.StatusBadRequest, "%s", s.throttleMessage(st, r.shard))
