@@ -55,11 +55,12 @@ const (
 )
 
 type config struct {
-	application  string
-	workerID     string
-	streams      []Stream
-	retrieval    Retrieval
-	consumerName string
+	hashRangeFilter bool
+	application     string
+	workerID        string
+	streams         []Stream
+	retrieval       Retrieval
+	consumerName    string
 
 	maxRecords   int32
 	prefetch     int
@@ -391,6 +392,22 @@ func WithBackoff(throttleBase, throttleMax, retryBase, retryMax time.Duration) O
 // engine and kinesalite do); off by default.
 func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
+}
+
+// WithHashKeyRangeFilter makes every shard drop, while de-aggregating, the user records
+// whose hash key lies outside the shard's hash key range, as the Java KCL always does.
+// Such records belong to an aggregate a producer with a stale shard map sent to the
+// wrong shard during a reshard; the Freshet producer and the KPL put them again on the
+// right shard, so without the filter a consumer delivers them twice. Off by default:
+// producers that route an aggregate by its first record and never re-put
+// (aws-kinesis-agg) would lose records to it. Turn it on when every producer of the
+// stream is the Freshet producer or the KPL. A lease without a hash key range is not
+// filtered.
+func WithHashKeyRangeFilter(on bool) Option {
+	return func(c *config) error {
+		c.hashRangeFilter = on
+		return nil
+	}
 }
 
 // WithEmptyBatches makes the worker call ProcessRecords also for empty batches (at the

@@ -39,4 +39,7 @@ type ShardInfo struct {
 	LeaseKey string
 	// ParentShardIDs are the shard's parents (none, one after a split, two after a merge).
 	ParentShardIDs []string
+	// StartingHashKey and EndingHashKey are the shard's hash key range in decimal, as
+	// its lease records it; both empty when the lease does not say.
+	StartingHashKey, EndingHashKey string
 }

@@ -92,15 +92,27 @@ type shardConsumer struct {
 }
 
 func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, proc Processor, cp *checkpoint.Checkpointer, start checkpoint.Value) (*shardConsumer, error) {
-	d, err := aggregation.NewDeaggregator()
-	if err != nil {
-		return nil, err
-	}
 	if env.metrics == nil {
 		env.metrics = nopMetrics{}
 	}
 	if env.log == nil {
 		env.log = zap.NewNop()
+	}
+	var dopts []aggregation.DeaggregatorOption
+	if env.cfg.hashRangeFilter {
+		r, err := aggregation.ParseHashKeyRange(shard.StartingHashKey, shard.EndingHashKey)
+		if err != nil {
+			// A lease without a usable range (written by an old client): deliver every
+			// user record rather than guess a range and drop some.
+			env.log.Warn("consumer: lease has no usable hash key range; user records of this shard are not filtered",
+				zap.String("lease", shard.LeaseKey), zap.Error(err))
+		} else {
+			dopts = append(dopts, aggregation.WithShardHashKeyRange(r))
+		}
+	}
+	d, err := aggregation.NewDeaggregator(dopts...)
+	if err != nil {
+		return nil, err
 	}
 	sc := &shardConsumer{env: env, shard: shard, proc: proc, cp: cp, start: start, deagg: d, done: make(chan struct{}),
 		dims: []Dimension{{Name: "ShardId", Value: shard.ShardID}}}

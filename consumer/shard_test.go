@@ -184,7 +184,7 @@ type harness struct {
 	result   chan stopReason
 }
 
-func newHarness(t *testing.T, start checkpoint.Value, batches []fetch.Batch, proc *recProc) *harness {
+func newHarness(t *testing.T, start checkpoint.Value, batches []fetch.Batch, proc *recProc, tweaks ...func(*config, *ShardInfo)) *harness {
 	t.Helper()
 	h := &harness{store: newMemStore("w1"), proc: proc, fetcher: &sliceFetcher{batches: batches}, result: make(chan stopReason, 1)}
 	h.held.Store(true)
@@ -213,7 +213,11 @@ func newHarness(t *testing.T, start checkpoint.Value, batches []fetch.Batch, pro
 		},
 		metrics: NewMemoryMetrics(),
 	}
-	sc, err := newShardConsumer(context.Background(), env, ShardInfo{StreamName: "s", ShardID: "shardId-000000000001", LeaseKey: "shardId-000000000001"}, proc, cp, start)
+	info := ShardInfo{StreamName: "s", ShardID: "shardId-000000000001", LeaseKey: "shardId-000000000001"}
+	for _, tw := range tweaks {
+		tw(&cfg, &info)
+	}
+	sc, err := newShardConsumer(context.Background(), env, info, proc, cp, start)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -633,7 +633,8 @@ func (w *Worker) startConsumer(l lease.Lease) {
 		w.release(hard, key)
 		return
 	}
-	info := ShardInfo{StreamName: s.Name, StreamARN: s.arn, ShardID: shardID, LeaseKey: key, ParentShardIDs: l.ParentShardIDs}
+	info := ShardInfo{StreamName: s.Name, StreamARN: s.arn, ShardID: shardID, LeaseKey: key, ParentShardIDs: l.ParentShardIDs,
+		StartingHashKey: l.StartingHashKey, EndingHashKey: l.EndingHashKey}
 	cp, err := w.coord.Checkpointer(key)
 	if err != nil {
 		w.log.Debug("consumer: checkpointer", zap.String("lease", key), zap.Error(err))
