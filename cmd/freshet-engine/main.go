@@ -10,8 +10,10 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,14 +24,20 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, nil)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "freshet-engine:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves the engine until ctx ends. ready, if set, gets the engine once it
+// listens.
+func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.Engine)) error {
 	fs := flag.NewFlagSet("freshet-engine", flag.ContinueOnError)
+	fs.SetOutput(out)
 	addr := fs.String("addr", "127.0.0.1:4568", "listen address (port 0 picks a free port)")
 	region := fs.String("region", "us-east-1", "region used in ARNs")
 	account := fs.String("account", "000000000000", "account ID used in ARNs and messages")
@@ -62,9 +70,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("freshet-engine listening on %s (limits %v)\n", e.URL(), *limits)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	fmt.Fprintf(out, "freshet-engine listening on %s (limits %v)\n", e.URL(), *limits)
+	if ready != nil {
+		ready(e)
+	}
+	<-ctx.Done()
 	return e.Close()
 }
