@@ -302,6 +302,9 @@ func (sc *shardConsumer) lifecycle() stopReason {
 		}
 		fetchedAt := sc.env.cfg.clock.Now()
 		sc.env.metrics.Record(MetricMillisBehindLatest, UnitMilliseconds, float64(b.MillisBehindLatest), sc.dims...)
+		if b.CallTime > 0 {
+			sc.env.metrics.Record(MetricGetRecordsTime, UnitMilliseconds, float64(b.CallTime)/float64(time.Millisecond), sc.dims...)
+		}
 		var out []Record
 		out, recs = sc.convert(b.Records, recs[:0])
 		if sc.env.fetched != nil && len(out) > 0 {

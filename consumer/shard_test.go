@@ -401,3 +401,22 @@ func waitUntil(t testing.TB, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestShardConsumerRecordsGetRecordsTime(t *testing.T) {
+	batches := []fetch.Batch{
+		{Records: plainRecs(0, 2), CallTime: 3 * time.Millisecond},
+		{Records: plainRecs(2, 3)}, // a fan-out event: no call of its own
+		{Records: plainRecs(3, 5), CallTime: 1500 * time.Microsecond, ShardEnd: true},
+	}
+	proc := &recProc{}
+	h := newHarness(t, checkpoint.TrimHorizon, batches, proc)
+	h.start()
+	if r := h.wait(t); r != reasonShardEnd {
+		t.Fatalf("stopped with %v", r)
+	}
+	m := h.sc.env.metrics.(*MemoryMetrics)
+	sum, n := m.Total(MetricGetRecordsTime)
+	if n != 2 || sum != 4.5 {
+		t.Fatalf("GetRecords.Time: %d observations summing to %v ms, want 2 summing to 4.5", n, sum)
+	}
+}

@@ -57,6 +57,10 @@ type Batch struct {
 	ChildShards []types.ChildShard
 	// Bytes is the total size of the records' data.
 	Bytes int
+	// CallTime is how long the GetRecords call that returned the batch took (at
+	// least 1 ns); zero for batches that came from no call of their own (fan-out
+	// events, the end of a shard found without a call).
+	CallTime time.Duration
 }
 
 // Fetcher reads one shard. Next returns batches in shard order; after a batch with

@@ -381,3 +381,25 @@ func TestPollerRampsUpItsLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestPollerBatchesCarryCallTime(t *testing.T) {
+	sh := &fakeShard{}
+	sh.add(4)
+	p, err := NewPoller(context.Background(), sh, fastConfig(Position{Type: types.ShardIteratorTypeTrimHorizon}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for got := 0; got < 4; {
+		b, err := p.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.CallTime <= 0 {
+			t.Fatalf("batch of %d records from a GetRecords call has CallTime %v", len(b.Records), b.CallTime)
+		}
+		got += len(b.Records)
+	}
+}

@@ -169,7 +169,9 @@ func (p *Poller) run(ctx context.Context) {
 		if p.cfg.CBOR {
 			opts = append(opts, UseCBOR)
 		}
+		callStart := clk.Now()
 		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)}, opts...)
+		callTime := clk.Since(callStart)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -191,7 +193,7 @@ func (p *Poller) run(ctx context.Context) {
 			continue
 		}
 		attempt = 0
-		b := Batch{Records: out.Records, ChildShards: out.ChildShards, Bytes: batchBytes(out.Records)}
+		b := Batch{Records: out.Records, ChildShards: out.ChildShards, Bytes: batchBytes(out.Records), CallTime: max(callTime, 1)}
 		if out.MillisBehindLatest != nil {
 			b.MillisBehindLatest = *out.MillisBehindLatest
 		}
