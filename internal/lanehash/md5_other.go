@@ -1,3 +1,5 @@
+//go:build !amd64 || purego
+
 package lanehash
 
 // md5HasLanes reports whether MD5 has a 16-lane kernel on this build: not
