@@ -1,3 +1,5 @@
+//go:build !amd64 || purego
+
 package lanehash
 
 // sha256Kernel reports whether the 16-lane kernel can run: never without
