@@ -7,29 +7,34 @@
 // Each of the 16 dword lanes of a ZMM register belongs to one message, so
 // one instruction advances all 16 messages by the same step. Register use:
 //
-//	Z0-Z3    working variables a, b, c, d of the 16 lanes
-//	Z4-Z7    chaining value (a, b, c, d before the block), stored back at the end
+//	Z0-Z4    the working variables a, b, c, d of the 16 lanes, plus one
+//	         register that takes the next step's a (see STEP)
 //	Z8-Z23   before the transpose: row i (Z8+i) is lane i's 64-byte block;
 //	         after it: Z8+w holds message word w of every lane
-//	Z24-Z27  temporaries (transpose, M+K and the round function)
+//	Z24-Z27  temporaries (transpose, M+K)
+//	Z28-Z31  chaining value a, b, c, d; loaded from and stored to state
 //	K1       busy lanes: bit i set when ptrs[i] is not nil
 //	DI       *[4][16]uint32 state: state[w][i] is word w of lane i
 //	SI       *[16]*byte ptrs: where each lane's blocks start
 //	CX       blocks left
 //	DX       offset of the current block from every lane's pointer
-//	R9       address of the step constants
+//	R9       address of the step constants md5K
 //
 // Message words are loaded row by row (one 64-byte load per busy lane) and
-// transposed 16x16 in registers: four dword-pair, qword-pair and two
-// 128-bit-chunk shuffle stages, 64 shuffles per block. Idle lanes load
-// nothing and compute on whatever their registers hold; the masked
-// feed-forward at the end of the block leaves their chaining value as it
-// was.
+// transposed 16x16 in registers: dword-pair and qword-pair unpacks within
+// 128-bit chunks, then two stages of 128-bit chunk shuffles, 64 shuffles
+// per block. (VPGATHERQD, 32 gathers of 8 dwords per block, measured 3.7x
+// slower per block on this kernel's development machine, a Xeon @ 2.5GHz.)
+// Idle lanes load nothing and compute on whatever their registers hold;
+// the masked feed-forward at the end of the block leaves their chaining
+// value as it was.
 //
-// One MD5 step is a = b + ((a + f(b, c, d) + M[g] + K[i]) <<< s). M+K is
-// added to a first, off the dependency chain; f is one VPTERNLOGD on a copy
-// of d, so the chain per step is VPTERNLOGD, VPADDD, VPROLD, VPADDD. The
-// roles of Z0-Z3 rotate by one register each step instead of moving values.
+// One MD5 step is a = b + ((a + f(b, c, d) + M[g] + K[i]) <<< s), and the
+// next step's a is this step's d. STEP adds the next step's M+K to d into
+// a spare register before VPTERNLOGD overwrites d with f, so a step takes
+// six instructions and no register copy; on the dependency chain are only
+// VPTERNLOGD, VPADDD, VPROLD, VPADDD. The five registers Z0-Z4 rotate
+// through the roles a, b, c, d and spare from step to step.
 
 // VPTERNLOGD truth tables, with d in the destination, c as the second and
 // b as the third operand (bit index 4*d + 2*c + b).
@@ -38,22 +43,33 @@
 #define IMM_H $0x96 // b XOR c XOR d
 #define IMM_I $0x63 // c XOR (b OR NOT d)
 
-// STEP performs one MD5 step on all 16 lanes: a = b + ((a + f + m + K[k/4]) <<< s)
-// where f is the truth table imm of b, c and d, and k is the byte offset of
-// the step constant in md5K.
-#define STEP(a, b, c, d, m, k, s, imm) \
-	VPADDD.BCST k(R9), m, Z24; \
-	VPADDD      Z24, a, a;     \
-	VMOVDQA32   d, Z25;        \
-	VPTERNLOGD  imm, b, c, Z25; \
-	VPADDD      Z25, a, a;     \
-	VPROLD      $s, a, a;      \
+// STEP performs one MD5 step on all 16 lanes, with a already holding
+// a + M[g] + K[i]: a = b + ((a + f(b, c, d)) <<< s), where f is the truth
+// table imm. It also prepares the next step: t = d + mnext + K[knext/4],
+// where mnext is the next step's message word and knext the byte offset of
+// its constant in md5K. d is overwritten. The next step's a, b, c, d are
+// t, a, b, c, and d is its spare.
+#define STEP(a, b, c, d, t, mnext, knext, s, imm) \
+	VPADDD.BCST knext(R9), mnext, Z24; \
+	VPADDD      Z24, d, t;             \
+	VPTERNLOGD  imm, b, c, d;          \
+	VPADDD      d, a, a;               \
+	VPROLD      $s, a, a;              \
 	VPADDD      b, a, a
 
-#define STEP_F(a, b, c, d, m, k, s) STEP(a, b, c, d, m, k, s, IMM_F)
-#define STEP_G(a, b, c, d, m, k, s) STEP(a, b, c, d, m, k, s, IMM_G)
-#define STEP_H(a, b, c, d, m, k, s) STEP(a, b, c, d, m, k, s, IMM_H)
-#define STEP_I(a, b, c, d, m, k, s) STEP(a, b, c, d, m, k, s, IMM_I)
+#define STEP_F(a, b, c, d, t, m, k, s) STEP(a, b, c, d, t, m, k, s, IMM_F)
+#define STEP_G(a, b, c, d, t, m, k, s) STEP(a, b, c, d, t, m, k, s, IMM_G)
+#define STEP_H(a, b, c, d, t, m, k, s) STEP(a, b, c, d, t, m, k, s, IMM_H)
+#define STEP_I(a, b, c, d, t, m, k, s) STEP(a, b, c, d, t, m, k, s, IMM_I)
+
+// LAST_STEP_I is step 63: as STEP with I, but d survives (it is the
+// block's new a) and there is no next step to prepare.
+#define LAST_STEP_I(a, b, c, d, s) \
+	VMOVDQA32  d, Z25;          \
+	VPTERNLOGD IMM_I, b, c, Z25; \
+	VPADDD     Z25, a, a;       \
+	VPROLD     $s, a, a;        \
+	VPADDD     b, a, a
 
 // LOAD_ROW loads the current block of lane i (ptrs at byte offset off) into
 // row, unless the lane is idle.
@@ -113,14 +129,10 @@ mask:
 	KMOVW  BX, K1
 
 	LEAQ      md5K<>(SB), R9
-	VMOVDQU32 (DI), Z4
-	VMOVDQU32 64(DI), Z5
-	VMOVDQU32 128(DI), Z6
-	VMOVDQU32 192(DI), Z7
-	VMOVDQA32 Z4, Z0
-	VMOVDQA32 Z5, Z1
-	VMOVDQA32 Z6, Z2
-	VMOVDQA32 Z7, Z3
+	VMOVDQU32 (DI), Z28
+	VMOVDQU32 64(DI), Z29
+	VMOVDQU32 128(DI), Z30
+	VMOVDQU32 192(DI), Z31
 	XORQ      DX, DX
 
 block:
@@ -155,96 +167,102 @@ block:
 	TRANSPOSE_CHUNKS(Z10, Z14, Z18, Z22)
 	TRANSPOSE_CHUNKS(Z11, Z15, Z19, Z23)
 
-	// Round 1: F(b,c,d) = (b AND c) OR (NOT b AND d), message word i.
-	STEP_F(Z0, Z1, Z2, Z3, Z8, 0x00, 7)
-	STEP_F(Z3, Z0, Z1, Z2, Z9, 0x04, 12)
-	STEP_F(Z2, Z3, Z0, Z1, Z10, 0x08, 17)
-	STEP_F(Z1, Z2, Z3, Z0, Z11, 0x0c, 22)
-	STEP_F(Z0, Z1, Z2, Z3, Z12, 0x10, 7)
-	STEP_F(Z3, Z0, Z1, Z2, Z13, 0x14, 12)
-	STEP_F(Z2, Z3, Z0, Z1, Z14, 0x18, 17)
-	STEP_F(Z1, Z2, Z3, Z0, Z15, 0x1c, 22)
-	STEP_F(Z0, Z1, Z2, Z3, Z16, 0x20, 7)
-	STEP_F(Z3, Z0, Z1, Z2, Z17, 0x24, 12)
-	STEP_F(Z2, Z3, Z0, Z1, Z18, 0x28, 17)
-	STEP_F(Z1, Z2, Z3, Z0, Z19, 0x2c, 22)
-	STEP_F(Z0, Z1, Z2, Z3, Z20, 0x30, 7)
-	STEP_F(Z3, Z0, Z1, Z2, Z21, 0x34, 12)
-	STEP_F(Z2, Z3, Z0, Z1, Z22, 0x38, 17)
-	STEP_F(Z1, Z2, Z3, Z0, Z23, 0x3c, 22)
 
-	// Round 2: G(b,c,d) = (b AND d) OR (c AND NOT d), message word (5i+1) mod 16.
-	STEP_G(Z0, Z1, Z2, Z3, Z9, 0x40, 5)
-	STEP_G(Z3, Z0, Z1, Z2, Z14, 0x44, 9)
-	STEP_G(Z2, Z3, Z0, Z1, Z19, 0x48, 14)
-	STEP_G(Z1, Z2, Z3, Z0, Z8, 0x4c, 20)
-	STEP_G(Z0, Z1, Z2, Z3, Z13, 0x50, 5)
-	STEP_G(Z3, Z0, Z1, Z2, Z18, 0x54, 9)
-	STEP_G(Z2, Z3, Z0, Z1, Z23, 0x58, 14)
-	STEP_G(Z1, Z2, Z3, Z0, Z12, 0x5c, 20)
-	STEP_G(Z0, Z1, Z2, Z3, Z17, 0x60, 5)
-	STEP_G(Z3, Z0, Z1, Z2, Z22, 0x64, 9)
-	STEP_G(Z2, Z3, Z0, Z1, Z11, 0x68, 14)
-	STEP_G(Z1, Z2, Z3, Z0, Z16, 0x6c, 20)
-	STEP_G(Z0, Z1, Z2, Z3, Z21, 0x70, 5)
-	STEP_G(Z3, Z0, Z1, Z2, Z10, 0x74, 9)
-	STEP_G(Z2, Z3, Z0, Z1, Z15, 0x78, 14)
-	STEP_G(Z1, Z2, Z3, Z0, Z20, 0x7c, 20)
+	// Step 0's a is a + M[0] + K[0].
+	VPADDD.BCST 0(R9), Z8, Z24
+	VPADDD      Z24, Z28, Z0
+	VMOVDQA32   Z29, Z1
+	VMOVDQA32   Z30, Z2
+	VMOVDQA32   Z31, Z3
 
-	// Round 3: H(b,c,d) = b XOR c XOR d, message word (3i+5) mod 16.
-	STEP_H(Z0, Z1, Z2, Z3, Z13, 0x80, 4)
-	STEP_H(Z3, Z0, Z1, Z2, Z16, 0x84, 11)
-	STEP_H(Z2, Z3, Z0, Z1, Z19, 0x88, 16)
-	STEP_H(Z1, Z2, Z3, Z0, Z22, 0x8c, 23)
-	STEP_H(Z0, Z1, Z2, Z3, Z9, 0x90, 4)
-	STEP_H(Z3, Z0, Z1, Z2, Z12, 0x94, 11)
-	STEP_H(Z2, Z3, Z0, Z1, Z15, 0x98, 16)
-	STEP_H(Z1, Z2, Z3, Z0, Z18, 0x9c, 23)
-	STEP_H(Z0, Z1, Z2, Z3, Z21, 0xa0, 4)
-	STEP_H(Z3, Z0, Z1, Z2, Z8, 0xa4, 11)
-	STEP_H(Z2, Z3, Z0, Z1, Z11, 0xa8, 16)
-	STEP_H(Z1, Z2, Z3, Z0, Z14, 0xac, 23)
-	STEP_H(Z0, Z1, Z2, Z3, Z17, 0xb0, 4)
-	STEP_H(Z3, Z0, Z1, Z2, Z20, 0xb4, 11)
-	STEP_H(Z2, Z3, Z0, Z1, Z23, 0xb8, 16)
-	STEP_H(Z1, Z2, Z3, Z0, Z10, 0xbc, 23)
+	// Round 1, steps 0-15: F(b,c,d) = (b AND c) OR (NOT b AND d), message word i.
+	STEP_F(Z0, Z1, Z2, Z3, Z4, Z9, 0x04, 7)
+	STEP_F(Z4, Z0, Z1, Z2, Z3, Z10, 0x08, 12)
+	STEP_F(Z3, Z4, Z0, Z1, Z2, Z11, 0x0c, 17)
+	STEP_F(Z2, Z3, Z4, Z0, Z1, Z12, 0x10, 22)
+	STEP_F(Z1, Z2, Z3, Z4, Z0, Z13, 0x14, 7)
+	STEP_F(Z0, Z1, Z2, Z3, Z4, Z14, 0x18, 12)
+	STEP_F(Z4, Z0, Z1, Z2, Z3, Z15, 0x1c, 17)
+	STEP_F(Z3, Z4, Z0, Z1, Z2, Z16, 0x20, 22)
+	STEP_F(Z2, Z3, Z4, Z0, Z1, Z17, 0x24, 7)
+	STEP_F(Z1, Z2, Z3, Z4, Z0, Z18, 0x28, 12)
+	STEP_F(Z0, Z1, Z2, Z3, Z4, Z19, 0x2c, 17)
+	STEP_F(Z4, Z0, Z1, Z2, Z3, Z20, 0x30, 22)
+	STEP_F(Z3, Z4, Z0, Z1, Z2, Z21, 0x34, 7)
+	STEP_F(Z2, Z3, Z4, Z0, Z1, Z22, 0x38, 12)
+	STEP_F(Z1, Z2, Z3, Z4, Z0, Z23, 0x3c, 17)
+	STEP_F(Z0, Z1, Z2, Z3, Z4, Z9, 0x40, 22)
 
-	// Round 4: I(b,c,d) = c XOR (b OR NOT d), message word 7i mod 16.
-	STEP_I(Z0, Z1, Z2, Z3, Z8, 0xc0, 6)
-	STEP_I(Z3, Z0, Z1, Z2, Z15, 0xc4, 10)
-	STEP_I(Z2, Z3, Z0, Z1, Z22, 0xc8, 15)
-	STEP_I(Z1, Z2, Z3, Z0, Z13, 0xcc, 21)
-	STEP_I(Z0, Z1, Z2, Z3, Z20, 0xd0, 6)
-	STEP_I(Z3, Z0, Z1, Z2, Z11, 0xd4, 10)
-	STEP_I(Z2, Z3, Z0, Z1, Z18, 0xd8, 15)
-	STEP_I(Z1, Z2, Z3, Z0, Z9, 0xdc, 21)
-	STEP_I(Z0, Z1, Z2, Z3, Z16, 0xe0, 6)
-	STEP_I(Z3, Z0, Z1, Z2, Z23, 0xe4, 10)
-	STEP_I(Z2, Z3, Z0, Z1, Z14, 0xe8, 15)
-	STEP_I(Z1, Z2, Z3, Z0, Z21, 0xec, 21)
-	STEP_I(Z0, Z1, Z2, Z3, Z12, 0xf0, 6)
-	STEP_I(Z3, Z0, Z1, Z2, Z19, 0xf4, 10)
-	STEP_I(Z2, Z3, Z0, Z1, Z10, 0xf8, 15)
-	STEP_I(Z1, Z2, Z3, Z0, Z17, 0xfc, 21)
+	// Round 2, steps 16-31: G(b,c,d) = (b AND d) OR (c AND NOT d), message word (5i+1) mod 16.
+	STEP_G(Z4, Z0, Z1, Z2, Z3, Z14, 0x44, 5)
+	STEP_G(Z3, Z4, Z0, Z1, Z2, Z19, 0x48, 9)
+	STEP_G(Z2, Z3, Z4, Z0, Z1, Z8, 0x4c, 14)
+	STEP_G(Z1, Z2, Z3, Z4, Z0, Z13, 0x50, 20)
+	STEP_G(Z0, Z1, Z2, Z3, Z4, Z18, 0x54, 5)
+	STEP_G(Z4, Z0, Z1, Z2, Z3, Z23, 0x58, 9)
+	STEP_G(Z3, Z4, Z0, Z1, Z2, Z12, 0x5c, 14)
+	STEP_G(Z2, Z3, Z4, Z0, Z1, Z17, 0x60, 20)
+	STEP_G(Z1, Z2, Z3, Z4, Z0, Z22, 0x64, 5)
+	STEP_G(Z0, Z1, Z2, Z3, Z4, Z11, 0x68, 9)
+	STEP_G(Z4, Z0, Z1, Z2, Z3, Z16, 0x6c, 14)
+	STEP_G(Z3, Z4, Z0, Z1, Z2, Z21, 0x70, 20)
+	STEP_G(Z2, Z3, Z4, Z0, Z1, Z10, 0x74, 5)
+	STEP_G(Z1, Z2, Z3, Z4, Z0, Z15, 0x78, 9)
+	STEP_G(Z0, Z1, Z2, Z3, Z4, Z20, 0x7c, 14)
+	STEP_G(Z4, Z0, Z1, Z2, Z3, Z13, 0x80, 20)
+
+	// Round 3, steps 32-47: H(b,c,d) = b XOR c XOR d, message word (3i+5) mod 16.
+	STEP_H(Z3, Z4, Z0, Z1, Z2, Z16, 0x84, 4)
+	STEP_H(Z2, Z3, Z4, Z0, Z1, Z19, 0x88, 11)
+	STEP_H(Z1, Z2, Z3, Z4, Z0, Z22, 0x8c, 16)
+	STEP_H(Z0, Z1, Z2, Z3, Z4, Z9, 0x90, 23)
+	STEP_H(Z4, Z0, Z1, Z2, Z3, Z12, 0x94, 4)
+	STEP_H(Z3, Z4, Z0, Z1, Z2, Z15, 0x98, 11)
+	STEP_H(Z2, Z3, Z4, Z0, Z1, Z18, 0x9c, 16)
+	STEP_H(Z1, Z2, Z3, Z4, Z0, Z21, 0xa0, 23)
+	STEP_H(Z0, Z1, Z2, Z3, Z4, Z8, 0xa4, 4)
+	STEP_H(Z4, Z0, Z1, Z2, Z3, Z11, 0xa8, 11)
+	STEP_H(Z3, Z4, Z0, Z1, Z2, Z14, 0xac, 16)
+	STEP_H(Z2, Z3, Z4, Z0, Z1, Z17, 0xb0, 23)
+	STEP_H(Z1, Z2, Z3, Z4, Z0, Z20, 0xb4, 4)
+	STEP_H(Z0, Z1, Z2, Z3, Z4, Z23, 0xb8, 11)
+	STEP_H(Z4, Z0, Z1, Z2, Z3, Z10, 0xbc, 16)
+	STEP_H(Z3, Z4, Z0, Z1, Z2, Z8, 0xc0, 23)
+
+	// Round 4, steps 48-63: I(b,c,d) = c XOR (b OR NOT d), message word 7i mod 16.
+	STEP_I(Z2, Z3, Z4, Z0, Z1, Z15, 0xc4, 6)
+	STEP_I(Z1, Z2, Z3, Z4, Z0, Z22, 0xc8, 10)
+	STEP_I(Z0, Z1, Z2, Z3, Z4, Z13, 0xcc, 15)
+	STEP_I(Z4, Z0, Z1, Z2, Z3, Z20, 0xd0, 21)
+	STEP_I(Z3, Z4, Z0, Z1, Z2, Z11, 0xd4, 6)
+	STEP_I(Z2, Z3, Z4, Z0, Z1, Z18, 0xd8, 10)
+	STEP_I(Z1, Z2, Z3, Z4, Z0, Z9, 0xdc, 15)
+	STEP_I(Z0, Z1, Z2, Z3, Z4, Z16, 0xe0, 21)
+	STEP_I(Z4, Z0, Z1, Z2, Z3, Z23, 0xe4, 6)
+	STEP_I(Z3, Z4, Z0, Z1, Z2, Z14, 0xe8, 10)
+	STEP_I(Z2, Z3, Z4, Z0, Z1, Z21, 0xec, 15)
+	STEP_I(Z1, Z2, Z3, Z4, Z0, Z12, 0xf0, 21)
+	STEP_I(Z0, Z1, Z2, Z3, Z4, Z19, 0xf4, 6)
+	STEP_I(Z4, Z0, Z1, Z2, Z3, Z10, 0xf8, 10)
+	STEP_I(Z3, Z4, Z0, Z1, Z2, Z17, 0xfc, 15)
+	LAST_STEP_I(Z2, Z3, Z4, Z0, 21)
+
+	// The block's a, b, c, d are now in Z0, Z2, Z3, Z4.
 
 	// Feed-forward into the chaining value of the busy lanes only.
-	VPADDD    Z0, Z4, K1, Z4
-	VPADDD    Z1, Z5, K1, Z5
-	VPADDD    Z2, Z6, K1, Z6
-	VPADDD    Z3, Z7, K1, Z7
-	VMOVDQA32 Z4, Z0
-	VMOVDQA32 Z5, Z1
-	VMOVDQA32 Z6, Z2
-	VMOVDQA32 Z7, Z3
+	VPADDD Z0, Z28, K1, Z28
+	VPADDD Z2, Z29, K1, Z29
+	VPADDD Z3, Z30, K1, Z30
+	VPADDD Z4, Z31, K1, Z31
 
 	ADDQ $64, DX
 	DECQ CX
 	JNZ  block
 
-	VMOVDQU32 Z4, (DI)
-	VMOVDQU32 Z5, 64(DI)
-	VMOVDQU32 Z6, 128(DI)
-	VMOVDQU32 Z7, 192(DI)
+	VMOVDQU32 Z28, (DI)
+	VMOVDQU32 Z29, 64(DI)
+	VMOVDQU32 Z30, 128(DI)
+	VMOVDQU32 Z31, 192(DI)
 	VZEROUPPER
 
 done:
