@@ -247,83 +247,207 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte, sum sumState) ([]Us
 		}
 	}
 	defer d.release()
+	if out, ok := d.decodeInOrder(dst, body); ok {
+		return out, nil
+	}
+	return d.decodeAnyOrder(dst, body)
+}
 
-	// Pass 1: find the key tables and the records. A well-formed aggregate
-	// puts the tables first, but protobuf allows fields in any order.
-	d.pk, d.ehk, d.recs = d.pk[:0], d.ehk[:0], d.recs[:0]
-	lo, hi, keyBytes := len(body), 0, 0
-	for i := 0; i < len(body); {
-		// Fast path: a record whose length takes one or two varint bytes.
-		if body[i] == tagRecords && i+2 < len(body) {
-			s, n := i+2, int(body[i+1])
-			if n >= 0x80 {
-				if c := body[i+2]; c < 0x80 {
-					s, n = i+3, n&0x7f|int(c)<<7
-				} else {
-					s = -1
-				}
-			}
-			if s > 0 {
-				if n > len(body)-s {
-					return dst, malformed(ErrProtobuf, fmt.Sprintf("field %d overruns at offset %d", 3, i))
-				}
-				d.recs = append(d.recs, span{s, s + n})
-				i = s + n
-				continue
-			}
-		}
-		var field uint64
-		var wire byte
-		j := i + 1
-		switch body[i] {
-		case tagRecords:
-			field, wire = 3, wireBytes
-		case tagPartitionKeyTable:
-			field, wire = 1, wireBytes
-		case tagExplicitHashKeyTable:
-			field, wire = 2, wireBytes
-		default:
-			if field, wire, j = readTag(body, i); j < 0 {
-				return dst, malformed(ErrProtobuf, fmt.Sprintf("bad tag at offset %d", i))
-			}
-		}
-		if wire != wireBytes || field > 3 {
-			if i = skipField(body, j, wire); i < 0 {
-				return dst, malformed(ErrProtobuf, fmt.Sprintf("bad field %d at offset %d", field, j))
-			}
-			continue
+// decodeInOrder decodes body in one pass when it has the layout every known
+// encoder writes: the key tables, then the records, with table indices in
+// range. It returns false, with dst as it came in, for anything else (fields
+// out of that order, unknown fields, a record that does not decode against
+// the tables read so far); decodeAnyOrder then decodes or rejects body, so
+// both paths give the same result for every input this one accepts.
+func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecord, bool) {
+	// The tables: body[:i]. keys gets the partition keys' spans, then the
+	// explicit hash keys'.
+	keys, ehks := d.pk[:0], d.ehk[:0]
+	i := 0
+	for i < len(body) {
+		tag := body[i]
+		if tag != tagPartitionKeyTable && tag != tagExplicitHashKeyTable {
+			break
 		}
 		var s, e int
-		if j < len(body) && body[j] < 0x80 {
+		if j := i + 1; j < len(body) && body[j] < 0x80 {
 			s, e = j+1, j+1+int(body[j])
 			if e > len(body) {
-				e = -1
+				return dst, false
 			}
+		} else if s, e = readBytes(body, j); e < 0 {
+			return dst, false
+		}
+		if tag == tagPartitionKeyTable {
+			keys = append(keys, span{s, e})
 		} else {
-			s, e = readBytes(body, j)
-		}
-		if e < 0 {
-			return dst, malformed(ErrProtobuf, fmt.Sprintf("field %d overruns at offset %d", field, i))
-		}
-		switch field {
-		case 1:
-			d.pk = append(d.pk, span{s, e})
-		case 2:
-			d.ehk = append(d.ehk, span{s, e})
-		case 3:
-			d.recs = append(d.recs, span{s, e})
-		}
-		if field != 3 {
-			lo, hi, keyBytes = min(lo, s), max(hi, e), keyBytes+e-s
+			ehks = append(ehks, span{s, e})
 		}
 		i = e
 	}
+	npk := len(keys)
+	keys = append(keys, ehks...)
+	d.pk, d.ehk = keys, ehks
+	// One string of body[:i] holds every key, and a key's span in body is
+	// its span in that string. It wastes only the tags and lengths between
+	// the keys.
+	region := ""
+	if i > 0 {
+		region = string(body[:i])
+	}
+	filter := d.cfg.filter
+	if filter {
+		d.resetHashes(len(keys))
+	}
 
-	// One string holds every key when the tables are contiguous, as they
-	// always are in practice; otherwise each key gets its own.
+	base := len(dst)
+	for sub := 0; i < len(body); sub++ {
+		if !filter {
+			// Runs of records in the usual layout, in a tight loop.
+			if dst, i, sub = appendUsual(dst, body, i, sub, region, keys, npk); i == len(body) {
+				break
+			}
+		}
+		// One record in any layout.
+		if len(body)-i < 2 || body[i] != tagRecords {
+			goto bail
+		}
+		s, e := readBytes(body, i+1)
+		if e < 0 {
+			goto bail
+		}
+		i = e
+		pki, ehki, data, err := parseRecord(body[s:e], npk, len(keys)-npk)
+		if err != nil {
+			goto bail
+		}
+		pk := keys[pki]
+		ehk := ""
+		if ehki >= 0 {
+			sp := keys[npk+ehki]
+			ehk = region[sp.start:sp.end]
+		}
+		if filter && !d.inRange(pki, npk, ehki, region[pk.start:pk.end], ehk) {
+			continue
+		}
+		dst = append(dst, UserRecord{
+			PartitionKey:      region[pk.start:pk.end],
+			ExplicitHashKey:   ehk,
+			Data:              data,
+			SubSequenceNumber: int64(sub),
+			Aggregated:        true,
+		})
+	}
+	return dst, true
+
+bail:
+	clear(dst[base:])
+	return dst[:base], false
+}
+
+// appendUsual appends the records at body[i:] to dst, numbering them from
+// sub, for as long as they have the layout every known encoder writes:
+// 1A len 08 pk [10 ehk] 1A len data, each varint of one or two bytes, pk
+// and ehk valid indices. keys holds the spans in region of the npk
+// partition keys, then of the explicit hash keys. It returns the index of
+// the first record it did not decode and that record's sub-sequence number.
+//
+// This loop is most of the cost of de-aggregating small records, so it is
+// kept short: indices into body rather than sub-slices; the key index
+// decoded without a branch (whether it takes one byte or two varies from
+// record to record, and a mispredicted branch costs about as much as the
+// rest of the record); the fields of each UserRecord set in place (a struct
+// literal is built aside and copied with a bulk write barrier while the GC
+// marks), and a pointer stored only where it changes (each pointer store
+// goes through the write barrier while the GC marks).
+func appendUsual(dst []UserRecord, body []byte, i, sub int, region string, keys []span, npk int) ([]UserRecord, int, int) {
+	for len(body)-i >= 6 && body[i] == tagRecords {
+		// The record's length, and the record at body[h:e].
+		n, h := int(body[i+1]), i+2
+		if n >= 0x80 {
+			c := body[i+2]
+			if c >= 0x80 {
+				break
+			}
+			n, h = n&0x7f|int(c)<<7, i+3
+		}
+		e := h + n
+		if n < 4 || e > len(body) || body[h] != tagPartitionKeyIndex {
+			break
+		}
+		// The partition key index, one or two bytes.
+		p1, p2 := uint(body[h+1]), uint(body[h+2])
+		two := p1 >> 7
+		pk, j := p1&0x7f|p2<<7&-two, h+2+int(two)
+		if two&(p2>>7) != 0 || pk >= uint(npk) || j+1 >= e {
+			break
+		}
+		// The explicit hash key index, if any, one or two bytes.
+		ehk := ""
+		if body[j] == tagExplicitHashKeyIndex {
+			if j+3 >= e {
+				break
+			}
+			x1, x2 := uint(body[j+1]), uint(body[j+2])
+			two := x1 >> 7
+			x := x1&0x7f | x2<<7&-two
+			if two&(x2>>7) != 0 || x >= uint(len(keys)-npk) {
+				break
+			}
+			sp := keys[npk+int(x)]
+			ehk, j = region[sp.start:sp.end], j+2+int(two)
+			if j+1 >= e {
+				break
+			}
+		}
+		if body[j] != tagData {
+			break
+		}
+		// The data, to the end of the record.
+		dl, s := int(body[j+1]), j+2
+		if dl >= 0x80 {
+			if s >= e || body[s] >= 0x80 {
+				break
+			}
+			dl, s = dl&0x7f|int(body[s])<<7, s+1
+		}
+		if s+dl != e {
+			break
+		}
+		key := keys[pk]
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, 1)
+		}
+		dst = dst[:len(dst)+1]
+		u := &dst[len(dst)-1]
+		u.PartitionKey = region[key.start:key.end]
+		if len(ehk) != 0 || len(u.ExplicitHashKey) != 0 {
+			u.ExplicitHashKey = ehk
+		}
+		u.Data = body[s:e:e]
+		u.SubSequenceNumber = int64(sub)
+		u.Aggregated = true
+		i = e
+		sub++
+	}
+	return dst, i, sub
+}
+
+// tableKeys sets d.keys to the partition keys, then the explicit hash keys,
+// of d.pk and d.ehk, and prepares d.hashes when the hash-range filter is on.
+// The keys share one string of body[lo:hi] when that region is not much
+// larger than the keys; otherwise each key gets its own.
+func (d *Deaggregator) tableKeys(body []byte, lo, hi int) []string {
 	npk, nehk := len(d.pk), len(d.ehk)
 	keys := slices.Grow(d.keys[:0], npk+nehk)[:npk+nehk]
 	d.keys = keys
+	keyBytes := 0
+	for _, sp := range d.pk {
+		keyBytes += sp.end - sp.start
+	}
+	for _, sp := range d.ehk {
+		keyBytes += sp.end - sp.start
+	}
 	if hi > lo && hi-lo <= 2*keyBytes+16 {
 		region := string(body[lo:hi])
 		for k, sp := range d.pk {
@@ -341,63 +465,78 @@ func (d *Deaggregator) appendKPL(dst []UserRecord, b []byte, sum sumState) ([]Us
 		}
 	}
 	if d.cfg.filter {
-		d.hashes = slices.Grow(d.hashes[:0], npk+nehk)[:npk+nehk]
-		clear(d.hashes)
+		d.resetHashes(npk + nehk)
 	}
+	return keys
+}
 
-	// Pass 2: the records, in order, written in place past len(dst).
-	base := len(dst)
-	dst = slices.Grow(dst, len(d.recs))
-	out := dst[base : base+len(d.recs)]
-	k := 0
-	for n, sp := range d.recs {
-		var pki, ehki int
-		var data []byte
-		// In-line fast path for the usual record without an explicit hash
-		// key: 08 pk 1A len data, pk and len of one or two varint bytes.
-		if b := body[sp.start:sp.end]; len(b) >= 4 && b[0] == tagPartitionKeyIndex {
-			pk, i := int(b[1]), 2
-			if pk >= 0x80 && b[2] < 0x80 {
-				pk, i = pk&0x7f|int(b[2])<<7, 3
-			}
-			if i+1 < len(b) && b[i-1] < 0x80 && pk < npk && b[i] == tagData {
-				s, e := i+2, i+2+int(b[i+1])
-				if b[i+1] >= 0x80 {
-					s, e = -1, -1
-					if i+2 < len(b) && b[i+2] < 0x80 {
-						s = i + 3
-						e = s + (int(b[i+1]&0x7f) | int(b[i+2])<<7)
-					}
-				}
-				if e == len(b) {
-					pki, ehki, data = pk, -1, b[s:e:e]
-					goto decoded
-				}
-			}
+// resetHashes sizes d.hashes for n table keys, all unknown.
+func (d *Deaggregator) resetHashes(n int) {
+	d.hashes = slices.Grow(d.hashes[:0], n)[:n]
+	clear(d.hashes)
+}
+
+// decodeAnyOrder decodes body whatever the order of its fields, in two
+// passes: the first finds the key tables and the records, the second
+// decodes the records. It reports every malformation.
+func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserRecord, error) {
+	d.pk, d.ehk, d.recs = d.pk[:0], d.ehk[:0], d.recs[:0]
+	lo, hi := len(body), 0
+	for i := 0; i < len(body); {
+		field, wire, j := readTag(body, i)
+		if j < 0 {
+			return dst, malformed(ErrProtobuf, fmt.Sprintf("bad tag at offset %d", i))
 		}
-		{
-			var err error
-			if pki, ehki, data, err = parseRecord(body[sp.start:sp.end], npk, nehk); err != nil {
-				clear(out[:k])
-				return dst, malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
+		if wire != wireBytes || field > 3 {
+			if i = skipField(body, j, wire); i < 0 {
+				return dst, malformed(ErrProtobuf, fmt.Sprintf("bad field %d at offset %d", field, j))
 			}
-		}
-	decoded:
-		if d.cfg.filter && !d.inRange(pki, npk, ehki) {
 			continue
 		}
-		u := &out[k]
-		k++
-		u.PartitionKey = keys[pki]
-		u.ExplicitHashKey = ""
-		if ehki >= 0 {
-			u.ExplicitHashKey = keys[npk+ehki]
+		s, e := readBytes(body, j)
+		if e < 0 {
+			return dst, malformed(ErrProtobuf, fmt.Sprintf("field %d overruns at offset %d", field, i))
 		}
-		u.Data = data
-		u.SubSequenceNumber = int64(n)
-		u.Aggregated = true
+		switch field {
+		case 1:
+			d.pk = append(d.pk, span{s, e})
+		case 2:
+			d.ehk = append(d.ehk, span{s, e})
+		case 3:
+			d.recs = append(d.recs, span{s, e})
+		}
+		if field != 3 {
+			lo, hi = min(lo, s), max(hi, e)
+		}
+		i = e
 	}
-	return dst[:base+k], nil
+	keys := d.tableKeys(body, lo, hi)
+	npk, nehk := len(d.pk), len(d.ehk)
+
+	base := len(dst)
+	dst = slices.Grow(dst, len(d.recs))
+	for n, sp := range d.recs {
+		pki, ehki, data, err := parseRecord(body[sp.start:sp.end], npk, nehk)
+		if err != nil {
+			clear(dst[base:])
+			return dst[:base], malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
+		}
+		ehk := ""
+		if ehki >= 0 {
+			ehk = keys[npk+ehki]
+		}
+		if d.cfg.filter && !d.inRange(pki, npk, ehki, keys[pki], ehk) {
+			continue
+		}
+		dst = append(dst, UserRecord{
+			PartitionKey:      keys[pki],
+			ExplicitHashKey:   ehk,
+			Data:              data,
+			SubSequenceNumber: int64(n),
+			Aggregated:        true,
+		})
+	}
+	return dst, nil
 }
 
 // release drops references to the last input's keys.
@@ -406,10 +545,11 @@ func (d *Deaggregator) release() {
 	d.keys = d.keys[:0]
 }
 
-// inRange reports whether the record with the given table indices belongs to
-// the configured shard range. A record whose explicit hash key does not parse
-// is kept: delivering a suspicious record beats dropping a real one.
-func (d *Deaggregator) inRange(pki, npk, ehki int) bool {
+// inRange reports whether the record with the given table indices and keys
+// belongs to the configured shard range. A record whose explicit hash key
+// does not parse is kept: delivering a suspicious record beats dropping a
+// real one.
+func (d *Deaggregator) inRange(pki, npk, ehki int, pk, ehk string) bool {
 	idx := pki
 	if ehki >= 0 {
 		idx = npk + ehki
@@ -418,13 +558,13 @@ func (d *Deaggregator) inRange(pki, npk, ehki int) bool {
 	if k.state == 0 {
 		k.state = 1
 		if ehki >= 0 {
-			h, err := ParseHashKey(d.keys[idx])
+			h, err := ParseHashKey(ehk)
 			if err != nil {
 				k.state = 2
 			}
 			k.hash = h
 		} else {
-			k.hash = PartitionKeyHash(d.keys[idx])
+			k.hash = PartitionKeyHash(pk)
 		}
 	}
 	return k.state == 2 || d.cfg.shardRange.Contains(k.hash)

@@ -498,3 +498,131 @@ func TestRecordFastPathsMatchSlow(t *testing.T) {
 	// would seem to end exactly at the record's end.
 	check(append([]byte{tagPartitionKeyIndex, 0, tagData, 0xFF, 0x01}, make([]byte, 127)...))
 }
+
+// encodeBody writes a protobuf AggregatedRecord body the way every known
+// encoder does (tables, then records) from tables and records given as
+// (pk index, ehk index or -1, data length).
+func encodeBody(pks, ehks []string, recs [][3]int) []byte {
+	var b []byte
+	for _, k := range pks {
+		b = appendVarint(append(b, tagPartitionKeyTable), uint64(len(k)))
+		b = append(b, k...)
+	}
+	for _, k := range ehks {
+		b = appendVarint(append(b, tagExplicitHashKeyTable), uint64(len(k)))
+		b = append(b, k...)
+	}
+	for i, r := range recs {
+		rec := appendVarint([]byte{tagPartitionKeyIndex}, uint64(r[0]))
+		if r[1] >= 0 {
+			rec = appendVarint(append(rec, tagExplicitHashKeyIndex), uint64(r[1]))
+		}
+		rec = appendVarint(append(rec, tagData), uint64(r[2]))
+		for j := 0; j < r[2]; j++ {
+			rec = append(rec, byte(i+j))
+		}
+		b = appendVarint(append(b, tagRecords), uint64(len(rec)))
+		b = append(b, rec...)
+	}
+	return b
+}
+
+// checkDecodePathsAgree decodes body with the one-pass decoder and, when it
+// accepts body, checks that the general decoder gives the same records.
+// It returns whether the one-pass decoder accepted body.
+func checkDecodePathsAgree(t testing.TB, d *Deaggregator, body []byte) bool {
+	t.Helper()
+	prefix := []UserRecord{{PartitionKey: "prefix"}}
+	got, ok := d.decodeInOrder(append([]UserRecord(nil), prefix...), body)
+	if !ok {
+		if len(got) != 1 || got[0].PartitionKey != "prefix" {
+			t.Fatalf("body %s: rejected, but dst changed to %+v", shortHex(body), got)
+		}
+		return false
+	}
+	want, err := d.decodeAnyOrder(append([]UserRecord(nil), prefix...), body)
+	if err != nil {
+		t.Fatalf("body %s: one-pass decoder accepted what the general one rejects (%v): %+v", shortHex(body), err, got)
+	}
+	if e := sameUserRecords(got, want); e != nil {
+		t.Fatalf("body %s: %v", shortHex(body), e)
+	}
+	return true
+}
+
+// shortHex shows the length and start of b.
+func shortHex(b []byte) string {
+	if len(b) > 48 {
+		return fmt.Sprintf("(%d bytes) %x...", len(b), b[:48])
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// TestDecodePathsAgree checks the one-pass decoder of the usual layout
+// against the general two-pass decoder, on valid bodies with key indices
+// and lengths around the one- and two-byte varint boundaries, with and
+// without explicit hash keys and the hash-range filter, and on the same
+// bodies damaged (a flipped byte, truncation, a byte inserted, a table entry
+// moved after the records). Both must agree on every body the one-pass
+// decoder accepts, and it must accept every valid body.
+func TestDecodePathsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	shard := HashKeyRange{Start: HashKey{Hi: 1 << 62}, End: MaxHashKey}
+	plainD := newTestDeaggregator(t, false)
+	filterD := newTestDeaggregator(t, false, WithShardHashKeyRange(shard))
+	dataLens := []int{0, 1, 2, 100, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 300, 16370, 16383, 16384}
+	accepted, rejected := 0, 0
+	for n := 0; n < 400; n++ {
+		npk := []int{1, 3, 127, 128, 129, 300}[rng.IntN(6)]
+		nehk := []int{0, 0, 2, 128, 200}[rng.IntN(5)]
+		pks := make([]string, npk)
+		for i := range pks {
+			pks[i] = fmt.Sprint("pk-", i)
+		}
+		ehks := make([]string, nehk)
+		for i := range ehks {
+			ehks[i] = PartitionKeyHash(fmt.Sprint(i)).String()
+		}
+		recs := make([][3]int, 1+rng.IntN(40))
+		for i := range recs {
+			ehk := -1
+			if nehk > 0 && rng.IntN(2) == 0 {
+				ehk = rng.IntN(nehk)
+			}
+			recs[i] = [3]int{rng.IntN(npk), ehk, dataLens[rng.IntN(len(dataLens))]}
+		}
+		body := encodeBody(pks, ehks, recs)
+		for _, d := range []*Deaggregator{plainD, filterD} {
+			if !checkDecodePathsAgree(t, d, body) {
+				t.Fatalf("valid body of %d records rejected by the one-pass decoder", len(recs))
+			}
+		}
+		for k := 0; k < 8; k++ {
+			bad := append([]byte(nil), body...)
+			switch k % 4 {
+			case 0:
+				bad[rng.IntN(len(bad))] ^= byte(1 << rng.IntN(8))
+			case 1:
+				bad = bad[:rng.IntN(len(bad))]
+			case 2:
+				at := rng.IntN(len(bad))
+				bad = append(bad[:at], append([]byte{byte(rng.Uint32())}, bad[at:]...)...)
+			case 3:
+				// The last partition key moved after the records: only the
+				// general decoder can decode it.
+				last := appendVarint([]byte{tagPartitionKeyTable}, uint64(len(pks[npk-1])))
+				last = append(last, pks[npk-1]...)
+				bad = append(encodeBody(pks[:npk-1], ehks, recs), last...)
+			}
+			if checkDecodePathsAgree(t, plainD, bad) {
+				accepted++
+			} else {
+				rejected++
+			}
+			checkDecodePathsAgree(t, filterD, bad)
+		}
+	}
+	if accepted == 0 || rejected == 0 {
+		t.Fatalf("damaged bodies: %d accepted, %d rejected by the one-pass decoder; want some of each", accepted, rejected)
+	}
+}

@@ -2,6 +2,7 @@ package aggregation
 
 import (
 	"bytes"
+	"crypto/md5"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -227,5 +228,25 @@ func FuzzAppendBatch(f *testing.F) {
 		}
 		m := int(mode) % len(batchers)
 		checkBatchMatches(t, batchers[m], singles[m], records)
+	})
+}
+
+// FuzzDecodePathsAgree feeds arbitrary protobuf bodies to the one-pass
+// decoder of the usual layout and checks that whatever it accepts, the
+// general decoder decodes to the same records, with and without the
+// hash-range filter.
+func FuzzDecodePathsAgree(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		if hasPrefix(s, Magic[:]) && len(s) >= overhead {
+			f.Add(s[len(Magic) : len(s)-md5.Size])
+		}
+	}
+	f.Add(encodeBody([]string{"a", "b"}, []string{"0"}, [][3]int{{0, -1, 3}, {1, 0, 0}, {0, 0, 200}}))
+	shard := HashKeyRange{Start: HashKey{Hi: 1 << 63}, End: MaxHashKey}
+	ds := []*Deaggregator{newTestDeaggregator(f, false), newTestDeaggregator(f, false, WithShardHashKeyRange(shard))}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, d := range ds {
+			checkDecodePathsAgree(t, d, body)
+		}
 	})
 }
