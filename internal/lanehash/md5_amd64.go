@@ -5,9 +5,41 @@ package lanehash
 // md5HasLanes reports whether MD5 has its 16-lane kernel on this CPU.
 var md5HasLanes = hasAVX512
 
+// The crossover between the lanes and crypto/md5, measured with
+// BenchmarkMD5Crossover (forced lanes against crypto/md5 on the same
+// batch, -count 3 to 5, on the 2-core Xeon @ 2.5GHz with AVX-512 this
+// package was developed on, shared and noisy):
+//
+//   - one message is 1.15-1.4x slower in a lane at any length (1 KiB:
+//     2.3-2.5 us against 1.75 us; 16 KiB: 30-33 us against 26-31 us): a lone
+//     lane runs the same dependency chain as crypto/md5 plus the transpose;
+//   - two messages of 0, 50 or 100 B are 1.1-1.4x slower in lanes, of 200 B
+//     1.2-1.6x faster, of 1 KiB 1.5x, of 16 KiB 1.6x;
+//   - three empty messages are slower in lanes, of 50 B even, of 100 B and
+//     more faster (200 B 1.5x, 1 KiB 2x);
+//   - from four messages on lanes are faster at every length (four empty
+//     ones 1.2x, 50 B 1.4x, 1 KiB 3.2x, 16 KiB 3.5x).
+const (
+	// md5MinLaneBatch is the smallest batch that always goes to the lanes.
+	md5MinLaneBatch = 4
+	// md5MinLaneBytes is the total length from which a batch of two or
+	// three messages goes to the lanes.
+	md5MinLaneBytes = 300
+)
+
 // md5WorthLanes reports whether lanes beat crypto/md5 on a batch.
 func md5WorthLanes(msgs [][]byte) bool {
-	return len(msgs) >= 2
+	switch {
+	case len(msgs) >= md5MinLaneBatch:
+		return true
+	case len(msgs) < 2:
+		return false
+	}
+	total := 0
+	for _, m := range msgs {
+		total += len(m)
+	}
+	return total >= md5MinLaneBytes
 }
 
 // md5Blocks is the kernel md5Lanes16 drives: the assembly with AVX-512,
