@@ -25,91 +25,79 @@ var md5Init = [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
 // no message left is idle: its pointer is nil, and the kernel neither reads
 // for it nor changes its state.
 //
-// Everything lives in this frame: the kernel's arguments point to locals,
-// and the scratch pointers handed to it are refreshed before every call.
+// Everything lives in this frame, and the kernel's pointer arguments point
+// to these locals; a lane's pointer only ever advances within its stretch.
 func md5Lanes16(sums [][16]byte, msgs [][]byte) {
 	var (
 		state   [4][16]uint32 // word w of lane i's chaining value is state[w][i]
 		ptrs    [16]*byte     // next block of each lane; nil for an idle lane
-		body    [16][]byte    // full blocks of the lane's message not hashed yet
-		pad     [16]int       // offset in scratch[lane] of the next padding block
-		padEnd  [16]int       // end of the padding in scratch[lane]; 0 when idle
+		left    [16]int       // blocks left in the lane's stretch from ptrs[lane]
+		padding [16]int       // padding blocks to hash once the stretch is done
 		owner   [16]int       // index in msgs of the lane's message
 		scratch [16][2 * md5BlockSize]byte
 	)
-	next := 0
+	busy, next := 0, 0
+	blocks := int(^uint(0) >> 1)
 	for lane := 0; lane < 16 && next < len(msgs); lane++ {
-		body[lane], padEnd[lane] = md5Start(&scratch[lane], msgs[next])
-		pad[lane], owner[lane] = 0, next
+		ptrs[lane], left[lane], padding[lane] = md5Start(&scratch[lane], msgs[next])
 		md5SetLane(&state, lane, md5Init)
+		owner[lane] = next
+		blocks = min(blocks, left[lane])
+		busy++
 		next++
 	}
-	for {
-		blocks := int(^uint(0) >> 1)
-		busy := false
-		for lane := range 16 {
-			var left int
-			switch {
-			case padEnd[lane] == 0:
-				ptrs[lane] = nil
-				continue
-			case len(body[lane]) > 0:
-				ptrs[lane] = &body[lane][0]
-				left = len(body[lane]) / md5BlockSize
-			default:
-				ptrs[lane] = &scratch[lane][pad[lane]]
-				left = (padEnd[lane] - pad[lane]) / md5BlockSize
-			}
-			busy = true
-			blocks = min(blocks, left)
-		}
-		if !busy {
-			return
-		}
+	for busy > 0 {
 		md5Blocks(&state, &ptrs, blocks)
+		done := blocks
+		blocks = int(^uint(0) >> 1)
 		for lane := range 16 {
+			if ptrs[lane] == nil {
+				continue
+			}
+			left[lane] -= done
 			switch {
-			case padEnd[lane] == 0:
-				continue
-			case len(body[lane]) > 0:
-				body[lane] = body[lane][blocks*md5BlockSize:]
-				continue
+			case left[lane] > 0:
+				ptrs[lane] = (*byte)(unsafe.Add(unsafe.Pointer(ptrs[lane]), done*md5BlockSize))
+			case padding[lane] > 0:
+				ptrs[lane], left[lane], padding[lane] = &scratch[lane][0], padding[lane], 0
+			default:
+				md5LaneSum(&sums[owner[lane]], &state, lane)
+				if next == len(msgs) {
+					ptrs[lane] = nil
+					busy--
+					continue
+				}
+				ptrs[lane], left[lane], padding[lane] = md5Start(&scratch[lane], msgs[next])
+				md5SetLane(&state, lane, md5Init)
+				owner[lane] = next
+				next++
 			}
-			pad[lane] += blocks * md5BlockSize
-			if pad[lane] < padEnd[lane] {
-				continue
-			}
-			md5LaneSum(&sums[owner[lane]], &state, lane)
-			if next == len(msgs) {
-				padEnd[lane] = 0
-				continue
-			}
-			body[lane], padEnd[lane] = md5Start(&scratch[lane], msgs[next])
-			pad[lane], owner[lane] = 0, next
-			md5SetLane(&state, lane, md5Init)
-			next++
+			blocks = min(blocks, left[lane])
 		}
 	}
 }
 
-// md5Start prepares a lane for msg: it returns the full blocks of msg, to be
-// read in place, and writes the padding blocks into scratch, returning
-// their length (64 or 128 bytes).
-func md5Start(scratch *[2 * md5BlockSize]byte, msg []byte) (body []byte, padLen int) {
+// md5Start prepares a lane for msg: it writes the padding blocks of msg
+// (its last partial block, 0x80, zeros and the bit length) into scratch
+// and returns the lane's first stretch: the full blocks of msg, read in
+// place, followed by padding blocks from scratch; or, for a message shorter
+// than a block, the padding blocks alone and no more.
+func md5Start(scratch *[2 * md5BlockSize]byte, msg []byte) (first *byte, blocks, padding int) {
 	full := len(msg) &^ (md5BlockSize - 1)
 	tail := msg[full:]
-	padLen = md5BlockSize
+	padding = 1
 	if len(tail) >= md5BlockSize-8 {
-		padLen = 2 * md5BlockSize
+		padding = 2
 	}
+	end := padding * md5BlockSize
 	n := copy(scratch[:], tail)
 	scratch[n] = 0x80
-	clear(scratch[n+1 : padLen-8])
-	binary.LittleEndian.PutUint64(scratch[padLen-8:padLen], uint64(len(msg))<<3)
+	clear(scratch[n+1 : end-8])
+	binary.LittleEndian.PutUint64(scratch[end-8:end], uint64(len(msg))<<3)
 	if full == 0 {
-		return nil, padLen
+		return &scratch[0], padding, 0
 	}
-	return msg[:full:full], padLen
+	return &msg[0], full / md5BlockSize, padding
 }
 
 // md5SetLane sets the chaining value of lane.

@@ -46,10 +46,10 @@ func TestMD5BlocksKernel(t *testing.T) {
 	}
 }
 
-// TestMD5Start checks the padding a lane hashes after a message's full
-// blocks: hashed from the initial state, the two must give crypto/md5's
-// digest, and the padding must be one block when the tail leaves room for
-// the length, two otherwise.
+// TestMD5Start checks the stretches a lane hashes for a message: the full
+// blocks in place, then one padding block when the tail leaves room for
+// the length, two otherwise. Hashed from the initial state they must give
+// crypto/md5's digest.
 func TestMD5Start(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 20))
 	for n := range 300 {
@@ -58,22 +58,25 @@ func TestMD5Start(t *testing.T) {
 		for i := range scratch {
 			scratch[i] = 0xff // stale bytes must not leak into the padding
 		}
-		body, padLen := md5Start(&scratch, msg)
-		if len(body) != n/md5BlockSize*md5BlockSize {
-			t.Fatalf("len %d: body of %d bytes", n, len(body))
-		}
-		if wantPad := md5BlockSize << (n % md5BlockSize / 56); padLen != wantPad {
-			t.Fatalf("len %d: padding of %d bytes, want %d", n, padLen, wantPad)
+		first, blocks, padding := md5Start(&scratch, msg)
+		wantPadding := 1 + n%md5BlockSize/56
+		switch {
+		case n < md5BlockSize:
+			if first != &scratch[0] || blocks != wantPadding || padding != 0 {
+				t.Fatalf("len %d: stretch %p of %d blocks then %d padding blocks, want scratch %p of %d blocks alone",
+					n, first, blocks, padding, &scratch[0], wantPadding)
+			}
+		case first != &msg[0] || blocks != n/md5BlockSize || padding != wantPadding:
+			t.Fatalf("len %d: stretch %p of %d blocks then %d padding blocks, want message %p of %d blocks then %d",
+				n, first, blocks, padding, &msg[0], n/md5BlockSize, wantPadding)
 		}
 		var state [4][16]uint32
 		md5SetLane(&state, 3, md5Init)
 		var ptrs [16]*byte
-		if len(body) > 0 {
-			ptrs[3] = &body[0]
-			md5BlocksGeneric(&state, &ptrs, len(body)/md5BlockSize)
-		}
+		ptrs[3] = first
+		md5BlocksGeneric(&state, &ptrs, blocks)
 		ptrs[3] = &scratch[0]
-		md5BlocksGeneric(&state, &ptrs, padLen/md5BlockSize)
+		md5BlocksGeneric(&state, &ptrs, padding)
 		var sum [16]byte
 		md5LaneSum(&sum, &state, 3)
 		if want := md5.Sum(msg); sum != want {
