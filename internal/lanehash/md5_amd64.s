@@ -11,7 +11,7 @@
 //	         register that takes the next step's a (see STEP)
 //	Z8-Z23   before the transpose: row i (Z8+i) is lane i's 64-byte block;
 //	         after it: Z8+w holds message word w of every lane
-//	Z24-Z27  temporaries (transpose, M+K)
+//	Z24-Z27  temporaries (transpose, M+K); Z5-Z7 are unused
 //	Z28-Z31  chaining value a, b, c, d; loaded from and stored to state
 //	K1       busy lanes: bit i set when ptrs[i] is not nil
 //	DI       *[4][16]uint32 state: state[w][i] is word w of lane i
@@ -71,8 +71,8 @@
 	VPROLD     $s, a, a;        \
 	VPADDD     b, a, a
 
-// LOAD_ROW loads the current block of lane i (ptrs at byte offset off) into
-// row, unless the lane is idle.
+// LOAD_ROW loads the current block of the lane whose pointer is at byte
+// offset off of ptrs into row, and nothing if that lane is idle.
 #define LOAD_ROW(off, row, skip) \
 	MOVQ      off(SI), R8;        \
 	TESTQ     R8, R8;             \
