@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/internal/lanehash"
 )
 
 // loop is the dispatcher: it seals aggregates whose linger ran out, expires records past
@@ -131,23 +132,27 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 			continue
 		}
 		rand.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+		calls := p.calls[:0]
+		callBytes := p.waveCallBytes(totalBytes)
+	fill:
 		for {
 			select {
 			case p.slots <- struct{}{}:
 			default:
 				// All calls in flight; a completion wakes the dispatcher.
-				goto nextStream
+				break fill
 			}
-			batch, full := p.build(st, cand, now)
+			batch, full := p.build(st, cand, now, callBytes)
 			if len(batch) == 0 || (!full && !due) {
 				p.unbuild(batch)
 				<-p.slots
 				break
 			}
-			p.workers.Add(1)
-			go p.send(st, batch)
+			calls = append(calls, batch)
 		}
-	nextStream:
+		p.launch(st, calls)
+		clear(calls)
+		p.calls = calls[:0]
 	}
 	if buffered {
 		next = min(next, now+clockTick)
@@ -158,11 +163,43 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 	return max(next-now, int64(time.Millisecond)), cand
 }
 
+// waveCallBytes is the byte size of the calls a pass makes from ready bytes of
+// one stream. With SHA-256 lanes and free call slots, what is ready is spread
+// over as many calls as there are lanes and slots (none under minWaveCallBytes),
+// so that their bodies are hashed together (see payloadhash.go); otherwise a call
+// takes up to the collection limit.
+func (p *Producer) waveCallBytes(ready int) int {
+	lanes := lanehash.SHA256Lanes()
+	free := cap(p.slots) - len(p.slots)
+	k := min(lanes, free, ready/minWaveCallBytes)
+	if k < 2 {
+		return p.cfg.collectMaxBytes
+	}
+	return min(p.cfg.collectMaxBytes, max(minWaveCallBytes, (ready+k-1)/k))
+}
+
+// launch starts a sender per call; calls started together form a wave.
+func (p *Producer) launch(st *stream, calls [][]*krec) {
+	if len(calls) == 0 {
+		return
+	}
+	p.workers.Add(len(calls))
+	if len(calls) == 1 {
+		go p.send(st, calls[0], nil)
+		return
+	}
+	w := newWave(len(calls), &p.waveSigned)
+	p.waves.Add(1)
+	for i, batch := range calls {
+		go p.send(st, batch, &waveMember{w: w, i: i})
+	}
+}
+
 var batchPool = sync.Pool{New: func() any { s := make([]*krec, 0, MaxPutRecordsCount); return &s }}
 
 // build takes waiting Kinesis records from the candidate shards, round robin, into one
-// PutRecords call. It reports whether the call is full.
-func (p *Producer) build(st *stream, cand []*shard, now int64) ([]*krec, bool) {
+// PutRecords call of at most maxBytes. It reports whether the call is full.
+func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]*krec, bool) {
 	bp := batchPool.Get().(*[]*krec)
 	batch := (*bp)[:0]
 	bytes := 0
@@ -175,7 +212,7 @@ func (p *Producer) build(st *stream, cand []*shard, now int64) ([]*krec, bool) {
 		progress = false
 		for _, sh := range cand {
 			sh.mu.Lock()
-			took := p.takeOne(sh, &batch, &bytes, &full, keys, now)
+			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, keys, now)
 			if sh.qLen() == 0 && len(sh.open) == 0 {
 				sh.urgent = false
 			}
@@ -192,7 +229,7 @@ func (p *Producer) build(st *stream, cand []*shard, now int64) ([]*krec, bool) {
 
 // takeOne moves the first waiting record of sh into the batch if the shard's state, its
 // limiter and the batch's limits allow. sh.mu must be held.
-func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, full *bool, keys map[string]struct{}, now int64) bool {
+func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, full *bool, keys map[string]struct{}, now int64) bool {
 	if sh.retired || sh.qLen() == 0 || sh.front().deadline <= now {
 		// An expired record is left for the next pass, which takes its expired user
 		// records out: nothing past its TTL is sent.
@@ -205,7 +242,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, full *bool, ke
 		return false
 	}
 	k := sh.front()
-	if len(*batch) > 0 && *bytes+k.size > p.cfg.collectMaxBytes {
+	if len(*batch) > 0 && *bytes+k.size > maxBytes {
 		*full = true
 		return false
 	}
@@ -222,7 +259,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, full *bool, ke
 	}
 	*batch = append(*batch, k)
 	*bytes += k.size
-	if len(*batch) >= p.cfg.collectMaxCount || *bytes >= p.cfg.collectMaxBytes {
+	if len(*batch) >= p.cfg.collectMaxCount || *bytes >= maxBytes {
 		*full = true
 	}
 	return true
@@ -267,7 +304,7 @@ func (p *Producer) putBatch(batch []*krec) {
 var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
 
 // send makes one PutRecords call for batch and settles every record in it.
-func (p *Producer) send(st *stream, batch []*krec) {
+func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	defer func() {
 		<-p.slots
 		p.workers.Done()
@@ -302,7 +339,11 @@ func (p *Producer) send(st *stream, batch []*krec) {
 		body = new([]byte)
 	}
 	ctx = context.WithValue(ctx, bodyBufKey{}, body)
+	if member != nil {
+		ctx = context.WithValue(ctx, waveKey{}, member)
+	}
 	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, opts...)
+	member.arriveEmpty()
 	cancel()
 	var cde *cborDecodeError
 	if useCBOR && errors.As(err, &cde) && p.cborOn.CompareAndSwap(true, false) {

@@ -110,6 +110,10 @@ type Producer struct {
 	log     *zap.Logger
 	callOpt []func(*kinesis.Options) // JSON PutRecords (our serializer)
 	cborOpt []func(*kinesis.Options) // CBOR PutRecords
+	calls   [][]*krec                // the dispatcher's scratch: calls of one pass
+	waves   atomic.Int64             // waves of more than one call started
+	// waveSigned counts the bodies whose payload hash came from a wave.
+	waveSigned atomic.Int64
 	// cborOn is true while PutRecords goes out in CBOR; it turns false for good when a
 	// CBOR response cannot be decoded (see send).
 	cborOn  atomic.Bool
@@ -213,8 +217,8 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		o.Retryer = aws.NopRetryer{}
 		o.HTTPClient = sdkhttp.ReadOnlyBodies(o.HTTPClient)
 	}
-	p.callOpt = []func(*kinesis.Options){noRetry, useJSON}
-	p.cborOpt = []func(*kinesis.Options){noRetry, useCBOR}
+	p.callOpt = []func(*kinesis.Options){noRetry, useJSON, usePayloadHash}
+	p.cborOpt = []func(*kinesis.Options){noRetry, useCBOR, usePayloadHash}
 	p.cborOn.Store(cfg.cbor)
 	empty := []*stream{}
 	p.list.Store(&empty)

@@ -1,0 +1,179 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/freshet/freshet/internal/lanehash"
+)
+
+// SigV4 signs the SHA-256 of every request body, and for a producer of small
+// records that hash is the largest CPU cost there is: every byte of every
+// PutRecords body passes through it once. One SHA-256 cannot be split, but
+// several can share a core's SIMD lanes (internal/lanehash). So when the
+// dispatcher has more than one call's worth of records ready it starts the
+// calls together as a wave, and each call's payload-hash step waits until every
+// call of its wave has serialized its body; the last one to get there hashes
+// them all at once and hands each call its hash. A call alone, or on a CPU
+// without lanes, hashes its own body as the SDK would.
+
+// payloadHashID is the SDK's ID of the finalize middleware that hashes the body.
+const payloadHashID = "ComputePayloadHash"
+
+// minWaveCallBytes is the smallest call the dispatcher makes to fill another
+// lane of a wave: below it a call's fixed cost (HTTP, SDK middleware, the
+// service's per-call work) outweighs what sharing the lanes saves.
+const minWaveCallBytes = 256 << 10
+
+// wave is a group of PutRecords calls started together whose bodies are hashed
+// together.
+type wave struct {
+	signed  *atomic.Int64 // counts the bodies hashed in waves
+	mu      sync.Mutex
+	bodies  [][]byte
+	sums    [][sha256.Size]byte
+	pending int
+	done    chan struct{}
+}
+
+func newWave(n int, signed *atomic.Int64) *wave {
+	return &wave{
+		signed:  signed,
+		bodies:  make([][]byte, n),
+		sums:    make([][sha256.Size]byte, n),
+		pending: n,
+		done:    make(chan struct{}),
+	}
+}
+
+// waveMember is one call's place in its wave. It arrives exactly once: with its
+// body from the payload-hash step, or with none (arriveEmpty) when the call ended
+// before it was signed, so that the others never wait for it.
+type waveMember struct {
+	w       *wave
+	i       int
+	arrived bool
+}
+
+type waveKey struct{}
+
+// arrive gives the wave this member's body and returns the body's SHA-256 once
+// every member has arrived, or ctx's error if it ends first.
+func (m *waveMember) arrive(ctx context.Context, body []byte) ([sha256.Size]byte, error) {
+	m.arrived = true
+	w := m.w
+	w.mu.Lock()
+	w.bodies[m.i] = body
+	w.pending--
+	last := w.pending == 0
+	w.mu.Unlock()
+	if last {
+		lanehash.SHA256(w.sums, w.bodies)
+		n := 0
+		for _, b := range w.bodies {
+			if b != nil {
+				n++
+			}
+		}
+		w.signed.Add(int64(n))
+		clear(w.bodies)
+		close(w.done)
+		return w.sums[m.i], nil
+	}
+	select {
+	case <-w.done:
+		return w.sums[m.i], nil
+	case <-ctx.Done():
+		return [sha256.Size]byte{}, ctx.Err()
+	}
+}
+
+// arriveEmpty releases the member's place if the call never reached the
+// payload-hash step.
+func (m *waveMember) arriveEmpty() {
+	if m == nil || m.arrived {
+		return
+	}
+	_, _ = m.arrive(context.Background(), nil)
+}
+
+// usePayloadHash is the per-call option that replaces the SDK's body hashing
+// with payloadHash.
+func usePayloadHash(o *kinesis.Options) {
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		if _, ok := s.Finalize.Get(payloadHashID); !ok {
+			return nil
+		}
+		_, err := s.Finalize.Swap(payloadHashID, payloadHash{})
+		return err
+	})
+}
+
+// payloadHash is a finalize middleware that sets the SigV4 payload hash of a
+// PutRecords call: from its wave when the call belongs to one, otherwise by
+// hashing the body itself.
+type payloadHash struct{}
+
+// ID implements middleware.FinalizeMiddleware under the SDK's own ID, so that
+// the signer finds the hash where it expects it.
+func (payloadHash) ID() string { return payloadHashID }
+
+// HandleFinalize implements middleware.FinalizeMiddleware.
+func (payloadHash) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	if v4.GetPayloadHash(ctx) != "" {
+		return next.HandleFinalize(ctx, in)
+	}
+	req, ok := in.Request.(*smithyhttp.Request)
+	if !ok {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, &v4.HashComputationError{Err: fmt.Errorf("unexpected request type %T", in.Request)}
+	}
+	var sum [sha256.Size]byte
+	m, _ := ctx.Value(waveKey{}).(*waveMember)
+	body, known := serializedBody(ctx, req)
+	switch {
+	case known && m != nil && !m.arrived:
+		var err error
+		if sum, err = m.arrive(ctx, body); err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, &v4.HashComputationError{Err: err}
+		}
+	case known:
+		sum = sha256.Sum256(body)
+	default:
+		h := sha256.New()
+		if stream := req.GetStream(); stream != nil {
+			if _, err := io.Copy(h, stream); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, &v4.HashComputationError{Err: fmt.Errorf("hash body: %w", err)}
+			}
+			if err := req.RewindStream(); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, &v4.HashComputationError{Err: fmt.Errorf("rewind body: %w", err)}
+			}
+		}
+		h.Sum(sum[:0])
+	}
+	return next.HandleFinalize(v4.SetPayloadHash(ctx, hex.EncodeToString(sum[:])), in)
+}
+
+// serializedBody returns the body the producer's serializer wrote for this
+// call, if the request still streams exactly those bytes.
+func serializedBody(ctx context.Context, req *smithyhttp.Request) ([]byte, bool) {
+	bp, _ := ctx.Value(bodyBufKey{}).(*[]byte)
+	if bp == nil {
+		return nil, false
+	}
+	r, ok := req.GetStream().(*bytes.Reader)
+	if !ok || r.Size() != int64(len(*bp)) || r.Len() != len(*bp) {
+		return nil, false
+	}
+	return *bp, true
+}

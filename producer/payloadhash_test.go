@@ -1,0 +1,198 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/internal/lanehash"
+)
+
+func TestWaveHashesEveryMember(t *testing.T) {
+	for _, n := range []int{2, 3, 16, 17} {
+		w := newWave(n, new(atomic.Int64))
+		bodies := make([][]byte, n)
+		for i := range bodies {
+			bodies[i] = bytes.Repeat([]byte{byte(i)}, 1000*i+7)
+		}
+		got := make([][sha256.Size]byte, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := &waveMember{w: w, i: i}
+				sum, err := m.arrive(context.Background(), bodies[i])
+				if err != nil {
+					t.Errorf("member %d: %v", i, err)
+				}
+				got[i] = sum
+				m.arriveEmpty() // a member that arrived is not counted twice
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if want := sha256.Sum256(bodies[i]); got[i] != want {
+				t.Fatalf("n=%d member %d: hash %x, want %x", n, i, got[i], want)
+			}
+		}
+	}
+}
+
+func TestWaveMemberThatNeverSignsReleasesTheOthers(t *testing.T) {
+	w := newWave(3, new(atomic.Int64))
+	done := make(chan [sha256.Size]byte, 2)
+	for i := range 2 {
+		go func() {
+			m := &waveMember{w: w, i: i}
+			sum, err := m.arrive(context.Background(), []byte{byte(i)})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- sum
+		}()
+	}
+	(&waveMember{w: w, i: 2}).arriveEmpty()
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("members still waiting after the third ended without a body")
+		}
+	}
+	var nilMember *waveMember
+	nilMember.arriveEmpty()
+}
+
+func TestWaveWaitEndsWithContext(t *testing.T) {
+	w := newWave(2, new(atomic.Int64))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := (&waveMember{w: w, i: 0}).arrive(ctx, []byte("a"))
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("arrive did not return when its context ended")
+	}
+	(&waveMember{w: w, i: 1}).arriveEmpty()
+}
+
+// signatureProbe is an HTTP client that checks the SigV4 signature of every
+// PutRecords call against its body: it signs a copy of the request again, with
+// the body's own SHA-256, the same credentials and the same signing time, and
+// compares the Authorization headers.
+type signatureProbe struct {
+	inner     *awshttp.BuildableClient
+	creds     aws.Credentials
+	puts, bad atomic.Int64
+	mu        sync.Mutex
+	firstBad  string
+}
+
+func (c *signatureProbe) Do(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Amz-Target") == putRecordsTarget {
+		c.puts.Add(1)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if msg := c.check(r, body); msg != "" {
+			c.bad.Add(1)
+			c.mu.Lock()
+			if c.firstBad == "" {
+				c.firstBad = msg
+			}
+			c.mu.Unlock()
+		}
+	}
+	return c.inner.Do(r)
+}
+
+func (c *signatureProbe) check(r *http.Request, body []byte) string {
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return fmt.Sprintf("X-Amz-Date: %v", err)
+	}
+	cp := r.Clone(context.Background())
+	cp.Header.Del("Authorization")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), c.creds, cp, hex.EncodeToString(sum[:]), "kinesis", "us-east-1", at); err != nil {
+		return fmt.Sprintf("sign: %v", err)
+	}
+	if got, want := r.Header.Get("Authorization"), cp.Header.Get("Authorization"); got != want {
+		return fmt.Sprintf("body of %d bytes: Authorization %q, signing its SHA-256 gives %q", len(body), got, want)
+	}
+	return ""
+}
+
+func TestPutRecordsSignedWithBodyHashInWaves(t *testing.T) {
+	for _, cbor := range []bool{true, false} {
+		e := startEngine(t, streams.Config{}, 8)
+		cfg := e.AWSConfig()
+		creds, err := cfg.Credentials.Retrieve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe := &signatureProbe{inner: awshttp.NewBuildableClient(), creds: creds}
+		cfg.HTTPClient = probe
+		// A long linger lets several calls' worth of records wait, so that the
+		// flush starts them as waves.
+		p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithCBOR(cbor), WithLinger(time.Minute), WithMaxInFlight(8))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		const n = 40000
+		var failed atomic.Int64
+		for i := range n {
+			if err := p.Put(ctx, Record{PartitionKey: keyOf(i, 1000), Data: recordData(i)}, func(r Result) {
+				if r.Err != nil {
+					failed.Add(1)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if f := failed.Load(); f != 0 {
+			t.Fatalf("cbor=%v: %d records failed", cbor, f)
+		}
+		if probe.puts.Load() == 0 {
+			t.Fatalf("cbor=%v: no PutRecords call reached the probe", cbor)
+		}
+		if b := probe.bad.Load(); b != 0 {
+			t.Fatalf("cbor=%v: %d of %d calls not signed with their body's hash; first: %s", cbor, b, probe.puts.Load(), probe.firstBad)
+		}
+		if lanehash.SHA256Lanes() > 1 && (p.waves.Load() == 0 || p.waveSigned.Load() < 2) {
+			t.Fatalf("cbor=%v: %d calls, %d waves and %d bodies hashed in waves with %d SHA-256 lanes", cbor, probe.puts.Load(), p.waves.Load(), p.waveSigned.Load(), lanehash.SHA256Lanes())
+		}
+		recs, _ := readEngine(t, e)
+		assertEngineExactlyOnce(t, recs, n)
+	}
+}
