@@ -5,6 +5,9 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
+	"slices"
+
+	"github.com/freshet/freshet/internal/lanehash"
 )
 
 // batchChunk is the most records AppendBatch prepares at a time, so that the
@@ -78,7 +81,7 @@ func (e *BatchError) Unwrap() []error {
 // the malformed records; out and outEnds are complete in both cases.
 func (d *Deaggregator) AppendBatch(dst []UserRecord, ends []int, records []Record) (out []UserRecord, outEnds []int, err error) {
 	var batchErr *BatchError
-	perChunk := d.laneJobsPerChunk(records)
+	perChunk := d.chunkAggregates(records)
 	for first := 0; first < len(records); {
 		items := d.prepare(records[first:], perChunk)
 		for i := range items {
@@ -106,78 +109,80 @@ func (d *Deaggregator) AppendBatch(dst []UserRecord, ends []int, records []Recor
 	return dst, ends, nil
 }
 
-// laneJobsPerChunk plans how many lane-sized aggregates each chunk of the
-// batch holds: the aggregates are split into as few rounds of MD5 lanes as
-// possible, equally filled, and each chunk is hashed and then decoded before
-// the next, so that its aggregates are still in cache when decoded. Without
-// lanes, chunks are only bounded by batchChunk.
-func (d *Deaggregator) laneJobsPerChunk(records []Record) int {
-	if !d.cfg.verify || !d.cfg.md5Lanes {
+// chunkAggregates plans how many aggregates each chunk of the batch
+// holds. Each chunk's MD5s are computed together, and then its records
+// decoded while the aggregates are still in cache. With verification off,
+// chunks are only bounded by batchChunk.
+func (d *Deaggregator) chunkAggregates(records []Record) int {
+	if !d.cfg.verify {
 		return batchChunk
 	}
-	long := 0
+	lanes := 1
+	if d.cfg.md5Lanes {
+		lanes = lanehash.MD5Lanes()
+	}
+	n, total := 0, 0
 	for i := range records {
-		if d.laneSized(records[i].Data) {
-			long++
+		if size := d.aggregateSize(records[i].Data); size > 0 {
+			n++
+			total += size
 		}
 	}
-	if long < md5LaneMinJobs {
+	if n == 0 {
 		return batchChunk
 	}
-	rounds := (long + md5Lanes - 1) / md5Lanes
-	return (long + rounds - 1) / rounds
+	return aggregatesPerChunk(n, total/n, lanes)
 }
 
-// laneSized predicts, from its header alone, whether data holds an
-// aggregate whose body is long enough for an MD5 lane.
-func (d *Deaggregator) laneSized(data []byte) bool {
+// aggregateSize predicts, from its header alone, the size of the KPL
+// aggregate data holds (its data, or a frame's declared content), or 0 when
+// it holds none whose MD5 is to be computed.
+func (d *Deaggregator) aggregateSize(data []byte) int {
 	switch {
 	case hasPrefix(data, Magic[:]):
-		return len(data)-overhead >= md5LaneMinBody
+		return len(data)
 	case hasPrefix(data, CompressedMagic[:]) && len(data) >= frameHeaderSize:
-		size := int64(binary.BigEndian.Uint32(data[len(CompressedMagic)+1:]))
-		return size-int64(overhead) >= md5LaneMinBody && size <= int64(d.cfg.maxDecompressed)
+		if size := int64(binary.BigEndian.Uint32(data[len(CompressedMagic)+1:])); size <= int64(d.cfg.maxDecompressed) {
+			return int(size)
+		}
 	}
-	return false
+	return 0
 }
 
 // prepare locates the aggregates of the records at the head of rest, up to
-// batchChunk records and at most laneJobs lane-sized aggregates, checks all
-// their MD5s at once when verification is on, and returns what it learned
-// about each of those records.
-func (d *Deaggregator) prepare(rest []Record, laneJobs int) []batchItem {
+// batchChunk records and at most perChunk aggregates, checks all their MD5s
+// at once when verification is on, and returns what it learned about each
+// of those records.
+func (d *Deaggregator) prepare(rest []Record, perChunk int) []batchItem {
 	if d.items == nil {
 		d.items = make([]batchItem, batchChunk)
 	}
 	items := d.items[:min(len(rest), batchChunk)]
-	d.jobs = d.jobs[:0]
-	n, long := 0, 0
-	for n < len(items) && long < laneJobs {
+	d.bodies, d.bodyItems = d.bodies[:0], d.bodyItems[:0]
+	n := 0
+	for n < len(items) && len(d.bodies) < perChunk {
 		it := &items[n]
 		it.kind, it.agg, it.err = d.locate(rest[n].Data)
 		it.sum = sumUnchecked
 		if d.cfg.verify && it.err == nil && len(it.agg) >= overhead {
-			body := it.agg[len(Magic) : len(it.agg)-md5.Size]
-			d.jobs = append(d.jobs, md5Job{body: body, item: int32(n)})
-			if len(body) >= md5LaneMinBody {
-				long++
-			}
+			d.bodies = append(d.bodies, it.agg[len(Magic):len(it.agg)-md5.Size])
+			d.bodyItems = append(d.bodyItems, int32(n))
 		}
 		n++
 	}
 	items = items[:n]
-	if len(d.jobs) == 0 {
+	if len(d.bodies) == 0 {
 		return items
 	}
-	d.order = sumMD5s(d.jobs, d.order, d.cfg.md5Lanes)
-	for k := range d.jobs {
-		j := &d.jobs[k]
-		it := &items[j.item]
+	d.sums = slices.Grow(d.sums[:0], len(d.bodies))[:len(d.bodies)]
+	sumMD5s(d.sums, d.bodies, d.cfg.md5Lanes)
+	for k, i := range d.bodyItems {
+		it := &items[i]
 		it.sum = sumMismatched
-		if bytes.Equal(j.sum[:], it.agg[len(it.agg)-md5.Size:]) {
+		if bytes.Equal(d.sums[k][:], it.agg[len(it.agg)-md5.Size:]) {
 			it.sum = sumMatched
 		}
-		j.body = nil
 	}
+	clear(d.bodies)
 	return items
 }

@@ -142,7 +142,7 @@ func BenchmarkDeaggregate(b *testing.B) {
 
 // cpuMeter measures the process CPU time of a benchmark loop, so that MB/s
 // per core can be read on a shared machine where wall time is noisy. It
-// counts every goroutine of the process (GC workers, MD5 engines), which is
+// counts every goroutine of the process (the GC workers too), which is
 // what a consumer pays.
 type cpuMeter struct{ start int64 }
 
@@ -198,7 +198,7 @@ func benchBatch(b *testing.B, n, size int) []Record {
 
 // BenchmarkDeaggregateBatch measures de-aggregating a GetRecords batch of
 // full KPL aggregates with MD5 verification on: "batch" is AppendBatch with
-// SIMD lanes where the CPU has them, "scalar" is AppendBatch with crypto/md5
+// MD5 lanes where the CPU has them, "scalar" is AppendBatch with crypto/md5
 // only, "append" is one Append per record. One op is one batch; bytes are
 // aggregate input bytes, so MB/cpu-s is input throughput per core (MB/s is
 // per wall-clock second, which on a shared machine mostly measures the

@@ -56,12 +56,12 @@ func WithChecksumVerification(verify bool) DeaggregatorOption {
 	}
 }
 
-// WithSIMDChecksums lets AppendBatch verify the MD5s of a batch's aggregates
-// together in SIMD lanes (AVX-512 or AVX2, through md5-simd) when the CPU has
-// them: the default. false makes AppendBatch use crypto/md5 only, as Append
-// does, and never start md5-simd's goroutines. The results are the same
-// either way; only the CPU cost differs. On CPUs without AVX2, true has no
-// effect.
+// WithSIMDChecksums lets AppendBatch compute the MD5s of a batch's
+// aggregates together, in the SIMD lanes of the calling goroutine's core
+// (16 lanes with AVX-512, through internal/lanehash), when the CPU has them:
+// the default. false makes AppendBatch use crypto/md5 one aggregate at a
+// time, as Append does. The results are the same either way; only the CPU
+// cost differs. On CPUs without AVX-512, true has no effect.
 func WithSIMDChecksums(on bool) DeaggregatorOption {
 	return func(c *deaggregatorConfig) error {
 		c.md5Lanes = on && md5LanesSupported
@@ -95,9 +95,10 @@ type Deaggregator struct {
 	hashes []keyHash // the keys' hash keys, filled lazily by the hash-range filter
 
 	// AppendBatch scratch, bounded by batchChunk entries.
-	items []batchItem
-	jobs  []md5Job
-	order []int32
+	items     []batchItem
+	bodies    [][]byte         // aggregate bodies whose MD5s are computed together
+	bodyItems []int32          // the index in items of each body
+	sums      [][md5.Size]byte // the bodies' MD5s
 }
 
 type span struct{ start, end int }

@@ -190,7 +190,7 @@ func FuzzRoundTrip(f *testing.F) {
 // record by record, with and without lanes and the hash-range filter.
 func FuzzAppendBatch(f *testing.F) {
 	seeds := fuzzSeeds(f)
-	big := randomAggregate(rand.New(rand.NewPCG(1, 1)), CodecNone, 2*md5LaneMinBody).Data
+	big := randomAggregate(rand.New(rand.NewPCG(1, 1)), CodecNone, 8<<10).Data
 	seeds = append(seeds, big)
 	var all []byte
 	for _, s := range seeds {

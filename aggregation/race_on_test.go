@@ -1,6 +1,0 @@
-//go:build race
-
-package aggregation
-
-// raceEnabled reports a -race build.
-const raceEnabled = true
