@@ -308,7 +308,7 @@ func TestAggregatesPerChunk(t *testing.T) {
 // goroutine, so no goroutine is left behind.
 func TestAppendBatchStartsNoGoroutines(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
-	records := make([]Record, 40)
+	records := make([]Record, 20)
 	for i := range records {
 		records[i] = randomAggregate(rng, CodecNone, 6<<10+rng.IntN(50<<10))
 	}

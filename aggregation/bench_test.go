@@ -246,3 +246,84 @@ func BenchmarkDeaggregateBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProducerBatch measures the producer's aggregation path: user
+// records of 100 B spread over 8 aggregators (one per predicted shard),
+// each drained when full into a PutRecords batch of 20 or 100 aggregates.
+// "drain" computes each aggregate's MD5 in Drain (crypto/md5); "seal"
+// drains with DrainUnsealed and seals each full batch with one
+// Sealer.Seal. One op is one user record; bytes are user-record data
+// bytes, so MB/cpu-s is producer input per core.
+func BenchmarkProducerBatch(b *testing.B) {
+	const shards, size = 8, 100
+	for _, batch := range []int{20, 100} {
+		for _, mode := range []string{"drain", "seal"} {
+			b.Run(fmt.Sprintf("%d/%s", batch, mode), func(b *testing.B) {
+				recs := benchRecords(8192, size)
+				aggs := make([]*Aggregator, shards)
+				for i := range aggs {
+					a, err := NewAggregator()
+					if err != nil {
+						b.Fatal(err)
+					}
+					aggs[i] = a
+				}
+				// Buffers cycle through the batch as a producer's
+				// PutRecords buffers would once a call completes.
+				bufs := make([][]byte, batch)
+				for i := range bufs {
+					bufs[i] = make([]byte, 0, DefaultMaxBytes)
+				}
+				datas := make([][]byte, 0, batch)
+				var unsealed [][]byte
+				var sealer Sealer
+				drained := 0
+				drain := func(a *Aggregator) {
+					buf := bufs[len(datas)]
+					var rec Record
+					var err error
+					if mode == "drain" {
+						rec, err = a.Drain(buf)
+					} else {
+						var sealed bool
+						rec, sealed, err = a.DrainUnsealed(buf)
+						if !sealed {
+							unsealed = append(unsealed, rec.Data)
+						}
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					bufs[len(datas)] = rec.Data
+					datas = append(datas, rec.Data)
+					drained++
+					if len(datas) == batch {
+						if err := sealer.Seal(unsealed); err != nil {
+							b.Fatal(err)
+						}
+						datas, unsealed = datas[:0], unsealed[:0]
+					}
+				}
+				b.SetBytes(size)
+				b.ReportAllocs()
+				cpu := startCPUMeter(b)
+				for i := 0; i < b.N; i++ {
+					r := recs[i%len(recs)]
+					a := aggs[i%shards]
+					if err := a.Add(r); errors.Is(err, ErrFull) {
+						drain(a)
+						if err := a.Add(r); err != nil {
+							b.Fatal(err)
+						}
+					} else if err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu.report(b, size)
+				if drained > 0 {
+					b.ReportMetric(float64(b.N)/float64(drained), "records/aggregate")
+				}
+			})
+		}
+	}
+}

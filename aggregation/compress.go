@@ -218,7 +218,7 @@ func newCompressor(codec Codec, level int) (*compressor, error) {
 func (c *compressor) frame(dst []byte, a *Aggregator) (out []byte, ok bool) {
 	scratch := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(scratch)
-	*scratch = a.encode((*scratch)[:0])
+	*scratch = a.encode((*scratch)[:0], true)
 	inner := *scratch
 	plainLen := len(inner)
 	if a.n == 1 {

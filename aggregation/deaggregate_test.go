@@ -572,7 +572,7 @@ func TestDecodePathsAgree(t *testing.T) {
 	filterD := newTestDeaggregator(t, false, WithShardHashKeyRange(shard))
 	dataLens := []int{0, 1, 2, 100, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 300, 16370, 16383, 16384}
 	accepted, rejected := 0, 0
-	for n := 0; n < 400; n++ {
+	for n := 0; n < 250; n++ {
 		npk := []int{1, 3, 127, 128, 129, 300}[rng.IntN(6)]
 		nehk := []int{0, 0, 2, 128, 200}[rng.IntN(5)]
 		pks := make([]string, npk)

@@ -97,6 +97,17 @@
 // nothing needs closing. Each record still decodes exactly as Append
 // decodes it.
 //
+// # Sealing a PutRecords batch
+//
+// The producer drains aggregates one at a time, as shards fill, so Drain
+// would compute one MD5 per aggregate with crypto/md5. DrainUnsealed drains
+// a KPL aggregate with its MD5 trailer left zero (and reports it unsealed);
+// once a PutRecords batch is assembled, one call of Seal (or Sealer.Seal)
+// writes the trailers of all its unsealed aggregates, computed together in
+// the SIMD lanes of one core as AppendBatch does. The sealed bytes are the
+// bytes Drain would have returned. Plain single records and compressed
+// frames come back from DrainUnsealed already complete.
+//
 // # Malformed input
 //
 // As in the KCL, a record that starts with a magic number but fails to decode

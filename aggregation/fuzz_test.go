@@ -250,3 +250,35 @@ func FuzzDecodePathsAgree(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSeal hands arbitrary data to Seal: it must either reject it and leave
+// it unchanged, or accept it (only an unsealed aggregate's shape) and change
+// nothing but the trailer, to the MD5 of the body.
+func FuzzSeal(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+		if hasPrefix(s, Magic[:]) && len(s) > overhead {
+			f.Add(append(s[:len(s)-md5.Size:len(s)-md5.Size], make([]byte, md5.Size)...))
+		}
+	}
+	var s Sealer
+	f.Fuzz(func(t *testing.T, data []byte) {
+		before := append([]byte(nil), data...)
+		if err := s.Seal([][]byte{data}); err != nil {
+			if !errors.Is(err, ErrNotUnsealed) {
+				t.Fatalf("error %v does not match ErrNotUnsealed", err)
+			}
+			if !bytes.Equal(data, before) {
+				t.Fatalf("rejected data changed")
+			}
+			return
+		}
+		n := len(data) - md5.Size
+		if !hasPrefix(before, Magic[:]) || !bytes.Equal(before[n:], make([]byte, md5.Size)) {
+			t.Fatalf("accepted data %x that is not an unsealed aggregate", before)
+		}
+		if want := md5.Sum(data[len(Magic):n]); !bytes.Equal(data[:n], before[:n]) || !bytes.Equal(data[n:], want[:]) {
+			t.Fatalf("sealed %x to %x", before, data)
+		}
+	})
+}
