@@ -128,3 +128,47 @@ func ExamplePartitionKeyHash() {
 	// Output:
 	// 132283552702735894323332391932430538300 true
 }
+
+// A producer that sends several aggregates per PutRecords call drains them
+// unsealed as shards fill, then writes all their MD5 trailers at once.
+func ExampleSealer() {
+	shards := []*aggregation.Aggregator{}
+	for range 3 {
+		agg, err := aggregation.NewAggregator()
+		if err != nil {
+			panic(err)
+		}
+		shards = append(shards, agg)
+	}
+	for i := range 30 {
+		r := aggregation.Record{PartitionKey: fmt.Sprint("user-", i), Data: []byte("clicked")}
+		if err := shards[i%len(shards)].Add(r); err != nil {
+			panic(err)
+		}
+	}
+
+	var batch []aggregation.Record
+	var unsealed [][]byte
+	for _, agg := range shards {
+		rec, sealed, err := agg.DrainUnsealed(nil)
+		if err != nil {
+			panic(err)
+		}
+		batch = append(batch, rec)
+		if !sealed {
+			unsealed = append(unsealed, rec.Data)
+		}
+	}
+	var sealer aggregation.Sealer // keep it to reuse its scratch space
+	if err := sealer.Seal(unsealed); err != nil {
+		panic(err)
+	}
+	for _, rec := range batch {
+		users, err := aggregation.Deaggregate(rec)
+		fmt.Println(len(rec.Data), "bytes,", len(users), "user records, error:", err)
+	}
+	// Output:
+	// 236 bytes, 10 user records, error: <nil>
+	// 237 bytes, 10 user records, error: <nil>
+	// 237 bytes, 10 user records, error: <nil>
+}
