@@ -131,6 +131,11 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 		if len(cand) == 0 || (!due && totalRecs < p.cfg.collectMaxCount && totalBytes < p.cfg.collectMaxBytes) {
 			continue
 		}
+		if !due && p.awaitWave() {
+			// Calls in flight will free their slots together soon: start the next
+			// calls together too, so that their bodies share the hash lanes.
+			continue
+		}
 		rand.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
 		calls := p.calls[:0]
 		callBytes := p.waveCallBytes(totalBytes)
@@ -176,6 +181,23 @@ func (p *Producer) waveCallBytes(ready int) int {
 		return p.cfg.collectMaxBytes
 	}
 	return min(p.cfg.collectMaxBytes, max(minWaveCallBytes, (ready+k-1)/k))
+}
+
+// minWave is the fewest calls whose bodies are worth hashing together: SHA-256
+// lanes beat crypto/sha256 from three messages of similar length (measured in
+// internal/lanehash).
+const minWave = 3
+
+// awaitWave reports whether the dispatcher should hold calls that are ready but
+// not due until more slots are free: with SHA-256 lanes, fewer than minWave free
+// slots and calls in flight that will free theirs. Records that are due (linger
+// passed, flush, close, TTL) never wait for it.
+func (p *Producer) awaitWave() bool {
+	if lanehash.SHA256Lanes() < minWave || cap(p.slots) < 2*minWave {
+		return false
+	}
+	busy := len(p.slots)
+	return busy > 0 && cap(p.slots)-busy < minWave
 }
 
 // launch starts a sender per call; calls started together form a wave.
@@ -310,6 +332,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		p.workers.Done()
 		p.signal()
 	}()
+	p.sealCall(batch)
 	ep := entriesPool.Get().(*[]types.PutRecordsRequestEntry)
 	entries := (*ep)[:0]
 	for _, k := range batch {

@@ -1,8 +1,11 @@
 package producer
 
 import (
+	"crypto/md5"
 	"slices"
 	"sync"
+
+	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
@@ -31,9 +34,64 @@ type krec struct {
 	lastErr    error
 	aggregated bool
 	owned      bool // data is a producer buffer to recycle
+	// unsealed marks a KPL aggregate whose MD5 trailer is not written yet: the sender
+	// writes the trailers of a whole call at once (sealCall).
+	unsealed bool
 }
 
 var krecPool = sync.Pool{New: func() any { return new(krec) }}
+
+// sealNow writes k's MD5 trailer if it is still missing, for the paths that read an
+// aggregate back before it is sent.
+func (k *krec) sealNow() {
+	if !k.unsealed {
+		return
+	}
+	one := [1][]byte{k.data}
+	if err := aggregation.Seal(one[:]); err != nil {
+		// Only an aggregate drained unsealed is ever marked so; keep it verifiable
+		// whatever happened to it.
+		sealTrailer(k.data)
+	}
+	k.unsealed = false
+}
+
+// sealTrailer writes the MD5 trailer of a KPL aggregate without checking its shape.
+func sealTrailer(d []byte) {
+	if len(d) < len(aggregation.Magic)+md5.Size {
+		return
+	}
+	sum := md5.Sum(d[len(aggregation.Magic) : len(d)-md5.Size])
+	copy(d[len(d)-md5.Size:], sum[:])
+}
+
+var sealPool = sync.Pool{New: func() any { s := make([][]byte, 0, MaxPutRecordsCount); return &s }}
+
+// sealCall writes the MD5 trailers of the call's aggregates drained unsealed, all in
+// one pass over the SIMD lanes of the sender's core.
+func (p *Producer) sealCall(batch []*krec) {
+	sp := sealPool.Get().(*[][]byte)
+	datas := (*sp)[:0]
+	for _, k := range batch {
+		if k.unsealed {
+			datas = append(datas, k.data)
+		}
+	}
+	if len(datas) > 0 {
+		if err := aggregation.Seal(datas); err != nil {
+			p.log.Error("producer: sealing aggregates in one pass failed; sealing them one by one", zap.Error(err))
+			for _, d := range datas {
+				sealTrailer(d)
+			}
+		}
+		for _, k := range batch {
+			k.unsealed = false
+		}
+	}
+	clear(datas)
+	*sp = datas[:0]
+	sealPool.Put(sp)
+}
 
 func (p *Producer) getKrec() *krec { return krecPool.Get().(*krec) }
 
@@ -221,8 +279,8 @@ func (sh *shard) seal() {
 	}
 	p := sh.st.p
 	k := p.getKrec()
-	out, _ := sh.agg.Drain(p.getData())
-	k.sh, k.pk, k.ehk, k.data, k.owned = sh, out.PartitionKey, out.ExplicitHashKey, out.Data, true
+	out, sealed, _ := sh.agg.DrainUnsealed(p.getData())
+	k.sh, k.pk, k.ehk, k.data, k.owned, k.unsealed = sh, out.PartitionKey, out.ExplicitHashKey, out.Data, true, !sealed
 	k.aggregated = isAggregate(len(sh.open), out.Data)
 	k.users = append(k.users, sh.open...)
 	clear(sh.open)
@@ -375,6 +433,7 @@ func (p *Producer) splitExpired(k *krec, now int64) (live []*krec, dead *krec) {
 		}
 		return nil, k
 	}
+	k.sealNow()
 	urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
 	if err != nil || len(urs) != len(k.users) {
 		return nil, k

@@ -252,6 +252,7 @@ func (st *stream) repredict(ks []*krec) {
 			consumed = append(consumed, k)
 			continue
 		}
+		k.sealNow()
 		urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
 		if err != nil || len(urs) != len(k.users) {
 			if err == nil {
