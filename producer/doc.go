@@ -12,6 +12,8 @@
 //	dispatcher goroutine: linger, per-record TTL (expired user records are taken out of
 //	  their aggregates), per-shard token buckets (bytes/s and records/s, adapting to
 //	  throttling) -> PutRecords calls of <= 500 records and <= 5 MiB, in CBOR by default
+//	  calls that start together form a wave: each sender writes its call's KPL MD5
+//	  trailers in one pass, and the wave's SigV4 body hashes are computed together
 //	sender goroutines (bounded in flight) -> per-record outcome:
 //	  success: done(Result) with shard ID, sequence number, sub-sequence number, attempts
 //	  retryable failure: back to the front of its shard's queue, with backoff and jitter;
@@ -47,6 +49,23 @@
 // retries per record, with a retry budget of its own. Its PutRecords bodies go through
 // internal/sdkhttp, which keeps the SDK from resending calls the service had already
 // applied (a closed-body defect between smithy-go and net/http that stores records
-// twice). Metrics keep KPL's names (UserRecordsPut, KinesisRecordsPut, BufferingTime,
+// twice).
+//
+// # Hashing in SIMD lanes
+//
+// Two hashes touch every byte a producer sends: the MD5 trailer of each KPL aggregate
+// and the SHA-256 of each PutRecords body that SigV4 signs. Neither can be split, but
+// several can share one core's SIMD lanes (internal/lanehash: 16 messages at a time
+// with AVX-512). So aggregates are drained without their trailer and each sender
+// writes all of its call's trailers at once; and when more than one call's worth of
+// records is ready, the dispatcher spreads them over up to one call per lane and free
+// slot (none under 256 KiB), starts them together, and the last of them to finish
+// serializing hashes every body of the group for the others. Records that are ready
+// but not yet due wait for at least three free slots, so that groups form while the
+// calls in flight finish; records past their linger, or flushed, never wait. On CPUs
+// without AVX-512 (or with the SHA extensions, which crypto/sha256 uses) each call
+// hashes its own body as the SDK would. The bytes sent are the same either way.
+//
+// Metrics keep KPL's names (UserRecordsPut, KinesisRecordsPut, BufferingTime,
 // ...), are available in process with Metrics, and can be published to CloudWatch.
 package producer
