@@ -191,9 +191,12 @@ const minWave = 3
 // awaitWave reports whether the dispatcher should hold calls that are ready but
 // not due until more slots are free: with SHA-256 lanes, fewer than minWave free
 // slots and calls in flight that will free theirs. Records that are due (linger
-// passed, flush, close, TTL) never wait for it.
+// passed, flush, close, TTL) never wait for it, and neither do ordered producers:
+// with one call in flight per shard, holding a shard's next call back costs more
+// than the lanes save (measured: ordered 1M x 100 B took 1.2-1.3 s with the wait,
+// 1.0-1.1 s without).
 func (p *Producer) awaitWave() bool {
-	if lanehash.SHA256Lanes() < minWave || cap(p.slots) < 2*minWave {
+	if p.cfg.ordered || lanehash.SHA256Lanes() < minWave || cap(p.slots) < 2*minWave {
 		return false
 	}
 	busy := len(p.slots)

@@ -62,7 +62,8 @@
 // slot (none under 256 KiB), starts them together, and the last of them to finish
 // serializing hashes every body of the group for the others. Records that are ready
 // but not yet due wait for at least three free slots, so that groups form while the
-// calls in flight finish; records past their linger, or flushed, never wait. On CPUs
+// calls in flight finish; records past their linger, or flushed, never wait, nor do
+// those of an ordered producer. On CPUs
 // without AVX-512 (or with the SHA extensions, which crypto/sha256 uses) each call
 // hashes its own body as the SDK would. The bytes sent are the same either way.
 //
