@@ -82,7 +82,7 @@ func defaultConfig() config {
 		collectMaxCount:    MaxPutRecordsCount,
 		collectMaxBytes:    MaxPutRecordsBytes,
 		linger:             100 * time.Millisecond,
-		maxInFlight:        8,
+		maxInFlight:        16,
 		adaptive:           true,
 		floorBytes:         1 << 20,
 		floorRecords:       1000,
@@ -228,7 +228,8 @@ func WithLinger(d time.Duration) Option {
 }
 
 // WithMaxInFlight bounds the PutRecords calls in flight at once, in [1, 1024].
-// Default 8.
+// Default 16: enough for the calls that start together to fill the 16 SHA-256 lanes
+// their bodies are hashed in (see the package documentation).
 func WithMaxInFlight(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 1024 {

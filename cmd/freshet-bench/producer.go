@@ -66,7 +66,7 @@ func runProducer(args []string) error {
 	ordered := fs.Bool("ordered", false, "keep per-key order under retries")
 	limits := fs.Bool("limits", false, "bundled engine only: per-shard limits on (1 MiB/s, 1,000 records/s)")
 	linger := fs.Duration("linger", 100*time.Millisecond, "linger")
-	inFlight := fs.Int("in-flight", 8, "PutRecords calls in flight")
+	inFlight := fs.Int("in-flight", 16, "PutRecords calls in flight")
 	aggBytes := fs.Int("agg-bytes", aggregation.DefaultMaxBytes, "maximum aggregate size")
 	maxBufMB := fs.Int("max-buffered-mb", 64, "producer memory bound (bytes of buffered records)")
 	useCBOR := fs.Bool("cbor", true, "send PutRecords in the CBOR protocol (raw blobs, no base64)")
