@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
-	"github.com/freshet/freshet/internal/lanehash"
 )
 
 // loop is the dispatcher: it seals aggregates whose linger ran out, expires records past
@@ -174,7 +173,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 // so that their bodies are hashed together (see payloadhash.go); otherwise a call
 // takes up to the collection limit.
 func (p *Producer) waveCallBytes(ready int) int {
-	lanes := lanehash.SHA256Lanes()
+	lanes := p.waveLanes
 	free := cap(p.slots) - len(p.slots)
 	k := min(lanes, free, ready/minWaveCallBytes)
 	if k < 2 {
@@ -196,7 +195,7 @@ const minWave = 3
 // than the lanes save (measured: ordered 1M x 100 B took 1.2-1.3 s with the wait,
 // 1.0-1.1 s without).
 func (p *Producer) awaitWave() bool {
-	if p.cfg.ordered || lanehash.SHA256Lanes() < minWave || cap(p.slots) < 2*minWave {
+	if p.cfg.ordered || p.waveLanes < minWave || cap(p.slots) < 2*minWave {
 		return false
 	}
 	busy := len(p.slots)
@@ -209,8 +208,10 @@ func (p *Producer) launch(st *stream, calls [][]*krec) {
 		return
 	}
 	p.workers.Add(len(calls))
-	if len(calls) == 1 {
-		go p.send(st, calls[0], nil)
+	if len(calls) == 1 || p.waveLanes < 2 {
+		for _, batch := range calls {
+			go p.send(st, batch, nil)
+		}
 		return
 	}
 	w := newWave(len(calls), &p.waveSigned)

@@ -189,10 +189,39 @@ func TestPutRecordsSignedWithBodyHashInWaves(t *testing.T) {
 		if b := probe.bad.Load(); b != 0 {
 			t.Fatalf("cbor=%v: %d of %d calls not signed with their body's hash; first: %s", cbor, b, probe.puts.Load(), probe.firstBad)
 		}
-		if lanehash.SHA256Lanes() > 1 && (p.waves.Load() == 0 || p.waveSigned.Load() < 2) {
+		if p.waveLanes > 1 && (p.waves.Load() == 0 || p.waveSigned.Load() < 2) {
 			t.Fatalf("cbor=%v: %d calls, %d waves and %d bodies hashed in waves with %d SHA-256 lanes", cbor, probe.puts.Load(), p.waves.Load(), p.waveSigned.Load(), lanehash.SHA256Lanes())
 		}
 		recs, _ := readEngine(t, e)
 		assertEngineExactlyOnce(t, recs, n)
+	}
+}
+
+// wrappedClient is a user's Client around the SDK's.
+type wrappedClient struct{ *kinesis.Client }
+
+func TestWavesOnlyWithTheSDKClient(t *testing.T) {
+	e := startEngine(t, streams.Config{}, 2)
+	sdk := kinesis.NewFromConfig(e.AWSConfig())
+	for _, tc := range []struct {
+		name   string
+		client Client
+		lanes  int
+	}{
+		{"sdk", sdk, lanehash.SHA256Lanes()},
+		{"wrapped", wrappedClient{sdk}, 1},
+	} {
+		p, err := New(tc.client, WithStream(testStream))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.waveLanes != tc.lanes {
+			t.Errorf("%s client: %d wave lanes, want %d", tc.name, p.waveLanes, tc.lanes)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
 	}
 }

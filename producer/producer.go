@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/freshet/freshet/internal/lanehash"
 	"github.com/freshet/freshet/internal/sdkhttp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -114,6 +115,11 @@ type Producer struct {
 	waves   atomic.Int64             // waves of more than one call started
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64
+	// waveLanes is how many calls' bodies can be hashed together: the SHA-256 lanes
+	// of this CPU when the client is the SDK's own, whose PutRecords runs the whole
+	// middleware stack synchronously up to the payload hash; 1 for any other client
+	// (a wrapper that held a call back would stall the others of its wave).
+	waveLanes int
 	// cborOn is true while PutRecords goes out in CBOR; it turns false for good when a
 	// CBOR response cannot be decoded (see send).
 	cborOn  atomic.Bool
@@ -213,6 +219,10 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		loopDone: make(chan struct{}),
 	}
 	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
+	p.waveLanes = 1
+	if _, sdk := client.(*kinesis.Client); sdk {
+		p.waveLanes = lanehash.SHA256Lanes()
+	}
 	noRetry := func(o *kinesis.Options) {
 		o.Retryer = aws.NopRetryer{}
 		o.HTTPClient = sdkhttp.ReadOnlyBodies(o.HTTPClient)
