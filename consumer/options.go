@@ -109,6 +109,7 @@ func defaultConfig() config {
 		handoffTimeout:     30 * time.Second,
 		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100, MaxMovesPerRound: 8},
 		cpuMetrics:         true,
+		cbor:               true,
 		shutdownTimeout:    30 * time.Second,
 		processorRetry:     100 * time.Millisecond,
 		processorRetryMax:  10 * time.Second,
@@ -386,10 +387,12 @@ func WithBackoff(throttleBase, throttleMax, retryBase, retryMax time.Duration) O
 	}
 }
 
-// WithCBOR makes polling read with the Kinesis CBOR protocol, as the Java SDK does by
-// default: record data arrives as raw bytes instead of base64 text, which roughly halves
-// the client's decoding work. It needs an endpoint that speaks CBOR (Kinesis, the bundled
-// engine and kinesalite do); off by default.
+// WithCBOR sets whether polling reads with the Kinesis CBOR protocol, as the Java SDK
+// does by default: record data arrives as raw bytes instead of base64 text, which
+// roughly halves the client's decoding work. On by default. Kinesis and the bundled
+// engine speak CBOR; an endpoint that answers a CBOR call with a response that cannot be
+// decoded (kinesalite 3.3.3 cuts CBOR responses off at 16 KiB) makes the worker log a
+// warning and read in JSON from then on, the failed read repeated in JSON.
 func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
 }

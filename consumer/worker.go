@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -69,8 +70,11 @@ type renewal struct {
 // graceful handoff); every worker renews the leases it holds, discovers the leases
 // assigned to it, and runs a shard consumer for each.
 type Worker struct {
-	cfg     config
-	kin     KinesisAPI
+	cfg config
+	kin KinesisAPI
+	// cbor is on while GetRecords goes out in CBOR; the first undecodable CBOR
+	// response turns it off for every shard of the worker.
+	cbor    atomic.Bool
 	store   *lease.Store
 	factory ProcessorFactory
 	metrics Metrics
@@ -134,6 +138,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		consumers: map[string]*running{}, renewed: map[string]renewal{},
 		syncNow: make(chan struct{}, 1), reconcile: make(chan struct{}, 1), renewNow: make(chan struct{}, 1),
 		leadNow: make(chan struct{}, 1), discoverNow: make(chan struct{}, 1)}
+	w.cbor.Store(cfg.cbor)
 	if w.metrics == nil {
 		w.metrics = nopMetrics{}
 	}
@@ -789,6 +794,6 @@ func (w *Worker) newFetcher(ctx context.Context, s *streamInfo, shardID string, 
 	return fetch.NewPoller(ctx, w.kin, fetch.PollingConfig{
 		StreamName: s.Name, ShardID: shardID, Start: pos, MaxRecords: w.cfg.maxRecords, Prefetch: w.cfg.prefetch,
 		IdleTime: w.cfg.idleTime, Throttle: fetch.Backoff{Base: w.cfg.throttleBase, Max: w.cfg.throttleMax},
-		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log, CBOR: w.cfg.cbor,
+		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log, CBOR: &w.cbor,
 	})
 }

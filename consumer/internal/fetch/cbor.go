@@ -82,10 +82,23 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 		return decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
 	}
 	if err := DecodeGetRecordsCBOR(body, gro); err != nil {
-		return &smithy.DeserializationError{Err: err}
+		return &smithy.DeserializationError{Err: &CBORDecodeError{Err: err}}
 	}
 	return nil
 }
+
+// CBORDecodeError is a successful CBOR GetRecords response whose body could not be
+// decoded: the endpoint does not really speak CBOR (kinesalite 3.3.3 cuts CBOR
+// responses off at 16 KiB), so the caller should read in JSON instead.
+type CBORDecodeError struct{ Err error }
+
+// Error implements error.
+func (e *CBORDecodeError) Error() string {
+	return "undecodable CBOR GetRecords response: " + e.Err.Error()
+}
+
+// Unwrap returns the decoding error.
+func (e *CBORDecodeError) Unwrap() error { return e.Err }
 
 // readBody reads a whole response body into one buffer sized from Content-Length.
 func readBody(r io.Reader, n int64) ([]byte, error) {

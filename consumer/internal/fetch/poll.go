@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,9 +44,11 @@ type PollingConfig struct {
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
 	Logger *zap.Logger
-	// CBOR sends GetRecords in the Kinesis CBOR protocol (raw record bytes, no base64)
-	// when the client is a *kinesis.Client.
-	CBOR bool
+	// CBOR, while set, sends GetRecords in the Kinesis CBOR protocol (raw record bytes,
+	// no base64) when the client is a *kinesis.Client; nil means never. It may be shared
+	// by the pollers of a worker: the first to get a CBOR response it cannot decode
+	// clears it, and every poller reads in JSON from then on.
+	CBOR *atomic.Bool
 }
 
 type result struct {
@@ -166,7 +169,8 @@ func (p *Poller) run(ctx context.Context) {
 			attempt = 0
 		}
 		var opts []func(*kinesis.Options)
-		if p.cfg.CBOR {
+		cbor := p.cfg.CBOR != nil && p.cfg.CBOR.Load()
+		if cbor {
 			opts = append(opts, UseCBOR)
 		}
 		callStart := clk.Now()
@@ -175,6 +179,15 @@ func (p *Poller) run(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			var cde *CBORDecodeError
+			if cbor && errors.As(err, &cde) {
+				if p.cfg.CBOR.CompareAndSwap(true, false) {
+					log.Warn("consumer: undecodable CBOR GetRecords response; reading in JSON from now on",
+						zap.String("shard", p.cfg.ShardID), zap.Error(err))
+				}
+				// The iterator is still good: the same read again, in JSON.
+				continue
 			}
 			switch classify(err) {
 			case classFatal:
