@@ -62,7 +62,6 @@ func md5Lanes16(sums [][16]byte, msgs [][]byte) {
 			if ptrs[lane] == nil {
 				continue
 			}
-			lastBusy = lane
 			left[lane] -= done
 			switch {
 			case left[lane] > 0:
@@ -81,6 +80,7 @@ func md5Lanes16(sums [][16]byte, msgs [][]byte) {
 				owner[lane] = next
 				next++
 			}
+			lastBusy = lane
 			blocks = min(blocks, left[lane])
 		}
 		if busy == 1 && next == len(msgs) {

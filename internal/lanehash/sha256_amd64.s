@@ -248,6 +248,8 @@ TEXT ·sha256Block16(SB), NOSPLIT, $32-26
 	MOVQ    state+0(FP), DI
 	MOVQ    ptrs+8(FP), SI
 	MOVQ    blocks+16(FP), CX
+	TESTQ   CX, CX
+	JLE     none
 	MOVWLZX mask+24(FP), AX
 	KMOVW   AX, K1
 
@@ -430,4 +432,6 @@ rounds:
 	JNZ  block
 
 	VZEROUPPER
+
+none:
 	RET
