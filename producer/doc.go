@@ -63,8 +63,10 @@
 // serializing hashes every body of the group for the others. Records that are ready
 // but not yet due wait for at least three free slots, so that groups form while the
 // calls in flight finish; records past their linger, or flushed, never wait, nor do
-// those of an ordered producer. Groups form only with the SDK's own *kinesis.Client
-// (a wrapper could hold one call of a group back and stall the rest). On CPUs
+// those of an ordered producer. A call of a group that does not reach the hash
+// within 25 ms of the others (held back by a user's middleware, say) does not hold
+// them up longer: they hash their own bodies. Groups form only with the SDK's own
+// *kinesis.Client, which runs the producer's payload-hash step. On CPUs
 // without AVX-512 (or with the SHA extensions, which crypto/sha256 uses) each call
 // hashes its own body as the SDK would. The bytes sent are the same either way.
 //

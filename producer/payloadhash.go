@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -36,14 +37,25 @@ const payloadHashID = "ComputePayloadHash"
 // service's per-call work) outweighs what sharing the lanes saves.
 const minWaveCallBytes = 256 << 10
 
+// waveGrace is how long a call that has its body waits for the rest of its wave
+// before it hashes its body alone and leaves. The calls of a wave start together
+// and only serialize their bodies before the hash (a few milliseconds at most, even
+// on a busy machine); a call held back longer, by a user's middleware or a slow
+// credentials fetch, then delays the others by this much and no more.
+const waveGrace = 25 * time.Millisecond
+
 // wave is a group of PutRecords calls started together whose bodies are hashed
 // together.
 type wave struct {
-	signed  *atomic.Int64 // counts the bodies hashed in waves
-	mu      sync.Mutex
-	bodies  [][]byte
-	sums    [][sha256.Size]byte
+	signed *atomic.Int64 // counts the bodies hashed in waves
+	mu     sync.Mutex
+	bodies [][]byte // nil for a member that has not arrived or has left
+	sums   [][sha256.Size]byte
+	// pending counts the members that have not arrived. When it reaches zero the
+	// last one hashes every body still in the wave; hashing is then set, and a
+	// member can no longer leave: it waits for done, its body being read.
 	pending int
+	hashing bool
 	done    chan struct{}
 }
 
@@ -68,8 +80,10 @@ type waveMember struct {
 
 type waveKey struct{}
 
-// arrive gives the wave this member's body and returns the body's SHA-256 once
-// every member has arrived, or ctx's error if it ends first.
+// arrive gives the wave this member's body and returns the body's SHA-256: from
+// the wave once every member has arrived, or computed alone if that takes longer
+// than waveGrace. It returns ctx's error if ctx ends first. Either way the wave
+// holds no reference to body once arrive has returned.
 func (m *waveMember) arrive(ctx context.Context, body []byte) ([sha256.Size]byte, error) {
 	m.arrived = true
 	w := m.w
@@ -77,6 +91,7 @@ func (m *waveMember) arrive(ctx context.Context, body []byte) ([sha256.Size]byte
 	w.bodies[m.i] = body
 	w.pending--
 	last := w.pending == 0
+	w.hashing = last
 	w.mu.Unlock()
 	if last {
 		lanehash.SHA256(w.sums, w.bodies)
@@ -91,12 +106,39 @@ func (m *waveMember) arrive(ctx context.Context, body []byte) ([sha256.Size]byte
 		close(w.done)
 		return w.sums[m.i], nil
 	}
+	if body == nil {
+		return [sha256.Size]byte{}, nil
+	}
+	grace := time.NewTimer(waveGrace)
+	defer grace.Stop()
 	select {
 	case <-w.done:
 		return w.sums[m.i], nil
+	case <-grace.C:
+		if !w.leave(m.i) {
+			return w.sums[m.i], nil
+		}
+		return sha256.Sum256(body), nil
 	case <-ctx.Done():
+		if !w.leave(m.i) {
+			return w.sums[m.i], nil
+		}
 		return [sha256.Size]byte{}, ctx.Err()
 	}
+}
+
+// leave takes member i's body out of the wave. It reports false when the wave
+// is already hashing it; it then returns once the hash is done.
+func (w *wave) leave(i int) bool {
+	w.mu.Lock()
+	if w.hashing {
+		w.mu.Unlock()
+		<-w.done
+		return false
+	}
+	w.bodies[i] = nil
+	w.mu.Unlock()
+	return true
 }
 
 // arriveEmpty releases the member's place if the call never reached the

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/freshet/freshet/internal/engine/streams"
 	"github.com/freshet/freshet/internal/lanehash"
@@ -224,4 +225,62 @@ func TestWavesOnlyWithTheSDKClient(t *testing.T) {
 		}
 		cancel()
 	}
+}
+
+// TestWaveWithACallHeldBack: a user's middleware on the SDK client lets one
+// PutRecords through at a time, so the calls of a wave cannot all reach the hash
+// together. The calls that wait hash their own bodies after the grace period:
+// every call succeeds, well before its request timeout, and nothing races on a
+// body buffer (run with -race).
+func TestWaveWithACallHeldBack(t *testing.T) {
+	e := startEngine(t, streams.Config{}, 8)
+	cfg := e.AWSConfig()
+	one := make(chan struct{}, 1)
+	var calls, failedCalls atomic.Int64
+	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("one-at-a-time", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if _, ok := in.Parameters.(*kinesis.PutRecordsInput); !ok {
+				return next.HandleInitialize(ctx, in)
+			}
+			select {
+			case one <- struct{}{}:
+			case <-ctx.Done():
+				return middleware.InitializeOutput{}, middleware.Metadata{}, ctx.Err()
+			}
+			defer func() { <-one }()
+			calls.Add(1)
+			out, md, err := next.HandleInitialize(ctx, in)
+			if err != nil {
+				failedCalls.Add(1)
+			}
+			return out, md, err
+		}), middleware.After)
+	})
+	p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithLinger(time.Minute), WithRequestTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 30000
+	o := newOutcomes(n)
+	for i := range n {
+		if err := p.Put(ctx, Record{PartitionKey: keyOf(i, 1000), Data: recordData(i)}, o.cb(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if failed := o.check(t, n); len(failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(failed), failed[0].Err)
+	}
+	if f := failedCalls.Load(); f != 0 {
+		t.Fatalf("%d of %d PutRecords calls failed", f, calls.Load())
+	}
+	if p.waveLanes > 1 && p.waves.Load() == 0 {
+		t.Fatalf("%d calls and no wave", calls.Load())
+	}
+	recs, _ := readEngine(t, e)
+	assertEngineExactlyOnce(t, recs, n)
 }

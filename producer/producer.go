@@ -116,9 +116,9 @@ type Producer struct {
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64
 	// waveLanes is how many calls' bodies can be hashed together: the SHA-256 lanes
-	// of this CPU when the client is the SDK's own, whose PutRecords runs the whole
-	// middleware stack synchronously up to the payload hash; 1 for any other client
-	// (a wrapper that held a call back would stall the others of its wave).
+	// of this CPU when the client is the SDK's own, whose PutRecords runs its
+	// middleware stack, and so the producer's payload-hash step, synchronously; 1 for
+	// any other Client, which may not run that step at all.
 	waveLanes int
 	// cborOn is true while PutRecords goes out in CBOR; it turns false for good when a
 	// CBOR response cannot be decoded (see send).
