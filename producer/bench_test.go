@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,15 +12,6 @@ import (
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
 )
-
-// processCPU returns the user+system CPU time of the process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchPut puts b.N records of 100 bytes over 1,000 keys through p, waits for every
 // outcome, and reports the process CPU time per record (cpu-ns/op) beside wall time:
