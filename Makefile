@@ -31,8 +31,13 @@ fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './integration/peers/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# vet also checks the builds without the amd64 assembly (arm64, the purego tag) and a
+# non-unix one (windows), which this machine never compiles otherwise.
 vet:
 	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+	$(GO) vet -tags purego ./internal/lanehash/ ./aggregation/
 
 staticcheck: tools
 	$(STATICCHECK) ./...
