@@ -214,7 +214,7 @@ func (p *Producer) launch(st *stream, calls [][]*krec) {
 		}
 		return
 	}
-	w := newWave(len(calls), &p.waveSigned)
+	w := newWave(len(calls), &p.waveSigned, p.cfg.waveGrace)
 	p.waves.Add(1)
 	for i, batch := range calls {
 		go p.send(st, batch, &waveMember{w: w, i: i})

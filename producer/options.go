@@ -58,6 +58,7 @@ type config struct {
 	failFast      bool
 
 	requestTimeout time.Duration
+	waveGrace      time.Duration
 	backoffMin     time.Duration
 	backoffMax     time.Duration
 	refreshEvery   time.Duration
@@ -90,6 +91,7 @@ func defaultConfig() config {
 		maxBufRecords:      1 << 20,
 		maxBufBytes:        64 << 20,
 		requestTimeout:     6 * time.Second,
+		waveGrace:          waveGrace,
 		backoffMin:         50 * time.Millisecond,
 		backoffMax:         2 * time.Second,
 		refreshEvery:       time.Minute,

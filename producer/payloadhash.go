@@ -32,13 +32,22 @@ import (
 // payloadHashID is the SDK's ID of the finalize middleware that hashes the body.
 const payloadHashID = "ComputePayloadHash"
 
+// withWaveGrace sets how long a wave member waits for the others (tests only: a
+// loaded test machine can spread the members of a wave further than waveGrace).
+func withWaveGrace(d time.Duration) Option {
+	return func(c *config) error {
+		c.waveGrace = d
+		return nil
+	}
+}
+
 // minWaveCallBytes is the smallest call the dispatcher makes to fill another
 // lane of a wave: below it a call's fixed cost (HTTP, SDK middleware, the
 // service's per-call work) outweighs what sharing the lanes saves.
 const minWaveCallBytes = 256 << 10
 
-// waveGrace is how long a call that has its body waits for the rest of its wave
-// before it hashes its body alone and leaves. The calls of a wave start together
+// waveGrace is how long, by default, a call that has its body waits for the rest
+// of its wave before it hashes its body alone and leaves. The calls of a wave start together
 // and only serialize their bodies before the hash (a few milliseconds at most, even
 // on a busy machine); a call held back longer, by a user's middleware or a slow
 // credentials fetch, then delays the others by this much and no more.
@@ -48,6 +57,7 @@ const waveGrace = 25 * time.Millisecond
 // together.
 type wave struct {
 	signed *atomic.Int64 // counts the bodies hashed in waves
+	grace  time.Duration
 	mu     sync.Mutex
 	bodies [][]byte // nil for a member that has not arrived or has left
 	sums   [][sha256.Size]byte
@@ -59,9 +69,10 @@ type wave struct {
 	done    chan struct{}
 }
 
-func newWave(n int, signed *atomic.Int64) *wave {
+func newWave(n int, signed *atomic.Int64, grace time.Duration) *wave {
 	return &wave{
 		signed:  signed,
+		grace:   grace,
 		bodies:  make([][]byte, n),
 		sums:    make([][sha256.Size]byte, n),
 		pending: n,
@@ -82,7 +93,7 @@ type waveKey struct{}
 
 // arrive gives the wave this member's body and returns the body's SHA-256: from
 // the wave once every member has arrived, or computed alone if that takes longer
-// than waveGrace. It returns ctx's error if ctx ends first. Either way the wave
+// than the wave's grace period. It returns ctx's error if ctx ends first. Either way the wave
 // holds no reference to body once arrive has returned.
 func (m *waveMember) arrive(ctx context.Context, body []byte) ([sha256.Size]byte, error) {
 	m.arrived = true
@@ -109,7 +120,7 @@ func (m *waveMember) arrive(ctx context.Context, body []byte) ([sha256.Size]byte
 	if body == nil {
 		return [sha256.Size]byte{}, nil
 	}
-	grace := time.NewTimer(waveGrace)
+	grace := time.NewTimer(w.grace)
 	defer grace.Stop()
 	select {
 	case <-w.done:

@@ -26,7 +26,7 @@ import (
 
 func TestWaveHashesEveryMember(t *testing.T) {
 	for _, n := range []int{2, 3, 16, 17} {
-		w := newWave(n, new(atomic.Int64))
+		w := newWave(n, new(atomic.Int64), time.Minute)
 		bodies := make([][]byte, n)
 		for i := range bodies {
 			bodies[i] = bytes.Repeat([]byte{byte(i)}, 1000*i+7)
@@ -56,7 +56,7 @@ func TestWaveHashesEveryMember(t *testing.T) {
 }
 
 func TestWaveMemberThatNeverSignsReleasesTheOthers(t *testing.T) {
-	w := newWave(3, new(atomic.Int64))
+	w := newWave(3, new(atomic.Int64), time.Minute)
 	done := make(chan [sha256.Size]byte, 2)
 	for i := range 2 {
 		go func() {
@@ -81,7 +81,7 @@ func TestWaveMemberThatNeverSignsReleasesTheOthers(t *testing.T) {
 }
 
 func TestWaveWaitEndsWithContext(t *testing.T) {
-	w := newWave(2, new(atomic.Int64))
+	w := newWave(2, new(atomic.Int64), time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -161,7 +161,7 @@ func TestPutRecordsSignedWithBodyHashInWaves(t *testing.T) {
 		cfg.HTTPClient = probe
 		// A long linger lets several calls' worth of records wait, so that the
 		// flush starts them as waves.
-		p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithCBOR(cbor), WithLinger(time.Minute), WithMaxInFlight(8))
+		p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithCBOR(cbor), WithLinger(time.Minute), WithMaxInFlight(8), withWaveGrace(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,4 +283,34 @@ func TestWaveWithACallHeldBack(t *testing.T) {
 	}
 	recs, _ := readEngine(t, e)
 	assertEngineExactlyOnce(t, recs, n)
+}
+
+// TestWaveMemberHashesAloneAfterGrace: a member whose wave does not complete within
+// the grace period hashes its own body and leaves; the wave no longer holds that
+// body when the last member hashes the rest.
+func TestWaveMemberHashesAloneAfterGrace(t *testing.T) {
+	signed := new(atomic.Int64)
+	w := newWave(2, signed, 10*time.Millisecond)
+	body := []byte("a body that must not be read after arrive returns")
+	sum, err := (&waveMember{w: w, i: 0}).arrive(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != sha256.Sum256(body) {
+		t.Fatalf("hash %x, want the body's", sum)
+	}
+	w.mu.Lock()
+	held := w.bodies[0] != nil
+	w.mu.Unlock()
+	if held {
+		t.Fatal("the wave still holds the body of a member that left")
+	}
+	late := []byte("late")
+	sum, err = (&waveMember{w: w, i: 1}).arrive(context.Background(), late)
+	if err != nil || sum != sha256.Sum256(late) {
+		t.Fatalf("last member: %x, %v", sum, err)
+	}
+	if n := signed.Load(); n != 1 {
+		t.Fatalf("%d bodies counted as hashed in the wave, want 1", n)
+	}
 }
