@@ -391,8 +391,9 @@ func WithBackoff(throttleBase, throttleMax, retryBase, retryMax time.Duration) O
 // does by default: record data arrives as raw bytes instead of base64 text, which
 // roughly halves the client's decoding work. On by default. Kinesis and the bundled
 // engine speak CBOR; an endpoint that answers a CBOR call with a response that cannot be
-// decoded (kinesalite 3.3.3 cuts CBOR responses off at 16 KiB) makes the worker log a
-// warning and read in JSON from then on, the failed read repeated in JSON.
+// decoded (kinesalite 3.3.3 cuts CBOR responses off at 16 KiB; kinesis-local 0.6.2 sends
+// record data as base64 text) makes the worker log a warning and read in JSON from then
+// on, the failed read repeated in JSON.
 func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
 }
