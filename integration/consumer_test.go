@@ -14,6 +14,8 @@ import (
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/freshet/freshet/consumer"
 	"github.com/freshet/freshet/integration/peers"
@@ -364,4 +366,40 @@ func TestConsumerInitialPositionsOnEngine(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConsumerCBORFallbackOnKinesisLocal: kinesis-local answers CBOR GetRecords with
+// record data as base64 text, which is not the protocol; a worker with its defaults
+// (CBOR on) must notice, read in JSON from then on, and deliver every record once, in
+// per-key order. Leases live in the engine's DynamoDB.
+func TestConsumerCBORFallbackOnKinesisLocal(t *testing.T) {
+	kp := peers.KinesisLocal(t)
+	e := enginetest.Start(t, engine.Config{})
+	kin, ddb := kinesis.NewFromConfig(kp.AWSConfig()), enginetest.DynamoDB(e)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const stream = "cbor-fallback"
+	if _, err := kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(ctx, t, kin, stream)
+	sink := &consumerSink{seen: map[string]int{}}
+	all := putKeyed(ctx, t, kin, stream, map[string]int{}, 20, 300)
+	core, logs := observer.New(zap.WarnLevel)
+	stop := engineWorker(t, kin, ddb, "cbor-fallback-app", sink, consumer.WithStream(stream, consumer.TrimHorizon()), consumer.WithLogger(zap.New(core)))
+	waitDelivered(t, sink, all, 60*time.Second)
+	stop()
+	if n := logs.FilterMessageSnippet("reading in JSON from now on").Len(); n != 1 {
+		t.Errorf("%d warnings that the worker switched to JSON, want 1", n)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.violations) > 0 {
+		t.Fatalf("per-key order violated: %v", sink.violations[:min(5, len(sink.violations))])
+	}
+	for p, n := range sink.seen {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", p, n)
+		}
+	}
 }
