@@ -48,6 +48,22 @@ func (s *consumerSink) handle(ctx context.Context, shard consumer.ShardInfo, rec
 	return nil
 }
 
+// assertOnceInOrder fails t unless every record was delivered exactly once and
+// per-key order held.
+func (s *consumerSink) assertOnceInOrder(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.violations) > 0 {
+		t.Fatalf("per-key order violated: %v", s.violations[:min(5, len(s.violations))])
+	}
+	for p, n := range s.seen {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", p, n)
+		}
+	}
+}
+
 func (s *consumerSink) distinct() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -271,16 +287,7 @@ func TestConsumerFanOutOnEngine(t *testing.T) {
 	waitDelivered(t, sink, all, 60*time.Second)
 	stop()
 
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if len(sink.violations) > 0 {
-		t.Fatalf("per-key order violated: %v", sink.violations[:min(5, len(sink.violations))])
-	}
-	for p, n := range sink.seen {
-		if n != 1 {
-			t.Errorf("%s delivered %d times", p, n)
-		}
-	}
+	sink.assertOnceInOrder(t)
 	consumers, err := kin.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: aws.String(e.Streams.StreamARN(stream))})
 	if err != nil || len(consumers.Consumers) != 1 || aws.ToString(consumers.Consumers[0].ConsumerName) != "efo-consumer" {
 		t.Fatalf("stream consumers %+v, %v", consumers, err)
@@ -392,14 +399,5 @@ func TestConsumerCBORFallbackOnKinesisLocal(t *testing.T) {
 	if n := logs.FilterMessageSnippet("reading in JSON from now on").Len(); n != 1 {
 		t.Errorf("%d warnings that the worker switched to JSON, want 1", n)
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if len(sink.violations) > 0 {
-		t.Fatalf("per-key order violated: %v", sink.violations[:min(5, len(sink.violations))])
-	}
-	for p, n := range sink.seen {
-		if n != 1 {
-			t.Errorf("%s delivered %d times", p, n)
-		}
-	}
+	sink.assertOnceInOrder(t)
 }
