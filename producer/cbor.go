@@ -41,9 +41,14 @@ type cborProtocol struct {
 type bodyBufKey struct{}
 
 // Request bodies are recycled through the producer's bodyFree list (one per call in
-// flight; a sync.Pool would lose them at every garbage collection). The producer puts a
-// buffer in the call's context and takes it back when the call has returned, so a body
-// is never reused while in use.
+// flight, maxFreeBodyBytes in all; a sync.Pool would lose them at every garbage
+// collection). The producer puts a buffer in the call's context and takes it back when
+// the call has returned, so a body is never reused while in use.
+
+// maxFreeBodyBytes bounds the memory the free request bodies keep between calls: the
+// bodies of 16 calls of 2 MiB, or fewer larger ones. The bodies of calls in flight are
+// not counted: they are the records the buffer bound already counts, serialized.
+const maxFreeBodyBytes = 32 << 20
 
 // SerializeRequest implements smithyhttp.ClientProtocol.
 func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {

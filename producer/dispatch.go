@@ -362,6 +362,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	select {
 	case body = <-p.bodyFree:
+		p.bodyFreeBytes.Add(-int64(cap(*body)))
 	default:
 		body = new([]byte)
 	}
@@ -379,11 +380,14 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		// probably succeeded; its records are retried, so they may be stored twice.
 		p.log.Warn("producer: undecodable CBOR PutRecords response; using JSON from now on", zap.String("stream", st.name), zap.Error(err))
 	}
-	if body != nil && cap(*body) <= 2*MaxPutRecordsBytes {
+	if n := int64(cap(*body)); n <= 2*MaxPutRecordsBytes && p.bodyFreeBytes.Add(n) <= maxFreeBodyBytes {
 		select {
 		case p.bodyFree <- body:
 		default:
+			p.bodyFreeBytes.Add(-n)
 		}
+	} else {
+		p.bodyFreeBytes.Add(-n)
 	}
 	dur := time.Since(start)
 	clear(entries)

@@ -314,3 +314,27 @@ func TestWaveMemberHashesAloneAfterGrace(t *testing.T) {
 		t.Fatalf("%d bodies counted as hashed in the wave, want 1", n)
 	}
 }
+
+// TestFreeBodiesBounded: the request bodies kept for reuse between calls stay under
+// maxFreeBodyBytes, and the gauge matches what the free list holds.
+func TestFreeBodiesBounded(t *testing.T) {
+	e := startEngine(t, streams.Config{}, 4)
+	p := newEngineProducer(t, e, WithMaxInFlight(16), WithLinger(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 200000
+	o := putAll(t, p, n, 1000)
+	if failed := o.check(t, n); len(failed) > 0 {
+		t.Fatalf("%d records failed", len(failed))
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var held int64
+	for len(p.bodyFree) > 0 {
+		held += int64(cap(*<-p.bodyFree))
+	}
+	if got := p.bodyFreeBytes.Load(); got != held || held > maxFreeBodyBytes || held == 0 {
+		t.Fatalf("free bodies hold %d bytes, gauge %d, bound %d", held, got, maxFreeBodyBytes)
+	}
+}

@@ -149,6 +149,9 @@ type Producer struct {
 	hashes   *hashCache
 	dataFree chan []byte  // recycled aggregate buffers
 	bodyFree chan *[]byte // recycled CBOR request bodies
+	// bodyFreeBytes is the capacity of the bodies in bodyFree, kept under
+	// maxFreeBodyBytes.
+	bodyFreeBytes atomic.Int64
 
 	wake     chan struct{}
 	slots    chan struct{}
