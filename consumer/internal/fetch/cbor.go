@@ -100,6 +100,18 @@ func (e *CBORDecodeError) Error() string {
 // Unwrap returns the decoding error.
 func (e *CBORDecodeError) Unwrap() error { return e.Err }
 
+// cborEpoch converts a timestamp of the Kinesis CBOR protocol. Kinesis writes epoch
+// milliseconds under tag 1 (not the seconds RFC 8949 specifies, which kinesalite
+// writes); no arrival time is a billion seconds or more from 1970 (the year 5138) or
+// under 1e11 milliseconds (1973), so the magnitude tells the two apart.
+func cborEpoch(f float64) time.Time {
+	if math.Abs(f) >= 1e11 {
+		return time.UnixMilli(int64(math.Round(f)))
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(math.Round(frac*1e3))*int64(time.Millisecond))
+}
+
 // readBody reads a whole response body into one buffer sized from Content-Length.
 func readBody(r io.Reader, n int64) ([]byte, error) {
 	if n < 0 || n > maxGetRecordsBody {
@@ -473,8 +485,7 @@ func (r *cborReader) record() (types.Record, error) {
 		case "ApproximateArrivalTimestamp":
 			f, err := r.number()
 			if err == nil {
-				sec, frac := math.Modf(f)
-				t := time.Unix(int64(sec), int64(math.Round(frac*1e3))*int64(time.Millisecond))
+				t := cborEpoch(f)
 				rec.ApproximateArrivalTimestamp = &t
 			}
 			return err

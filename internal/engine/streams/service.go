@@ -417,40 +417,48 @@ func (e epochTime) MarshalJSON() ([]byte, error) {
 	return appendEpoch(nil, e.UnixNano()), nil
 }
 
-// UnmarshalCBOR reads tag 1 (or a bare number) as epoch seconds.
+// UnmarshalCBOR reads tag 1 (or a bare number) as the Kinesis CBOR protocol writes
+// timestamps: epoch milliseconds (the AWS SDKs), or epoch seconds as RFC 8949 has it
+// (kinesalite). Magnitudes of 1e11 and more are milliseconds: as seconds they would
+// be past the year 5000.
 func (e *epochTime) UnmarshalCBOR(b []byte) error {
+	if len(b) > 0 && b[0] == 0xc1 {
+		// Tag 1: decode its number ourselves; the CBOR library would read it as
+		// seconds.
+		b = b[1:]
+	}
 	var v any
 	if err := cbor.Unmarshal(b, &v); err != nil {
 		return err
 	}
+	var f float64
 	switch x := v.(type) {
 	case nil:
-	case time.Time:
-		e.Time = x
+		return nil
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e12 {
-			return errSerialization("Invalid timestamp")
-		}
-		e.Time = epochToTime(x)
+		f = x
 	case uint64:
-		if x > 1e12 {
-			return errSerialization("Invalid timestamp")
-		}
-		e.Time = time.Unix(int64(x), 0)
+		f = float64(x)
 	case int64:
-		if x < -1e12 {
-			return errSerialization("Invalid timestamp")
-		}
-		e.Time = time.Unix(x, 0)
+		f = float64(x)
 	default:
 		return errSerialization("Invalid timestamp")
 	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e15 {
+		return errSerialization("Invalid timestamp")
+	}
+	if math.Abs(f) >= 1e11 {
+		e.Time = time.UnixMilli(int64(math.Round(f)))
+		return nil
+	}
+	e.Time = epochToTime(f)
 	return nil
 }
 
-// MarshalCBOR writes tag 1 with epoch seconds.
+// MarshalCBOR writes tag 1 with epoch milliseconds, as Kinesis does (the AWS SDKs
+// read CBOR timestamps as milliseconds, not as RFC 8949's seconds).
 func (e epochTime) MarshalCBOR() ([]byte, error) {
-	return cbor.Marshal(cbor.Tag{Number: 1, Content: float64(e.UnixMilli()) / 1000})
+	return cbor.Marshal(cbor.Tag{Number: 1, Content: e.UnixMilli()})
 }
 
 func epochToTime(f float64) time.Time {
