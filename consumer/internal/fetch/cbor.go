@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -79,7 +80,11 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 		return &smithy.DeserializationError{Err: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
+		err := decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
+		if cborRejected(resp, err) {
+			return &smithy.DeserializationError{Err: &CBORDecodeError{Err: err}}
+		}
+		return err
 	}
 	if err := DecodeGetRecordsCBOR(body, gro); err != nil {
 		return &smithy.DeserializationError{Err: &CBORDecodeError{Err: err}}
@@ -87,14 +92,34 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	return nil
 }
 
-// CBORDecodeError is a successful CBOR GetRecords response whose body could not be
-// decoded: the endpoint does not really speak CBOR (kinesalite 3.3.3 cuts CBOR
-// responses off at 16 KiB), so the caller should read in JSON instead.
+// cborRejected reports whether an error response to a CBOR call says the endpoint
+// does not take CBOR at all, rather than an error of the call itself: 415, an error
+// body that is not CBOR (Kinesis answers a CBOR call's errors in CBOR), or a
+// serialization or unknown-operation error.
+func cborRejected(resp *smithyhttp.Response, err error) bool {
+	if resp.StatusCode == http.StatusUnsupportedMediaType || !strings.HasPrefix(resp.Header.Get("Content-Type"), contentTypeCBOR) {
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "SerializationException", "UnknownOperationException", "UnsupportedMediaTypeException":
+			return true
+		}
+	}
+	return false
+}
+
+// CBORDecodeError is a CBOR GetRecords call the endpoint did not answer in CBOR: a
+// successful response whose body could not be decoded (kinesalite 3.3.3 cuts CBOR
+// responses off at 16 KiB; kinesis-local sends data as base64 text), or an error
+// response that rejects CBOR itself (see cborRejected). The caller should read in JSON
+// instead.
 type CBORDecodeError struct{ Err error }
 
 // Error implements error.
 func (e *CBORDecodeError) Error() string {
-	return "undecodable CBOR GetRecords response: " + e.Err.Error()
+	return "GetRecords not answered in CBOR: " + e.Err.Error()
 }
 
 // Unwrap returns the decoding error.

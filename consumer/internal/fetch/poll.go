@@ -183,7 +183,7 @@ func (p *Poller) run(ctx context.Context) {
 			var cde *CBORDecodeError
 			if cbor && errors.As(err, &cde) {
 				if p.cfg.CBOR.CompareAndSwap(true, false) {
-					log.Warn("consumer: undecodable CBOR GetRecords response; reading in JSON from now on",
+					log.Warn("consumer: GetRecords not answered in CBOR; reading in JSON from now on",
 						zap.String("shard", p.cfg.ShardID), zap.Error(err))
 				}
 				// The iterator is still good: the same read again, in JSON.
