@@ -43,7 +43,10 @@ type bodyBufKey struct{}
 // Request bodies are recycled through the producer's bodyFree list (one per call in
 // flight, maxFreeBodyBytes in all; a sync.Pool would lose them at every garbage
 // collection). The producer puts a buffer in the call's context and takes it back when
-// the call has returned, so a body is never reused while in use.
+// the call has returned. net/http may still read a request body after RoundTrip
+// returns, but not this one: smithy-go hands the transport a body that it closes
+// before the call returns (sdkhttp's wrapper passes Close through), and a closed body
+// reads as empty, so a recycled buffer is never read by the call it came from.
 
 // maxFreeBodyBytes bounds the memory the free request bodies keep between calls: the
 // bodies of 16 calls of 2 MiB, or fewer larger ones. The bodies of calls in flight are

@@ -380,15 +380,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		// probably succeeded; its records are retried, so they may be stored twice.
 		p.log.Warn("producer: undecodable CBOR PutRecords response; using JSON from now on", zap.String("stream", st.name), zap.Error(err))
 	}
-	if n := int64(cap(*body)); n <= 2*MaxPutRecordsBytes && p.bodyFreeBytes.Add(n) <= maxFreeBodyBytes {
-		select {
-		case p.bodyFree <- body:
-		default:
-			p.bodyFreeBytes.Add(-n)
-		}
-	} else {
-		p.bodyFreeBytes.Add(-n)
-	}
+	p.recycleBody(body)
 	dur := time.Since(start)
 	clear(entries)
 	*ep = entries[:0]
@@ -496,6 +488,23 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	p.settle(shards, retry, now, anyFailed, sent)
 	p.putBatch(batch)
+}
+
+// recycleBody keeps a request body for a later call if it is not too large and the
+// free bodies stay within maxFreeBodyBytes.
+func (p *Producer) recycleBody(body *[]byte) {
+	n := int64(cap(*body))
+	if n > 2*MaxPutRecordsBytes {
+		return
+	}
+	if p.bodyFreeBytes.Add(n) <= maxFreeBodyBytes {
+		select {
+		case p.bodyFree <- body:
+			return
+		default:
+		}
+	}
+	p.bodyFreeBytes.Add(-n)
 }
 
 // shardsOf returns the distinct shards of batch, in order of first appearance.

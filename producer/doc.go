@@ -32,8 +32,8 @@
 //     WithFailFast).
 //   - Memory is bounded by WithMaxBuffered (records and bytes, in flight included);
 //     BufferedBytes reports the gauge. Beyond it the producer holds the serialized
-//     bodies of the calls in flight (at most WithMaxInFlight x 5 MiB) and at most 32 MiB
-//     of request buffers kept for reuse.
+//     bodies of the calls in flight (about the size of their records; a third more in
+//     JSON) and at most 32 MiB of request buffers kept for reuse.
 //   - Aggregates never mix shards. When the stream reshards, records buffered for a closed
 //     shard move to its successors, and records of an aggregate the service stored in a
 //     shard whose range does not hold them are written again where they belong, so a

@@ -338,3 +338,27 @@ func TestFreeBodiesBounded(t *testing.T) {
 		t.Fatalf("free bodies hold %d bytes, gauge %d, bound %d", held, got, maxFreeBodyBytes)
 	}
 }
+
+// TestFreeBodiesGaugeWithOversizedBody: a body too large to keep leaves the gauge as
+// it was (it once went negative, lifting the bound).
+func TestFreeBodiesGaugeWithOversizedBody(t *testing.T) {
+	p := &Producer{bodyFree: make(chan *[]byte, 16)}
+	big := make([]byte, 0, 2*MaxPutRecordsBytes+1)
+	p.recycleBody(&big)
+	if g := p.bodyFreeBytes.Load(); g != 0 || len(p.bodyFree) != 0 {
+		t.Fatalf("after an oversized body: gauge %d, %d bodies kept", g, len(p.bodyFree))
+	}
+	small := make([]byte, 0, 1000)
+	p.recycleBody(&small)
+	if g := p.bodyFreeBytes.Load(); g != 1000 || len(p.bodyFree) != 1 {
+		t.Fatalf("after a small body: gauge %d, %d bodies kept", g, len(p.bodyFree))
+	}
+	const eight = 8 << 20
+	for i := 0; i < 8; i++ {
+		b := make([]byte, 0, eight)
+		p.recycleBody(&b)
+	}
+	if g := p.bodyFreeBytes.Load(); g > maxFreeBodyBytes || g != 1000+3*eight || len(p.bodyFree) != 4 {
+		t.Fatalf("gauge %d, %d bodies kept after offering more than the bound (%d)", g, len(p.bodyFree), maxFreeBodyBytes)
+	}
+}

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,7 +51,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 	onDemandWindow := fs.Duration("on-demand-window", time.Minute, "observation window of ON_DEMAND scaling")
 	maxStored := fs.Int64("max-stored-bytes", 0, "cap on stored record bytes across streams; puts beyond it get LimitExceededException (0: no cap)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only; -h lists them)", fs.Args())
 	}
 	e, err := engine.Start(engine.Config{
 		Addr: *addr,

@@ -91,10 +91,20 @@ func TestRunServesAllThreeServices(t *testing.T) {
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-no-such-flag"}, {"-addr", "not an address"}} {
+	for _, args := range [][]string{{"-no-such-flag"}, {"-addr", "not an address"}, {"serve"}, {"-limits=false", "extra"}} {
 		var out syncBuffer
 		if err := run(context.Background(), args, &out, nil); err == nil {
 			t.Fatalf("run %v: no error", args)
 		}
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	var out syncBuffer
+	if err := run(context.Background(), []string{"-h"}, &out, nil); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(out.String(), "-addr") {
+		t.Fatalf("-h printed %q, want the flags", out.String())
 	}
 }
