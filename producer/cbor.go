@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/freshet/freshet/internal/cborwire"
 )
 
 // The Kinesis CBOR 1.1 protocol is the JSON 1.1 protocol (POST /, X-Amz-Target) with
@@ -94,7 +97,16 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 		return &smithy.DeserializationError{Err: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
+		err := decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
+		code := ""
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			code = ae.ErrorCode()
+		}
+		if cborwire.Rejected(resp.StatusCode, resp.Header.Get("Content-Type"), code) {
+			return &smithy.DeserializationError{Err: &cborDecodeError{err: err}}
+		}
+		return err
 	}
 	if err := decodePutRecordsCBOR(body, po); err != nil {
 		return &smithy.DeserializationError{Err: &cborDecodeError{err: err}}
@@ -102,8 +114,9 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	return nil
 }
 
-// cborDecodeError is a successful CBOR PutRecords response whose body could not be
-// decoded. The producer then stops using CBOR.
+// cborDecodeError is a CBOR PutRecords call the endpoint did not answer in CBOR: a
+// successful response whose body could not be decoded, or an error response that
+// rejects CBOR itself (cborwire.Rejected). The producer then stops using CBOR.
 type cborDecodeError struct{ err error }
 
 func (e *cborDecodeError) Error() string { return e.err.Error() }

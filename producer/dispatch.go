@@ -374,11 +374,13 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	member.arriveEmpty()
 	cancel()
 	var cde *cborDecodeError
-	if useCBOR && errors.As(err, &cde) && p.cborOn.CompareAndSwap(true, false) {
-		// The endpoint answered a CBOR call with a body that is not a PutRecords
-		// response (kinesalite 3.3.3 cuts CBOR responses off at 16 KiB). The call
-		// probably succeeded; its records are retried, so they may be stored twice.
-		p.log.Warn("producer: undecodable CBOR PutRecords response; using JSON from now on", zap.String("stream", st.name), zap.Error(err))
+	notCBOR := useCBOR && errors.As(err, &cde)
+	if notCBOR && p.cborOn.CompareAndSwap(true, false) {
+		// The endpoint did not answer a CBOR call in CBOR: it rejected CBOR, or sent a
+		// body that is not a PutRecords response (kinesalite 3.3.3 cuts CBOR responses
+		// off at 16 KiB; that call probably succeeded). Its records are retried in
+		// JSON, so after a cut response they may be stored twice.
+		p.log.Warn("producer: PutRecords not answered in CBOR; using JSON from now on", zap.String("stream", st.name), zap.Error(err))
 	}
 	p.recycleBody(body)
 	dur := time.Since(start)
@@ -396,7 +398,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		code := errorCode(err)
 		se := &ServiceError{Op: "PutRecords", Stream: st.name, Code: errorCodeOf(err), Err: err}
 		closing := p.ctx.Err() != nil
-		retryable := IsRetryable(err) && !closing
+		retryable := (IsRetryable(err) || notCBOR) && !closing
 		throttle := isThrottleCode(code)
 		p.metrics.errorCodeN(st, nil, code, len(batch))
 		if !closing {

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/freshet/freshet/internal/cborwire"
 )
 
 // GetRecords over the Kinesis CBOR 1.1 protocol: the JSON 1.1 protocol (POST /,
@@ -92,22 +93,15 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	return nil
 }
 
-// cborRejected reports whether an error response to a CBOR call says the endpoint
-// does not take CBOR at all, rather than an error of the call itself: 415, an error
-// body that is not CBOR (Kinesis answers a CBOR call's errors in CBOR), or a
-// serialization or unknown-operation error.
+// cborRejected reports whether an error response to a CBOR call rejects CBOR itself
+// (cborwire.Rejected) rather than reporting an error of the call.
 func cborRejected(resp *smithyhttp.Response, err error) bool {
-	if resp.StatusCode == http.StatusUnsupportedMediaType || !strings.HasPrefix(resp.Header.Get("Content-Type"), contentTypeCBOR) {
-		return true
-	}
+	code := ""
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "SerializationException", "UnknownOperationException", "UnsupportedMediaTypeException":
-			return true
-		}
+		code = ae.ErrorCode()
 	}
-	return false
+	return cborwire.Rejected(resp.StatusCode, resp.Header.Get("Content-Type"), code)
 }
 
 // CBORDecodeError is a CBOR GetRecords call the endpoint did not answer in CBOR: a
