@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,19 +70,7 @@ func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 	if bp != nil {
 		*bp = body
 	}
-	req.Method = http.MethodPost
-	if len(req.URL.Path) == 0 {
-		req.URL.Path = "/"
-	}
-	req.Header.Set("X-Amz-Target", putRecordsTarget)
-	req.Header.Set("Content-Type", contentTypeCBOR)
-	req.Header.Set("Accept", contentTypeCBOR)
-	sreq, err := req.SetStream(bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("set stream: %w", err)
-	}
-	*req = *sreq
-	return nil
+	return cborwire.SetRequest(req, putRecordsTarget, contentTypeCBOR, body)
 }
 
 // DeserializeResponse implements smithyhttp.ClientProtocol.
@@ -98,12 +85,7 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		err := decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
-		code := ""
-		var ae smithy.APIError
-		if errors.As(err, &ae) {
-			code = ae.ErrorCode()
-		}
-		if cborwire.Rejected(resp.StatusCode, resp.Header.Get("Content-Type"), code) {
+		if cborwire.Rejected(resp.StatusCode, resp.Header.Get("Content-Type"), err) {
 			return &smithy.DeserializationError{Err: &cborDecodeError{err: err}}
 		}
 		return err

@@ -1,15 +1,14 @@
 package producer
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"fmt"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/freshet/freshet/internal/cborwire"
 	"github.com/freshet/freshet/internal/jsonwire"
 )
 
@@ -48,18 +47,7 @@ func (j *jsonProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 	if bp != nil {
 		*bp = body
 	}
-	req.Method = http.MethodPost
-	if len(req.URL.Path) == 0 {
-		req.URL.Path = "/"
-	}
-	req.Header.Set("X-Amz-Target", putRecordsTarget)
-	req.Header.Set("Content-Type", contentTypeJSON)
-	sreq, err := req.SetStream(bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("set stream: %w", err)
-	}
-	*req = *sreq
-	return nil
+	return cborwire.SetRequest(req, putRecordsTarget, contentTypeJSON, body)
 }
 
 // appendPutRecordsJSON appends the JSON 1.1 body of a PutRecords call.

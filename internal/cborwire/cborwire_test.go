@@ -1,6 +1,10 @@
 package cborwire
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/aws/smithy-go"
+)
 
 func TestRejected(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,7 +22,8 @@ func TestRejected(t *testing.T) {
 		{400, ContentType, "ProvisionedThroughputExceededException", false},
 		{500, ContentType + "; charset=utf-8", "InternalFailure", false},
 	} {
-		if got := Rejected(tc.status, tc.contentType, tc.code); got != tc.want {
+		err := &smithy.GenericAPIError{Code: tc.code}
+		if got := Rejected(tc.status, tc.contentType, err); got != tc.want {
 			t.Errorf("Rejected(%d, %q, %q) = %v, want %v", tc.status, tc.contentType, tc.code, got, tc.want)
 		}
 	}

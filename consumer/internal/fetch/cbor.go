@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -54,20 +53,7 @@ func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 	if !ok {
 		return c.ClientProtocol.SerializeRequest(ctx, schema, in, req)
 	}
-	body := appendGetRecordsInputCBOR(nil, gr)
-	req.Method = http.MethodPost
-	if len(req.URL.Path) == 0 {
-		req.URL.Path = "/"
-	}
-	req.Header.Set("X-Amz-Target", getRecordsTarget)
-	req.Header.Set("Content-Type", contentTypeCBOR)
-	req.Header.Set("Accept", contentTypeCBOR)
-	sreq, err := req.SetStream(bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("set stream: %w", err)
-	}
-	*req = *sreq
-	return nil
+	return cborwire.SetRequest(req, getRecordsTarget, contentTypeCBOR, appendGetRecordsInputCBOR(nil, gr))
 }
 
 // DeserializeResponse implements smithyhttp.ClientProtocol.
@@ -82,7 +68,7 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		err := decodeCBORError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
-		if cborRejected(resp, err) {
+		if cborwire.Rejected(resp.StatusCode, resp.Header.Get("Content-Type"), err) {
 			return &smithy.DeserializationError{Err: &CBORDecodeError{Err: err}}
 		}
 		return err
@@ -93,21 +79,10 @@ func (c *cborProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	return nil
 }
 
-// cborRejected reports whether an error response to a CBOR call rejects CBOR itself
-// (cborwire.Rejected) rather than reporting an error of the call.
-func cborRejected(resp *smithyhttp.Response, err error) bool {
-	code := ""
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		code = ae.ErrorCode()
-	}
-	return cborwire.Rejected(resp.StatusCode, resp.Header.Get("Content-Type"), code)
-}
-
 // CBORDecodeError is a CBOR GetRecords call the endpoint did not answer in CBOR: a
 // successful response whose body could not be decoded (kinesalite 3.3.3 cuts CBOR
 // responses off at 16 KiB; kinesis-local sends data as base64 text), or an error
-// response that rejects CBOR itself (see cborRejected). The caller should read in JSON
+// response that rejects CBOR itself (cborwire.Rejected). The caller should read in JSON
 // instead.
 type CBORDecodeError struct{ Err error }
 

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/freshet/freshet/internal/cborwire"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 )
@@ -142,13 +142,12 @@ func TestPollerFallsBackToJSON(t *testing.T) {
 // expired iterator, which the poller handles by asking for a new one) is an error of
 // the call, not a sign that CBOR is unsupported.
 func TestPollerKeepsCBORForServiceErrors(t *testing.T) {
-	resp := &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{"Content-Type": {contentTypeCBOR}}}}
 	err := decodeCBORError(http.StatusBadRequest, "", []byte("\xa1\x66__type\x78\x18ExpiredIteratorException"))
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ExpiredIteratorException" {
 		t.Fatalf("decoded error %v", err)
 	}
-	if cborRejected(resp, err) {
+	if cborwire.Rejected(http.StatusBadRequest, contentTypeCBOR, err) {
 		t.Fatalf("%v in CBOR taken for a rejection of CBOR", err)
 	}
 }
