@@ -217,8 +217,12 @@ func (a *Aggregator) AddWithHashKey(r Record, key HashKey) error {
 }
 
 func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
-	if err := validatePartitionKey(r.PartitionKey); err != nil {
-		return err
+	delta, pkIdx, ehkIdx, newPK, newEHK := a.plan(r)
+	// A partition key already in the table was checked when it entered it.
+	if newPK {
+		if err := validatePartitionKey(r.PartitionKey); err != nil {
+			return err
+		}
 	}
 	if r.ExplicitHashKey != "" {
 		ehk, err := ParseHashKey(r.ExplicitHashKey)
@@ -227,7 +231,6 @@ func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
 		}
 		key, hashed = ehk, true
 	}
-	delta, pkIdx, ehkIdx, newPK, newEHK := a.plan(r)
 	if a.n > 0 && (a.n >= a.cfg.maxRecords || a.Size()+delta > a.cfg.maxBytes) {
 		return ErrFull
 	}
