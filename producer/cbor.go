@@ -61,16 +61,22 @@ func (c *cborProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 	if !ok {
 		return c.ClientProtocol.SerializeRequest(ctx, schema, in, req)
 	}
+	return setPutRecordsBody(ctx, req, contentTypeCBOR, appendPutRecordsCBOR, pr)
+}
+
+// setPutRecordsBody encodes pr with encode into the call's recycled body buffer (the
+// one in ctx, if any, which then holds the body) and makes req send it.
+func setPutRecordsBody(ctx context.Context, req *smithyhttp.Request, contentType string, encode func([]byte, *kinesis.PutRecordsInput) []byte, pr *kinesis.PutRecordsInput) error {
 	var body []byte
 	bp, _ := ctx.Value(bodyBufKey{}).(*[]byte)
 	if bp != nil {
 		body = (*bp)[:0]
 	}
-	body = appendPutRecordsCBOR(body, pr)
+	body = encode(body, pr)
 	if bp != nil {
 		*bp = body
 	}
-	return cborwire.SetRequest(req, putRecordsTarget, contentTypeCBOR, body)
+	return cborwire.SetRequest(req, putRecordsTarget, contentType, body)
 }
 
 // DeserializeResponse implements smithyhttp.ClientProtocol.

@@ -8,7 +8,6 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/freshet/freshet/internal/cborwire"
 	"github.com/freshet/freshet/internal/jsonwire"
 )
 
@@ -38,16 +37,7 @@ func (j *jsonProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 	if !ok {
 		return j.ClientProtocol.SerializeRequest(ctx, schema, in, req)
 	}
-	var body []byte
-	bp, _ := ctx.Value(bodyBufKey{}).(*[]byte)
-	if bp != nil {
-		body = (*bp)[:0]
-	}
-	body = appendPutRecordsJSON(body, pr)
-	if bp != nil {
-		*bp = body
-	}
-	return cborwire.SetRequest(req, putRecordsTarget, contentTypeJSON, body)
+	return setPutRecordsBody(ctx, req, contentTypeJSON, appendPutRecordsJSON, pr)
 }
 
 // appendPutRecordsJSON appends the JSON 1.1 body of a PutRecords call.
