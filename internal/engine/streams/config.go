@@ -63,6 +63,15 @@ type Config struct {
 	// SubscriptionDuration is how long a SubscribeToShard call streams events; 5 minutes
 	// when zero (measured on the service's clock).
 	SubscriptionDuration time.Duration
+	// SubscribeResponseDelay is the wall-clock time a SubscribeToShard call waits before it
+	// sends its response headers; 50 ms when zero, negative for none. The real service
+	// answers after a network round trip; answering at once on loopback loses a race in
+	// clients built on aws-sdk-go-v2: smithy-go closes the request body as soon as the
+	// response headers arrive, while net/http's transport may still be checking that body
+	// for extra bytes; that check then fails, the transport closes the connection, and the
+	// event stream ends with "use of closed network connection", often before its first
+	// event.
+	SubscribeResponseDelay time.Duration
 	// SubscribeHeartbeat is the wall-clock interval at which an idle subscription sends an
 	// empty event; 1 s when zero.
 	SubscribeHeartbeat time.Duration
@@ -157,6 +166,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SubscriptionDuration == 0 {
 		c.SubscriptionDuration = 5 * time.Minute
+	}
+	if c.SubscribeResponseDelay == 0 {
+		c.SubscribeResponseDelay = 50 * time.Millisecond
 	}
 	if c.SubscribeHeartbeat == 0 {
 		c.SubscribeHeartbeat = time.Second

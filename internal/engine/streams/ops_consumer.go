@@ -366,6 +366,9 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 		s.writeAPIError(w, r, aerr)
 		return
 	}
+	if !s.awaitSubscribeResponse(r) {
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/vnd.amazon.eventstream")
 	h.Set("X-Amzn-Requestid", strconv.FormatUint(s.requestID.Add(1), 36))
