@@ -191,9 +191,7 @@ const (
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	svcName, op, svc := e.route(r)
 	if svc == nil {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":"Unknown operation %q"}`, sanitize(r.Header.Get("X-Amz-Target")+r.URL.Path))
+		writeUnknownOperation(w, r)
 		return
 	}
 	act := e.Faults.Decide(svcName, op)
@@ -254,14 +252,12 @@ func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
 func (d discardWriter) Flush()                      {}
 
-func sanitize(s string) string {
-	if len(s) > 128 {
-		s = s[:128]
+// Operations returns, per service name as fault rules spell it ("Kinesis", "DynamoDB",
+// "CloudWatch"), the operations the engine serves, sorted.
+func Operations() map[string][]string {
+	return map[string][]string{
+		"Kinesis":    streams.Operations(),
+		"DynamoDB":   tables.Operations(),
+		"CloudWatch": metrics.Operations(),
 	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == '"' || r == '\\' || r > 0x7e {
-			return '?'
-		}
-		return r
-	}, s)
 }

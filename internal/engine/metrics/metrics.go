@@ -324,6 +324,9 @@ func (s *Service) writeOK(w http.ResponseWriter, out any) {
 	_, _ = w.Write(body)
 }
 
+// Operations returns the names of the CloudWatch operations the service serves, sorted.
+func Operations() []string { return []string{"GetMetricData", "ListMetrics", "PutMetricData"} }
+
 // ServeOperation handles one CloudWatch call; op is the operation name from the path.
 func (s *Service) ServeOperation(w http.ResponseWriter, r *http.Request, op string) {
 	var h func([]byte) (any, error)

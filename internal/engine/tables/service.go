@@ -213,9 +213,9 @@ func (s *Service) writeAPIError(w http.ResponseWriter, err error) {
 			ae = serializationf("%s", err.Error())
 		}
 	}
-	b := []byte(`{"__type":"com.amazonaws.dynamodb.v20120810#`)
-	b = append(b, ae.Code...)
-	b = append(b, `","message":`...)
+	b := []byte(`{"__type":`)
+	b = jsonwire.AppendString(b, "com.amazonaws.dynamodb.v20120810#"+ae.Code)
+	b = append(b, `,"message":`...)
 	b = jsonwire.AppendString(b, ae.Message)
 	if ae.Item != nil {
 		b = append(b, `,"Item":`...)
