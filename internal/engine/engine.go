@@ -261,3 +261,40 @@ func Operations() map[string][]string {
 		"CloudWatch": metrics.Operations(),
 	}
 }
+
+// SetFault validates rule and installs it for key: "<Service>.<Operation>" of an
+// operation the engine serves (see Operations), "<Service>.*" or "*". A bad key or rule
+// is reported with an error wrapping fault.ErrInvalidRule.
+func (e *Engine) SetFault(key string, rule fault.Rule) error {
+	if err := CheckFaultKey(key); err != nil {
+		return err
+	}
+	if err := rule.Validate(); err != nil {
+		return err
+	}
+	e.Faults.Set(key, rule)
+	return nil
+}
+
+// CheckFaultKey reports whether key names "*", a service ("Kinesis.*") or an operation
+// the engine serves ("Kinesis.PutRecords"), with an error wrapping fault.ErrInvalidRule
+// that lists the choices when it does not.
+func CheckFaultKey(key string) error {
+	if key == "*" {
+		return nil
+	}
+	svc, op, _ := strings.Cut(key, ".")
+	ops, ok := Operations()[svc]
+	if !ok {
+		return fmt.Errorf("%w: fault key %q: service must be Kinesis, DynamoDB or CloudWatch (or the key *)", fault.ErrInvalidRule, key)
+	}
+	if op == "*" {
+		return nil
+	}
+	for _, o := range ops {
+		if o == op {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: fault key %q: %s serves no operation %q (it serves %s)", fault.ErrInvalidRule, key, svc, op, strings.Join(ops, ", "))
+}

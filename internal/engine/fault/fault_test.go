@@ -1,6 +1,10 @@
 package fault
 
-import "testing"
+import (
+	"errors"
+	"testing"
+	"time"
+)
 
 func TestMostSpecificRuleWins(t *testing.T) {
 	in := New(1)
@@ -52,4 +56,57 @@ func TestDropAfterAndDrop(t *testing.T) {
 	if !a.DropAfter || a.Failing() {
 		t.Fatalf("DropAfterRate 1: %+v", a)
 	}
+}
+
+func TestParseSpec(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		key  string
+		rule Rule
+		bad  bool
+	}{
+		{spec: "Kinesis.PutRecords:error=0.1,code=ProvisionedThroughputExceededException", key: "Kinesis.PutRecords",
+			rule: Rule{ErrorRate: 0.1, ErrorCode: "ProvisionedThroughputExceededException"}},
+		{spec: "DynamoDB.*:latency=20ms", key: "DynamoDB.*", rule: Rule{Latency: 20 * time.Millisecond}},
+		{spec: "*:drop=0.01,drop-after=0.02", key: "*", rule: Rule{DropRate: 0.01, DropAfterRate: 0.02}},
+		{spec: "*:error=1,status=503,message=slow, down: now", key: "*", rule: Rule{ErrorRate: 1, StatusCode: 503, ErrorMessage: "slow, down: now"}},
+		{spec: "Kinesis.PutRecords", bad: true},
+		{spec: ":error=1", bad: true},
+		{spec: "*:error=2", bad: true},
+		{spec: "*:error=NaN", bad: true},
+		{spec: "*:drop=-0.1", bad: true},
+		{spec: "*:latency=-1s", bad: true},
+		{spec: "*:status=200,error=1", bad: true},
+		{spec: "*:code=X", bad: true},
+		{spec: "*:error=1,code=a\"b c", bad: true},
+		{spec: "*:speed=1", bad: true},
+		{spec: "*:error", bad: true},
+	} {
+		key, rule, err := ParseSpec(tc.spec)
+		if tc.bad {
+			if !errors.Is(err, ErrInvalidRule) {
+				t.Errorf("%q: err %v, want ErrInvalidRule", tc.spec, err)
+			}
+			continue
+		}
+		if err != nil || key != tc.key || rule != tc.rule {
+			t.Errorf("%q: got %q %+v %v, want %q %+v", tc.spec, key, rule, err, tc.key, tc.rule)
+		}
+	}
+}
+
+// FuzzParseSpec checks that the -fault flag parser never panics and that every rule it
+// accepts is valid.
+func FuzzParseSpec(f *testing.F) {
+	f.Add("Kinesis.PutRecords:error=0.1,code=ProvisionedThroughputExceededException")
+	f.Add("*:drop=0.01,drop-after=0.01,latency=5ms")
+	f.Add("*:error=1,status=500,message=a,b")
+	f.Fuzz(func(t *testing.T, spec string) {
+		_, rule, err := ParseSpec(spec)
+		if err == nil {
+			if verr := rule.Validate(); verr != nil {
+				t.Fatalf("%q accepted with an invalid rule: %v", spec, verr)
+			}
+		}
+	})
 }
