@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 PEERS_STAMP := integration/peers/node_modules/.freshet-installed
 TEST_TIMEOUT ?= 25m
 
-.PHONY: test deps peers tools fmt-check vet staticcheck unit bench soak quickstart
+.PHONY: test deps peers tools fmt-check vet staticcheck unit modules bench soak quickstart
 
 test: deps fmt-check vet staticcheck unit
 
@@ -46,9 +46,17 @@ staticcheck: tools
 # the rest of the suite so that it does not compete with other packages for the cores.
 DEMO_PKG := ./examples/quickstart
 
-unit:
+unit: modules
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/examples/quickstart$$')
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(DEMO_PKG)
+
+# Modules of their own (a user's view: they import only Freshet's public packages, with a
+# replace directive pointing at this checkout), vetted, linted and tested like the rest.
+MODULES := examples/testing_with_freshettest
+
+modules: tools
+	for m in $(MODULES); do (cd $$m && $(GO) mod download && $(GO) vet ./... && $(STATICCHECK) ./... && \
+		$(GO) test -race -timeout $(TEST_TIMEOUT) ./...) || exit 1; done
 
 # Benchmarks of every hot path (not part of `make test`).
 bench:
