@@ -50,6 +50,13 @@ type Config struct {
 	Tables tables.Config
 	// Metrics configures the CloudWatch service.
 	Metrics metrics.Config
+	// DataDir, when set, keeps the engine's state (streams, shards, records, consumers,
+	// tables, items and metrics) in a journal in this directory, replayed at start; a
+	// call is answered only once the journal holds it on disk, so a crash loses nothing
+	// that was acknowledged (package journal). Calls that change state are then applied
+	// one at a time, and Streams.MaintenanceInterval runs from the engine (100 ms when
+	// zero, never when negative). Empty keeps everything in memory only.
+	DataDir string
 }
 
 // Service is one AWS service served by the engine.
@@ -74,6 +81,7 @@ type Engine struct {
 
 	clock    clock.Clock
 	log      *zap.Logger
+	persist  *persistence // nil without Config.DataDir
 	listener net.Listener
 	server   *http.Server
 	url      string
@@ -94,37 +102,63 @@ func Start(cfg Config) (*Engine, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	faults := fault.New(cfg.FaultSeed)
-	st, err := streams.New(cfg.Streams, cfg.Clock, faults)
+	svcClock := cfg.Clock
+	var pin *pinClock
+	maintainEvery := cfg.Streams.MaintenanceInterval
+	if cfg.DataDir != "" {
+		pin = &pinClock{base: cfg.Clock}
+		svcClock = pin
+		if maintainEvery == 0 {
+			maintainEvery = 100 * time.Millisecond
+		}
+		cfg.Streams.MaintenanceInterval = -1
+	}
+	st, err := streams.New(cfg.Streams, svcClock, faults)
 	if err != nil {
 		return nil, fmt.Errorf("engine: streams: %w", err)
 	}
-	tb, err := tables.New(cfg.Tables, cfg.Clock)
+	tb, err := tables.New(cfg.Tables, svcClock)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("engine: tables: %w", err)
 	}
-	mt, err := metrics.New(cfg.Metrics, cfg.Clock)
+	mt, err := metrics.New(cfg.Metrics, svcClock)
 	if err != nil {
 		st.Close()
 		tb.Close()
 		return nil, fmt.Errorf("engine: metrics: %w", err)
+	}
+	e := &Engine{
+		Streams: st,
+		Tables:  tb,
+		Metrics: mt,
+		Faults:  faults,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+	}
+	if cfg.DataDir != "" {
+		if err := e.openPersistence(cfg.DataDir, pin); err != nil {
+			st.Close()
+			tb.Close()
+			mt.Close()
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		st.Close()
 		tb.Close()
 		mt.Close()
+		if e.persist != nil {
+			_ = e.persist.log.Close()
+		}
 		return nil, fmt.Errorf("engine: listen on %s: %w", cfg.Addr, err)
 	}
-	e := &Engine{
-		Streams:  st,
-		Tables:   tb,
-		Metrics:  mt,
-		Faults:   faults,
-		clock:    cfg.Clock,
-		log:      cfg.Logger,
-		listener: ln,
-		url:      "http://" + ln.Addr().String(),
+	e.listener = ln
+	e.url = "http://" + ln.Addr().String()
+	if e.persist != nil && maintainEvery > 0 {
+		e.persist.stopped.Add(1)
+		go e.maintainLoop(maintainEvery)
 	}
 	e.server = &http.Server{
 		Handler:           e,
@@ -177,6 +211,15 @@ func (e *Engine) Close() error {
 		if err := e.server.Shutdown(ctx); err != nil {
 			e.closeErr = e.server.Close()
 		}
+		if p := e.persist; p != nil {
+			close(p.stop)
+			p.stopped.Wait()
+			p.mu.Lock() // no logged call is being applied
+			if err := p.log.Close(); err != nil && e.closeErr == nil {
+				e.closeErr = err
+			}
+			p.mu.Unlock()
+		}
 	})
 	return e.closeErr
 }
@@ -208,6 +251,9 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case act.Failing():
 		svc.WriteError(w, r, act.ErrorCode, act.ErrMessage, act.StatusCode)
+		return
+	case e.persist != nil && logged(op):
+		e.serveLogged(w, r, svcName, op, svc, act.DropAfter)
 		return
 	case act.DropAfter:
 		svc.ServeOperation(discardWriter{h: make(http.Header)}, r, op)
