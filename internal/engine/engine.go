@@ -57,6 +57,9 @@ type Config struct {
 	// one at a time, and Streams.MaintenanceInterval runs from the engine (100 ms when
 	// zero, never when negative). Empty keeps everything in memory only.
 	DataDir string
+	// LogRequests logs every request at info level: service, operation, status,
+	// duration and body sizes.
+	LogRequests bool
 }
 
 // Service is one AWS service served by the engine.
@@ -82,6 +85,9 @@ type Engine struct {
 	clock    clock.Clock
 	log      *zap.Logger
 	persist  *persistence // nil without Config.DataDir
+	started  time.Time
+
+	logRequests bool
 	listener net.Listener
 	server   *http.Server
 	url      string
@@ -135,9 +141,12 @@ func Start(cfg Config) (*Engine, error) {
 		Faults:  faults,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
+		started: time.Now(),
+
+		logRequests: cfg.LogRequests,
 	}
 	if cfg.DataDir != "" {
-		if err := e.openPersistence(cfg.DataDir, pin); err != nil {
+		if err := e.openPersistence(cfg.DataDir, cfg, pin); err != nil {
 			st.Close()
 			tb.Close()
 			mt.Close()
@@ -232,6 +241,18 @@ const (
 
 // ServeHTTP routes a request to its service after applying injected faults.
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		e.serveHealth(w)
+		return
+	}
+	if e.logRequests {
+		e.serveLoggingRequest(w, r)
+		return
+	}
+	e.serve(w, r)
+}
+
+func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	svcName, op, svc := e.route(r)
 	if svc == nil {
 		writeUnknownOperation(w, r)

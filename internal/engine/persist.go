@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -82,10 +84,46 @@ func logged(op string) bool {
 	return !strings.HasPrefix(op, "Describe") && !strings.HasPrefix(op, "List") && !strings.HasPrefix(op, "Get")
 }
 
+// SettingsFile is the name of the file in Config.DataDir that keeps the service
+// settings the journal was written with.
+const SettingsFile = "settings.json"
+
+// checkSettings writes cfg's service settings to dir on first use and otherwise
+// requires them to be what they were: the journal replays to the same state only under
+// the same settings (limits, rates, delays, scaling).
+func checkSettings(dir string, cfg Config) error {
+	want, err := json.MarshalIndent(struct {
+		Streams any
+		Tables  any
+		Metrics any
+	}{cfg.Streams, cfg.Tables, cfg.Metrics}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("engine: settings: %w", err)
+	}
+	want = append(want, '\n')
+	path := filepath.Join(dir, SettingsFile)
+	have, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			return fmt.Errorf("engine: settings: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("engine: settings: %w", err)
+	case !bytes.Equal(have, want):
+		return fmt.Errorf("engine: data directory %s was written with other settings; start with the same flags, or use a new directory\nwas: %s\nnow: %s", dir, have, want)
+	}
+	return nil
+}
+
 // openPersistence replays dir's journal into e's services and opens it for appending.
-func (e *Engine) openPersistence(dir string, pin *pinClock) error {
+func (e *Engine) openPersistence(dir string, cfg Config, pin *pinClock) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("engine: data directory: %w", err)
+	}
+	if err := checkSettings(dir, cfg); err != nil {
+		return err
 	}
 	p := &persistence{pin: pin, stop: make(chan struct{})}
 	e.persist = p
