@@ -82,15 +82,15 @@ type Engine struct {
 	// Faults injects failures into any operation.
 	Faults *fault.Injector
 
-	clock    clock.Clock
-	log      *zap.Logger
-	persist  *persistence // nil without Config.DataDir
-	started  time.Time
+	clock   clock.Clock
+	log     *zap.Logger
+	persist *persistence // nil without Config.DataDir
+	started time.Time
 
 	logRequests bool
-	listener net.Listener
-	server   *http.Server
-	url      string
+	listener    net.Listener
+	server      *http.Server
+	url         string
 
 	closeOnce sync.Once
 	closeErr  error
