@@ -55,7 +55,9 @@ type Config struct {
 	// call is answered only once the journal holds it on disk, so a crash loses nothing
 	// that was acknowledged (package journal). Calls that change state are then applied
 	// one at a time, and Streams.MaintenanceInterval runs from the engine (100 ms when
-	// zero, never when negative). Empty keeps everything in memory only.
+	// zero, never when negative). Only calls over the wire are journaled: changes made
+	// through the services' Go API (Streams.CreateStream, SetEntryFaults, ...) are not.
+	// Empty keeps everything in memory only.
 	DataDir string
 	// LogRequests logs every request at info level: service, operation, status,
 	// duration and body sizes.
