@@ -188,6 +188,11 @@ func init() {
 		"DescribeStreamConsumer":        (*Service).opDescribeStreamConsumer,
 		"ListStreamConsumers":           (*Service).opListStreamConsumers,
 		"DeregisterStreamConsumer":      (*Service).opDeregisterStreamConsumer,
+
+		"UpdateStreamRecordDistributionStrategy": (*Service).opUpdateStreamRecordDistributionStrategy,
+	}
+	for op, fn := range queueOperations {
+		operations[op] = fn
 	}
 }
 
