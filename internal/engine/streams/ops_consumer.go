@@ -85,7 +85,7 @@ func (s *Service) registerConsumer(st *stream, name string, tags map[string]stri
 	if _, ok := st.consumers[name]; ok {
 		return consumerOut{}, errInUse("Consumer %s under stream %s already exists for account %s.", name, st.name, s.cfg.AccountID)
 	}
-	if len(st.consumers) >= s.cfg.ConsumerLimit {
+	if len(st.consumers)+st.queues >= s.cfg.ConsumerLimit {
 		return consumerOut{}, errLimit("Consumer limit of %d for stream %s under account %s exceeded.", s.cfg.ConsumerLimit, st.name, s.cfg.AccountID)
 	}
 	cs := &consumer{

@@ -64,4 +64,3 @@ func errDryRun() *APIError {
 	return apiErr("DryRunOperationException", http.StatusBadRequest,
 		"Request would have succeeded, but the DryRun flag is set.")
 }
-

@@ -37,6 +37,7 @@ type Service struct {
 
 	mu      sync.RWMutex
 	streams map[string]*stream
+	queues  queueRegistry
 
 	counters    counters
 	entryFaults atomic.Pointer[EntryFaults]
