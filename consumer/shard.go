@@ -99,7 +99,9 @@ func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, pro
 		env.log = zap.NewNop()
 	}
 	var dopts []aggregation.DeaggregatorOption
-	if env.cfg.hashRangeFilter {
+	// On an AUTO stream shards do not own hash keys: filtering by range would drop
+	// records the service placed there on purpose.
+	if env.cfg.hashRangeFilter && !shard.AutoDistribution {
 		r, err := aggregation.ParseHashKeyRange(shard.StartingHashKey, shard.EndingHashKey)
 		if err != nil {
 			// A lease without a usable range (written by an old client): deliver every

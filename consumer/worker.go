@@ -48,6 +48,7 @@ type streamInfo struct {
 	arn         string
 	identifier  string // account:stream:creationEpoch
 	consumerARN string
+	auto        bool // AUTO record distribution when resolved
 }
 
 // running is the shard consumer of one held lease.
@@ -354,6 +355,7 @@ func (w *Worker) resolveStreams(ctx context.Context) error {
 		}
 		sd := d.StreamDescriptionSummary
 		si.arn = aws.ToString(sd.StreamARN)
+		si.auto = sd.RecordDistributionStrategy == types.RecordDistributionStrategyAuto
 		account := "000000000000"
 		if parts := strings.Split(si.arn, ":"); len(parts) >= 5 && parts[4] != "" {
 			account = parts[4]
@@ -639,7 +641,7 @@ func (w *Worker) startConsumer(l lease.Lease) {
 		return
 	}
 	info := ShardInfo{StreamName: s.Name, StreamARN: s.arn, ShardID: shardID, LeaseKey: key, ParentShardIDs: l.ParentShardIDs,
-		StartingHashKey: l.StartingHashKey, EndingHashKey: l.EndingHashKey}
+		StartingHashKey: l.StartingHashKey, EndingHashKey: l.EndingHashKey, AutoDistribution: s.auto}
 	cp, err := w.coord.Checkpointer(key)
 	if err != nil {
 		w.log.Debug("consumer: checkpointer", zap.String("lease", key), zap.Error(err))

@@ -261,7 +261,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		// records out: nothing past its TTL is sent.
 		return false
 	}
-	if p.cfg.ordered && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
+	if sh.ordered() && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
 		return false
 	}
 	if ok, _ := sh.lim.ready(now); !ok {
@@ -272,7 +272,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		*full = true
 		return false
 	}
-	if keys != nil {
+	if keys != nil && !sh.auto {
 		if _, dup := keys[k.pk]; dup {
 			return false
 		}
@@ -280,7 +280,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 	}
 	sh.popFront()
 	sh.lim.take(k.size)
-	if p.cfg.ordered {
+	if sh.ordered() {
 		sh.busy = true
 	}
 	*batch = append(*batch, k)
@@ -340,7 +340,10 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	ep := entriesPool.Get().(*[]types.PutRecordsRequestEntry)
 	entries := (*ep)[:0]
 	for _, k := range batch {
-		e := types.PutRecordsRequestEntry{Data: k.data, PartitionKey: &k.pk}
+		e := types.PutRecordsRequestEntry{Data: k.data}
+		if k.pk != "" { // only AUTO streams take records without a key
+			e.PartitionKey = &k.pk
+		}
 		if k.ehk != "" {
 			e.ExplicitHashKey = &k.ehk
 		}
@@ -468,7 +471,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		k.sh.mu.Lock()
 		k.sh.lim.accepted(now, k.size)
 		k.sh.mu.Unlock()
-		if shardID != k.sh.id && shardID != "" {
+		if shardID != k.sh.id && shardID != "" && !k.sh.auto {
 			// The shard map is stale: list the shards again now, so records still
 			// buffered for a closed shard are split by hash key before they are sent.
 			if !refreshed {

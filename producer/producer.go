@@ -34,7 +34,9 @@ type Record struct {
 	// Stream is the stream name; the producer's WithStream stream when empty.
 	Stream string
 	// PartitionKey groups records: unless ExplicitHashKey is set, its MD5 decides the
-	// shard. 1 to 256 Unicode characters.
+	// shard. 1 to 256 Unicode characters; it may be empty only on a stream with AUTO
+	// record distribution (Put fails with ErrInvalidRecord elsewhere), where the service
+	// places every record itself and ignores keys for placement.
 	PartitionKey string
 	// ExplicitHashKey, when not empty, is a decimal integer in [0, 2^128-1] that decides
 	// the shard instead of the partition key.
@@ -321,7 +323,7 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if !validPartitionKey(rec.PartitionKey) {
+	if rec.PartitionKey != "" && !validPartitionKey(rec.PartitionKey) {
 		return fmt.Errorf("%w: partition key must be 1 to %d characters of valid UTF-8 (got %d bytes)", ErrInvalidRecord, MaxPartitionKeyLength, len(rec.PartitionKey))
 	}
 	if rec.Data == nil {
@@ -341,6 +343,9 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 		if st, err = p.stream(ctx, rec.Stream); err != nil {
 			return err
 		}
+	}
+	if rec.PartitionKey == "" && !st.auto.Load() {
+		return fmt.Errorf("%w: no partition key: stream %s places records by partition key (only streams with AUTO record distribution take records without one)", ErrInvalidRecord, st.name)
 	}
 	size := len(rec.Data) + len(rec.PartitionKey)
 	if size > st.maxRecordSize {
