@@ -23,7 +23,10 @@ type laneSet struct {
 	runner  *policyRunner
 	lanes   []*lane
 	maxCall int // records per handler call (more only when one chunk holds more)
-	limit   int // records queued or being handled, at most (one batch more when empty)
+	// limit bounds the records from the first unfinished one to the last dispatched
+	// (one batch more when there is none): the lanes' memory, and what a crash
+	// delivers again.
+	limit int
 
 	mu       sync.Mutex
 	room     *sync.Cond // signaled when records finish or the set halts
@@ -123,7 +126,7 @@ func (ls *laneSet) dispatch(recs []Record) error {
 	n := len(ls.lanes)
 	per := make([]*chunk, n)
 	ls.mu.Lock()
-	for !ls.halted && ls.inflight > 0 && ls.inflight+len(recs) > ls.limit {
+	for !ls.halted && len(ls.entries) > ls.head && len(ls.entries)-ls.head+len(recs) > ls.limit {
 		ls.room.Wait()
 	}
 	if ls.halted {

@@ -401,7 +401,7 @@ func (sc *shardConsumer) deliver(ctx context.Context, out []Record, b fetch.Batc
 		}
 		if len(recs) > 0 {
 			last := recs[len(recs)-1]
-			sc.cp.Delivered(checkpoint.Value{SequenceNumber: last.SequenceNumber, SubSequenceNumber: last.SubSequenceNumber})
+			sc.cp.Redeliver(checkpoint.Value{SequenceNumber: last.SequenceNumber, SubSequenceNumber: last.SubSequenceNumber})
 		}
 		return sc.timedCall(recs, func() error {
 			return sc.proc.ProcessRecords(callCtx, ProcessRecordsInput{
