@@ -106,7 +106,9 @@ const DestinationCheckTimeout = 10 * time.Second
 type DestinationFunc func(ctx context.Context, records []FailedRecord) error
 
 // Send calls f.
-func (f DestinationFunc) Send(ctx context.Context, records []FailedRecord) error { return f(ctx, records) }
+func (f DestinationFunc) Send(ctx context.Context, records []FailedRecord) error {
+	return f(ctx, records)
+}
 
 // StreamDestination writes failed records to a Kinesis stream with a Freshet producer,
 // one Kinesis user record per failed record: its data is the FailedRecord's JSON

@@ -474,7 +474,9 @@ func TestPartialFailureKeepsSuccesses(t *testing.T) {
 		return nil
 	})(ShardInfo{})
 	h := newHarnessFor(t, context.Background(), newMemStore("w1"), checkpoint.TrimHorizon, []fetch.Batch{{Records: plainRecs(0, 10), ShardEnd: true}}, proc,
-		func(c *config, _ *ShardInfo) { c.processorRetry, c.processorRetryMax = time.Millisecond, time.Millisecond })
+		func(c *config, _ *ShardInfo) {
+			c.processorRetry, c.processorRetryMax = time.Millisecond, time.Millisecond
+		})
 	h.start()
 	if r := h.wait(t); r != reasonShardEnd {
 		t.Fatalf("stopped with %v", r)
