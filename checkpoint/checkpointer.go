@@ -142,6 +142,19 @@ func (c *Checkpointer) Delivered(v Value) {
 	c.mu.Unlock()
 }
 
+// Redeliver records that the records handed to the processor now end at v, which may be
+// before the last delivered position: the consumer calls it when it hands part of a
+// failed batch again (a bisected batch, or the rest after a partial failure), so that
+// Checkpoint stores v and not the end of the whole batch. A v before the stored
+// checkpoint is ignored.
+func (c *Checkpointer) Redeliver(v Value) {
+	c.mu.Lock()
+	if c.stored.Compare(v) <= 0 {
+		c.delivered = v
+	}
+	c.mu.Unlock()
+}
+
 // ShardEnded records that every record of a closed shard has been delivered, which makes
 // SHARD_END a valid checkpoint.
 func (c *Checkpointer) ShardEnded() {

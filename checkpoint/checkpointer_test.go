@@ -334,3 +334,28 @@ func BenchmarkCheckpointAt(b *testing.B) {
 		}
 	}
 }
+
+// TestRedeliverMovesDeliveredBack hands part of a failed batch again: Checkpoint stores
+// the end of that part, not the end of the batch, and never goes before the stored
+// checkpoint.
+func TestRedeliverMovesDeliveredBack(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStore()
+	s.owner["k"] = "w1"
+	c, _ := New(s, "k", "w1", TrimHorizon)
+	c.Delivered(mustAt(t, "20", 0))
+	c.Redeliver(mustAt(t, "10", 2))
+	if err := c.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.cp["k"]; got.Compare(mustAt(t, "10", 2)) != 0 {
+		t.Fatalf("stored %v, want 10/2", got)
+	}
+	c.Redeliver(mustAt(t, "5", 0))
+	if got := c.LastDelivered(); got.Compare(mustAt(t, "10", 2)) != 0 {
+		t.Fatalf("delivered %v after a redelivery before the checkpoint, want 10/2", got)
+	}
+	if err := c.CheckpointAt(ctx, "20", 0); !errors.Is(err, ErrBeyondDelivered) {
+		t.Fatalf("CheckpointAt past the redelivered part = %v, want ErrBeyondDelivered", err)
+	}
+}

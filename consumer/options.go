@@ -87,6 +87,9 @@ type config struct {
 	tableSettings      lease.TableSettings
 	callEmptyBatches   bool
 	cbor               bool
+	policy             FailurePolicy
+	lanes              int
+	perStream          map[string]streamProcessing
 
 	clock   clock.Clock
 	logger  *zap.Logger
@@ -113,6 +116,7 @@ func defaultConfig() config {
 		shutdownTimeout:    30 * time.Second,
 		processorRetry:     100 * time.Millisecond,
 		processorRetryMax:  10 * time.Second,
+		lanes:              1,
 		clock:              clock.Real,
 		logger:             zap.NewNop(),
 	}
@@ -163,7 +167,7 @@ func (c *config) validate() error {
 	if c.tables.Lease == "" {
 		c.tables = lease.DefaultTables(c.application)
 	}
-	return nil
+	return c.validateProcessing()
 }
 
 // reportInterval is how often the worker writes its worker-metrics row: a quarter of the

@@ -130,6 +130,9 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	if kin == nil || ddb == nil || factory == nil {
 		return nil, fmt.Errorf("%w: Kinesis client, DynamoDB client and processor factory are required", ErrInvalidOption)
 	}
+	if err := cfg.checkDestinations(); err != nil {
+		return nil, err
+	}
 	if cfg.workerID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
