@@ -4,10 +4,10 @@ import java.util.HashMap;
 import java.util.Map;
 
 /** Flags parses "--name value" pairs and reports unknown or missing ones. */
-final class Flags {
+public final class Flags {
     private final Map<String, String> values = new HashMap<>();
 
-    Flags(String[] args, Map<String, String> defaults) {
+    public Flags(String[] args, Map<String, String> defaults) {
         values.putAll(defaults);
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -22,7 +22,7 @@ final class Flags {
         }
     }
 
-    String get(String name) {
+    public String get(String name) {
         String v = values.get(name);
         if (v == null || v.isEmpty()) {
             throw new IllegalArgumentException("flag --" + name + " is required");
@@ -30,11 +30,11 @@ final class Flags {
         return v;
     }
 
-    String optional(String name) {
+    public String optional(String name) {
         return values.get(name);
     }
 
-    long getLong(String name) {
+    public long getLong(String name) {
         return Long.parseLong(get(name));
     }
 }
