@@ -159,8 +159,7 @@ func Start(cfg Config) (*Engine, error) {
 	}()
 	if e.tlsServer != nil {
 		go func() {
-			// The certificate is in TLSConfig; ServeTLS also turns HTTP/2 on (ALPN h2).
-			if err := e.tlsServer.ServeTLS(e.tlsListener, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := e.tlsServer.Serve(e.tlsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				e.log.Error("engine: serve tls", zap.Error(err))
 			}
 		}()
@@ -191,11 +190,21 @@ func (e *Engine) listenTLS(cfg *TLSConfig) error {
 	if err != nil {
 		return fmt.Errorf("engine: listen (tls) on %s: %w", addr, err)
 	}
-	e.tlsListener = ln
+	e.tlsListener = &tlsListener{Listener: ln, cfg: &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}}
 	e.tlsURL = "https://" + ln.Addr().String()
 	e.certPEM = certPEM
 	e.tlsServer = e.newServer()
-	e.tlsServer.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// The server sees the decrypted connections as plain ones and picks the protocol from
+	// the first bytes: HTTP/2 whether the client chose h2 by ALPN or assumed it without
+	// ALPN (the Java SDK's Netty client does, for SubscribeToShard), HTTP/1.1 otherwise.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	e.tlsServer.Protocols = &protocols
 	return nil
 }
 

@@ -79,3 +79,23 @@ func selfSigned(now time.Time) (tls.Certificate, []byte, error) {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, certPEM, nil
 }
+
+// tlsListener wraps each accepted connection in TLS. The connections it returns hide
+// their *tls.Conn type from net/http, which then reads the HTTP/2 preface itself instead
+// of relying on the ALPN result (see Engine.listenTLS).
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return decrypted{tls.Server(c, l.cfg)}, nil
+}
+
+// decrypted is a TLS connection seen as a plain net.Conn; the handshake runs on its first
+// read or write.
+type decrypted struct{ net.Conn }

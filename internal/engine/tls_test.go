@@ -115,3 +115,29 @@ func TestSTSGetCallerIdentity(t *testing.T) {
 		t.Fatalf("AssumeRole: %d %s", status, body)
 	}
 }
+
+// The Java SDK's Netty client assumes HTTP/2 on TLS without offering it by ALPN: the
+// engine must still answer the HTTP/2 preface with its SETTINGS frame.
+func TestTLSListenerServesHTTP2WithoutALPN(t *testing.T) {
+	e := enginetest.Start(t, engine.Config{TLS: &engine.TLSConfig{}})
+	conn, err := tls.Dial("tcp", e.TLSAddr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "" {
+		t.Fatalf("negotiated %q without offering ALPN", p)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// Client preface, then an empty SETTINGS frame (length 0, type 4, flags 0, stream 0).
+	if _, err := conn.Write(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 9)
+	if _, err := io.ReadFull(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	if head[3] != 4 {
+		t.Fatalf("first frame from the engine has type %d, want SETTINGS (4): % x", head[3], head)
+	}
+}

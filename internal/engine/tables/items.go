@@ -9,13 +9,13 @@ type exprAttrs struct {
 }
 
 type legacyParams struct {
-	Expected            map[string]expectedAttr `json:"Expected"`
-	AttributesToGet     []string                `json:"AttributesToGet"`
-	AttributeUpdates    map[string]any          `json:"AttributeUpdates"`
-	ConditionalOperator string                  `json:"ConditionalOperator"`
-	KeyConditions       map[string]any          `json:"KeyConditions"`
-	QueryFilter         map[string]any          `json:"QueryFilter"`
-	ScanFilter          map[string]any          `json:"ScanFilter"`
+	Expected            map[string]expectedAttr    `json:"Expected"`
+	AttributesToGet     []string                   `json:"AttributesToGet"`
+	AttributeUpdates    map[string]attributeUpdate `json:"AttributeUpdates"`
+	ConditionalOperator string                     `json:"ConditionalOperator"`
+	KeyConditions       map[string]any             `json:"KeyConditions"`
+	QueryFilter         map[string]any             `json:"QueryFilter"`
+	ScanFilter          map[string]any             `json:"ScanFilter"`
 }
 
 func (l legacyParams) check() error {
@@ -25,7 +25,7 @@ func (l legacyParams) check() error {
 	case l.AttributesToGet != nil:
 		return validationf("The legacy parameter AttributesToGet is not supported by this engine; use ProjectionExpression")
 	case l.AttributeUpdates != nil:
-		return validationf("The legacy parameter AttributeUpdates is not supported by this engine; use UpdateExpression")
+		return validationf("The legacy parameter AttributeUpdates is only supported by UpdateItem")
 	case l.ConditionalOperator != "":
 		return validationf("The legacy parameter ConditionalOperator is not supported by this engine")
 	case l.KeyConditions != nil:
@@ -351,7 +351,7 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacyParams.expectedToCondition(&in.ConditionExpression, &in.exprAttrs); err != nil {
+	if err := in.legacyParams.toExpressions(&in.ConditionExpression, nil, &in.exprAttrs); err != nil {
 		return nil, err
 	}
 	if err := in.legacyParams.check(); err != nil {
@@ -435,7 +435,7 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacyParams.expectedToCondition(&in.ConditionExpression, &in.exprAttrs); err != nil {
+	if err := in.legacyParams.toExpressions(&in.ConditionExpression, nil, &in.exprAttrs); err != nil {
 		return nil, err
 	}
 	if err := in.legacyParams.check(); err != nil {
@@ -479,7 +479,7 @@ func (s *Service) updateItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacyParams.expectedToCondition(&in.ConditionExpression, &in.exprAttrs); err != nil {
+	if err := in.legacyParams.toExpressions(&in.ConditionExpression, &in.UpdateExpression, &in.exprAttrs); err != nil {
 		return nil, err
 	}
 	if err := in.legacyParams.check(); err != nil {

@@ -30,18 +30,111 @@ var legacyOperators = map[string]struct {
 	"IN": {"%n IN (%v)", -1},
 }
 
-// expectedToCondition rewrites the legacy Expected and ConditionalOperator parameters as
-// an equivalent ConditionExpression with its own placeholders (#legacyN, :legacyN), so
-// one evaluator serves both forms. It fails as DynamoDB does when both forms are used.
-func (l *legacyParams) expectedToCondition(condition *string, ea *exprAttrs) error {
-	if l.Expected == nil {
+// attributeUpdate is one entry of UpdateItem's legacy AttributeUpdates parameter.
+type attributeUpdate struct {
+	Value  *Value `json:"Value"`
+	Action string `json:"Action"`
+}
+
+// legacyRewriter turns legacy parameters into expressions with their own placeholders
+// (#legacyN, :legacyN), so one evaluator serves both forms.
+type legacyRewriter struct {
+	ea *exprAttrs
+}
+
+func (r *legacyRewriter) name(n string) string {
+	ph := "#legacy" + strconv.Itoa(len(r.ea.ExpressionAttributeNames))
+	r.ea.ExpressionAttributeNames[ph] = n
+	return ph
+}
+
+func (r *legacyRewriter) value(v Value) string {
+	ph := ":legacy" + strconv.Itoa(len(r.ea.ExpressionAttributeValues))
+	r.ea.ExpressionAttributeValues[ph] = v
+	return ph
+}
+
+// toExpressions rewrites the legacy Expected, ConditionalOperator and (update non-nil)
+// AttributeUpdates parameters as the equivalent ConditionExpression and UpdateExpression.
+// It fails as DynamoDB does when a request mixes both forms.
+func (l *legacyParams) toExpressions(condition, update *string, ea *exprAttrs) error {
+	if l.Expected == nil && l.AttributeUpdates == nil {
 		if l.ConditionalOperator != "" {
 			return validationf("ConditionalOperator can only be used when Filter or Expected has two or more elements")
 		}
 		return nil
 	}
-	if *condition != "" || ea.ExpressionAttributeNames != nil || ea.ExpressionAttributeValues != nil {
-		return validationf("Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}")
+	if *condition != "" || (update != nil && *update != "") || ea.ExpressionAttributeNames != nil || ea.ExpressionAttributeValues != nil {
+		return validationf("Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected, AttributeUpdates} Expression parameters: {ConditionExpression, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues}")
+	}
+	if l.AttributeUpdates != nil && update == nil {
+		return nil // check() reports it
+	}
+	r := &legacyRewriter{ea: &exprAttrs{ExpressionAttributeNames: map[string]string{}, ExpressionAttributeValues: map[string]Value{}}}
+	if err := l.rewriteExpected(condition, r); err != nil {
+		return err
+	}
+	if l.AttributeUpdates != nil {
+		if err := l.rewriteUpdates(update, r); err != nil {
+			return err
+		}
+	}
+	if len(r.ea.ExpressionAttributeNames) > 0 {
+		ea.ExpressionAttributeNames = r.ea.ExpressionAttributeNames
+	}
+	if len(r.ea.ExpressionAttributeValues) > 0 {
+		ea.ExpressionAttributeValues = r.ea.ExpressionAttributeValues
+	}
+	l.Expected, l.AttributeUpdates, l.ConditionalOperator = nil, nil, ""
+	return nil
+}
+
+func (l *legacyParams) rewriteUpdates(update *string, r *legacyRewriter) error {
+	names := make([]string, 0, len(l.AttributeUpdates))
+	for n := range l.AttributeUpdates {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var set, remove, add, del []string
+	for _, n := range names {
+		u := l.AttributeUpdates[n]
+		switch u.Action {
+		case "", "PUT":
+			if u.Value == nil {
+				return validationf("One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified")
+			}
+			set = append(set, r.name(n)+" = "+r.value(*u.Value))
+		case "DELETE":
+			if u.Value == nil {
+				remove = append(remove, r.name(n))
+			} else {
+				del = append(del, r.name(n)+" "+r.value(*u.Value))
+			}
+		case "ADD":
+			if u.Value == nil {
+				return validationf("One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified")
+			}
+			add = append(add, r.name(n)+" "+r.value(*u.Value))
+		default:
+			return validationf("1 validation error detected: Value '%s' at 'attributeUpdates.%s.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]", u.Action, n)
+		}
+	}
+	var clauses []string
+	for _, c := range []struct {
+		kw    string
+		parts []string
+	}{{"SET", set}, {"REMOVE", remove}, {"ADD", add}, {"DELETE", del}} {
+		if len(c.parts) > 0 {
+			clauses = append(clauses, c.kw+" "+strings.Join(c.parts, ", "))
+		}
+	}
+	*update = strings.Join(clauses, " ")
+	return nil
+}
+
+func (l *legacyParams) rewriteExpected(condition *string, r *legacyRewriter) error {
+	if l.Expected == nil {
+		return nil
 	}
 	join := " AND "
 	switch l.ConditionalOperator {
@@ -59,29 +152,15 @@ func (l *legacyParams) expectedToCondition(condition *string, ea *exprAttrs) err
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	ea.ExpressionAttributeNames = map[string]string{}
-	ea.ExpressionAttributeValues = map[string]Value{}
 	var parts []string
-	addValue := func(v Value) string {
-		ph := ":legacy" + strconv.Itoa(len(ea.ExpressionAttributeValues))
-		ea.ExpressionAttributeValues[ph] = v
-		return ph
-	}
-	for i, n := range names {
-		e := l.Expected[n]
-		nph := "#legacy" + strconv.Itoa(i)
-		ea.ExpressionAttributeNames[nph] = n
-		part, err := expectedPart(n, nph, e, addValue)
+	for _, n := range names {
+		part, err := expectedPart(n, r.name(n), l.Expected[n], r.value)
 		if err != nil {
 			return err
 		}
 		parts = append(parts, "("+part+")")
 	}
-	if len(ea.ExpressionAttributeValues) == 0 {
-		ea.ExpressionAttributeValues = nil
-	}
 	*condition = strings.Join(parts, join)
-	l.Expected, l.ConditionalOperator = nil, ""
 	return nil
 }
 

@@ -80,3 +80,52 @@ func TestLegacyExpected(t *testing.T) {
 		}
 	}
 }
+
+// AttributeUpdates (KCL 3.x's lease assignment sends it) applies PUT, ADD and DELETE as
+// the matching UpdateExpression clauses, under a legacy Expected condition.
+func TestLegacyAttributeUpdates(t *testing.T) {
+	_, c := startDB(t)
+	createTable(t, c, "tbl", "")
+	put(t, c, "tbl", baseItem())
+	key := item{"pk": s("lease-1")}
+	_, err := c.UpdateItem(ctxT(t), &dynamodb.UpdateItemInput{
+		TableName: aws.String("tbl"), Key: key,
+		Expected: map[string]types.ExpectedAttributeValue{"ctr": {Value: n("7")}},
+		AttributeUpdates: map[string]types.AttributeValueUpdate{
+			"owner": {Value: s("worker-b"), Action: types.AttributeActionPut},
+			"ctr":   {Value: n("1"), Action: types.AttributeActionAdd},
+			"frac":  {Action: types.AttributeActionDelete},
+			"tags":  {Value: ss("x"), Action: types.AttributeActionDelete},
+			"fresh": {Value: s("new")},
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := get(t, c, "tbl", key)
+	if got["owner"].(*types.AttributeValueMemberS).Value != "worker-b" || got["ctr"].(*types.AttributeValueMemberN).Value != "8" ||
+		got["fresh"].(*types.AttributeValueMemberS).Value != "new" {
+		t.Fatalf("after update: %v", got)
+	}
+	if _, ok := got["frac"]; ok {
+		t.Fatalf("frac not removed: %v", got)
+	}
+	if tags := got["tags"].(*types.AttributeValueMemberSS).Value; len(tags) != 1 || tags[0] != "y" {
+		t.Fatalf("tags after DELETE x: %v", tags)
+	}
+	// The condition no longer holds (ctr is 8): nothing changes.
+	_, err = c.UpdateItem(ctxT(t), &dynamodb.UpdateItemInput{
+		TableName: aws.String("tbl"), Key: key,
+		Expected:         map[string]types.ExpectedAttributeValue{"ctr": {Value: n("7")}},
+		AttributeUpdates: map[string]types.AttributeValueUpdate{"owner": {Value: s("worker-c")}},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if !errors.As(err, &failed) {
+		t.Fatalf("stale counter: %v, want ConditionalCheckFailedException", err)
+	}
+	if _, err := c.PutItem(ctxT(t), &dynamodb.PutItemInput{TableName: aws.String("tbl"), Item: baseItem(),
+		Expected: map[string]types.ExpectedAttributeValue{"ctr": {Value: n("8")}}, ConditionExpression: aws.String("attribute_exists(pk)")}); err == nil {
+		t.Fatal("Expected with ConditionExpression: no error")
+	}
+}
