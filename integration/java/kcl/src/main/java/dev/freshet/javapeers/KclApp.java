@@ -85,8 +85,10 @@ public final class KclApp {
         DynamoDbAsyncClient dynamo = Clients.dynamo(endpoint);
         if (layout.equals("three-table")) {
             // KCL 3.5 starts a new application in the single-table layout unless the
-            // coordinator-state table exists: create it to run the three-table layout.
+            // coordinator-state table exists, and then expects the worker-metrics table
+            // too: create both to run the three-table layout of KCL 3.0-3.4.
             createTable(dynamo, app + "-CoordinatorState", "key");
+            createTable(dynamo, app + "-WorkerMetricStats", "wid");
         }
 
         ConfigsBuilder cb = new ConfigsBuilder(
