@@ -47,7 +47,8 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
  *
  * where event is init, checkpoint (detail: sequence), lease-lost, shard-ended,
  * shutdown-requested, ready, stopped. A batch's REC lines are written and flushed before
- * its checkpoint. SIGTERM starts KCL's graceful shutdown (final checkpoints).
+ * its checkpoint. SIGTERM (or, with --exit-on-stdin-eof true, the end of stdin) starts
+ * KCL's graceful shutdown (final checkpoints).
  */
 public final class KclApp {
     private static final PrintStream OUT =
@@ -67,7 +68,8 @@ public final class KclApp {
                 Map.entry("shard-sync-ms", "2000"),
                 Map.entry("leader-lease-ms", "10000"),
                 Map.entry("metrics-report-ms", "30000"),
-                Map.entry("idle-read-ms", "200")));
+                Map.entry("idle-read-ms", "200"),
+                Map.entry("exit-on-stdin-eof", "false")));
         String worker = f.get("worker-id");
         String app = f.get("app");
         String stream = f.get("stream");
@@ -135,6 +137,22 @@ public final class KclApp {
             event(worker, "stopped", "-", "");
         }));
 
+        if (Boolean.parseBoolean(f.get("exit-on-stdin-eof"))) {
+            // A test harness holds stdin open: when it dies, stdin ends and so does this
+            // worker (gracefully, through the shutdown hook).
+            Thread lifeline = new Thread(() -> {
+                try {
+                    while (System.in.read() >= 0) {
+                        // discard
+                    }
+                } catch (java.io.IOException ignored) {
+                    // treated as the end of stdin
+                }
+                System.exit(0);
+            }, "stdin-lifeline");
+            lifeline.setDaemon(true);
+            lifeline.start();
+        }
         event(worker, "ready", "-", layout + "/" + mode);
         scheduler.run();
         stopped.countDown();

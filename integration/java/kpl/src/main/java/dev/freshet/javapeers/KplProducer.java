@@ -57,7 +57,8 @@ public final class KplProducer {
                 Map.entry("rate-limit", "150"),
                 Map.entry("max-buffered-ms", "100"),
                 Map.entry("in-flight", "100000"),
-                Map.entry("quiet", "false")));
+                Map.entry("quiet", "false"),
+                Map.entry("temp-dir", "")));
         long port = f.getLong("port");
         String host = f.get("host");
         boolean quiet = Boolean.parseBoolean(f.get("quiet"));
@@ -76,6 +77,9 @@ public final class KplProducer {
                 .setRecordTtl(120000)
                 .setRequestTimeout(10000)
                 .setCredentialsProvider(new AWSStaticCredentialsProvider(new BasicAWSCredentials("freshet", "freshet")));
+        if (f.optional("temp-dir") != null && !f.optional("temp-dir").isEmpty()) {
+            c.setTempDirectory(f.get("temp-dir"));
+        }
         KinesisProducer kpl = new KinesisProducer(c);
 
         PrintStream out = new PrintStream(new BufferedOutputStream(System.out, 1 << 16), false, StandardCharsets.UTF_8);
