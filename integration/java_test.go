@@ -16,6 +16,7 @@ import (
 	"github.com/freshet/freshet/integration/peers"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/producer"
 )
 
 // The tests in this file run the real Java KCL 3.x and KPL (integration/java, started
@@ -218,4 +219,88 @@ func TestKPLToFreshetConsumer(t *testing.T) {
 	ledger.check(t, records, true)
 	t.Logf("%d user records in %d Kinesis records, delivered once each in per-key stored order; KPL stored %d of them before an earlier put of their key",
 		records, len(aggregated), inversions)
+}
+
+// produceGen writes n generator records (ids from, from+1, ...) over keys through a Freshet producer
+// (aggregated, compression off, per-key Put order kept) and fails t unless every one was
+// stored. It returns how many Kinesis records carried them.
+func produceGen(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string, from, n int64, keys int, perKey []int64) int {
+	t.Helper()
+	p, err := producer.New(kin, producer.WithStream(stream), producer.WithOrdering(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var failed []error
+	seqs := map[string]struct{}{}
+	for id := from; id < from+n; id++ {
+		k := int(id % int64(keys))
+		rec := producer.Record{PartitionKey: "k-" + strconv.Itoa(k), Data: genData(id, perKey[k], 100)}
+		perKey[k]++
+		if err := p.Put(ctx, rec, func(r producer.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Err != nil {
+				failed = append(failed, r.Err)
+				return
+			}
+			seqs[r.SequenceNumber] = struct{}{}
+		}); err != nil {
+			t.Fatalf("Put %d: %v", id, err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("producer Close: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
+	}
+	return len(seqs)
+}
+
+// feedLedger adds the deliveries Java workers made since the last call (seen holds how
+// many of each worker's records were added before).
+func feedLedger(l *idLedger, workers []*peers.KCLWorker, seen []int) {
+	for i, w := range workers {
+		recs := w.Records()
+		for _, r := range recs[seen[i]:] {
+			l.add(r.Shard, r.PartitionKey, r.Sequence, r.SubSequence, r.Data)
+		}
+		seen[i] = len(recs)
+	}
+}
+
+// TestFreshetProducerToJavaKCL: Freshet's producer writes 200,000 aggregated records
+// (compression off, the default: Java KCL cannot read Freshet's compressed framing) over
+// 1,000 keys; a Java KCL 3.x worker delivers every one exactly once in per-key Put order.
+func TestFreshetProducerToJavaKCL(t *testing.T) {
+	const records, keys = 200_000, 1_000
+	e, kin := javaEngine(t, "to-java", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	stored := produceGen(ctx, t, kin, "to-java", 0, records, keys, make([]int64, keys))
+	if stored > records/10 {
+		t.Fatalf("%d Kinesis records for %d user records: not aggregated", stored, records)
+	}
+	w := peers.StartKCL(t, peers.KCLConfig{WorkerID: "java-1", App: "java-reader", Stream: "to-java", Endpoint: e.TLSURL(),
+		FailoverTime: 5 * time.Second})
+	ledger := newLedger(keys, true)
+	seen := []int{0}
+	deadline := time.Now().Add(3 * time.Minute)
+	for ledger.distinct() < records && time.Now().Before(deadline) && !w.Exited() {
+		time.Sleep(200 * time.Millisecond)
+		feedLedger(ledger, []*peers.KCLWorker{w}, seen)
+	}
+	if ledger.distinct() < records {
+		t.Fatalf("Java KCL delivered %d of %d records\nstderr:\n%s", ledger.distinct(), records, w.Stderr())
+	}
+	w.Stop(t)
+	feedLedger(ledger, []*peers.KCLWorker{w}, seen)
+	if bad := w.Malformed(); len(bad) > 0 {
+		t.Fatalf("Java worker wrote %d malformed lines, first %q", len(bad), bad[0])
+	}
+	ledger.check(t, records, true)
+	t.Logf("%d user records in %d Kinesis records, delivered once each by Java KCL in per-key Put order", records, stored)
 }
