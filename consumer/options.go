@@ -175,6 +175,17 @@ func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond
 // worker as gone: three reports, plus the second the row's time is truncated to.
 func (c *config) metricsMaxAge() time.Duration { return 3*c.reportInterval() + time.Second }
 
+// livenessWindow is how recent the leader's last evidence of a worker's life (a renewal
+// or a new metrics report) must be for the worker to get leases: the longer of the
+// renewal and report intervals (a row's time has one-second steps), plus two rounds.
+func (c *config) livenessWindow() time.Duration {
+	return max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
+}
+
+// confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
+// the lease within an assignment interval and renews it at once.
+func (c *config) confirmWindow() time.Duration { return 3*c.assignInterval + 100*time.Millisecond }
+
 // Option configures a Worker.
 type Option func(*config) error
 

@@ -8,36 +8,6 @@ import (
 	"github.com/freshet/freshet/internal/clock"
 )
 
-func TestExpiryTrackerUsesObserverClock(t *testing.T) {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tr := NewExpiryTracker(10 * time.Second)
-	l := Lease{Key: "a", Owner: "w", Counter: 5}
-	tr.Observe([]Lease{l}, start)
-	if tr.Expired(&l, start.Add(9*time.Second)) {
-		t.Fatal("expired before the failover time")
-	}
-	// The counter moves: the clock restarts from the observation of the new counter.
-	l.Counter = 6
-	tr.Observe([]Lease{l}, start.Add(9*time.Second))
-	if tr.Expired(&l, start.Add(18*time.Second)) {
-		t.Fatal("expired although the counter moved 9 s ago")
-	}
-	tr.Observe([]Lease{l}, start.Add(19*time.Second))
-	if !tr.Expired(&l, start.Add(19*time.Second)) {
-		t.Fatal("not expired after the failover time without renewal")
-	}
-	// A lease never observed is not expired, and forgotten leases start over.
-	other := Lease{Key: "b", Counter: 1}
-	if tr.Expired(&other, start.Add(time.Hour)) {
-		t.Fatal("unobserved lease reported expired")
-	}
-	tr.Observe(nil, start.Add(20*time.Second))
-	tr.Observe([]Lease{l}, start.Add(21*time.Second))
-	if tr.Expired(&l, start.Add(30*time.Second)) {
-		t.Fatal("a re-listed lease kept its old observation")
-	}
-}
-
 func TestThroughputMeterEMA(t *testing.T) {
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := NewThroughputMeter(clk)
