@@ -175,6 +175,16 @@ func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond
 // worker as gone: three reports, plus the second the row's time is truncated to.
 func (c *config) metricsMaxAge() time.Duration { return 3*c.reportInterval() + time.Second }
 
+// leaderLockDuration is how long a silent leader keeps the leader lock: the failover time
+// less one heartbeat. A follower sees a heartbeat up to one heartbeat period after it was
+// written, so a dead leader is replaced within the failover time of its last heartbeat.
+func (c *config) leaderLockDuration() time.Duration {
+	if d := c.failoverTime - c.renewInterval; d > c.renewInterval {
+		return d
+	}
+	return c.failoverTime
+}
+
 // livenessWindow is how recent the leader's last evidence of a worker's life (a renewal
 // or a new metrics report) must be for the worker to get leases: the longer of the
 // renewal and report intervals (a row's time has one-second steps), plus two rounds.

@@ -155,7 +155,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		lease.WithCoordinatorLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.failoverTime, cfg.renewInterval),
+	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.leaderLockDuration(), cfg.renewInterval),
 		lease.WithLeaderClock(cfg.clock), lease.WithLeaderLogger(cfg.logger)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
@@ -396,14 +396,6 @@ func retry(ctx context.Context, cfg config, f func() error) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// leaseKey is the lease key of shardID of stream s.
-func (w *Worker) leaseKey(s *streamInfo, shardID string) string {
-	if w.cfg.multiStream {
-		return lease.MultiStreamKey(s.identifier, shardID)
-	}
-	return shardID
 }
 
 // shardOfKey returns the shard ID of a lease key of stream s; false when the key belongs
@@ -692,7 +684,9 @@ func (w *Worker) startConsumer(l lease.Lease) {
 	}()
 }
 
-// electionLoop takes part in the leader election every renew interval until ctx ends.
+// electionLoop takes part in the leader election until ctx ends: the leader heartbeats
+// every renew interval, a follower reads the lock as often and again just when the lock
+// it watches would expire.
 // The lock is released only by a graceful shutdown, never by an Abort.
 func (w *Worker) electionLoop(ctx context.Context) {
 	was := false
@@ -708,7 +702,7 @@ func (w *Worker) electionLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.cfg.clock.After(w.cfg.renewInterval):
+		case <-w.cfg.clock.After(w.elector.NextTick()):
 		}
 	}
 }
