@@ -6,7 +6,9 @@
 //	aws --endpoint-url http://127.0.0.1:4568 kinesis create-stream --stream-name s --shard-count 2
 //
 // Per-shard throughput limits are on by default, as in the service; -limits=false turns
-// them off. Credentials and signatures are accepted whatever they are.
+// them off. -tls adds an HTTPS listener (HTTP/1.1 and HTTP/2) on -tls-addr, with a
+// generated self-signed certificate or the one given by -tls-cert and -tls-key, for the
+// KPL daemon and the Java SDK (see docs/java-migration.md). Credentials and signatures are accepted whatever they are.
 package main
 
 import (
@@ -50,6 +52,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 	consumerDelay := fs.Duration("consumer-delay", 0, "how long a stream consumer stays CREATING or DELETING")
 	onDemandWindow := fs.Duration("on-demand-window", time.Minute, "observation window of ON_DEMAND scaling")
 	maxStored := fs.Int64("max-stored-bytes", 0, "cap on stored record bytes across streams; puts beyond it get LimitExceededException (0: no cap)")
+	tlsCfg := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -59,8 +62,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags only; -h lists them)", fs.Args())
 	}
+	tls, err := tlsCfg()
+	if err != nil {
+		return err
+	}
 	e, err := engine.Start(engine.Config{
 		Addr: *addr,
+		TLS:  tls,
 		Streams: streams.Config{
 			Region:         *region,
 			AccountID:      *account,
@@ -78,6 +86,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 		return err
 	}
 	fmt.Fprintf(out, "freshet-engine listening on %s (limits %v)\n", e.URL(), *limits)
+	if e.TLSURL() != "" {
+		fmt.Fprintf(out, "freshet-engine listening on %s (HTTP/1.1 and HTTP/2)\n", e.TLSURL())
+	}
 	if ready != nil {
 		ready(e)
 	}

@@ -9,19 +9,19 @@ type exprAttrs struct {
 }
 
 type legacyParams struct {
-	Expected            map[string]any `json:"Expected"`
-	AttributesToGet     []string       `json:"AttributesToGet"`
-	AttributeUpdates    map[string]any `json:"AttributeUpdates"`
-	ConditionalOperator string         `json:"ConditionalOperator"`
-	KeyConditions       map[string]any `json:"KeyConditions"`
-	QueryFilter         map[string]any `json:"QueryFilter"`
-	ScanFilter          map[string]any `json:"ScanFilter"`
+	Expected            map[string]expectedAttr `json:"Expected"`
+	AttributesToGet     []string                `json:"AttributesToGet"`
+	AttributeUpdates    map[string]any          `json:"AttributeUpdates"`
+	ConditionalOperator string                  `json:"ConditionalOperator"`
+	KeyConditions       map[string]any          `json:"KeyConditions"`
+	QueryFilter         map[string]any          `json:"QueryFilter"`
+	ScanFilter          map[string]any          `json:"ScanFilter"`
 }
 
 func (l legacyParams) check() error {
 	switch {
 	case l.Expected != nil:
-		return validationf("The legacy parameter Expected is not supported by this engine; use ConditionExpression")
+		return validationf("The legacy parameter Expected is only supported by PutItem, UpdateItem and DeleteItem")
 	case l.AttributesToGet != nil:
 		return validationf("The legacy parameter AttributesToGet is not supported by this engine; use ProjectionExpression")
 	case l.AttributeUpdates != nil:
@@ -351,6 +351,9 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
+	if err := in.legacyParams.expectedToCondition(&in.ConditionExpression, &in.exprAttrs); err != nil {
+		return nil, err
+	}
 	if err := in.legacyParams.check(); err != nil {
 		return nil, err
 	}
@@ -432,6 +435,9 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
+	if err := in.legacyParams.expectedToCondition(&in.ConditionExpression, &in.exprAttrs); err != nil {
+		return nil, err
+	}
 	if err := in.legacyParams.check(); err != nil {
 		return nil, err
 	}
@@ -471,6 +477,9 @@ type updateItemInput struct {
 func (s *Service) updateItemOp(body []byte) (any, error) {
 	var in updateItemInput
 	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacyParams.expectedToCondition(&in.ConditionExpression, &in.exprAttrs); err != nil {
 		return nil, err
 	}
 	if err := in.legacyParams.check(); err != nil {
