@@ -192,6 +192,17 @@ func (w *Worker) HeldLeases() []string {
 	return keys
 }
 
+// LastAssignment returns the last assignment round this worker ran as the leader: the
+// plan's basis (CPU, throughput or lease count), each worker's projected load in that
+// basis, the mean lease throughput it saw and the moves applied. ok is false when the
+// worker has not led a round yet.
+func (w *Worker) LastAssignment() (r lease.Round, ok bool) {
+	if p := w.lastRound.Load(); p != nil {
+		return *p, true
+	}
+	return lease.Round{}, false
+}
+
 // IsLeader reports whether the worker currently holds the leader lock.
 func (w *Worker) IsLeader() bool { return w.elector.IsLeader() }
 

@@ -308,6 +308,9 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 		c.mu.Lock()
 		delete(c.waiting, key)
 		c.held[key] = &Held{Lease: l, State: Processing}
+		if c.meter != nil {
+			c.meter.Seed(key, l.ThroughputKBps)
+		}
 		c.mu.Unlock()
 		changed = true
 	}
