@@ -107,7 +107,7 @@ func defaultConfig() config {
 		shardSyncInterval:  time.Minute,
 		parentPollInterval: time.Second,
 		handoffTimeout:     30 * time.Second,
-		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100, MaxMovesPerRound: 8},
+		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100},
 		cpuMetrics:         true,
 		cbor:               true,
 		shutdownTimeout:    30 * time.Second,
@@ -345,7 +345,8 @@ func WithAssignmentInterval(d time.Duration) Option {
 
 // WithRebalance tunes load balancing: how far from the average a worker's load may be,
 // how much of its excess moves per round and how many moves a round makes at most (10%,
-// 100% and 8 by default; the strict variance rule and a cooldown of one failover time per
+// 100% and a tenth of the leases by default, so that a fleet of any size converges in a
+// few rounds; the strict variance rule and a cooldown of one failover time per
 // moved lease keep rounds from overshooting or swinging), and how often the leader
 // rebalances (a quarter of the failover time by default). Leases move by graceful
 // handoff: the owner stops, checkpoints and releases, and the new owner starts from that

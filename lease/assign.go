@@ -23,6 +23,9 @@ import (
 //     not changed for the failover time since this Assigner first saw that counter. A new
 //     leader therefore waits a failover time before it takes any lease over; no other
 //     worker's clock is trusted.
+//   - For its first liveness window of rounds a new leader only observes: it places no
+//     lease before it had the time to see every live worker show life, so its first plan
+//     spreads the leases over the whole fleet rather than over the first workers seen.
 //   - A worker is alive only while the leader sees it change something: a renewal of a
 //     lease it holds, or a new update time in its worker-metrics row, within the liveness
 //     window. A row that is merely fresh is no proof of life (a worker that wrote one row
@@ -58,8 +61,11 @@ type Assigner struct {
 	cfg           PlanConfig
 	every         int
 
-	mu       sync.Mutex
-	round    int
+	mu sync.Mutex
+	// term is when the current run of rounds began (the first round, or the first after a
+	// pause longer than the liveness window: a new leadership); last is the last round.
+	term, last time.Time
+	round      int
 	idle     bool
 	seen     map[string]seenLease
 	rows     map[string]time.Time // worker -> update time of its row when last read
@@ -220,6 +226,9 @@ type Round struct {
 	MeanKBps float64
 	// Live is the number of workers the plan placed leases on.
 	Live int
+	// WarmingUp is set during a new leader's first liveness window, when nothing is
+	// applied.
+	WarmingUp bool
 }
 
 // observe updates what the leader knows of each lease from a scan: counters for expiry,
@@ -295,6 +304,11 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	var errs []error
 
 	a.mu.Lock()
+	if a.last.IsZero() || now.Sub(a.last) > a.live {
+		a.term = now
+	}
+	a.last = now
+	warming := now.Sub(a.term) < a.live
 	a.observe(leases, now)
 	a.round++
 	rebalance := a.round%a.every == 0
@@ -424,7 +438,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	cfg := a.cfg
 	cfg.Rebalance = rebalance
 	plan := ComputePlan(loads, workers, cfg)
-	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers)}
+	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
+	if warming {
+		return round, errors.Join(errs...)
+	}
 	for _, m := range plan.Moves {
 		l := byKey[m.Key]
 		var (

@@ -33,13 +33,27 @@ func newAssignFixture(t *testing.T, keys ...string) *assignFixture {
 			t.Fatal(err)
 		}
 	}
+	f.newAssigner(1000)
+	return f
+}
+
+// newAssigner replaces the fixture's Assigner (rebalancing every n-th round) and lets it
+// warm up: its first rounds, over the liveness window, only observe. The clock ends 4 s
+// later than it started.
+func (f *assignFixture) newAssigner(every int) {
+	f.t.Helper()
 	var err error
 	f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(10*time.Second),
-		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, 1000))
+		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, every))
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	return f
+	for i := 0; i < 4; i++ {
+		if r := f.round(); !r.WarmingUp || len(r.Applied) != 0 {
+			f.t.Fatalf("warm-up round %d: %+v", i, r)
+		}
+		f.clk.Advance(time.Second)
+	}
 }
 
 // report writes w's metrics row at the manual clock's time.
@@ -118,17 +132,17 @@ func TestAssignerNewLeaderWaitsFailoverTime(t *testing.T) {
 	if _, err := f.store.Take(f.ctx, l, "dead"); err != nil {
 		t.Fatal(err)
 	}
-	f.report("w1")
-	f.round()
-	for i := 0; i < 9; i++ {
-		f.clk.Advance(time.Second)
+	f.clk.Advance(time.Hour) // the lease has not been renewed for an hour
+	first := f.clk.Now()
+	f.newAssigner(1000) // a new leader: its first observation is now
+	for f.clk.Now().Before(first.Add(10 * time.Second)) {
 		f.report("w1")
 		f.round()
 		if o := f.get("shardId-0").Owner; o != "dead" {
-			t.Fatalf("lease taken by %s after %d s, before the failover time", o, i+1)
+			t.Fatalf("lease taken by %s %v after the leader first saw it, before the failover time", o, f.clk.Now().Sub(first))
 		}
+		f.clk.Advance(time.Second)
 	}
-	f.clk.Advance(time.Second)
 	f.report("w1")
 	f.round()
 	if o := f.get("shardId-0").Owner; o != "w1" {
@@ -177,12 +191,7 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 func TestAssignerNoHandoffFromDeadOwner(t *testing.T) {
 	keys := []string{"shardId-0", "shardId-1", "shardId-2", "shardId-3"}
 	f := newAssignFixture(t, keys...)
-	var err error
-	f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(10*time.Second),
-		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.newAssigner(1)
 	f.report("w1")
 	f.round()
 	f.clk.Advance(time.Second)
@@ -192,24 +201,28 @@ func TestAssignerNoHandoffFromDeadOwner(t *testing.T) {
 		f.renew(k)
 	}
 	f.round() // the renewals: evidence of w1's life, and the counters expiry starts from
-	// w1 goes silent; w2 joins. The plan would move half the leases to w2.
-	f.clk.Advance(4 * time.Second)
-	f.report("w2")
-	f.round()
-	f.clk.Advance(time.Second)
-	f.report("w2")
-	if r := f.round(); r.Live != 1 || len(r.Plan.Moves) == 0 {
-		t.Fatalf("round %+v: want a plan moving leases to w2 alone", r)
-	}
-	for _, k := range keys {
-		if l := f.get(k); l.Owner != "w1" || l.HandoffPending() {
-			t.Fatalf("lease %s of a silent owner moved: %+v", k, l)
+	renewed := f.clk.Now()
+	// w1 goes silent; w2 joins. The plan would move half the leases to w2, but w1 shows
+	// no life: nothing moves until the leases expire, and then w2 takes them outright.
+	for f.clk.Now().Before(renewed.Add(10 * time.Second)) {
+		f.clk.Advance(time.Second)
+		if f.clk.Now().Sub(renewed) >= 5*time.Second {
+			f.report("w2") // w2 joins once w1 is silent for longer than the liveness window
+		}
+		r := f.round()
+		for _, k := range keys {
+			l := f.get(k)
+			if l.HandoffPending() {
+				t.Fatalf("handoff from a silent owner started: %+v", l)
+			}
+			if l.Owner != "w1" && f.clk.Now().Before(renewed.Add(10*time.Second)) {
+				t.Fatalf("lease %s moved %v after the last renewal: %+v", k, f.clk.Now().Sub(renewed), l)
+			}
+		}
+		if f.clk.Now().Sub(renewed) == 7*time.Second && (r.Live != 1 || len(r.Plan.Moves) == 0) {
+			t.Fatalf("round %+v: want a plan moving leases to w2 alone", r)
 		}
 	}
-	// After the failover time w2 takes them outright.
-	f.clk.Advance(5 * time.Second)
-	f.report("w2")
-	f.round()
 	for _, k := range keys {
 		if l := f.get(k); l.Owner != "w2" || l.HandoffPending() {
 			t.Fatalf("lease %s after expiry: %+v", k, l)
