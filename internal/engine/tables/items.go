@@ -179,11 +179,14 @@ type consumed struct {
 	CapacityUnits float64 `json:"CapacityUnits"`
 }
 
-func consumedCapacity(mode, table string, units float64) *consumed {
+// consumedCapacity accounts units of read (or write) capacity to t and returns the
+// ConsumedCapacity member of the response when the caller asked for it.
+func consumedCapacity(mode string, t *table, units float64, write bool) *consumed {
+	t.account(units, write)
 	if mode != "TOTAL" && mode != "INDEXES" {
 		return nil
 	}
-	return &consumed{TableName: table, CapacityUnits: units}
+	return &consumed{TableName: t.name, CapacityUnits: units}
 }
 
 func writeUnits(it Item) float64 {
@@ -252,7 +255,7 @@ func (s *Service) getItemOp(body []byte) (any, error) {
 	if proj != nil {
 		it = project(it, proj)
 	}
-	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t.name, readUnits(it, in.ConsistentRead))}, nil
+	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t, readUnits(it, in.ConsistentRead), false)}, nil
 }
 
 type writeOutput struct {
@@ -371,7 +374,7 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pp.t.name, writeUnits(in.Item))}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pp.t, writeUnits(in.Item), true)}
 	if in.ReturnValues == "ALL_OLD" {
 		out.Attributes = old
 	}
@@ -455,7 +458,7 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pd.t.name, writeUnits(old))}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pd.t, writeUnits(old), true)}
 	if in.ReturnValues == "ALL_OLD" {
 		out.Attributes = old
 	}
@@ -548,7 +551,7 @@ func (s *Service) updateItemOp(body []byte) (any, error) {
 	l.put(nw)
 	l.unlock()
 
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t.name, writeUnits(nw))}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t, writeUnits(nw), true)}
 	switch in.ReturnValues {
 	case "ALL_OLD":
 		out.Attributes = old
