@@ -8,13 +8,27 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PEERS_STAMP := integration/peers/node_modules/.freshet-installed
 TEST_TIMEOUT ?= 25m
+MVN         ?= mvn
+JAVA_DIR    := integration/java
+JAVA_STAMP  := $(JAVA_DIR)/kcl/target/classpath.txt $(JAVA_DIR)/kpl/target/classpath.txt
+JAVA_SRC    := $(shell find $(JAVA_DIR)/*/src -name '*.java' 2>/dev/null)
 
-.PHONY: test deps peers tools fmt-check vet staticcheck unit modules bench soak quickstart
+.PHONY: test deps peers java tools fmt-check vet staticcheck unit modules bench soak quickstart
 
 test: deps fmt-check vet staticcheck unit
 
-deps: peers tools
+deps: peers java tools
 	$(GO) mod download
+
+# The Java peers (KCL 3.x and KPL programs, integration/java): Maven resolves the pinned
+# dependencies from Maven Central into integration/java/.m2 (git-ignored) on the first
+# build, and works offline after that. Each module's target/classpath.txt is what the Go
+# helpers run.
+java: $(JAVA_STAMP)
+
+$(JAVA_STAMP) &: $(JAVA_DIR)/pom.xml $(JAVA_DIR)/*/pom.xml $(JAVA_SRC)
+	cd $(JAVA_DIR) && if [ -d .m2 ]; then $(MVN) -B -q -o -Dmaven.repo.local=.m2 package || \
+		$(MVN) -B -q -Dmaven.repo.local=.m2 package; else $(MVN) -B -q -Dmaven.repo.local=.m2 package; fi
 
 peers: $(PEERS_STAMP)
 

@@ -110,7 +110,7 @@ func defaultConfig() config {
 		shardSyncInterval:  time.Minute,
 		parentPollInterval: time.Second,
 		handoffTimeout:     30 * time.Second,
-		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100, MaxMovesPerRound: 8},
+		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100},
 		cpuMetrics:         true,
 		cbor:               true,
 		shutdownTimeout:    30 * time.Second,
@@ -178,6 +178,27 @@ func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond
 // metricsMaxAge is how old a worker's metrics row may be before the leader treats the
 // worker as gone: three reports, plus the second the row's time is truncated to.
 func (c *config) metricsMaxAge() time.Duration { return 3*c.reportInterval() + time.Second }
+
+// leaderLockDuration is how long a silent leader keeps the leader lock: the failover time
+// less one heartbeat. A follower sees a heartbeat up to one heartbeat period after it was
+// written, so a dead leader is replaced within the failover time of its last heartbeat.
+func (c *config) leaderLockDuration() time.Duration {
+	if d := c.failoverTime - c.renewInterval; d > c.renewInterval {
+		return d
+	}
+	return c.failoverTime
+}
+
+// livenessWindow is how recent the leader's last evidence of a worker's life (a renewal
+// or a new metrics report) must be for the worker to get leases: the longer of the
+// renewal and report intervals (a row's time has one-second steps), plus two rounds.
+func (c *config) livenessWindow() time.Duration {
+	return max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
+}
+
+// confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
+// the lease within an assignment interval and renews it at once.
+func (c *config) confirmWindow() time.Duration { return 3*c.assignInterval + 100*time.Millisecond }
 
 // Option configures a Worker.
 type Option func(*config) error
@@ -328,7 +349,8 @@ func WithAssignmentInterval(d time.Duration) Option {
 
 // WithRebalance tunes load balancing: how far from the average a worker's load may be,
 // how much of its excess moves per round and how many moves a round makes at most (10%,
-// 100% and 8 by default; the strict variance rule and a cooldown of one failover time per
+// 100% and a tenth of the leases by default, so that a fleet of any size converges in a
+// few rounds; the strict variance rule and a cooldown of one failover time per
 // moved lease keep rounds from overshooting or swinging), and how often the leader
 // rebalances (a quarter of the failover time by default). Leases move by graceful
 // handoff: the owner stops, checkpoints and releases, and the new owner starts from that

@@ -244,9 +244,23 @@ func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetr
 	return false, &Error{Op: "delete-worker-metrics", Table: table, Key: m.WorkerID, Err: err}
 }
 
-// ThroughputMeter measures each held lease's throughput as an exponential moving average
-// (weight 0.2 for the newest interval, as Java KCL). The consumer adds the bytes it
-// fetches; the Coordinator samples the rate at every renewal. Safe for concurrent use.
+// MaxShardReadKBps is the most a shard can deliver to one application, in KB/s: 2 MiB/s
+// (GetRecords' per-shard limit, and enhanced fan-out's per consumer). No lease is
+// measured above it.
+const MaxShardReadKBps = 2048
+
+// ThroughputWindow is the time constant of a lease's throughput average: a minute, long
+// enough that the catch-up reads after a restart or a move (the shard read at its full
+// 2 MiB/s for a few seconds) do not make a lease look hotter than the stream keeps it.
+const ThroughputWindow = time.Minute
+
+// ThroughputMeter measures each held lease's throughput in KB/s as what its shard
+// sustains: each interval's rate is capped at MaxShardReadKBps, and the rates are
+// averaged exponentially with the time constant ThroughputWindow (an interval of length
+// dt weighs 1-exp(-dt/ThroughputWindow)). A lease starts from the throughput stored in it
+// (Seed), so a lease that moves keeps its measure. The consumer adds the bytes it
+// fetches; the Coordinator samples the rate at every renewal and writes it into the
+// lease, where the leader's plan reads it. Safe for concurrent use.
 type ThroughputMeter struct {
 	mu    sync.Mutex
 	clock clock.Clock
@@ -257,7 +271,6 @@ type meterState struct {
 	bytes int64
 	since time.Time
 	ema   float64
-	seen  bool
 }
 
 // NewThroughputMeter returns a meter timed by clk (clock.Real when nil).
@@ -268,15 +281,29 @@ func NewThroughputMeter(clk clock.Clock) *ThroughputMeter {
 	return &ThroughputMeter{clock: clk, byKey: map[string]*meterState{}}
 }
 
-// Add records n bytes fetched for lease key.
-func (t *ThroughputMeter) Add(key string, n int) {
-	t.mu.Lock()
+func (t *ThroughputMeter) state(key string) *meterState {
 	st := t.byKey[key]
 	if st == nil {
 		st = &meterState{since: t.clock.Now()}
 		t.byKey[key] = st
 	}
-	st.bytes += int64(n)
+	return st
+}
+
+// Seed starts the average of key at kbps (the throughput stored in the lease) unless the
+// meter already measures key.
+func (t *ThroughputMeter) Seed(key string, kbps float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.byKey[key]; !ok {
+		t.state(key).ema = min(max(kbps, 0), MaxShardReadKBps)
+	}
+}
+
+// Add records n bytes fetched for lease key.
+func (t *ThroughputMeter) Add(key string, n int) {
+	t.mu.Lock()
+	t.state(key).bytes += int64(n)
 	t.mu.Unlock()
 }
 
@@ -285,21 +312,14 @@ func (t *ThroughputMeter) Sample(key string) float64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.clock.Now()
-	st := t.byKey[key]
-	if st == nil {
-		t.byKey[key] = &meterState{since: now}
-		return 0
-	}
-	secs := now.Sub(st.since).Seconds()
-	if secs <= 0 {
+	st := t.state(key)
+	dt := now.Sub(st.since)
+	if dt <= 0 {
 		return st.ema
 	}
-	rate := float64(st.bytes) / 1024 / secs
-	if st.seen {
-		st.ema = 0.2*rate + 0.8*st.ema
-	} else {
-		st.ema, st.seen = rate, true
-	}
+	rate := min(float64(st.bytes)/1024/dt.Seconds(), MaxShardReadKBps)
+	w := -math.Expm1(-dt.Seconds() / ThroughputWindow.Seconds())
+	st.ema += w * (rate - st.ema)
 	st.bytes, st.since = 0, now
 	return st.ema
 }
