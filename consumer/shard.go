@@ -13,6 +13,7 @@ import (
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/metrics"
 )
 
 // shardState is where a shard consumer is in its life.
@@ -115,9 +116,9 @@ func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, pro
 		return nil, err
 	}
 	sc := &shardConsumer{env: env, shard: shard, proc: proc, cp: cp, start: start, deagg: d, done: make(chan struct{}),
-		dims: []Dimension{{Name: "ShardId", Value: shard.ShardID}}}
+		dims: []Dimension{{Name: metrics.DimShardID, Value: shard.ShardID}}}
 	if env.cfg.multiStream {
-		sc.dims = append(sc.dims, Dimension{Name: "StreamId", Value: shard.StreamName})
+		sc.dims = append(sc.dims, Dimension{Name: metrics.DimStreamID, Value: shard.StreamName})
 	}
 	sc.parent = parent
 	sc.leaseCtx, sc.leaseCancel = context.WithCancel(parent)
