@@ -120,6 +120,7 @@ func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, pro
 	if env.cfg.multiStream {
 		sc.dims = append(sc.dims, Dimension{Name: metrics.DimStreamID, Value: shard.StreamName})
 	}
+	env.cfg.hooks.observe(cp, shard)
 	sc.parent = parent
 	sc.leaseCtx, sc.leaseCancel = context.WithCancel(parent)
 	sc.loopCtx, sc.loopCancel = context.WithCancel(sc.leaseCtx)
@@ -220,6 +221,7 @@ func (sc *shardConsumer) run() stopReason {
 	case reasonLeaseLost:
 		sc.setState(stateLeaseLost)
 		sc.env.metrics.Record(MetricLeaseLost, UnitCount, 1, sc.dims...)
+		sc.env.cfg.hooks.lost(LeaseEvent{WorkerID: sc.env.cfg.workerID, Shard: sc.shard})
 		sc.cp.LeaseLost()
 		sc.proc.LeaseLost(context.WithoutCancel(sc.leaseCtx), LeaseLostInput{Shard: sc.shard})
 	case reasonShutdown:
@@ -376,7 +378,12 @@ func (sc *shardConsumer) deliver(ctx context.Context, out []Record, b fetch.Batc
 		err := sc.proc.ProcessRecords(sc.leaseCtx, ProcessRecordsInput{
 			Shard: sc.shard, Records: out, MillisBehindLatest: b.MillisBehindLatest, FetchedAt: fetchedAt, Checkpointer: sc.cp,
 		})
-		sc.env.metrics.Record(MetricProcessTime, UnitMilliseconds, float64(sc.env.cfg.clock.Since(start).Milliseconds()), sc.dims...)
+		took := sc.env.cfg.clock.Since(start)
+		sc.env.metrics.Record(MetricProcessTime, UnitMilliseconds, float64(took.Milliseconds()), sc.dims...)
+		if len(sc.env.cfg.hooks.batch) > 0 {
+			sc.env.cfg.hooks.processed(BatchProcessed{Shard: sc.shard, Records: len(out), Bytes: bytes,
+				MillisBehindLatest: b.MillisBehindLatest, Duration: took, Attempt: attempt, Err: err})
+		}
 		if err == nil {
 			sc.env.metrics.Record(MetricRecordsProcessed, UnitCount, float64(len(out)), sc.dims...)
 			sc.env.metrics.Record(MetricDataBytesProcessed, UnitBytes, float64(bytes), sc.dims...)
@@ -485,6 +492,7 @@ func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRe
 			out = append(out, Record{
 				SequenceNumber: seq, SubSequenceNumber: u.SubSequenceNumber, PartitionKey: u.PartitionKey,
 				ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, ApproximateArrivalTimestamp: arrival, Aggregated: u.Aggregated,
+				Tags: u.Tags,
 			})
 		}
 		from = ends[i]
