@@ -96,10 +96,12 @@ func (s Series) Dimension(name string) string {
 // Key returns the series' key: its name followed by |Name=Value for each dimension,
 // the key of Memory.Snapshot.
 func Key(name string, dims ...Dimension) string {
-	return string(appendKey(nil, name, dims))
+	return string(AppendKey(nil, name, dims...))
 }
 
-func appendKey(b []byte, name string, dims []Dimension) []byte {
+// AppendKey appends Key(name, dims...) to b, for a Recorder that looks its series up
+// without allocating.
+func AppendKey(b []byte, name string, dims ...Dimension) []byte {
 	b = append(b, name...)
 	for _, d := range dims {
 		b = append(b, '|')
@@ -126,7 +128,7 @@ func newTable(maxSeries int) table {
 // Looking a series up does not allocate; only a new series does.
 func (t *table) add(name string, unit Unit, v float64, dims []Dimension) {
 	var buf [256]byte
-	k := appendKey(buf[:0], name, dims)
+	k := AppendKey(buf[:0], name, dims...)
 	s := t.series[string(k)]
 	if s == nil {
 		if t.maxSeries > 0 && len(t.series) >= t.maxSeries {
