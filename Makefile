@@ -15,6 +15,7 @@ test: deps fmt-check vet staticcheck unit
 
 deps: peers tools
 	$(GO) mod download
+	cd otel && $(GO) mod download
 
 peers: $(PEERS_STAMP)
 
@@ -38,9 +39,11 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
 	$(GO) vet -tags purego ./internal/lanehash/ ./aggregation/
+	cd otel && $(GO) vet ./...
 
 staticcheck: tools
 	$(STATICCHECK) ./...
+	cd otel && $(STATICCHECK) ./...
 
 # The quickstart demo's short run is CPU-bound for ten seconds: it runs on its own after
 # the rest of the suite so that it does not compete with other packages for the cores.
@@ -49,10 +52,12 @@ DEMO_PKG := ./examples/quickstart
 unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/examples/quickstart$$')
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(DEMO_PKG)
+	cd otel && $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 # Benchmarks of every hot path (not part of `make test`).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd otel && $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Long-running soak variants of the chaos tests.
 soak:
