@@ -19,6 +19,7 @@ test: deps fmt-check vet staticcheck unit
 
 deps: peers java tools
 	$(GO) mod download
+	cd otel && $(GO) mod download
 
 # The Java peers (KCL 3.x and KPL programs, integration/java): Maven resolves the pinned
 # dependencies from Maven Central into integration/java/.m2 (git-ignored) on the first
@@ -52,9 +53,11 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
 	$(GO) vet -tags purego ./internal/lanehash/ ./aggregation/
+	cd otel && $(GO) vet ./...
 
 staticcheck: tools
 	$(STATICCHECK) ./...
+	cd otel && $(STATICCHECK) ./...
 
 # The quickstart demo's short run is CPU-bound for ten seconds: it runs on its own after
 # the rest of the suite so that it does not compete with other packages for the cores.
@@ -63,6 +66,7 @@ DEMO_PKG := ./examples/quickstart
 unit: modules
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/examples/quickstart$$')
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(DEMO_PKG)
+	cd otel && $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 # Modules of their own (a user's view: they import only Freshet's public packages, with a
 # replace directive pointing at this checkout), vetted, linted and tested like the rest.
@@ -75,6 +79,7 @@ modules: tools
 # Benchmarks of every hot path (not part of `make test`).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd otel && $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Long-running soak variants of the chaos tests.
 soak:

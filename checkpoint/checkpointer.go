@@ -83,6 +83,30 @@ type Checkpointer struct {
 	pendingSt  []byte
 	shardEnded bool
 	lost       bool
+	observer   func(Written)
+}
+
+// Written describes one write of a checkpoint to the store, successful or not.
+type Written struct {
+	// LeaseKey is the lease written to.
+	LeaseKey string
+	// Checkpoint is the value written.
+	Checkpoint Value
+	// Pending reports a pending (prepared) checkpoint rather than a committed one.
+	Pending bool
+	// Err is nil when the store took the write; otherwise the store's error (matching
+	// ErrLeaseLost when the lease was gone).
+	Err error
+}
+
+// SetObserver sets fn to be called after every write this Checkpointer makes to its
+// store, with its outcome (not for requests refused before writing, nor for no-ops).
+// The consumer sets it to fire its checkpoint hooks; a later call replaces it. fn runs
+// on the goroutine that checkpoints and must return quickly.
+func (c *Checkpointer) SetObserver(fn func(Written)) {
+	c.mu.Lock()
+	c.observer = fn
+	c.mu.Unlock()
 }
 
 // Option configures a Checkpointer.
@@ -320,7 +344,13 @@ func (c *Checkpointer) write(ctx context.Context, op string, target Value, state
 		err = c.store.WriteCheckpoint(ctx, c.leaseKey, c.owner, target)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	observer := c.observer
+	defer func() {
+		c.mu.Unlock()
+		if observer != nil {
+			observer(Written{LeaseKey: c.leaseKey, Checkpoint: target, Pending: pending, Err: err})
+		}
+	}()
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			c.lost = true

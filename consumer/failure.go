@@ -78,7 +78,7 @@ func (r *policyRunner) pause(d int) bool {
 // reports after each step how many leading records are finished. It returns nil when all
 // are, errStopped when the run was stopped first, and an error matching
 // checkpoint.ErrLeaseLost when call reported a lost lease.
-func (r *policyRunner) run(ctx context.Context, recs []Record, call func(context.Context, []Record) error, done func(n int)) error {
+func (r *policyRunner) run(ctx context.Context, recs []Record, call func(ctx context.Context, recs []Record, attempt int) error, done func(n int)) error {
 	sc := r.sc
 	stack := []segment{{lo: 0, hi: len(recs)}}
 	var lastErr error
@@ -97,7 +97,7 @@ func (r *policyRunner) run(ctx context.Context, recs []Record, call func(context
 				done(s.lo)
 				continue
 			}
-			err := call(ctx, recs[s.lo:s.hi])
+			err := call(ctx, recs[s.lo:s.hi], s.prior+s.attempts)
 			if err == nil {
 				s.lo = s.hi
 				done(s.lo)

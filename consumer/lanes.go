@@ -216,12 +216,12 @@ func (ls *laneSet) runLane(l *lane) {
 }
 
 // call hands records to the handler after checking the lease.
-func (ls *laneSet) call(ctx context.Context, recs []Record) error {
+func (ls *laneSet) call(ctx context.Context, recs []Record, attempt int) error {
 	sc := ls.sc
 	if !sc.checkHeld() {
 		return checkpoint.ErrLeaseLost
 	}
-	return sc.timedCall(recs, func() error { return ls.fn(ctx, sc.shard, recs) })
+	return sc.timedCall(recs, 0, attempt, func() error { return ls.fn(ctx, sc.shard, recs) })
 }
 
 // finished marks records done and moves the low watermark over every leading finished

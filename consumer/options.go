@@ -94,6 +94,7 @@ type config struct {
 	clock   clock.Clock
 	logger  *zap.Logger
 	metrics Metrics
+	hooks   hooks
 }
 
 func defaultConfig() config {
@@ -457,7 +458,23 @@ func WithLogger(l *zap.Logger) Option {
 	}
 }
 
-// WithMetrics sets where metrics go (nowhere by default).
+// WithHooks registers hooks: values implementing one or more of the Hook* interfaces
+// (HookLeaseGained, HookLeaseLost, HookBatchProcessed, HookCheckpointWritten), called for
+// the events they implement, in the order given. Several WithHooks add up. A value
+// implementing none of them is an invalid option.
+func WithHooks(hs ...Hook) Option {
+	return func(c *config) error {
+		for i, h := range hs {
+			if h == nil || !c.hooks.add(h) {
+				return fmt.Errorf("%w: hook %d (%T) implements no Hook interface", ErrInvalidOption, i, h)
+			}
+		}
+		return nil
+	}
+}
+
+// WithMetrics sets where metrics go (nowhere by default): a metrics.Recorder, such as
+// metrics.NewMemory, metrics.NewCloudWatch, or the OpenTelemetry module's meter.
 func WithMetrics(m Metrics) Option {
 	return func(c *config) error {
 		if m == nil {

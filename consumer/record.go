@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"time"
+
+	"github.com/freshet/freshet/aggregation"
 )
 
 // Record is one user record delivered to a processor: a plain Kinesis record or one user
@@ -27,11 +29,19 @@ type Record struct {
 	ApproximateArrivalTimestamp time.Time
 	// Aggregated reports that the record came out of an aggregate.
 	Aggregated bool
+	// Tags are the user record's KPL tags, nil when it has none (always for a plain
+	// Kinesis record). A Freshet producer carries Record.Tags here; its tracing puts a
+	// W3C trace context in them, which the OpenTelemetry module's processor links each
+	// record's span to.
+	Tags []Tag
 }
 
 // HasPartitionKey reports whether the record carries a partition key. Kinesis keys are
 // at least one character long, so an empty PartitionKey always means none.
 func (r *Record) HasPartitionKey() bool { return r.PartitionKey != "" }
+
+// Tag is one key and value of a user record's tags (aggregation.Tag).
+type Tag = aggregation.Tag
 
 // ShardInfo identifies the shard a processor works on.
 type ShardInfo struct {

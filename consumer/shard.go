@@ -13,6 +13,7 @@ import (
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/metrics"
 )
 
 // shardState is where a shard consumer is in its life.
@@ -122,10 +123,11 @@ func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, pro
 		return nil, err
 	}
 	sc := &shardConsumer{env: env, shard: shard, proc: proc, cp: cp, start: start, deagg: d, done: make(chan struct{}),
-		dims: []Dimension{{Name: "ShardId", Value: shard.ShardID}}}
+		dims: []Dimension{{Name: metrics.DimShardID, Value: shard.ShardID}}}
 	if env.cfg.multiStream {
-		sc.dims = append(sc.dims, Dimension{Name: "StreamId", Value: shard.StreamName})
+		sc.dims = append(sc.dims, Dimension{Name: metrics.DimStreamID, Value: shard.StreamName})
 	}
+	env.cfg.hooks.observe(cp, shard)
 	sc.parent = parent
 	sc.leaseCtx, sc.leaseCancel = context.WithCancel(parent)
 	sc.loopCtx, sc.loopCancel = context.WithCancel(sc.leaseCtx)
@@ -233,6 +235,7 @@ func (sc *shardConsumer) run() stopReason {
 	case reasonLeaseLost:
 		sc.setState(stateLeaseLost)
 		sc.env.metrics.Record(MetricLeaseLost, UnitCount, 1, sc.dims...)
+		sc.env.cfg.hooks.lost(LeaseEvent{WorkerID: sc.env.cfg.workerID, Shard: sc.shard})
 		sc.cp.LeaseLost()
 		sc.proc.LeaseLost(context.WithoutCancel(sc.leaseCtx), LeaseLostInput{Shard: sc.shard})
 	case reasonShutdown:
@@ -397,7 +400,7 @@ func (sc *shardConsumer) processorFailed(ctx context.Context, op string, err err
 // call the checkpointer learns the call's last record as delivered, so a processor that
 // checkpoints (Checkpoint) never passes a record it was not given.
 func (sc *shardConsumer) deliver(ctx context.Context, out []Record, b fetch.Batch, fetchedAt time.Time) (stopReason, bool) {
-	call := func(callCtx context.Context, recs []Record) error {
+	call := func(callCtx context.Context, recs []Record, attempt int) error {
 		if !sc.checkHeld() {
 			return checkpoint.ErrLeaseLost
 		}
@@ -405,7 +408,7 @@ func (sc *shardConsumer) deliver(ctx context.Context, out []Record, b fetch.Batc
 			last := recs[len(recs)-1]
 			sc.cp.Redeliver(checkpoint.Value{SequenceNumber: last.SequenceNumber, SubSequenceNumber: last.SubSequenceNumber})
 		}
-		return sc.timedCall(recs, func() error {
+		return sc.timedCall(recs, b.MillisBehindLatest, attempt, func() error {
 			return sc.proc.ProcessRecords(callCtx, ProcessRecordsInput{
 				Shard: sc.shard, Records: recs, MillisBehindLatest: b.MillisBehindLatest, FetchedAt: fetchedAt, Checkpointer: sc.cp,
 			})
@@ -416,7 +419,7 @@ func (sc *shardConsumer) deliver(ctx context.Context, out []Record, b fetch.Batc
 		// An empty batch (WithEmptyBatches) has no record for the policy to give up:
 		// it is retried until the processor takes it.
 		for attempt := 0; ; attempt++ {
-			if err = call(sc.leaseCtx, nil); err == nil || errors.Is(err, checkpoint.ErrLeaseLost) {
+			if err = call(sc.leaseCtx, nil, attempt); err == nil || errors.Is(err, checkpoint.ErrLeaseLost) {
 				break
 			}
 			if r, stop := sc.processorFailed(sc.loopCtx, "ProcessRecords", err, attempt); stop {
@@ -447,17 +450,25 @@ func (sc *shardConsumer) observeSequential(out []Record, n int) {
 	sc.env.metrics.Record(MetricOldestUnfinishedAge, UnitMilliseconds, age, sc.dims...)
 }
 
-// timedCall runs one handler call over recs and records its time and, on success, the
-// records and bytes processed.
-func (sc *shardConsumer) timedCall(recs []Record, f func() error) error {
+// timedCall runs one handler call over recs, the attempt-th call on its first record,
+// records its time and, on success, the records and bytes processed, and tells the
+// batch hooks.
+func (sc *shardConsumer) timedCall(recs []Record, millisBehind int64, attempt int, f func() error) error {
 	start := sc.env.cfg.clock.Now()
 	err := f()
-	sc.env.metrics.Record(MetricProcessTime, UnitMilliseconds, float64(sc.env.cfg.clock.Since(start).Milliseconds()), sc.dims...)
-	if err == nil {
-		bytes := 0
+	took := sc.env.cfg.clock.Since(start)
+	sc.env.metrics.Record(MetricProcessTime, UnitMilliseconds, float64(took.Milliseconds()), sc.dims...)
+	bytes := 0
+	if err == nil || len(sc.env.cfg.hooks.batch) > 0 {
 		for i := range recs {
 			bytes += len(recs[i].Data)
 		}
+	}
+	if len(sc.env.cfg.hooks.batch) > 0 {
+		sc.env.cfg.hooks.processed(BatchProcessed{Shard: sc.shard, Records: len(recs), Bytes: bytes,
+			MillisBehindLatest: millisBehind, Duration: took, Attempt: attempt, Err: err})
+	}
+	if err == nil {
 		sc.env.metrics.Record(MetricRecordsProcessed, UnitCount, float64(len(recs)), sc.dims...)
 		sc.env.metrics.Record(MetricDataBytesProcessed, UnitBytes, float64(bytes), sc.dims...)
 	}
@@ -558,6 +569,7 @@ func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRe
 			out = append(out, Record{
 				SequenceNumber: seq, SubSequenceNumber: u.SubSequenceNumber, PartitionKey: u.PartitionKey,
 				ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, ApproximateArrivalTimestamp: arrival, Aggregated: u.Aggregated,
+				Tags: u.Tags,
 			})
 		}
 		from = ends[i]

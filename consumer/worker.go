@@ -671,6 +671,7 @@ func (w *Worker) startConsumer(l lease.Lease) {
 	w.consumers[key] = r
 	w.mu.Unlock()
 	w.metrics.Record(MetricLeaseTaken, UnitCount, 1, w.workerDim())
+	w.cfg.hooks.gained(LeaseEvent{WorkerID: w.cfg.workerID, Shard: info})
 	w.log.Debug("consumer: processing shard", zap.String("worker", w.cfg.workerID), zap.String("lease", key), zap.Stringer("from", l.Checkpoint), zap.Int64("counter", l.Counter))
 	w.consWG.Add(1)
 	go func() {

@@ -66,13 +66,13 @@ type Assigner struct {
 	// pause longer than the liveness window: a new leadership); last is the last round.
 	term, last time.Time
 	round      int
-	idle     bool
-	seen     map[string]seenLease
-	rows     map[string]time.Time // worker -> update time of its row when last read
-	life     map[string]time.Time // worker -> last evidence of life, on the leader's clock
-	suspect  map[string]time.Time // worker -> when it failed to confirm an assignment
-	moved    map[string]time.Time // lease -> last rebalancing move
-	lastMean float64
+	idle       bool
+	seen       map[string]seenLease
+	rows       map[string]time.Time // worker -> update time of its row when last read
+	life       map[string]time.Time // worker -> last evidence of life, on the leader's clock
+	suspect    map[string]time.Time // worker -> when it failed to confirm an assignment
+	moved      map[string]time.Time // lease -> last rebalancing move
+	lastMean   float64
 }
 
 // seenLease is what the leader last saw of a lease.

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/metrics"
 )
 
 // Service limits that bound the options.
@@ -68,6 +69,8 @@ type config struct {
 
 	metricsLevel       MetricsLevel
 	metricsGranularity MetricsGranularity
+	recorder           metrics.Recorder
+	hooks              hooks
 	cloudWatch         CloudWatchClient
 	cwNamespace        string
 	cwInterval         time.Duration
@@ -422,6 +425,37 @@ func WithMetrics(level MetricsLevel, granularity MetricsGranularity) Option {
 			return invalid("metrics granularity %d", granularity)
 		}
 		c.metricsLevel, c.metricsGranularity = level, granularity
+		return nil
+	}
+}
+
+// WithMetricsRecorder also sends every metric observation, at the level and granularity
+// of WithMetrics, to r as it happens (a Prometheus or OpenTelemetry backend, for
+// example; see package metrics). r must be safe for concurrent use and must not block.
+// The producer records once per PutRecords call or Kinesis record, never per user
+// record. Without it the metrics are kept in process (Metrics) and, with WithCloudWatch,
+// published to CloudWatch.
+func WithMetricsRecorder(r metrics.Recorder) Option {
+	return func(c *config) error {
+		if r == nil {
+			return invalid("nil metrics recorder")
+		}
+		c.recorder = r
+		return nil
+	}
+}
+
+// WithHooks registers hooks: values implementing one or more of the Hook* interfaces
+// (HookRecordPut, HookBatchSent, HookCallFailed, HookThrottled), called for the events
+// they implement, in the order given. Several WithHooks add up. A value implementing none
+// of them is an invalid option.
+func WithHooks(hs ...Hook) Option {
+	return func(c *config) error {
+		for i, h := range hs {
+			if h == nil || !c.hooks.add(h) {
+				return invalid("hook %d (%T) implements no Hook interface", i, h)
+			}
+		}
 		return nil
 	}
 }

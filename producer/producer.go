@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
+	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
 )
 
@@ -45,7 +46,18 @@ type Record struct {
 	// before Put returns when aggregating, and keeps a reference until the outcome
 	// otherwise: do not modify it before then.
 	Data []byte
+	// Tags are carried with the record inside its KPL aggregate (the aggregated format's
+	// per-record tags): a Freshet consumer hands them to the processor
+	// (consumer.Record.Tags); the Java KCL and aws-kinesis-agg read the record and
+	// ignore them. They need aggregation (the default): Put fails with
+	// ErrInvalidRecord for a record with tags on a producer that does not aggregate.
+	// Their bytes count toward the record's size. The tracing module puts a W3C trace
+	// context here ("traceparent", "tracestate").
+	Tags []Tag
 }
+
+// Tag is one key and value of a record's tags (aggregation.Tag).
+type Tag = aggregation.Tag
 
 // Attempt is one try to write a record.
 type Attempt struct {
@@ -126,7 +138,7 @@ type Producer struct {
 	// CBOR response cannot be decoded (see send).
 	cborOn  atomic.Bool
 	start   time.Time
-	metrics *metrics
+	metrics *instruments
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -223,7 +235,11 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		quit:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
-	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
+	var err error
+	if p.metrics, err = newInstruments(&p.cfg, func() bool { return ctx.Err() != nil }); err != nil {
+		cancel()
+		return nil, err
+	}
 	p.waveLanes = 1
 	if _, sdk := client.(*kinesis.Client); sdk {
 		p.waveLanes = lanehash.SHA256Lanes()
@@ -241,7 +257,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	p.cur.Store(e)
 	p.epochs = []*epoch{e}
 	go p.loop()
-	if cfg.cloudWatch != nil {
+	if p.metrics.cw != nil {
 		p.workers.Add(1)
 		go p.publishLoop()
 	}
@@ -344,12 +360,52 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 			return err
 		}
 	}
+	if len(p.cfg.hooks.recordPut) > 0 {
+		// A copy for the hooks to change: only producers with such a hook pay for it.
+		r := rec
+		onResult := p.cfg.hooks.onRecordPut(ctx, &r)
+		rec = r
+		if onResult != nil {
+			if err := p.enqueue(ctx, st, rec, hk, chain(onResult, done), urgent); err != nil {
+				onResult(Result{Stream: st.name, Err: err})
+				return err
+			}
+			return nil
+		}
+	}
+	return p.enqueue(ctx, st, rec, hk, done, urgent)
+}
+
+// chain returns a callback calling first, then done (which may be nil).
+func chain(first, done func(Result)) func(Result) {
+	return func(r Result) {
+		first(r)
+		if done != nil {
+			done(r)
+		}
+	}
+}
+
+// enqueue checks the record's tags and size, reserves buffer room and buffers it.
+func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashkey.Key, done func(Result), urgent bool) error {
 	if rec.PartitionKey == "" && !st.auto.Load() {
 		return fmt.Errorf("%w: no partition key: stream %s places records by partition key (only streams with AUTO record distribution take records without one)", ErrInvalidRecord, st.name)
 	}
 	size := len(rec.Data) + len(rec.PartitionKey)
+	if len(rec.Tags) > 0 {
+		if !p.cfg.aggregate {
+			return fmt.Errorf("%w: tags are carried only in aggregates, and this producer does not aggregate", ErrInvalidRecord)
+		}
+		if st.auto.Load() {
+			return fmt.Errorf("%w: tags are carried only in aggregates, and stream %s has AUTO record distribution, where records are sent plain", ErrInvalidRecord, st.name)
+		}
+		if err := aggregation.ValidateTags(rec.Tags); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+		}
+		size += aggregation.TagsSize(rec.Tags)
+	}
 	if size > st.maxRecordSize {
-		return fmt.Errorf("%w: %d bytes of data and partition key exceed stream %s's maximum record size of %d", ErrRecordTooLarge, size, st.name, st.maxRecordSize)
+		return fmt.Errorf("%w: %d bytes of data, partition key and tags exceed stream %s's maximum record size of %d", ErrRecordTooLarge, size, st.name, st.maxRecordSize)
 	}
 	if rec.ExplicitHashKey == "" {
 		hk = p.hashes.get(rec.PartitionKey)
@@ -510,11 +566,9 @@ func (p *Producer) Close(ctx context.Context) error {
 		for _, st := range *p.list.Load() {
 			st.failAll(ErrClosed)
 		}
-		if p.cfg.cloudWatch != nil {
-			pctx, cancel := context.WithTimeout(context.Background(), p.cfg.requestTimeout)
-			p.publishOnce(pctx)
-			cancel()
-		}
+		pctx, cancel := context.WithTimeout(context.Background(), p.cfg.requestTimeout)
+		p.publishOnce(pctx)
+		cancel()
 		if p.closeErr != nil {
 			p.log.Warn("producer: closed with records unresolved", zap.Error(p.closeErr))
 		}

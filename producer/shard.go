@@ -268,7 +268,7 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 		if sh.agg == nil {
 			sh.agg, _ = p.cfg.newAggregator(sh.st.maxRecordSize)
 		}
-		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data}
+		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data, Tags: rec.Tags}
 		if len(sh.open) == 0 {
 			sh.openFirst = u.put
 			wake = wake || sh.qLen() == 0
@@ -302,7 +302,7 @@ func (sh *shard) seal() {
 	k := p.getKrec()
 	out, sealed, _ := sh.agg.DrainUnsealed(p.getData())
 	k.sh, k.pk, k.ehk, k.data, k.owned, k.unsealed = sh, out.PartitionKey, out.ExplicitHashKey, out.Data, true, !sealed
-	k.aggregated = isAggregate(len(sh.open), out.Data)
+	k.aggregated = !sealed || isAggregate(len(sh.open), out.Data)
 	k.users = append(k.users, sh.open...)
 	clear(sh.open)
 	sh.open = sh.open[:0]
@@ -473,7 +473,7 @@ func (p *Producer) splitExpired(k *krec, now int64) (live []*krec, dead *krec) {
 	}
 	live = p.rebuild(k.sh, len(keep), func(i int) (aggregation.Record, hashkey.Key, userRec, *krec) {
 		ur := urs[keep[i]]
-		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data}
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags}
 		hk, _ := r.HashKey()
 		return r, hk, k.users[keep[i]], k
 	})
