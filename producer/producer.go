@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests pass a fake.
@@ -107,6 +108,7 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 // concurrent use.
 type Producer struct {
 	cfg     config
+	retry   retrypolicy.Policy // cfg.retry as the shared component
 	client  Client
 	log     *zap.Logger
 	callOpt []func(*kinesis.Options) // JSON PutRecords (our serializer)
@@ -207,6 +209,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Producer{
 		cfg:      cfg,
+		retry:    cfg.retry.policy(),
 		client:   client,
 		log:      cfg.logger,
 		start:    time.Now(),
