@@ -92,6 +92,7 @@ func defaultConfig() config {
 		requestTimeout:     6 * time.Second,
 		waveGrace:          waveGrace,
 		retry:              DefaultRetryPolicy(),
+		ordered:            true,
 		refreshEvery:       time.Minute,
 		hashCacheSize:      1 << 16,
 		cbor:               true,
@@ -364,6 +365,12 @@ func (rp RetryPolicy) policy() retrypolicy.Policy {
 // WithOrdering keeps records of one partition key in Put order in the stream, even under
 // retries and throttling: each shard has at most one request in flight, carrying at most
 // one Kinesis record per partition key, and retried records stay ahead of later ones.
+// On by default: measured side by side (README), it costs no throughput, with or
+// without throttling. Without aggregation a call carries at most one record per
+// partition key, so a shard fed by a few hot keys sends only that many records per
+// round trip: aggregate, or trade order away. WithOrdering(false) lets a shard have
+// several calls in flight, so a key's records can reach the stream out of Put order
+// (as with the KPL), for about a tenth less CPU per record when aggregating.
 func WithOrdering(on bool) Option {
 	return func(c *config) error { c.ordered = on; return nil }
 }

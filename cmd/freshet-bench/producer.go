@@ -69,7 +69,7 @@ func runProducer(args []string) error {
 	keys := fs.Int("keys", 1000, "distinct partition keys")
 	aggregate := fs.Bool("aggregate", true, "KPL aggregation")
 	compress := fs.String("compress", "none", "aggregate compression: none, zstd, snappy or gzip")
-	ordered := fs.Bool("ordered", false, "keep per-key order under retries")
+	ordered := fs.Bool("ordered", true, "keep per-key order (the producer's default; false trades it away)")
 	limits := fs.Bool("limits", false, "bundled engine only: per-shard limits on (1 MiB/s, 1,000 records/s)")
 	keyOrder := fs.Bool("order-check", true, "stamp each record's data with its key and rank (needs -size >= 16), so -verify can count reordered records")
 	linger := fs.Duration("linger", 100*time.Millisecond, "linger")
