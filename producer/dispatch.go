@@ -328,6 +328,8 @@ func (p *Producer) putBatch(batch []*krec) {
 	batchPool.Put(&b)
 }
 
+var tallyPool = sync.Pool{New: func() any { return new(callTally) }}
+
 var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
 
 // send makes one PutRecords call for batch and settles every record in it.
@@ -349,9 +351,14 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	start := time.Now()
 	sentAt := p.now()
+	tally := tallyPool.Get().(*callTally)
+	defer func() {
+		p.endCall(st, tally)
+		tallyPool.Put(tally)
+	}()
 	for _, k := range batch {
 		if len(k.attempts) == 0 {
-			p.metrics.buffering(st, k, sentAt-k.firstPut)
+			p.metrics.buffering(k, sentAt-k.firstPut, tally)
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
@@ -455,6 +462,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	refreshed := false
 	var moved []movedRec
+	var first []Attempt // the attempt of records written at their first try, shared
 	for i := range out.Records {
 		e := &out.Records[i]
 		k := batch[i]
@@ -479,7 +487,14 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 			}
 			continue
 		}
-		k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur})
+		if len(k.attempts) == 0 {
+			if first == nil {
+				first = []Attempt{{Start: start, Duration: dur}}
+			}
+			k.attempts = first
+		} else {
+			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur})
+		}
 		shardID, seq := "", ""
 		if e.ShardId != nil {
 			shardID = *e.ShardId
@@ -503,7 +518,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 				continue
 			}
 		}
-		p.succeed(st, k, shardID, seq, nil)
+		p.succeed(st, k, shardID, seq, nil, tally)
 	}
 	// Sporadic failures (a few entries of shards that took the rest) are retried at
 	// once; sustained ones lower the shard's rate (throttling, with the adaptive limiter)
@@ -641,8 +656,9 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map
 }
 
 // succeed resolves the user records of k as written; when only is not nil, only the users
-// it marks (the others were re-queued).
-func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool) {
+// it marks (the others were re-queued). With a tally, k's metrics and the release of its
+// flush epochs wait for the call's endCall, so a Flush that returns sees them counted.
+func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool, tally *callTally) {
 	res := Result{Stream: st.name, ShardID: shardID, SequenceNumber: seq, Aggregated: k.aggregated, Attempts: k.attempts}
 	var ep *epoch
 	var n int64
@@ -662,18 +678,29 @@ func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool
 		}
 		if u.ep != ep {
 			if ep != nil {
-				ep.release(n)
+				tally.release(ep, n)
 			}
 			ep, n = u.ep, 0
 		}
 		n++
 	}
-	p.metrics.put(st, k, count, len(k.attempts))
+	p.metrics.put(st, k, count, len(k.attempts), tally)
 	p.release(int64(count), bytes)
 	if ep != nil {
-		ep.release(n)
+		tally.release(ep, n)
 	}
 	p.putKrec(k)
+}
+
+// endCall flushes the metrics of a call's tally, then releases the flush epochs of the
+// records it resolved.
+func (p *Producer) endCall(st *stream, tally *callTally) {
+	p.metrics.flush(st, tally)
+	for _, r := range tally.eps {
+		r.ep.release(r.n)
+	}
+	clear(tally.eps)
+	tally.eps = tally.eps[:0]
 }
 
 // finish fails every user record of k with err and recycles k.
@@ -721,7 +748,7 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 	urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
 	if !ok || err != nil || len(urs) != len(k.users) {
 		p.log.Warn("producer: aggregate stored in an unexpected shard", zap.String("stream", st.name), zap.String("predicted", k.sh.id), zap.String("actual", actual))
-		p.succeed(st, k, actual, seq, nil)
+		p.succeed(st, k, actual, seq, nil, nil)
 		return
 	}
 	only := make([]bool, len(urs))
@@ -748,7 +775,7 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 		}
 		st.repredict(ks)
 	}
-	p.succeed(st, k, actual, seq, only)
+	p.succeed(st, k, actual, seq, only, nil)
 }
 
 // movedRec is an aggregate the service stored in a shard other than the predicted one.

@@ -180,8 +180,11 @@ func (m *metrics) expired(st *stream, k *krec) {
 	m.observe(MetricUserRecordExpired, st, k.sh, "", 1, int64(len(k.users)))
 }
 
-func (m *metrics) buffering(st *stream, k *krec, d int64) {
-	m.observe(MetricBufferingTime, st, k.sh, "", float64(d)/1e6, 1)
+func (m *metrics) buffering(k *krec, d int64, tally *callTally) {
+	if m.level == MetricsNone {
+		return
+	}
+	tally.of(k.sh)[tallyBufferingTime].observe(float64(d)/1e6, 1)
 }
 
 func (m *metrics) request(st *stream, n int, d time.Duration) {
@@ -189,18 +192,134 @@ func (m *metrics) request(st *stream, n int, d time.Duration) {
 	m.observe(MetricKinesisRecordsPerPutRecordsRequest, st, nil, "", float64(n), 1)
 }
 
-// put records a Kinesis record written with count of its user records.
-func (m *metrics) put(st *stream, k *krec, count int, attempts int) {
+// put records a Kinesis record written with count of its user records, into tally when
+// it is not nil (the caller then flushes it), otherwise at once.
+func (m *metrics) put(st *stream, k *krec, count int, attempts int, tally *callTally) {
 	if m.level == MetricsNone {
 		return
 	}
-	st.resolved.Add(int64(count))
-	m.observe(MetricUserRecordsPut, st, k.sh, "", 1, int64(count))
-	m.observe(MetricUserRecordsDataPut, st, k.sh, "", float64(k.userBytes)/float64(max(count, 1)), int64(count))
-	m.observe(MetricKinesisRecordsPut, st, k.sh, "", 1, 1)
-	m.observe(MetricKinesisRecordsDataPut, st, k.sh, "", float64(k.size), 1)
-	m.observe(MetricUserRecordsPerKinesisRecord, st, k.sh, "", float64(count), 1)
-	m.observe(MetricRetriesPerRecord, st, k.sh, "", float64(max(attempts-1, 0)), int64(count))
+	if tally == nil {
+		tally = new(callTally)
+		defer m.flush(st, tally)
+	}
+	s := tally.of(k.sh)
+	s[tallyUserRecordsPut].observe(1, int64(count))
+	s[tallyUserRecordsDataPut].observe(float64(k.userBytes)/float64(max(count, 1)), int64(count))
+	s[tallyKinesisRecordsPut].observe(1, 1)
+	s[tallyKinesisRecordsDataPut].observe(float64(k.size), 1)
+	s[tallyUserRecordsPerKinesisRecord].observe(float64(count), 1)
+	s[tallyRetriesPerRecord].observe(float64(max(attempts-1, 0)), int64(count))
+}
+
+// The per-record metrics of a call, gathered in a callTally.
+const (
+	tallyBufferingTime = iota
+	tallyUserRecordsPut
+	tallyUserRecordsDataPut
+	tallyKinesisRecordsPut
+	tallyKinesisRecordsDataPut
+	tallyUserRecordsPerKinesisRecord
+	tallyRetriesPerRecord
+	tallyMetrics
+)
+
+var tallyNames = [tallyMetrics]string{
+	MetricBufferingTime, MetricUserRecordsPut, MetricUserRecordsDataPut, MetricKinesisRecordsPut,
+	MetricKinesisRecordsDataPut, MetricUserRecordsPerKinesisRecord, MetricRetriesPerRecord,
+}
+
+// callTally gathers the per-record metrics of one PutRecords call by shard, so that the
+// shared maps are updated once per shard and call (flush) rather than once per record.
+type callTally struct {
+	shards []*shard
+	stats  [][tallyMetrics]stat
+	eps    []epochRelease // flush epochs to release once the metrics are in
+}
+
+type epochRelease struct {
+	ep *epoch
+	n  int64
+}
+
+// release releases n records of ep after the call's metrics are flushed, or at once
+// without a tally.
+func (t *callTally) release(ep *epoch, n int64) {
+	if t == nil {
+		ep.release(n)
+		return
+	}
+	t.eps = append(t.eps, epochRelease{ep, n})
+}
+
+// of returns the tally of sh.
+func (t *callTally) of(sh *shard) *[tallyMetrics]stat {
+	for i, s := range t.shards {
+		if s == sh {
+			return &t.stats[i]
+		}
+	}
+	t.shards = append(t.shards, sh)
+	t.stats = append(t.stats, [tallyMetrics]stat{})
+	return &t.stats[len(t.stats)-1]
+}
+
+// merge adds the observations of o to s.
+func (s *stat) merge(o *stat) {
+	if o.n == 0 {
+		return
+	}
+	if s.n == 0 || o.min < s.min {
+		s.min = o.min
+	}
+	if s.n == 0 || o.max > s.max {
+		s.max = o.max
+	}
+	s.n += o.n
+	s.sum += o.sum
+}
+
+// flush adds a call's tally to the metrics of stream st and empties it.
+func (m *metrics) flush(st *stream, t *callTally) {
+	if m.level == MetricsNone || len(t.shards) == 0 {
+		return
+	}
+	m.mu.Lock()
+	for i, sh := range t.shards {
+		s := &t.stats[i]
+		st.resolved.Add(s[tallyUserRecordsPut].n)
+		for j := range s {
+			if s[j].n == 0 || !m.enabled(tallyNames[j]) {
+				continue
+			}
+			m.mergeLocked(metricKey{name: tallyNames[j]}, &s[j])
+			if m.gran >= GranularityStream {
+				m.mergeLocked(metricKey{name: tallyNames[j], stream: st.name}, &s[j])
+				if sh != nil && m.gran >= GranularityShard {
+					m.mergeLocked(metricKey{name: tallyNames[j], stream: st.name, shard: sh.id}, &s[j])
+				}
+			}
+		}
+	}
+	m.mu.Unlock()
+	clear(t.shards)
+	t.shards, t.stats = t.shards[:0], t.stats[:0]
+}
+
+func (m *metrics) mergeLocked(k metricKey, o *stat) {
+	s := m.total[k]
+	if s == nil {
+		s = new(stat)
+		m.total[k] = s
+	}
+	s.merge(o)
+	if m.interval != nil {
+		s := m.interval[k]
+		if s == nil {
+			s = new(stat)
+			m.interval[k] = s
+		}
+		s.merge(o)
+	}
 }
 
 // failed records user records that failed for good.

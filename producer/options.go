@@ -25,6 +25,16 @@ const (
 	MaxPartitionKeyLength = 256
 )
 
+// What the buffer bound (WithMaxBuffered) charges each user record beyond its data and
+// partition key: about what the producer keeps for it while it is buffered (its Kinesis
+// record, outcome handle, queue slot and attempts), so that the bound bounds memory.
+const (
+	// PlainRecordOverhead is the charge without aggregation.
+	PlainRecordOverhead = 256
+	// AggregatedRecordOverhead is the charge with aggregation.
+	AggregatedRecordOverhead = 32
+)
+
 // Compression selects how aggregates are compressed before they are sent.
 type Compression = aggregation.Codec
 
@@ -375,8 +385,10 @@ func WithOrdering(on bool) Option {
 	return func(c *config) error { c.ordered = on; return nil }
 }
 
-// WithMaxBuffered bounds the user records and bytes (data plus partition keys) that are
-// put but not yet resolved, in flight included. Defaults: 1,048,576 records, 64 MiB.
+// WithMaxBuffered bounds the user records and bytes that are put but not yet resolved,
+// in flight included. A record counts its data and partition key plus a fixed charge
+// for the producer's bookkeeping (PlainRecordOverhead without aggregation,
+// AggregatedRecordOverhead with it). Defaults: 1,048,576 records, 64 MiB.
 // At the bound Put blocks until its context ends, or fails with ErrBufferFull under
 // WithFailFast.
 func WithMaxBuffered(records int, bytes int64) Option {
