@@ -7,7 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
-	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // Metric names of the failure policy and the lanes (Freshet's own: the KCL has neither).
@@ -65,7 +65,7 @@ func (r *policyRunner) stopped() bool {
 
 // pause waits d unless the run is stopped first.
 func (r *policyRunner) pause(d int) bool {
-	b := fetch.Backoff{Base: r.pol.Backoff, Max: r.pol.MaxBackoff}
+	b := retrypolicy.Backoff{Min: r.pol.Backoff, Max: r.pol.MaxBackoff}
 	select {
 	case <-r.sc.env.cfg.clock.After(b.Delay(d)):
 		return true

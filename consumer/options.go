@@ -8,7 +8,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/consumer/internal/fetch"
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -174,6 +176,11 @@ func (c *config) validate() error {
 // reportInterval is how often the worker writes its worker-metrics row: a quarter of the
 // failover time, so that a worker that stopped reporting drops out of the leader's plan
 // (metricsMaxAge) before its leases expire.
+// readPolicy is the retry policy of the worker's fetchers (WithBackoff).
+func (c *config) readPolicy() retrypolicy.Policy {
+	return fetch.NewPolicy(retrypolicy.Backoff{Min: c.retryBase, Max: c.retryMax}, retrypolicy.Backoff{Min: c.throttleBase, Max: c.throttleMax})
+}
+
 func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond, c.failoverTime/4) }
 
 // metricsMaxAge is how old a worker's metrics row may be before the leader treats the

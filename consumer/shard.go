@@ -13,6 +13,7 @@ import (
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/metrics"
 )
 
@@ -205,8 +206,8 @@ func (sc *shardConsumer) checkHeld() bool {
 	return true
 }
 
-func (sc *shardConsumer) backoff(attempt int) fetch.Backoff {
-	return fetch.Backoff{Base: sc.env.cfg.processorRetry, Max: sc.env.cfg.processorRetryMax}
+func (sc *shardConsumer) backoff(attempt int) retrypolicy.Backoff {
+	return retrypolicy.Backoff{Min: sc.env.cfg.processorRetry, Max: sc.env.cfg.processorRetryMax}
 }
 
 // pause waits d or until ctx ends.

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -402,7 +403,7 @@ func (w *Worker) resolveStreams(ctx context.Context) error {
 
 // retry calls f until it succeeds, fails 9 times or ctx ends.
 func retry(ctx context.Context, cfg config, f func() error) error {
-	b := fetch.Backoff{Base: cfg.retryBase, Max: cfg.retryMax}
+	b := retrypolicy.Backoff{Min: cfg.retryBase, Max: cfg.retryMax}
 	for attempt := 0; ; attempt++ {
 		err := f()
 		if err == nil || ctx.Err() != nil || attempt >= 8 {
@@ -787,12 +788,11 @@ func (w *Worker) newFetcher(ctx context.Context, s *streamInfo, shardID string, 
 	if w.cfg.retrieval == FanOut {
 		return fetch.NewFanOut(ctx, fetch.SubscribeToShardFunc(w.kin.SubscribeToShard), fetch.FanOutConfig{
 			ConsumerARN: s.consumerARN, ShardID: shardID, Start: pos, Prefetch: w.cfg.prefetch,
-			Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log,
+			Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log,
 		})
 	}
 	return fetch.NewPoller(ctx, w.kin, fetch.PollingConfig{
 		StreamName: s.Name, ShardID: shardID, Start: pos, MaxRecords: w.cfg.maxRecords, Prefetch: w.cfg.prefetch,
-		IdleTime: w.cfg.idleTime, Throttle: fetch.Backoff{Base: w.cfg.throttleBase, Max: w.cfg.throttleMax},
-		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log, CBOR: &w.cbor,
+		IdleTime: w.cfg.idleTime, Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log, CBOR: &w.cbor,
 	})
 }

@@ -136,6 +136,13 @@ func (c *CloudWatch) Record(name string, unit Unit, value float64, dims ...Dimen
 	c.mu.Unlock()
 }
 
+// RecordStat adds the observations s summarizes to the current interval.
+func (c *CloudWatch) RecordStat(name string, s Stat, dims ...Dimension) {
+	c.mu.Lock()
+	c.t.addStat(name, s, dims)
+	c.mu.Unlock()
+}
+
 // Dropped returns how many observations were dropped because of WithMaxSeries.
 func (c *CloudWatch) Dropped() int64 {
 	c.mu.Lock()

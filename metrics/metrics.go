@@ -59,7 +59,8 @@ type Stat struct {
 	Last float64
 }
 
-func (s *Stat) add(unit Unit, v float64) {
+// Add adds one observation of v.
+func (s *Stat) Add(unit Unit, v float64) {
 	if s.Count == 0 || v < s.Min {
 		s.Min = v
 	}
@@ -70,6 +71,34 @@ func (s *Stat) add(unit Unit, v float64) {
 	s.Count++
 	s.Sum += v
 	s.Last = v
+}
+
+// Merge adds the observations o summarizes; o's unit and last value become s's.
+func (s *Stat) Merge(o Stat) {
+	if o.Count == 0 {
+		return
+	}
+	if s.Count == 0 || o.Min < s.Min {
+		s.Min = o.Min
+	}
+	if s.Count == 0 || o.Max > s.Max {
+		s.Max = o.Max
+	}
+	s.Unit = o.Unit
+	s.Count += o.Count
+	s.Sum += o.Sum
+	s.Last = o.Last
+}
+
+// StatRecorder is a Recorder that also takes observations already summarized, the way
+// CloudWatch takes a statistic set. The producer gathers the per-record metrics of a
+// PutRecords call in a Stat per metric and shard and hands each over once when every
+// Recorder it was given is a StatRecorder; otherwise it records them one by one.
+type StatRecorder interface {
+	Recorder
+	// RecordStat adds the observations s summarizes to metric name at dims; a Stat with
+	// Count 0 adds nothing.
+	RecordStat(name string, s Stat, dims ...Dimension)
 }
 
 // Series is one metric at one dimension set with its statistics.
@@ -127,18 +156,35 @@ func newTable(maxSeries int) table {
 // add records one observation; a new series beyond maxSeries is dropped and counted.
 // Looking a series up does not allocate; only a new series does.
 func (t *table) add(name string, unit Unit, v float64, dims []Dimension) {
+	if s := t.get(name, dims); s != nil {
+		s.Stat.Add(unit, v)
+	}
+}
+
+// addStat records the observations st summarizes, as add does one.
+func (t *table) addStat(name string, st Stat, dims []Dimension) {
+	if st.Count == 0 {
+		return
+	}
+	if s := t.get(name, dims); s != nil {
+		s.Stat.Merge(st)
+	}
+}
+
+// get returns the series of name at dims, created if there is room, nil if not.
+func (t *table) get(name string, dims []Dimension) *Series {
 	var buf [256]byte
 	k := AppendKey(buf[:0], name, dims...)
 	s := t.series[string(k)]
 	if s == nil {
 		if t.maxSeries > 0 && len(t.series) >= t.maxSeries {
 			t.dropped++
-			return
+			return nil
 		}
 		s = &Series{Name: name, Dimensions: append([]Dimension(nil), dims...)}
 		t.series[string(k)] = s
 	}
-	s.Stat.add(unit, v)
+	return s
 }
 
 // sorted returns copies of the series in key order.
@@ -169,6 +215,13 @@ func NewMemory() *Memory { return &Memory{t: newTable(0)} }
 func (m *Memory) Record(name string, unit Unit, value float64, dims ...Dimension) {
 	m.mu.Lock()
 	m.t.add(name, unit, value, dims)
+	m.mu.Unlock()
+}
+
+// RecordStat adds the observations s summarizes.
+func (m *Memory) RecordStat(name string, s Stat, dims ...Dimension) {
+	m.mu.Lock()
+	m.t.addStat(name, s, dims)
 	m.mu.Unlock()
 }
 
@@ -205,19 +258,25 @@ func (m *Memory) Total(name string) (sum float64, count int64) {
 }
 
 // Multi returns a Recorder that records every observation to each of rs in turn (nil
-// entries are skipped). With no recorder left it returns nil.
+// entries are skipped); it is a StatRecorder when each of them is. With no recorder left
+// it returns nil.
 func Multi(rs ...Recorder) Recorder {
 	var out multi
+	stats := true
 	for _, r := range rs {
 		if r != nil {
 			out = append(out, r)
+			_, ok := r.(StatRecorder)
+			stats = stats && ok
 		}
 	}
-	switch len(out) {
-	case 0:
+	switch {
+	case len(out) == 0:
 		return nil
-	case 1:
+	case len(out) == 1:
 		return out[0]
+	case stats:
+		return multiStat{out}
 	}
 	return out
 }
@@ -227,5 +286,14 @@ type multi []Recorder
 func (m multi) Record(name string, unit Unit, value float64, dims ...Dimension) {
 	for _, r := range m {
 		r.Record(name, unit, value, dims...)
+	}
+}
+
+// multiStat is a multi of StatRecorders.
+type multiStat struct{ multi }
+
+func (m multiStat) RecordStat(name string, s Stat, dims ...Dimension) {
+	for _, r := range m.multi {
+		r.(StatRecorder).RecordStat(name, s, dims...)
 	}
 }

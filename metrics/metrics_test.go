@@ -248,3 +248,43 @@ func BenchmarkMemoryRecord(b *testing.B) {
 		m.Record("UserRecordsPut", UnitCount, 1, dims...)
 	}
 }
+
+// plainRecorder records nothing and takes no summaries.
+type plainRecorder struct{ n int }
+
+func (p *plainRecorder) Record(string, Unit, float64, ...Dimension) { p.n++ }
+
+// TestRecordStatMatchesRecord: observations handed over summarized (RecordStat) leave
+// the same statistics as the same observations recorded one by one, in Memory and
+// through Multi; Multi takes summaries only when all its recorders do.
+func TestRecordStatMatchesRecord(t *testing.T) {
+	one, sum := NewMemory(), NewMemory()
+	dims := []Dimension{{Name: DimStreamName, Value: "s"}}
+	var st Stat
+	for _, v := range []float64{3, 1, 7, 2} {
+		one.Record("M", UnitBytes, v, dims...)
+		st.Add(UnitBytes, v)
+	}
+	var half Stat
+	half.Add(UnitBytes, 5)
+	one.Record("M", UnitBytes, 5, dims...)
+	st.Merge(half)
+	st.Merge(Stat{}) // adds nothing
+	both := Multi(sum, NewMemory())
+	sr, ok := both.(StatRecorder)
+	if !ok {
+		t.Fatal("Multi of two Memory recorders takes no summaries")
+	}
+	sr.RecordStat("M", st, dims...)
+	sr.RecordStat("Empty", Stat{}, dims...)
+	got, want := sum.Snapshot(), one.Snapshot()
+	if len(got) != 1 || got[Key("M", dims...)] != want[Key("M", dims...)] {
+		t.Fatalf("summarized %+v, one by one %+v", got, want)
+	}
+	if s := want[Key("M", dims...)]; s.Count != 5 || s.Sum != 18 || s.Min != 1 || s.Max != 7 || s.Last != 5 {
+		t.Fatalf("one by one %+v", s)
+	}
+	if _, ok := Multi(NewMemory(), &plainRecorder{}).(StatRecorder); ok {
+		t.Fatal("Multi with a recorder that takes no summaries claims to take them")
+	}
+}

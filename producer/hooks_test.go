@@ -118,15 +118,15 @@ func TestHooksFireUnderFaults(t *testing.T) {
 	if h.puts != n || !h.ctxOK || len(h.results) != n {
 		t.Fatalf("%d puts (context passed: %v), %d results; want %d", h.puts, h.ctxOK, len(h.results), n)
 	}
-	// Distinct Kinesis records (the records of one aggregate share their Attempts).
+	// Distinct Kinesis records (the records of one aggregate share a sequence number).
 	sends, failedAttempts, throttledAttempts := 0, 0, 0
-	seen := map[*Attempt]bool{}
+	seen := map[string]bool{}
 	for id, r := range done {
 		hr := h.results[id]
 		if r.Err != nil || hr.Err != nil || hr.SequenceNumber != r.SequenceNumber || hr.ShardID != r.ShardID {
 			t.Fatalf("%s: done %+v, hook %+v", id, r, hr)
 		}
-		if k := &r.Attempts[0]; !seen[k] {
+		if k := r.ShardID + "/" + r.SequenceNumber; !seen[k] {
 			seen[k] = true
 			sends += len(r.Attempts)
 			for _, a := range r.Attempts {

@@ -104,22 +104,19 @@ type CloudWatchClient = metrics.PutMetricDataAPI
 type instruments struct {
 	level MetricsLevel
 	gran  MetricsGranularity
-	rec   metrics.Recorder    // nil at MetricsNone
-	mem   *metrics.Memory     // behind Producer.Metrics; nil at MetricsNone
-	cw    *metrics.CloudWatch // WithCloudWatch's sink, or nil
+	rec   metrics.Recorder     // nil at MetricsNone
+	stat  metrics.StatRecorder // rec when it takes summaries: then calls are tallied
+	mem   *metrics.Memory      // behind Producer.Metrics; nil at MetricsNone
+	cw    *metrics.CloudWatch  // WithCloudWatch's sink, or nil
 	hooks hooks
-
-	failThrottled bool
-	closing       func() bool
 
 	// dims caches the dimensions of each stream and shard: *stream or *shard ->
 	// []metrics.Dimension.
 	dims sync.Map
 }
 
-func newInstruments(cfg *config, closing func() bool) (*instruments, error) {
-	m := &instruments{level: cfg.metricsLevel, gran: cfg.metricsGranularity, hooks: cfg.hooks,
-		failThrottled: cfg.failThrottled, closing: closing}
+func newInstruments(cfg *config) (*instruments, error) {
+	m := &instruments{level: cfg.metricsLevel, gran: cfg.metricsGranularity, hooks: cfg.hooks}
 	if m.level == MetricsNone {
 		return m, nil
 	}
@@ -134,6 +131,7 @@ func newInstruments(cfg *config, closing func() bool) (*instruments, error) {
 		rs = append(rs, cw)
 	}
 	m.rec = metrics.Multi(rs...)
+	m.stat, _ = m.rec.(metrics.StatRecorder)
 	return m, nil
 }
 
@@ -182,6 +180,20 @@ func (m *instruments) observe(name string, st *stream, sh *shard, code string, v
 	}
 }
 
+// observeStat records the observations s summarizes as observe does one.
+func (m *instruments) observeStat(name string, st *stream, sh *shard, s metrics.Stat) {
+	if s.Count == 0 || !m.enabled(name) {
+		return
+	}
+	m.stat.RecordStat(name, s)
+	if m.gran >= GranularityStream {
+		m.stat.RecordStat(name, s, m.streamDims(st)...)
+		if sh != nil && m.gran >= GranularityShard {
+			m.stat.RecordStat(name, s, m.shardDims(st, sh)...)
+		}
+	}
+}
+
 // userReceived counts one Put; it is an atomic add per stream on the hot path.
 func (m *instruments) userReceived(st *stream) {
 	if m.rec == nil {
@@ -196,17 +208,8 @@ func (m *instruments) errorCode(st *stream, sh *shard, code string) {
 }
 
 // errorCodeN counts n Kinesis records of a failed PutRecords call (sh nil) or one
-// rejected entry of it (sh set).
-func (m *instruments) errorCodeN(st *stream, sh *shard, code string, n int) {
-	throttle := isThrottleCode(code)
-	var retryable bool
-	if sh != nil {
-		retryable = retryableCode(code)
-	} else {
-		// The call's error: transport failures and timeouts are retried too.
-		retryable = retryableCode(code) || code == "Timeout" || code == "Exception"
-	}
-	retryable = retryable && !(throttle && m.failThrottled) && !m.closing()
+// rejected entry of it (sh set); retryable is what the retry policy decided.
+func (m *instruments) errorCodeN(st *stream, sh *shard, code string, n int, retryable bool) {
 	m.failure("PutRecords", st, sh, code, n, retryable)
 }
 
@@ -234,7 +237,15 @@ func (m *instruments) expired(st *stream, k *krec) {
 	m.observe(MetricUserRecordExpired, st, k.sh, "", float64(len(k.users)))
 }
 
-func (m *instruments) buffering(st *stream, k *krec, d int64) {
+// buffering records how long k waited before its first send, in tally when there is
+// one.
+func (m *instruments) buffering(st *stream, k *krec, d int64, tally *callTally) {
+	if m.stat != nil && tally != nil {
+		if m.enabled(MetricBufferingTime) {
+			tally.of(k.sh)[tallyBufferingTime].Add(metrics.UnitMilliseconds, float64(d)/1e6)
+		}
+		return
+	}
 	m.observe(MetricBufferingTime, st, k.sh, "", float64(d)/1e6)
 }
 
@@ -247,22 +258,104 @@ func (m *instruments) request(st *stream, n int, d time.Duration) {
 	}
 }
 
-// put records a Kinesis record written with count of its user records.
-func (m *instruments) put(st *stream, k *krec, count int, attempts int) {
+// put records a Kinesis record written with count of its user records, into tally when
+// there is one (the call flushes it once it has settled every record).
+func (m *instruments) put(st *stream, k *krec, count int, attempts int, tally *callTally) {
 	if m.rec == nil {
 		return
 	}
-	st.resolved.Add(int64(count))
 	bytes := float64(k.userBytes)
 	if len(k.users) > 0 && count != len(k.users) {
 		bytes = bytes * float64(count) / float64(len(k.users))
 	}
+	retries := float64(max(attempts-1, 0))
+	if m.stat != nil && tally != nil {
+		tally.count += int64(count)
+		s := tally.of(k.sh)
+		s[tallyUserRecordsPut].Add(metrics.UnitCount, float64(count))
+		s[tallyUserRecordsDataPut].Add(metrics.UnitBytes, bytes)
+		s[tallyKinesisRecordsPut].Add(metrics.UnitCount, 1)
+		s[tallyKinesisRecordsDataPut].Add(metrics.UnitBytes, float64(k.size))
+		s[tallyUserRecordsPerKinesisRecord].Add(metrics.UnitCount, float64(count))
+		s[tallyRetriesPerRecord].Add(metrics.UnitCount, retries)
+		return
+	}
+	st.resolved.Add(int64(count))
 	m.observe(MetricUserRecordsPut, st, k.sh, "", float64(count))
 	m.observe(MetricUserRecordsDataPut, st, k.sh, "", bytes)
 	m.observe(MetricKinesisRecordsPut, st, k.sh, "", 1)
 	m.observe(MetricKinesisRecordsDataPut, st, k.sh, "", float64(k.size))
 	m.observe(MetricUserRecordsPerKinesisRecord, st, k.sh, "", float64(count))
-	m.observe(MetricRetriesPerRecord, st, k.sh, "", float64(max(attempts-1, 0)))
+	m.observe(MetricRetriesPerRecord, st, k.sh, "", retries)
+}
+
+// The per-record metrics of a call, gathered in a callTally.
+const (
+	tallyBufferingTime = iota
+	tallyUserRecordsPut
+	tallyUserRecordsDataPut
+	tallyKinesisRecordsPut
+	tallyKinesisRecordsDataPut
+	tallyUserRecordsPerKinesisRecord
+	tallyRetriesPerRecord
+	tallyMetrics
+)
+
+var tallyNames = [tallyMetrics]string{
+	MetricBufferingTime, MetricUserRecordsPut, MetricUserRecordsDataPut, MetricKinesisRecordsPut,
+	MetricKinesisRecordsDataPut, MetricUserRecordsPerKinesisRecord, MetricRetriesPerRecord,
+}
+
+// callTally gathers the per-record metrics of one PutRecords call by shard, so that the
+// recorder is called once per metric, shard and call (flush) rather than once per
+// Kinesis record, and the flush epochs the call's records settle, released only after.
+type callTally struct {
+	shards []*shard
+	stats  [][tallyMetrics]metrics.Stat
+	count  int64          // user records put
+	eps    []epochRelease // flush epochs to release once the metrics are in
+}
+
+type epochRelease struct {
+	ep *epoch
+	n  int64
+}
+
+// release releases n records of ep after the call's metrics are flushed, or at once
+// without a tally.
+func (t *callTally) release(ep *epoch, n int64) {
+	if t == nil {
+		ep.release(n)
+		return
+	}
+	t.eps = append(t.eps, epochRelease{ep, n})
+}
+
+// of returns the tally of sh.
+func (t *callTally) of(sh *shard) *[tallyMetrics]metrics.Stat {
+	for i, s := range t.shards {
+		if s == sh {
+			return &t.stats[i]
+		}
+	}
+	t.shards = append(t.shards, sh)
+	t.stats = append(t.stats, [tallyMetrics]metrics.Stat{})
+	return &t.stats[len(t.stats)-1]
+}
+
+// flush records a call's tally for stream st and empties it.
+func (m *instruments) flush(st *stream, t *callTally) {
+	if t.count > 0 {
+		st.resolved.Add(t.count)
+		t.count = 0
+	}
+	for i, sh := range t.shards {
+		for j := range t.stats[i] {
+			m.observeStat(tallyNames[j], st, sh, t.stats[i][j])
+		}
+	}
+	clear(t.shards)
+	t.shards, t.stats = t.shards[:0], t.stats[:0]
 }
 
 // failed records user records that failed for good.

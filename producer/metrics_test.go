@@ -304,21 +304,43 @@ func TestCloudWatchPublisherOnEngine(t *testing.T) {
 	}
 }
 
+// recordOnly hides a Memory's RecordStat: a recorder that takes observations one by one.
+type recordOnly struct{ m *metrics.Memory }
+
+func (r recordOnly) Record(name string, unit metrics.Unit, v float64, dims ...metrics.Dimension) {
+	r.m.Record(name, unit, v, dims...)
+}
+
 // TestMetricsRecorderGetsEveryObservation: a recorder given with WithMetricsRecorder
-// sees exactly the series and statistics the producer keeps for Metrics.
+// sees exactly the series and statistics the producer keeps for Metrics, whether it
+// takes a call's observations summarized (a StatRecorder) or one by one.
 func TestMetricsRecorderGetsEveryObservation(t *testing.T) {
-	mem := metrics.NewMemory()
-	p, _ := produceForMetrics(t, 300, WithMetrics(MetricsDetailed, GranularityShard), WithMetricsRecorder(mem))
-	own := p.Metrics()
-	theirs := mem.Series()
-	if len(own) == 0 || len(own) != len(theirs) {
-		t.Fatalf("producer keeps %d series, the recorder got %d", len(own), len(theirs))
-	}
-	for i, s := range theirs {
-		m := own[i]
-		if m.Name != s.Name || m.Stream != s.Dimension(metrics.DimStreamName) || m.ShardID != s.Dimension(metrics.DimShardID) ||
-			m.ErrorCode != s.Dimension(metrics.DimErrorCode) || m.SampleCount != s.Stat.Count || m.Sum != s.Stat.Sum {
-			t.Fatalf("series %d: producer %+v, recorder %+v", i, m, s)
-		}
+	for _, summarized := range []bool{true, false} {
+		t.Run(fmt.Sprint("summarized=", summarized), func(t *testing.T) {
+			mem := metrics.NewMemory()
+			var rec metrics.Recorder = mem
+			if !summarized {
+				rec = recordOnly{mem}
+			}
+			p, _ := produceForMetrics(t, 300, WithMetrics(MetricsDetailed, GranularityShard), WithMetricsRecorder(rec))
+			own := p.Metrics()
+			theirs := mem.Series()
+			if len(own) == 0 || len(own) != len(theirs) {
+				t.Fatalf("producer keeps %d series, the recorder got %d", len(own), len(theirs))
+			}
+			for i, s := range theirs {
+				m := own[i]
+				if m.Name != s.Name || m.Stream != s.Dimension(metrics.DimStreamName) || m.ShardID != s.Dimension(metrics.DimShardID) ||
+					m.ErrorCode != s.Dimension(metrics.DimErrorCode) || m.SampleCount != s.Stat.Count || m.Sum != s.Stat.Sum ||
+					m.Min != s.Stat.Min || m.Max != s.Stat.Max {
+					t.Fatalf("series %d: producer %+v, recorder %+v", i, m, s)
+				}
+			}
+			for _, m := range own {
+				if m.Name == MetricUserRecordsPut && m.Stream == "" && m.Sum != 300 {
+					t.Fatalf("UserRecordsPut %+v, want a sum of 300", m)
+				}
+			}
+		})
 	}
 }

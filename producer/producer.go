@@ -18,6 +18,7 @@ import (
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests pass a fake.
@@ -120,13 +121,15 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 // rate per shard, retries failures and reports one outcome per record. It is safe for
 // concurrent use.
 type Producer struct {
-	cfg     config
-	client  Client
-	log     *zap.Logger
-	callOpt []func(*kinesis.Options) // JSON PutRecords (our serializer)
-	cborOpt []func(*kinesis.Options) // CBOR PutRecords
-	calls   [][]*krec                // the dispatcher's scratch: calls of one pass
-	waves   atomic.Int64             // waves of more than one call started
+	cfg         config
+	retry       retrypolicy.Policy // cfg.retry as the shared component
+	recOverhead int64              // bookkeeping bytes charged per user record
+	client      Client
+	log         *zap.Logger
+	callOpt     []func(*kinesis.Options) // JSON PutRecords (our serializer)
+	cborOpt     []func(*kinesis.Options) // CBOR PutRecords
+	calls       [][]*krec                // the dispatcher's scratch: calls of one pass
+	waves       atomic.Int64             // waves of more than one call started
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64
 	// waveLanes is how many calls' bodies can be hashed together: the SHA-256 lanes
@@ -220,23 +223,28 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Producer{
-		cfg:      cfg,
-		client:   client,
-		log:      cfg.logger,
-		start:    time.Now(),
-		streams:  make(map[string]*stream),
-		hashes:   newHashCache(cfg.hashCacheSize),
-		dataFree: newDataFree(cfg.aggMaxBytes),
-		bodyFree: make(chan *[]byte, cfg.maxInFlight),
-		wake:     make(chan struct{}, 1),
-		slots:    make(chan struct{}, cfg.maxInFlight),
-		ctx:      ctx,
-		cancel:   cancel,
-		quit:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		cfg:         cfg,
+		retry:       cfg.retry.policy(),
+		recOverhead: AggregatedRecordOverhead,
+		client:      client,
+		log:         cfg.logger,
+		start:       time.Now(),
+		streams:     make(map[string]*stream),
+		hashes:      newHashCache(cfg.hashCacheSize),
+		dataFree:    newDataFree(cfg.aggMaxBytes),
+		bodyFree:    make(chan *[]byte, cfg.maxInFlight),
+		wake:        make(chan struct{}, 1),
+		slots:       make(chan struct{}, cfg.maxInFlight),
+		ctx:         ctx,
+		cancel:      cancel,
+		quit:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
+	}
+	if !cfg.aggregate {
+		p.recOverhead = PlainRecordOverhead
 	}
 	var err error
-	if p.metrics, err = newInstruments(&p.cfg, func() bool { return ctx.Err() != nil }); err != nil {
+	if p.metrics, err = newInstruments(&p.cfg); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -410,7 +418,7 @@ func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashk
 	if rec.ExplicitHashKey == "" {
 		hk = p.hashes.get(rec.PartitionKey)
 	}
-	ep, err := p.reserve(ctx, int64(size))
+	ep, err := p.reserve(ctx, int64(size)+p.recOverhead)
 	if err != nil {
 		return err
 	}
@@ -419,8 +427,8 @@ func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashk
 	return nil
 }
 
-// reserve counts a record of size bytes against the buffer bound and the current flush
-// epoch, waiting for room as configured.
+// reserve counts a record of size bytes (its data, partition key and recOverhead)
+// against the buffer bound and the current flush epoch, waiting for room as configured.
 func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 	for {
 		// Bytes are claimed with a compare-and-swap, so the gauge never shows more than
@@ -431,7 +439,7 @@ func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 				if r := p.bufRecords.Add(1); r <= p.cfg.maxBufRecords || r == 1 {
 					break
 				}
-				p.release(1, size)
+				p.release(1, size-p.recOverhead)
 			} else {
 				continue
 			}
@@ -449,7 +457,7 @@ func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 		if n > 0 && ep.pending.CompareAndSwap(n, n+1) {
 			if p.closed.Load() {
 				ep.release(1)
-				p.release(1, size)
+				p.release(1, size-p.recOverhead)
 				return nil, ErrClosed
 			}
 			return ep, nil
@@ -481,10 +489,11 @@ func (p *Producer) waitForSpace(ctx context.Context, size int64) error {
 	}
 }
 
-// release returns buffer room and wakes blocked Puts.
+// release returns the buffer room of records user records of bytes bytes (data and
+// partition keys; their recOverhead is added here) and wakes blocked Puts.
 func (p *Producer) release(records, bytes int64) {
 	p.bufRecords.Add(-records)
-	p.bufBytes.Add(-bytes)
+	p.bufBytes.Add(-bytes - records*p.recOverhead)
 	if p.waiting.Load() > 0 {
 		p.broadcastSpace()
 	}
@@ -499,8 +508,10 @@ func (p *Producer) broadcastSpace() {
 	p.spaceMu.Unlock()
 }
 
-// BufferedBytes returns the bytes (data plus partition keys) of records put and not yet
-// resolved, in flight included. It never exceeds the WithMaxBuffered bound, except
+// BufferedBytes returns the bytes of records put and not yet resolved, in flight
+// included: their data and partition keys, plus a fixed charge per record for the
+// producer's own bookkeeping (PlainRecordOverhead without aggregation,
+// AggregatedRecordOverhead with it). It never exceeds the WithMaxBuffered bound, except
 // while a single record larger than the bound is buffered alone.
 func (p *Producer) BufferedBytes() int64 { return p.bufBytes.Load() }
 

@@ -228,7 +228,7 @@ func (st *stream) refresh() {
 		}
 		p.log.Warn("producer: listing shards failed", zap.String("stream", st.name), zap.Error(err))
 		p.metrics.errorCode(st, nil, errorCode(err))
-		if !sleepCtx(p.ctx, p.backoff(attempt)) {
+		if !sleepCtx(p.ctx, p.retry.Delay(errorClass(err), attempt)) {
 			return
 		}
 	}

@@ -282,11 +282,15 @@ func (e *Engine) Clock() clock.Clock { return e.clock }
 // credentials in region us-east-1. Build clients with kinesis.NewFromConfig and friends.
 // Its HTTP client sends bodies through sdkhttp.ReadOnlyBodies, so the SDK does not resend
 // calls the engine has already applied (see package sdkhttp).
-func (e *Engine) AWSConfig() aws.Config {
+func (e *Engine) AWSConfig() aws.Config { return ClientConfig(e.url) }
+
+// ClientConfig returns an SDK configuration for an engine listening at url (static
+// credentials, its region, pooled connections), for clients in another process.
+func ClientConfig(url string) aws.Config {
 	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("freshet", "freshet", ""),
-		BaseEndpoint: aws.String(e.url),
+		BaseEndpoint: aws.String(url),
 		HTTPClient: sdkhttp.ReadOnlyBodies(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = 256
 			t.MaxIdleConnsPerHost = 256
