@@ -157,7 +157,7 @@ func position(s tracetest.SpanStub) string {
 		case AttrSequenceNumber:
 			seq = a.Value.AsString()
 		case AttrSubSequenceNumber:
-			sub = a.Value.Emit()
+			sub = a.Value.String()
 		}
 	}
 	return seq + "/" + sub
