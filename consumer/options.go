@@ -173,19 +173,16 @@ func (c *config) validate() error {
 	return c.validateProcessing()
 }
 
-// reportInterval is how often the worker writes its worker-metrics row: a quarter of the
-// failover time, so that a worker that stopped reporting drops out of the leader's plan
-// (metricsMaxAge) before its leases expire.
 // readPolicy is the retry policy of the worker's fetchers (WithBackoff).
 func (c *config) readPolicy() retrypolicy.Policy {
 	return fetch.NewPolicy(retrypolicy.Backoff{Min: c.retryBase, Max: c.retryMax}, retrypolicy.Backoff{Min: c.throttleBase, Max: c.throttleMax})
 }
 
+// reportInterval is how often the worker writes its worker-metrics row: a quarter of the
+// failover time, so that a worker that stopped reporting drops out of the leader's plan
+// (three reports: lease.WorkerMetrics.MaxAge) before its leases expire. The row carries
+// the interval, so any Freshet leader applies it; Java workers' rows get Java's window.
 func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond, c.failoverTime/4) }
-
-// metricsMaxAge is how old a worker's metrics row may be before the leader treats the
-// worker as gone: three reports, plus the second the row's time is truncated to.
-func (c *config) metricsMaxAge() time.Duration { return 3*c.reportInterval() + time.Second }
 
 // leaderLockDuration is how long a silent leader keeps the leader lock: the failover time
 // less one heartbeat. A follower sees a heartbeat up to one heartbeat period after it was

@@ -166,7 +166,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	}
 	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerClock(cfg.clock), lease.WithAssignerLogger(cfg.logger),
 		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
-		lease.WithWorkerMetricsMaxAge(cfg.metricsMaxAge()), lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow())); err != nil {
+		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow())); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock),

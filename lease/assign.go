@@ -68,10 +68,11 @@ type Assigner struct {
 	round      int
 	idle       bool
 	seen       map[string]seenLease
-	rows       map[string]time.Time // worker -> update time of its row when last read
-	life       map[string]time.Time // worker -> last evidence of life, on the leader's clock
-	suspect    map[string]time.Time // worker -> when it failed to confirm an assignment
-	moved      map[string]time.Time // lease -> last rebalancing move
+	rows       map[string]time.Time     // worker -> update time of its row when last read
+	reports    map[string]time.Duration // worker -> its row's report interval (Java's for Java rows)
+	life       map[string]time.Time     // worker -> last evidence of life, on the leader's clock
+	suspect    map[string]time.Time     // worker -> when it failed to confirm an assignment
+	moved      map[string]time.Time     // lease -> last rebalancing move
 	lastMean   float64
 }
 
@@ -132,8 +133,11 @@ func WithLiveness(live, confirm time.Duration) AssignerOption {
 	}
 }
 
-// WithWorkerMetricsMaxAge sets how old a worker's metrics may be before the worker is
-// considered gone (1 minute, twice the default report interval, by default).
+// WithWorkerMetricsMaxAge sets how old a worker-metrics row without a report interval (a
+// Java KCL worker's) may be before the worker is considered gone; JavaWorkerMetricsMaxAge
+// (twice Java's 30 s report interval, what Java's leader waits) by default. A Freshet
+// worker's row carries its report interval and is stale after three of them
+// (WorkerMetrics.MaxAge).
 func WithWorkerMetricsMaxAge(d time.Duration) AssignerOption {
 	return func(a *Assigner) error {
 		if d <= 0 {
@@ -194,7 +198,7 @@ func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
 		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
 	}
 	a := &Assigner{store: store, clock: clock.Real, log: zap.NewNop(), failover: DefaultFailoverTime,
-		metricsMaxAge: time.Minute, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
+		metricsMaxAge: JavaWorkerMetricsMaxAge, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}}
 	for _, o := range opts {
@@ -278,11 +282,12 @@ func (a *Assigner) wrote(l Lease, now time.Time, await bool) {
 	a.seen[l.Key] = s
 }
 
-// alive reports whether w showed life within the liveness window and since it last
-// failed to confirm an assignment. It must be called with a.mu held.
+// alive reports whether w showed life within the liveness window (at least its report
+// interval and two seconds, so an idle Java worker, which reports every 30 s, stays
+// eligible between reports) and since it last failed to confirm an assignment. It must be called with a.mu held.
 func (a *Assigner) alive(w string, now time.Time) bool {
 	t, ok := a.life[w]
-	if !ok || now.Sub(t) > a.live {
+	if !ok || now.Sub(t) > max(a.live, a.reports[w]+2*time.Second) {
 		return false
 	}
 	s, sus := a.suspect[w]
@@ -341,11 +346,16 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	var stale []WorkerMetrics
 	rowOf := make(map[string]*WorkerMetrics, len(metrics))
 	rows := make(map[string]time.Time, len(metrics))
+	reports := make(map[string]time.Duration, len(metrics))
 	for i := range metrics {
 		m := &metrics[i]
 		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
 			stale = append(stale, *m)
 			continue
+		}
+		reports[m.WorkerID] = m.ReportInterval
+		if m.ReportInterval == 0 {
+			reports[m.WorkerID] = JavaReportInterval
 		}
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(m.LastUpdate) {
 			a.life[m.WorkerID] = now
@@ -353,7 +363,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		rows[m.WorkerID] = m.LastUpdate
 		rowOf[m.WorkerID] = m
 	}
-	a.rows = rows
+	a.rows, a.reports = rows, reports
 	for w, t := range a.life {
 		if now.Sub(t) > a.staleMetrics {
 			delete(a.life, w)
@@ -408,7 +418,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		cpu := -1.0
 		if m := rowOf[w]; m != nil {
-			if !m.Valid() || now.Sub(m.LastUpdate) > a.metricsMaxAge {
+			if !m.Valid() || now.Sub(m.LastUpdate) > m.MaxAge(a.metricsMaxAge) {
 				return
 			}
 			if c, ok := m.CPU(); ok {

@@ -56,11 +56,68 @@ func (f *assignFixture) newAssigner(every int) {
 	}
 }
 
-// report writes w's metrics row at the manual clock's time.
+// report writes w's metrics row at the manual clock's time, as a Freshet worker that
+// reports every second does.
 func (f *assignFixture) report(w string) {
 	f.t.Helper()
-	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: f.clk.Now()}); err != nil {
+	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: f.clk.Now(), ReportInterval: time.Second}); err != nil {
 		f.t.Fatal(err)
+	}
+}
+
+// reportJava writes w's metrics row as a Java KCL 3.5 worker does: sup and slu, no
+// report interval.
+func (f *assignFixture) reportJava(w string) {
+	f.t.Helper()
+	now := f.clk.Now()
+	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: now,
+		SupportCode: lease.SupportCodeTableMigration, SupportCodeUpdate: now}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestAssignerWaitsJavaReportInterval: an idle Java worker (no lease, a row every 30 s)
+// stays eligible between its reports: when the Freshet worker holding the only lease
+// dies, the lease goes to the Java worker 15 s after its last report, where a Freshet
+// worker silent as long (15 of its 1 s reports) would get nothing. A Java worker silent
+// for longer than its report interval gets nothing either.
+func TestAssignerWaitsJavaReportInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		silence time.Duration // since the Java worker's last report when the lease expires
+		want    string
+	}{
+		{"between reports", 0, "java-1"},
+		{"reports stopped", 35 * time.Second, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAssignFixture(t, "shardId-0")
+			f.report("freshet-1")
+			f.round()
+			f.clk.Advance(time.Second)
+			f.report("freshet-1")
+			f.round()
+			if o := f.get("shardId-0").Owner; o != "freshet-1" {
+				t.Fatalf("lease owned by %q, want the only live worker", o)
+			}
+			f.renew("shardId-0")
+			f.clk.Advance(time.Second)
+			f.reportJava("java-1")
+			f.round()
+			f.clk.Advance(time.Second)
+			f.reportJava("java-1")
+			f.round()
+			f.clk.Advance(tc.silence)
+			f.round()
+			// freshet-1 dies: after the failover time its lease is placed again.
+			for i := 0; i < 14; i++ {
+				f.clk.Advance(time.Second)
+				f.round()
+			}
+			if o := f.get("shardId-0").Owner; o != tc.want && !(tc.want == "" && o == "freshet-1") {
+				t.Fatalf("lease owned by %q %v after the Java worker's last report; want %q", o, 14*time.Second+tc.silence, tc.want)
+			}
+		})
 	}
 }
 
