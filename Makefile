@@ -8,13 +8,28 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PEERS_STAMP := integration/peers/node_modules/.freshet-installed
 TEST_TIMEOUT ?= 25m
+MVN         ?= mvn
+JAVA_DIR    := integration/java
+JAVA_STAMP  := $(JAVA_DIR)/kcl/target/classpath.txt $(JAVA_DIR)/kpl/target/classpath.txt
+JAVA_SRC    := $(shell find $(JAVA_DIR)/*/src -name '*.java' 2>/dev/null)
 
-.PHONY: test deps peers tools fmt-check vet staticcheck unit modules bench soak quickstart
+.PHONY: test deps peers java tools fmt-check vet staticcheck unit modules bench soak quickstart
 
 test: deps fmt-check vet staticcheck unit
 
-deps: peers tools
+deps: peers java tools
 	$(GO) mod download
+	cd otel && $(GO) mod download
+
+# The Java peers (KCL 3.x and KPL programs, integration/java): Maven resolves the pinned
+# dependencies from Maven Central into integration/java/.m2 (git-ignored) on the first
+# build, and works offline after that. Each module's target/classpath.txt is what the Go
+# helpers run.
+java: $(JAVA_STAMP)
+
+$(JAVA_STAMP) &: $(JAVA_DIR)/pom.xml $(JAVA_DIR)/*/pom.xml $(JAVA_SRC)
+	cd $(JAVA_DIR) && if [ -d .m2 ]; then $(MVN) -B -q -o -Dmaven.repo.local=.m2 package || \
+		$(MVN) -B -q -Dmaven.repo.local=.m2 package; else $(MVN) -B -q -Dmaven.repo.local=.m2 package; fi
 
 peers: $(PEERS_STAMP)
 
@@ -38,9 +53,11 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
 	$(GO) vet -tags purego ./internal/lanehash/ ./aggregation/
+	cd otel && $(GO) vet ./...
 
 staticcheck: tools
 	$(STATICCHECK) ./...
+	cd otel && $(STATICCHECK) ./...
 
 # The quickstart demo's short run is CPU-bound for ten seconds: it runs on its own after
 # the rest of the suite so that it does not compete with other packages for the cores.
@@ -49,6 +66,7 @@ DEMO_PKG := ./examples/quickstart
 unit: modules
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/examples/quickstart$$')
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(DEMO_PKG)
+	cd otel && $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 # Modules of their own (a user's view: they import only Freshet's public packages, with a
 # replace directive pointing at this checkout), vetted, linted and tested like the rest.
@@ -61,6 +79,7 @@ modules: tools
 # Benchmarks of every hot path (not part of `make test`).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd otel && $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Long-running soak variants of the chaos tests.
 soak:

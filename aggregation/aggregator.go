@@ -107,6 +107,9 @@ type Aggregator struct {
 	firstHash           HashKey
 	firstHashed         bool
 	firstData, firstEnd int
+	// tagged is set when a record carries tags: the aggregate then never drains as
+	// a plain record, which has no place for them.
+	tagged bool
 
 	comp *compressor
 }
@@ -173,6 +176,7 @@ func (a *Aggregator) plan(r *Record) (delta int, pkIdx, ehkIdx uint64, newPK, ne
 		}
 		inner += 1 + varintSize(ehkIdx)
 	}
+	inner += TagsSize(r.Tags)
 	delta += bytesFieldSize(inner)
 	return
 }
@@ -231,6 +235,11 @@ func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
 		}
 		key, hashed = ehk, true
 	}
+	if len(r.Tags) > 0 {
+		if err := ValidateTags(r.Tags); err != nil {
+			return err
+		}
+	}
 	if a.n > 0 && (a.n >= a.cfg.maxRecords || a.Size()+delta > a.cfg.maxBytes) {
 		return ErrFull
 	}
@@ -250,6 +259,7 @@ func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
 		}
 		inner += 1 + varintSize(ehkIdx)
 	}
+	inner += TagsSize(r.Tags)
 	b := a.recs
 	b = append(b, tagRecords)
 	b = appendVarint(b, uint64(inner))
@@ -263,11 +273,25 @@ func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
 	b = appendVarint(b, uint64(len(r.Data)))
 	start := len(b)
 	b = append(b, r.Data...)
+	end := len(b)
+	for _, t := range r.Tags {
+		b = append(b, tagTags)
+		b = appendVarint(b, uint64(tagMessageSize(t)))
+		b = append(b, tagTagKey)
+		b = appendVarint(b, uint64(len(t.Key)))
+		b = append(b, t.Key...)
+		if t.Value != "" {
+			b = append(b, tagTagValue)
+			b = appendVarint(b, uint64(len(t.Value)))
+			b = append(b, t.Value...)
+		}
+		a.tagged = true
+	}
 	a.recs = b
 	if a.n == 0 {
 		a.firstPK, a.firstEHK = r.PartitionKey, r.ExplicitHashKey
 		a.firstHash, a.firstHashed = key, hashed
-		a.firstData, a.firstEnd = start, len(b)
+		a.firstData, a.firstEnd = start, end
 	}
 	a.n++
 	return nil
@@ -284,6 +308,7 @@ func (a *Aggregator) Reset() {
 	a.firstPK, a.firstEHK = "", ""
 	a.firstHash, a.firstHashed = HashKey{}, false
 	a.firstData, a.firstEnd = 0, 0
+	a.tagged = false
 }
 
 // Drain encodes the aggregate into one Kinesis record and empties the
@@ -291,8 +316,9 @@ func (a *Aggregator) Reset() {
 // and growing it only when needed; pass nil to allocate. The aggregator keeps
 // no reference to the returned data.
 //
-// A single record drains as itself: its own partition key, explicit hash key
-// and data, exactly as if it had never been aggregated. Two or more drain as
+// A single record without tags drains as itself: its own partition key,
+// explicit hash key and data, exactly as if it had never been aggregated (a
+// single tagged record drains as a KPL aggregate of one, with its own keys). Two or more drain as
 // a KPL aggregate with partition key "a" (AggregatePartitionKey) and, as
 // explicit hash key, the first user record's hash key in decimal, so the
 // aggregate lands on the shard the first record belongs to. With compression
@@ -323,7 +349,8 @@ func (a *Aggregator) drain(dst []byte, seal bool) (out Record, sealed bool, err 
 	if a.n == 0 {
 		return Record{}, true, ErrEmpty
 	}
-	if a.n == 1 && a.comp == nil {
+	plain := a.n == 1 && !a.tagged
+	if plain && a.comp == nil {
 		out = Record{
 			PartitionKey:    a.firstPK,
 			ExplicitHashKey: a.firstEHK,
@@ -354,7 +381,7 @@ func (a *Aggregator) drain(dst []byte, seal bool) (out Record, sealed bool, err 
 		dst = data
 	}
 	sealed = true
-	if a.n == 1 {
+	if plain {
 		out.Data = append(dst[:0], a.recs[a.firstData:a.firstEnd]...)
 	} else {
 		out.Data = a.encode(dst[:0], seal)

@@ -318,7 +318,7 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 			goto bail
 		}
 		i = e
-		pki, ehki, data, err := parseRecord(body[s:e], npk, len(keys)-npk)
+		pki, ehki, data, tagged, err := parseRecord(body[s:e], npk, len(keys)-npk)
 		if err != nil {
 			goto bail
 		}
@@ -337,6 +337,7 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 			Data:              data,
 			SubSequenceNumber: int64(sub),
 			Aggregated:        true,
+			Tags:              tagsOf(body[s:e], tagged),
 		})
 	}
 	return dst, true
@@ -517,7 +518,7 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 	base := len(dst)
 	dst = slices.Grow(dst, len(d.recs))
 	for n, sp := range d.recs {
-		pki, ehki, data, err := parseRecord(body[sp.start:sp.end], npk, nehk)
+		pki, ehki, data, tagged, err := parseRecord(body[sp.start:sp.end], npk, nehk)
 		if err != nil {
 			clear(dst[base:])
 			return dst[:base], malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
@@ -535,6 +536,7 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 			Data:              data,
 			SubSequenceNumber: int64(n),
 			Aggregated:        true,
+			Tags:              tagsOf(body[sp.start:sp.end], tagged),
 		})
 	}
 	return dst, nil
@@ -572,8 +574,8 @@ func (d *Deaggregator) inRange(pki, npk, ehki int, pk, ehk string) bool {
 }
 
 // parseRecord decodes one Record message. ehki is -1 when the record has no
-// explicit hash key index.
-func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, err error) {
+// explicit hash key index; tagged reports that it has tags (see tagsOf).
+func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagged bool, err error) {
 	// Fast path: the layout every known encoder writes, fields in order
 	// and each once: 08 pk [10 ehk] 1A len data, with varints of one or two
 	// bytes decoded in line. Anything else, including table indices out of
@@ -603,22 +605,22 @@ func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, err error
 			}
 			if e == len(b) && pk < uint64(npk) && (!hasEHK || ehk < uint64(nehk)) {
 				if !hasEHK {
-					return int(pk), -1, b[s:e:e], nil
+					return int(pk), -1, b[s:e:e], false, nil
 				}
-				return int(pk), int(ehk), b[s:e:e], nil
+				return int(pk), int(ehk), b[s:e:e], false, nil
 			}
 		}
 	}
 	return parseRecordSlow(b, npk, nehk)
 }
 
-func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, err error) {
+func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagged bool, err error) {
 	var pk, ehk uint64
 	var hasPK, hasEHK, hasData bool
 	for i := 0; i < len(b); {
 		field, wire, j := readTag(b, i)
 		if j < 0 {
-			return 0, 0, nil, errString("bad tag")
+			return 0, 0, nil, false, errString("bad tag")
 		}
 		switch {
 		case field == 1 && wire == wireVarint:
@@ -630,7 +632,7 @@ func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, err e
 		case field == 3 && wire == wireBytes:
 			s, e := readBytes(b, j)
 			if e < 0 {
-				return 0, 0, nil, errString("data overruns")
+				return 0, 0, nil, false, errString("data overruns")
 			}
 			data = b[s:e:e]
 			hasData = true
@@ -638,31 +640,68 @@ func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, err e
 		case field == 4 && wire == wireBytes:
 			s, e := readBytes(b, j)
 			if e < 0 || !validTag(b[s:e]) {
-				return 0, 0, nil, errString("bad tag entry")
+				return 0, 0, nil, false, errString("bad tag entry")
 			}
+			tagged = true
 			i = e
 		default:
 			i = skipField(b, j, wire)
 		}
 		if i < 0 {
-			return 0, 0, nil, errString("bad field")
+			return 0, 0, nil, false, errString("bad field")
 		}
 	}
 	switch {
 	case !hasPK:
-		return 0, 0, nil, errString("missing partition_key_index")
+		return 0, 0, nil, false, errString("missing partition_key_index")
 	case !hasData:
-		return 0, 0, nil, errString("missing data")
+		return 0, 0, nil, false, errString("missing data")
 	case pk >= uint64(npk):
-		return 0, 0, nil, errString("partition_key_index out of range")
+		return 0, 0, nil, false, errString("partition_key_index out of range")
 	case hasEHK && ehk >= uint64(nehk):
-		return 0, 0, nil, errString("explicit_hash_key_index out of range")
+		return 0, 0, nil, false, errString("explicit_hash_key_index out of range")
 	}
 	ehki = -1
 	if hasEHK {
 		ehki = int(ehk)
 	}
-	return int(pk), ehki, data, nil
+	return int(pk), ehki, data, tagged, nil
+}
+
+// tagsOf returns the tags of the Record message b (already validated by
+// parseRecord), or nil when tagged is false. Only tagged records pay for it.
+func tagsOf(b []byte, tagged bool) []Tag {
+	if !tagged {
+		return nil
+	}
+	var tags []Tag
+	for i := 0; i < len(b); {
+		field, wire, j := readTag(b, i)
+		if field != 4 || wire != wireBytes {
+			i = skipField(b, j, wire)
+			continue
+		}
+		s, e := readBytes(b, j)
+		var t Tag
+		for k := s; k < e; {
+			f, w, l := readTag(b, k)
+			if w != wireBytes {
+				k = skipField(b, l, w)
+				continue
+			}
+			vs, ve := readBytes(b, l)
+			switch f {
+			case 1:
+				t.Key = string(b[vs:ve])
+			case 2:
+				t.Value = string(b[vs:ve])
+			}
+			k = ve
+		}
+		tags = append(tags, t)
+		i = e
+	}
+	return tags
 }
 
 // validTag checks a Tag message: a required key and an optional value.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -457,7 +458,7 @@ func TestRecordFastPathsMatchSlow(t *testing.T) {
 		body = appendVarint(body, uint64(len(rec)))
 		body = append(body, rec...)
 		got, err := d.Append(nil, Record{PartitionKey: "outer", Data: kpl(body...)})
-		pki, ehki, data, werr := parseRecordSlow(rec, npk, nehk)
+		pki, ehki, data, tagged, werr := parseRecordSlow(rec, npk, nehk)
 		if werr != nil {
 			if !errors.Is(err, ErrProtobuf) {
 				t.Fatalf("record %x: slow decoder says %v, Append gave %v %+v", rec, werr, err, got)
@@ -467,6 +468,9 @@ func TestRecordFastPathsMatchSlow(t *testing.T) {
 		pk, ehk := keys(pki, ehki)
 		if err != nil || len(got) != 1 || got[0].PartitionKey != pk || got[0].ExplicitHashKey != ehk || !bytes.Equal(got[0].Data, data) {
 			t.Fatalf("record %x: got %+v %v, want pk %q ehk %q data %x", rec, got, err, pk, ehk, data)
+		}
+		if want := tagsOf(rec, tagged); !reflect.DeepEqual(got[0].Tags, want) {
+			t.Fatalf("record %x: tags %+v, want %+v", rec, got[0].Tags, want)
 		}
 	}
 	dataLens := []int{0, 1, 126, 127, 128, 129, 255, 256, 16383, 16384}

@@ -35,8 +35,14 @@
 // the records), puts each distinct key in its table once in order of first
 // use, always writes partition_key_index (so index 0 is "08 00"), writes
 // explicit_hash_key_index only for records that have an explicit hash key,
-// and writes no tags: the same bytes as the KPL and aws-kinesis-agg. An
-// aggregate of a single record is sent as that plain record. An aggregate of
+// and writes a record's tags (Record.Tags) after its data: without tags, the
+// same bytes as the KPL and aws-kinesis-agg; with tags, the bytes protobuf
+// gives those messages (checked against aws-kinesis-agg's schema). An
+// untagged aggregate of a single record is sent as that plain record; a
+// tagged one stays an aggregate, since a plain record has no place for tags.
+// Deaggregators return each record's tags (UserRecord.Tags); the Java KCL and
+// aws-kinesis-agg ignore them. Freshet's tracing carries a W3C trace context
+// there (module github.com/freshet/freshet/otel). An aggregate of
 // several is sent with partition key "a" and, as explicit hash key, the first
 // user record's hash key in decimal, so it lands on the first record's shard;
 // the producer only aggregates records predicted for the same shard.

@@ -128,6 +128,7 @@ func FuzzCompressedFrame(f *testing.F) {
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte("k\x00data\x00ключ\x01\x00\x00"), uint8(0))
 	f.Add(bytes.Repeat([]byte("key\x00value\x00"), 50), uint8(1))
+	f.Add([]byte("k\x00\x03tagged\x00"), uint8(0))
 	var aggs [4]*Aggregator
 	for c := range aggs {
 		a, err := NewAggregator(WithCompression(Codec(c)), WithMinCompressSize(0), WithMaxBytes(1024))
@@ -147,6 +148,13 @@ func FuzzRoundTrip(f *testing.F) {
 			r := Record{PartitionKey: pk, Data: parts[i+1]}
 			if len(parts[i+1]) > 0 && parts[i+1][0]&1 == 1 {
 				r.ExplicitHashKey = PartitionKeyHash(string(parts[i+1])).String()
+			}
+			if len(parts[i+1]) > 0 && parts[i+1][0]&2 == 2 {
+				v := string(parts[i+1])
+				if !utf8.ValidString(v) {
+					v = ""
+				}
+				r.Tags = []Tag{{Key: "traceparent", Value: v}, {Key: "k"}}
 			}
 			recs = append(recs, r)
 		}

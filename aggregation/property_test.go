@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,7 +116,7 @@ func checkDecodes(t *testing.T, out Record, want []Record) {
 	if len(got) != len(want) {
 		t.Fatalf("Deaggregate returned %d records, want %d", len(got), len(want))
 	}
-	plain := len(want) == 1 && !hasPrefix(out.Data, CompressedMagic[:])
+	plain := len(want) == 1 && len(want[0].Tags) == 0 && !hasPrefix(out.Data, CompressedMagic[:])
 	if len(want) > 1 {
 		if out.PartitionKey != AggregatePartitionKey {
 			t.Fatalf("aggregate partition key %q", out.PartitionKey)
@@ -137,6 +138,9 @@ func checkDecodes(t *testing.T, out Record, want []Record) {
 			t.Fatalf("record %d: got {%q %q %d bytes sub %d agg %v}, want {%q %q %d bytes}", i,
 				g.PartitionKey, g.ExplicitHashKey, len(g.Data), g.SubSequenceNumber, g.Aggregated,
 				w.PartitionKey, w.ExplicitHashKey, len(w.Data))
+		}
+		if len(g.Tags) != len(w.Tags) || (len(w.Tags) > 0 && !slices.Equal(g.Tags, w.Tags)) {
+			t.Fatalf("record %d: tags %+v, want %+v", i, g.Tags, w.Tags)
 		}
 	}
 }

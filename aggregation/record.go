@@ -20,6 +20,52 @@ type Record struct {
 	ExplicitHashKey string
 	// Data is the record's payload; it may be empty.
 	Data []byte
+	// Tags are the record's KPL tags (Record.tags in the aggregated format), carried
+	// only inside an aggregate: a record with tags always drains as a KPL aggregate,
+	// even alone. The Java KCL and aws-kinesis-agg read such aggregates and ignore the
+	// tags. Keys must not be empty; keys and values must be valid UTF-8.
+	Tags []Tag
+}
+
+// Tag is one key and value of a user record's KPL tags. Freshet's tracing carries a W3C
+// trace context in them ("traceparent", "tracestate"). An empty Value is not written.
+type Tag struct {
+	// Key names the tag; it must not be empty.
+	Key string
+	// Value is the tag's value, which may be empty.
+	Value string
+}
+
+// TagsSize returns the bytes tags add to a user record inside an aggregate.
+func TagsSize(tags []Tag) int {
+	n := 0
+	for _, t := range tags {
+		n += bytesFieldSize(tagMessageSize(t))
+	}
+	return n
+}
+
+func tagMessageSize(t Tag) int {
+	n := bytesFieldSize(len(t.Key))
+	if t.Value != "" {
+		n += bytesFieldSize(len(t.Value))
+	}
+	return n
+}
+
+// ValidateTags reports whether tags can be carried: it fails with an error wrapping
+// ErrInvalidRecord for an empty key or a key or value that is not valid UTF-8 (protobuf
+// strings).
+func ValidateTags(tags []Tag) error {
+	for i, t := range tags {
+		if t.Key == "" {
+			return fmt.Errorf("%w: tag %d has an empty key", ErrInvalidRecord, i)
+		}
+		if !utf8.ValidString(t.Key) || !utf8.ValidString(t.Value) {
+			return fmt.Errorf("%w: tag %q is not valid UTF-8", ErrInvalidRecord, t.Key)
+		}
+	}
+	return nil
 }
 
 // HashKey returns the record's effective hash key: its explicit hash key when
@@ -48,6 +94,9 @@ type UserRecord struct {
 	// 0 for a plain record. Records dropped by a hash-range filter keep their
 	// numbers taken, so numbers may have gaps.
 	SubSequenceNumber int64
+	// Tags are the user record's KPL tags, nil when it has none (always for a plain
+	// record).
+	Tags []Tag
 	// Aggregated reports whether the record came out of an aggregate (KPL or
 	// compressed); false for a plain record, including a malformed aggregate
 	// returned whole.

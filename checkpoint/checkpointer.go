@@ -83,6 +83,30 @@ type Checkpointer struct {
 	pendingSt  []byte
 	shardEnded bool
 	lost       bool
+	observer   func(Written)
+}
+
+// Written describes one write of a checkpoint to the store, successful or not.
+type Written struct {
+	// LeaseKey is the lease written to.
+	LeaseKey string
+	// Checkpoint is the value written.
+	Checkpoint Value
+	// Pending reports a pending (prepared) checkpoint rather than a committed one.
+	Pending bool
+	// Err is nil when the store took the write; otherwise the store's error (matching
+	// ErrLeaseLost when the lease was gone).
+	Err error
+}
+
+// SetObserver sets fn to be called after every write this Checkpointer makes to its
+// store, with its outcome (not for requests refused before writing, nor for no-ops).
+// The consumer sets it to fire its checkpoint hooks; a later call replaces it. fn runs
+// on the goroutine that checkpoints and must return quickly.
+func (c *Checkpointer) SetObserver(fn func(Written)) {
+	c.mu.Lock()
+	c.observer = fn
+	c.mu.Unlock()
 }
 
 // Option configures a Checkpointer.
@@ -137,6 +161,19 @@ func (c *Checkpointer) LeaseKey() string { return c.leaseKey }
 func (c *Checkpointer) Delivered(v Value) {
 	c.mu.Lock()
 	if c.delivered.Compare(v) < 0 {
+		c.delivered = v
+	}
+	c.mu.Unlock()
+}
+
+// Redeliver records that the records handed to the processor now end at v, which may be
+// before the last delivered position: the consumer calls it when it hands part of a
+// failed batch again (a bisected batch, or the rest after a partial failure), so that
+// Checkpoint stores v and not the end of the whole batch. A v before the stored
+// checkpoint is ignored.
+func (c *Checkpointer) Redeliver(v Value) {
+	c.mu.Lock()
+	if c.stored.Compare(v) <= 0 {
 		c.delivered = v
 	}
 	c.mu.Unlock()
@@ -307,7 +344,13 @@ func (c *Checkpointer) write(ctx context.Context, op string, target Value, state
 		err = c.store.WriteCheckpoint(ctx, c.leaseKey, c.owner, target)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	observer := c.observer
+	defer func() {
+		c.mu.Unlock()
+		if observer != nil {
+			observer(Written{LeaseKey: c.leaseKey, Checkpoint: target, Pending: pending, Err: err})
+		}
+	}()
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			c.lost = true

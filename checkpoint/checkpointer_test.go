@@ -334,3 +334,65 @@ func BenchmarkCheckpointAt(b *testing.B) {
 		}
 	}
 }
+
+// TestRedeliverMovesDeliveredBack hands part of a failed batch again: Checkpoint stores
+// the end of that part, not the end of the batch, and never goes before the stored
+// checkpoint.
+func TestRedeliverMovesDeliveredBack(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStore()
+	s.owner["k"] = "w1"
+	c, _ := New(s, "k", "w1", TrimHorizon)
+	c.Delivered(mustAt(t, "20", 0))
+	c.Redeliver(mustAt(t, "10", 2))
+	if err := c.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.cp["k"]; got.Compare(mustAt(t, "10", 2)) != 0 {
+		t.Fatalf("stored %v, want 10/2", got)
+	}
+	c.Redeliver(mustAt(t, "5", 0))
+	if got := c.LastDelivered(); got.Compare(mustAt(t, "10", 2)) != 0 {
+		t.Fatalf("delivered %v after a redelivery before the checkpoint, want 10/2", got)
+	}
+	if err := c.CheckpointAt(ctx, "20", 0); !errors.Is(err, ErrBeyondDelivered) {
+		t.Fatalf("CheckpointAt past the redelivered part = %v, want ErrBeyondDelivered", err)
+	}
+}
+
+// TestObserverSeesEveryWrite: the observer hears each write the store got, with its
+// value and outcome, and nothing for refused requests or no-ops.
+func TestObserverSeesEveryWrite(t *testing.T) {
+	s := newMemStore()
+	s.owner["k"] = "w"
+	c, err := New(s, "k", "w", TrimHorizon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Written
+	c.SetObserver(func(w Written) { got = append(got, w) })
+	ctx := context.Background()
+	v1 := mustAt(t, "49590338271490256608559692538361571095921575989136588898", 3)
+	c.Delivered(v1)
+	if err := c.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Checkpoint(ctx); err != nil { // no-op: already stored
+		t.Fatal(err)
+	}
+	if _, err := c.PrepareAt(ctx, "49590338271490256608559692538361571095921575989136588999", 0, nil); err == nil {
+		t.Fatal("prepare beyond the delivered record accepted")
+	}
+	if _, err := c.Prepare(ctx, []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	s.owner["k"] = "other"
+	if err := c.Checkpoint(ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("checkpoint after the lease moved: %v", err)
+	}
+	if len(got) != 3 || got[0] != (Written{LeaseKey: "k", Checkpoint: v1}) ||
+		!got[1].Pending || got[1].Checkpoint != v1 || got[1].Err != nil ||
+		got[2].Pending || !errors.Is(got[2].Err, ErrLeaseLost) {
+		t.Fatalf("observed %+v", got)
+	}
+}

@@ -53,9 +53,10 @@
 //
 // # Metrics
 //
-// Metrics go to a Metrics sink (MemoryMetrics in process, CloudWatchMetrics batched to
-// PutMetricData) under the names Java KCL publishes, so existing dashboards and alarms
-// work. The short names map to them as follows:
+// Metrics go to a metrics.Recorder given with WithMetrics (package metrics: Memory in
+// process, CloudWatch batched to PutMetricData, or any backend of the user's), the design
+// the producer shares, under the names Java KCL publishes, so existing dashboards and
+// alarms work. Hooks (WithHooks) report the same events as typed values. The short names map to them as follows:
 //
 //	MillisBehindLatest   MetricMillisBehindLatest  "MillisBehindLatest" (per shard)
 //	RecordsProcessed     MetricRecordsProcessed    "RecordsProcessed" (per shard, user records)

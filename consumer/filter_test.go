@@ -38,11 +38,13 @@ func TestHashKeyRangeFilter(t *testing.T) {
 		name       string
 		filter     bool
 		start, end string
+		auto       bool
 		want       []string
 	}{
-		{"on", true, lower.Start.String(), lower.End.String(), inRange},
-		{"off", false, lower.Start.String(), lower.End.String(), all},
-		{"on, lease without range", true, "", "", all},
+		{"on", true, lower.Start.String(), lower.End.String(), false, inRange},
+		{"off", false, lower.Start.String(), lower.End.String(), false, all},
+		{"on, lease without range", true, "", "", false, all},
+		{"on, AUTO stream", true, lower.Start.String(), lower.End.String(), true, all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			batches := []fetch.Batch{{Records: []types.Record{aggregate(t, sq(7), n)}}}
@@ -50,6 +52,7 @@ func TestHashKeyRangeFilter(t *testing.T) {
 			h := newHarness(t, checkpoint.TrimHorizon, batches, proc, func(c *config, s *ShardInfo) {
 				c.hashRangeFilter = tc.filter
 				s.StartingHashKey, s.EndingHashKey = tc.start, tc.end
+				s.AutoDistribution = tc.auto
 			})
 			h.start()
 			deadline := time.Now().Add(60 * time.Second)
@@ -79,4 +82,11 @@ func mustHashKey(t *testing.T, s string) aggregation.HashKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestRecordHasPartitionKey: an empty key means none (Kinesis keys are never empty).
+func TestRecordHasPartitionKey(t *testing.T) {
+	if (&Record{}).HasPartitionKey() || !(&Record{PartitionKey: "k"}).HasPartitionKey() {
+		t.Fatal("HasPartitionKey disagrees with PartitionKey")
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/consumer/internal/fetch"
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -87,10 +89,14 @@ type config struct {
 	tableSettings      lease.TableSettings
 	callEmptyBatches   bool
 	cbor               bool
+	policy             FailurePolicy
+	lanes              int
+	perStream          map[string]streamProcessing
 
 	clock   clock.Clock
 	logger  *zap.Logger
 	metrics Metrics
+	hooks   hooks
 }
 
 func defaultConfig() config {
@@ -107,12 +113,13 @@ func defaultConfig() config {
 		shardSyncInterval:  time.Minute,
 		parentPollInterval: time.Second,
 		handoffTimeout:     30 * time.Second,
-		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100, MaxMovesPerRound: 8},
+		plan:               lease.PlanConfig{ThresholdPercent: 10, DampeningPercent: 100},
 		cpuMetrics:         true,
 		cbor:               true,
 		shutdownTimeout:    30 * time.Second,
 		processorRetry:     100 * time.Millisecond,
 		processorRetryMax:  10 * time.Second,
+		lanes:              1,
 		clock:              clock.Real,
 		logger:             zap.NewNop(),
 	}
@@ -163,17 +170,40 @@ func (c *config) validate() error {
 	if c.tables.Lease == "" {
 		c.tables = lease.DefaultTables(c.application)
 	}
-	return nil
+	return c.validateProcessing()
+}
+
+// readPolicy is the retry policy of the worker's fetchers (WithBackoff).
+func (c *config) readPolicy() retrypolicy.Policy {
+	return fetch.NewPolicy(retrypolicy.Backoff{Min: c.retryBase, Max: c.retryMax}, retrypolicy.Backoff{Min: c.throttleBase, Max: c.throttleMax})
 }
 
 // reportInterval is how often the worker writes its worker-metrics row: a quarter of the
 // failover time, so that a worker that stopped reporting drops out of the leader's plan
-// (metricsMaxAge) before its leases expire.
+// (three reports: lease.WorkerMetrics.MaxAge) before its leases expire. The row carries
+// the interval, so any Freshet leader applies it; Java workers' rows get Java's window.
 func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond, c.failoverTime/4) }
 
-// metricsMaxAge is how old a worker's metrics row may be before the leader treats the
-// worker as gone: three reports, plus the second the row's time is truncated to.
-func (c *config) metricsMaxAge() time.Duration { return 3*c.reportInterval() + time.Second }
+// leaderLockDuration is how long a silent leader keeps the leader lock: the failover time
+// less one heartbeat. A follower sees a heartbeat up to one heartbeat period after it was
+// written, so a dead leader is replaced within the failover time of its last heartbeat.
+func (c *config) leaderLockDuration() time.Duration {
+	if d := c.failoverTime - c.renewInterval; d > c.renewInterval {
+		return d
+	}
+	return c.failoverTime
+}
+
+// livenessWindow is how recent the leader's last evidence of a worker's life (a renewal
+// or a new metrics report) must be for the worker to get leases: the longer of the
+// renewal and report intervals (a row's time has one-second steps), plus two rounds.
+func (c *config) livenessWindow() time.Duration {
+	return max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
+}
+
+// confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
+// the lease within an assignment interval and renews it at once.
+func (c *config) confirmWindow() time.Duration { return 3*c.assignInterval + 100*time.Millisecond }
 
 // Option configures a Worker.
 type Option func(*config) error
@@ -324,7 +354,8 @@ func WithAssignmentInterval(d time.Duration) Option {
 
 // WithRebalance tunes load balancing: how far from the average a worker's load may be,
 // how much of its excess moves per round and how many moves a round makes at most (10%,
-// 100% and 8 by default; the strict variance rule and a cooldown of one failover time per
+// 100% and a tenth of the leases by default, so that a fleet of any size converges in a
+// few rounds; the strict variance rule and a cooldown of one failover time per
 // moved lease keep rounds from overshooting or swinging), and how often the leader
 // rebalances (a quarter of the failover time by default). Leases move by graceful
 // handoff: the owner stops, checkpoints and releases, and the new owner starts from that
@@ -431,7 +462,23 @@ func WithLogger(l *zap.Logger) Option {
 	}
 }
 
-// WithMetrics sets where metrics go (nowhere by default).
+// WithHooks registers hooks: values implementing one or more of the Hook* interfaces
+// (HookLeaseGained, HookLeaseLost, HookBatchProcessed, HookCheckpointWritten), called for
+// the events they implement, in the order given. Several WithHooks add up. A value
+// implementing none of them is an invalid option.
+func WithHooks(hs ...Hook) Option {
+	return func(c *config) error {
+		for i, h := range hs {
+			if h == nil || !c.hooks.add(h) {
+				return fmt.Errorf("%w: hook %d (%T) implements no Hook interface", ErrInvalidOption, i, h)
+			}
+		}
+		return nil
+	}
+}
+
+// WithMetrics sets where metrics go (nowhere by default): a metrics.Recorder, such as
+// metrics.NewMemory, metrics.NewCloudWatch, or the OpenTelemetry module's meter.
 func WithMetrics(m Metrics) Option {
 	return func(c *config) error {
 		if m == nil {

@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"time"
+
+	"github.com/freshet/freshet/aggregation"
 )
 
 // Record is one user record delivered to a processor: a plain Kinesis record or one user
@@ -13,7 +15,10 @@ type Record struct {
 	// SubSequenceNumber is the user record's index inside its aggregate (0 for plain
 	// records).
 	SubSequenceNumber int64
-	// PartitionKey is the user record's partition key.
+	// PartitionKey is the user record's partition key, or empty when it has none:
+	// streams with AUTO record distribution accept records without a key and return
+	// them without one (HasPartitionKey). Code that routes or orders by key must treat
+	// such records as keyless, not as one key "".
 	PartitionKey string
 	// ExplicitHashKey is the user record's explicit hash key in decimal, if it had one.
 	ExplicitHashKey string
@@ -24,7 +29,19 @@ type Record struct {
 	ApproximateArrivalTimestamp time.Time
 	// Aggregated reports that the record came out of an aggregate.
 	Aggregated bool
+	// Tags are the user record's KPL tags, nil when it has none (always for a plain
+	// Kinesis record). A Freshet producer carries Record.Tags here; its tracing puts a
+	// W3C trace context in them, which the OpenTelemetry module's processor links each
+	// record's span to.
+	Tags []Tag
 }
+
+// HasPartitionKey reports whether the record carries a partition key. Kinesis keys are
+// at least one character long, so an empty PartitionKey always means none.
+func (r *Record) HasPartitionKey() bool { return r.PartitionKey != "" }
+
+// Tag is one key and value of a user record's tags (aggregation.Tag).
+type Tag = aggregation.Tag
 
 // ShardInfo identifies the shard a processor works on.
 type ShardInfo struct {
@@ -42,4 +59,9 @@ type ShardInfo struct {
 	// StartingHashKey and EndingHashKey are the shard's hash key range in decimal, as
 	// its lease records it; both empty when the lease does not say.
 	StartingHashKey, EndingHashKey string
+	// AutoDistribution reports that the stream used AUTO record distribution when the
+	// worker started: the service places records on any shard whatever their key, so
+	// records of one key are spread over shards (no per-key order across them), some
+	// have no key, and the hash key range filter (WithHashKeyRangeFilter) is not applied.
+	AutoDistribution bool
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/internal/retrypolicy"
+	"github.com/freshet/freshet/metrics"
 )
 
 // shardState is where a shard consumer is in its life.
@@ -89,6 +91,11 @@ type shardConsumer struct {
 	skipSeq string
 	skipSub int64
 	ends    []int // scratch: end of each Kinesis record's user records
+
+	// processing is the stream's failure policy and lanes; runner applies the policy to
+	// a custom processor's batches.
+	processing processing
+	runner     *policyRunner
 }
 
 func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, proc Processor, cp *checkpoint.Checkpointer, start checkpoint.Value) (*shardConsumer, error) {
@@ -99,7 +106,9 @@ func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, pro
 		env.log = zap.NewNop()
 	}
 	var dopts []aggregation.DeaggregatorOption
-	if env.cfg.hashRangeFilter {
+	// On an AUTO stream shards do not own hash keys: filtering by range would drop
+	// records the service placed there on purpose.
+	if env.cfg.hashRangeFilter && !shard.AutoDistribution {
 		r, err := aggregation.ParseHashKeyRange(shard.StartingHashKey, shard.EndingHashKey)
 		if err != nil {
 			// A lease without a usable range (written by an old client): deliver every
@@ -115,13 +124,21 @@ func newShardConsumer(parent context.Context, env shardEnv, shard ShardInfo, pro
 		return nil, err
 	}
 	sc := &shardConsumer{env: env, shard: shard, proc: proc, cp: cp, start: start, deagg: d, done: make(chan struct{}),
-		dims: []Dimension{{Name: "ShardId", Value: shard.ShardID}}}
+		dims: []Dimension{{Name: metrics.DimShardID, Value: shard.ShardID}}}
 	if env.cfg.multiStream {
-		sc.dims = append(sc.dims, Dimension{Name: "StreamId", Value: shard.StreamName})
+		sc.dims = append(sc.dims, Dimension{Name: metrics.DimStreamID, Value: shard.StreamName})
 	}
+	env.cfg.hooks.observe(cp, shard)
 	sc.parent = parent
 	sc.leaseCtx, sc.leaseCancel = context.WithCancel(parent)
 	sc.loopCtx, sc.loopCancel = context.WithCancel(sc.leaseCtx)
+	sc.processing = env.cfg.processingFor(shard.StreamName)
+	if _, managed := proc.(*handlerProcessor); !managed && sc.processing.lanes > 1 {
+		env.log.Error("consumer: lanes need a HandlerFunc processor; this custom Processor runs one lane",
+			zap.String("lease", shard.LeaseKey), zap.Int("lanes", sc.processing.lanes))
+		sc.processing.lanes = 1
+	}
+	sc.runner = &policyRunner{sc: sc, pol: sc.processing.policy, stop: sc.loopCtx.Done()}
 	return sc, nil
 }
 
@@ -189,8 +206,8 @@ func (sc *shardConsumer) checkHeld() bool {
 	return true
 }
 
-func (sc *shardConsumer) backoff(attempt int) fetch.Backoff {
-	return fetch.Backoff{Base: sc.env.cfg.processorRetry, Max: sc.env.cfg.processorRetryMax}
+func (sc *shardConsumer) backoff(attempt int) retrypolicy.Backoff {
+	return retrypolicy.Backoff{Min: sc.env.cfg.processorRetry, Max: sc.env.cfg.processorRetryMax}
 }
 
 // pause waits d or until ctx ends.
@@ -219,6 +236,7 @@ func (sc *shardConsumer) run() stopReason {
 	case reasonLeaseLost:
 		sc.setState(stateLeaseLost)
 		sc.env.metrics.Record(MetricLeaseLost, UnitCount, 1, sc.dims...)
+		sc.env.cfg.hooks.lost(LeaseEvent{WorkerID: sc.env.cfg.workerID, Shard: sc.shard})
 		sc.cp.LeaseLost()
 		sc.proc.LeaseLost(context.WithoutCancel(sc.leaseCtx), LeaseLostInput{Shard: sc.shard})
 	case reasonShutdown:
@@ -288,6 +306,11 @@ func (sc *shardConsumer) lifecycle() stopReason {
 		return reasonFailed
 	}
 	defer f.Close()
+	var lanes *laneSet
+	if h, ok := sc.proc.(*handlerProcessor); ok {
+		lanes = newLaneSet(sc, h.fn, sc.processing)
+		defer lanes.close()
+	}
 
 	sc.setState(stateProcessing)
 	var recs []aggregation.UserRecord
@@ -316,14 +339,31 @@ func (sc *shardConsumer) lifecycle() stopReason {
 			}
 			sc.env.fetched(n)
 		}
-		if len(out) > 0 || sc.env.cfg.callEmptyBatches {
+		switch {
+		case lanes != nil:
+			if !sc.checkHeld() {
+				return reasonLeaseLost
+			}
+			if err := lanes.dispatch(out); err != nil {
+				return sc.interrupted()
+			}
+		case len(out) > 0 || sc.env.cfg.callEmptyBatches:
 			if r, stop := sc.deliver(ctx, out, b, fetchedAt); stop {
 				return r
 			}
-		} else if !sc.checkHeld() {
-			return reasonLeaseLost
+		default:
+			if !sc.checkHeld() {
+				return reasonLeaseLost
+			}
+			sc.observeSequential(nil, 0)
 		}
 		if b.ShardEnd {
+			if lanes != nil {
+				if !lanes.drain() {
+					return sc.interrupted()
+				}
+				lanes.close()
+			}
 			return sc.shardEnd(ctx, b.ChildShards)
 		}
 	}
@@ -357,37 +397,83 @@ func (sc *shardConsumer) processorFailed(ctx context.Context, op string, err err
 	return reasonNone, false
 }
 
-// deliver hands one batch to the processor, retrying it while the processor fails.
+// deliver hands one batch to a custom processor through the failure policy. Before each
+// call the checkpointer learns the call's last record as delivered, so a processor that
+// checkpoints (Checkpoint) never passes a record it was not given.
 func (sc *shardConsumer) deliver(ctx context.Context, out []Record, b fetch.Batch, fetchedAt time.Time) (stopReason, bool) {
-	if len(out) > 0 {
-		last := out[len(out)-1]
-		sc.cp.Delivered(checkpoint.Value{SequenceNumber: last.SequenceNumber, SubSequenceNumber: last.SubSequenceNumber})
-	}
-	bytes := 0
-	for i := range out {
-		bytes += len(out[i].Data)
-	}
-	for attempt := 0; ; attempt++ {
+	call := func(callCtx context.Context, recs []Record, attempt int) error {
 		if !sc.checkHeld() {
-			return reasonLeaseLost, true
+			return checkpoint.ErrLeaseLost
 		}
-		start := sc.env.cfg.clock.Now()
-		err := sc.proc.ProcessRecords(sc.leaseCtx, ProcessRecordsInput{
-			Shard: sc.shard, Records: out, MillisBehindLatest: b.MillisBehindLatest, FetchedAt: fetchedAt, Checkpointer: sc.cp,
+		if len(recs) > 0 {
+			last := recs[len(recs)-1]
+			sc.cp.Redeliver(checkpoint.Value{SequenceNumber: last.SequenceNumber, SubSequenceNumber: last.SubSequenceNumber})
+		}
+		return sc.timedCall(recs, b.MillisBehindLatest, attempt, func() error {
+			return sc.proc.ProcessRecords(callCtx, ProcessRecordsInput{
+				Shard: sc.shard, Records: recs, MillisBehindLatest: b.MillisBehindLatest, FetchedAt: fetchedAt, Checkpointer: sc.cp,
+			})
 		})
-		sc.env.metrics.Record(MetricProcessTime, UnitMilliseconds, float64(sc.env.cfg.clock.Since(start).Milliseconds()), sc.dims...)
-		if err == nil {
-			sc.env.metrics.Record(MetricRecordsProcessed, UnitCount, float64(len(out)), sc.dims...)
-			sc.env.metrics.Record(MetricDataBytesProcessed, UnitBytes, float64(bytes), sc.dims...)
-			return reasonNone, false
+	}
+	var err error
+	if len(out) == 0 {
+		// An empty batch (WithEmptyBatches) has no record for the policy to give up:
+		// it is retried until the processor takes it.
+		for attempt := 0; ; attempt++ {
+			if err = call(sc.leaseCtx, nil, attempt); err == nil || errors.Is(err, checkpoint.ErrLeaseLost) {
+				break
+			}
+			if r, stop := sc.processorFailed(sc.loopCtx, "ProcessRecords", err, attempt); stop {
+				return r, true
+			}
 		}
-		if sc.leaseCtx.Err() != nil {
-			return sc.interrupted(), true
-		}
-		if r, stop := sc.processorFailed(sc.leaseCtx, "ProcessRecords", err, attempt); stop {
-			return r, true
+	} else {
+		err = sc.runner.run(sc.leaseCtx, out, call, func(n int) { sc.observeSequential(out, n) })
+	}
+	switch {
+	case err == nil:
+		return reasonNone, false
+	case errors.Is(err, checkpoint.ErrLeaseLost):
+		sc.leaseLost()
+		return reasonLeaseLost, true
+	}
+	return sc.interrupted(), true
+}
+
+// observeSequential records the age of the oldest unfinished record of a batch handed
+// to a custom processor, n of whose records are finished.
+func (sc *shardConsumer) observeSequential(out []Record, n int) {
+	age, depth := 0.0, len(out)-n
+	if n < len(out) && !out[n].ApproximateArrivalTimestamp.IsZero() {
+		age = max(0, float64(sc.env.cfg.clock.Since(out[n].ApproximateArrivalTimestamp).Milliseconds()))
+	}
+	sc.env.metrics.Record(MetricLaneQueueDepth, UnitCount, float64(depth), sc.dims...)
+	sc.env.metrics.Record(MetricOldestUnfinishedAge, UnitMilliseconds, age, sc.dims...)
+}
+
+// timedCall runs one handler call over recs, the attempt-th call on its first record,
+// records its time and, on success, the records and bytes processed, and tells the
+// batch hooks.
+func (sc *shardConsumer) timedCall(recs []Record, millisBehind int64, attempt int, f func() error) error {
+	start := sc.env.cfg.clock.Now()
+	err := f()
+	took := sc.env.cfg.clock.Since(start)
+	sc.env.metrics.Record(MetricProcessTime, UnitMilliseconds, float64(took.Milliseconds()), sc.dims...)
+	bytes := 0
+	if err == nil || len(sc.env.cfg.hooks.batch) > 0 {
+		for i := range recs {
+			bytes += len(recs[i].Data)
 		}
 	}
+	if len(sc.env.cfg.hooks.batch) > 0 {
+		sc.env.cfg.hooks.processed(BatchProcessed{Shard: sc.shard, Records: len(recs), Bytes: bytes,
+			MillisBehindLatest: millisBehind, Duration: took, Attempt: attempt, Err: err})
+	}
+	if err == nil {
+		sc.env.metrics.Record(MetricRecordsProcessed, UnitCount, float64(len(recs)), sc.dims...)
+		sc.env.metrics.Record(MetricDataBytesProcessed, UnitBytes, float64(bytes), sc.dims...)
+	}
+	return err
 }
 
 // shardEnd finishes a closed shard: children recorded, then SHARD_END checkpointed by
@@ -484,6 +570,7 @@ func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRe
 			out = append(out, Record{
 				SequenceNumber: seq, SubSequenceNumber: u.SubSequenceNumber, PartitionKey: u.PartitionKey,
 				ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, ApproximateArrivalTimestamp: arrival, Aggregated: u.Aggregated,
+				Tags: u.Tags,
 			})
 		}
 		from = ends[i]

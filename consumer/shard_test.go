@@ -182,11 +182,21 @@ type harness struct {
 	children []types.ChildShard
 	sc       *shardConsumer
 	result   chan stopReason
+	metrics  *MemoryMetrics
 }
 
 func newHarness(t *testing.T, start checkpoint.Value, batches []fetch.Batch, proc *recProc, tweaks ...func(*config, *ShardInfo)) *harness {
 	t.Helper()
-	h := &harness{store: newMemStore("w1"), proc: proc, fetcher: &sliceFetcher{batches: batches}, result: make(chan stopReason, 1)}
+	h := newHarnessFor(t, context.Background(), newMemStore("w1"), start, batches, proc, tweaks...)
+	h.proc = proc
+	return h
+}
+
+// newHarnessFor builds a shard consumer of any processor over scripted batches, whose
+// worker context is parent and whose checkpoints go to store.
+func newHarnessFor(t testing.TB, parent context.Context, store *memStore, start checkpoint.Value, batches []fetch.Batch, proc Processor, tweaks ...func(*config, *ShardInfo)) *harness {
+	t.Helper()
+	h := &harness{store: store, fetcher: &sliceFetcher{batches: batches}, result: make(chan stopReason, 1), metrics: NewMemoryMetrics()}
 	h.held.Store(true)
 	h.parents.Store(true)
 	cp, err := checkpoint.New(h.store, "shardId-000000000001", "w1", start)
@@ -211,13 +221,13 @@ func newHarness(t *testing.T, start checkpoint.Value, batches []fetch.Batch, pro
 			h.fetcher.pos = pos
 			return h.fetcher, nil
 		},
-		metrics: NewMemoryMetrics(),
+		metrics: h.metrics,
 	}
 	info := ShardInfo{StreamName: "s", ShardID: "shardId-000000000001", LeaseKey: "shardId-000000000001"}
 	for _, tw := range tweaks {
 		tw(&cfg, &info)
 	}
-	sc, err := newShardConsumer(context.Background(), env, info, proc, cp, start)
+	sc, err := newShardConsumer(parent, env, info, proc, cp, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +237,7 @@ func newHarness(t *testing.T, start checkpoint.Value, batches []fetch.Batch, pro
 
 func (h *harness) start() { go func() { h.result <- h.sc.run() }() }
 
-func (h *harness) wait(t *testing.T) stopReason {
+func (h *harness) wait(t testing.TB) stopReason {
 	t.Helper()
 	select {
 	case r := <-h.result:

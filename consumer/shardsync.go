@@ -195,22 +195,3 @@ func (w *Worker) childrenFound(ctx context.Context, s *streamInfo, parentKey str
 	w.requestSync()
 	return nil
 }
-
-// parentsDone reports whether every parent of a shard is checkpointed at SHARD_END. A
-// parent without a lease counts as done: it was never consumed (it predates the
-// application's start) or its finished lease was cleaned up.
-func (w *Worker) parentsDone(ctx context.Context, s *streamInfo, parents []string) (bool, error) {
-	for _, p := range parents {
-		l, err := w.store.Get(ctx, w.leaseKey(s, p))
-		if errors.Is(err, lease.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return false, err
-		}
-		if !l.Checkpoint.IsShardEnd() {
-			return false, nil
-		}
-	}
-	return true, nil
-}

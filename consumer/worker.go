@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/consumer/internal/fetch"
+	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -48,6 +49,7 @@ type streamInfo struct {
 	arn         string
 	identifier  string // account:stream:creationEpoch
 	consumerARN string
+	auto        bool // AUTO record distribution when resolved
 }
 
 // running is the shard consumer of one held lease.
@@ -82,7 +84,7 @@ type Worker struct {
 
 	coord    *lease.Coordinator
 	elector  *lease.LeaderElector
-	assigner *assigner
+	assigner *lease.Assigner
 	reporter *lease.Reporter
 	meter    *lease.ThroughputMeter
 
@@ -105,6 +107,8 @@ type Worker struct {
 	leadNow     chan struct{}
 	discoverNow chan struct{}
 	consWG      sync.WaitGroup
+	// lastRound is the leader's last assignment round (nil until this worker led one).
+	lastRound atomic.Pointer[lease.Round]
 }
 
 // New returns a Worker for application app: it reads the configured streams (WithStream,
@@ -128,6 +132,9 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	}
 	if kin == nil || ddb == nil || factory == nil {
 		return nil, fmt.Errorf("%w: Kinesis client, DynamoDB client and processor factory are required", ErrInvalidOption)
+	}
+	if err := cfg.checkDestinations(); err != nil {
+		return nil, err
 	}
 	if cfg.workerID == "" {
 		var b [8]byte
@@ -153,11 +160,15 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		lease.WithCoordinatorLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.failoverTime, cfg.renewInterval),
+	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.leaderLockDuration(), cfg.renewInterval),
 		lease.WithLeaderClock(cfg.clock), lease.WithLeaderLogger(cfg.logger)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	w.assigner = newAssigner(w.store, &w.cfg)
+	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerClock(cfg.clock), lease.WithAssignerLogger(cfg.logger),
+		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
+		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow())); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
 	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock),
 		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
 	if cfg.cpuMetrics {
@@ -184,6 +195,17 @@ func (w *Worker) HeldLeases() []string {
 		keys = append(keys, h.Lease.Key)
 	}
 	return keys
+}
+
+// LastAssignment returns the last assignment round this worker ran as the leader: the
+// plan's basis (CPU, throughput or lease count), each worker's projected load in that
+// basis, the mean lease throughput it saw and the moves applied. ok is false when the
+// worker has not led a round yet.
+func (w *Worker) LastAssignment() (r lease.Round, ok bool) {
+	if p := w.lastRound.Load(); p != nil {
+		return *p, true
+	}
+	return lease.Round{}, false
 }
 
 // IsLeader reports whether the worker currently holds the leader lock.
@@ -354,6 +376,7 @@ func (w *Worker) resolveStreams(ctx context.Context) error {
 		}
 		sd := d.StreamDescriptionSummary
 		si.arn = aws.ToString(sd.StreamARN)
+		si.auto = sd.RecordDistributionStrategy == types.RecordDistributionStrategyAuto
 		account := "000000000000"
 		if parts := strings.Split(si.arn, ":"); len(parts) >= 5 && parts[4] != "" {
 			account = parts[4]
@@ -380,7 +403,7 @@ func (w *Worker) resolveStreams(ctx context.Context) error {
 
 // retry calls f until it succeeds, fails 9 times or ctx ends.
 func retry(ctx context.Context, cfg config, f func() error) error {
-	b := fetch.Backoff{Base: cfg.retryBase, Max: cfg.retryMax}
+	b := retrypolicy.Backoff{Min: cfg.retryBase, Max: cfg.retryMax}
 	for attempt := 0; ; attempt++ {
 		err := f()
 		if err == nil || ctx.Err() != nil || attempt >= 8 {
@@ -390,14 +413,6 @@ func retry(ctx context.Context, cfg config, f func() error) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// leaseKey is the lease key of shardID of stream s.
-func (w *Worker) leaseKey(s *streamInfo, shardID string) string {
-	if w.cfg.multiStream {
-		return lease.MultiStreamKey(s.identifier, shardID)
-	}
-	return shardID
 }
 
 // shardOfKey returns the shard ID of a lease key of stream s; false when the key belongs
@@ -450,7 +465,7 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 		}
 		if loops.Err() == nil {
 			t0 := w.cfg.clock.Now()
-			err := w.coord.Discover(loops)
+			moved, err := w.coord.Discover(loops)
 			if took := w.cfg.clock.Since(t0); took > w.cfg.renewInterval {
 				w.log.Warn("consumer: lease discovery slow", zap.Duration("took", took))
 			}
@@ -462,7 +477,7 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 				// A newly assigned lease is renewed at once: its consumer starts only after
 				// a renewal this worker timed itself.
 				w.renewAll(hard)
-			case w.cfg.clock.Since(nextRenew.Add(-w.cfg.renewInterval)) >= w.cfg.assignInterval && w.ownerChanged(loops):
+			case moved && w.cfg.clock.Since(nextRenew.Add(-w.cfg.renewInterval)) >= w.cfg.assignInterval:
 				// The leader handed a lease to another worker (or it was taken): renew now
 				// to learn which, instead of at the next renewal. The handoff then takes
 				// an assignment interval, not a renewal interval.
@@ -485,29 +500,6 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 			nextRenew = w.cfg.clock.Now()
 		}
 	}
-}
-
-// ownerChanged reports whether a lease held for processing no longer names this worker
-// as its owner in the lease table's owner index.
-func (w *Worker) ownerChanged(ctx context.Context) bool {
-	hs := w.coord.Held()
-	if len(hs) == 0 {
-		return false
-	}
-	keys, err := w.store.ListKeysOwnedBy(ctx, w.cfg.workerID)
-	if err != nil {
-		return false
-	}
-	owned := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		owned[k] = true
-	}
-	for _, h := range hs {
-		if h.State == lease.Processing && !owned[h.Lease.Key] {
-			return true
-		}
-	}
-	return false
 }
 
 // unrenewed reports whether a held lease has no renewal timed by this worker yet.
@@ -639,7 +631,7 @@ func (w *Worker) startConsumer(l lease.Lease) {
 		return
 	}
 	info := ShardInfo{StreamName: s.Name, StreamARN: s.arn, ShardID: shardID, LeaseKey: key, ParentShardIDs: l.ParentShardIDs,
-		StartingHashKey: l.StartingHashKey, EndingHashKey: l.EndingHashKey}
+		StartingHashKey: l.StartingHashKey, EndingHashKey: l.EndingHashKey, AutoDistribution: s.auto}
 	cp, err := w.coord.Checkpointer(key)
 	if err != nil {
 		w.log.Debug("consumer: checkpointer", zap.String("lease", key), zap.Error(err))
@@ -654,7 +646,6 @@ func (w *Worker) startConsumer(l lease.Lease) {
 		w.release(hard, key)
 		return
 	}
-	parents := l.ParentShardIDs
 	env := shardEnv{
 		cfg:     &w.cfg,
 		held:    func() bool { return w.isHeld(key) },
@@ -662,7 +653,7 @@ func (w *Worker) startConsumer(l lease.Lease) {
 		log:     w.log,
 		fetched: func(n int) { w.meter.Add(key, n) },
 		parentsDone: func(ctx context.Context) (bool, error) {
-			return w.parentsDone(ctx, s, parents)
+			return w.store.ParentsDone(ctx, &l)
 		},
 		childrenFound: func(ctx context.Context, children []types.ChildShard) error {
 			return w.childrenFound(ctx, s, key, children)
@@ -681,6 +672,7 @@ func (w *Worker) startConsumer(l lease.Lease) {
 	w.consumers[key] = r
 	w.mu.Unlock()
 	w.metrics.Record(MetricLeaseTaken, UnitCount, 1, w.workerDim())
+	w.cfg.hooks.gained(LeaseEvent{WorkerID: w.cfg.workerID, Shard: info})
 	w.log.Debug("consumer: processing shard", zap.String("worker", w.cfg.workerID), zap.String("lease", key), zap.Stringer("from", l.Checkpoint), zap.Int64("counter", l.Counter))
 	w.consWG.Add(1)
 	go func() {
@@ -710,7 +702,9 @@ func (w *Worker) startConsumer(l lease.Lease) {
 	}()
 }
 
-// electionLoop takes part in the leader election every renew interval until ctx ends.
+// electionLoop takes part in the leader election until ctx ends: the leader heartbeats
+// every renew interval, a follower reads the lock as often and again just when the lock
+// it watches would expire.
 // The lock is released only by a graceful shutdown, never by an Abort.
 func (w *Worker) electionLoop(ctx context.Context) {
 	was := false
@@ -726,21 +720,20 @@ func (w *Worker) electionLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.cfg.clock.After(w.cfg.renewInterval):
+		case <-w.cfg.clock.After(w.elector.NextTick()):
 		}
 	}
 }
 
-// leaderLoop runs an assignment round every assignment interval: every worker observes
-// the lease table (for expiry), and the leader also syncs shards every shard sync
-// interval (and at once when a consumer found a shard end) and assigns leases.
+// leaderLoop runs, while this worker leads, an assignment round every assignment
+// interval, and syncs shards every shard sync interval (and at once when a consumer found
+// a shard end). Followers do nothing here: they never scan the lease table.
 func (w *Worker) leaderLoop(ctx context.Context) {
 	var nextSync time.Time
 	forced := false
 	for ctx.Err() == nil {
 		now := w.cfg.clock.Now()
-		lead := w.elector.IsLeader()
-		if !lead {
+		if !w.elector.IsLeader() {
 			forced = false // shard ends are the leader's business
 		} else {
 			if forced || !now.Before(nextSync) {
@@ -755,22 +748,7 @@ func (w *Worker) leaderLoop(ctx context.Context) {
 					nextSync = now.Add(w.cfg.shardSyncInterval)
 				}
 			}
-		}
-		moves, basis, err := w.assigner.assignRound(ctx, lead && w.elector.IsLeader())
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			w.log.Debug("consumer: lease assignment failed", zap.Error(err))
-		}
-		if len(moves) > 0 {
-			w.log.Debug("consumer: leases assigned", zap.Any("moves", moves), zap.Stringer("basis", basis), zap.Float64("meanKBps", w.assigner.mean()))
-			for _, m := range moves {
-				if m.To == w.cfg.workerID {
-					signal(w.discoverNow) // no need to wait for the next discovery
-					break
-				}
-			}
+			w.assignRound(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -783,17 +761,38 @@ func (w *Worker) leaderLoop(ctx context.Context) {
 	}
 }
 
+// assignRound runs one round of the leader's Assigner, if this worker still leads.
+func (w *Worker) assignRound(ctx context.Context) {
+	if !w.elector.IsLeader() {
+		return
+	}
+	r, err := w.assigner.RunOnce(ctx)
+	if err != nil && ctx.Err() == nil {
+		w.log.Debug("consumer: lease assignment failed", zap.Error(err))
+	}
+	w.lastRound.Store(&r)
+	if len(r.Applied) == 0 {
+		return
+	}
+	w.log.Debug("consumer: leases assigned", zap.Any("moves", r.Applied), zap.Stringer("basis", r.Plan.Basis), zap.Float64("meanKBps", r.MeanKBps))
+	for _, m := range r.Applied {
+		if m.To == w.cfg.workerID {
+			signal(w.discoverNow) // no need to wait for the next discovery
+			return
+		}
+	}
+}
+
 // newFetcher starts the configured fetcher for one shard.
 func (w *Worker) newFetcher(ctx context.Context, s *streamInfo, shardID string, pos fetch.Position) (fetch.Fetcher, error) {
 	if w.cfg.retrieval == FanOut {
 		return fetch.NewFanOut(ctx, fetch.SubscribeToShardFunc(w.kin.SubscribeToShard), fetch.FanOutConfig{
 			ConsumerARN: s.consumerARN, ShardID: shardID, Start: pos, Prefetch: w.cfg.prefetch,
-			Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log,
+			Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log,
 		})
 	}
 	return fetch.NewPoller(ctx, w.kin, fetch.PollingConfig{
 		StreamName: s.Name, ShardID: shardID, Start: pos, MaxRecords: w.cfg.maxRecords, Prefetch: w.cfg.prefetch,
-		IdleTime: w.cfg.idleTime, Throttle: fetch.Backoff{Base: w.cfg.throttleBase, Max: w.cfg.throttleMax},
-		Retry: fetch.Backoff{Base: w.cfg.retryBase, Max: w.cfg.retryMax}, Clock: w.cfg.clock, Logger: w.log, CBOR: &w.cbor,
+		IdleTime: w.cfg.idleTime, Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log, CBOR: &w.cbor,
 	})
 }

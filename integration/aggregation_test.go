@@ -324,3 +324,121 @@ func jsKeyOrderMatches(g []aggregation.Record) bool {
 	}
 	return check(pks) && check(ehks)
 }
+
+type tagVector struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type taggedVector struct {
+	aggVector
+	Tags []tagVector `json:"tags"`
+}
+
+// TestTaggedAggregatesMatchAwsKinesisAgg: Freshet's aggregates of records carrying tags
+// (a W3C trace context, as the tracing module writes it, and others) are byte-identical
+// to aws-kinesis-agg's protobuf schema encoding of the same records; that schema reads
+// every tag back; and aws-kinesis-agg's deaggregator reads the tagged aggregates to the
+// original records with identical data (it ignores the tags, as the Java KCL does).
+func TestTaggedAggregatesMatchAwsKinesisAgg(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 17))
+	var groups [][]aggregation.Record
+	for len(groups) < 30 {
+		g := randomAggGroup(rng)
+		if !jsKeyOrderMatches(g) {
+			continue
+		}
+		for i := range g {
+			switch rng.IntN(3) {
+			case 0:
+				g[i].Tags = []aggregation.Tag{{Key: "traceparent", Value: fmt.Sprintf("00-%032x-%016x-01", rng.Uint64(), rng.Uint64())}}
+			case 1:
+				g[i].Tags = []aggregation.Tag{{Key: "traceparent", Value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+					{Key: "tracestate", Value: "vendor=ключ"}, {Key: "empty"}}
+			}
+		}
+		groups = append(groups, g)
+	}
+	var req struct {
+		Tagged      [][]taggedVector `json:"tagged"`
+		DecodeTags  []string         `json:"decodeTags"`
+		Deaggregate []aggVector      `json:"deaggregate"`
+	}
+	var freshet []aggregation.Record
+	for _, g := range groups {
+		a, err := aggregation.NewAggregator(aggregation.WithMaxBytes(aggregation.MaxMaxBytes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vecs []taggedVector
+		for _, r := range g {
+			if err := a.Add(r); err != nil {
+				t.Fatal(err)
+			}
+			v := taggedVector{aggVector: toVector(r), Tags: []tagVector{}}
+			for _, tg := range r.Tags {
+				v.Tags = append(v.Tags, tagVector{tg.Key, tg.Value})
+			}
+			vecs = append(vecs, v)
+		}
+		out, err := a.Drain(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		freshet = append(freshet, out)
+		req.Tagged = append(req.Tagged, vecs)
+		req.DecodeTags = append(req.DecodeTags, base64.StdEncoding.EncodeToString(out.Data))
+		req.Deaggregate = append(req.Deaggregate, toVector(out))
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp struct {
+		TaggedEncoded []string          `json:"taggedEncoded"`
+		DecodedTags   [][][]tagVector   `json:"decodedTags"`
+		Deaggregated  []json.RawMessage `json:"deaggregated"`
+	}
+	if err := json.Unmarshal(peers.NodeScript(t, "testdata/agg_vectors.js", in), &resp); err != nil {
+		t.Fatalf("agg_vectors.js output: %v", err)
+	}
+	if len(resp.TaggedEncoded) != len(groups) || len(resp.DecodedTags) != len(groups) || len(resp.Deaggregated) != len(groups) {
+		t.Fatalf("agg_vectors.js answered %d/%d/%d, want %d", len(resp.TaggedEncoded), len(resp.DecodedTags), len(resp.Deaggregated), len(groups))
+	}
+	tagged := 0
+	for i, g := range groups {
+		theirs, err := base64.StdEncoding.DecodeString(resp.TaggedEncoded[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(theirs, freshet[i].Data) {
+			t.Fatalf("group %d: encodings differ\naws-kinesis-agg schema %x\nfreshet                %x", i, theirs, freshet[i].Data)
+		}
+		for j, r := range g {
+			got := resp.DecodedTags[i][j]
+			if len(got) != len(r.Tags) {
+				t.Fatalf("group %d record %d: schema read %d tags, want %d", i, j, len(got), len(r.Tags))
+			}
+			for k, tg := range r.Tags {
+				if got[k] != (tagVector{tg.Key, tg.Value}) {
+					t.Fatalf("group %d record %d tag %d: %+v, want %+v", i, j, k, got[k], tg)
+				}
+				tagged++
+			}
+		}
+		var back []aggVector
+		if err := json.Unmarshal(resp.Deaggregated[i], &back); err != nil || len(back) != len(g) {
+			t.Fatalf("group %d: aws-kinesis-agg read %s", i, resp.Deaggregated[i])
+		}
+		for j, v := range back {
+			u := fromVector(t, v)
+			if u.PartitionKey != g[j].PartitionKey || !bytes.Equal(u.Data, g[j].Data) {
+				t.Fatalf("group %d record %d: aws-kinesis-agg read %s, want %s", i, j, short(u), short(g[j]))
+			}
+		}
+	}
+	if tagged == 0 {
+		t.Fatal("no tag checked")
+	}
+	t.Logf("%d tagged aggregates, %d tags", len(groups), tagged)
+}

@@ -18,44 +18,6 @@ import (
 // consider it expired (Java KCL's failoverTimeMillis default).
 const DefaultFailoverTime = 10 * time.Second
 
-// ExpiryTracker decides lease expiry on the observer's own clock: a lease is expired when
-// its counter has not changed for the failover time since this tracker first saw that
-// counter. No clock of another worker is ever trusted. It is not safe for concurrent use.
-type ExpiryTracker struct {
-	failover time.Duration
-	seen     map[string]expirySeen
-}
-
-type expirySeen struct {
-	counter int64
-	since   time.Time
-}
-
-// NewExpiryTracker returns a tracker with the given failover time.
-func NewExpiryTracker(failover time.Duration) *ExpiryTracker {
-	return &ExpiryTracker{failover: failover, seen: map[string]expirySeen{}}
-}
-
-// Observe records the leases seen at now and forgets leases no longer listed.
-func (t *ExpiryTracker) Observe(leases []Lease, now time.Time) {
-	keep := make(map[string]expirySeen, len(leases))
-	for i := range leases {
-		l := &leases[i]
-		s, ok := t.seen[l.Key]
-		if !ok || s.counter != l.Counter {
-			s = expirySeen{counter: l.Counter, since: now}
-		}
-		keep[l.Key] = s
-	}
-	t.seen = keep
-}
-
-// Expired reports whether l's counter has been unchanged for the failover time at now.
-func (t *ExpiryTracker) Expired(l *Lease, now time.Time) bool {
-	s, ok := t.seen[l.Key]
-	return ok && s.counter == l.Counter && !now.Before(s.since.Add(t.failover))
-}
-
 // HeldState is what a worker must do with a lease it holds.
 type HeldState int
 
@@ -278,16 +240,29 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Discover looks for leases the leader assigned to this worker and starts holding those
-// whose previous owner released them. It takes over a lease whose previous owner exceeded
-// the handoff timeout, or stopped renewing it for the failover time (a dead worker the
-// leader handed off from because its metrics went stale first).
-func (c *Coordinator) Discover(ctx context.Context) error {
+// Discover reads the owner index (one Query: followers never scan the lease table) for
+// leases the leader assigned to this worker and starts holding those whose previous owner
+// released them. It takes over a lease whose previous owner exceeded the handoff timeout,
+// or stopped renewing it for the failover time. moved reports that a lease held for
+// processing no longer names this worker as its owner in the index (the leader handed it
+// to another worker): renewing now tells which, sooner than the next renewal.
+func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 	keys, err := c.store.ListKeysOwnedBy(ctx, c.worker)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := c.clock.Now()
+	owned := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		owned[k] = true
+	}
+	c.mu.Lock()
+	for key, h := range c.held {
+		if h.State == Processing && !owned[key] {
+			moved = true
+		}
+	}
+	c.mu.Unlock()
 	var errs []error
 	changed := false
 	for _, key := range keys {
@@ -333,12 +308,15 @@ func (c *Coordinator) Discover(ctx context.Context) error {
 		c.mu.Lock()
 		delete(c.waiting, key)
 		c.held[key] = &Held{Lease: l, State: Processing}
+		if c.meter != nil {
+			c.meter.Seed(key, l.ThroughputKBps)
+		}
 		c.mu.Unlock()
 		changed = true
 	}
 	c.mu.Lock()
 	for key := range c.waiting {
-		if !slices.Contains(keys, key) {
+		if !owned[key] {
 			delete(c.waiting, key)
 		}
 	}
@@ -346,7 +324,7 @@ func (c *Coordinator) Discover(ctx context.Context) error {
 	if changed {
 		c.notify()
 	}
-	return errors.Join(errs...)
+	return moved, errors.Join(errs...)
 }
 
 // Release gives up the held lease key (after a handoff request, or at shutdown, once the
@@ -366,208 +344,27 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	return c.store.Release(ctx, key, c.worker)
 }
 
-// Run renews every third of the failover time and discovers assigned leases at the same
-// pace until ctx ends. Errors are logged and retried.
+// Run renews every third of the failover time and discovers assigned leases every
+// twentieth of it (the leader's assignment interval), until ctx ends. A lease discovered
+// is renewed at once: the leader expects a worker to renew a lease it was given within a
+// few assignment intervals. Errors are logged and retried.
 func (c *Coordinator) Run(ctx context.Context) error {
+	nextRenew := c.clock.Now()
 	for {
-		if err := c.RenewAll(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("lease renewal", zap.Error(err))
-		}
-		if err := c.Discover(ctx); err != nil && ctx.Err() == nil {
+		before := len(c.Held())
+		if _, err := c.Discover(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("lease discovery", zap.Error(err))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.clock.After(c.failover / 3):
-		}
-	}
-}
-
-// Assigner is the leader's assignment loop: every round it lists leases and worker
-// metrics, tracks expiry, computes a Plan and applies it (Take for unassigned and expired
-// leases, Handoff for rebalancing). It must run only while its LeaderElector leads.
-type Assigner struct {
-	store         *Store
-	clock         clock.Clock
-	log           *zap.Logger
-	failover      time.Duration
-	metricsMaxAge time.Duration
-	staleMetrics  time.Duration
-	cfg           PlanConfig
-	every         int
-	tracker       *ExpiryTracker
-	round         int
-}
-
-// AssignerOption configures an Assigner.
-type AssignerOption func(*Assigner) error
-
-// WithAssignerPlan sets the plan configuration and rebalances every n-th round (3 by
-// default, as Java KCL's variance balancing frequency).
-func WithAssignerPlan(cfg PlanConfig, every int) AssignerOption {
-	return func(a *Assigner) error {
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
-		if every <= 0 {
-			return fmt.Errorf("%w: rebalance every %d rounds", ErrInvalidOption, every)
-		}
-		a.cfg, a.every = cfg, every
-		return nil
-	}
-}
-
-// WithAssignerFailoverTime sets the failover time (DefaultFailoverTime by default); rounds
-// run every twice that.
-func WithAssignerFailoverTime(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
-		}
-		a.failover = d
-		a.tracker = NewExpiryTracker(d)
-		return nil
-	}
-}
-
-// WithWorkerMetricsMaxAge sets how old a worker's metrics may be before the worker is
-// considered gone (1 minute, twice the default report interval, by default).
-func WithWorkerMetricsMaxAge(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: metrics max age %v", ErrInvalidOption, d)
-		}
-		a.metricsMaxAge = d
-		return nil
-	}
-}
-
-// WithStaleWorkerMetricsCleanup sets how old a worker's metrics row may grow before the
-// leader deletes it (24 hours by default, as Java KCL's stale worker metrics cleanup); a
-// value below the metrics max age is raised to it. Rows without an update time are deleted too; a
-// row is deleted only if unchanged since the leader read it.
-func WithStaleWorkerMetricsCleanup(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: stale worker metrics cleanup %v", ErrInvalidOption, d)
-		}
-		a.staleMetrics = d
-		return nil
-	}
-}
-
-// WithAssignerClock sets the clock (clock.Real by default).
-func WithAssignerClock(k clock.Clock) AssignerOption {
-	return func(a *Assigner) error {
-		if k == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		a.clock = k
-		return nil
-	}
-}
-
-// NewAssigner returns the leader's assigner over store.
-func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
-	if store == nil {
-		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
-	}
-	a := &Assigner{store: store, clock: clock.Real, log: zap.NewNop(), failover: DefaultFailoverTime,
-		metricsMaxAge: time.Minute, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
-		tracker: NewExpiryTracker(DefaultFailoverTime)}
-	for _, o := range opts {
-		if err := o(a); err != nil {
-			return nil, err
-		}
-	}
-	a.staleMetrics = max(a.staleMetrics, a.metricsMaxAge)
-	return a, nil
-}
-
-// DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
-// leader deletes it.
-const DefaultStaleWorkerMetricsCleanup = 24 * time.Hour
-
-// RunOnce performs one assignment round and returns the plan it applied. Moves refused
-// because the lease changed meanwhile (ErrConflict) are skipped; the next round sees the
-// new state. Metrics rows older than the stale cleanup age are deleted.
-func (a *Assigner) RunOnce(ctx context.Context) (Plan, error) {
-	leases, err := a.store.List(ctx)
-	if err != nil {
-		return Plan{}, err
-	}
-	metrics, err := a.store.ListWorkerMetrics(ctx)
-	if err != nil {
-		return Plan{}, err
-	}
-	now := a.clock.Now()
-	a.tracker.Observe(leases, now)
-	var workers []WorkerLoad
-	var errs []error
-	for i := range metrics {
-		m := &metrics[i]
-		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
-			deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, *m)
-			if err != nil {
-				errs = append(errs, err)
-			} else if deleted {
-				a.log.Info("deleted stale worker metrics", zap.String("worker", m.WorkerID), zap.Time("lastUpdate", m.LastUpdate))
-			}
-			continue
-		}
-		if !m.Valid() || now.Sub(m.LastUpdate) > a.metricsMaxAge {
-			continue
-		}
-		cpu, ok := m.CPU()
-		if !ok {
-			cpu = -1
-		}
-		workers = append(workers, WorkerLoad{ID: m.WorkerID, CPU: cpu})
-	}
-	loads := make([]LeaseLoad, 0, len(leases))
-	byKey := make(map[string]Lease, len(leases))
-	for i := range leases {
-		l := &leases[i]
-		if l.Checkpoint.IsShardEnd() {
-			continue // finished: nothing to process
-		}
-		byKey[l.Key] = *l
-		loads = append(loads, LeaseLoad{Key: l.Key, Owner: l.Owner, ThroughputKBps: l.ThroughputKBps,
-			Expired: l.Owner != "" && a.tracker.Expired(l, now), HandoffPending: l.HandoffPending()})
-	}
-	cfg := a.cfg
-	a.round++
-	cfg.Rebalance = a.round%a.every == 0
-	plan := ComputePlan(loads, workers, cfg)
-	for _, m := range plan.Moves {
-		l := byKey[m.Key]
-		var err error
-		if m.Handoff {
-			_, err = a.store.Handoff(ctx, l, m.To)
-		} else {
-			_, err = a.store.Take(ctx, l, m.To)
-		}
-		if err != nil && !errors.Is(err, ErrConflict) {
-			errs = append(errs, err)
-		}
-	}
-	return plan, errors.Join(errs...)
-}
-
-// Run performs a round every twice the failover time while isLeader reports true, until
-// ctx ends.
-func (a *Assigner) Run(ctx context.Context, isLeader func() bool) error {
-	for {
-		if isLeader() {
-			if _, err := a.RunOnce(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("lease assignment", zap.Error(err))
+		if now := c.clock.Now(); !now.Before(nextRenew) || len(c.Held()) > before {
+			nextRenew = now.Add(c.failover / 3)
+			if err := c.RenewAll(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("lease renewal", zap.Error(err))
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-a.clock.After(2 * a.failover):
+		case <-c.clock.After(max(time.Millisecond, min(c.failover/20, nextRenew.Sub(c.clock.Now())))):
 		}
 	}
 }

@@ -8,51 +8,38 @@ import (
 	"github.com/freshet/freshet/internal/clock"
 )
 
-func TestExpiryTrackerUsesObserverClock(t *testing.T) {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tr := NewExpiryTracker(10 * time.Second)
-	l := Lease{Key: "a", Owner: "w", Counter: 5}
-	tr.Observe([]Lease{l}, start)
-	if tr.Expired(&l, start.Add(9*time.Second)) {
-		t.Fatal("expired before the failover time")
-	}
-	// The counter moves: the clock restarts from the observation of the new counter.
-	l.Counter = 6
-	tr.Observe([]Lease{l}, start.Add(9*time.Second))
-	if tr.Expired(&l, start.Add(18*time.Second)) {
-		t.Fatal("expired although the counter moved 9 s ago")
-	}
-	tr.Observe([]Lease{l}, start.Add(19*time.Second))
-	if !tr.Expired(&l, start.Add(19*time.Second)) {
-		t.Fatal("not expired after the failover time without renewal")
-	}
-	// A lease never observed is not expired, and forgotten leases start over.
-	other := Lease{Key: "b", Counter: 1}
-	if tr.Expired(&other, start.Add(time.Hour)) {
-		t.Fatal("unobserved lease reported expired")
-	}
-	tr.Observe(nil, start.Add(20*time.Second))
-	tr.Observe([]Lease{l}, start.Add(21*time.Second))
-	if tr.Expired(&l, start.Add(30*time.Second)) {
-		t.Fatal("a re-listed lease kept its old observation")
-	}
-}
-
-func TestThroughputMeterEMA(t *testing.T) {
+func TestThroughputMeterIsWhatAShardSustains(t *testing.T) {
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := NewThroughputMeter(clk)
-	m.Add("k", 10*1024)
-	clk.Advance(time.Second)
-	if got := m.Sample("k"); got != 10 {
-		t.Fatalf("first sample %v KB/s, want 10", got)
+	w := func(dt time.Duration) float64 { return 1 - math.Exp(-dt.Seconds()/ThroughputWindow.Seconds()) }
+	// Steady 100 KB/s for ten minutes: the average converges on it.
+	for i := 0; i < 200; i++ {
+		m.Add("k", 300*1024)
+		clk.Advance(3 * time.Second)
+		m.Sample("k")
 	}
-	m.Add("k", 20*1024)
-	clk.Advance(time.Second)
-	if got := m.Sample("k"); math.Abs(got-12) > 1e-9 { // 0.2*20 + 0.8*10
-		t.Fatalf("second sample %v KB/s, want 12", got)
+	if got := m.Sample("k"); math.Abs(got-100) > 0.5 {
+		t.Fatalf("steady 100 KB/s measured %v", got)
 	}
-	m.Forget("k")
-	if got := m.Sample("k"); got != 0 {
+	// A 10 s catch-up burst at 40 MB/s counts as at most the shard's 2 MiB/s, smoothed
+	// over the window: the lease looks a few times hotter, never 400 times.
+	before := m.Sample("k")
+	m.Add("k", 400<<20)
+	clk.Advance(10 * time.Second)
+	got := m.Sample("k")
+	want := before + w(10*time.Second)*(MaxShardReadKBps-before)
+	if math.Abs(got-want) > 1e-6 || got > 500 {
+		t.Fatalf("after a burst: %v KB/s, want %v", got, want)
+	}
+	// A moved lease starts from the throughput stored in it.
+	m.Seed("moved", 250)
+	m.Seed("moved", 9) // already measured: ignored
+	clk.Advance(3 * time.Second)
+	if got := m.Sample("moved"); math.Abs(got-250*(1-w(3*time.Second))) > 1e-9 {
+		t.Fatalf("seeded lease after an idle interval: %v", got)
+	}
+	m.Forget("moved")
+	if got := m.Sample("moved"); got != 0 {
 		t.Fatalf("after Forget %v", got)
 	}
 }

@@ -12,8 +12,9 @@
 // shard consumer of each held lease checkpoints through the Store, which implements
 // checkpoint.Store.
 //
-// A lease expires when its counter stays unchanged for the failover time on the
-// observer's own clock (ExpiryTracker). Every conditional failure surfaces as a typed
+// Only the leader's Assigner scans the lease table; followers read the owner index. A
+// lease expires when its counter stays unchanged for the failover time on the leader's
+// own clock, and a worker counts as alive only while the leader sees it renew or report. Every conditional failure surfaces as a typed
 // *Error wrapping a sentinel: ErrLeaseLost for the holder's writes (renew, checkpoint,
 // release), ErrConflict for writes based on an observation that is no longer current
 // (take, evict, handoff), ErrNotFound for missing leases.

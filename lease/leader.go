@@ -46,9 +46,13 @@ type LeaderElector struct {
 	mu          sync.Mutex
 	myRVN       string
 	leaderUntil time.Time
-	seenRVN     string
-	seenSince   time.Time
-	seenOwner   string
+	// pendingRVN is the record version of a heartbeat whose outcome is unknown (the
+	// response was lost): the item may hold it, and the next heartbeat accepts either.
+	pendingRVN string
+	seenRVN    string
+	seenSince  time.Time
+	seenDur    time.Duration
+	seenOwner  string
 }
 
 // LeaderOption configures a LeaderElector.
@@ -129,31 +133,43 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	table, key := e.lockKey()
 	start := e.clock.Now()
 	e.mu.Lock()
-	mine := e.myRVN
+	mine, pending := e.myRVN, e.pendingRVN
 	e.mu.Unlock()
 
 	if mine != "" {
 		next := newRVN()
+		cond := "#rvn = :mine AND #on = :me AND attribute_not_exists(#rel)"
+		values := map[string]types.AttributeValue{":next": str(next), ":mine": str(mine), ":me": str(e.worker), ":ld": str(strconv.FormatInt(e.duration.Milliseconds(), 10))}
+		if pending != "" {
+			cond = "(#rvn = :mine OR #rvn = :pending) AND #on = :me AND attribute_not_exists(#rel)"
+			values[":pending"] = str(pending)
+		}
 		_, err := e.store.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(table),
 			Key:                       key,
 			UpdateExpression:          aws.String("SET #rvn = :next, #ld = :ld"),
-			ConditionExpression:       aws.String("#rvn = :mine AND #on = :me AND attribute_not_exists(#rel)"),
+			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#on": AttrLockOwnerName, "#ld": AttrLockLeaseDuration, "#rel": AttrLockIsReleased},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":next": str(next), ":mine": str(mine), ":me": str(e.worker), ":ld": str(strconv.FormatInt(e.duration.Milliseconds(), 10))},
+			ExpressionAttributeValues: values,
 		})
+		if isConditionFailed(err) && e.holds(ctx, table, key, next) {
+			err = nil // a retried request whose first attempt succeeded
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		switch {
 		case err == nil:
-			e.myRVN, e.leaderUntil = next, start.Add(e.duration)
+			e.myRVN, e.pendingRVN, e.leaderUntil = next, "", start.Add(e.duration)
 			return true, nil
 		case isConditionFailed(err):
 			e.log.Info("lost leadership", zap.String("worker", e.worker))
-			e.myRVN = ""
+			e.myRVN, e.pendingRVN = "", ""
 			return false, nil
 		}
-		// Unknown outcome: keep leading only while the last confirmed heartbeat is fresh.
+		// Unknown outcome (a dropped response may hide a success): the item holds mine or
+		// next, and the next heartbeat accepts both. Keep leading only while the last
+		// confirmed heartbeat is fresh.
+		e.pendingRVN = next
 		return e.myRVN != "" && e.clock.Now().Before(e.leaderUntil), &Error{Op: "leader-heartbeat", Table: table, Err: err}
 	}
 
@@ -174,6 +190,10 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		e.mu.Lock()
 		if rvn != e.seenRVN {
 			e.seenRVN, e.seenSince, e.seenOwner = rvn, start, owner
+		}
+		e.seenDur = dur
+		if released {
+			e.seenDur = 0
 		}
 		expired := !start.Before(e.seenSince.Add(dur))
 		e.mu.Unlock()
@@ -202,7 +222,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	switch {
 	case err == nil:
 		e.mu.Lock()
-		e.myRVN, e.leaderUntil = next, start.Add(e.duration)
+		e.myRVN, e.pendingRVN, e.leaderUntil = next, "", start.Add(e.duration)
 		e.mu.Unlock()
 		e.log.Info("became leader", zap.String("worker", e.worker))
 		return true, nil
@@ -210,6 +230,38 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	return false, &Error{Op: "leader-acquire", Table: table, Err: err}
+}
+
+// holds reports whether the lock item names this worker with record version rvn and is
+// not released (a consistent read; false when the read fails).
+func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]types.AttributeValue, rvn string) bool {
+	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil || len(out.Item) == 0 {
+		return false
+	}
+	_, released := out.Item[AttrLockIsReleased]
+	return !released && stringAttr(out.Item, AttrLockOwnerName) == e.worker && stringAttr(out.Item, AttrLockRecordVersion) == rvn
+}
+
+// NextTick returns how long to wait before the next Tick: the heartbeat period while
+// leading, a quarter of it after a heartbeat whose outcome is unknown (so that dropped
+// responses do not let the lock lapse), and for a follower the heartbeat period or less,
+// so that it ticks again just when the lock it watches would expire: a dead leader is
+// replaced a lease duration after the follower first saw its last heartbeat, not up to
+// a heartbeat period later.
+func (e *LeaderElector) NextTick() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.myRVN != "" && e.pendingRVN != "":
+		return e.heartbeat / 4
+	case e.myRVN != "":
+		return e.heartbeat
+	case e.seenRVN == "":
+		return e.heartbeat
+	}
+	until := e.seenSince.Add(e.seenDur).Sub(e.clock.Now())
+	return max(e.heartbeat/20, min(e.heartbeat, until))
 }
 
 // Leader returns the worker named in the lock item, empty when none holds it.
@@ -249,7 +301,7 @@ func (e *LeaderElector) Release(ctx context.Context) error {
 	return nil
 }
 
-// Run ticks every heartbeat period until ctx ends, then releases the lock. Errors of
+// Run ticks (at the pace NextTick gives) until ctx ends, then releases the lock. Errors of
 // single ticks are logged and retried at the next tick.
 func (e *LeaderElector) Run(ctx context.Context) error {
 	for {
@@ -261,7 +313,7 @@ func (e *LeaderElector) Run(ctx context.Context) error {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			return e.Release(rctx)
-		case <-e.clock.After(e.heartbeat):
+		case <-e.clock.After(e.NextTick()):
 		}
 	}
 }

@@ -22,6 +22,27 @@ const (
 	AttrMetricsLastUpdate     = "lut"
 	AttrMetricsStats          = "sts"
 	AttrMetricsOperatingRange = "opr"
+	// AttrMetricsSupportCode (N) is the highest table-migration support code of the
+	// worker's KCL version; Java KCL 3.5 writes SupportCodeTableMigration and reads a
+	// missing one as 0, which blocks its move from three tables to one while such a
+	// worker runs.
+	AttrMetricsSupportCode = "sup"
+	// AttrMetricsSupportCodeUpdate (N) is when sup was last written, in epoch seconds.
+	AttrMetricsSupportCodeUpdate = "slu"
+	// AttrMetricsReportInterval (N, milliseconds) is Freshet's own: how often the worker
+	// reports, so a leader can tell a silent Freshet worker within a few reports. Java
+	// rows have none; Java workers report every 30 s (JavaWorkerMetricsMaxAge).
+	AttrMetricsReportInterval = "freshetReportIntervalMillis"
+	// SupportCodeTableMigration is the support code of KCL 3.5 (the table migration),
+	// which Freshet implements.
+	SupportCodeTableMigration = 1
+	// JavaReportInterval is how often Java KCL 3.x workers write their row
+	// (workerMetricsReporterFreqInMillis).
+	JavaReportInterval = 30 * time.Second
+	// JavaWorkerMetricsMaxAge is how old a worker-metrics row without a report interval
+	// (a Java worker's) may be before a leader treats the worker as gone: Java workers
+	// report every 30 s and Java's leader waits 60 s.
+	JavaWorkerMetricsMaxAge = time.Minute
 	// MetricCPU is the short name of the CPU metric in sts and opr.
 	MetricCPU = "C"
 	// maxMetricValues is how many values per metric a worker keeps, as Java does.
@@ -40,6 +61,23 @@ type WorkerMetrics struct {
 	// OperatingRange maps a metric's short name to its operating range; the first value
 	// is the maximum utilization (100 for CPU).
 	OperatingRange map[string][]int64
+	// SupportCode is the sup attribute (0 when absent); Freshet writes
+	// SupportCodeTableMigration.
+	SupportCode int64
+	// SupportCodeUpdate is the slu attribute (epoch seconds), zero when absent.
+	SupportCodeUpdate time.Time
+	// ReportInterval is how often a Freshet worker reports; zero for Java workers.
+	ReportInterval time.Duration
+}
+
+// MaxAge returns how old the row may be before its worker is treated as gone: three
+// report intervals and the second LastUpdate is truncated to for a Freshet row, javaMax
+// for a row without a report interval (a Java worker's).
+func (m *WorkerMetrics) MaxAge(javaMax time.Duration) time.Duration {
+	if m.ReportInterval > 0 {
+		return 3*m.ReportInterval + time.Second
+	}
+	return javaMax
 }
 
 // CPU returns the worker's average CPU utilization over its reported values, and false
@@ -95,13 +133,21 @@ func marshalWorkerMetrics(m *WorkerMetrics, keyAttr string) map[string]types.Att
 		}
 		opr[name] = &types.AttributeValueMemberL{Value: l}
 	}
-	return map[string]types.AttributeValue{
+	item := map[string]types.AttributeValue{
 		keyAttr:                   str(m.WorkerID),
 		AttrMetricsLastUpdate:     num(m.LastUpdate.Unix()),
 		AttrMetricsStats:          &types.AttributeValueMemberM{Value: sts},
 		AttrMetricsOperatingRange: &types.AttributeValueMemberM{Value: opr},
 		AttrEntityType:            str(EntityWorkerMetricStats),
 	}
+	if m.SupportCode != 0 {
+		item[AttrMetricsSupportCode] = num(m.SupportCode)
+		item[AttrMetricsSupportCodeUpdate] = num(m.SupportCodeUpdate.Unix())
+	}
+	if m.ReportInterval > 0 {
+		item[AttrMetricsReportInterval] = num(m.ReportInterval.Milliseconds())
+	}
+	return item
 }
 
 func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string) (WorkerMetrics, error) {
@@ -115,6 +161,22 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 			return m, fmt.Errorf("%w: lut %q", ErrMalformedItem, n.Value)
 		}
 		m.LastUpdate = time.Unix(secs, 0).UTC()
+	}
+	for _, a := range []struct {
+		name string
+		set  func(int64)
+	}{
+		{AttrMetricsSupportCode, func(v int64) { m.SupportCode = v }},
+		{AttrMetricsSupportCodeUpdate, func(v int64) { m.SupportCodeUpdate = time.Unix(v, 0).UTC() }},
+		{AttrMetricsReportInterval, func(v int64) { m.ReportInterval = time.Duration(v) * time.Millisecond }},
+	} {
+		if n, ok := item[a.name].(*types.AttributeValueMemberN); ok {
+			v, err := strconv.ParseInt(n.Value, 10, 64)
+			if err != nil || v < 0 {
+				return m, fmt.Errorf("%w: %s %q", ErrMalformedItem, a.name, n.Value)
+			}
+			a.set(v)
+		}
 	}
 	if sts, ok := item[AttrMetricsStats].(*types.AttributeValueMemberM); ok {
 		for name, v := range sts.Value {
@@ -244,9 +306,23 @@ func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetr
 	return false, &Error{Op: "delete-worker-metrics", Table: table, Key: m.WorkerID, Err: err}
 }
 
-// ThroughputMeter measures each held lease's throughput as an exponential moving average
-// (weight 0.2 for the newest interval, as Java KCL). The consumer adds the bytes it
-// fetches; the Coordinator samples the rate at every renewal. Safe for concurrent use.
+// MaxShardReadKBps is the most a shard can deliver to one application, in KB/s: 2 MiB/s
+// (GetRecords' per-shard limit, and enhanced fan-out's per consumer). No lease is
+// measured above it.
+const MaxShardReadKBps = 2048
+
+// ThroughputWindow is the time constant of a lease's throughput average: a minute, long
+// enough that the catch-up reads after a restart or a move (the shard read at its full
+// 2 MiB/s for a few seconds) do not make a lease look hotter than the stream keeps it.
+const ThroughputWindow = time.Minute
+
+// ThroughputMeter measures each held lease's throughput in KB/s as what its shard
+// sustains: each interval's rate is capped at MaxShardReadKBps, and the rates are
+// averaged exponentially with the time constant ThroughputWindow (an interval of length
+// dt weighs 1-exp(-dt/ThroughputWindow)). A lease starts from the throughput stored in it
+// (Seed), so a lease that moves keeps its measure. The consumer adds the bytes it
+// fetches; the Coordinator samples the rate at every renewal and writes it into the
+// lease, where the leader's plan reads it. Safe for concurrent use.
 type ThroughputMeter struct {
 	mu    sync.Mutex
 	clock clock.Clock
@@ -257,7 +333,6 @@ type meterState struct {
 	bytes int64
 	since time.Time
 	ema   float64
-	seen  bool
 }
 
 // NewThroughputMeter returns a meter timed by clk (clock.Real when nil).
@@ -268,15 +343,29 @@ func NewThroughputMeter(clk clock.Clock) *ThroughputMeter {
 	return &ThroughputMeter{clock: clk, byKey: map[string]*meterState{}}
 }
 
-// Add records n bytes fetched for lease key.
-func (t *ThroughputMeter) Add(key string, n int) {
-	t.mu.Lock()
+func (t *ThroughputMeter) state(key string) *meterState {
 	st := t.byKey[key]
 	if st == nil {
 		st = &meterState{since: t.clock.Now()}
 		t.byKey[key] = st
 	}
-	st.bytes += int64(n)
+	return st
+}
+
+// Seed starts the average of key at kbps (the throughput stored in the lease) unless the
+// meter already measures key.
+func (t *ThroughputMeter) Seed(key string, kbps float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.byKey[key]; !ok {
+		t.state(key).ema = min(max(kbps, 0), MaxShardReadKBps)
+	}
+}
+
+// Add records n bytes fetched for lease key.
+func (t *ThroughputMeter) Add(key string, n int) {
+	t.mu.Lock()
+	t.state(key).bytes += int64(n)
 	t.mu.Unlock()
 }
 
@@ -285,21 +374,14 @@ func (t *ThroughputMeter) Sample(key string) float64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.clock.Now()
-	st := t.byKey[key]
-	if st == nil {
-		t.byKey[key] = &meterState{since: now}
-		return 0
-	}
-	secs := now.Sub(st.since).Seconds()
-	if secs <= 0 {
+	st := t.state(key)
+	dt := now.Sub(st.since)
+	if dt <= 0 {
 		return st.ema
 	}
-	rate := float64(st.bytes) / 1024 / secs
-	if st.seen {
-		st.ema = 0.2*rate + 0.8*st.ema
-	} else {
-		st.ema, st.seen = rate, true
-	}
+	rate := min(float64(st.bytes)/1024/dt.Seconds(), MaxShardReadKBps)
+	w := -math.Expm1(-dt.Seconds() / ThroughputWindow.Seconds())
+	st.ema += w * (rate - st.ema)
 	st.bytes, st.since = 0, now
 	return st.ema
 }
@@ -394,9 +476,12 @@ func (r *Reporter) SampleCPU() {
 }
 
 // Report writes the worker's metrics row: the average of the window's CPU samples
-// appended to the last values (-1 when the window has none), and the update time.
+// appended to the last values (-1 when the window has none), the update time, KCL 3.5's
+// support code (sup, slu) and the report interval.
 func (r *Reporter) Report(ctx context.Context) error {
-	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: r.clock.Now(), Stats: map[string][]float64{}, OperatingRange: map[string][]int64{}}
+	now := r.clock.Now()
+	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: now, Stats: map[string][]float64{}, OperatingRange: map[string][]int64{},
+		SupportCode: SupportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval}
 	if r.cpu != nil {
 		r.mu.Lock()
 		v := -1.0

@@ -49,20 +49,28 @@ func CreateLeases(ctx context.Context, s *Store, shards []Shard, initial checkpo
 	return created, nil
 }
 
-// ParentsDone reports whether every parent of l has been processed to SHARD_END (or no
-// longer has a lease, e.g. it expired from the stream), which makes l eligible for
-// processing. leases is the current content of the lease table.
-func ParentsDone(l *Lease, leases map[string]*Lease) bool {
+// ParentsDone reports whether every parent of l has been processed to SHARD_END, which
+// makes l eligible for processing. A parent without a lease counts as done: it was never
+// consumed (it predates the application's start) or its finished lease was cleaned up
+// after the stream's retention. Each parent is read consistently.
+func (s *Store) ParentsDone(ctx context.Context, l *Lease) (bool, error) {
 	for _, p := range l.ParentShardIDs {
 		key := p
 		if l.StreamIdentifier != "" {
 			key = MultiStreamKey(l.StreamIdentifier, p)
 		}
-		if pl, ok := leases[key]; ok && !pl.Checkpoint.IsShardEnd() {
-			return false
+		pl, err := s.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if !pl.Checkpoint.IsShardEnd() {
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // DeleteCompleted deletes the leases of shards that are past the stream's retention (no

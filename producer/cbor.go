@@ -9,7 +9,6 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/fxamacker/cbor/v2"
@@ -191,34 +190,12 @@ func appendPutRecordsCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
 	return b
 }
 
-type cborResultEntry struct {
-	SequenceNumber *string `cbor:"SequenceNumber"`
-	ShardID        *string `cbor:"ShardId"`
-	ErrorCode      *string `cbor:"ErrorCode"`
-	ErrorMessage   *string `cbor:"ErrorMessage"`
-}
-
-type cborPutRecordsOutput struct {
-	FailedRecordCount *int32            `cbor:"FailedRecordCount"`
-	Records           []cborResultEntry `cbor:"Records"`
-	EncryptionType    *string           `cbor:"EncryptionType"`
-}
-
 var cborDecMode, _ = cbor.DecOptions{MaxArrayElements: 100000, MaxMapPairs: 100000, MaxNestedLevels: 8}.DecMode()
 
 // decodePutRecordsCBOR decodes a PutRecords response body into out.
 func decodePutRecordsCBOR(body []byte, out *kinesis.PutRecordsOutput) error {
-	var v cborPutRecordsOutput
-	if err := cborDecMode.Unmarshal(body, &v); err != nil {
+	if err := cborwire.DecodePutRecordsOutput(body, out); err != nil {
 		return fmt.Errorf("decode PutRecords response: %w", err)
-	}
-	out.FailedRecordCount = v.FailedRecordCount
-	if v.EncryptionType != nil {
-		out.EncryptionType = types.EncryptionType(*v.EncryptionType)
-	}
-	out.Records = make([]types.PutRecordsResultEntry, len(v.Records))
-	for i, r := range v.Records {
-		out.Records[i] = types.PutRecordsResultEntry{SequenceNumber: r.SequenceNumber, ShardId: r.ShardID, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage}
 	}
 	return nil
 }

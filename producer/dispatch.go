@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // loop is the dispatcher: it seals aggregates whose linger ran out, expires records past
@@ -261,7 +262,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		// records out: nothing past its TTL is sent.
 		return false
 	}
-	if p.cfg.ordered && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
+	if sh.ordered() && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
 		return false
 	}
 	if ok, _ := sh.lim.ready(now); !ok {
@@ -272,7 +273,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		*full = true
 		return false
 	}
-	if keys != nil {
+	if keys != nil && !sh.auto {
 		if _, dup := keys[k.pk]; dup {
 			return false
 		}
@@ -280,7 +281,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 	}
 	sh.popFront()
 	sh.lim.take(k.size)
-	if p.cfg.ordered {
+	if sh.ordered() {
 		sh.busy = true
 	}
 	*batch = append(*batch, k)
@@ -327,6 +328,8 @@ func (p *Producer) putBatch(batch []*krec) {
 	batchPool.Put(&b)
 }
 
+var tallyPool = sync.Pool{New: func() any { return new(callTally) }}
+
 var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
 
 // send makes one PutRecords call for batch and settles every record in it.
@@ -340,7 +343,10 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	ep := entriesPool.Get().(*[]types.PutRecordsRequestEntry)
 	entries := (*ep)[:0]
 	for _, k := range batch {
-		e := types.PutRecordsRequestEntry{Data: k.data, PartitionKey: &k.pk}
+		e := types.PutRecordsRequestEntry{Data: k.data}
+		if k.pk != "" { // only AUTO streams take records without a key
+			e.PartitionKey = &k.pk
+		}
 		if k.ehk != "" {
 			e.ExplicitHashKey = &k.ehk
 		}
@@ -348,9 +354,14 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	start := time.Now()
 	sentAt := p.now()
+	tally := tallyPool.Get().(*callTally)
+	defer func() {
+		p.endCall(st, tally)
+		tallyPool.Put(tally)
+	}()
 	for _, k := range batch {
 		if len(k.attempts) == 0 {
-			p.metrics.buffering(st, k, sentAt-k.firstPut)
+			p.metrics.buffering(st, k, sentAt-k.firstPut, tally)
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
@@ -398,36 +409,63 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		code := errorCode(err)
 		se := &ServiceError{Op: "PutRecords", Stream: st.name, Code: errorCodeOf(err), Err: err}
 		closing := p.ctx.Err() != nil
-		retryable := (IsRetryable(err) || notCBOR) && !closing
-		throttle := isThrottleCode(code)
-		p.metrics.errorCodeN(st, nil, code, len(batch))
+		class := errorClass(err)
+		if notCBOR && class != retrypolicy.Throttled {
+			class = retrypolicy.Transient
+		}
+		p.metrics.errorCodeN(st, nil, code, len(batch), !closing && p.retry.Decide(class) == retrypolicy.Retry)
 		if !closing {
 			p.log.Debug("producer: PutRecords failed", zap.String("stream", st.name), zap.Error(err))
+		}
+		var outs map[*shard]*callOutcome
+		if class == retrypolicy.Throttled {
+			outs = make(map[*shard]*callOutcome, len(shards))
 		}
 		for _, k := range batch {
 			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur, ErrorCode: code, ErrorMessage: err.Error()})
 			k.lastErr = se
-			if throttle {
-				p.noteThrottle(k.sh, now)
+			if outs != nil {
+				o := outs[k.sh]
+				if o == nil {
+					o = &callOutcome{}
+					outs[k.sh] = o
+				}
+				o.sent++
+				o.throttled++
 			}
-			switch {
-			case closing:
+			if closing {
 				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrClosed, Last: se}, true)
-			case throttle && p.cfg.failThrottled:
-				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrThrottled, Last: se}, true)
-			case retryable:
+				continue
+			}
+			if p.decide(st, k, class, se) {
 				retry = append(retry, k)
-			default:
-				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: se}, true)
 			}
 		}
-		p.settle(shards, retry, now, !throttle, sent)
+		// A call that failed whole backs off every shard in it, except that throttling
+		// is left to the adaptive limiter when it is on and the shard is saturated.
+		backoff := make(map[*shard]bool, len(shards))
+		for _, sh := range shards {
+			backoff[sh] = true
+			if o := outs[sh]; o != nil {
+				sh.mu.Lock()
+				if sh.lim.outcome(now, &p.retry, o.sent, o.throttled, 0) {
+					sh.lim.throttled(now)
+				}
+				backoff[sh] = !sh.lim.adaptive
+				sh.mu.Unlock()
+			}
+		}
+		p.settle(shards, retry, now, backoff)
 		p.putBatch(batch)
 		return
 	}
-	anyFailed := false
+	outs := make(map[*shard]*callOutcome, len(shards))
+	for _, sh := range shards {
+		outs[sh] = &callOutcome{sent: sent[sh]}
+	}
 	refreshed := false
 	var moved []movedRec
+	var first []Attempt // the attempt of records written at their first try, shared
 	for i := range out.Records {
 		e := &out.Records[i]
 		k := batch[i]
@@ -440,24 +478,26 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur, ErrorCode: code, ErrorMessage: msg})
 			se := &ServiceError{Op: "PutRecords", Stream: st.name, ShardID: k.sh.id, Code: code, Message: msg}
 			k.lastErr = se
-			p.metrics.errorCodeN(st, k.sh, code, 1)
-			throttle := isThrottleCode(code)
-			if throttle {
-				p.noteThrottle(k.sh, now)
+			class := retrypolicy.Classify(code)
+			p.metrics.errorCodeN(st, k.sh, code, 1, p.retry.Decide(class) == retrypolicy.Retry)
+			if class == retrypolicy.Throttled {
+				outs[k.sh].throttled++
 			} else {
-				anyFailed = true
+				outs[k.sh].failed++
 			}
-			switch {
-			case throttle && p.cfg.failThrottled:
-				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrThrottled, Last: se}, true)
-			case retryableCode(code):
+			if p.decide(st, k, class, se) {
 				retry = append(retry, k)
-			default:
-				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: se}, true)
 			}
 			continue
 		}
-		k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur})
+		if len(k.attempts) == 0 {
+			if first == nil {
+				first = []Attempt{{Start: start, Duration: dur}}
+			}
+			k.attempts = first
+		} else {
+			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur})
+		}
 		shardID, seq := "", ""
 		if e.ShardId != nil {
 			shardID = *e.ShardId
@@ -468,7 +508,7 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		k.sh.mu.Lock()
 		k.sh.lim.accepted(now, k.size)
 		k.sh.mu.Unlock()
-		if shardID != k.sh.id && shardID != "" {
+		if shardID != k.sh.id && shardID != "" && !k.sh.auto {
 			// The shard map is stale: list the shards again now, so records still
 			// buffered for a closed shard are split by hash key before they are sent.
 			if !refreshed {
@@ -481,15 +521,49 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 				continue
 			}
 		}
-		p.succeed(st, k, shardID, seq, nil)
+		p.succeed(st, k, shardID, seq, nil, tally)
+	}
+	// Sporadic failures (a few entries of shards that took the rest) are retried at
+	// once; sustained ones lower the shard's rate (throttling, with the adaptive limiter)
+	// or back the shard off (anything else).
+	backoff := make(map[*shard]bool, len(shards))
+	for _, sh := range shards {
+		o := outs[sh]
+		sh.mu.Lock()
+		if sh.lim.outcome(now, &p.retry, o.sent, o.throttled, o.failed) && o.throttled+o.failed > 0 {
+			if o.throttled > 0 {
+				sh.lim.throttled(now)
+			}
+			backoff[sh] = o.failed > 0 || !sh.lim.adaptive
+		}
+		sh.mu.Unlock()
 	}
 	// Repair aggregates stored in an unexpected shard before the shards may send again,
 	// so that in ordered mode the records put again stay ahead of later ones.
 	for _, m := range moved {
 		p.straddled(st, m.k, m.shardID, m.seq)
 	}
-	p.settle(shards, retry, now, anyFailed, sent)
+	p.settle(shards, retry, now, backoff)
 	p.putBatch(batch)
+}
+
+// callOutcome is what one shard did with its entries of one call.
+type callOutcome struct {
+	sent, throttled, failed int
+}
+
+// decide applies the retry policy to k, failed with class: it reports whether k is to
+// be retried, and otherwise resolves k's user records with the final error.
+func (p *Producer) decide(st *stream, k *krec, class retrypolicy.Class, se *ServiceError) bool {
+	switch p.retry.Decide(class) {
+	case retrypolicy.Retry:
+		return true
+	case retrypolicy.FailThrottled:
+		p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrThrottled, Last: se}, true)
+	default:
+		p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: se}, true)
+	}
+	return false
 }
 
 // recycleBody keeps a request body for a later call if it is not too large and the
@@ -522,25 +596,10 @@ func shardsOf(batch []*krec) ([]*shard, map[*shard]int) {
 	return out, sent
 }
 
-// noteThrottle feeds a throttling answer to the shard's limiter.
-func (p *Producer) noteThrottle(sh *shard, now int64) {
-	sh.mu.Lock()
-	sh.lim.throttled(now)
-	sh.mu.Unlock()
-}
-
-// backoff returns the delay before retry number n (0-based): exponential with full jitter.
-func (p *Producer) backoff(n int) time.Duration {
-	d := p.cfg.backoffMin << min(n, 20)
-	if d > p.cfg.backoffMax || d <= 0 {
-		d = p.cfg.backoffMax
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
 // settle puts the records to retry back at the front of their shards, in their order,
-// updates each shard's backoff and, in ordered mode, ends the shards' request in flight.
-func (p *Producer) settle(shards []*shard, retry []*krec, now int64, failed bool, sent map[*shard]int) {
+// backs off the shards marked in backoff that have records to retry and, in ordered
+// mode, ends the shards' request in flight.
+func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map[*shard]bool) {
 	var groups map[*shard][]*krec
 	if len(retry) > 0 {
 		groups = make(map[*shard][]*krec)
@@ -572,10 +631,8 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, failed bool
 				orphans = append(orphans, ks...)
 			} else {
 				sh.pushFront(ks)
-				// Back the shard off only when nothing of it got through: a partial
-				// failure is transient, and the limiter handles throttling.
-				if (failed || !sh.lim.adaptive) && len(ks) >= sent[sh] {
-					sh.retryAt = now + int64(p.backoff(sh.failures))
+				if backoff[sh] && len(ks) > 0 {
+					sh.retryAt = now + int64(p.retry.Delay(retrypolicy.Transient, sh.failures))
 					sh.failures++
 				} else {
 					sh.failures = 0
@@ -602,8 +659,9 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, failed bool
 }
 
 // succeed resolves the user records of k as written; when only is not nil, only the users
-// it marks (the others were re-queued).
-func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool) {
+// it marks (the others were re-queued). With a tally, k's metrics and the release of its
+// flush epochs wait for the call's endCall, so a Flush that returns sees them counted.
+func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool, tally *callTally) {
 	res := Result{Stream: st.name, ShardID: shardID, SequenceNumber: seq, Aggregated: k.aggregated, Attempts: k.attempts}
 	var ep *epoch
 	var n int64
@@ -623,18 +681,29 @@ func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool
 		}
 		if u.ep != ep {
 			if ep != nil {
-				ep.release(n)
+				tally.release(ep, n)
 			}
 			ep, n = u.ep, 0
 		}
 		n++
 	}
-	p.metrics.put(st, k, count, len(k.attempts))
+	p.metrics.put(st, k, count, len(k.attempts), tally)
 	p.release(int64(count), bytes)
 	if ep != nil {
-		ep.release(n)
+		tally.release(ep, n)
 	}
 	p.putKrec(k)
+}
+
+// endCall flushes the metrics of a call's tally, then releases the flush epochs of the
+// records it resolved.
+func (p *Producer) endCall(st *stream, tally *callTally) {
+	p.metrics.flush(st, tally)
+	for _, r := range tally.eps {
+		r.ep.release(r.n)
+	}
+	clear(tally.eps)
+	tally.eps = tally.eps[:0]
 }
 
 // finish fails every user record of k with err and recycles k.
@@ -682,14 +751,14 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 	urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data})
 	if !ok || err != nil || len(urs) != len(k.users) {
 		p.log.Warn("producer: aggregate stored in an unexpected shard", zap.String("stream", st.name), zap.String("predicted", k.sh.id), zap.String("actual", actual))
-		p.succeed(st, k, actual, seq, nil)
+		p.succeed(st, k, actual, seq, nil, nil)
 		return
 	}
 	only := make([]bool, len(urs))
 	var again []userRec
 	var recs []aggregation.Record
 	for i, ur := range urs {
-		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...)}
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...), Tags: ur.Tags}
 		hk, _ := r.HashKey()
 		if rng.Contains(hk) {
 			only[i] = true
@@ -709,7 +778,7 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 		}
 		st.repredict(ks)
 	}
-	p.succeed(st, k, actual, seq, only)
+	p.succeed(st, k, actual, seq, only, nil)
 }
 
 // movedRec is an aggregate the service stored in a shard other than the predicted one.

@@ -38,9 +38,14 @@
 //     shard move to its successors, and records of an aggregate the service stored in a
 //     shard whose range does not hold them are written again where they belong, so a
 //     consumer that filters by hash key range loses nothing.
-//   - With WithOrdering, records of one partition key reach the stream in Put order, even
-//     under retries and throttling: each shard has one request in flight, and retried
-//     records stay ahead of later ones.
+//   - Records of one partition key reach the stream in Put order (by default;
+//     WithOrdering(false) trades it away), even under retries and throttling: each
+//     shard has one request in flight, and retried records stay ahead of later ones.
+//   - Failures are classified by one error table shared with the consumer
+//     (internal/retrypolicy) and retried by one RetryPolicy (WithRetryPolicy). A shard
+//     that fails a few entries of calls it otherwise accepts (sporadic throttling or
+//     internal errors) gets them retried at once, at full speed; only failures
+//     sustained over a second or two slow it down or back it off.
 //   - Flush waits for every record put before it; Close flushes, then fails what is left
 //     at its deadline with ErrClosed and leaves no goroutine behind.
 //

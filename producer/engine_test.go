@@ -309,7 +309,10 @@ func TestEngineCloseDeadEndpoint(t *testing.T) {
 	cfg := e.AWSConfig()
 	tr := &http.Transport{}
 	cfg.HTTPClient = &http.Client{Transport: tr}
-	p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithCBOR(true), WithLinger(time.Millisecond), WithBackoff(time.Millisecond, 20*time.Millisecond))
+	// Unordered, so that every record is attempted before the deadline (an ordered shard
+	// sends one call at a time, and records still waiting at the deadline fail without
+	// an attempt).
+	p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithCBOR(true), WithLinger(time.Millisecond), WithBackoff(time.Millisecond, 20*time.Millisecond), WithOrdering(false))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 var (
@@ -115,81 +116,42 @@ func (e *RecordError) Unwrap() []error {
 	return []error{e.Err, e.Last}
 }
 
-// throttle codes that the service uses to say "slow down".
-func isThrottleCode(code string) bool {
-	switch code {
-	case "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
-		"LimitExceededException", "RequestLimitExceeded", "SlowDown", "TooManyRequestsException",
-		"KMSThrottlingException", "RequestThrottled", "RequestThrottledException":
-		return true
+// isThrottleCode reports whether the shared error table names code throttling.
+func isThrottleCode(code string) bool { return retrypolicy.Classify(code) == retrypolicy.Throttled }
+
+// errorClass classifies a failure with the error table the producer and the consumer
+// share (internal/retrypolicy). Client states (ErrClosed, ErrRecordExpired,
+// ErrBufferFull, invalid records and options) are Fatal.
+func errorClass(err error) retrypolicy.Class {
+	switch {
+	case err == nil:
+		return retrypolicy.Unknown
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrRecordExpired), errors.Is(err, ErrBufferFull),
+		errors.Is(err, ErrInvalidRecord), errors.Is(err, ErrRecordTooLarge), errors.Is(err, ErrInvalidOption):
+		return retrypolicy.Fatal
 	}
-	return false
+	var se *ServiceError
+	if errors.As(err, &se) && se.Code != "" {
+		if c := retrypolicy.Classify(se.Code); c != retrypolicy.Unknown || se.Err == nil {
+			return c
+		}
+	}
+	return retrypolicy.ErrorClass(err)
 }
 
-// retryableCode reports whether a service error code names a transient condition.
-func retryableCode(code string) bool {
-	if isThrottleCode(code) {
-		return true
-	}
-	switch code {
-	case "InternalFailure", "InternalFailureException", "InternalError", "InternalServerError",
-		"ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
-		"RequestTimeoutException", "KMSInternalException":
-		return true
-	}
-	return false
-}
-
-// IsRetryable reports whether err is a transient failure worth retrying: throttling,
-// internal service errors, timeouts of a single attempt and network errors. Client states
-// (ErrClosed, ErrRecordExpired, ErrBufferFull, invalid records) and the caller's own
-// context cancellation are not retryable. It is the single classification the producer
-// uses everywhere.
+// IsRetryable reports whether err is a transient failure worth retrying under the
+// default retry policy: throttling, internal service errors, server faults, timeouts of
+// a single attempt and network errors. Client states (ErrClosed, ErrRecordExpired,
+// ErrBufferFull, invalid records) and the caller's own context cancellation are not
+// retryable. It reads the one error table the producer and the consumer share.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	switch {
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrRecordExpired), errors.Is(err, ErrBufferFull),
-		errors.Is(err, ErrInvalidRecord), errors.Is(err, ErrRecordTooLarge), errors.Is(err, ErrInvalidOption),
-		errors.Is(err, context.Canceled):
-		return false
-	}
-	var se *ServiceError
-	if errors.As(err, &se) && se.Code != "" {
-		return retryableCode(se.Code)
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		if retryableCode(ae.ErrorCode()) {
-			return true
-		}
-		return ae.ErrorFault() == smithy.FaultServer
-	}
-	var te interface{ Temporary() bool }
-	if errors.As(err, &te) && te.Temporary() {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return true
-	}
-	// Transport failures the SDK wraps without a net.Error (connection reset, EOF).
-	msg := err.Error()
-	for _, s := range []string{"connection reset", "connection refused", "EOF", "broken pipe", "closed network connection", "send request failed"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return defaultPolicy.Decide(errorClass(err)) == retrypolicy.Retry
 }
+
+var defaultPolicy = DefaultRetryPolicy().policy()
 
 // errorCode returns a short code for err: the service code when there is one, otherwise
 // a generic class name, for attempts and the ErrorsByCode metric.

@@ -1,6 +1,10 @@
 package producer
 
-import "time"
+import (
+	"time"
+
+	"github.com/freshet/freshet/internal/retrypolicy"
+)
 
 // limiter is one shard's token buckets, for bytes and for Kinesis records, each refilled
 // at a rate that is the smaller of the configured cap and an adaptive rate. The adaptive
@@ -24,6 +28,11 @@ type limiter struct {
 	prevRecs          float64
 	lastDecrease      int64
 	lastIncrease      int64
+
+	// entries sent and failed (throttled or not) in this window and the previous one,
+	// to tell sporadic failures from sustained ones (outcome)
+	winSent, winFailed   int
+	prevSent, prevFailed int
 }
 
 const (
@@ -129,11 +138,25 @@ func (l *limiter) roll(now int64) {
 	if d := now - l.winStart; d >= limiterWindowDur {
 		secs := float64(d) / 1e9
 		l.prevBytes, l.prevRecs = l.winBytes/secs, l.winRecs/secs
+		l.prevSent, l.prevFailed = l.winSent, l.winFailed
 		if d >= 2*limiterWindowDur {
 			l.prevBytes, l.prevRecs = 0, 0
+			l.prevSent, l.prevFailed = 0, 0
 		}
 		l.winStart, l.winBytes, l.winRecs = now, 0, 0
+		l.winSent, l.winFailed = 0, 0
 	}
+}
+
+// outcome records that the shard was sent sent entries in one call, of which throttled
+// were throttled and failed failed otherwise, and reports whether its failures are
+// sustained over this window and the previous one (retrypolicy.Policy.Saturated)
+// rather than sporadic.
+func (l *limiter) outcome(now int64, pol *retrypolicy.Policy, sent, throttled, failed int) bool {
+	l.roll(now)
+	l.winSent += sent
+	l.winFailed += throttled + failed
+	return pol.Saturated(l.winSent+l.prevSent, l.winFailed+l.prevFailed)
 }
 
 // accepted records that the shard took size bytes in one Kinesis record.

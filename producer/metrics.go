@@ -2,15 +2,13 @@ package producer
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/metrics"
 )
 
 // MetricsLevel selects how many metrics the producer keeps (KPL MetricsLevel).
@@ -57,17 +55,27 @@ const (
 	MetricKinesisRecordsPerPutRecordsRequest = "KinesisRecordsPerPutRecordsRequest"
 )
 
-var summaryMetrics = map[string]bool{
-	MetricUserRecordsReceived: true, MetricUserRecordsPending: true, MetricUserRecordsPut: true,
-	MetricKinesisRecordsPut: true, MetricAllErrors: true, MetricUserRecordExpired: true,
+func isSummaryMetric(name string) bool {
+	switch name {
+	case MetricUserRecordsReceived, MetricUserRecordsPending, MetricUserRecordsPut,
+		MetricKinesisRecordsPut, MetricAllErrors, MetricUserRecordExpired:
+		return true
+	}
+	return false
 }
 
-var metricUnits = map[string]cwtypes.StandardUnit{
-	MetricUserRecordsDataPut: cwtypes.StandardUnitBytes, MetricKinesisRecordsDataPut: cwtypes.StandardUnitBytes,
-	MetricBufferingTime: cwtypes.StandardUnitMilliseconds, MetricRequestTime: cwtypes.StandardUnitMilliseconds,
+func unitOf(name string) metrics.Unit {
+	switch name {
+	case MetricUserRecordsDataPut, MetricKinesisRecordsDataPut:
+		return metrics.UnitBytes
+	case MetricBufferingTime, MetricRequestTime:
+		return metrics.UnitMilliseconds
+	}
+	return metrics.UnitCount
 }
 
-// Metric is one metric at one set of dimensions, aggregated over its observations.
+// Metric is one metric at one set of dimensions, aggregated over its observations since
+// the producer started.
 type Metric struct {
 	// Name is the KPL metric name, for example "UserRecordsPut".
 	Name string
@@ -85,198 +93,317 @@ type Metric struct {
 	Min, Max    float64
 }
 
-type metricKey struct{ name, stream, shard, code string }
+// CloudWatchClient is the part of *cloudwatch.Client the metrics publisher uses
+// (metrics.PutMetricDataAPI).
+type CloudWatchClient = metrics.PutMetricDataAPI
 
-type stat struct {
-	n             int64
-	sum, min, max float64
-}
-
-func (s *stat) observe(v float64, n int64) {
-	if s.n == 0 || v < s.min {
-		s.min = v
-	}
-	if s.n == 0 || v > s.max {
-		s.max = v
-	}
-	s.n += n
-	s.sum += v * float64(n)
-}
-
-// metrics keeps the producer's metrics: cumulative values for Snapshot and, when
-// publishing, the values of the current CloudWatch interval.
-type metrics struct {
+// instruments is where the producer reports what happens: the metrics (to rec, at the
+// configured level and granularity) and the hooks. Its methods are the producer's
+// events; each costs a nil check and no allocation when metrics are off and no hook
+// wants the event.
+type instruments struct {
 	level MetricsLevel
 	gran  MetricsGranularity
+	rec   metrics.Recorder     // nil at MetricsNone
+	stat  metrics.StatRecorder // rec when it takes summaries: then calls are tallied
+	mem   *metrics.Memory      // behind Producer.Metrics; nil at MetricsNone
+	cw    *metrics.CloudWatch  // WithCloudWatch's sink, or nil
+	hooks hooks
 
-	mu       sync.Mutex
-	total    map[metricKey]*stat
-	interval map[metricKey]*stat // nil unless publishing
+	// dims caches the dimensions of each stream and shard: *stream or *shard ->
+	// []metrics.Dimension.
+	dims sync.Map
 }
 
-func newMetrics(level MetricsLevel, gran MetricsGranularity) *metrics {
-	return &metrics{level: level, gran: gran, total: make(map[metricKey]*stat)}
-}
-
-func (m *metrics) enabled(name string) bool {
-	switch m.level {
-	case MetricsNone:
-		return false
-	case MetricsSummary:
-		return summaryMetrics[name]
+func newInstruments(cfg *config) (*instruments, error) {
+	m := &instruments{level: cfg.metricsLevel, gran: cfg.metricsGranularity, hooks: cfg.hooks}
+	if m.level == MetricsNone {
+		return m, nil
 	}
-	return true
+	m.mem = metrics.NewMemory()
+	rs := []metrics.Recorder{m.mem, cfg.recorder}
+	if cfg.cloudWatch != nil {
+		cw, err := metrics.NewCloudWatch(cfg.cloudWatch, cfg.cwNamespace, metrics.WithManualFlush())
+		if err != nil {
+			return nil, invalid("%v", err)
+		}
+		m.cw = cw
+		rs = append(rs, cw)
+	}
+	m.rec = metrics.Multi(rs...)
+	m.stat, _ = m.rec.(metrics.StatRecorder)
+	return m, nil
 }
 
-// observe records n observations of value v at every level up to the granularity.
-func (m *metrics) observe(name string, st *stream, sh *shard, code string, v float64, n int64) {
-	if n == 0 || !m.enabled(name) {
+func (m *instruments) enabled(name string) bool {
+	return m.rec != nil && (m.level == MetricsDetailed || isSummaryMetric(name))
+}
+
+func (m *instruments) streamDims(st *stream) []metrics.Dimension {
+	if d, ok := m.dims.Load(st); ok {
+		return d.([]metrics.Dimension)
+	}
+	d := []metrics.Dimension{{Name: metrics.DimStreamName, Value: st.name}}
+	m.dims.Store(st, d)
+	return d
+}
+
+func (m *instruments) shardDims(st *stream, sh *shard) []metrics.Dimension {
+	if d, ok := m.dims.Load(sh); ok {
+		return d.([]metrics.Dimension)
+	}
+	d := []metrics.Dimension{{Name: metrics.DimStreamName, Value: st.name}, {Name: metrics.DimShardID, Value: sh.id}}
+	m.dims.Store(sh, d)
+	return d
+}
+
+// observe records one observation of value v at the global level and at every finer
+// level up to the granularity (the stream, then the shard when sh is not nil). A code
+// adds the ErrorCode dimension.
+func (m *instruments) observe(name string, st *stream, sh *shard, code string, v float64) {
+	if !m.enabled(name) {
 		return
 	}
-	m.mu.Lock()
-	m.observeLocked(metricKey{name: name, code: code}, v, n)
+	unit := unitOf(name)
+	withCode := func(d []metrics.Dimension) []metrics.Dimension {
+		if code == "" {
+			return d
+		}
+		return append(append(make([]metrics.Dimension, 0, len(d)+1), d...), metrics.Dimension{Name: metrics.DimErrorCode, Value: code})
+	}
+	m.rec.Record(name, unit, v, withCode(nil)...)
 	if st != nil && m.gran >= GranularityStream {
-		m.observeLocked(metricKey{name: name, stream: st.name, code: code}, v, n)
+		m.rec.Record(name, unit, v, withCode(m.streamDims(st))...)
 		if sh != nil && m.gran >= GranularityShard {
-			m.observeLocked(metricKey{name: name, stream: st.name, shard: sh.id, code: code}, v, n)
+			m.rec.Record(name, unit, v, withCode(m.shardDims(st, sh))...)
 		}
 	}
-	m.mu.Unlock()
 }
 
-func (m *metrics) observeLocked(k metricKey, v float64, n int64) {
-	s := m.total[k]
-	if s == nil {
-		s = new(stat)
-		m.total[k] = s
+// observeStat records the observations s summarizes as observe does one.
+func (m *instruments) observeStat(name string, st *stream, sh *shard, s metrics.Stat) {
+	if s.Count == 0 || !m.enabled(name) {
+		return
 	}
-	s.observe(v, n)
-	if m.interval != nil {
-		s := m.interval[k]
-		if s == nil {
-			s = new(stat)
-			m.interval[k] = s
+	m.stat.RecordStat(name, s)
+	if m.gran >= GranularityStream {
+		m.stat.RecordStat(name, s, m.streamDims(st)...)
+		if sh != nil && m.gran >= GranularityShard {
+			m.stat.RecordStat(name, s, m.shardDims(st, sh)...)
 		}
-		s.observe(v, n)
 	}
 }
 
 // userReceived counts one Put; it is an atomic add per stream on the hot path.
-func (m *metrics) userReceived(st *stream) {
-	if m.level == MetricsNone {
+func (m *instruments) userReceived(st *stream) {
+	if m.rec == nil {
 		return
 	}
 	st.received.Add(1)
 }
 
-func (m *metrics) errorCode(st *stream, sh *shard, code string) { m.errorCodeN(st, sh, code, 1) }
-
-func (m *metrics) errorCodeN(st *stream, sh *shard, code string, n int) {
-	m.observe(MetricErrorsByCode, st, sh, code, 1, int64(n))
-	m.observe(MetricAllErrors, st, sh, "", 1, int64(n))
+// errorCode counts a failed ListShards call, which the producer always retries.
+func (m *instruments) errorCode(st *stream, sh *shard, code string) {
+	m.failure("ListShards", st, sh, code, 1, true)
 }
 
-func (m *metrics) expired(st *stream, k *krec) {
-	m.observe(MetricUserRecordExpired, st, k.sh, "", 1, int64(len(k.users)))
+// errorCodeN counts n Kinesis records of a failed PutRecords call (sh nil) or one
+// rejected entry of it (sh set); retryable is what the retry policy decided.
+func (m *instruments) errorCodeN(st *stream, sh *shard, code string, n int, retryable bool) {
+	m.failure("PutRecords", st, sh, code, n, retryable)
 }
 
-func (m *metrics) buffering(st *stream, k *krec, d int64) {
-	m.observe(MetricBufferingTime, st, k.sh, "", float64(d)/1e6, 1)
+func (m *instruments) failure(op string, st *stream, sh *shard, code string, n int, retryable bool) {
+	m.observe(MetricErrorsByCode, st, sh, code, float64(n))
+	m.observe(MetricAllErrors, st, sh, "", float64(n))
+	if len(m.hooks.callFailed) == 0 && len(m.hooks.throttled) == 0 {
+		return
+	}
+	shardID := ""
+	if sh != nil {
+		shardID = sh.id
+	}
+	for _, h := range m.hooks.callFailed {
+		h.OnCallFailed(CallFailure{Op: op, Stream: st.name, ShardID: shardID, ErrorCode: code, Records: n, Retryable: retryable})
+	}
+	if isThrottleCode(code) {
+		for _, h := range m.hooks.throttled {
+			h.OnThrottled(Throttle{Op: op, Stream: st.name, ShardID: shardID, ErrorCode: code, Records: n})
+		}
+	}
 }
 
-func (m *metrics) request(st *stream, n int, d time.Duration) {
-	m.observe(MetricRequestTime, st, nil, "", float64(d)/1e6, 1)
-	m.observe(MetricKinesisRecordsPerPutRecordsRequest, st, nil, "", float64(n), 1)
+func (m *instruments) expired(st *stream, k *krec) {
+	m.observe(MetricUserRecordExpired, st, k.sh, "", float64(len(k.users)))
 }
 
-// put records a Kinesis record written with count of its user records.
-func (m *metrics) put(st *stream, k *krec, count int, attempts int) {
-	if m.level == MetricsNone {
+// buffering records how long k waited before its first send, in tally when there is
+// one.
+func (m *instruments) buffering(st *stream, k *krec, d int64, tally *callTally) {
+	if m.stat != nil && tally != nil {
+		if m.enabled(MetricBufferingTime) {
+			tally.of(k.sh)[tallyBufferingTime].Add(metrics.UnitMilliseconds, float64(d)/1e6)
+		}
+		return
+	}
+	m.observe(MetricBufferingTime, st, k.sh, "", float64(d)/1e6)
+}
+
+// request records one finished PutRecords call of n Kinesis records.
+func (m *instruments) request(st *stream, n int, d time.Duration) {
+	m.observe(MetricRequestTime, st, nil, "", float64(d)/1e6)
+	m.observe(MetricKinesisRecordsPerPutRecordsRequest, st, nil, "", float64(n))
+	for _, h := range m.hooks.batchSent {
+		h.OnBatchSent(BatchSent{Stream: st.name, Records: n, Duration: d})
+	}
+}
+
+// put records a Kinesis record written with count of its user records, into tally when
+// there is one (the call flushes it once it has settled every record).
+func (m *instruments) put(st *stream, k *krec, count int, attempts int, tally *callTally) {
+	if m.rec == nil {
+		return
+	}
+	bytes := float64(k.userBytes)
+	if len(k.users) > 0 && count != len(k.users) {
+		bytes = bytes * float64(count) / float64(len(k.users))
+	}
+	retries := float64(max(attempts-1, 0))
+	if m.stat != nil && tally != nil {
+		tally.count += int64(count)
+		s := tally.of(k.sh)
+		s[tallyUserRecordsPut].Add(metrics.UnitCount, float64(count))
+		s[tallyUserRecordsDataPut].Add(metrics.UnitBytes, bytes)
+		s[tallyKinesisRecordsPut].Add(metrics.UnitCount, 1)
+		s[tallyKinesisRecordsDataPut].Add(metrics.UnitBytes, float64(k.size))
+		s[tallyUserRecordsPerKinesisRecord].Add(metrics.UnitCount, float64(count))
+		s[tallyRetriesPerRecord].Add(metrics.UnitCount, retries)
 		return
 	}
 	st.resolved.Add(int64(count))
-	m.observe(MetricUserRecordsPut, st, k.sh, "", 1, int64(count))
-	m.observe(MetricUserRecordsDataPut, st, k.sh, "", float64(k.userBytes)/float64(max(count, 1)), int64(count))
-	m.observe(MetricKinesisRecordsPut, st, k.sh, "", 1, 1)
-	m.observe(MetricKinesisRecordsDataPut, st, k.sh, "", float64(k.size), 1)
-	m.observe(MetricUserRecordsPerKinesisRecord, st, k.sh, "", float64(count), 1)
-	m.observe(MetricRetriesPerRecord, st, k.sh, "", float64(max(attempts-1, 0)), int64(count))
+	m.observe(MetricUserRecordsPut, st, k.sh, "", float64(count))
+	m.observe(MetricUserRecordsDataPut, st, k.sh, "", bytes)
+	m.observe(MetricKinesisRecordsPut, st, k.sh, "", 1)
+	m.observe(MetricKinesisRecordsDataPut, st, k.sh, "", float64(k.size))
+	m.observe(MetricUserRecordsPerKinesisRecord, st, k.sh, "", float64(count))
+	m.observe(MetricRetriesPerRecord, st, k.sh, "", retries)
+}
+
+// The per-record metrics of a call, gathered in a callTally.
+const (
+	tallyBufferingTime = iota
+	tallyUserRecordsPut
+	tallyUserRecordsDataPut
+	tallyKinesisRecordsPut
+	tallyKinesisRecordsDataPut
+	tallyUserRecordsPerKinesisRecord
+	tallyRetriesPerRecord
+	tallyMetrics
+)
+
+var tallyNames = [tallyMetrics]string{
+	MetricBufferingTime, MetricUserRecordsPut, MetricUserRecordsDataPut, MetricKinesisRecordsPut,
+	MetricKinesisRecordsDataPut, MetricUserRecordsPerKinesisRecord, MetricRetriesPerRecord,
+}
+
+// callTally gathers the per-record metrics of one PutRecords call by shard, so that the
+// recorder is called once per metric, shard and call (flush) rather than once per
+// Kinesis record, and the flush epochs the call's records settle, released only after.
+type callTally struct {
+	shards []*shard
+	stats  [][tallyMetrics]metrics.Stat
+	count  int64          // user records put
+	eps    []epochRelease // flush epochs to release once the metrics are in
+}
+
+type epochRelease struct {
+	ep *epoch
+	n  int64
+}
+
+// release releases n records of ep after the call's metrics are flushed, or at once
+// without a tally.
+func (t *callTally) release(ep *epoch, n int64) {
+	if t == nil {
+		ep.release(n)
+		return
+	}
+	t.eps = append(t.eps, epochRelease{ep, n})
+}
+
+// of returns the tally of sh.
+func (t *callTally) of(sh *shard) *[tallyMetrics]metrics.Stat {
+	for i, s := range t.shards {
+		if s == sh {
+			return &t.stats[i]
+		}
+	}
+	t.shards = append(t.shards, sh)
+	t.stats = append(t.stats, [tallyMetrics]metrics.Stat{})
+	return &t.stats[len(t.stats)-1]
+}
+
+// flush records a call's tally for stream st and empties it.
+func (m *instruments) flush(st *stream, t *callTally) {
+	if t.count > 0 {
+		st.resolved.Add(t.count)
+		t.count = 0
+	}
+	for i, sh := range t.shards {
+		for j := range t.stats[i] {
+			m.observeStat(tallyNames[j], st, sh, t.stats[i][j])
+		}
+	}
+	clear(t.shards)
+	t.shards, t.stats = t.shards[:0], t.stats[:0]
 }
 
 // failed records user records that failed for good.
-func (m *metrics) failed(st *stream, k *krec, n int) {
-	if m.level == MetricsNone {
+func (m *instruments) failed(st *stream, k *krec, n int) {
+	if m.rec == nil {
 		return
 	}
 	st.resolved.Add(int64(n))
-	m.observe(MetricRetriesPerRecord, st, k.sh, "", float64(max(len(k.attempts)-1, 0)), int64(n))
+	m.observe(MetricRetriesPerRecord, st, k.sh, "", float64(max(len(k.attempts)-1, 0)))
 }
 
-// fold adds the per-stream Put counters and the pending gauge to the maps.
-func (m *metrics) fold(streams []*stream) {
+// fold records the per-stream Put counters and samples the pending gauge.
+func (m *instruments) fold(streams []*stream) {
+	if m.rec == nil {
+		return
+	}
 	for _, st := range streams {
 		r := st.received.Swap(0)
 		if r > 0 {
-			m.observe(MetricUserRecordsReceived, st, nil, "", 1, r)
+			m.observe(MetricUserRecordsReceived, st, nil, "", float64(r))
 		}
 		st.receivedTotal.Add(r)
 		pending := st.receivedTotal.Load() - st.resolved.Load()
-		m.observe(MetricUserRecordsPending, st, nil, "", float64(max(pending, 0)), 1)
+		m.observe(MetricUserRecordsPending, st, nil, "", float64(max(pending, 0)))
 	}
 }
 
-func snapshotOf(src map[metricKey]*stat) []Metric {
-	out := make([]Metric, 0, len(src))
-	for k, s := range src {
-		unit := metricUnits[k.name]
-		if unit == "" {
-			unit = cwtypes.StandardUnitCount
-		}
-		out = append(out, Metric{Name: k.name, Stream: k.stream, ShardID: k.shard, ErrorCode: k.code, Unit: string(unit),
-			SampleCount: s.n, Sum: s.sum, Min: s.min, Max: s.max})
+// Metrics returns the producer's metrics since it started, sorted by name and
+// dimensions, for users who read them in process; WithMetricsRecorder sends them
+// elsewhere as they happen. It is empty at MetricsNone.
+func (p *Producer) Metrics() []Metric {
+	m := p.metrics
+	if m.mem == nil {
+		return nil
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		if a.Stream != b.Stream {
-			return a.Stream < b.Stream
-		}
-		if a.ShardID != b.ShardID {
-			return a.ShardID < b.ShardID
-		}
-		return a.ErrorCode < b.ErrorCode
-	})
+	m.fold(*p.list.Load())
+	series := m.mem.Series()
+	out := make([]Metric, len(series))
+	for i, s := range series {
+		out[i] = Metric{Name: s.Name, Stream: s.Dimension(metrics.DimStreamName), ShardID: s.Dimension(metrics.DimShardID),
+			ErrorCode: s.Dimension(metrics.DimErrorCode), Unit: string(s.Stat.Unit),
+			SampleCount: s.Stat.Count, Sum: s.Stat.Sum, Min: s.Stat.Min, Max: s.Stat.Max}
+	}
 	return out
 }
 
-// Metrics returns the producer's metrics since it started, for users who export them
-// elsewhere. It is empty at MetricsNone.
-func (p *Producer) Metrics() []Metric {
-	if p.metrics.level == MetricsNone {
-		return nil
-	}
-	p.metrics.fold(*p.list.Load())
-	p.metrics.mu.Lock()
-	defer p.metrics.mu.Unlock()
-	return snapshotOf(p.metrics.total)
-}
-
-// CloudWatchClient is the part of *cloudwatch.Client the metrics publisher uses.
-type CloudWatchClient interface {
-	// PutMetricData publishes a batch of metric data.
-	PutMetricData(ctx context.Context, in *cloudwatch.PutMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error)
-}
-
-// maxDatumsPerCall is CloudWatch's limit of metric data per PutMetricData call.
-const maxDatumsPerCall = 1000
-
 func (p *Producer) publishLoop() {
 	defer p.workers.Done()
-	p.metrics.mu.Lock()
-	p.metrics.interval = make(map[metricKey]*stat)
-	p.metrics.mu.Unlock()
 	t := time.NewTicker(p.cfg.cwInterval)
 	defer t.Stop()
 	for {
@@ -291,52 +418,15 @@ func (p *Producer) publishLoop() {
 	}
 }
 
-// publishOnce sends the current interval's metrics in batched PutMetricData calls.
+// publishOnce sends the current interval's metrics to CloudWatch.
 func (p *Producer) publishOnce(ctx context.Context) {
 	m := p.metrics
-	if m.level == MetricsNone {
+	if m.cw == nil {
 		return
 	}
 	m.fold(*p.list.Load())
-	m.mu.Lock()
-	cur := m.interval
-	if cur == nil {
-		m.mu.Unlock()
-		return
-	}
-	m.interval = make(map[metricKey]*stat)
-	m.mu.Unlock()
-	data := make([]cwtypes.MetricDatum, 0, len(cur))
-	ts := time.Now()
-	for _, mt := range snapshotOf(cur) {
-		d := cwtypes.MetricDatum{
-			MetricName: aws.String(mt.Name),
-			Timestamp:  aws.Time(ts),
-			Unit:       cwtypes.StandardUnit(mt.Unit),
-			StatisticValues: &cwtypes.StatisticSet{
-				SampleCount: aws.Float64(float64(mt.SampleCount)), Sum: aws.Float64(mt.Sum),
-				Minimum: aws.Float64(mt.Min), Maximum: aws.Float64(mt.Max),
-			},
-		}
-		if mt.Stream != "" {
-			d.Dimensions = append(d.Dimensions, cwtypes.Dimension{Name: aws.String("StreamName"), Value: aws.String(mt.Stream)})
-		}
-		if mt.ShardID != "" {
-			d.Dimensions = append(d.Dimensions, cwtypes.Dimension{Name: aws.String("ShardId"), Value: aws.String(mt.ShardID)})
-		}
-		if mt.ErrorCode != "" {
-			d.Dimensions = append(d.Dimensions, cwtypes.Dimension{Name: aws.String("ErrorCode"), Value: aws.String(mt.ErrorCode)})
-		}
-		data = append(data, d)
-	}
-	for len(data) > 0 {
-		n := min(len(data), maxDatumsPerCall)
-		_, err := p.cfg.cloudWatch.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(p.cfg.cwNamespace), MetricData: data[:n]})
-		if err != nil {
-			p.log.Warn("producer: publishing metrics failed", zap.Error(err))
-			return
-		}
-		data = data[n:]
+	if err := m.cw.Flush(ctx); err != nil {
+		p.log.Warn("producer: publishing metrics failed", zap.Error(err))
 	}
 }
 

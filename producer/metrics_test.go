@@ -15,6 +15,7 @@ import (
 
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/metrics"
 )
 
 // Where each metric is kept at most: shard-level metrics concern Kinesis records of one
@@ -83,7 +84,7 @@ func shapesOf(ms []Metric) map[metricShape]bool {
 func expectedShapes(level MetricsLevel, gran MetricsGranularity) map[metricShape]bool {
 	out := map[metricShape]bool{}
 	for _, name := range allMetricNames {
-		if level == MetricsNone || (level == MetricsSummary && !summaryMetrics[name]) {
+		if level == MetricsNone || (level == MetricsSummary && !isSummaryMetric(name)) {
 			continue
 		}
 		out[metricShape{name, "global"}] = true
@@ -205,7 +206,7 @@ func TestCloudWatchPublisherBatches(t *testing.T) {
 		if aws.ToString(in.Namespace) != "FreshetTest" {
 			t.Fatalf("namespace %q", aws.ToString(in.Namespace))
 		}
-		if len(in.MetricData) == 0 || len(in.MetricData) > maxDatumsPerCall {
+		if len(in.MetricData) == 0 || len(in.MetricData) > metrics.MaxDatumsPerCall {
 			t.Fatalf("call with %d datums", len(in.MetricData))
 		}
 		for _, d := range in.MetricData {
@@ -297,6 +298,47 @@ func TestCloudWatchPublisherOnEngine(t *testing.T) {
 				}
 				if len(e.Metrics.Datums(ns, name)) == 0 {
 					t.Fatalf("no %s datum", name)
+				}
+			}
+		})
+	}
+}
+
+// recordOnly hides a Memory's RecordStat: a recorder that takes observations one by one.
+type recordOnly struct{ m *metrics.Memory }
+
+func (r recordOnly) Record(name string, unit metrics.Unit, v float64, dims ...metrics.Dimension) {
+	r.m.Record(name, unit, v, dims...)
+}
+
+// TestMetricsRecorderGetsEveryObservation: a recorder given with WithMetricsRecorder
+// sees exactly the series and statistics the producer keeps for Metrics, whether it
+// takes a call's observations summarized (a StatRecorder) or one by one.
+func TestMetricsRecorderGetsEveryObservation(t *testing.T) {
+	for _, summarized := range []bool{true, false} {
+		t.Run(fmt.Sprint("summarized=", summarized), func(t *testing.T) {
+			mem := metrics.NewMemory()
+			var rec metrics.Recorder = mem
+			if !summarized {
+				rec = recordOnly{mem}
+			}
+			p, _ := produceForMetrics(t, 300, WithMetrics(MetricsDetailed, GranularityShard), WithMetricsRecorder(rec))
+			own := p.Metrics()
+			theirs := mem.Series()
+			if len(own) == 0 || len(own) != len(theirs) {
+				t.Fatalf("producer keeps %d series, the recorder got %d", len(own), len(theirs))
+			}
+			for i, s := range theirs {
+				m := own[i]
+				if m.Name != s.Name || m.Stream != s.Dimension(metrics.DimStreamName) || m.ShardID != s.Dimension(metrics.DimShardID) ||
+					m.ErrorCode != s.Dimension(metrics.DimErrorCode) || m.SampleCount != s.Stat.Count || m.Sum != s.Stat.Sum ||
+					m.Min != s.Stat.Min || m.Max != s.Stat.Max {
+					t.Fatalf("series %d: producer %+v, recorder %+v", i, m, s)
+				}
+			}
+			for _, m := range own {
+				if m.Name == MetricUserRecordsPut && m.Stream == "" && m.Sum != 300 {
+					t.Fatalf("UserRecordsPut %+v, want a sum of 300", m)
 				}
 			}
 		})

@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
+	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests pass a fake.
@@ -34,7 +36,9 @@ type Record struct {
 	// Stream is the stream name; the producer's WithStream stream when empty.
 	Stream string
 	// PartitionKey groups records: unless ExplicitHashKey is set, its MD5 decides the
-	// shard. 1 to 256 Unicode characters.
+	// shard. 1 to 256 Unicode characters; it may be empty only on a stream with AUTO
+	// record distribution (Put fails with ErrInvalidRecord elsewhere), where the service
+	// places every record itself and ignores keys for placement.
 	PartitionKey string
 	// ExplicitHashKey, when not empty, is a decimal integer in [0, 2^128-1] that decides
 	// the shard instead of the partition key.
@@ -43,7 +47,18 @@ type Record struct {
 	// before Put returns when aggregating, and keeps a reference until the outcome
 	// otherwise: do not modify it before then.
 	Data []byte
+	// Tags are carried with the record inside its KPL aggregate (the aggregated format's
+	// per-record tags): a Freshet consumer hands them to the processor
+	// (consumer.Record.Tags); the Java KCL and aws-kinesis-agg read the record and
+	// ignore them. They need aggregation (the default): Put fails with
+	// ErrInvalidRecord for a record with tags on a producer that does not aggregate.
+	// Their bytes count toward the record's size. The tracing module puts a W3C trace
+	// context here ("traceparent", "tracestate").
+	Tags []Tag
 }
+
+// Tag is one key and value of a record's tags (aggregation.Tag).
+type Tag = aggregation.Tag
 
 // Attempt is one try to write a record.
 type Attempt struct {
@@ -106,13 +121,15 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 // rate per shard, retries failures and reports one outcome per record. It is safe for
 // concurrent use.
 type Producer struct {
-	cfg     config
-	client  Client
-	log     *zap.Logger
-	callOpt []func(*kinesis.Options) // JSON PutRecords (our serializer)
-	cborOpt []func(*kinesis.Options) // CBOR PutRecords
-	calls   [][]*krec                // the dispatcher's scratch: calls of one pass
-	waves   atomic.Int64             // waves of more than one call started
+	cfg         config
+	retry       retrypolicy.Policy // cfg.retry as the shared component
+	recOverhead int64              // bookkeeping bytes charged per user record
+	client      Client
+	log         *zap.Logger
+	callOpt     []func(*kinesis.Options) // JSON PutRecords (our serializer)
+	cborOpt     []func(*kinesis.Options) // CBOR PutRecords
+	calls       [][]*krec                // the dispatcher's scratch: calls of one pass
+	waves       atomic.Int64             // waves of more than one call started
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64
 	// waveLanes is how many calls' bodies can be hashed together: the SHA-256 lanes
@@ -124,7 +141,7 @@ type Producer struct {
 	// CBOR response cannot be decoded (see send).
 	cborOn  atomic.Bool
 	start   time.Time
-	metrics *metrics
+	metrics *instruments
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -206,22 +223,31 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Producer{
-		cfg:      cfg,
-		client:   client,
-		log:      cfg.logger,
-		start:    time.Now(),
-		streams:  make(map[string]*stream),
-		hashes:   newHashCache(cfg.hashCacheSize),
-		dataFree: newDataFree(cfg.aggMaxBytes),
-		bodyFree: make(chan *[]byte, cfg.maxInFlight),
-		wake:     make(chan struct{}, 1),
-		slots:    make(chan struct{}, cfg.maxInFlight),
-		ctx:      ctx,
-		cancel:   cancel,
-		quit:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		cfg:         cfg,
+		retry:       cfg.retry.policy(),
+		recOverhead: AggregatedRecordOverhead,
+		client:      client,
+		log:         cfg.logger,
+		start:       time.Now(),
+		streams:     make(map[string]*stream),
+		hashes:      newHashCache(cfg.hashCacheSize),
+		dataFree:    newDataFree(cfg.aggMaxBytes),
+		bodyFree:    make(chan *[]byte, cfg.maxInFlight),
+		wake:        make(chan struct{}, 1),
+		slots:       make(chan struct{}, cfg.maxInFlight),
+		ctx:         ctx,
+		cancel:      cancel,
+		quit:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
 	}
-	p.metrics = newMetrics(cfg.metricsLevel, cfg.metricsGranularity)
+	if !cfg.aggregate {
+		p.recOverhead = PlainRecordOverhead
+	}
+	var err error
+	if p.metrics, err = newInstruments(&p.cfg); err != nil {
+		cancel()
+		return nil, err
+	}
 	p.waveLanes = 1
 	if _, sdk := client.(*kinesis.Client); sdk {
 		p.waveLanes = lanehash.SHA256Lanes()
@@ -239,7 +265,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	p.cur.Store(e)
 	p.epochs = []*epoch{e}
 	go p.loop()
-	if cfg.cloudWatch != nil {
+	if p.metrics.cw != nil {
 		p.workers.Add(1)
 		go p.publishLoop()
 	}
@@ -321,7 +347,7 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if !validPartitionKey(rec.PartitionKey) {
+	if rec.PartitionKey != "" && !validPartitionKey(rec.PartitionKey) {
 		return fmt.Errorf("%w: partition key must be 1 to %d characters of valid UTF-8 (got %d bytes)", ErrInvalidRecord, MaxPartitionKeyLength, len(rec.PartitionKey))
 	}
 	if rec.Data == nil {
@@ -342,14 +368,57 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 			return err
 		}
 	}
+	if len(p.cfg.hooks.recordPut) > 0 {
+		// A copy for the hooks to change: only producers with such a hook pay for it.
+		r := rec
+		onResult := p.cfg.hooks.onRecordPut(ctx, &r)
+		rec = r
+		if onResult != nil {
+			if err := p.enqueue(ctx, st, rec, hk, chain(onResult, done), urgent); err != nil {
+				onResult(Result{Stream: st.name, Err: err})
+				return err
+			}
+			return nil
+		}
+	}
+	return p.enqueue(ctx, st, rec, hk, done, urgent)
+}
+
+// chain returns a callback calling first, then done (which may be nil).
+func chain(first, done func(Result)) func(Result) {
+	return func(r Result) {
+		first(r)
+		if done != nil {
+			done(r)
+		}
+	}
+}
+
+// enqueue checks the record's tags and size, reserves buffer room and buffers it.
+func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashkey.Key, done func(Result), urgent bool) error {
+	if rec.PartitionKey == "" && !st.auto.Load() {
+		return fmt.Errorf("%w: no partition key: stream %s places records by partition key (only streams with AUTO record distribution take records without one)", ErrInvalidRecord, st.name)
+	}
 	size := len(rec.Data) + len(rec.PartitionKey)
+	if len(rec.Tags) > 0 {
+		if !p.cfg.aggregate {
+			return fmt.Errorf("%w: tags are carried only in aggregates, and this producer does not aggregate", ErrInvalidRecord)
+		}
+		if st.auto.Load() {
+			return fmt.Errorf("%w: tags are carried only in aggregates, and stream %s has AUTO record distribution, where records are sent plain", ErrInvalidRecord, st.name)
+		}
+		if err := aggregation.ValidateTags(rec.Tags); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+		}
+		size += aggregation.TagsSize(rec.Tags)
+	}
 	if size > st.maxRecordSize {
-		return fmt.Errorf("%w: %d bytes of data and partition key exceed stream %s's maximum record size of %d", ErrRecordTooLarge, size, st.name, st.maxRecordSize)
+		return fmt.Errorf("%w: %d bytes of data, partition key and tags exceed stream %s's maximum record size of %d", ErrRecordTooLarge, size, st.name, st.maxRecordSize)
 	}
 	if rec.ExplicitHashKey == "" {
 		hk = p.hashes.get(rec.PartitionKey)
 	}
-	ep, err := p.reserve(ctx, int64(size))
+	ep, err := p.reserve(ctx, int64(size)+p.recOverhead)
 	if err != nil {
 		return err
 	}
@@ -358,8 +427,8 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 	return nil
 }
 
-// reserve counts a record of size bytes against the buffer bound and the current flush
-// epoch, waiting for room as configured.
+// reserve counts a record of size bytes (its data, partition key and recOverhead)
+// against the buffer bound and the current flush epoch, waiting for room as configured.
 func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 	for {
 		// Bytes are claimed with a compare-and-swap, so the gauge never shows more than
@@ -370,7 +439,7 @@ func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 				if r := p.bufRecords.Add(1); r <= p.cfg.maxBufRecords || r == 1 {
 					break
 				}
-				p.release(1, size)
+				p.release(1, size-p.recOverhead)
 			} else {
 				continue
 			}
@@ -388,7 +457,7 @@ func (p *Producer) reserve(ctx context.Context, size int64) (*epoch, error) {
 		if n > 0 && ep.pending.CompareAndSwap(n, n+1) {
 			if p.closed.Load() {
 				ep.release(1)
-				p.release(1, size)
+				p.release(1, size-p.recOverhead)
 				return nil, ErrClosed
 			}
 			return ep, nil
@@ -420,10 +489,11 @@ func (p *Producer) waitForSpace(ctx context.Context, size int64) error {
 	}
 }
 
-// release returns buffer room and wakes blocked Puts.
+// release returns the buffer room of records user records of bytes bytes (data and
+// partition keys; their recOverhead is added here) and wakes blocked Puts.
 func (p *Producer) release(records, bytes int64) {
 	p.bufRecords.Add(-records)
-	p.bufBytes.Add(-bytes)
+	p.bufBytes.Add(-bytes - records*p.recOverhead)
 	if p.waiting.Load() > 0 {
 		p.broadcastSpace()
 	}
@@ -438,8 +508,10 @@ func (p *Producer) broadcastSpace() {
 	p.spaceMu.Unlock()
 }
 
-// BufferedBytes returns the bytes (data plus partition keys) of records put and not yet
-// resolved, in flight included. It never exceeds the WithMaxBuffered bound, except
+// BufferedBytes returns the bytes of records put and not yet resolved, in flight
+// included: their data and partition keys, plus a fixed charge per record for the
+// producer's own bookkeeping (PlainRecordOverhead without aggregation,
+// AggregatedRecordOverhead with it). It never exceeds the WithMaxBuffered bound, except
 // while a single record larger than the bound is buffered alone.
 func (p *Producer) BufferedBytes() int64 { return p.bufBytes.Load() }
 
@@ -505,11 +577,9 @@ func (p *Producer) Close(ctx context.Context) error {
 		for _, st := range *p.list.Load() {
 			st.failAll(ErrClosed)
 		}
-		if p.cfg.cloudWatch != nil {
-			pctx, cancel := context.WithTimeout(context.Background(), p.cfg.requestTimeout)
-			p.publishOnce(pctx)
-			cancel()
-		}
+		pctx, cancel := context.WithTimeout(context.Background(), p.cfg.requestTimeout)
+		p.publishOnce(pctx)
+		cancel()
 		if p.closeErr != nil {
 			p.log.Warn("producer: closed with records unresolved", zap.Error(p.closeErr))
 		}

@@ -155,6 +155,10 @@ type shard struct {
 	retryAt   int64
 	failures  int
 	lim       limiter
+	// auto marks the one buffer of a stream with AUTO record distribution: it covers
+	// every hash key, the service picks the shard of each record, nothing is aggregated
+	// and no prediction is checked.
+	auto bool
 }
 
 func newShard(st *stream, id string, r hashkey.Range) *shard {
@@ -163,6 +167,23 @@ func newShard(st *stream, id string, r hashkey.Range) *shard {
 	sh.lim.init(c.rateBytes, c.rateRecords, c.floorBytes, c.floorRecords, c.adaptive)
 	return sh
 }
+
+// newAutoShard is the buffer of an AUTO stream with open shards: its limiter allows
+// their combined rate.
+func newAutoShard(st *stream, open int) *shard {
+	sh := &shard{st: st, rng: hashkey.Range{Start: hashkey.Key{}, End: hashkey.Max}, auto: true}
+	c := &st.p.cfg
+	n := float64(max(open, 1))
+	sh.lim.init(c.rateBytes*n, c.rateRecords*n, c.floorBytes*n, c.floorRecords*n, c.adaptive)
+	return sh
+}
+
+// aggregating reports whether records put into the shard are aggregated.
+func (sh *shard) aggregating() bool { return sh.st.p.cfg.aggregate && !sh.auto }
+
+// ordered reports whether the shard keeps records of one key in order (never on an
+// AUTO stream, where the service places each record).
+func (sh *shard) ordered() bool { return sh.st.p.cfg.ordered && !sh.auto }
 
 func (sh *shard) qLen() int { return len(sh.q) - sh.qHead }
 
@@ -225,7 +246,7 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 	// the dispatcher's clock (advanced at least every clockTick while anything is
 	// buffered), never below the shard's previous put time. One clock read per
 	// record would cost about 45 ns, several percent of this path.
-	if (p.cfg.aggregate && len(sh.open) == 0) || (!p.cfg.aggregate && sh.qLen() == 0) {
+	if (sh.aggregating() && len(sh.open) == 0) || (!sh.aggregating() && sh.qLen() == 0) {
 		u.put = p.now()
 		p.advanceClock(u.put)
 	} else {
@@ -233,7 +254,7 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 	}
 	u.put = max(u.put, sh.lastPut)
 	sh.lastPut = u.put
-	if !p.cfg.aggregate {
+	if !sh.aggregating() {
 		k := p.getKrec()
 		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
 		k.users = append(k.users, u)
@@ -247,7 +268,7 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 		if sh.agg == nil {
 			sh.agg, _ = p.cfg.newAggregator(sh.st.maxRecordSize)
 		}
-		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data}
+		ar := aggregation.Record{PartitionKey: rec.PartitionKey, ExplicitHashKey: rec.ExplicitHashKey, Data: rec.Data, Tags: rec.Tags}
 		if len(sh.open) == 0 {
 			sh.openFirst = u.put
 			wake = wake || sh.qLen() == 0
@@ -281,7 +302,7 @@ func (sh *shard) seal() {
 	k := p.getKrec()
 	out, sealed, _ := sh.agg.DrainUnsealed(p.getData())
 	k.sh, k.pk, k.ehk, k.data, k.owned, k.unsealed = sh, out.PartitionKey, out.ExplicitHashKey, out.Data, true, !sealed
-	k.aggregated = isAggregate(len(sh.open), out.Data)
+	k.aggregated = !sealed || isAggregate(len(sh.open), out.Data)
 	k.users = append(k.users, sh.open...)
 	clear(sh.open)
 	sh.open = sh.open[:0]
@@ -329,7 +350,7 @@ func (sh *shard) prepend(ks []*krec) bool {
 func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record, hashkey.Key, userRec, *krec)) []*krec {
 	var out []*krec
 	ttl := int64(p.cfg.recordTTL)
-	if !p.cfg.aggregate {
+	if !sh.aggregating() {
 		for i := 0; i < n; i++ {
 			r, _, u, src := at(i)
 			k := p.getKrec()
@@ -452,7 +473,7 @@ func (p *Producer) splitExpired(k *krec, now int64) (live []*krec, dead *krec) {
 	}
 	live = p.rebuild(k.sh, len(keep), func(i int) (aggregation.Record, hashkey.Key, userRec, *krec) {
 		ur := urs[keep[i]]
-		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data}
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags}
 		hk, _ := r.HashKey()
 		return r, hk, k.users[keep[i]], k
 	})

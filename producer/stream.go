@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
@@ -39,6 +40,10 @@ type stream struct {
 	// in the new ones; in ordered mode no shard of the stream sends meanwhile, so a
 	// record put into a new shard does not overtake an older one of its key in transit.
 	moving atomic.Bool
+	// auto is set while DescribeStreamSummary reports the AUTO record distribution: the
+	// service places records, so the producer neither aggregates nor predicts shards,
+	// and records without a partition key are accepted.
+	auto atomic.Bool
 
 	streamCounters
 }
@@ -49,6 +54,8 @@ type shardMap struct {
 	byID   map[string]*shard
 	// ranges holds the hash key range of every listed shard, closed ones included.
 	ranges map[string]hashkey.Range
+	// open is the number of open shards of an AUTO stream, whose map holds one buffer.
+	open int
 }
 
 // find returns the shard owning key k.
@@ -65,20 +72,11 @@ func newStream(p *Producer, name string) *stream {
 	return &stream{p: p, name: name, ready: make(chan struct{})}
 }
 
-// discover reads the stream's maximum record size and lists its shards.
+// discover reads the stream's maximum record size and distribution, and lists its
+// shards.
 func (st *stream) discover(ctx context.Context) error {
-	st.maxRecordSize = st.p.cfg.maxRecordSize
-	if st.maxRecordSize == 0 {
-		out, err := st.p.client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(st.name)})
-		if err != nil {
-			return &ServiceError{Op: "DescribeStreamSummary", Stream: st.name, Code: errorCodeOf(err), Err: err}
-		}
-		st.maxRecordSize = DefaultMaxRecordSize
-		if out.StreamDescriptionSummary != nil && out.StreamDescriptionSummary.MaxRecordSizeInKiB != nil {
-			if n := int(*out.StreamDescriptionSummary.MaxRecordSizeInKiB) << 10; n > 0 {
-				st.maxRecordSize = n
-			}
-		}
+	if err := st.describe(ctx, true); err != nil {
+		return err
 	}
 	m, err := st.list(ctx)
 	if err != nil {
@@ -86,6 +84,29 @@ func (st *stream) discover(ctx context.Context) error {
 	}
 	st.shards.Store(m)
 	st.lastRefresh.Store(st.p.now())
+	return nil
+}
+
+// describe reads DescribeStreamSummary: the record distribution strategy always, the
+// maximum record size at first (unless configured).
+func (st *stream) describe(ctx context.Context, first bool) error {
+	out, err := st.p.client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(st.name)})
+	if err != nil {
+		return &ServiceError{Op: "DescribeStreamSummary", Stream: st.name, Code: errorCodeOf(err), Err: err}
+	}
+	sum := out.StreamDescriptionSummary
+	if first {
+		st.maxRecordSize = st.p.cfg.maxRecordSize
+		if st.maxRecordSize == 0 {
+			st.maxRecordSize = DefaultMaxRecordSize
+			if sum != nil && sum.MaxRecordSizeInKiB != nil {
+				if n := int(*sum.MaxRecordSizeInKiB) << 10; n > 0 {
+					st.maxRecordSize = n
+				}
+			}
+		}
+	}
+	st.auto.Store(sum != nil && sum.RecordDistributionStrategy == types.RecordDistributionStrategyAuto)
 	return nil
 }
 
@@ -145,6 +166,19 @@ func (st *stream) list(ctx context.Context) (*shardMap, error) {
 	if len(m.shards) == 0 {
 		return nil, &ServiceError{Op: "ListShards", Stream: st.name, Message: "no open shards"}
 	}
+	if st.auto.Load() {
+		// One buffer for the whole stream; it stays across refreshes while the number
+		// of open shards, and so its rate, does not change.
+		open := len(m.shards)
+		var sh *shard
+		if old != nil && len(old.shards) == 1 && old.shards[0].auto && old.open == open {
+			sh = old.shards[0]
+		} else {
+			sh = newAutoShard(st, open)
+		}
+		m.shards, m.byID, m.open = []*shard{sh}, map[string]*shard{"": sh}, open
+		return m, nil
+	}
 	sort.Slice(m.shards, func(i, j int) bool { return m.shards[i].rng.Start.Less(m.shards[j].rng.Start) })
 	return m, nil
 }
@@ -184,15 +218,17 @@ func (st *stream) refresh() {
 	var m *shardMap
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
-		var err error
-		m, err = st.list(ctx)
+		err := st.describe(ctx, false)
+		if err == nil {
+			m, err = st.list(ctx)
+		}
 		cancel()
 		if err == nil {
 			break
 		}
 		p.log.Warn("producer: listing shards failed", zap.String("stream", st.name), zap.Error(err))
 		p.metrics.errorCode(st, nil, errorCode(err))
-		if !sleepCtx(p.ctx, p.backoff(attempt)) {
+		if !sleepCtx(p.ctx, p.retry.Delay(errorClass(err), attempt)) {
 			return
 		}
 	}
@@ -241,7 +277,12 @@ func (st *stream) repredict(ks []*krec) {
 	}
 	var items []item
 	var consumed []*krec
+	auto := st.auto.Load()
 	for _, k := range ks {
+		if !k.aggregated && k.pk == "" && !auto {
+			st.p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: fmt.Errorf("%w: stream %s no longer uses AUTO record distribution, and the record has no partition key", ErrInvalidRecord, st.name)}, true)
+			continue
+		}
 		if !k.aggregated {
 			hk, err := (aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk}).HashKey()
 			if err != nil {
@@ -262,7 +303,7 @@ func (st *stream) repredict(ks []*krec) {
 			continue
 		}
 		for i, ur := range urs {
-			r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data}
+			r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags}
 			hk, _ := r.HashKey()
 			items = append(items, item{rec: r, hk: hk, u: k.users[i], k: k})
 		}

@@ -1,7 +1,9 @@
-// Command producers runs Freshet's producer and the existing Go Kinesis producers
+// Command producers runs Freshet's producer, the existing Go Kinesis producers
 // (github.com/a8m/kinesis-producer v0.2.0 on aws-sdk-go v1 and its SDK-v2 fork
-// github.com/kinesis-producer-go/kinesis-producer v0.0.2) side by side against one
-// bundled engine, in one process, and prints one JSON line per producer.
+// github.com/kinesis-producer-go/kinesis-producer v0.0.2) and a naive aws-sdk-go-v2
+// PutRecords loop side by side against one bundled engine running in a child process
+// (so each producer's CPU time is the client's alone), and prints one JSON line per
+// producer.
 //
 // It lives in its own module so the peers never enter Freshet's go.mod. See README.md.
 package main
@@ -17,8 +19,9 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,22 +29,21 @@ import (
 	a8m "github.com/a8m/kinesis-producer"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
 	credsv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	sessv1 "github.com/aws/aws-sdk-go/aws/session"
 	kinesisv1 "github.com/aws/aws-sdk-go/service/kinesis"
 	kpgo "github.com/kinesis-producer-go/kinesis-producer"
 
-	"github.com/freshet/freshet/aggregation"
-	"github.com/freshet/freshet/internal/engine"
-	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/internal/engine/sinkproc"
 	"github.com/freshet/freshet/producer"
 )
 
 type result struct {
 	Producer        string  `json:"producer"`
 	Round           int     `json:"round,omitempty"`
-	Best            bool    `json:"best,omitempty"`
+	Median          bool    `json:"median,omitempty"`
 	Records         int     `json:"records"`
 	UserRecordsPerS float64 `json:"user_records_per_s"`
 	MBPerS          float64 `json:"mb_per_s"`
@@ -50,37 +52,41 @@ type result struct {
 	CPUSPerMillion  float64 `json:"cpu_s_per_million"`
 	RecordsPerCPUS  float64 `json:"user_records_per_cpu_s"`
 	HeapPeakMB      float64 `json:"heap_peak_mb"`
+	EngineCPUS      float64 `json:"engine_cpu_s"`
 	Failed          int64   `json:"failed"`
-	Stored          int     `json:"stored_user_records"`
-	WrongKeys       int     `json:"wrong_partition_keys"`
-	KinesisRecords  int     `json:"kinesis_records"`
+	sinkproc.Check
 }
 
 func main() {
+	sinkproc.MaybeServe()
 	records := flag.Int("records", 1000000, "user records per producer")
-	size := flag.Int("size", 100, "bytes of data per record")
+	size := flag.Int("size", 100, "bytes of data per record (at least 16: each record is stamped with its key and rank)")
 	keys := flag.Int("keys", 1000, "distinct partition keys")
 	shards := flag.Int("shards", 8, "shards per stream")
-	which := flag.String("producers", "freshet,freshet-json,a8m,kinesis-producer-go", "producers to run, in order")
+	which := flag.String("producers", "freshet,freshet-json,freshet-plain,naive,a8m,kinesis-producer-go", "producers to run, in order: freshet[-json][-plain][-ordered|-unordered], naive, a8m, kinesis-producer-go")
 	limits := flag.Bool("limits", false, "engine per-shard limits on")
-	rounds := flag.Int("rounds", 1, "run every producer this many times, rotating the order each round, and print each producer's best round last (\"best\": true)")
+	throttle := flag.Float64("throttle-rate", 0, "fraction of PutRecords entries the engine throttles at random")
+	rounds := flag.Int("rounds", 1, "run every producer this many times, rotating the order each round, and print each producer's median round last (\"median\": true)")
 	flag.Parse()
+	if *size < sinkproc.StampSize {
+		fatal(fmt.Errorf("-size %d below %d", *size, sinkproc.StampSize))
+	}
 
-	e, err := engine.Start(engine.Config{Streams: streams.Config{Limits: *limits}})
+	e, err := sinkproc.Start(sinkproc.Config{Limits: *limits, ThrottleRate: *throttle})
 	if err != nil {
 		fatal(err)
 	}
 	defer e.Close()
 	pks := make([]string, *keys)
 	for i := range pks {
-		pks[i] = "key-" + strconv.Itoa(i)
+		pks[i] = sinkproc.Key(i)
 	}
 	data := make([]byte, *size)
 	for i := range data {
 		data[i] = byte('a' + i%26)
 	}
 	names := strings.Split(*which, ",")
-	best := map[string]result{}
+	all := map[string][]result{}
 	for round := 1; round <= *rounds; round++ {
 		for j := range names {
 			name := names[(j+round-1)%len(names)]
@@ -89,40 +95,55 @@ func main() {
 				r.Round = round
 			}
 			_ = json.NewEncoder(os.Stdout).Encode(r)
-			if b, ok := best[name]; !ok || r.RecordsPerCPUS > b.RecordsPerCPUS {
-				best[name] = r
-			}
+			all[name] = append(all[name], r)
 		}
 	}
 	if *rounds > 1 {
 		for _, name := range names {
-			r := best[name]
-			r.Best = true
+			rs := all[name]
+			sort.Slice(rs, func(a, b int) bool { return rs[a].RecordsPerCPUS < rs[b].RecordsPerCPUS })
+			r := rs[len(rs)/2]
+			r.Median = true
 			_ = json.NewEncoder(os.Stdout).Encode(r)
 		}
 	}
 }
 
+// records yields the benchmark's user records: record i has key i%len(pks) and is that
+// key's record number i/len(pks), stamped into its own copy of data.
+func record(i int, pks []string, data []byte) (string, []byte) {
+	d := make([]byte, len(data))
+	copy(d[sinkproc.StampSize:], data[sinkproc.StampSize:])
+	sinkproc.Stamp(d, i%len(pks), i/len(pks))
+	return pks[i%len(pks)], d
+}
+
 // runOne runs one producer on a stream of its own, reads the stream back, and deletes
 // it so later runs do not pay for its memory.
-func runOne(e *engine.Engine, name string, round, records, shards, size int, pks []string, data []byte) result {
+func runOne(e *sinkproc.Sink, name string, round, records, shards, size int, pks []string, data []byte) result {
 	stream := fmt.Sprintf("bench-%s-%d", name, round)
-	if err := e.Streams.CreateStream(stream, shards); err != nil {
+	if err := e.CreateStream(stream, shards); err != nil {
 		fatal(err)
 	}
 	runtime.GC()
 	var peak atomic.Uint64
 	stop := make(chan struct{})
 	go samplePeak(&peak, stop)
+	ecpu0, err := e.CPUSeconds()
+	if err != nil {
+		fatal(err)
+	}
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	var failed int64
-	switch name {
-	case "freshet", "freshet-json":
-		failed = runFreshet(e, stream, records, pks, data, name == "freshet")
-	case "a8m":
+	switch {
+	case strings.HasPrefix(name, "freshet"):
+		failed = runFreshet(e, name, stream, records, pks, data)
+	case name == "naive":
+		failed = runNaive(e, stream, records, pks, data)
+	case name == "a8m":
 		failed = runA8m(e, stream, records, pks, data)
-	case "kinesis-producer-go":
+	case name == "kinesis-producer-go":
 		failed = runKPGo(e, stream, records, pks, data)
 	default:
 		fatal(fmt.Errorf("unknown producer %q", name))
@@ -130,15 +151,22 @@ func runOne(e *engine.Engine, name string, round, records, shards, size int, pks
 	wall := time.Since(start).Seconds()
 	cpu := cpuSeconds() - cpu0
 	close(stop)
-	stored, wrong, krecs := count(e, stream, pks)
-	if err := e.Streams.DeleteStream(stream); err != nil {
+	ecpu, err := e.CPUSeconds()
+	if err != nil {
+		fatal(err)
+	}
+	c, err := e.Check(stream)
+	if err != nil {
+		fatal(err)
+	}
+	if err := e.DeleteStream(stream); err != nil {
 		fatal(err)
 	}
 	debug.FreeOSMemory()
 	return result{Producer: name, Records: records, WallS: wall, CPUS: cpu, Failed: failed,
 		UserRecordsPerS: float64(records) / wall, MBPerS: float64(records) * float64(size) / wall / (1 << 20),
 		CPUSPerMillion: cpu / float64(records) * 1e6, RecordsPerCPUS: float64(records) / cpu,
-		HeapPeakMB: float64(peak.Load()) / (1 << 20), Stored: stored, WrongKeys: wrong, KinesisRecords: krecs}
+		HeapPeakMB: float64(peak.Load()) / (1 << 20), EngineCPUS: ecpu - ecpu0, Check: c}
 }
 
 func fatal(err error) {
@@ -146,11 +174,23 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func runFreshet(e *engine.Engine, stream string, n int, pks []string, data []byte, cbor bool) int64 {
+// runFreshet runs Freshet's producer with the options its name asks for: -json (the
+// JSON protocol instead of CBOR), -plain (no aggregation), -ordered or -unordered.
+func runFreshet(e *sinkproc.Sink, name, stream string, n int, pks []string, data []byte) int64 {
 	opts := []producer.Option{producer.WithStream(stream), producer.WithMetrics(producer.MetricsNone, producer.GranularityGlobal)}
-	if !cbor {
-		// CBOR is the default; freshet-json asks for the JSON protocol.
-		opts = append(opts, producer.WithCBOR(false))
+	for _, part := range strings.Split(name, "-")[1:] {
+		switch part {
+		case "json":
+			opts = append(opts, producer.WithCBOR(false))
+		case "plain":
+			opts = append(opts, producer.WithAggregation(false))
+		case "ordered":
+			opts = append(opts, producer.WithOrdering(true))
+		case "unordered":
+			opts = append(opts, producer.WithOrdering(false))
+		default:
+			fatal(fmt.Errorf("unknown freshet variant %q in %q", part, name))
+		}
 	}
 	p, err := producer.New(kinesis.NewFromConfig(e.AWSConfig()), opts...)
 	if err != nil {
@@ -164,7 +204,8 @@ func runFreshet(e *engine.Engine, stream string, n int, pks []string, data []byt
 	}
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
-		if err := p.Put(ctx, producer.Record{PartitionKey: pks[i%len(pks)], Data: data}, done); err != nil {
+		pk, d := record(i, pks, data)
+		if err := p.Put(ctx, producer.Record{PartitionKey: pk, Data: d}, done); err != nil {
 			fatal(err)
 		}
 	}
@@ -174,13 +215,78 @@ func runFreshet(e *engine.Engine, stream string, n int, pks []string, data []byt
 	return failed.Load()
 }
 
+// naiveCallers is how many goroutines the naive loop runs.
+const naiveCallers = 8
+
+// runNaive is what a user writes without a producer library: naiveCallers goroutines,
+// each owning the keys k with k%naiveCallers equal to its number (so a key's records
+// stay in order), each building PutRecords calls of 500 records and sending them with
+// one shared aws-sdk-go-v2 client, synchronously, putting failed entries first in its
+// next call.
+func runNaive(e *sinkproc.Sink, stream string, n int, pks []string, data []byte) int64 {
+	client := kinesis.NewFromConfig(e.AWSConfig())
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for c := 0; c < naiveCallers; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			ctx := context.Background()
+			batch := make([]types.PutRecordsRequestEntry, 0, 500)
+			send := func() {
+				for tries := 0; len(batch) > 0; tries++ {
+					out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: batch})
+					if err != nil {
+						if tries >= 100 {
+							failed.Add(int64(len(batch)))
+							batch = batch[:0]
+							return
+						}
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					if aws.ToInt32(out.FailedRecordCount) == 0 {
+						batch = batch[:0]
+						return
+					}
+					again := batch[:0]
+					for i, r := range out.Records {
+						if r.ErrorCode != nil {
+							again = append(again, batch[i])
+						}
+					}
+					batch = again
+					if tries >= 100 {
+						failed.Add(int64(len(batch)))
+						batch = batch[:0]
+						return
+					}
+				}
+			}
+			for i := 0; i < n; i++ {
+				if (i%len(pks))%naiveCallers != c {
+					continue
+				}
+				pk, d := record(i, pks, data)
+				batch = append(batch, types.PutRecordsRequestEntry{PartitionKey: &pk, Data: d})
+				if len(batch) == cap(batch) {
+					send()
+				}
+			}
+			send()
+		}(c)
+	}
+	wg.Wait()
+	return failed.Load()
+}
+
 func peerTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
 	return t
 }
 
-func runA8m(e *engine.Engine, stream string, n int, pks []string, data []byte) int64 {
+func runA8m(e *sinkproc.Sink, stream string, n int, pks []string, data []byte) int64 {
 	sess, err := sessv1.NewSession(&awsv1.Config{
 		Region:      awsv1.String("us-east-1"),
 		Endpoint:    awsv1.String(e.URL()),
@@ -202,7 +308,8 @@ func runA8m(e *engine.Engine, stream string, n int, pks []string, data []byte) i
 		}
 	}()
 	for i := 0; i < n; i++ {
-		if err := p.Put(data, pks[i%len(pks)]); err != nil {
+		pk, d := record(i, pks, data)
+		if err := p.Put(d, pk); err != nil {
 			fatal(err)
 		}
 	}
@@ -216,7 +323,7 @@ type quiet struct{}
 func (quiet) Info(string, ...a8m.LogValue)         {}
 func (quiet) Error(string, error, ...a8m.LogValue) {}
 
-func runKPGo(e *engine.Engine, stream string, n int, _ []string, data []byte) int64 {
+func runKPGo(e *sinkproc.Sink, stream string, n int, pks []string, data []byte) int64 {
 	cfg := e.AWSConfig()
 	p := kpgo.New(&kpgo.Config{StreamName: aws.String(stream), Client: kinesis.NewFromConfig(cfg), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	p.Start()
@@ -229,40 +336,14 @@ func runKPGo(e *engine.Engine, stream string, n int, _ []string, data []byte) in
 		}
 	}()
 	for i := 0; i < n; i++ {
-		if err := p.Put(data); err != nil {
+		_, d := record(i, pks, data)
+		if err := p.Put(d); err != nil {
 			fatal(err)
 		}
 	}
 	p.Stop()
 	<-fdone
 	return failed.Load()
-}
-
-// count reads the stream back: user records stored, user records whose partition key
-// is not one the benchmark used, and Kinesis records.
-func count(e *engine.Engine, stream string, pks []string) (stored, wrong, krecs int) {
-	recs, err := e.Streams.Records(stream)
-	if err != nil {
-		fatal(err)
-	}
-	valid := make(map[string]bool, len(pks))
-	for _, k := range pks {
-		valid[k] = true
-	}
-	for _, r := range recs {
-		krecs++
-		urs, err := aggregation.Deaggregate(aggregation.Record{PartitionKey: r.PartitionKey, Data: r.Data})
-		if err != nil {
-			fatal(err)
-		}
-		for _, u := range urs {
-			stored++
-			if !valid[u.PartitionKey] {
-				wrong++
-			}
-		}
-	}
-	return
 }
 
 func samplePeak(peak *atomic.Uint64, stop <-chan struct{}) {

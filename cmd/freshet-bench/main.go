@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+
+	"github.com/freshet/freshet/internal/engine/sinkproc"
 )
 
 // subcommand is one benchmark.
@@ -40,6 +42,8 @@ func usage() {
 }
 
 func main() {
+	// A child started for -sink process serves the engine here and never returns.
+	sinkproc.MaybeServe()
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(2)

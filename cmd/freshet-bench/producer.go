@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/sinkproc"
 	"github.com/freshet/freshet/internal/engine/streams"
 	"github.com/freshet/freshet/producer"
 )
@@ -50,12 +50,18 @@ type producerResult struct {
 	PeakBufferedMB    float64          `json:"peak_buffered_mb"`
 	ByteLimitUsedPct  float64          `json:"byte_limit_used_pct,omitempty"`
 	StoredUserRecords int64            `json:"stored_user_records,omitempty"`
+	Sink              string           `json:"sink"`
+	ThrottleRate      float64          `json:"throttle_rate,omitempty"`
+	EngineCPUS        float64          `json:"engine_cpu_s,omitempty"`
+	Check             *sinkproc.Check  `json:"check,omitempty"`
 	Errors            map[string]int64 `json:"errors,omitempty"`
 }
 
 func runProducer(args []string) error {
 	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", "", "Kinesis endpoint URL; empty starts the bundled engine in process")
+	endpoint := fs.String("endpoint", "", "Kinesis endpoint URL; empty starts the bundled engine (see -sink)")
+	sink := fs.String("sink", "inproc", "bundled engine: inproc (in this process) or process (a child process, so cpu_s is the client's alone; -verify then also counts duplicates, reordered records and wrong keys)")
+	throttleRate := fs.Float64("throttle-rate", 0, "bundled engine: fraction of PutRecords entries throttled at random, on shards far below their limits")
 	stream := fs.String("stream", "freshet-bench", "stream name (created if missing)")
 	shards := fs.Int("shards", 8, "shards of the stream when it is created")
 	records := fs.Int("records", 1000000, "user records to put")
@@ -63,8 +69,9 @@ func runProducer(args []string) error {
 	keys := fs.Int("keys", 1000, "distinct partition keys")
 	aggregate := fs.Bool("aggregate", true, "KPL aggregation")
 	compress := fs.String("compress", "none", "aggregate compression: none, zstd, snappy or gzip")
-	ordered := fs.Bool("ordered", false, "keep per-key order under retries")
+	ordered := fs.Bool("ordered", true, "keep per-key order (the producer's default; false trades it away)")
 	limits := fs.Bool("limits", false, "bundled engine only: per-shard limits on (1 MiB/s, 1,000 records/s)")
+	keyOrder := fs.Bool("order-check", true, "stamp each record's data with its key and rank (needs -size >= 16), so -verify can count reordered records")
 	linger := fs.Duration("linger", 100*time.Millisecond, "linger")
 	inFlight := fs.Int("in-flight", 16, "PutRecords calls in flight")
 	aggBytes := fs.Int("agg-bytes", aggregation.DefaultMaxBytes, "maximum aggregate size")
@@ -107,18 +114,37 @@ func runProducer(args []string) error {
 	ctx := context.Background()
 	var client *kinesis.Client
 	var eng *engine.Engine
-	if *endpoint == "" {
+	var child *sinkproc.Sink
+	switch {
+	case *endpoint == "" && *sink == "process":
+		var err error
+		if child, err = sinkproc.Start(sinkproc.Config{Limits: *limits, ThrottleRate: *throttleRate}); err != nil {
+			return err
+		}
+		defer child.Close()
+		if err := child.CreateStream(*stream, *shards); err != nil {
+			return err
+		}
+		client = kinesis.NewFromConfig(child.AWSConfig())
+	case *endpoint == "" && *sink == "inproc":
 		cfg := engine.Config{Streams: streams.Config{Limits: *limits}}
 		var err error
 		if eng, err = engine.Start(cfg); err != nil {
 			return err
 		}
 		defer eng.Close()
+		if *throttleRate > 0 {
+			if err := eng.Streams.SetEntryFaults(streams.EntryFaults{ThrottleRate: *throttleRate}); err != nil {
+				return err
+			}
+		}
 		if err := eng.Streams.CreateStream(*stream, *shards); err != nil {
 			return err
 		}
 		client = kinesis.NewFromConfig(eng.AWSConfig())
-	} else {
+	case *endpoint == "":
+		return fmt.Errorf("unknown -sink %q (inproc or process)", *sink)
+	default:
 		client = kinesis.NewFromConfig(aws.Config{
 			Region:       "us-east-1",
 			Credentials:  credentials.NewStaticCredentialsProvider("freshet", "freshet", ""),
@@ -136,6 +162,9 @@ func runProducer(args []string) error {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	if *keyOrder && *size < sinkproc.StampSize {
+		return fmt.Errorf("-order-check needs -size >= %d", sinkproc.StampSize)
 	}
 
 	opts := []producer.Option{
@@ -157,7 +186,7 @@ func runProducer(args []string) error {
 	}
 	partitionKeys := make([]string, *keys)
 	for i := range partitionKeys {
-		partitionKeys[i] = "key-" + strconv.Itoa(i)
+		partitionKeys[i] = sinkproc.Key(i)
 	}
 	data := make([]byte, *size)
 	for i := range data {
@@ -191,10 +220,23 @@ func runProducer(args []string) error {
 		}
 	}()
 
+	var engineCPU0 float64
+	if child != nil {
+		if engineCPU0, err = child.CPUSeconds(); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	for i := 0; i < *records; i++ {
-		if err := p.Put(ctx, producer.Record{PartitionKey: partitionKeys[i%len(partitionKeys)], Data: data}, done); err != nil {
+		d := data
+		if *keyOrder {
+			// Each record its own data, as a user's records are, stamped for -verify.
+			d = make([]byte, *size)
+			copy(d[sinkproc.StampSize:], data)
+			sinkproc.Stamp(d, i%len(partitionKeys), i/len(partitionKeys))
+		}
+		if err := p.Put(ctx, producer.Record{PartitionKey: partitionKeys[i%len(partitionKeys)], Data: d}, done); err != nil {
 			return fmt.Errorf("put %d: %w", i, err)
 		}
 	}
@@ -203,6 +245,14 @@ func runProducer(args []string) error {
 	}
 	wall := time.Since(start).Seconds()
 	cpu := cpuSeconds() - cpu0
+	var engineCPU float64
+	if child != nil {
+		c1, err := child.CPUSeconds()
+		if err != nil {
+			return err
+		}
+		engineCPU = c1 - engineCPU0
+	}
 	close(stop)
 	<-sampled
 	var calls, krecs int64
@@ -232,10 +282,21 @@ func runProducer(args []string) error {
 		WallS:           wall, CPUS: cpu, CPUSPerMillion: cpu / float64(*records) * 1e6,
 		PeakRSSMB: peakRSSMB(), PutRecordsCalls: calls, KinesisRecords: krecs, Failed: failed.Load(),
 		PeakBufferedMB: float64(peakBuf.Load()) / (1 << 20), Errors: errs,
+		Sink: *sink, ThrottleRate: *throttleRate, EngineCPUS: engineCPU,
+	}
+	if *endpoint != "" {
+		res.Sink = "endpoint"
 	}
 	if *limits {
 		total := float64(*records) * float64(*size+len(partitionKeys[0]))
 		res.ByteLimitUsedPct = 100 * total / wall / (float64(*shards) * (1 << 20))
+	}
+	if *verify && child != nil {
+		c, err := child.Check(*stream)
+		if err != nil {
+			return err
+		}
+		res.Check, res.StoredUserRecords = &c, c.Stored
 	}
 	if *verify && eng != nil {
 		recs, err := eng.Streams.Records(*stream)

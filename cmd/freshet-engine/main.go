@@ -7,6 +7,10 @@
 // Per-shard throughput limits are on by default, as in the service; -limits=false turns
 // them off. Credentials and signatures are accepted whatever they are.
 //
+// -tls adds an HTTPS listener (HTTP/1.1 and HTTP/2) on -tls-addr, with a generated
+// self-signed certificate or the one given by -tls-cert and -tls-key, for the KPL daemon
+// and the Java SDK (see docs/java-migration.md).
+//
 // -data DIR keeps streams, shards, records, consumers, tables, items and metrics across
 // restarts in a write-ahead journal; a call is answered only once the journal is on
 // disk, so a crash (even SIGKILL) loses nothing that was acknowledged. -fault injects
@@ -79,6 +83,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 		faults = append(faults, faultFlag{key, rule})
 		return nil
 	})
+	tlsCfg := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -87,6 +92,10 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags only; -h lists them)", fs.Args())
+	}
+	tls, err := tlsCfg()
+	if err != nil {
+		return err
 	}
 	log := zap.NewNop()
 	if *logRequests || *dataDir != "" {
@@ -102,6 +111,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 	}
 	e, err := engine.Start(engine.Config{
 		Addr:        *addr,
+		TLS:         tls,
 		Logger:      log,
 		FaultSeed:   *faultSeed,
 		DataDir:     *dataDir,
@@ -133,6 +143,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(*engine.E
 		persisted = "data " + *dataDir
 	}
 	fmt.Fprintf(out, "freshet-engine listening on %s (limits %v, %s, %d fault rules)\n", e.URL(), *limits, persisted, len(faults))
+	if e.TLSURL() != "" {
+		fmt.Fprintf(out, "freshet-engine listening on %s (HTTP/1.1 and HTTP/2)\n", e.TLSURL())
+	}
 	if ready != nil {
 		ready(e)
 	}

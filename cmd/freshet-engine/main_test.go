@@ -108,3 +108,34 @@ func TestRunHelp(t *testing.T) {
 		t.Fatalf("-h printed %q, want the flags", out.String())
 	}
 }
+
+func TestRunTLSListener(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	ready := make(chan *engine.Engine, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-tls", "-tls-addr", "127.0.0.1:0"}, &out, func(e *engine.Engine) { ready <- e })
+	}()
+	var e *engine.Engine
+	select {
+	case e = <-ready:
+	case err := <-errc:
+		t.Fatalf("run returned before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("engine did not start")
+	}
+	if e.TLSURL() == "" || !strings.Contains(out.String(), e.TLSURL()) {
+		t.Fatalf("start lines %q do not name the TLS listener %q", out.String(), e.TLSURL())
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-tls-cert", "c.pem"}, {"-tls", "-tls-addr", "127.0.0.1:0", "-tls-cert", "c.pem"}} {
+		if err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, args...), &out, nil); err == nil {
+			t.Fatalf("run %v: no error", args)
+		}
+	}
+}

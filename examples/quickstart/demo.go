@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/freshet/freshet/consumer"
+	"github.com/freshet/freshet/lease"
 	"github.com/freshet/freshet/producer"
 )
 
@@ -509,8 +510,17 @@ func (d *demo) snapshot(elapsed time.Duration, counts shardCounts, in, out *rate
 	for _, l := range d.lag {
 		s.LagMillis = max(s.LagMillis, l)
 	}
+	var plan lease.Round
+	for _, w := range ws {
+		if r, ok := w.w.LastAssignment(); ok && w.running.Load() && w.w.IsLeader() {
+			plan = r
+		}
+	}
 	for i, w := range ws {
-		s.Workers = append(s.Workers, workerLeases{Worker: w.id, Leases: held[i], State: w.state})
+		s.Workers = append(s.Workers, workerLeases{Worker: w.id, Leases: held[i], State: w.state, Load: plan.Plan.Load[w.w.ID()]})
+	}
+	if plan.Plan.Load != nil {
+		s.Basis, s.MeanKBps = plan.Plan.Basis.String(), plan.MeanKBps
 	}
 	s.Events, d.events = d.events, nil
 	d.mu.Unlock()

@@ -63,6 +63,8 @@ type workerLeases struct {
 	Worker string
 	Leases int
 	State  string // "running", "killed", "stopped"
+	// Load is the worker's load in the leader's last plan, in units of Basis.
+	Load float64
 }
 
 // snapshot is everything the live view shows at one refresh.
@@ -79,6 +81,8 @@ type snapshot struct {
 	Retries           uint64 // producer retries
 	LagMillis         int64  // highest MillisBehindLatest among the latest batches
 	Workers           []workerLeases
+	Basis             string  // what the leader's last plan balanced: cpu, throughput or count
+	MeanKBps          float64 // the mean lease throughput that plan saw
 	Sentiment         [numSentiments]uint64
 	Events            []string // new since the previous snapshot
 }
@@ -142,9 +146,9 @@ func (v *liveView) Finish() {
 
 // plainLine is one periodic line of the non-terminal view.
 func plainLine(s snapshot) string {
-	return fmt.Sprintf("%6.1fs  %-16s target=%.0f/s in=%.0f/s out=%.0f/s shards=%d open/%d closed throttled=%d lag=%dms leases=%s sentiment=%s",
+	return fmt.Sprintf("%6.1fs  %-16s target=%.0f/s in=%.0f/s out=%.0f/s shards=%d open/%d closed throttled=%d lag=%dms leases=%s balanced=%s sentiment=%s",
 		s.Elapsed.Seconds(), s.Phase, s.TargetRate, s.InRate, s.OutRate, s.OpenShards, s.ClosedShards,
-		s.Throttled, s.LagMillis, leasesText(s.Workers), sentimentText(s.Sentiment))
+		s.Throttled, s.LagMillis, leasesText(s.Workers), orDash(s.Basis), sentimentText(s.Sentiment))
 }
 
 func leasesText(ws []workerLeases) string {
@@ -231,12 +235,12 @@ func frameLines(s snapshot, events []string) []string {
 		fmt.Sprintf("  throttled      %d   producer retries %d", s.Throttled, s.Retries),
 		fmt.Sprintf("  consumer lag   %d ms behind latest", s.LagMillis),
 		"",
-		"  leases per worker",
+		"  leases per worker" + basisText(s),
 	}
 	ws := append([]workerLeases(nil), s.Workers...)
 	sort.Slice(ws, func(i, j int) bool { return ws[i].Worker < ws[j].Worker })
 	for _, w := range ws {
-		lines = append(lines, fmt.Sprintf("    %-10s %-8s %3d %s", w.Worker, w.State, w.Leases, strings.Repeat("▮", min(w.Leases, 40))))
+		lines = append(lines, fmt.Sprintf("    %-10s %-8s %3d %-40s %s", w.Worker, w.State, w.Leases, strings.Repeat("▮", min(w.Leases, 40)), loadText(s.Basis, w.Load)))
 	}
 	total := s.Sentiment[sentimentPositive] + s.Sentiment[sentimentNegative] + s.Sentiment[sentimentNeutral]
 	pct := func(n uint64) float64 {
@@ -258,4 +262,30 @@ func frameLines(s snapshot, events []string) []string {
 		}
 	}
 	return lines
+}
+
+// basisText names what the leader's last plan balanced, as the view's heading says it.
+func basisText(s snapshot) string {
+	if s.Basis == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (the leader balances %s; mean lease throughput %.1f KB/s)", s.Basis, s.MeanKBps)
+}
+
+// loadText is a worker's load in the leader's plan, in the plan's unit.
+func loadText(basis string, load float64) string {
+	switch basis {
+	case "throughput":
+		return fmt.Sprintf("%.0f KB/s", load)
+	case "cpu":
+		return fmt.Sprintf("%.0f%% CPU", load)
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -11,8 +11,17 @@
 // Each "aggregate" group is added to one RecordAggregator and built into one encoded
 // record; each "deaggregate" entry is one Kinesis record given to deaggregateSync with
 // checksums verified.
+//
+// Tags: RecordAggregator has no way to add tags, so each "tagged" group
+// ([{"pk", "ehk", "data", "tags": [{"key", "value"}]}, ...]) is encoded directly with
+// aws-kinesis-agg's own protobuf schema (its AggregatedRecord, keys in order of first
+// use), framed with the KPL magic and MD5 ("taggedEncoded": ["<base64>", ...]); each
+// "decodeTags" entry is a KPL aggregate decoded with that schema, returning every
+// record's tags ("decodedTags": [[[{"key", "value"}]]]).
 'use strict';
 const agg = require('aws-kinesis-agg');
+const common = require('aws-kinesis-agg/lib/common');
+const crypto = require('crypto');
 
 function readStdin() {
 	const chunks = [];
@@ -34,7 +43,35 @@ function readStdin() {
 }
 
 const input = JSON.parse(readStdin());
-const out = { aggregated: [], deaggregated: [] };
+const out = { aggregated: [], deaggregated: [], taggedEncoded: [], decodedTags: [] };
+
+for (const group of input.tagged || []) {
+	const pks = [], ehks = [];
+	const records = group.map((r) => {
+		if (!pks.includes(r.pk)) pks.push(r.pk);
+		const rec = { partition_key_index: pks.indexOf(r.pk), data: Buffer.from(r.data, 'base64'), tags: [] };
+		if (r.ehk !== undefined && r.ehk !== null) {
+			if (!ehks.includes(r.ehk)) ehks.push(r.ehk);
+			rec.explicit_hash_key_index = ehks.indexOf(r.ehk);
+		}
+		for (const t of r.tags || []) {
+			const tag = { key: t.key };
+			if (t.value !== '') tag.value = t.value;
+			rec.tags.push(tag);
+		}
+		return rec;
+	});
+	const body = common.AggregatedRecord.encode({ partition_key_table: pks, explicit_hash_key_table: ehks, records: records }).finish();
+	const md5 = crypto.createHash('md5').update(body).digest();
+	out.taggedEncoded.push(Buffer.concat([common.magic, body, md5]).toString('base64'));
+}
+
+for (const b64 of input.decodeTags || []) {
+	const buf = Buffer.from(b64, 'base64');
+	const body = buf.subarray(common.magic.length, buf.length - 16);
+	const decoded = common.AggregatedRecord.decode(body);
+	out.decodedTags.push(decoded.records.map((r) => (r.tags || []).map((t) => ({ key: t.key, value: t.value || '' }))));
+}
 
 for (const group of input.aggregate || []) {
 	const a = new agg.RecordAggregator();

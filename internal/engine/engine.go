@@ -5,13 +5,17 @@
 // Producers, consumers and lease code talk to the engine through the same aws-sdk-go-v2
 // clients they use against AWS; only the endpoint differs. Requests are routed by their
 // X-Amz-Target header (Kinesis JSON 1.1, DynamoDB JSON 1.0) or by the Smithy RPC v2 path
-// (CloudWatch CBOR) to the streams, tables and metrics services. Every request passes the
-// fault injector first, so tests can add errors, latency and dropped connections to any
-// operation. Credentials and signatures are accepted whatever they are.
+// (CloudWatch CBOR) to the streams, tables and metrics services; STS GetCallerIdentity (a
+// form POST) is answered for the KPL daemon. With Config.TLS the same routes are also
+// served over HTTPS (HTTP/1.1 and HTTP/2), for clients that only speak TLS. Every request
+// passes the fault injector first, so tests can add errors, latency and dropped
+// connections to any operation. Credentials and signatures are accepted whatever they
+// are.
 package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -62,6 +66,8 @@ type Config struct {
 	// LogRequests logs every request at info level: service, operation, status,
 	// duration and body sizes.
 	LogRequests bool
+	// TLS, when set, adds an HTTPS listener (HTTP/1.1 and HTTP/2) beside the plain one.
+	TLS *TLSConfig
 }
 
 // Service is one AWS service served by the engine.
@@ -86,6 +92,7 @@ type Engine struct {
 
 	clock   clock.Clock
 	log     *zap.Logger
+	account string
 	persist *persistence // nil without Config.DataDir
 	started time.Time
 
@@ -93,6 +100,11 @@ type Engine struct {
 	listener    net.Listener
 	server      *http.Server
 	url         string
+
+	tlsListener net.Listener
+	tlsServer   *http.Server
+	tlsURL      string
+	certPEM     []byte
 
 	closeOnce sync.Once
 	closeErr  error
@@ -167,27 +179,100 @@ func Start(cfg Config) (*Engine, error) {
 	}
 	e.listener = ln
 	e.url = "http://" + ln.Addr().String()
+	e.account = cfg.Streams.AccountID
 	if e.persist != nil && maintainEvery > 0 {
 		e.persist.stopped.Add(1)
 		go e.maintainLoop(maintainEvery)
 	}
-	e.server = &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       10 * time.Minute,
-		ErrorLog:          zap.NewStdLog(cfg.Logger),
+	if e.account == "" {
+		e.account = "000000000000"
 	}
+	if cfg.TLS != nil {
+		if err := e.listenTLS(cfg.TLS); err != nil {
+			_ = ln.Close()
+			st.Close()
+			tb.Close()
+			mt.Close()
+			return nil, err
+		}
+	}
+	e.server = e.newServer()
 	go func() {
 		if err := e.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			e.log.Error("engine: serve", zap.Error(err))
 		}
 	}()
+	if e.tlsServer != nil {
+		go func() {
+			if err := e.tlsServer.Serve(e.tlsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				e.log.Error("engine: serve tls", zap.Error(err))
+			}
+		}()
+	}
 	return e, nil
+}
+
+func (e *Engine) newServer() *http.Server {
+	return &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       10 * time.Minute,
+		ErrorLog:          zap.NewStdLog(e.log),
+	}
+}
+
+// listenTLS opens the HTTPS listener of cfg; Start serves it.
+func (e *Engine) listenTLS(cfg *TLSConfig) error {
+	cert, certPEM, err := cfg.tlsCertificate(e.clock.Now())
+	if err != nil {
+		return err
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("engine: listen (tls) on %s: %w", addr, err)
+	}
+	e.tlsListener = &tlsListener{Listener: ln, cfg: &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}}
+	e.tlsURL = "https://" + ln.Addr().String()
+	e.certPEM = certPEM
+	e.tlsServer = e.newServer()
+	// The server sees the decrypted connections as plain ones and picks the protocol from
+	// the first bytes: HTTP/2 whether the client chose h2 by ALPN or assumed it without
+	// ALPN (the Java SDK's Netty client does, for SubscribeToShard), HTTP/1.1 otherwise.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	e.tlsServer.Protocols = &protocols
+	return nil
 }
 
 // URL returns the endpoint, e.g. "http://127.0.0.1:41234", for an SDK client's
 // BaseEndpoint.
 func (e *Engine) URL() string { return e.url }
+
+// TLSURL returns the HTTPS endpoint, e.g. "https://127.0.0.1:41235", or "" when the
+// engine has no TLS listener (Config.TLS).
+func (e *Engine) TLSURL() string { return e.tlsURL }
+
+// TLSAddr returns the HTTPS listener's address, or nil without one.
+func (e *Engine) TLSAddr() net.Addr {
+	if e.tlsListener == nil {
+		return nil
+	}
+	return e.tlsListener.Addr()
+}
+
+// CertificatePEM returns the PEM certificate the HTTPS listener presents (generated or
+// loaded), or nil without one. Clients that verify certificates trust it through
+// x509.CertPool.AppendCertsFromPEM.
+func (e *Engine) CertificatePEM() []byte { return e.certPEM }
 
 // Addr returns the listener's address.
 func (e *Engine) Addr() net.Addr { return e.listener.Addr() }
@@ -199,11 +284,15 @@ func (e *Engine) Clock() clock.Clock { return e.clock }
 // credentials in region us-east-1. Build clients with kinesis.NewFromConfig and friends.
 // Its HTTP client sends bodies through sdkhttp.ReadOnlyBodies, so the SDK does not resend
 // calls the engine has already applied (see package sdkhttp).
-func (e *Engine) AWSConfig() aws.Config {
+func (e *Engine) AWSConfig() aws.Config { return ClientConfig(e.url) }
+
+// ClientConfig returns an SDK configuration for an engine listening at url (static
+// credentials, its region, pooled connections), for clients in another process.
+func ClientConfig(url string) aws.Config {
 	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("freshet", "freshet", ""),
-		BaseEndpoint: aws.String(e.url),
+		BaseEndpoint: aws.String(url),
 		HTTPClient: sdkhttp.ReadOnlyBodies(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = 256
 			t.MaxIdleConnsPerHost = 256
@@ -221,6 +310,11 @@ func (e *Engine) Close() error {
 		e.Metrics.Close()
 		if err := e.server.Shutdown(ctx); err != nil {
 			e.closeErr = e.server.Close()
+		}
+		if e.tlsServer != nil {
+			if err := e.tlsServer.Shutdown(ctx); err != nil {
+				e.closeErr = errors.Join(e.closeErr, e.tlsServer.Close())
+			}
 		}
 		if p := e.persist; p != nil {
 			close(p.stop)
@@ -256,6 +350,9 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	svcName, op, svc := e.route(r)
+	if svc == nil && e.serveSTS(w, r) {
+		return
+	}
 	if svc == nil {
 		writeUnknownOperation(w, r)
 		return

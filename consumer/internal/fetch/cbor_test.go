@@ -16,6 +16,7 @@ import (
 
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // wireRecord and wireOutput are a GetRecords response as a service writes it.
@@ -146,8 +147,8 @@ func TestDecodeCBORError(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ExpiredIteratorException" || ae.ErrorMessage() != "old" || ae.ErrorFault() != smithy.FaultClient {
 		t.Fatalf("err = %#v", err)
 	}
-	if classify(err) != classExpired {
-		t.Fatalf("classified as %v", classify(err))
+	if c := retrypolicy.ErrorClass(err); c != retrypolicy.ExpiredIterator {
+		t.Fatalf("classified as %v", c)
 	}
 	if err := decodeCBORError(503, "ServiceUnavailable:http://x", nil); !errors.As(err, &ae) || ae.ErrorCode() != "ServiceUnavailable" || ae.ErrorFault() != smithy.FaultServer {
 		t.Fatalf("err = %#v", err)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // EventStream is the reader of one SubscribeToShard call (kinesis.SubscribeToShardEventStream
@@ -73,8 +74,9 @@ type FanOutConfig struct {
 	Prefetch int
 	// Lifetime bounds one subscription; SubscriptionLifetime when zero.
 	Lifetime time.Duration
-	// Retry is the backoff between failed subscriptions.
-	Retry Backoff
+	// Retry decides which failed subscriptions are retried and how long each retry
+	// waits (NewPolicy).
+	Retry retrypolicy.Policy
 	// Clock drives the pauses; clock.Real when nil.
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
@@ -136,7 +138,8 @@ func (f *FanOut) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			if classify(err) == classFatal {
+			act, class := decide(f.cfg.Retry, err)
+			if act != retrypolicy.Retry && act != retrypolicy.NewIterator {
 				f.emit(ctx, result{err: &Error{Op: "SubscribeToShard", ShardID: f.cfg.ShardID, Err: err}})
 				return
 			}
@@ -144,8 +147,8 @@ func (f *FanOut) run(ctx context.Context) {
 			if progressed {
 				attempt = 0
 			}
-			d := f.cfg.Retry.Delay(attempt)
-			if classify(err) == classThrottle && d < time.Second {
+			d := f.cfg.Retry.Delay(class, attempt)
+			if class == retrypolicy.Throttled && d < time.Second {
 				// SubscribeToShard allows one call per second per shard and consumer.
 				d = time.Second
 			}
@@ -277,7 +280,7 @@ func RegisterConsumer(ctx context.Context, api ConsumerAPI, clk clock.Clock, str
 			in = &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)}
 		}
 		d, err := api.DescribeStreamConsumer(ctx, in)
-		if err != nil && classify(err) == classFatal {
+		if err != nil && retrypolicy.ErrorClass(err) == retrypolicy.Fatal {
 			return "", fmt.Errorf("fetch: describe stream consumer %s: %w", name, err)
 		}
 		if err == nil && d.ConsumerDescription != nil {

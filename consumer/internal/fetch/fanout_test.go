@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 type fakeStream struct {
@@ -101,7 +103,7 @@ func TestFanOutResubscribesAndEnds(t *testing.T) {
 			f, err := NewFanOut(context.Background(), sub, FanOutConfig{
 				ConsumerARN: "arn:c", ShardID: "shardId-000000000000",
 				Start: Position{Type: types.ShardIteratorTypeTrimHorizon},
-				Retry: Backoff{Base: time.Millisecond, Max: time.Millisecond},
+				Retry: NewPolicy(retrypolicy.Backoff{Min: time.Millisecond, Max: time.Millisecond}, retrypolicy.Backoff{}),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -129,7 +131,7 @@ func TestFanOutLifetimeResubscribes(t *testing.T) {
 	sub := &fakeSubscriber{sh: sh, perSub: 1000}
 	f, err := NewFanOut(context.Background(), sub, FanOutConfig{
 		ConsumerARN: "arn:c", ShardID: "s", Start: Position{Type: types.ShardIteratorTypeTrimHorizon},
-		Lifetime: 20 * time.Millisecond, Retry: Backoff{Base: time.Millisecond, Max: time.Millisecond},
+		Lifetime: 20 * time.Millisecond, Retry: NewPolicy(retrypolicy.Backoff{Min: time.Millisecond, Max: time.Millisecond}, retrypolicy.Backoff{}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,13 +11,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // ErrClosed is returned by Next once the fetcher was closed.
@@ -86,53 +86,18 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// errorClass is how a fetcher reacts to an error.
-type errorClass int
-
-const (
-	classRetry    errorClass = iota // transient: back off and retry with the same iterator
-	classThrottle                   // throttled: back off longer
-	classExpired                    // the iterator expired: get a new one
-	classFatal                      // give up and report to the shard consumer
-)
-
-func classify(err error) errorClass {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ExpiredIteratorException":
-			return classExpired
-		case "ProvisionedThroughputExceededException", "KMSThrottlingException", "LimitExceededException", "ThrottlingException":
-			return classThrottle
-		case "ResourceNotFoundException", "AccessDeniedException", "InvalidArgumentException", "ValidationException",
-			"KMSAccessDeniedException", "KMSDisabledException", "KMSNotFoundException", "KMSInvalidStateException", "KMSOptInRequired":
-			return classFatal
-		}
-	}
-	return classRetry
+// NewPolicy returns the retry policy of a fetcher: the shared error table, with retry
+// waiting retry backoff and throttled calls waiting throttle backoff. Failures the table
+// does not know are retried: a reader that gives up loses its place, one that waits
+// loses nothing.
+func NewPolicy(retry, throttle retrypolicy.Backoff) retrypolicy.Policy {
+	return retrypolicy.Policy{Backoff: retry, ThrottleBackoff: throttle, RetryUnknown: true}
 }
 
-// Backoff is a capped exponential backoff with full jitter.
-type Backoff struct {
-	// Base is the first delay.
-	Base time.Duration
-	// Max caps every delay.
-	Max time.Duration
-}
-
-// Delay returns the delay before retry attempt n (0-based).
-func (b Backoff) Delay(n int) time.Duration {
-	d := b.Base
-	for i := 0; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	if d > b.Max {
-		d = b.Max
-	}
-	if d <= 0 {
-		return 0
-	}
-	return d/2 + rand.N(d/2+1)
+// decide returns what a fetcher does after err under policy, and err's class.
+func decide(policy retrypolicy.Policy, err error) (retrypolicy.Action, retrypolicy.Class) {
+	c := retrypolicy.ErrorClass(err)
+	return policy.Decide(c), c
 }
 
 func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {

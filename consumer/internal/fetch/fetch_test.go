@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // fakeShard is one shard of a fake Kinesis: records with sequence numbers seq(i), an
@@ -103,8 +105,8 @@ func apiErr(code string) error { return &smithy.GenericAPIError{Code: code, Mess
 func fastConfig(start Position) PollingConfig {
 	return PollingConfig{
 		StreamName: "s", ShardID: "shardId-000000000000", Start: start, MaxRecords: 3, Prefetch: 2,
-		IdleTime: time.Millisecond, Throttle: Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond},
-		Retry: Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond},
+		IdleTime: time.Millisecond,
+		Retry:    NewPolicy(retrypolicy.Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond}, retrypolicy.Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond}),
 	}
 }
 
@@ -331,18 +333,6 @@ func TestCompareSequence(t *testing.T) {
 	for _, tt := range tests {
 		if got := CompareSequence(tt.a, tt.b); got != tt.want {
 			t.Errorf("CompareSequence(%s,%s)=%d want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	b := Backoff{Base: 10 * time.Millisecond, Max: 80 * time.Millisecond}
-	for n := 0; n < 10; n++ {
-		for i := 0; i < 50; i++ {
-			d := b.Delay(n)
-			if d < 5*time.Millisecond || d > 80*time.Millisecond {
-				t.Fatalf("Delay(%d) = %v outside [5ms, 80ms]", n, d)
-			}
 		}
 	}
 }

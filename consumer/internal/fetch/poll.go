@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
 // PollingAPI is the part of *kinesis.Client a polling fetcher uses.
@@ -36,10 +37,9 @@ type PollingConfig struct {
 	Prefetch int
 	// IdleTime is the pause after a call returned no record at the tip of the shard.
 	IdleTime time.Duration
-	// Throttle is the backoff after a throttled call.
-	Throttle Backoff
-	// Retry is the backoff after any other transient failure.
-	Retry Backoff
+	// Retry decides which failures are retried and how long each retry waits
+	// (NewPolicy).
+	Retry retrypolicy.Policy
 	// Clock drives every pause; clock.Real when nil.
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
@@ -147,15 +147,12 @@ func (p *Poller) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				switch classify(err) {
-				case classFatal:
+				act, class := decide(p.cfg.Retry, err)
+				if act != retrypolicy.Retry && act != retrypolicy.NewIterator {
 					p.fail(ctx, "GetShardIterator", err)
 					return
-				case classThrottle:
-					_ = sleep(ctx, clk, p.cfg.Throttle.Delay(attempt))
-				default:
-					_ = sleep(ctx, clk, p.cfg.Retry.Delay(attempt))
 				}
+				_ = sleep(ctx, clk, p.cfg.Retry.Delay(class, attempt))
 				attempt++
 				log.Debug("get shard iterator failed", zap.String("shard", p.cfg.ShardID), zap.Error(err))
 				continue
@@ -189,18 +186,17 @@ func (p *Poller) run(ctx context.Context) {
 				// The iterator is still good: the same read again, in JSON.
 				continue
 			}
-			switch classify(err) {
-			case classFatal:
-				p.fail(ctx, "GetRecords", err)
-				return
-			case classExpired:
+			act, class := decide(p.cfg.Retry, err)
+			switch act {
+			case retrypolicy.NewIterator:
 				iter = nil
 				log.Debug("shard iterator expired", zap.String("shard", p.cfg.ShardID))
 				continue
-			case classThrottle:
-				_ = sleep(ctx, clk, p.cfg.Throttle.Delay(attempt))
+			case retrypolicy.Retry:
+				_ = sleep(ctx, clk, p.cfg.Retry.Delay(class, attempt))
 			default:
-				_ = sleep(ctx, clk, p.cfg.Retry.Delay(attempt))
+				p.fail(ctx, "GetRecords", err)
+				return
 			}
 			attempt++
 			continue

@@ -127,7 +127,7 @@ func (s *Service) CreateStream(name string, shardCount int) error {
 	if shardCount < 1 {
 		return errValidation(fmt.Sprint(shardCount), "shardCount", "must have value greater than or equal to 1")
 	}
-	_, e := s.createStream(name, modeProvisioned, shardCount, 1024, 0, nil, s.clock.Now())
+	_, e := s.createStream(name, modeProvisioned, "", shardCount, 1024, 0, nil, s.clock.Now())
 	if e != nil {
 		return e
 	}
@@ -144,7 +144,7 @@ func (s *Service) CreateOnDemandStream(name string, warmMiBps int) error {
 		return errValidation(fmt.Sprint(warmMiBps), "warmThroughputMiBps", "must have value greater than or equal to 0")
 	}
 	n := max(s.cfg.OnDemandShards, warmShards(int32(warmMiBps)))
-	_, e := s.createStream(name, modeOnDemand, n, 1024, int32(warmMiBps), nil, s.clock.Now())
+	_, e := s.createStream(name, modeOnDemand, "", n, 1024, int32(warmMiBps), nil, s.clock.Now())
 	if e != nil {
 		return e
 	}

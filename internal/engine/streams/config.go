@@ -96,6 +96,11 @@ type Config struct {
 	// deletion, on-demand scaling); 100 ms when zero, negative to turn it off (call
 	// Service.Maintain instead).
 	MaintenanceInterval time.Duration
+
+	// QueueMaxRecords bounds the records each queue holds loaded and not yet
+	// acknowledged (dead-letter records included); 100,000 when zero. A full queue loads
+	// no more of its stream until records are acknowledged.
+	QueueMaxRecords int
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -126,6 +131,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"SubscriptionDuration", c.SubscriptionDuration < 0},
 		{"SubscribeHeartbeat", c.SubscribeHeartbeat < 0},
 		{"OnDemandShards", c.OnDemandShards < 0},
+		{"QueueMaxRecords", c.QueueMaxRecords < 0},
 		{"OnDemandHotFraction", c.OnDemandHotFraction < 0 || c.OnDemandHotFraction > 1},
 		{"OnDemandColdFraction", c.OnDemandColdFraction < 0 || c.OnDemandColdFraction > 1},
 		{"MaxRequestBytes", c.MaxRequestBytes < 0},
@@ -184,6 +190,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaintenanceInterval == 0 {
 		c.MaintenanceInterval = 100 * time.Millisecond
+	}
+	if c.QueueMaxRecords == 0 {
+		c.QueueMaxRecords = 100_000
 	}
 	if c.OnDemandShards > c.ShardLimit {
 		return c, fmt.Errorf("%w: OnDemandShards %d above ShardLimit %d", ErrInvalidOption, c.OnDemandShards, c.ShardLimit)

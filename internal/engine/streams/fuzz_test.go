@@ -2,10 +2,12 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 var fuzzOps = []string{"PutRecords", "PutRecord", "GetRecords", "GetShardIterator", "CreateStream", "ListShards",
@@ -105,6 +107,66 @@ func FuzzSequenceNumber(f *testing.F) {
 		c, n, ok := parseSeq(formatSeq(counter, shard))
 		if !ok || c != counter || n != shard {
 			t.Fatalf("round trip %d/%d -> %d/%d %v", counter, shard, c, n, ok)
+		}
+	})
+}
+
+var fuzzQueueOps = []string{"CreateQueue", "UpdateQueue", "DeleteQueue", "DescribeQueue", "ListQueues",
+	"ReceiveQueueRecords", "ReceiveDeadLetterQueueRecords", "AcknowledgeQueueRecords", "AcknowledgeDeadLetterQueueRecords",
+	"UpdateQueueRecordsVisibility", "UpdateDeadLetterQueueRecordsVisibility", "RestoreDeadLetterQueueRecords",
+	"UpdateStreamRecordDistributionStrategy"}
+
+// FuzzQueueOperations feeds arbitrary bodies to the queue and distribution decoders,
+// against a stream with records and a queue. No input may cause a 500.
+func FuzzQueueOperations(f *testing.F) {
+	arn := "arn:aws:kinesis:us-east-1:000000000000:queue/q-1-0"
+	f.Add(uint8(0), []byte(`{"QueueName":"n","StreamConfigurationList":[{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s","StartingPosition":{"Type":"AT_TIMESTAMP","Timestamp":1}}],"QueueAttributes":{"VisibilityTimeoutSeconds":5,"DeadLetterConfiguration":{"TargetType":"BUILT_IN","MaxReceiveCount":2}}}`), false)
+	f.Add(uint8(5), []byte(`{"QueueARN":"`+arn+`","Limit":3,"WaitTimeSeconds":0,"VisibilityTimeoutSeconds":0}`), false)
+	f.Add(uint8(7), []byte(`{"QueueARN":"`+arn+`","Entries":[{"ReceiptHandle":"AQAAAAAAAAABAAAAAAAAAAEAAAAAAAAAAQAAAAA"}]}`), false)
+	f.Add(uint8(9), []byte(`{"QueueARN":"`+arn+`","Entries":[{"ReceiptHandle":"x","VisibilityTimeoutSeconds":1}]}`), false)
+	f.Add(uint8(4), []byte(`{"MaxResults":1,"StreamFilter":[{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s"}]}`), false)
+	f.Add(uint8(12), []byte(`{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s","RecordDistributionStrategy":"AUTO"}`), false)
+	f.Fuzz(func(t *testing.T, op uint8, body []byte, isCBOR bool) {
+		s, err := New(Config{MaintenanceInterval: -1}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.CreateOnDemandStream("s", 0); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		for i, name := range []string{"CreateQueue", fuzzQueueOps[int(op)%len(fuzzQueueOps)]} {
+			b := body
+			ct := contentJSON
+			if i == 0 {
+				b = []byte(`{"QueueName":"q","StreamConfigurationList":[{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s"}]}`)
+			} else if isCBOR {
+				ct = contentCBOR
+			}
+			r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(b)).WithContext(ctx)
+			r.Header.Set("Content-Type", ct)
+			w := httptest.NewRecorder()
+			s.ServeOperation(w, r, name)
+			if w.Code >= 500 {
+				t.Fatalf("%s: status %d body %s", name, w.Code, w.Body.Bytes())
+			}
+		}
+	})
+}
+
+// FuzzReceiptHandle checks that arbitrary receipt handles never panic the parser and
+// that encoded handles round-trip.
+func FuzzReceiptHandle(f *testing.F) {
+	f.Add("AQAAAAAAAAABAAAAAAAAAAEAAAAAAAAAAQAAAAA", uint64(1), uint64(2), uint64(3))
+	f.Fuzz(func(t *testing.T, h string, q, seq, delivery uint64) {
+		if gq, gs, gd, ok := parseReceipt(h); ok && string(appendReceipt(nil, gq, gs, gd)) != h {
+			t.Fatalf("%q parsed but does not re-encode", h)
+		}
+		gq, gs, gd, ok := parseReceipt(string(appendReceipt(nil, q, seq, delivery)))
+		if !ok || gq != q || gs != seq || gd != delivery {
+			t.Fatalf("round trip %d/%d/%d -> %d/%d/%d %v", q, seq, delivery, gq, gs, gd, ok)
 		}
 	})
 }

@@ -46,3 +46,14 @@ func (b *bucket) positive(now int64) bool {
 }
 
 func (b *bucket) take(n float64) { b.tokens -= n }
+
+// resize changes the capacity at now. A full bucket stays full, so a shard that has
+// not written lately can take one record of the new maximum size at once; a bucket
+// in use keeps its tokens, up to the new capacity.
+func (b *bucket) resize(now int64, capacity float64) {
+	b.refill(now)
+	if b.tokens >= b.capacity || b.tokens > capacity {
+		b.tokens = capacity
+	}
+	b.capacity = capacity
+}

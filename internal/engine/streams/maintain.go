@@ -29,6 +29,7 @@ func (s *Service) Maintain() {
 	for _, st := range live {
 		s.maintainStream(st, now)
 	}
+	s.maintainQueues(now)
 }
 
 func (s *Service) maintainStream(st *stream, now time.Time) {

@@ -22,6 +22,9 @@ const (
 	statusActive   = "ACTIVE"
 	statusUpdating = "UPDATING"
 	statusDeleting = "DELETING"
+
+	distributionAuto         = "AUTO"
+	distributionPartitionKey = "USER_PARTITION_KEY"
 )
 
 // stream is one Kinesis stream. Its mutex guards the shard map and settings; PutRecords
@@ -57,6 +60,14 @@ type stream struct {
 	// shardCountUpdates holds when UpdateShardCount calls succeeded, within the last
 	// 24 hours.
 	shardCountUpdates []time.Time
+
+	// distribution is the record distribution strategy of an ON_DEMAND stream
+	// (distributionAuto or distributionPartitionKey); "" on PROVISIONED streams.
+	distribution string
+	// queues counts the queues on the stream not yet deleted.
+	queues int
+	// autoNext spreads records over the open shards when the distribution is AUTO.
+	autoNext atomic.Uint64
 }
 
 func (st *stream) statusAt(now time.Time) string {
@@ -69,6 +80,17 @@ func (st *stream) statusAt(now time.Time) string {
 		return statusUpdating
 	}
 	return statusActive
+}
+
+// placeAuto returns the open shard for the next record of an AUTO stream: the open
+// shards in turn, so records spread evenly whatever their keys and however the shards
+// were split or merged. The caller holds st.mu.
+func (st *stream) placeAuto() *shard {
+	open := st.open
+	if len(open) == 0 {
+		return nil
+	}
+	return open[(st.autoNext.Add(1)-1)%uint64(len(open))]
 }
 
 // route returns the open shard whose range holds k. The caller holds st.mu.

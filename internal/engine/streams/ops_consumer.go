@@ -85,7 +85,7 @@ func (s *Service) registerConsumer(st *stream, name string, tags map[string]stri
 	if _, ok := st.consumers[name]; ok {
 		return consumerOut{}, errInUse("Consumer %s under stream %s already exists for account %s.", name, st.name, s.cfg.AccountID)
 	}
-	if len(st.consumers) >= s.cfg.ConsumerLimit {
+	if len(st.consumers)+st.queues >= s.cfg.ConsumerLimit {
 		return consumerOut{}, errLimit("Consumer limit of %d for stream %s under account %s exceeded.", s.cfg.ConsumerLimit, st.name, s.cfg.AccountID)
 	}
 	cs := &consumer{
@@ -253,6 +253,7 @@ type subscribeReq struct {
 		SequenceNumber *string    `json:"SequenceNumber"`
 		Timestamp      *epochTime `json:"Timestamp"`
 	} `json:"StartingPosition"`
+	DryRun *bool `json:"DryRun"`
 }
 
 // maxEventDataBytes caps the record data of one SubscribeToShardEvent (a single larger
@@ -326,6 +327,10 @@ func (s *Service) prepareSubscribe(c *call) (*subscription, *APIError) {
 			st.mu.Unlock()
 			return nil, errInUse("Another active subscription exists for consumer %s on shard %s, or one started less than 5 seconds ago.", cs.arn, sh.id)
 		}
+	}
+	if req.DryRun != nil && *req.DryRun {
+		st.mu.Unlock()
+		return nil, errDryRun()
 	}
 	cs.lastSubscribe[sh.num] = c.now
 	var lim *readLimiter

@@ -42,6 +42,7 @@ type putEntry struct {
 // putRequest is a decoded PutRecord or PutRecords call.
 type putRequest struct {
 	ref     streamRef
+	dryRun  bool
 	entries []putEntry
 	arena   []byte
 	results []putResult
@@ -65,6 +66,7 @@ var putPool = sync.Pool{New: func() any { return &putRequest{} }}
 func getPutRequest(bodyLen int) *putRequest {
 	p := putPool.Get().(*putRequest)
 	p.ref = streamRef{}
+	p.dryRun = false
 	p.entries = p.entries[:0]
 	p.results = p.results[:0]
 	p.refs = p.refs[:0]
@@ -158,6 +160,8 @@ func (p *putRequest) parseRefMember(l *lexer, key []byte) bool {
 		p.ref.StreamARN = refString(l.strOrNull())
 	case "StreamId":
 		p.ref.StreamID = refString(l.strOrNull())
+	case "DryRun":
+		p.dryRun = l.boolean()
 	default:
 		return false
 	}
@@ -248,6 +252,7 @@ type cborPutRecords struct {
 	Records []cborEntry `json:"Records"`
 	cborEntry
 	SequenceNumberForOrdering *string `json:"SequenceNumberForOrdering"`
+	DryRun                    *bool   `json:"DryRun"`
 }
 
 func (p *putRequest) fromCBOR(body []byte, multi bool) *APIError {
@@ -256,6 +261,7 @@ func (p *putRequest) fromCBOR(body []byte, multi bool) *APIError {
 		return errSerialization("Malformed request body: %s", err)
 	}
 	p.ref = req.streamRef
+	p.dryRun = req.DryRun != nil && *req.DryRun
 	add := func(e cborEntry) {
 		pe := putEntry{data: e.Data, hasData: e.Data != nil}
 		if e.PartitionKey != nil {
@@ -300,10 +306,7 @@ func validateModel(p *putRequest, multi bool) *APIError {
 		if !e.hasData {
 			return errMissing(member("data"))
 		}
-		if !e.hasPK {
-			return errMissing(member("partitionKey"))
-		}
-		if len(e.pk) == 0 {
+		if e.hasPK && len(e.pk) == 0 {
 			return errValidation("''", member("partitionKey"), "must have length greater than or equal to 1")
 		}
 		if len(e.pk) > maxPartitionKeyRunes && utf8.RuneCount(e.pk) > maxPartitionKeyRunes {
@@ -327,18 +330,26 @@ func heapBuffer(n int) string {
 
 // validateEntries checks the constraints that depend on the stream and on values
 // (InvalidArgumentException): each record within the stream's maximum record size,
-// explicit hash keys below 2^128, and the call's total size. It computes hash keys.
+// explicit hash keys below 2^128, a partition key unless the stream is AUTO, and the
+// call's total size. It computes hash keys (none on AUTO streams, which ignore them).
 // validateModel has passed.
-func (s *Service) validateEntries(st *stream, p *putRequest, multi bool, maxRecord int) *APIError {
+func (s *Service) validateEntries(st *stream, p *putRequest, multi bool, maxRecord int, auto bool) *APIError {
 	total := 0
 	for i := range p.entries {
 		e := &p.entries[i]
+		if !e.hasPK && !auto {
+			return errInvalid("Record %d has no PartitionKey: stream %s under account %s places records by partition key; only AUTO streams accept records without one.",
+				i+1, st.name, s.cfg.AccountID)
+		}
 		size := len(e.data) + len(e.pk)
 		if size > maxRecord {
 			return errInvalid("The size of record %d (%d bytes including its partition key) exceeds the maximum record size of %d KiB of stream %s under account %s.",
 				i+1, size, maxRecord/1024, st.name, s.cfg.AccountID)
 		}
 		total += size
+		if auto {
+			continue
+		}
 		if e.hasEHK {
 			k, err := hashkey.Parse(string(e.ehk))
 			if err != nil {
@@ -384,8 +395,8 @@ func (s *Service) reserveStored(p *putRequest) (int64, *APIError) {
 	return n, nil
 }
 
-// put appends the entries to their shards, applying limits and entry faults, and fills
-// p.results. It holds the stream lock shared and each shard's lock once per run of
+// put appends the entries to their shards (by hash key, or in turn over the open shards
+// on an AUTO stream), applying limits and entry faults, and fills p.results. It holds the stream lock shared and each shard's lock once per run of
 // entries routed to it. It returns the record bytes stored.
 func (s *Service) put(st *stream, p *putRequest, now time.Time, entryFaults bool) int64 {
 	ts := now.UnixNano()
@@ -397,11 +408,17 @@ func (s *Service) put(st *stream, p *putRequest, now time.Time, entryFaults bool
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	streamThrottled := st.forceThrottle.Load()
+	auto := st.distribution == distributionAuto
 	var cur *shard
 	var stored, storedBytes, throttled, faulted, ghosts int64
 	for i := range p.entries {
 		e := &p.entries[i]
-		sh := st.route(e.key)
+		var sh *shard
+		if auto {
+			sh = st.placeAuto()
+		} else {
+			sh = st.route(e.key)
+		}
 		if sh != cur {
 			if cur != nil {
 				cur.wakeLocked()
@@ -493,9 +510,13 @@ func (s *Service) applyPut(c *call, p *putRequest, multi bool) (*stream, string,
 	st.mu.RLock()
 	maxRecord := int(st.maxRecordKiB) * 1024
 	encryption := st.encryption
+	auto := st.distribution == distributionAuto
 	st.mu.RUnlock()
-	if e := s.validateEntries(st, p, multi, maxRecord); e != nil {
+	if e := s.validateEntries(st, p, multi, maxRecord, auto); e != nil {
 		return nil, "", e
+	}
+	if p.dryRun {
+		return nil, "", errDryRun()
 	}
 	reserved, e := s.reserveStored(p)
 	if e != nil {
@@ -604,6 +625,7 @@ type getIteratorReq struct {
 	ShardIteratorType      *string    `json:"ShardIteratorType"`
 	StartingSequenceNumber *string    `json:"StartingSequenceNumber"`
 	Timestamp              *epochTime `json:"Timestamp"`
+	DryRun                 *bool      `json:"DryRun"`
 }
 
 // startPosition is a parsed starting position of an iterator or subscription.
@@ -707,6 +729,9 @@ func (s *Service) opGetShardIterator(c *call) (any, error) {
 	if e != nil {
 		return nil, e
 	}
+	if req.DryRun != nil && *req.DryRun {
+		return nil, errDryRun()
+	}
 	it := appendIterator(nil, iterator{issuedMs: c.now.UnixMilli(), epoch: st.epoch, pos: pos, shardNum: sh.num, stream: st.name})
 	return struct {
 		ShardIterator string `json:"ShardIterator"`
@@ -720,6 +745,7 @@ type getRecordsReq struct {
 	limit    int64
 	hasLimit bool
 	arn      *string
+	dryRun   bool
 }
 
 func parseGetRecordsJSON(body []byte) (getRecordsReq, *APIError) {
@@ -734,6 +760,8 @@ func parseGetRecordsJSON(body []byte) (getRecordsReq, *APIError) {
 			req.limit, req.hasLimit = l.int()
 		case "StreamARN":
 			req.arn = refString(l.strOrNull())
+		case "DryRun":
+			req.dryRun = l.boolean()
 		default:
 			l.skip()
 		}
@@ -750,11 +778,12 @@ func parseGetRecordsCBOR(body []byte) (getRecordsReq, *APIError) {
 		ShardIterator *string `json:"ShardIterator"`
 		Limit         *int64  `json:"Limit"`
 		StreamARN     *string `json:"StreamARN"`
+		DryRun        *bool   `json:"DryRun"`
 	}
 	if err := cbor.Unmarshal(body, &in); err != nil {
 		return getRecordsReq{}, errSerialization("Malformed request body: %s", err)
 	}
-	req := getRecordsReq{arn: in.StreamARN}
+	req := getRecordsReq{arn: in.StreamARN, dryRun: in.DryRun != nil && *in.DryRun}
 	if in.ShardIterator != nil {
 		req.iterator, req.hasIter = []byte(*in.ShardIterator), true
 	}
@@ -883,6 +912,9 @@ func (s *Service) opGetRecords(c *call) (any, error) {
 	if sh == nil {
 		return nil, s.shardNotFound(st, shardID(it.shardNum))
 	}
+	if req.dryRun {
+		return nil, errDryRun()
+	}
 	refsBuf := refsPool.Get().(*[]recRef)
 	defer func() {
 		clear(*refsBuf)
@@ -984,8 +1016,11 @@ func appendRecordsJSON(out []byte, refs []recRef, suffix string, encryption stri
 		out = appendEpoch(out, ref.ts)
 		out = append(out, `,"Data":"`...)
 		out = base64.StdEncoding.AppendEncode(out, ref.data)
-		out = append(out, `","PartitionKey":`...)
-		out = appendJSONString(out, ref.pk)
+		out = append(out, '"')
+		if len(ref.pk) > 0 {
+			out = append(out, `,"PartitionKey":`...)
+			out = appendJSONString(out, ref.pk)
+		}
 		if encryption != "NONE" {
 			out = append(out, `,"EncryptionType":"`...)
 			out = append(out, encryption...)
@@ -1024,7 +1059,7 @@ type recordOut struct {
 	SequenceNumber              string    `json:"SequenceNumber"`
 	ApproximateArrivalTimestamp epochTime `json:"ApproximateArrivalTimestamp"`
 	Data                        []byte    `json:"Data"`
-	PartitionKey                string    `json:"PartitionKey"`
+	PartitionKey                *string   `json:"PartitionKey,omitempty"`
 	EncryptionType              string    `json:"EncryptionType,omitempty"`
 }
 
@@ -1032,7 +1067,10 @@ func recordsOut(refs []recRef, shardNum int, encryption string) []recordOut {
 	out := make([]recordOut, 0, len(refs))
 	for _, r := range refs {
 		o := recordOut{SequenceNumber: formatSeq(r.seq, shardNum), ApproximateArrivalTimestamp: epochTime{time.Unix(0, r.ts)},
-			Data: r.data, PartitionKey: string(r.pk)}
+			Data: r.data}
+		if len(r.pk) > 0 {
+			o.PartitionKey = strPtr(string(r.pk))
+		}
 		if encryption != "NONE" {
 			o.EncryptionType = encryption
 		}

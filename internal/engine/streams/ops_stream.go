@@ -158,6 +158,8 @@ type createStreamReq struct {
 	Tags                map[string]string `json:"Tags"`
 	MaxRecordSizeInKiB  *int64            `json:"MaxRecordSizeInKiB"`
 	WarmThroughputMiBps *int64            `json:"WarmThroughputMiBps"`
+	// RecordDistributionStrategy is AUTO or USER_PARTITION_KEY (ON_DEMAND only).
+	RecordDistributionStrategy *string `json:"RecordDistributionStrategy"`
 }
 
 func checkMode(m *modeDetails) (string, *APIError) {
@@ -249,16 +251,21 @@ func (s *Service) opCreateStream(c *call) (any, error) {
 		}
 		n = max(s.cfg.OnDemandShards, warmShards(warm))
 	}
+	distribution, e := checkDistribution(req.RecordDistributionStrategy, "recordDistributionStrategy", mode)
+	if e != nil {
+		return nil, e
+	}
 	maxKiB := int32(1024)
 	if req.MaxRecordSizeInKiB != nil {
 		maxKiB = int32(*req.MaxRecordSizeInKiB)
 	}
-	_, err := s.createStream(*req.StreamName, mode, n, maxKiB, warm, req.Tags, c.now)
+	_, err := s.createStream(*req.StreamName, mode, distribution, n, maxKiB, warm, req.Tags, c.now)
 	return nil, err
 }
 
-// createStream adds a stream with n uniform shards.
-func (s *Service) createStream(name, mode string, n int, maxKiB, warm int32, tags map[string]string, now time.Time) (*stream, *APIError) {
+// createStream adds a stream with n uniform shards. An ON_DEMAND stream's distribution
+// is USER_PARTITION_KEY unless distribution says otherwise.
+func (s *Service) createStream(name, mode, distribution string, n int, maxKiB, warm int32, tags map[string]string, now time.Time) (*stream, *APIError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.streams[name]; old != nil {
@@ -300,6 +307,12 @@ func (s *Service) createStream(name, mode string, n int, maxKiB, warm int32, tag
 		consumers:    make(map[string]*consumer),
 		windowStart:  now,
 	}
+	if mode == modeOnDemand {
+		st.distribution = distributionPartitionKey
+		if distribution != "" {
+			st.distribution = distribution
+		}
+	}
 	for k, v := range tags {
 		st.tags[k] = v
 	}
@@ -339,6 +352,9 @@ func (s *Service) deleteStream(st *stream, enforce bool, now time.Time) *APIErro
 	}
 	if len(st.consumers) > 0 && !enforce {
 		return errInUse("Stream %s under account %s has registered consumers.", st.name, s.cfg.AccountID)
+	}
+	if st.queues > 0 {
+		return errInUse("Stream %s under account %s has %d queues: delete them first.", st.name, s.cfg.AccountID, st.queues)
 	}
 	st.deleting = true
 	st.goneAt = now.Add(s.cfg.DeleteDelay)
@@ -503,6 +519,9 @@ type streamSummary struct {
 	ConsumerCount           int32         `json:"ConsumerCount"`
 	MaxRecordSizeInKiB      int32         `json:"MaxRecordSizeInKiB"`
 	WarmThroughput          *warmOut      `json:"WarmThroughput,omitempty"`
+	// RecordDistributionStrategy is present on ON_DEMAND streams only.
+	RecordDistributionStrategy *string `json:"RecordDistributionStrategy,omitempty"`
+	QueueCount                 *int32  `json:"QueueCount,omitempty"`
 }
 
 // warmLocked reports warm throughput: target as set, current as the open shards'
@@ -538,6 +557,10 @@ func (s *Service) opDescribeStreamSummary(c *call) (any, error) {
 		OpenShardCount:          int32(len(st.open)),
 		MaxRecordSizeInKiB:      st.maxRecordKiB,
 		WarmThroughput:          s.warmLocked(st),
+	}
+	if st.distribution != "" {
+		d.RecordDistributionStrategy = strPtr(st.distribution)
+		d.QueueCount = int32Ptr(st.queues)
 	}
 	if st.keyID != "" {
 		d.KeyID = strPtr(st.keyID)
@@ -691,9 +714,20 @@ func (s *Service) opUpdateStreamMode(c *call) (any, error) {
 			return nil, e
 		}
 	}
+	if mode == modeProvisioned && st.mode == modeOnDemand {
+		if st.queues > 0 {
+			return nil, errInUse("Stream %s under account %s has %d queues: delete them before switching to PROVISIONED.", st.name, s.cfg.AccountID, st.queues)
+		}
+		if st.distribution == distributionAuto {
+			return nil, errInvalid("Stream %s under account %s uses the AUTO record distribution strategy, which PROVISIONED streams do not support: switch it to USER_PARTITION_KEY first.", st.name, s.cfg.AccountID)
+		}
+	}
 	st.mode = mode
 	if mode == modeProvisioned {
 		st.warmMiBps = 0
+		st.distribution = ""
+	} else if st.distribution == "" {
+		st.distribution = distributionPartitionKey
 	}
 	if req.WarmThroughputMiBps != nil {
 		st.warmMiBps = int32(*req.WarmThroughputMiBps)
@@ -1021,10 +1055,11 @@ func (s *Service) opUpdateMaxRecordSize(c *call) (any, error) {
 		return nil, e
 	}
 	st.maxRecordKiB = int32(*req.MaxRecordSizeInKiB)
+	ts := c.now.UnixNano()
 	for _, sh := range st.open {
 		sh.mu.Lock()
 		floor := float64(st.maxRecordKiB) * 1024
-		sh.writeBytes.capacity = max(s.cfg.WriteBytesPerSecond*s.cfg.Burst.Seconds(), floor)
+		sh.writeBytes.resize(ts, max(s.cfg.WriteBytesPerSecond*s.cfg.Burst.Seconds(), floor))
 		sh.mu.Unlock()
 	}
 	return nil, nil

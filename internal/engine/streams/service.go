@@ -37,6 +37,7 @@ type Service struct {
 
 	mu      sync.RWMutex
 	streams map[string]*stream
+	queues  queueRegistry
 
 	counters    counters
 	entryFaults atomic.Pointer[EntryFaults]
@@ -188,6 +189,11 @@ func init() {
 		"DescribeStreamConsumer":        (*Service).opDescribeStreamConsumer,
 		"ListStreamConsumers":           (*Service).opListStreamConsumers,
 		"DeregisterStreamConsumer":      (*Service).opDeregisterStreamConsumer,
+
+		"UpdateStreamRecordDistributionStrategy": (*Service).opUpdateStreamRecordDistributionStrategy,
+	}
+	for op, fn := range queueOperations {
+		operations[op] = fn
 	}
 }
 

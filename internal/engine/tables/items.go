@@ -9,23 +9,23 @@ type exprAttrs struct {
 }
 
 type legacyParams struct {
-	Expected            map[string]any `json:"Expected"`
-	AttributesToGet     []string       `json:"AttributesToGet"`
-	AttributeUpdates    map[string]any `json:"AttributeUpdates"`
-	ConditionalOperator string         `json:"ConditionalOperator"`
-	KeyConditions       map[string]any `json:"KeyConditions"`
-	QueryFilter         map[string]any `json:"QueryFilter"`
-	ScanFilter          map[string]any `json:"ScanFilter"`
+	Expected            map[string]expectedAttr    `json:"Expected"`
+	AttributesToGet     []string                   `json:"AttributesToGet"`
+	AttributeUpdates    map[string]attributeUpdate `json:"AttributeUpdates"`
+	ConditionalOperator string                     `json:"ConditionalOperator"`
+	KeyConditions       map[string]any             `json:"KeyConditions"`
+	QueryFilter         map[string]any             `json:"QueryFilter"`
+	ScanFilter          map[string]any             `json:"ScanFilter"`
 }
 
 func (l legacyParams) check() error {
 	switch {
 	case l.Expected != nil:
-		return validationf("The legacy parameter Expected is not supported by this engine; use ConditionExpression")
+		return validationf("The legacy parameter Expected is only supported by PutItem, UpdateItem and DeleteItem")
 	case l.AttributesToGet != nil:
 		return validationf("The legacy parameter AttributesToGet is not supported by this engine; use ProjectionExpression")
 	case l.AttributeUpdates != nil:
-		return validationf("The legacy parameter AttributeUpdates is not supported by this engine; use UpdateExpression")
+		return validationf("The legacy parameter AttributeUpdates is only supported by UpdateItem")
 	case l.ConditionalOperator != "":
 		return validationf("The legacy parameter ConditionalOperator is not supported by this engine")
 	case l.KeyConditions != nil:
@@ -179,11 +179,14 @@ type consumed struct {
 	CapacityUnits float64 `json:"CapacityUnits"`
 }
 
-func consumedCapacity(mode, table string, units float64) *consumed {
+// consumedCapacity accounts units of read (or write) capacity to t and returns the
+// ConsumedCapacity member of the response when the caller asked for it.
+func consumedCapacity(mode string, t *table, units float64, write bool) *consumed {
+	t.account(units, write)
 	if mode != "TOTAL" && mode != "INDEXES" {
 		return nil
 	}
-	return &consumed{TableName: table, CapacityUnits: units}
+	return &consumed{TableName: t.name, CapacityUnits: units}
 }
 
 func writeUnits(it Item) float64 {
@@ -252,7 +255,7 @@ func (s *Service) getItemOp(body []byte) (any, error) {
 	if proj != nil {
 		it = project(it, proj)
 	}
-	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t.name, readUnits(it, in.ConsistentRead))}, nil
+	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t, readUnits(it, in.ConsistentRead), false)}, nil
 }
 
 type writeOutput struct {
@@ -351,6 +354,9 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
+	if err := in.legacyParams.toExpressions(&in.ConditionExpression, nil, &in.exprAttrs); err != nil {
+		return nil, err
+	}
 	if err := in.legacyParams.check(); err != nil {
 		return nil, err
 	}
@@ -368,7 +374,7 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pp.t.name, writeUnits(in.Item))}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pp.t, writeUnits(in.Item), true)}
 	if in.ReturnValues == "ALL_OLD" {
 		out.Attributes = old
 	}
@@ -432,6 +438,9 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
+	if err := in.legacyParams.toExpressions(&in.ConditionExpression, nil, &in.exprAttrs); err != nil {
+		return nil, err
+	}
 	if err := in.legacyParams.check(); err != nil {
 		return nil, err
 	}
@@ -449,7 +458,7 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pd.t.name, writeUnits(old))}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pd.t, writeUnits(old), true)}
 	if in.ReturnValues == "ALL_OLD" {
 		out.Attributes = old
 	}
@@ -471,6 +480,9 @@ type updateItemInput struct {
 func (s *Service) updateItemOp(body []byte) (any, error) {
 	var in updateItemInput
 	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacyParams.toExpressions(&in.ConditionExpression, &in.UpdateExpression, &in.exprAttrs); err != nil {
 		return nil, err
 	}
 	if err := in.legacyParams.check(); err != nil {
@@ -539,7 +551,7 @@ func (s *Service) updateItemOp(body []byte) (any, error) {
 	l.put(nw)
 	l.unlock()
 
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t.name, writeUnits(nw))}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t, writeUnits(nw), true)}
 	switch in.ReturnValues {
 	case "ALL_OLD":
 		out.Attributes = old

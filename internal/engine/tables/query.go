@@ -354,7 +354,7 @@ func (rp *readPlan) page(candidates []Item, after func(it Item) bool) queryOutpu
 	if out.Items == nil && !rp.count {
 		out.Items = []Item{}
 	}
-	out.ConsumedCapacity = consumedCapacity(rp.rcu, rp.t.name, units)
+	out.ConsumedCapacity = consumedCapacity(rp.rcu, rp.t, units, false)
 	return out
 }
 
@@ -569,7 +569,7 @@ func (s *Service) batchGetItem(body []byte) (any, error) {
 			got = append(got, it)
 		}
 		responses[p.t.name] = got
-		if c := consumedCapacity(in.ReturnConsumedCapacity, p.t.name, units); c != nil {
+		if c := consumedCapacity(in.ReturnConsumedCapacity, p.t, units, false); c != nil {
 			caps = append(caps, c)
 		}
 	}
@@ -641,25 +641,25 @@ func (s *Service) batchWriteItem(body []byte) (any, error) {
 			writes = append(writes, w)
 		}
 	}
-	units := map[string]float64{}
+	units := map[*table]float64{}
 	for _, w := range writes {
 		if w.put != nil {
 			if _, err := w.put.run(""); err != nil {
 				return nil, err
 			}
-			units[w.put.t.name] += writeUnits(w.put.item)
+			units[w.put.t] += writeUnits(w.put.item)
 		} else {
 			old, err := w.del.run("")
 			if err != nil {
 				return nil, err
 			}
-			units[w.del.t.name] += writeUnits(old)
+			units[w.del.t] += writeUnits(old)
 		}
 	}
 	out := map[string]any{"UnprocessedItems": map[string]any{}}
 	var caps []*consumed
-	for name, u := range units {
-		if c := consumedCapacity(in.ReturnConsumedCapacity, name, u); c != nil {
+	for t, u := range units {
+		if c := consumedCapacity(in.ReturnConsumedCapacity, t, u, true); c != nil {
 			caps = append(caps, c)
 		}
 	}

@@ -296,6 +296,27 @@ func (s *Service) TableNames() []string {
 	return names
 }
 
+// Capacity is the capacity a table consumed since it was created, in DynamoDB's units: a
+// read unit is one strongly consistent read of up to 4 KB (half for an eventually
+// consistent one; scans and queries round their total size up), a write unit one write
+// of up to 1 KB. Successful reads and writes are counted; index writes are not.
+type Capacity struct {
+	ReadUnits  float64
+	WriteUnits float64
+}
+
+// Consumed returns the capacity each existing table consumed, by table name, counted
+// whether or not the callers asked for ReturnConsumedCapacity.
+func (s *Service) Consumed() map[string]Capacity {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]Capacity, len(s.tables))
+	for name, t := range s.tables {
+		out[name] = Capacity{ReadUnits: float64(t.readMilli.Load()) / 1000, WriteUnits: float64(t.writeMilli.Load()) / 1000}
+	}
+	return out
+}
+
 // Items returns a snapshot of every item of table name in scan order, or false when the
 // table does not exist. Tests use it to inspect lease state without the SDK.
 func (s *Service) Items(name string) ([]Item, bool) {

@@ -46,6 +46,9 @@ type shard struct {
 // table is one DynamoDB table. Item values are immutable once stored: writers replace an
 // item, never change it, so readers may use what they read after releasing a lock.
 type table struct {
+	// readMilli and writeMilli count the capacity units consumed, in thousandths.
+	readMilli, writeMilli atomic.Uint64
+
 	name      string
 	arn       string
 	id        string
@@ -261,4 +264,14 @@ func (t *table) status(now time.Time) string {
 func formatEpoch(t time.Time) float64 {
 	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64), 64)
 	return f
+}
+
+// account adds units of consumed read or write capacity.
+func (t *table) account(units float64, write bool) {
+	m := uint64(units*1000 + 0.5)
+	if write {
+		t.writeMilli.Add(m)
+	} else {
+		t.readMilli.Add(m)
+	}
 }

@@ -1,0 +1,87 @@
+package sinkproc
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/freshet/freshet/aggregation"
+)
+
+func TestMain(m *testing.M) {
+	MaybeServe()
+	os.Exit(m.Run())
+}
+
+func stamped(key, rank int) []byte {
+	d := make([]byte, StampSize+4)
+	Stamp(d, key, rank)
+	return d
+}
+
+// TestCheckCountsWhatTheChildStored runs the engine in a child process, writes records
+// through the SDK (one aggregate, one duplicate, one out of order, one under a wrong key,
+// one unstamped) and checks that the child's read-back counts each of them.
+func TestCheckCountsWhatTheChildStored(t *testing.T) {
+	s, err := Start(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	if err := s.CreateStream("s", 1); err != nil {
+		t.Fatal(err)
+	}
+	agg, err := aggregation.NewAggregator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rank := 0; rank < 3; rank++ {
+		if err := agg.Add(aggregation.Record{PartitionKey: Key(1), Data: stamped(1, rank)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := agg.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []types.PutRecordsRequestEntry{
+		{PartitionKey: aws.String(a.PartitionKey), Data: a.Data},  // key 1, ranks 0-2
+		{PartitionKey: aws.String(Key(1)), Data: stamped(1, 2)},   // duplicate
+		{PartitionKey: aws.String(Key(1)), Data: stamped(1, 1)},   // duplicate, not counted as reordered
+		{PartitionKey: aws.String(Key(2)), Data: stamped(2, 5)},   //
+		{PartitionKey: aws.String(Key(2)), Data: stamped(2, 4)},   // out of order
+		{PartitionKey: aws.String(Key(9)), Data: stamped(3, 0)},   // wrong key
+		{PartitionKey: aws.String(Key(4)), Data: []byte("short")}, // unstamped
+	}
+	c := kinesis.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""), BaseEndpoint: aws.String(s.URL())})
+	out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: entries})
+	if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatalf("PutRecords: %v %+v", err, out)
+	}
+	got, err := s.Check("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Check{KinesisRecords: 7, Stored: 9, Distinct: 6, Duplicates: 2, OutOfOrder: 1, WrongKeys: 1, Unstamped: 1}
+	if got != want {
+		t.Fatalf("check: got %+v, want %+v", got, want)
+	}
+	if cpu, err := s.CPUSeconds(); err != nil || cpu < 0 {
+		t.Fatalf("child CPU %v %v", cpu, err)
+	}
+	if err := s.DeleteStream("s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check("s"); err == nil {
+		t.Fatal("check of a deleted stream succeeded")
+	}
+}

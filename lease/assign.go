@@ -1,0 +1,508 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/internal/clock"
+)
+
+// Assigner is the leader's assignment loop, the one place where leases are balanced. Each
+// round (RunOnce) it scans the lease table and the worker-metrics table, computes a Plan
+// and applies the moves these rules allow:
+//
+//   - Only the leader runs rounds, so only the leader scans the lease table, at the
+//     assignment interval whatever the number of workers. Followers learn their leases
+//     from the owner index (Coordinator.Discover) and renew only what they hold.
+//   - Expiry is judged on the leader's own clock: a lease is expired when its counter has
+//     not changed for the failover time since this Assigner first saw that counter. A new
+//     leader therefore waits a failover time before it takes any lease over; no other
+//     worker's clock is trusted.
+//   - For its first liveness window of rounds a new leader only observes: it places no
+//     lease before it had the time to see every live worker show life, so its first plan
+//     spreads the leases over the whole fleet rather than over the first workers seen.
+//   - A worker is alive only while the leader sees it change something: a renewal of a
+//     lease it holds, or a new update time in its worker-metrics row, within the liveness
+//     window. A row that is merely fresh is no proof of life (a worker that wrote one row
+//     and died looks fresh for the metrics max age). Dead workers get no lease.
+//   - A worker the leader gives a lease (by Take, or a handoff its old owner completed)
+//     must renew it within the confirmation window. If it does not, it is presumed dead:
+//     it gets nothing more until it shows life again, and the lease is placed again at
+//     once rather than after a failover time. This is safe: a worker processes a lease
+//     only after a renewal of its own, and the re-take is conditional on the counter the
+//     leader saw.
+//   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
+//     trouble), even while its metrics row is fresh.
+//   - A lease that has an owner and has not expired moves only by graceful handoff, and
+//     only from an owner that is alive: handing off from a dead owner would wait for a
+//     release that never comes. Such a lease waits for its expiry instead.
+//   - On an idle stream (mean lease throughput below 1 KB/s, with hysteresis) the plan
+//     balances lease counts: rates of a few bytes per second are noise, not load.
+//   - Rebalancing runs every few rounds and does not move a lease again within the
+//     failover time of its last move, so noisy rates cannot swing leases back and forth.
+//   - Worker-metrics rows older than the stale cleanup age (or without an update time)
+//     are deleted, if unchanged since the leader read them, as Java KCL does.
+//
+// It is safe for concurrent use; RunOnce must be called only while the caller leads.
+type Assigner struct {
+	store         *Store
+	clock         clock.Clock
+	log           *zap.Logger
+	failover      time.Duration
+	live          time.Duration
+	confirm       time.Duration
+	metricsMaxAge time.Duration
+	staleMetrics  time.Duration
+	cfg           PlanConfig
+	every         int
+
+	mu sync.Mutex
+	// term is when the current run of rounds began (the first round, or the first after a
+	// pause longer than the liveness window: a new leadership); last is the last round.
+	term, last time.Time
+	round      int
+	idle       bool
+	seen       map[string]seenLease
+	rows       map[string]time.Time     // worker -> update time of its row when last read
+	reports    map[string]time.Duration // worker -> its row's report interval (Java's for Java rows)
+	life       map[string]time.Time     // worker -> last evidence of life, on the leader's clock
+	suspect    map[string]time.Time     // worker -> when it failed to confirm an assignment
+	moved      map[string]time.Time     // lease -> last rebalancing move
+	lastMean   float64
+}
+
+// seenLease is what the leader last saw of a lease.
+type seenLease struct {
+	counter int64
+	owner   string
+	cpOwner string
+	// since is when this counter was first seen.
+	since time.Time
+	// await is set while the owner has not yet renewed the lease since it was given it
+	// (a take, or the release that completed a handoff); awaitSince is when that started.
+	await      bool
+	awaitSince time.Time
+}
+
+// AssignerOption configures an Assigner.
+type AssignerOption func(*Assigner) error
+
+// WithAssignerPlan sets the plan configuration and rebalances every n-th round (3 by
+// default, as Java KCL's variance balancing frequency).
+func WithAssignerPlan(cfg PlanConfig, every int) AssignerOption {
+	return func(a *Assigner) error {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		if every <= 0 {
+			return fmt.Errorf("%w: rebalance every %d rounds", ErrInvalidOption, every)
+		}
+		a.cfg, a.every = cfg, every
+		return nil
+	}
+}
+
+// WithAssignerFailoverTime sets the failover time (DefaultFailoverTime by default); Run
+// performs a round every twentieth of it.
+func WithAssignerFailoverTime(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
+		}
+		a.failover = d
+		return nil
+	}
+}
+
+// WithLiveness sets how recent the last evidence of a worker's life must be for it to
+// get leases (live; by default a third of the failover time, the renewal interval, plus
+// a second), and how soon a worker must renew a lease it was given (confirm; by default
+// three assignment intervals plus 100 ms).
+func WithLiveness(live, confirm time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if live <= 0 || confirm <= 0 {
+			return fmt.Errorf("%w: liveness window %v, confirmation window %v", ErrInvalidOption, live, confirm)
+		}
+		a.live, a.confirm = live, confirm
+		return nil
+	}
+}
+
+// WithWorkerMetricsMaxAge sets how old a worker-metrics row without a report interval (a
+// Java KCL worker's) may be before the worker is considered gone; JavaWorkerMetricsMaxAge
+// (twice Java's 30 s report interval, what Java's leader waits) by default. A Freshet
+// worker's row carries its report interval and is stale after three of them
+// (WorkerMetrics.MaxAge).
+func WithWorkerMetricsMaxAge(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: metrics max age %v", ErrInvalidOption, d)
+		}
+		a.metricsMaxAge = d
+		return nil
+	}
+}
+
+// WithStaleWorkerMetricsCleanup sets how old a worker's metrics row may grow before the
+// leader deletes it (24 hours by default, as Java KCL's stale worker metrics cleanup); a
+// value below the metrics max age is raised to it. Rows without an update time are
+// deleted too; a row is deleted only if unchanged since the leader read it.
+func WithStaleWorkerMetricsCleanup(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: stale worker metrics cleanup %v", ErrInvalidOption, d)
+		}
+		a.staleMetrics = d
+		return nil
+	}
+}
+
+// WithAssignerClock sets the clock (clock.Real by default).
+func WithAssignerClock(k clock.Clock) AssignerOption {
+	return func(a *Assigner) error {
+		if k == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		a.clock = k
+		return nil
+	}
+}
+
+// WithAssignerLogger sets the logger (no-op by default).
+func WithAssignerLogger(l *zap.Logger) AssignerOption {
+	return func(a *Assigner) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		a.log = l
+		return nil
+	}
+}
+
+// DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
+// leader deletes it.
+const DefaultStaleWorkerMetricsCleanup = 24 * time.Hour
+
+// idleLeaseKBps is the mean lease throughput below which a stream counts as idle, and the
+// plan balances lease counts rather than throughput.
+const idleLeaseKBps = 1.0
+
+// NewAssigner returns the leader's assigner over store.
+func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
+	}
+	a := &Assigner{store: store, clock: clock.Real, log: zap.NewNop(), failover: DefaultFailoverTime,
+		metricsMaxAge: JavaWorkerMetricsMaxAge, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
+		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
+		suspect: map[string]time.Time{}, moved: map[string]time.Time{}}
+	for _, o := range opts {
+		if err := o(a); err != nil {
+			return nil, err
+		}
+	}
+	if a.live == 0 {
+		a.live = a.failover/3 + time.Second
+	}
+	if a.confirm == 0 {
+		a.confirm = 3*a.interval() + 100*time.Millisecond
+	}
+	a.staleMetrics = max(a.staleMetrics, a.metricsMaxAge)
+	return a, nil
+}
+
+// interval is the pace of Run: a twentieth of the failover time, at least 20 ms.
+func (a *Assigner) interval() time.Duration { return max(20*time.Millisecond, a.failover/20) }
+
+// Round is what one assignment round did.
+type Round struct {
+	// Plan is the plan computed; Moves lists only the moves applied.
+	Plan Plan
+	// Applied is the moves applied (takes and handoffs the lease table accepted).
+	Applied []Move
+	// MeanKBps is the mean lease throughput the plan saw (before idle streams were
+	// balanced by count).
+	MeanKBps float64
+	// Live is the number of workers the plan placed leases on.
+	Live int
+	// WarmingUp is set during a new leader's first liveness window, when nothing is
+	// applied.
+	WarmingUp bool
+}
+
+// observe updates what the leader knows of each lease from a scan: counters for expiry,
+// renewals as evidence of their holders' life, and assignments awaiting confirmation.
+// Leases no longer listed are forgotten. It must be called with a.mu held.
+func (a *Assigner) observe(leases []Lease, now time.Time) {
+	keep := make(map[string]seenLease, len(leases))
+	for i := range leases {
+		l := &leases[i]
+		s, ok := a.seen[l.Key]
+		switch {
+		case !ok:
+			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
+		case s.counter != l.Counter:
+			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner {
+				holder := l.Owner
+				if l.CheckpointOwner != "" {
+					holder = l.CheckpointOwner
+				}
+				if holder != "" {
+					a.life[holder] = now
+				}
+				s.await = false
+			} else {
+				// Someone else changed the holder: a handoff completed by the old owner's
+				// release, or a take. The new owner must now renew it.
+				s.await = l.Owner != "" && l.CheckpointOwner == ""
+				s.awaitSince = now
+			}
+			s.counter, s.owner, s.cpOwner, s.since = l.Counter, l.Owner, l.CheckpointOwner, now
+		default:
+			s.owner, s.cpOwner = l.Owner, l.CheckpointOwner
+		}
+		keep[l.Key] = s
+	}
+	a.seen = keep
+}
+
+// wrote records a lease as the leader itself just wrote it.
+func (a *Assigner) wrote(l Lease, now time.Time, await bool) {
+	s := a.seen[l.Key]
+	if s.counter != l.Counter || s.since.IsZero() {
+		s.since = now
+	}
+	s.counter, s.owner, s.cpOwner = l.Counter, l.Owner, l.CheckpointOwner
+	s.await, s.awaitSince = await, now
+	a.seen[l.Key] = s
+}
+
+// alive reports whether w showed life within the liveness window (at least its report
+// interval and two seconds, so an idle Java worker, which reports every 30 s, stays
+// eligible between reports) and since it last failed to confirm an assignment. It must be called with a.mu held.
+func (a *Assigner) alive(w string, now time.Time) bool {
+	t, ok := a.life[w]
+	if !ok || now.Sub(t) > max(a.live, a.reports[w]+2*time.Second) {
+		return false
+	}
+	s, sus := a.suspect[w]
+	return !sus || t.After(s)
+}
+
+// RunOnce performs one assignment round. Moves refused because the lease changed
+// meanwhile (ErrConflict) are skipped; the next round sees the new state.
+func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
+	leases, err := a.store.List(ctx)
+	if err != nil {
+		return Round{}, err
+	}
+	metrics, err := a.store.ListWorkerMetrics(ctx)
+	if err != nil {
+		return Round{}, err
+	}
+	now := a.clock.Now()
+	var errs []error
+
+	a.mu.Lock()
+	if a.last.IsZero() || now.Sub(a.last) > a.live {
+		a.term = now
+	}
+	a.last = now
+	warming := now.Sub(a.term) < a.live
+	a.observe(leases, now)
+	a.round++
+	rebalance := a.round%a.every == 0
+	for k, t := range a.moved {
+		if now.Sub(t) >= a.failover {
+			delete(a.moved, k)
+		}
+	}
+	// Expired leases, and leases given to a worker that never renewed them.
+	expired := make(map[string]bool, len(leases))
+	for i := range leases {
+		l := &leases[i]
+		if l.Owner == "" {
+			continue
+		}
+		s := a.seen[l.Key]
+		switch {
+		case now.Sub(s.since) >= a.failover:
+			expired[l.Key] = true
+		case s.await && now.Sub(s.awaitSince) >= a.confirm:
+			expired[l.Key] = true
+			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
+				a.log.Info("worker did not renew a lease it was given; presumed dead",
+					zap.String("worker", l.Owner), zap.String("lease", l.Key))
+			}
+			a.suspect[l.Owner] = now
+		}
+	}
+	// Worker-metrics rows: a new update time is evidence of life; stale rows are deleted.
+	var stale []WorkerMetrics
+	rowOf := make(map[string]*WorkerMetrics, len(metrics))
+	rows := make(map[string]time.Time, len(metrics))
+	reports := make(map[string]time.Duration, len(metrics))
+	for i := range metrics {
+		m := &metrics[i]
+		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
+			stale = append(stale, *m)
+			continue
+		}
+		reports[m.WorkerID] = m.ReportInterval
+		if m.ReportInterval == 0 {
+			reports[m.WorkerID] = JavaReportInterval
+		}
+		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(m.LastUpdate) {
+			a.life[m.WorkerID] = now
+		}
+		rows[m.WorkerID] = m.LastUpdate
+		rowOf[m.WorkerID] = m
+	}
+	a.rows, a.reports = rows, reports
+	for w, t := range a.life {
+		if now.Sub(t) > a.staleMetrics {
+			delete(a.life, w)
+			delete(a.suspect, w)
+		}
+	}
+
+	troubled := map[string]bool{}
+	owners := map[string]bool{}
+	loads := make([]LeaseLoad, 0, len(leases))
+	byKey := make(map[string]Lease, len(leases))
+	var sum float64
+	for i := range leases {
+		l := &leases[i]
+		if l.Checkpoint.IsShardEnd() {
+			continue // finished: nothing to process
+		}
+		byKey[l.Key] = *l
+		if expired[l.Key] {
+			troubled[l.Owner] = true
+		} else if l.Owner != "" {
+			owners[l.Owner] = true
+		}
+		loads = append(loads, LeaseLoad{Key: l.Key, Owner: l.Owner, ThroughputKBps: l.ThroughputKBps,
+			Expired: expired[l.Key], HandoffPending: l.HandoffPending()})
+		sum += max(l.ThroughputKBps, 0)
+	}
+	// On an idle stream the measured rates are noise: balance lease counts instead. The
+	// switch has hysteresis so that rates near the threshold do not alternate the basis
+	// (each basis has its own optimum, and alternating them moves leases back and forth).
+	var mean float64
+	if len(loads) > 0 {
+		mean = sum / float64(len(loads))
+		a.lastMean = mean
+		switch {
+		case a.idle && mean > 2*idleLeaseKBps:
+			a.idle = false
+		case !a.idle && mean < idleLeaseKBps/2:
+			a.idle = true
+		}
+		if a.idle {
+			for i := range loads {
+				loads[i].ThroughputKBps = 0
+			}
+		}
+	}
+	var workers []WorkerLoad
+	alive := map[string]bool{}
+	consider := func(w string) {
+		if alive[w] || troubled[w] || !a.alive(w, now) {
+			return
+		}
+		cpu := -1.0
+		if m := rowOf[w]; m != nil {
+			if !m.Valid() || now.Sub(m.LastUpdate) > m.MaxAge(a.metricsMaxAge) {
+				return
+			}
+			if c, ok := m.CPU(); ok {
+				cpu = c
+			}
+		}
+		workers = append(workers, WorkerLoad{ID: w, CPU: cpu})
+		alive[w] = true
+	}
+	for i := range metrics {
+		consider(metrics[i].WorkerID)
+	}
+	for w := range owners {
+		consider(w) // renewing, but without a metrics row (yet)
+	}
+	a.mu.Unlock()
+
+	for i := range stale {
+		deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, stale[i])
+		if err != nil {
+			errs = append(errs, err)
+		} else if deleted {
+			a.log.Info("deleted stale worker metrics", zap.String("worker", stale[i].WorkerID), zap.Time("lastUpdate", stale[i].LastUpdate))
+		}
+	}
+
+	cfg := a.cfg
+	cfg.Rebalance = rebalance
+	plan := ComputePlan(loads, workers, cfg)
+	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
+	if warming {
+		return round, errors.Join(errs...)
+	}
+	for _, m := range plan.Moves {
+		l := byKey[m.Key]
+		var (
+			nl     Lease
+			err    error
+			handed bool
+		)
+		a.mu.Lock()
+		ownerAlive := l.Owner != "" && alive[l.Owner]
+		cooled := now.Sub(a.moved[l.Key]) >= a.failover
+		a.mu.Unlock()
+		switch {
+		case l.Owner == "" || expired[l.Key]:
+			nl, err = a.store.Take(ctx, l, m.To)
+		case m.Handoff && !l.HandoffPending() && ownerAlive && cooled:
+			nl, err = a.store.Handoff(ctx, l, m.To)
+			handed = true
+		default:
+			// A live lease never moves outright; one whose owner shows no life waits for
+			// its expiry; one moved recently stays until its rate is measured where it is.
+			continue
+		}
+		switch {
+		case err == nil:
+			round.Applied = append(round.Applied, m)
+			a.mu.Lock()
+			a.wrote(nl, now, !handed)
+			if handed {
+				a.moved[m.Key] = now
+			}
+			a.mu.Unlock()
+		case !errors.Is(err, ErrConflict):
+			errs = append(errs, err)
+		}
+	}
+	return round, errors.Join(errs...)
+}
+
+// Run performs a round every assignment interval (a twentieth of the failover time)
+// while isLeader reports true, until ctx ends.
+func (a *Assigner) Run(ctx context.Context, isLeader func() bool) error {
+	for {
+		if isLeader() {
+			if _, err := a.RunOnce(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("lease assignment", zap.Error(err))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.clock.After(a.interval()):
+		}
+	}
+}

@@ -1,0 +1,288 @@
+package lease_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/lease"
+	"github.com/freshet/freshet/lease/leasetest"
+)
+
+// assignFixture is a lease table with one lease per key, a leader's Assigner on a manual
+// clock (failover 10 s, liveness 4 s, confirmation 1 s) and helpers acting as workers.
+type assignFixture struct {
+	t     *testing.T
+	ctx   context.Context
+	store *lease.Store
+	clk   *clock.Manual
+	a     *lease.Assigner
+}
+
+func newAssignFixture(t *testing.T, keys ...string) *assignFixture {
+	t.Helper()
+	e := enginetest.Start(t, engine.Config{})
+	f := &assignFixture{t: t, ctx: context.Background(), store: leasetest.NewStore(t, enginetest.DynamoDB(e), false),
+		clk: clock.NewManual(epoch)}
+	for _, k := range keys {
+		if _, err := f.store.CreateIfAbsent(f.ctx, lease.Lease{Key: k, Checkpoint: checkpoint.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.newAssigner(1000)
+	return f
+}
+
+// newAssigner replaces the fixture's Assigner (rebalancing every n-th round) and lets it
+// warm up: its first rounds, over the liveness window, only observe. The clock ends 4 s
+// later than it started.
+func (f *assignFixture) newAssigner(every int) {
+	f.t.Helper()
+	var err error
+	f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(10*time.Second),
+		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, every))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if r := f.round(); !r.WarmingUp || len(r.Applied) != 0 {
+			f.t.Fatalf("warm-up round %d: %+v", i, r)
+		}
+		f.clk.Advance(time.Second)
+	}
+}
+
+// report writes w's metrics row at the manual clock's time, as a Freshet worker that
+// reports every second does.
+func (f *assignFixture) report(w string) {
+	f.t.Helper()
+	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: f.clk.Now(), ReportInterval: time.Second}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// reportJava writes w's metrics row as a Java KCL 3.5 worker does: sup and slu, no
+// report interval.
+func (f *assignFixture) reportJava(w string) {
+	f.t.Helper()
+	now := f.clk.Now()
+	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: now,
+		SupportCode: lease.SupportCodeTableMigration, SupportCodeUpdate: now}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestAssignerWaitsJavaReportInterval: an idle Java worker (no lease, a row every 30 s)
+// stays eligible between its reports: when the Freshet worker holding the only lease
+// dies, the lease goes to the Java worker 15 s after its last report, where a Freshet
+// worker silent as long (15 of its 1 s reports) would get nothing. A Java worker silent
+// for longer than its report interval gets nothing either.
+func TestAssignerWaitsJavaReportInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		silence time.Duration // since the Java worker's last report when the lease expires
+		want    string
+	}{
+		{"between reports", 0, "java-1"},
+		{"reports stopped", 35 * time.Second, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAssignFixture(t, "shardId-0")
+			f.report("freshet-1")
+			f.round()
+			f.clk.Advance(time.Second)
+			f.report("freshet-1")
+			f.round()
+			if o := f.get("shardId-0").Owner; o != "freshet-1" {
+				t.Fatalf("lease owned by %q, want the only live worker", o)
+			}
+			f.renew("shardId-0")
+			f.clk.Advance(time.Second)
+			f.reportJava("java-1")
+			f.round()
+			f.clk.Advance(time.Second)
+			f.reportJava("java-1")
+			f.round()
+			f.clk.Advance(tc.silence)
+			f.round()
+			// freshet-1 dies: after the failover time its lease is placed again.
+			for i := 0; i < 14; i++ {
+				f.clk.Advance(time.Second)
+				f.round()
+			}
+			if o := f.get("shardId-0").Owner; o != tc.want && !(tc.want == "" && o == "freshet-1") {
+				t.Fatalf("lease owned by %q %v after the Java worker's last report; want %q", o, 14*time.Second+tc.silence, tc.want)
+			}
+		})
+	}
+}
+
+func (f *assignFixture) round() lease.Round {
+	f.t.Helper()
+	r, err := f.a.RunOnce(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *assignFixture) get(key string) lease.Lease {
+	f.t.Helper()
+	l, err := f.store.Get(f.ctx, key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return l
+}
+
+// renew renews key as its current owner would.
+func (f *assignFixture) renew(key string) {
+	f.t.Helper()
+	if _, err := f.store.Renew(f.ctx, f.get(key)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestAssignerFreshRowIsNoProofOfLife checks that a worker gets leases only once the
+// leader has seen its row change, and no more once it has been silent for the liveness
+// window although its row is still fresh.
+func TestAssignerFreshRowIsNoProofOfLife(t *testing.T) {
+	f := newAssignFixture(t, "shardId-0", "shardId-1")
+	f.report("w1")
+	if r := f.round(); len(r.Applied) != 0 || r.Live != 0 {
+		t.Fatalf("first sight of a row: %+v", r)
+	}
+	f.clk.Advance(2 * time.Second)
+	f.report("w1")
+	if r := f.round(); len(r.Applied) != 2 || r.Live != 1 {
+		t.Fatalf("after a second report: %+v", r)
+	}
+	f.renew("shardId-0") // w1 confirms what it was given
+	f.renew("shardId-1")
+	// w2 reports twice, then dies; its row stays fresh (well within the metrics max age).
+	f.report("w2")
+	f.round()
+	f.clk.Advance(time.Second)
+	f.report("w2")
+	if r := f.round(); r.Live != 2 {
+		t.Fatalf("w2 reported twice: %+v", r)
+	}
+	f.clk.Advance(5 * time.Second)
+	f.renew("shardId-0")
+	f.renew("shardId-1")
+	f.report("w1")
+	if r := f.round(); r.Live != 1 {
+		t.Fatalf("a worker silent for longer than the liveness window counted live: %+v", r)
+	}
+}
+
+// TestAssignerNewLeaderWaitsFailoverTime checks that expiry is judged on the leader's
+// clock from its first observation: a lease unrenewed for an hour by the stored update
+// times is taken only a failover time after this leader first saw its counter.
+func TestAssignerNewLeaderWaitsFailoverTime(t *testing.T) {
+	f := newAssignFixture(t, "shardId-0")
+	l := f.get("shardId-0")
+	if _, err := f.store.Take(f.ctx, l, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(time.Hour) // the lease has not been renewed for an hour
+	first := f.clk.Now()
+	f.newAssigner(1000) // a new leader: its first observation is now
+	for f.clk.Now().Before(first.Add(10 * time.Second)) {
+		f.report("w1")
+		f.round()
+		if o := f.get("shardId-0").Owner; o != "dead" {
+			t.Fatalf("lease taken by %s %v after the leader first saw it, before the failover time", o, f.clk.Now().Sub(first))
+		}
+		f.clk.Advance(time.Second)
+	}
+	f.report("w1")
+	f.round()
+	if o := f.get("shardId-0").Owner; o != "w1" {
+		t.Fatalf("owner %q a failover time after the first observation, want w1", o)
+	}
+}
+
+// TestAssignerReplacesUnconfirmedTake checks that a lease given to a worker that dies
+// right after being assigned is placed again within the confirmation window, that the
+// worker gets nothing more, and that it may again once it shows life.
+func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
+	f := newAssignFixture(t, "shardId-0")
+	f.report("w1")
+	f.report("w2")
+	f.round()
+	f.clk.Advance(time.Second)
+	f.report("w1")
+	f.report("w2")
+	if r := f.round(); len(r.Applied) != 1 || r.Applied[0].To != "w1" {
+		t.Fatalf("round %+v", r)
+	}
+	// w1 dies at once; w2 is alive.
+	f.clk.Advance(500 * time.Millisecond)
+	f.round()
+	if o := f.get("shardId-0").Owner; o != "w1" {
+		t.Fatalf("re-placed before the confirmation window: %s", o)
+	}
+	f.clk.Advance(500 * time.Millisecond)
+	f.report("w2")
+	f.round()
+	if o := f.get("shardId-0").Owner; o != "w2" {
+		t.Fatalf("owner %q after the confirmation window, want w2", o)
+	}
+	// w2 confirms; nothing moves any more.
+	f.renew("shardId-0")
+	f.clk.Advance(2 * time.Second)
+	f.report("w2")
+	f.round()
+	if l := f.get("shardId-0"); l.Owner != "w2" {
+		t.Fatalf("confirmed lease moved to %s", l.Owner)
+	}
+}
+
+// TestAssignerNoHandoffFromDeadOwner checks that rebalancing starts a graceful handoff
+// only from an owner that shows life; a silent owner's lease waits for its expiry.
+func TestAssignerNoHandoffFromDeadOwner(t *testing.T) {
+	keys := []string{"shardId-0", "shardId-1", "shardId-2", "shardId-3"}
+	f := newAssignFixture(t, keys...)
+	f.newAssigner(1)
+	f.report("w1")
+	f.round()
+	f.clk.Advance(time.Second)
+	f.report("w1")
+	f.round()
+	for _, k := range keys {
+		f.renew(k)
+	}
+	f.round() // the renewals: evidence of w1's life, and the counters expiry starts from
+	renewed := f.clk.Now()
+	// w1 goes silent; w2 joins. The plan would move half the leases to w2, but w1 shows
+	// no life: nothing moves until the leases expire, and then w2 takes them outright.
+	for f.clk.Now().Before(renewed.Add(10 * time.Second)) {
+		f.clk.Advance(time.Second)
+		if f.clk.Now().Sub(renewed) >= 5*time.Second {
+			f.report("w2") // w2 joins once w1 is silent for longer than the liveness window
+		}
+		r := f.round()
+		for _, k := range keys {
+			l := f.get(k)
+			if l.HandoffPending() {
+				t.Fatalf("handoff from a silent owner started: %+v", l)
+			}
+			if l.Owner != "w1" && f.clk.Now().Before(renewed.Add(10*time.Second)) {
+				t.Fatalf("lease %s moved %v after the last renewal: %+v", k, f.clk.Now().Sub(renewed), l)
+			}
+		}
+		if f.clk.Now().Sub(renewed) == 7*time.Second && (r.Live != 1 || len(r.Plan.Moves) == 0) {
+			t.Fatalf("round %+v: want a plan moving leases to w2 alone", r)
+		}
+	}
+	for _, k := range keys {
+		if l := f.get(k); l.Owner != "w2" || l.HandoffPending() {
+			t.Fatalf("lease %s after expiry: %+v", k, l)
+		}
+	}
+}
