@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -118,7 +119,14 @@ type StreamDestination struct {
 	client fproducer.Client
 	stream string
 	prod   *fproducer.Producer
+
+	closing  atomic.Bool   // set by the first Close
+	closed   chan struct{} // closed when the first Close returned
+	closeErr error
 }
+
+// ErrDestinationClosed is returned by StreamDestination.Send once Close began.
+var ErrDestinationClosed = errors.New("consumer: destination closed")
 
 // NewStreamDestination returns a destination writing to stream through client with a
 // producer made with opts (its WithStream is set to stream). consumer.New checks that
@@ -134,7 +142,7 @@ func NewStreamDestination(client fproducer.Client, stream string, opts ...fprodu
 	if err != nil {
 		return nil, fmt.Errorf("%w: destination stream %q: %v", ErrInvalidOption, stream, err)
 	}
-	return &StreamDestination{client: client, stream: stream, prod: p}, nil
+	return &StreamDestination{client: client, stream: stream, prod: p, closed: make(chan struct{})}, nil
 }
 
 // Stream returns the destination's stream name.
@@ -156,8 +164,13 @@ func (d *StreamDestination) Check(ctx context.Context) error {
 }
 
 // Send writes the records and waits until each is stored; it returns the first
-// failure (records already stored stay stored).
+// failure (records already stored stay stored), and ErrDestinationClosed once Close
+// began (the consumer then keeps the records unfinished: its checkpoint does not pass
+// them).
 func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) error {
+	if d.closing.Load() {
+		return fmt.Errorf("%w: stream %q", ErrDestinationClosed, d.stream)
+	}
 	futures := make([]*fproducer.Future, 0, len(records))
 	var errs []error
 	for i := range records {
@@ -192,5 +205,25 @@ func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) er
 	return nil
 }
 
-// Close flushes and stops the destination's producer, bounded by ctx.
-func (d *StreamDestination) Close(ctx context.Context) error { return d.prod.Close(ctx) }
+// Close flushes and stops the destination's producer, bounded by ctx: records of Send
+// calls in progress are stored, or their Send fails. It is safe to call more than once
+// and from several goroutines: the first call closes; the others wait for it (or for
+// their own ctx) and return its result.
+func (d *StreamDestination) Close(ctx context.Context) error {
+	if d.closing.CompareAndSwap(false, true) {
+		d.closeErr = d.prod.Close(ctx)
+		close(d.closed)
+		return d.closeErr
+	}
+	select {
+	case <-d.closed:
+		return d.closeErr
+	case <-ctx.Done():
+		select {
+		case <-d.closed:
+			return d.closeErr
+		default:
+			return ctx.Err()
+		}
+	}
+}
