@@ -175,7 +175,9 @@ func WithStreamFailurePolicy(stream string, p FailurePolicy) Option {
 // by one lane at a time, while other keys go on. The handler is then called from up to
 // n goroutines at once per shard. Each lane call gets up to the polling batch size
 // (WithPolling's maxRecords) of user records, more when one Kinesis record holds more;
-// at most (n+1) such batches per shard are queued or being handled. The checkpoint is
+// at most 2n such batches per shard (from the oldest unfinished record on) are queued
+// or being handled, so each lane has its next call queued while one runs. This window
+// is also what a crash delivers again. The checkpoint is
 // the low watermark: the position below which every record succeeded or reached the
 // failure policy's destination. Lambda's ParallelizationFactor (1..10 there).
 //
