@@ -593,6 +593,55 @@ func TestShutdownWaitsForLanes(t *testing.T) {
 	}
 }
 
+// TestLeaseLostWaitsForLanes loses the lease while a lane is in a handler call that
+// ignores its (canceled) context: the consumer stops only after the call returns, its
+// records are not checkpointed (the lease is gone), and a call that never returns holds
+// the stop only until the shutdown timeout.
+func TestLeaseLostWaitsForLanes(t *testing.T) {
+	for _, returns := range []bool{true, false} {
+		t.Run(fmt.Sprintf("call returns=%v", returns), func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			entered := make(chan struct{}, 16)
+			var canceled atomic.Bool
+			proc, _ := HandlerFunc(func(ctx context.Context, _ ShardInfo, recs []Record) error {
+				entered <- struct{}{}
+				<-release
+				canceled.Store(ctx.Err() != nil)
+				return nil
+			})(ShardInfo{})
+			h := newHarnessFor(t, context.Background(), newMemStore("w1"), checkpoint.TrimHorizon, []fetch.Batch{{Records: plainRecs(0, 5)}}, proc,
+				withLanes(2, 100, FailurePolicy{}), func(c *config, _ *ShardInfo) { c.shutdownTimeout = 300 * time.Millisecond })
+			h.start()
+			<-entered
+			lost := time.Now()
+			h.held.Store(false)
+			h.sc.leaseLost()
+			select {
+			case r := <-h.result:
+				t.Fatalf("stopped (%v) while a lane was handling records", r)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if returns {
+				release <- struct{}{}
+			}
+			if r := h.wait(t); r != reasonLeaseLost {
+				t.Fatalf("stopped with %v", r)
+			}
+			waited := time.Since(lost)
+			if returns && !canceled.Load() {
+				t.Fatal("the handler's context was not canceled when the lease was lost")
+			}
+			if !returns && waited < 300*time.Millisecond {
+				t.Fatalf("stopped after %v, before the shutdown timeout, with a call in progress", waited)
+			}
+			if cp := h.store.get("shardId-000000000001"); !cp.IsZero() && !cp.IsStart() {
+				t.Fatalf("checkpoint %v written after the lease was lost", cp)
+			}
+		})
+	}
+}
+
 // TestLaneRouting keeps a key on one lane and routes records without a partition key by
 // sequence number, so an aggregate's user records stay together.
 func TestLaneRouting(t *testing.T) {
