@@ -51,8 +51,17 @@ type FailedRecord struct {
 	Error string `json:"error,omitempty"`
 	// FailedAt is when it was given up.
 	FailedAt time.Time `json:"failedAt"`
-	// Data is the record's payload (base64 in the JSON form).
+	// Data is the record's payload (base64 in the JSON form); nil when DataOmitted.
 	Data []byte `json:"data"`
+	// DataOmitted is set by a StreamDestination on a record whose document, with its
+	// data, exceeds the destination stream's maximum record size: the document then
+	// carries the metadata only (as Lambda's on-failure destinations do), and DataSize
+	// the payload's length; the data stays readable in the source stream at
+	// SequenceNumber for its retention period. Error is then cut to 4 KiB if the
+	// document is still too large.
+	DataOmitted bool `json:"dataOmitted,omitempty"`
+	// DataSize is the payload's length in bytes when DataOmitted.
+	DataSize int `json:"dataSize,omitempty"`
 }
 
 // Marshal encodes the record as the JSON document a StreamDestination writes.
@@ -79,6 +88,9 @@ func ParseFailedRecord(b []byte) (FailedRecord, error) {
 	}
 	if f.Attempts < 0 {
 		return FailedRecord{}, fmt.Errorf("%w: negative attempts", ErrBadFailedRecord)
+	}
+	if f.DataSize < 0 {
+		return FailedRecord{}, fmt.Errorf("%w: negative dataSize", ErrBadFailedRecord)
 	}
 	return f, nil
 }
@@ -166,7 +178,9 @@ func (d *StreamDestination) Check(ctx context.Context) error {
 // Send writes the records and waits until each is stored; it returns the first
 // failure (records already stored stay stored), and ErrDestinationClosed once Close
 // began (the consumer then keeps the records unfinished: its checkpoint does not pass
-// them).
+// them). A record whose document would exceed the destination stream's maximum record
+// size is written without its data (FailedRecord.DataOmitted), so that no record can
+// stall its shard for ever.
 func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) error {
 	if d.closing.Load() {
 		return fmt.Errorf("%w: stream %q", ErrDestinationClosed, d.stream)
@@ -174,16 +188,7 @@ func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) er
 	futures := make([]*fproducer.Future, 0, len(records))
 	var errs []error
 	for i := range records {
-		f := &records[i]
-		data, err := f.Marshal()
-		if err != nil {
-			return err
-		}
-		pk := f.PartitionKey
-		if pk == "" {
-			pk = f.ShardID
-		}
-		fu, err := d.prod.PutAsync(ctx, fproducer.Record{PartitionKey: pk, Data: data})
+		fu, err := d.put(ctx, records[i])
 		if err != nil {
 			errs = append(errs, err)
 			break
@@ -203,6 +208,36 @@ func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) er
 		return fmt.Errorf("consumer: sending %d failed records to stream %q: %w", len(records), d.stream, errors.Join(errs...))
 	}
 	return nil
+}
+
+// maxOmittedError is how much of the handler's error a document without data keeps when
+// the whole error does not fit either.
+const maxOmittedError = 4096
+
+// put writes one record's document, without its data (and with its error cut to
+// maxOmittedError bytes) when it is too large.
+func (d *StreamDestination) put(ctx context.Context, f FailedRecord) (*fproducer.Future, error) {
+	pk := f.PartitionKey
+	if pk == "" {
+		pk = f.ShardID
+	}
+	for {
+		doc, err := f.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		fu, err := d.prod.PutAsync(ctx, fproducer.Record{PartitionKey: pk, Data: doc})
+		switch {
+		case !errors.Is(err, fproducer.ErrRecordTooLarge):
+			return fu, err
+		case !f.DataOmitted:
+			f.DataOmitted, f.DataSize, f.Data = true, len(f.Data), nil
+		case len(f.Error) > maxOmittedError:
+			f.Error = f.Error[:maxOmittedError] + " (truncated)"
+		default:
+			return fu, err
+		}
+	}
 }
 
 // Close flushes and stops the destination's producer, bounded by ctx: records of Send

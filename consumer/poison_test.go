@@ -328,3 +328,41 @@ func TestStreamDestinationClose(t *testing.T) {
 	}
 	t.Logf("%d records stored by sends that succeeded; %d in the stream", len(stored), len(got))
 }
+
+// TestStreamDestinationOmitsDataTooLarge sends a failed record whose document would
+// exceed the destination stream's 1 MiB maximum record size, one with a huge error as
+// well, and a small one: the large ones are stored without their data (DataOmitted,
+// DataSize, the error cut), every other field kept; the small one whole.
+func TestStreamDestinationOmitsDataTooLarge(t *testing.T) {
+	ps := newPoisonStream(t, 0, -1)
+	dest, err := NewStreamDestination(ps.kin, "dlq", fproducer.WithLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close(context.Background())
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	big := FailedRecord{Stream: "orders", ShardID: "shardId-000000000001", SequenceNumber: sq(1), SubSequenceNumber: 2, PartitionKey: "big",
+		ApproximateArrivalTimestamp: at, Attempts: 3, Reason: ReasonMaxAttempts, Error: "too big", FailedAt: at, Data: []byte(strings.Repeat("x", 900<<10))}
+	huge := big
+	huge.PartitionKey, huge.SequenceNumber, huge.Error = "huge", sq(2), strings.Repeat("e", 2<<20)
+	small := FailedRecord{Stream: "orders", ShardID: "shardId-000000000001", SequenceNumber: sq(3), PartitionKey: "small", Reason: ReasonMaxRecordAge, Data: []byte("ok")}
+	if err := dest.Send(context.Background(), []FailedRecord{big, huge, small}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]FailedRecord{}
+	for _, f := range ps.destination(t) {
+		got[f.PartitionKey] = f
+	}
+	b := got["big"]
+	if !b.DataOmitted || b.DataSize != 900<<10 || b.Data != nil || b.SequenceNumber != sq(1) || b.SubSequenceNumber != 2 ||
+		b.Error != "too big" || b.Attempts != 3 || !b.ApproximateArrivalTimestamp.Equal(at) {
+		t.Fatalf("large record stored as %+v (data %d bytes)", b, len(b.Data))
+	}
+	h := got["huge"]
+	if !h.DataOmitted || h.DataSize != 900<<10 || h.SequenceNumber != sq(2) || len(h.Error) != maxOmittedError+len(" (truncated)") {
+		t.Fatalf("record with a huge error stored as data omitted %v, size %d, error of %d bytes", h.DataOmitted, h.DataSize, len(h.Error))
+	}
+	if s := got["small"]; s.DataOmitted || string(s.Data) != "ok" {
+		t.Fatalf("small record stored as %+v", s)
+	}
+}
