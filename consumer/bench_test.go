@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -83,4 +84,35 @@ func BenchmarkLanes(b *testing.B) {
 	b.ReportMetric(float64(b.N)*records/one.Seconds(), "records/s-1lane")
 	b.ReportMetric(float64(b.N)*records/eight.Seconds(), "records/s-8lanes")
 	b.ReportMetric(one.Seconds()/eight.Seconds(), "speedup-x")
+}
+
+// BenchmarkLanesOverhead runs 50,000 user records (plain and aggregated) through a
+// handler that does nothing, with 1 and 8 lanes: the cost of dispatch, the low
+// watermark and checkpointing per record.
+func BenchmarkLanesOverhead(b *testing.B) {
+	const records = 50000
+	s := newShardScript(b, records, 1000, 4, nil)
+	batches := s.batches("", 1000, true)
+	for _, lanes := range []int{1, 8} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
+			var handled atomic.Int64
+			proc, _ := HandlerFunc(func(ctx context.Context, _ ShardInfo, recs []Record) error {
+				handled.Add(int64(len(recs)))
+				return nil
+			})(ShardInfo{})
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				handled.Store(0)
+				h := newHarnessFor(b, context.Background(), newMemStore("w1"), checkpoint.TrimHorizon, batches, proc, withLanes(lanes, 1000, FailurePolicy{}))
+				h.start()
+				if r := h.wait(b); r != reasonShardEnd {
+					b.Fatalf("stopped with %v", r)
+				}
+				if n := handled.Load(); n != records {
+					b.Fatalf("handled %d of %d", n, records)
+				}
+			}
+			b.ReportMetric(float64(b.N)*records/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }

@@ -141,7 +141,12 @@ func (ls *laneSet) dispatch(recs []Record) error {
 		li := laneOf(r, n)
 		c := per[li]
 		if c == nil {
-			c = &chunk{}
+			// Room for a lane's fair share and some skew: fewer regrowths.
+			est := len(recs)
+			if n > 1 {
+				est = len(recs)/n + len(recs)/(4*n) + 1
+			}
+			c = &chunk{recs: make([]Record, 0, est), ords: make([]uint64, 0, est)}
 			per[li] = c
 		}
 		c.recs = append(c.recs, *r)
