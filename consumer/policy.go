@@ -229,9 +229,11 @@ func (e *PartialFailureError) Error() string {
 func (e *PartialFailureError) Unwrap() error { return e.Err }
 
 // FailedAt returns the error a handler returns when the records before index succeeded
-// and the record at index failed with err: the consumer keeps the successes, and the
-// failure policy applies from record index on. An index outside the batch fails the
-// whole batch. Lambda's ReportBatchItemFailures.
+// and the record at index failed with err: the consumer keeps the successes and hands
+// the records from index on to the handler again. The attempts count for that record:
+// when it has failed MaxAttempts times in a row it alone goes to the Destination (no
+// bisection is needed) and the records after it are handled. An index outside the
+// batch fails the whole batch. Lambda's ReportBatchItemFailures.
 func FailedAt(index int, err error) error {
 	if err == nil {
 		err = errors.New("record failed")
