@@ -423,3 +423,104 @@ func TestNewValidates(t *testing.T) {
 		t.Error("bad dead-letter ARN accepted")
 	}
 }
+
+// deadLetters makes the fixture's next n records dead letters: a queue with
+// MaxReceiveCount 1 (newFixture's attrs) receives them once and makes them visible again.
+func (f *fixture) deadLetters(t testing.TB, n int) {
+	t.Helper()
+	f.put(t, n)
+	for got := 0; got < n; {
+		out, err := f.k.ReceiveQueueRecords(f.ctx, &kinesis.ReceiveQueueRecordsInput{QueueARN: aws.String(f.arn), Limit: aws.Int32(10), WaitTimeSeconds: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entries []types.UpdateQueueRecordsVisibilityRequestEntry
+		for _, r := range out.QueueRecords {
+			entries = append(entries, types.UpdateQueueRecordsVisibilityRequestEntry{ReceiptHandle: r.ReceiptHandle, VisibilityTimeoutSeconds: aws.Int32(0)})
+		}
+		if len(entries) > 0 {
+			if _, err := f.k.UpdateQueueRecordsVisibility(f.ctx, &kinesis.UpdateQueueRecordsVisibilityInput{QueueARN: aws.String(f.arn), Entries: entries}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got += len(entries)
+	}
+	waitFor(t, "dead letters", 10*time.Second, func() bool { return f.stats(t).DeadLetter >= n })
+}
+
+func ids(recs []*Record) map[string]bool {
+	m := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		m[r.ID] = true
+	}
+	return m
+}
+
+// TestDeadLettersVisibilityAndAcknowledge: SetVisibility hides received dead-letter
+// records for a while or (Release) returns them at once, Acknowledge discards them, and
+// a handle that is no longer valid comes back as a refused entry with the service's code.
+func TestDeadLettersVisibilityAndAcknowledge(t *testing.T) {
+	f := newFixture(t, 2, &types.QueueAttributes{DeadLetterConfiguration: &types.DeadLetterConfiguration{
+		TargetType: types.TargetTypeBuiltIn, MaxReceiveCount: aws.Int32(1)}})
+	f.deadLetters(t, 25)
+	dl, err := NewDeadLetters(f.k, f.arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := dl.Receive(f.ctx, 100, time.Minute)
+	if err != nil || len(recs) != 25 {
+		t.Fatalf("received %d dead letters (%v), want 25", len(recs), err)
+	}
+	if again, err := dl.Receive(f.ctx, 100, time.Minute); err != nil || len(again) != 0 {
+		t.Fatalf("%d dead letters visible while all are held (%v)", len(again), err)
+	}
+	released, acked, hidden := recs[:5], recs[5:10], recs[10:]
+	if refused, err := dl.Release(f.ctx, released); err != nil || len(refused) != 0 {
+		t.Fatalf("release: %v %v", err, refused)
+	}
+	if refused, err := dl.Acknowledge(f.ctx, acked); err != nil || len(refused) != 0 {
+		t.Fatalf("acknowledge: %v %v", err, refused)
+	}
+	if refused, err := dl.SetVisibility(f.ctx, hidden, 2*time.Second); err != nil || len(refused) != 0 {
+		t.Fatalf("set visibility: %v %v", err, refused)
+	}
+	back, err := dl.Receive(f.ctx, 100, time.Minute)
+	if err != nil || len(back) != 5 {
+		t.Fatalf("%d dead letters visible after the release (%v), want 5", len(back), err)
+	}
+	for id := range ids(back) {
+		if !ids(released)[id] {
+			t.Fatalf("record %s visible, but it was not released", id)
+		}
+	}
+	if st := f.stats(t); st.Loaded != 20 || st.DeadLetter+st.DeadLetterInFlight != 20 {
+		t.Fatalf("queue %+v after acknowledging 5 of 25 dead letters", st)
+	}
+	var later []*Record
+	waitFor(t, "the hidden dead letters", 10*time.Second, func() bool {
+		r, err := dl.Receive(f.ctx, 100, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later = append(later, r...)
+		return len(later) >= 15
+	})
+	if len(later) != 15 || len(ids(later)) != 15 {
+		t.Fatalf("%d dead letters back after their visibility, want the 15 hidden", len(later))
+	}
+	refused, err := dl.Acknowledge(f.ctx, acked) // handles already used
+	if err != nil || len(refused) != 5 {
+		t.Fatalf("acknowledging stale handles: %v, %d refused, want 5", err, len(refused))
+	}
+	if refused[0].Code == "" || refused[0].Record != acked[0] {
+		t.Fatalf("refused entry %+v", refused[0])
+	}
+	for _, d := range []time.Duration{-time.Second, 1500 * time.Millisecond, 12*time.Hour + time.Second} {
+		if _, err := dl.SetVisibility(f.ctx, hidden, d); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("SetVisibility(%v): %v, want ErrInvalidOption", d, err)
+		}
+	}
+	if _, err := dl.Receive(f.ctx, 0, time.Second); !errors.Is(err, ErrInvalidOption) {
+		t.Error("Receive of 0 accepted")
+	}
+}
