@@ -16,6 +16,7 @@ import (
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/metrics"
 )
 
 // fixture is an engine with an ON_DEMAND stream and a queue on it.
@@ -402,6 +403,7 @@ func TestNewValidates(t *testing.T) {
 		"shutdown 0":        {WithShutdownTimeout(0)},
 		"backoff":           {WithRetryBackoff(time.Second, time.Millisecond)},
 		"logger nil":        {WithLogger(nil)},
+		"metrics nil":       {WithMetrics(nil)},
 		"nil option":        {nil},
 		"in flight < recvs": {WithMaxInFlight(3), WithReceivers(8)},
 	} {
@@ -522,5 +524,69 @@ func TestDeadLettersVisibilityAndAcknowledge(t *testing.T) {
 	}
 	if _, err := dl.Receive(f.ctx, 0, time.Second); !errors.Is(err, ErrInvalidOption) {
 		t.Error("Receive of 0 accepted")
+	}
+}
+
+// TestConsumerMetrics: every metric agrees with what happened: records received,
+// processed (with their bytes) and failed, acknowledgements, releases of failures
+// (FailureRetryNow) and an extension for a slow handler, each with the queue's ARN.
+func TestConsumerMetrics(t *testing.T) {
+	f := newFixture(t, 2, nil)
+	f.put(t, 200)
+	m := metrics.NewMemory()
+	c, err := New(f.k, f.arn, WithWaitTime(0), WithMetrics(m), WithFailurePolicy(FailureRetryNow), WithVisibilityTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytes := 0
+	for i := 0; i < 200; i++ {
+		bytes += len(strconv.Itoa(i))
+	}
+	stop := runConsumer(t, c, func(_ context.Context, r *Record) error {
+		n, _ := strconv.Atoi(string(r.Data))
+		if n == 5 {
+			time.Sleep(2500 * time.Millisecond)
+		}
+		if n%10 == 3 && r.ReceiveCount == 1 {
+			return errors.New("first delivery fails")
+		}
+		return nil
+	})
+	waitFor(t, "200 acknowledged", 30*time.Second, func() bool { return c.Stats().Acknowledged == 200 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	for _, w := range []struct {
+		name  string
+		sum   float64
+		count int64 // -1: any
+	}{
+		{MetricRecordsReceived, 220, st.Receives},
+		{MetricReceiveTime, -1, st.Receives},
+		{MetricReceiveFailure, 0, 0},
+		{MetricRecordsProcessed, 200, -1},
+		{MetricDataBytesProcessed, float64(bytes), -1},
+		{MetricRecordsFailed, 20, 20},
+		{MetricHandlerTime, -1, 220},
+		{MetricRecordsAcknowledged, 200, -1},
+		{MetricAcknowledgeFailure, 0, 0},
+		{MetricRecordsReleased, 20, -1},
+	} {
+		sum, count := m.Total(w.name)
+		if w.sum >= 0 && sum != w.sum || w.count >= 0 && count != w.count {
+			t.Errorf("%s: sum %v over %d observations, want %v over %d", w.name, sum, count, w.sum, w.count)
+		}
+	}
+	if sum, _ := m.Total(MetricVisibilityExtended); sum < 1 || int64(sum) != st.Extended {
+		t.Errorf("%s: %v, want at least 1 and Stats().Extended %d", MetricVisibilityExtended, sum, st.Extended)
+	}
+	if _, count := m.Total(MetricRecordsInFlight); count == 0 {
+		t.Errorf("%s never recorded", MetricRecordsInFlight)
+	}
+	for _, s := range m.Series() {
+		if s.Dimension(DimQueueARN) != f.arn {
+			t.Errorf("series %s without the queue's ARN", s.Name)
+		}
 	}
 }
