@@ -25,20 +25,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/freshet/freshet/internal/awsconfig"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -111,8 +106,8 @@ func (g *globalFlags) validate() error {
 		}
 		g.layout = "single-table"
 	}
-	if g.endpoint != "" && !strings.HasPrefix(g.endpoint, "http://") && !strings.HasPrefix(g.endpoint, "https://") {
-		return usagef("--endpoint %q: want an http:// or https:// URL", g.endpoint)
+	if err := awsconfig.ValidateEndpoint(g.endpoint); err != nil {
+		return usagef("--%v", err)
 	}
 	if g.timeout <= 0 {
 		return usagef("--timeout %v: must be positive", g.timeout)
@@ -202,47 +197,14 @@ type clients struct {
 }
 
 func newClients(ctx context.Context, g *globalFlags) (*clients, error) {
-	var opts []func(*config.LoadOptions) error
-	if g.region != "" {
-		opts = append(opts, config.WithRegion(g.region))
+	cfg, err := awsconfig.Load(ctx, awsconfig.Settings{Endpoint: g.endpoint, Region: g.region, Profile: g.profile})
+	if errors.Is(err, awsconfig.ErrNoRegion) {
+		return nil, usagef("%v", err)
 	}
-	if g.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(g.profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if g.endpoint != "" {
-		cfg.BaseEndpoint = aws.String(g.endpoint)
-		if cfg.Region == "" {
-			cfg.Region = "us-east-1"
-		}
-		// A local engine accepts any credentials: do not fail for want of them.
-		if isLoopback(g.endpoint) {
-			if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-				cfg.Credentials = credentials.NewStaticCredentialsProvider("freshet", "freshet", "")
-			}
-		}
-	}
-	if cfg.Region == "" {
-		return nil, usagef("no AWS region: set --region, AWS_REGION or a profile's region")
+		return nil, err
 	}
 	return &clients{db: dynamodb.NewFromConfig(cfg), kinesis: kinesis.NewFromConfig(cfg), region: cfg.Region}, nil
-}
-
-// isLoopback reports whether endpoint names a loopback host.
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // openStore resolves the layout and returns a store over the application's tables,
