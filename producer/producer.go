@@ -606,6 +606,7 @@ func (p *Producer) stream(ctx context.Context, name string) (*stream, error) {
 			err := st.discover(ctx)
 			p.mu.Lock()
 			if err != nil {
+				p.metrics.listFailed(st, err, false)
 				delete(p.streams, name)
 				st.err = err
 			} else {
