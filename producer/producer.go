@@ -9,16 +9,16 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/freshet/freshet/internal/lanehash"
-	"github.com/freshet/freshet/internal/sdkhttp"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/kinesiswire"
+	"github.com/freshet/freshet/internal/lanehash"
 	"github.com/freshet/freshet/internal/retrypolicy"
+	"github.com/freshet/freshet/internal/sdkhttp"
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests pass a fake.
@@ -256,8 +256,8 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		o.Retryer = aws.NopRetryer{}
 		o.HTTPClient = sdkhttp.ReadOnlyBodies(o.HTTPClient)
 	}
-	p.callOpt = []func(*kinesis.Options){noRetry, useJSON, usePayloadHash}
-	p.cborOpt = []func(*kinesis.Options){noRetry, useCBOR, usePayloadHash}
+	p.callOpt = []func(*kinesis.Options){noRetry, kinesiswire.UseJSON, usePayloadHash}
+	p.cborOpt = []func(*kinesis.Options){noRetry, kinesiswire.UseCBOR, usePayloadHash}
 	p.cborOn.Store(cfg.cbor)
 	empty := []*stream{}
 	p.list.Store(&empty)

@@ -1,7 +1,4 @@
-// Package jsonwire holds the small pieces of hand-written JSON encoding shared by the
-// paths that build JSON bodies without encoding/json: the producer's PutRecords request
-// and the engine's DynamoDB responses.
-package jsonwire
+package kinesiswire
 
 import "unicode/utf8"
 

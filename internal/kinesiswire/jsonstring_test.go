@@ -1,4 +1,4 @@
-package jsonwire
+package kinesiswire
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package cborwire
+package kinesiswire
 
 import (
 	"bytes"
@@ -8,13 +8,71 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-// DecodePutRecordsOutput decodes the body of a successful CBOR PutRecords response into
+// AppendPutRecordsInputCBOR appends the CBOR body of a PutRecords call to b, sized up
+// front (one allocation at most), record data as raw byte strings.
+func AppendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
+	size := 64
+	for i := range in.Records {
+		e := &in.Records[i]
+		size += len(e.Data) + 48
+		if e.PartitionKey != nil {
+			size += len(*e.PartitionKey)
+		}
+		if e.ExplicitHashKey != nil {
+			size += len(*e.ExplicitHashKey)
+		}
+	}
+	b = grow(b, size)
+	fields := 1
+	if in.StreamName != nil {
+		fields++
+	}
+	if in.StreamARN != nil {
+		fields++
+	}
+	b = AppendHead(b, MajorMap, uint64(fields))
+	if in.StreamName != nil {
+		b = AppendText(b, "StreamName")
+		b = AppendText(b, *in.StreamName)
+	}
+	if in.StreamARN != nil {
+		b = AppendText(b, "StreamARN")
+		b = AppendText(b, *in.StreamARN)
+	}
+	b = AppendText(b, "Records")
+	b = AppendHead(b, MajorArray, uint64(len(in.Records)))
+	for i := range in.Records {
+		e := &in.Records[i]
+		n := 1
+		if e.PartitionKey != nil {
+			n++
+		}
+		if e.ExplicitHashKey != nil {
+			n++
+		}
+		b = AppendHead(b, MajorMap, uint64(n))
+		b = AppendText(b, "Data")
+		b = AppendHead(b, MajorBytes, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+		if e.PartitionKey != nil {
+			b = AppendText(b, "PartitionKey")
+			b = AppendText(b, *e.PartitionKey)
+		}
+		if e.ExplicitHashKey != nil {
+			b = AppendText(b, "ExplicitHashKey")
+			b = AppendText(b, *e.ExplicitHashKey)
+		}
+	}
+	return b
+}
+
+// DecodePutRecordsOutputCBOR decodes the body of a successful CBOR PutRecords response into
 // out: FailedRecordCount, EncryptionType and every result entry (SequenceNumber,
 // ShardId, ErrorCode, ErrorMessage); other keys and null values are skipped. Entries
 // share one string per distinct shard ID and error code, and their sequence numbers
 // sit in one array, so a 500-entry response costs a few allocations instead of
 // thousands. Errors wrap ErrMalformed.
-func DecodePutRecordsOutput(body []byte, out *kinesis.PutRecordsOutput) error {
+func DecodePutRecordsOutputCBOR(body []byte, out *kinesis.PutRecordsOutput) error {
 	r := NewReader(body)
 	if r.IsNull() && r.Done() {
 		return nil
