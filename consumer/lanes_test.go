@@ -266,6 +266,9 @@ func TestLanesKillNeverSkips(t *testing.T) {
 				t.Fatalf("second run out of order: %v", second.violations)
 			}
 			again := 0
+			// A lane call of the aborted first run may still be finishing.
+			first.mu.Lock()
+			defer first.mu.Unlock()
 			for i, p := range s.payloads {
 				switch {
 				case i < below && second.seen[p] > 0:
