@@ -176,9 +176,7 @@ func (a *Aggregator) plan(r *Record) (delta int, pkIdx, ehkIdx uint64, newPK, ne
 		}
 		inner += 1 + varintSize(ehkIdx)
 	}
-	if len(r.Tags) > 0 {
-		inner += TagsSize(r.Tags)
-	}
+	inner += TagsSize(r.Tags)
 	delta += bytesFieldSize(inner)
 	return
 }
@@ -261,9 +259,7 @@ func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
 		}
 		inner += 1 + varintSize(ehkIdx)
 	}
-	if len(r.Tags) > 0 {
-		inner += TagsSize(r.Tags)
-	}
+	inner += TagsSize(r.Tags)
 	b := a.recs
 	b = append(b, tagRecords)
 	b = appendVarint(b, uint64(inner))
