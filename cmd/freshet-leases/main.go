@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/freshet/freshet/internal/awsconfig"
+	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -46,19 +47,6 @@ Commands:
 
 Global flags (also accepted after the command):
 `
-
-// errUsage marks errors caused by the command line; main exits with status 2 for them.
-var errUsage = errors.New("usage")
-
-// usageError is a command-line error with its message.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-func (e *usageError) Unwrap() error { return errUsage }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
 
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
@@ -85,32 +73,32 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 
 func (g *globalFlags) validate() error {
 	if g.app == "" {
-		return usagef("--app is required")
+		return cli.Usagef("--app is required")
 	}
 	if len(g.app) < 3 || len(g.app) > 255 {
-		return usagef("--app %q: a DynamoDB table name has 3 to 255 characters", g.app)
+		return cli.Usagef("--app %q: a DynamoDB table name has 3 to 255 characters", g.app)
 	}
 	for _, r := range g.app {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
-			return usagef("--app %q: a DynamoDB table name has only letters, digits, '_', '-' and '.'", g.app)
+			return cli.Usagef("--app %q: a DynamoDB table name has only letters, digits, '_', '-' and '.'", g.app)
 		}
 	}
 	switch g.layout {
 	case "auto", "three-table", "single-table":
 	default:
-		return usagef("--layout %q: want auto, three-table or single-table", g.layout)
+		return cli.Usagef("--layout %q: want auto, three-table or single-table", g.layout)
 	}
 	if g.singleTable {
 		if g.layout == "three-table" {
-			return usagef("--single-table contradicts --layout three-table")
+			return cli.Usagef("--single-table contradicts --layout three-table")
 		}
 		g.layout = "single-table"
 	}
 	if err := awsconfig.ValidateEndpoint(g.endpoint); err != nil {
-		return usagef("--%v", err)
+		return cli.Usagef("--%v", err)
 	}
 	if g.timeout <= 0 {
-		return usagef("--timeout %v: must be positive", g.timeout)
+		return cli.Usagef("--timeout %v: must be positive", g.timeout)
 	}
 	return nil
 }
@@ -144,7 +132,7 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
+	case errors.Is(err, cli.ErrUsage):
 		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
 		fmt.Fprintln(os.Stderr, "run 'freshet-leases -h' for usage")
 		os.Exit(2)
@@ -154,7 +142,7 @@ func main() {
 	}
 }
 
-// run executes one command line. Command-line errors wrap errUsage.
+// run executes one command line. Command-line errors wrap cli.ErrUsage.
 func run(ctx context.Context, args []string, e env) error {
 	g := globalFlags{layout: "auto", timeout: 2 * time.Minute}
 	fs := flag.NewFlagSet("freshet-leases", flag.ContinueOnError)
@@ -169,12 +157,12 @@ func run(ctx context.Context, args []string, e env) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
-		return usagef("no command given (want list or replay)")
+		return cli.Usagef("no command given (want list or replay)")
 	}
 	switch rest[0] {
 	case "list":
@@ -185,7 +173,7 @@ func run(ctx context.Context, args []string, e env) error {
 		fs.Usage()
 		return nil
 	default:
-		return usagef("unknown command %q (want list or replay)", rest[0])
+		return cli.Usagef("unknown command %q (want list or replay)", rest[0])
 	}
 }
 
@@ -199,7 +187,7 @@ type clients struct {
 func newClients(ctx context.Context, g *globalFlags) (*clients, error) {
 	cfg, err := awsconfig.Load(ctx, awsconfig.Settings{Endpoint: g.endpoint, Region: g.region, Profile: g.profile})
 	if errors.Is(err, awsconfig.ErrNoRegion) {
-		return nil, usagef("%v", err)
+		return nil, cli.Usagef("%v", err)
 	}
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/queue"
 )
 
@@ -143,10 +144,10 @@ func runPeek(ctx context.Context, g *globalFlags, args []string, e env) error {
 		return err
 	}
 	if most < 1 {
-		return usagef("peek: --max %d: want at least 1", most)
+		return cli.Usagef("peek: --max %d: want at least 1", most)
 	}
 	if limit < 0 {
-		return usagef("peek: --data-limit %d: want 0 or more", limit)
+		return cli.Usagef("peek: --data-limit %d: want 0 or more", limit)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
@@ -246,16 +247,16 @@ func runAct(a action) func(context.Context, *globalFlags, []string, env) error {
 			return err
 		}
 		if all == (len(ids) > 0) {
-			return usagef("%s: give --all or at least one --id", a.name)
+			return cli.Usagef("%s: give --all or at least one --id", a.name)
 		}
 		if most < 1 {
-			return usagef("%s: --max %d: want at least 1", a.name, most)
+			return cli.Usagef("%s: --max %d: want at least 1", a.name, most)
 		}
 		if a.visibility && (vis < 0 || vis > maxVisibility || vis%time.Second != 0) {
 			if vis == -1 {
-				return usagef("visibility: --for is required")
+				return cli.Usagef("visibility: --for is required")
 			}
-			return usagef("visibility: --for %v: want whole seconds from 0 to 12h", vis)
+			return cli.Usagef("visibility: --for %v: want whole seconds from 0 to 12h", vis)
 		}
 		ctx, cancel := context.WithTimeout(ctx, g.timeout)
 		defer cancel()

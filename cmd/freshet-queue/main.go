@@ -40,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/freshet/freshet/internal/awsconfig"
+	"github.com/freshet/freshet/internal/cli"
 )
 
 const usageText = `usage: freshet-queue --queue ARN [global flags] <command> [command flags]
@@ -53,19 +54,6 @@ Commands:
 
 Global flags (also accepted after the command):
 `
-
-// errUsage marks errors caused by the command line; main exits with status 2 for them.
-var errUsage = errors.New("usage")
-
-// usageError is a command-line error with its message.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-func (e *usageError) Unwrap() error { return errUsage }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
 
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
@@ -86,16 +74,16 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 
 func (g *globalFlags) validate() error {
 	if g.queue == "" {
-		return usagef("--queue is required")
+		return cli.Usagef("--queue is required")
 	}
 	if !strings.HasPrefix(g.queue, "arn:") || !strings.Contains(g.queue, ":queue/") {
-		return usagef("--queue %q: want a queue ARN, arn:aws:kinesis:<region>:<account>:queue/<name>", g.queue)
+		return cli.Usagef("--queue %q: want a queue ARN, arn:aws:kinesis:<region>:<account>:queue/<name>", g.queue)
 	}
 	if err := awsconfig.ValidateEndpoint(g.endpoint); err != nil {
-		return usagef("--%v", err)
+		return cli.Usagef("--%v", err)
 	}
 	if g.timeout <= 0 {
-		return usagef("--timeout %v: must be positive", g.timeout)
+		return cli.Usagef("--timeout %v: must be positive", g.timeout)
 	}
 	return nil
 }
@@ -113,7 +101,7 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
+	case errors.Is(err, cli.ErrUsage):
 		fmt.Fprintln(os.Stderr, "freshet-queue:", err)
 		fmt.Fprintln(os.Stderr, "run 'freshet-queue -h' for usage")
 		os.Exit(2)
@@ -123,7 +111,7 @@ func main() {
 	}
 }
 
-// run executes one command line. Command-line errors wrap errUsage.
+// run executes one command line. Command-line errors wrap cli.ErrUsage.
 func run(ctx context.Context, args []string, e env) error {
 	g := globalFlags{timeout: 2 * time.Minute}
 	fs := flag.NewFlagSet("freshet-queue", flag.ContinueOnError)
@@ -138,12 +126,12 @@ func run(ctx context.Context, args []string, e env) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
-		return usagef("no command given (want describe, peek, restore, acknowledge or visibility)")
+		return cli.Usagef("no command given (want describe, peek, restore, acknowledge or visibility)")
 	}
 	cmd, ok := commands[rest[0]]
 	if !ok {
@@ -151,7 +139,7 @@ func run(ctx context.Context, args []string, e env) error {
 			fs.Usage()
 			return nil
 		}
-		return usagef("unknown command %q (want describe, peek, restore, acknowledge or visibility)", rest[0])
+		return cli.Usagef("unknown command %q (want describe, peek, restore, acknowledge or visibility)", rest[0])
 	}
 	return cmd(ctx, &g, rest[1:], e)
 }
@@ -170,7 +158,7 @@ func init() {
 }
 
 // parseCommand parses a command's flags after the global ones (which it also accepts)
-// and checks them; it returns errUsage errors.
+// and checks them; it returns cli.ErrUsage errors.
 func parseCommand(name string, g *globalFlags, args []string, e env, register func(fs *flag.FlagSet)) error {
 	fs := flag.NewFlagSet("freshet-queue "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -180,10 +168,10 @@ func parseCommand(name string, g *globalFlags, args []string, e env, register fu
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", name, fs.Arg(0))
+		return cli.Usagef("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	return g.validate()
 }
@@ -192,7 +180,7 @@ func parseCommand(name string, g *globalFlags, args []string, e env, register fu
 func client(ctx context.Context, g *globalFlags) (*kinesis.Client, error) {
 	cfg, err := awsconfig.Load(ctx, awsconfig.Settings{Endpoint: g.endpoint, Region: g.region, Profile: g.profile})
 	if errors.Is(err, awsconfig.ErrNoRegion) {
-		return nil, usagef("%v", err)
+		return nil, cli.Usagef("%v", err)
 	}
 	if err != nil {
 		return nil, err

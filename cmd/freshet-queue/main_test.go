@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
@@ -356,7 +357,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			err := run(context.Background(), append([]string{"--endpoint", f.e.URL()}, c.args...), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut})
-			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) {
+			if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want a usage error containing %q", err, c.want)
 			}
 		})
