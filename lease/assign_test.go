@@ -243,6 +243,51 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 	}
 }
 
+// TestAssignerCompletedHandoffNotPresumedDead checks that a lease whose handoff the old
+// owner completed, and whose new owner renewed it before the leader's next scan, stays
+// with the new owner while it renews at its own pace (less often than the confirmation
+// window): the leader never saw the released counter, so the counter it first sees is
+// not proof that the new owner has not started processing.
+func TestAssignerCompletedHandoffNotPresumedDead(t *testing.T) {
+	f := newAssignFixture(t, "shardId-0")
+	f.report("w1")
+	f.report("w2")
+	f.round()
+	f.clk.Advance(time.Second)
+	f.report("w1")
+	f.report("w2")
+	f.round()
+	l := f.get("shardId-0")
+	from, to := l.Owner, "w1"
+	if from == "w1" {
+		to = "w2"
+	}
+	f.renew("shardId-0")
+	f.round()
+	if _, err := f.store.Handoff(f.ctx, f.get("shardId-0"), to); err != nil {
+		t.Fatal(err)
+	}
+	f.round()
+	if err := f.store.Release(f.ctx, "shardId-0", from); err != nil {
+		t.Fatal(err)
+	}
+	f.renew("shardId-0") // the new owner's first renewal; it processes from now on
+	f.round()
+	// The new owner renews every 3 s; both workers report every second.
+	for i := 1; i <= 8; i++ {
+		f.clk.Advance(time.Second)
+		f.report("w1")
+		f.report("w2")
+		if i%3 == 0 {
+			f.renew("shardId-0")
+		}
+		f.round()
+		if o := f.get("shardId-0").Owner; o != to {
+			t.Fatalf("%d s after the handoff completed the lease moved from its renewing new owner %s to %s", i, to, o)
+		}
+	}
+}
+
 // TestAssignerNoHandoffFromDeadOwner checks that rebalancing starts a graceful handoff
 // only from an owner that shows life; a silent owner's lease waits for its expiry.
 func TestAssignerNoHandoffFromDeadOwner(t *testing.T) {
