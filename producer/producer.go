@@ -374,14 +374,14 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 		onResult := p.cfg.hooks.onRecordPut(ctx, &r)
 		rec = r
 		if onResult != nil {
-			if err := p.enqueue(ctx, st, rec, hk, chain(onResult, done), urgent); err != nil {
+			if err := p.enqueue(ctx, st, &rec, hk, chain(onResult, done), urgent); err != nil {
 				onResult(Result{Stream: st.name, Err: err})
 				return err
 			}
 			return nil
 		}
 	}
-	return p.enqueue(ctx, st, rec, hk, done, urgent)
+	return p.enqueue(ctx, st, &rec, hk, done, urgent)
 }
 
 // chain returns a callback calling first, then done (which may be nil).
@@ -395,7 +395,7 @@ func chain(first, done func(Result)) func(Result) {
 }
 
 // enqueue checks the record's tags and size, reserves buffer room and buffers it.
-func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashkey.Key, done func(Result), urgent bool) error {
+func (p *Producer) enqueue(ctx context.Context, st *stream, rec *Record, hk hashkey.Key, done func(Result), urgent bool) error {
 	if rec.PartitionKey == "" && !st.auto.Load() {
 		return fmt.Errorf("%w: no partition key: stream %s places records by partition key (only streams with AUTO record distribution take records without one)", ErrInvalidRecord, st.name)
 	}
@@ -423,7 +423,7 @@ func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashk
 		return err
 	}
 	p.metrics.userReceived(st)
-	st.enqueue(&rec, hk, userRec{done: done, size: int32(size), ep: ep}, urgent)
+	st.enqueue(rec, hk, userRec{done: done, size: int32(size), ep: ep}, urgent)
 	return nil
 }
 
