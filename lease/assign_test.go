@@ -147,6 +147,21 @@ func (f *assignFixture) renew(key string) {
 	}
 }
 
+// showLife has each worker report twice, a second apart, with a round after each report,
+// so the leader sees them live; it returns the second round.
+func (f *assignFixture) showLife(ws ...string) lease.Round {
+	f.t.Helper()
+	for _, w := range ws {
+		f.report(w)
+	}
+	f.round()
+	f.clk.Advance(time.Second)
+	for _, w := range ws {
+		f.report(w)
+	}
+	return f.round()
+}
+
 // TestAssignerFreshRowIsNoProofOfLife checks that a worker gets leases only once the
 // leader has seen its row change, and no more once it has been silent for the liveness
 // window although its row is still fresh.
@@ -212,13 +227,7 @@ func TestAssignerNewLeaderWaitsFailoverTime(t *testing.T) {
 // worker gets nothing more, and that it may again once it shows life.
 func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
-	f.report("w1")
-	f.report("w2")
-	f.round()
-	f.clk.Advance(time.Second)
-	f.report("w1")
-	f.report("w2")
-	if r := f.round(); len(r.Applied) != 1 || r.Applied[0].To != "w1" {
+	if r := f.showLife("w1", "w2"); len(r.Applied) != 1 || r.Applied[0].To != "w1" {
 		t.Fatalf("round %+v", r)
 	}
 	// w1 dies at once; w2 is alive.
@@ -250,13 +259,7 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 // not proof that the new owner has not started processing.
 func TestAssignerCompletedHandoffNotPresumedDead(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
-	f.report("w1")
-	f.report("w2")
-	f.round()
-	f.clk.Advance(time.Second)
-	f.report("w1")
-	f.report("w2")
-	f.round()
+	f.showLife("w1", "w2")
 	l := f.get("shardId-0")
 	from, to := l.Owner, "w1"
 	if from == "w1" {
