@@ -1,7 +1,6 @@
 package kinesiswire
 
 import (
-	"bytes"
 	"math"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -141,18 +140,68 @@ func (in *interned) get(b []byte) *string {
 	return &s
 }
 
+// entryFields sets the fields of PutRecords result entries as a decoder reads them: the
+// sequence numbers share one backing array, shard IDs and error codes are interned.
+type entryFields struct {
+	seqs       []string
+	ids, codes interned
+}
+
+// Entry fields, numbered by fieldOf.
+const (
+	fieldSequenceNumber = iota + 1
+	fieldShardID
+	fieldErrorCode
+	fieldErrorMessage
+)
+
+// fieldOf returns the entry field named key, or 0 for a field the decoder skips.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "SequenceNumber":
+		return fieldSequenceNumber
+	case "ShardId":
+		return fieldShardID
+	case "ErrorCode":
+		return fieldErrorCode
+	case "ErrorMessage":
+		return fieldErrorMessage
+	}
+	return 0
+}
+
+// set stores v as field f of e.
+func (ef *entryFields) set(e *types.PutRecordsResultEntry, f int, v []byte) {
+	switch f {
+	case fieldSequenceNumber:
+		if len(ef.seqs) == cap(ef.seqs) {
+			// Indefinite array (or more entries than announced): a new backing array;
+			// entries already decoded keep pointing into the old one.
+			ef.seqs = make([]string, 0, max(16, 2*cap(ef.seqs)))
+		}
+		ef.seqs = append(ef.seqs, string(v))
+		e.SequenceNumber = &ef.seqs[len(ef.seqs)-1]
+	case fieldShardID:
+		e.ShardId = ef.ids.get(v)
+	case fieldErrorCode:
+		e.ErrorCode = ef.codes.get(v)
+	case fieldErrorMessage:
+		s := string(v)
+		e.ErrorMessage = &s
+	}
+}
+
 func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) error {
 	items, err := r.Container(MajorArray)
 	if err != nil {
 		return err
 	}
 	n := items.Count()
-	var seqs []string
+	var ef entryFields
 	if n >= 0 {
 		out.Records = make([]types.PutRecordsResultEntry, 0, n)
-		seqs = make([]string, 0, n)
+		ef.seqs = make([]string, 0, n)
 	}
-	var ids, codes interned
 	for r.Next(&items) {
 		e := types.PutRecordsResultEntry{}
 		if r.IsNull() {
@@ -174,17 +223,8 @@ func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) er
 			if r.IsNull() {
 				continue
 			}
-			var field int
-			switch {
-			case bytes.Equal(key, []byte("SequenceNumber")):
-				field = 1
-			case bytes.Equal(key, []byte("ShardId")):
-				field = 2
-			case bytes.Equal(key, []byte("ErrorCode")):
-				field = 3
-			case bytes.Equal(key, []byte("ErrorMessage")):
-				field = 4
-			default:
+			field := fieldOf(key)
+			if field == 0 {
 				if err := r.Skip(); err != nil {
 					return err
 				}
@@ -194,23 +234,7 @@ func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) er
 			if err != nil {
 				return err
 			}
-			switch field {
-			case 1:
-				if len(seqs) == cap(seqs) {
-					// Indefinite array (or more entries than announced): a new backing
-					// array; entries already decoded keep pointing into the old one.
-					seqs = make([]string, 0, max(16, 2*cap(seqs)))
-				}
-				seqs = append(seqs, string(v))
-				e.SequenceNumber = &seqs[len(seqs)-1]
-			case 2:
-				e.ShardId = ids.get(v)
-			case 3:
-				e.ErrorCode = codes.get(v)
-			case 4:
-				s := string(v)
-				e.ErrorMessage = &s
-			}
+			ef.set(&e, field, v)
 		}
 		out.Records = append(out.Records, e)
 	}

@@ -127,8 +127,7 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 	// take one allocation each.
 	n := d.countItems()
 	out.Records = make([]types.PutRecordsResultEntry, 0, n)
-	seqs := make([]string, 0, n)
-	var ids, codes interned
+	ef := entryFields{seqs: make([]string, 0, n)}
 	return d.array(func() error {
 		var e types.PutRecordsResultEntry
 		if d.literal("null") {
@@ -139,38 +138,15 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 			if d.literal("null") {
 				return nil
 			}
-			var field int
-			switch string(key) {
-			case "SequenceNumber":
-				field = 1
-			case "ShardId":
-				field = 2
-			case "ErrorCode":
-				field = 3
-			case "ErrorMessage":
-				field = 4
-			default:
+			field := fieldOf(key)
+			if field == 0 {
 				return d.skip(0)
 			}
 			v, err := d.strBytes()
 			if err != nil {
 				return err
 			}
-			switch field {
-			case 1:
-				if len(seqs) == cap(seqs) {
-					seqs = make([]string, 0, max(16, 2*cap(seqs)))
-				}
-				seqs = append(seqs, string(v))
-				e.SequenceNumber = &seqs[len(seqs)-1]
-			case 2:
-				e.ShardId = ids.get(v)
-			case 3:
-				e.ErrorCode = codes.get(v)
-			case 4:
-				s := string(v)
-				e.ErrorMessage = &s
-			}
+			ef.set(&e, field, v)
 			return nil
 		})
 		out.Records = append(out.Records, e)
