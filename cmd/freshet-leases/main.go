@@ -50,9 +50,7 @@ Global flags (also accepted after the command):
 
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
-	endpoint    string
-	region      string
-	profile     string
+	awsconfig.Settings
 	app         string
 	stream      string
 	layout      string
@@ -61,9 +59,7 @@ type globalFlags struct {
 }
 
 func (g *globalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.endpoint, "endpoint", g.endpoint, "DynamoDB and Kinesis endpoint URL (default: AWS)")
-	fs.StringVar(&g.region, "region", g.region, "AWS region (default: from the environment or shared config; us-east-1 with --endpoint)")
-	fs.StringVar(&g.profile, "profile", g.profile, "shared config profile")
+	g.Settings.Register(fs, "DynamoDB and Kinesis")
 	fs.StringVar(&g.app, "app", g.app, "application name: the lease table (required)")
 	fs.StringVar(&g.stream, "stream", g.stream, "stream the application consumes, for lag (multi-stream lease keys name their own)")
 	fs.StringVar(&g.layout, "layout", g.layout, "table layout: auto, three-table (KCL 3.0-3.4) or single-table (KCL 3.5)")
@@ -94,7 +90,7 @@ func (g *globalFlags) validate() error {
 		}
 		g.layout = "single-table"
 	}
-	if err := awsconfig.ValidateEndpoint(g.endpoint); err != nil {
+	if err := awsconfig.ValidateEndpoint(g.Endpoint); err != nil {
 		return cli.Usagef("--%v", err)
 	}
 	if g.timeout <= 0 {
@@ -129,17 +125,7 @@ func main() {
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, sleep: sleepCtx}
 	err := run(ctx, os.Args[1:], e)
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, cli.ErrUsage):
-		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
-		fmt.Fprintln(os.Stderr, "run 'freshet-leases -h' for usage")
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.ExitCode("freshet-leases", err, os.Stderr))
 }
 
 // run executes one command line. Command-line errors wrap cli.ErrUsage.
@@ -185,7 +171,7 @@ type clients struct {
 }
 
 func newClients(ctx context.Context, g *globalFlags) (*clients, error) {
-	cfg, err := awsconfig.Load(ctx, awsconfig.Settings{Endpoint: g.endpoint, Region: g.region, Profile: g.profile})
+	cfg, err := awsconfig.Load(ctx, g.Settings)
 	if errors.Is(err, awsconfig.ErrNoRegion) {
 		return nil, cli.Usagef("%v", err)
 	}

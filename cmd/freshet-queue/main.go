@@ -57,17 +57,13 @@ Global flags (also accepted after the command):
 
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
-	endpoint string
-	region   string
-	profile  string
-	queue    string
-	timeout  time.Duration
+	awsconfig.Settings
+	queue   string
+	timeout time.Duration
 }
 
 func (g *globalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.endpoint, "endpoint", g.endpoint, "Kinesis endpoint URL (default: AWS)")
-	fs.StringVar(&g.region, "region", g.region, "AWS region (default: from the environment or shared config; us-east-1 with --endpoint)")
-	fs.StringVar(&g.profile, "profile", g.profile, "shared config profile")
+	g.Settings.Register(fs, "Kinesis")
 	fs.StringVar(&g.queue, "queue", g.queue, "queue ARN, arn:aws:kinesis:<region>:<account>:queue/<name> (required)")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "bound on the whole command")
 }
@@ -79,7 +75,7 @@ func (g *globalFlags) validate() error {
 	if !strings.HasPrefix(g.queue, "arn:") || !strings.Contains(g.queue, ":queue/") {
 		return cli.Usagef("--queue %q: want a queue ARN, arn:aws:kinesis:<region>:<account>:queue/<name>", g.queue)
 	}
-	if err := awsconfig.ValidateEndpoint(g.endpoint); err != nil {
+	if err := awsconfig.ValidateEndpoint(g.Endpoint); err != nil {
 		return cli.Usagef("--%v", err)
 	}
 	if g.timeout <= 0 {
@@ -98,17 +94,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, cli.ErrUsage):
-		fmt.Fprintln(os.Stderr, "freshet-queue:", err)
-		fmt.Fprintln(os.Stderr, "run 'freshet-queue -h' for usage")
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "freshet-queue:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.ExitCode("freshet-queue", err, os.Stderr))
 }
 
 // run executes one command line. Command-line errors wrap cli.ErrUsage.
@@ -178,7 +164,7 @@ func parseCommand(name string, g *globalFlags, args []string, e env, register fu
 
 // client returns the Kinesis client of the run.
 func client(ctx context.Context, g *globalFlags) (*kinesis.Client, error) {
-	cfg, err := awsconfig.Load(ctx, awsconfig.Settings{Endpoint: g.endpoint, Region: g.region, Profile: g.profile})
+	cfg, err := awsconfig.Load(ctx, g.Settings)
 	if errors.Is(err, awsconfig.ErrNoRegion) {
 		return nil, cli.Usagef("%v", err)
 	}

@@ -10,6 +10,7 @@ package awsconfig
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -33,6 +34,14 @@ type Settings struct {
 	Region string
 	// Profile selects a shared-config profile.
 	Profile string
+}
+
+// Register adds the --endpoint, --region and --profile flags to fs; endpointUse names
+// the services the endpoint serves in the flag's help.
+func (s *Settings) Register(fs *flag.FlagSet, endpointUse string) {
+	fs.StringVar(&s.Endpoint, "endpoint", s.Endpoint, endpointUse+" endpoint URL (default: AWS)")
+	fs.StringVar(&s.Region, "region", s.Region, "AWS region (default: from the environment or shared config; us-east-1 with --endpoint)")
+	fs.StringVar(&s.Profile, "profile", s.Profile, "shared config profile")
 }
 
 // ValidateEndpoint checks that endpoint is empty or an http:// or https:// URL with a host.
