@@ -95,24 +95,8 @@ func TestTaggedRecordsToJavaKCL(t *testing.T) {
 		t.Fatalf("%d user records stored, %d with tags; want %d, %d", tagged, withTags, records, records*4/5)
 	}
 
-	w := peers.StartKCL(t, peers.KCLConfig{WorkerID: "java-tags", App: "java-tag-reader", Stream: "tagged-to-java", Endpoint: e.TLSURL(),
-		FailoverTime: 5 * time.Second})
-	ledger := newLedger(keys, true)
-	seen := []int{0}
-	deadline := time.Now().Add(2 * time.Minute)
-	for ledger.distinct() < records && time.Now().Before(deadline) && !w.Exited() {
-		time.Sleep(200 * time.Millisecond)
-		feedLedger(ledger, []*peers.KCLWorker{w}, seen)
-	}
-	if ledger.distinct() < records {
-		t.Fatalf("Java KCL delivered %d of %d records\nstderr:\n%s", ledger.distinct(), records, w.Stderr())
-	}
-	w.Stop(t)
-	feedLedger(ledger, []*peers.KCLWorker{w}, seen)
-	if bad := w.Malformed(); len(bad) > 0 {
-		t.Fatalf("Java worker wrote %d malformed lines, first %q", len(bad), bad[0])
-	}
-	ledger.check(t, records, true)
+	w := drainWithJavaKCL(t, peers.KCLConfig{WorkerID: "java-tags", App: "java-tag-reader", Stream: "tagged-to-java", Endpoint: e.TLSURL(),
+		FailoverTime: 5 * time.Second}, records, keys, 2*time.Minute)
 	for _, r := range w.Records() {
 		g, _ := parseGen(r.Data)
 		if want := genData(g.id, g.perKey, 100); !bytes.Equal(r.Data, want) {
