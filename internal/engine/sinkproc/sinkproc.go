@@ -51,6 +51,9 @@ type Config struct {
 	// random (streams.EntryFaults), on shards far below any limit.
 	ThrottleRate        float64 `json:"throttle_rate,omitempty"`
 	InternalFailureRate float64 `json:"internal_failure_rate,omitempty"`
+	// OnDemandShards is the shard count of streams made by CreateOnDemandStream (the
+	// engine's default when zero).
+	OnDemandShards int `json:"on_demand_shards,omitempty"`
 }
 
 // Check is what a stream holds, read back by the child.
@@ -116,7 +119,7 @@ func serve(spec string, in io.Reader, out io.Writer) error {
 	}
 	e, err := engine.Start(engine.Config{Streams: streams.Config{
 		Limits: cfg.Limits, WriteBytesPerSecond: cfg.WriteBytesPerSecond, WriteRecordsPerSecond: cfg.WriteRecordsPerSecond,
-		OnDemandWindow: -1,
+		OnDemandShards: cfg.OnDemandShards, OnDemandWindow: -1,
 	}})
 	if err != nil {
 		return err
@@ -141,6 +144,8 @@ func serve(spec string, in io.Reader, out io.Writer) error {
 		switch c.Op {
 		case "create":
 			err = e.Streams.CreateStream(c.Stream, c.Shards)
+		case "create-on-demand":
+			err = e.Streams.CreateOnDemandStream(c.Stream, 0)
 		case "delete":
 			err = e.Streams.DeleteStream(c.Stream)
 		case "check":
@@ -277,6 +282,13 @@ func (s *Sink) do(c command) (answer, error) {
 // CreateStream creates a provisioned stream of shards shards, active at once.
 func (s *Sink) CreateStream(name string, shards int) error {
 	_, err := s.do(command{Op: "create", Stream: name, Shards: shards})
+	return err
+}
+
+// CreateOnDemandStream creates an on-demand stream of Config.OnDemandShards shards,
+// active at once.
+func (s *Sink) CreateOnDemandStream(name string) error {
+	_, err := s.do(command{Op: "create-on-demand", Stream: name})
 	return err
 }
 
