@@ -93,14 +93,7 @@ func (d *DeadLetters) Restore(ctx context.Context, recs []*Record) ([]*EntryErro
 		if err != nil {
 			return nil, nil, fmt.Errorf("queue: RestoreDeadLetterQueueRecords on %s: %w", d.queue, err)
 		}
-		var f []failure
-		for _, e := range out.Failed {
-			f = append(f, failure{aws.ToString(e.ReceiptHandle), aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)})
-		}
-		var ok []string
-		for _, e := range out.Successful {
-			ok = append(ok, aws.ToString(e.ReceiptHandle))
-		}
+		ok, f := answered(out.Successful, out.Failed)
 		return ok, f, nil
 	})
 }
@@ -117,14 +110,7 @@ func (d *DeadLetters) Acknowledge(ctx context.Context, recs []*Record) ([]*Entry
 		if err != nil {
 			return nil, nil, fmt.Errorf("queue: AcknowledgeDeadLetterQueueRecords on %s: %w", d.queue, err)
 		}
-		var f []failure
-		for _, e := range out.Failed {
-			f = append(f, failure{aws.ToString(e.ReceiptHandle), aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)})
-		}
-		var ok []string
-		for _, e := range out.Successful {
-			ok = append(ok, aws.ToString(e.ReceiptHandle))
-		}
+		ok, f := answered(out.Successful, out.Failed)
 		return ok, f, nil
 	})
 }
@@ -153,19 +139,41 @@ func (d *DeadLetters) SetVisibility(ctx context.Context, recs []*Record, visibil
 		if err != nil {
 			return nil, nil, fmt.Errorf("queue: UpdateDeadLetterQueueRecordsVisibility on %s: %w", d.queue, err)
 		}
-		var f []failure
-		for _, e := range out.Failed {
-			f = append(f, failure{aws.ToString(e.ReceiptHandle), aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)})
-		}
-		var ok []string
-		for _, e := range out.Successful {
-			ok = append(ok, aws.ToString(e.ReceiptHandle))
-		}
+		ok, f := answered(out.Successful, out.Failed)
 		return ok, f, nil
 	})
 }
 
 type failure struct{ handle, code, message string }
+
+// resultEntry and errorEntry are the dead-letter operations' answer entries. The SDK
+// declares one type per operation, all with the same fields, so each converts to the
+// first of its list.
+type (
+	resultEntry interface {
+		types.RestoreDeadLetterQueueRecordsResultEntry | types.AcknowledgeDeadLetterQueueRecordsResultEntry |
+			types.UpdateDeadLetterQueueRecordsVisibilityResultEntry
+	}
+	errorEntry interface {
+		types.RestoreDeadLetterQueueRecordsErrorEntry | types.AcknowledgeDeadLetterQueueRecordsErrorEntry |
+			types.UpdateDeadLetterQueueRecordsVisibilityErrorEntry
+	}
+)
+
+// answered returns the receipt handles of a batch answer's successful entries and its
+// failures.
+func answered[S resultEntry, E errorEntry](successful []S, failed []E) ([]string, []failure) {
+	ok := make([]string, 0, len(successful))
+	for _, s := range successful {
+		ok = append(ok, aws.ToString(types.RestoreDeadLetterQueueRecordsResultEntry(s).ReceiptHandle))
+	}
+	var f []failure
+	for _, e := range failed {
+		x := types.RestoreDeadLetterQueueRecordsErrorEntry(e)
+		f = append(f, failure{aws.ToString(x.ReceiptHandle), aws.ToString(x.ErrorCode), aws.ToString(x.ErrorMessage)})
+	}
+	return ok, f
+}
 
 // batch runs call over recs in groups of ten and maps the refused handles back to
 // their records. A handle the answer does not mention counts as refused.
