@@ -12,6 +12,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 
 	"github.com/freshet/freshet/internal/engine/sinkproc"
@@ -58,4 +59,24 @@ func main() {
 		fmt.Fprintf(os.Stderr, "freshet-bench %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// profileCPU starts a CPU profile written to path, or does nothing when path is empty;
+// the returned function stops it.
+func profileCPU(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"runtime/trace"
 	"sync/atomic"
 	"time"
@@ -83,17 +82,11 @@ func runProducer(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := profileCPU(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -68,17 +67,11 @@ func runQueue(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := profileCPU(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if q.records < 1 || q.size < 8 || q.shards < 1 || q.receivers < 0 || q.handlers < 0 {
 		return errors.New("queue: -records and -shards must be positive, -size at least 8, -receivers and -handlers not negative")
 	}
