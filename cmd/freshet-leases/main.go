@@ -131,35 +131,18 @@ func main() {
 // run executes one command line. Command-line errors wrap cli.ErrUsage.
 func run(ctx context.Context, args []string, e env) error {
 	g := globalFlags{layout: "auto", timeout: 2 * time.Minute}
-	fs := flag.NewFlagSet("freshet-leases", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	g.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, usageText)
-		fs.PrintDefaults()
-		fmt.Fprintln(e.stderr, "\nRun 'freshet-leases <command> -h' for the flags of a command.")
+	const want = "list or replay"
+	name, rest, err := cli.Command("freshet-leases", usageText, want, args, e.stderr, g.register)
+	if err != nil || name == "" {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("%v", err)
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return cli.Usagef("no command given (want list or replay)")
-	}
-	switch rest[0] {
+	switch name {
 	case "list":
-		return runList(ctx, &g, rest[1:], e)
+		return runList(ctx, &g, rest, e)
 	case "replay":
-		return runReplay(ctx, &g, rest[1:], e)
-	case "help":
-		fs.Usage()
-		return nil
+		return runReplay(ctx, &g, rest, e)
 	default:
-		return cli.Usagef("unknown command %q (want list or replay)", rest[0])
+		return cli.UnknownCommand(name, want)
 	}
 }
 

@@ -29,7 +29,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -100,34 +99,16 @@ func main() {
 // run executes one command line. Command-line errors wrap cli.ErrUsage.
 func run(ctx context.Context, args []string, e env) error {
 	g := globalFlags{timeout: 2 * time.Minute}
-	fs := flag.NewFlagSet("freshet-queue", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	g.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, usageText)
-		fs.PrintDefaults()
-		fmt.Fprintln(e.stderr, "\nRun 'freshet-queue <command> -h' for the flags of a command.")
+	const want = "describe, peek, restore, acknowledge or visibility"
+	name, rest, err := cli.Command("freshet-queue", usageText, want, args, e.stderr, g.register)
+	if err != nil || name == "" {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("%v", err)
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return cli.Usagef("no command given (want describe, peek, restore, acknowledge or visibility)")
-	}
-	cmd, ok := commands[rest[0]]
+	cmd, ok := commands[name]
 	if !ok {
-		if rest[0] == "help" {
-			fs.Usage()
-			return nil
-		}
-		return cli.Usagef("unknown command %q (want describe, peek, restore, acknowledge or visibility)", rest[0])
+		return cli.UnknownCommand(name, want)
 	}
-	return cmd(ctx, &g, rest[1:], e)
+	return cmd(ctx, &g, rest, e)
 }
 
 // commands maps each command name to its implementation.

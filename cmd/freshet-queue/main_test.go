@@ -18,37 +18,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/freshet/freshet/internal/cli"
+	"github.com/freshet/freshet/internal/cli/clitest"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
 )
 
-// TestMain gives the default credentials chain static credentials and keeps it away
-// from the machine's AWS files and instance metadata.
-// With FRESHET_QUEUE_MAIN=1 the test binary runs main instead, for exit-status tests.
-func TestMain(m *testing.M) {
-	if os.Getenv("FRESHET_QUEUE_MAIN") == "1" {
-		main()
-		os.Exit(0)
-	}
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           "freshet",
-		"AWS_SECRET_ACCESS_KEY":       "freshet",
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_REGION":                  "us-east-1",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
-		if v == "" {
-			os.Unsetenv(k)
-		} else {
-			os.Setenv(k, v)
-		}
-	}
-	os.Exit(m.Run())
-}
+// TestMain isolates the tests' AWS configuration; with FRESHET_QUEUE_MAIN=1 the test binary
+// runs main instead, for exit-status tests.
+func TestMain(m *testing.M) { clitest.Main(m, "FRESHET_QUEUE_MAIN", main) }
 
 // fixture is an engine with an AUTO stream and a queue on it whose records become dead
 // letters after one receive.

@@ -1,6 +1,6 @@
 // Package cli holds what the command-line tools under cmd/ share about their command
-// lines: the usage error that makes a tool exit with status 2, and the exit status and
-// message of a run's outcome. It sits beside the data flow, used only by the tools.
+// lines: parsing the global flags and finding the command, the usage error that makes a
+// tool exit with status 2, and the exit status and message of a run's outcome. It sits beside the data flow, used only by the tools.
 package cli
 
 import (
@@ -39,4 +39,42 @@ func ExitCode(tool string, err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, tool+":", err)
 		return 1
 	}
+}
+
+// Command parses a tool's global flags (registered by register) from args and returns
+// the command named after them and that command's arguments. The usage, written to
+// stderr for -h, help or a missing command, is usage followed by the flags' defaults;
+// want lists the commands for the error messages ("list or replay"). It returns an
+// empty command and a nil error after printing the usage for help, flag.ErrHelp for
+// -h, and an error wrapping ErrUsage for a bad flag or a missing command.
+func Command(tool, usage, want string, args []string, stderr io.Writer, register func(*flag.FlagSet)) (string, []string, error) {
+	fs := flag.NewFlagSet(tool, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nRun '%s <command> -h' for the flags of a command.\n", tool)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", nil, err
+		}
+		return "", nil, Usagef("%v", err)
+	}
+	rest := fs.Args()
+	switch {
+	case len(rest) == 0:
+		fs.Usage()
+		return "", nil, Usagef("no command given (want %s)", want)
+	case rest[0] == "help":
+		fs.Usage()
+		return "", nil, nil
+	}
+	return rest[0], rest[1:], nil
+}
+
+// UnknownCommand returns the usage error for a command the tool does not have.
+func UnknownCommand(name, want string) error {
+	return Usagef("unknown command %q (want %s)", name, want)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,5 +31,37 @@ func TestExitCode(t *testing.T) {
 		if code := ExitCode("tool", tc.err, &b); code != tc.code || b.String() != tc.stderr {
 			t.Errorf("ExitCode(%v) = %d, stderr %q; want %d, %q", tc.err, code, b.String(), tc.code, tc.stderr)
 		}
+	}
+}
+
+func TestCommand(t *testing.T) {
+	parse := func(args ...string) (string, []string, string, error) {
+		var region string
+		var stderr bytes.Buffer
+		name, rest, err := Command("tool", "usage: tool [flags] <command>\n", "a or b", args, &stderr,
+			func(fs *flag.FlagSet) { fs.StringVar(&region, "region", "", "the region") })
+		if region != "" && err == nil {
+			rest = append([]string{"region=" + region}, rest...)
+		}
+		return name, rest, stderr.String(), err
+	}
+	name, rest, _, err := parse("-region", "eu-west-1", "a", "-x", "y")
+	if err != nil || name != "a" || strings.Join(rest, " ") != "region=eu-west-1 -x y" {
+		t.Fatalf("got %q %q %v, want command a with its arguments after the global flag", name, rest, err)
+	}
+	if _, _, out, err := parse(); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "want a or b") || !strings.Contains(out, "usage: tool") {
+		t.Fatalf("no command: %v, usage %q", err, out)
+	}
+	if name, _, out, err := parse("help"); err != nil || name != "" || !strings.Contains(out, "-region") {
+		t.Fatalf("help: %q %v, usage %q", name, err, out)
+	}
+	if _, _, _, err := parse("-h"); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v, want flag.ErrHelp", err)
+	}
+	if _, _, _, err := parse("-nosuch", "a"); !errors.Is(err, ErrUsage) {
+		t.Fatalf("bad flag: %v, want ErrUsage", err)
+	}
+	if err := UnknownCommand("c", "a or b"); !errors.Is(err, ErrUsage) || err.Error() != `unknown command "c" (want a or b)` {
+		t.Fatalf("UnknownCommand: %v", err)
 	}
 }
