@@ -104,6 +104,34 @@ type acked struct {
 	items   map[string]bool
 }
 
+// readStream returns every record of every shard of a stream, from the trim horizon.
+func readStream(ctx context.Context, t *testing.T, k *kinesis.Client, stream string) []types.Record {
+	t.Helper()
+	shards, err := k.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []types.Record
+	for _, sh := range shards.Shards {
+		it, err := k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for iter := it.ShardIterator; iter != nil; {
+			out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, out.Records...)
+			if len(out.Records) == 0 {
+				break
+			}
+			iter = out.NextShardIterator
+		}
+	}
+	return recs
+}
+
 // TestSIGKILLLosesNothingAcknowledged writes records and items from several clients to
 // `freshet-engine -data`, kills the process with SIGKILL in the middle of the writes,
 // restarts it on the same directory and finds every acknowledged record (same sequence
@@ -191,28 +219,8 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	k = kinesis.NewFromConfig(cfg)
 	d = dynamodb.NewFromConfig(cfg)
 	stored := map[string]string{}
-	shards, err := k.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sh := range shards.Shards {
-		it, err := k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for iter := it.ShardIterator; iter != nil; {
-			out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range out.Records {
-				stored[*r.SequenceNumber] = string(r.Data)
-			}
-			if len(out.Records) == 0 {
-				break
-			}
-			iter = out.NextShardIterator
-		}
+	for _, r := range readStream(ctx, t, k, "s") {
+		stored[*r.SequenceNumber] = string(r.Data)
 	}
 	lost := 0
 	for seq, data := range a.records {
@@ -323,33 +331,13 @@ func TestFaultFlagsProducerLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shards, err := k.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sh := range shards.Shards {
-		it, err := k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	for _, r := range readStream(ctx, t, k, "s") {
+		users, err := deagg.Deaggregate(aggregation.Record{PartitionKey: *r.PartitionKey, Data: r.Data})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for iter := it.ShardIterator; iter != nil; {
-			out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range out.Records {
-				users, err := deagg.Deaggregate(aggregation.Record{PartitionKey: *r.PartitionKey, Data: r.Data})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, u := range users {
-					seen[string(u.Data)] = true
-				}
-			}
-			if len(out.Records) == 0 {
-				break
-			}
-			iter = out.NextShardIterator
+		for _, u := range users {
+			seen[string(u.Data)] = true
 		}
 	}
 	// The faults were on: calls without the SDK's retries see them.
