@@ -54,6 +54,9 @@ type Config struct {
 	// OnDemandShards is the shard count of streams made by CreateOnDemandStream (the
 	// engine's default when zero).
 	OnDemandShards int `json:"on_demand_shards,omitempty"`
+	// TLS adds the engine's HTTPS listener (a generated certificate), for clients that
+	// speak only TLS such as the KPL's native daemon; Sink.TLSURL is its endpoint.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // Check is what a stream holds, read back by the child.
@@ -106,10 +109,11 @@ type command struct {
 }
 
 type answer struct {
-	URL   string  `json:"url,omitempty"`
-	Err   string  `json:"err,omitempty"`
-	Check *Check  `json:"check,omitempty"`
-	CPUS  float64 `json:"cpu_s,omitempty"`
+	URL    string  `json:"url,omitempty"`
+	TLSURL string  `json:"tls_url,omitempty"`
+	Err    string  `json:"err,omitempty"`
+	Check  *Check  `json:"check,omitempty"`
+	CPUS   float64 `json:"cpu_s,omitempty"`
 }
 
 func serve(spec string, in io.Reader, out io.Writer) error {
@@ -117,10 +121,14 @@ func serve(spec string, in io.Reader, out io.Writer) error {
 	if err := json.Unmarshal([]byte(spec), &cfg); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	e, err := engine.Start(engine.Config{Streams: streams.Config{
+	ecfg := engine.Config{Streams: streams.Config{
 		Limits: cfg.Limits, WriteBytesPerSecond: cfg.WriteBytesPerSecond, WriteRecordsPerSecond: cfg.WriteRecordsPerSecond,
 		OnDemandShards: cfg.OnDemandShards, OnDemandWindow: -1,
-	}})
+	}}
+	if cfg.TLS {
+		ecfg.TLS = &engine.TLSConfig{}
+	}
+	e, err := engine.Start(ecfg)
 	if err != nil {
 		return err
 	}
@@ -131,7 +139,7 @@ func serve(spec string, in io.Reader, out io.Writer) error {
 		}
 	}
 	enc := json.NewEncoder(out)
-	if err := enc.Encode(answer{URL: e.URL()}); err != nil {
+	if err := enc.Encode(answer{URL: e.URL(), TLSURL: e.TLSURL()}); err != nil {
 		return err
 	}
 	sc := bufio.NewScanner(in)
@@ -214,8 +222,9 @@ func check(e *engine.Engine, stream string) (Check, error) {
 
 // Sink is a running child engine.
 type Sink struct {
-	cmd *exec.Cmd
-	url string
+	cmd    *exec.Cmd
+	url    string
+	tlsURL string
 
 	mu  sync.Mutex
 	in  io.WriteCloser
@@ -253,12 +262,15 @@ func Start(cfg Config) (*Sink, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("sinkproc: child did not report its address: %v %s", err, a.Err)
 	}
-	s.url = a.URL
+	s.url, s.tlsURL = a.URL, a.TLSURL
 	return s, nil
 }
 
 // URL is the child engine's endpoint.
 func (s *Sink) URL() string { return s.url }
+
+// TLSURL is the child engine's HTTPS endpoint, or "" without Config.TLS.
+func (s *Sink) TLSURL() string { return s.tlsURL }
 
 // AWSConfig returns an SDK configuration for the child engine.
 func (s *Sink) AWSConfig() aws.Config { return engine.ClientConfig(s.url) }

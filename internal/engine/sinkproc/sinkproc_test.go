@@ -2,7 +2,10 @@ package sinkproc
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -83,5 +86,39 @@ func TestCheckCountsWhatTheChildStored(t *testing.T) {
 	}
 	if _, err := s.Check("s"); err == nil {
 		t.Fatal("check of a deleted stream succeeded")
+	}
+}
+
+// TestTLSAndOnDemandStreams: with Config.TLS the child serves HTTPS too, and
+// CreateOnDemandStream makes an on-demand stream of Config.OnDemandShards shards.
+func TestTLSAndOnDemandStreams(t *testing.T) {
+	s, err := Start(Config{TLS: true, OnDemandShards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if !strings.HasPrefix(s.TLSURL(), "https://127.0.0.1:") {
+		t.Fatalf("TLSURL %q, want an https loopback endpoint", s.TLSURL())
+	}
+	if err := s.CreateOnDemandStream("od"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.AWSConfig()
+	cfg.BaseEndpoint = aws.String(s.TLSURL())
+	cfg.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	out, err := kinesis.NewFromConfig(cfg).DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("od")})
+	if err != nil {
+		t.Fatalf("DescribeStreamSummary over TLS: %v", err)
+	}
+	if d := out.StreamDescriptionSummary; d.StreamModeDetails.StreamMode != types.StreamModeOnDemand || aws.ToInt32(d.OpenShardCount) != 3 {
+		t.Fatalf("stream %+v, want on demand with 3 open shards", d)
+	}
+	plain, err := Start(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = plain.Close() }()
+	if plain.TLSURL() != "" {
+		t.Fatalf("TLSURL %q without Config.TLS", plain.TLSURL())
 	}
 }
