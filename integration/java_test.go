@@ -224,7 +224,7 @@ func TestKPLToFreshetConsumer(t *testing.T) {
 // produceGen writes n generator records (ids from, from+1, ...) over keys through a Freshet producer
 // (aggregated, compression off, per-key Put order kept, then opts) and fails t unless
 // every one was stored. It returns how many Kinesis records carried them.
-func produceGen(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string, from, n int64, keys int, perKey []int64, opts ...producer.Option) int {
+func produceGen(ctx context.Context, t testing.TB, kin *kinesis.Client, stream string, from, n int64, keys int, perKey []int64, opts ...producer.Option) int {
 	t.Helper()
 	p, err := producer.New(kin, append([]producer.Option{producer.WithStream(stream), producer.WithOrdering(true)}, opts...)...)
 	if err != nil {

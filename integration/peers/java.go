@@ -213,6 +213,16 @@ func (w *KCLWorker) Records() []JavaRecord {
 	return append([]JavaRecord(nil), w.records...)
 }
 
+// RecordCount returns how many records the worker has delivered so far.
+func (w *KCLWorker) RecordCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.records)
+}
+
+// CPU returns the CPU time (user and system) the worker's JVM has used so far.
+func (w *KCLWorker) CPU() (time.Duration, error) { return processCPU(w.cmd.Process.Pid) }
+
 // Events returns the lifecycle events so far.
 func (w *KCLWorker) Events() []JavaEvent {
 	w.mu.Lock()

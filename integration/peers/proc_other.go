@@ -2,7 +2,11 @@
 
 package peers
 
-import "os/exec"
+import (
+	"errors"
+	"os/exec"
+	"time"
+)
 
 // setProcessGroup does nothing where process groups do not exist.
 func setProcessGroup(*exec.Cmd) {}
@@ -12,3 +16,8 @@ func killGroup(cmd *exec.Cmd, _ bool) { _ = cmd.Process.Kill() }
 
 // groupAlive reports false once the peer process has been waited for.
 func groupAlive(*exec.Cmd) bool { return false }
+
+// processCPU is not available where /proc does not exist.
+func processCPU(int) (time.Duration, error) {
+	return 0, errors.New("process CPU time needs Linux's /proc")
+}
