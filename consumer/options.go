@@ -8,8 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/consumer/internal/fetch"
-	"github.com/freshet/freshet/internal/clock"
 	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
 )
@@ -121,7 +121,7 @@ func defaultConfig() config {
 		processorRetry:     100 * time.Millisecond,
 		processorRetryMax:  10 * time.Second,
 		lanes:              1,
-		clock:              clock.Real,
+		clock:              clock.Real(),
 		logger:             zap.NewNop(),
 	}
 }
@@ -493,7 +493,7 @@ func WithMetrics(m Metrics) Option {
 	}
 }
 
-// WithClock sets the clock for lease expiry and pauses (clock.Real by default).
+// WithClock sets the clock for lease expiry and pauses (clock.Real() by default).
 func WithClock(clk clock.Clock) Option {
 	return func(c *config) error {
 		if clk == nil {

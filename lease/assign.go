@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // Assigner is the leader's assignment loop, the one place where leases are balanced. Each
@@ -164,7 +164,7 @@ func WithStaleWorkerMetricsCleanup(d time.Duration) AssignerOption {
 	}
 }
 
-// WithAssignerClock sets the clock (clock.Real by default).
+// WithAssignerClock sets the clock (clock.Real() by default).
 func WithAssignerClock(k clock.Clock) AssignerOption {
 	return func(a *Assigner) error {
 		if k == nil {
@@ -199,7 +199,7 @@ func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
 	}
-	a := &Assigner{store: store, clock: clock.Real, log: zap.NewNop(), failover: DefaultFailoverTime,
+	a := &Assigner{store: store, clock: clock.Real(), log: zap.NewNop(), failover: DefaultFailoverTime,
 		metricsMaxAge: JavaWorkerMetricsMaxAge, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/checkpoint"
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/lease"

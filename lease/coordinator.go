@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // DefaultFailoverTime is how long a lease's counter may stay unchanged before observers
@@ -96,7 +96,7 @@ func WithHandoffTimeout(d time.Duration) CoordinatorOption {
 	}
 }
 
-// WithCoordinatorClock sets the clock (clock.Real by default).
+// WithCoordinatorClock sets the clock (clock.Real() by default).
 func WithCoordinatorClock(k clock.Clock) CoordinatorOption {
 	return func(c *Coordinator) error {
 		if k == nil {
@@ -128,7 +128,7 @@ func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Co
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: coordinator needs a store and a worker ID", ErrInvalidOption)
 	}
-	c := &Coordinator{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
+	c := &Coordinator{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(),
 		failover: DefaultFailoverTime, handoff: 30 * time.Second,
 		changed: make(chan struct{}, 1), held: map[string]*Held{}, waiting: map[string]handoffWait{}}
 	for _, o := range opts {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 func TestThroughputMeterIsWhatAShardSustains(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // CPUSource says where a CPUSampler reads CPU time.
@@ -58,13 +58,13 @@ type CPUSampler struct {
 }
 
 // NewCPUSampler returns a sampler reading the file system fsys (os.DirFS("/") when nil),
-// timed by clk (clock.Real when nil).
+// timed by clk (clock.Real() when nil).
 func NewCPUSampler(fsys fs.FS, clk clock.Clock) (*CPUSampler, error) {
 	if fsys == nil {
 		fsys = os.DirFS("/")
 	}
 	if clk == nil {
-		clk = clock.Real
+		clk = clock.Real()
 	}
 	s := &CPUSampler{fsys: fsys, clock: clk}
 	switch {

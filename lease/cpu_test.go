@@ -7,7 +7,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 const procStat1 = "cpu  1000 0 1000 7000 1000 0 0 0 0 0\ncpu0 500 0 500 3500 500 0 0 0 0 0\ncpu1 500 0 500 3500 500 0 0 0 0 0\nintr 1\n"

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // The leader lock item, in the format of the DynamoDB lock client Java KCL 3.x uses: key
@@ -70,7 +70,7 @@ func WithLeaderLeaseDuration(duration, heartbeat time.Duration) LeaderOption {
 	}
 }
 
-// WithLeaderClock sets the clock (clock.Real by default).
+// WithLeaderClock sets the clock (clock.Real() by default).
 func WithLeaderClock(c clock.Clock) LeaderOption {
 	return func(e *LeaderElector) error {
 		if c == nil {
@@ -97,7 +97,7 @@ func NewLeaderElector(store *Store, worker string, opts ...LeaderOption) (*Leade
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: leader elector needs a store and a worker ID", ErrInvalidOption)
 	}
-	e := &LeaderElector{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
+	e := &LeaderElector{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(),
 		duration: defaultLeaderLease, heartbeat: defaultLeaderHeartbeats}
 	for _, o := range opts {
 		if err := o(e); err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // Attribute names of a worker-metrics item, as Java KCL 3.x writes them.
@@ -335,10 +335,10 @@ type meterState struct {
 	ema   float64
 }
 
-// NewThroughputMeter returns a meter timed by clk (clock.Real when nil).
+// NewThroughputMeter returns a meter timed by clk (clock.Real() when nil).
 func NewThroughputMeter(clk clock.Clock) *ThroughputMeter {
 	if clk == nil {
-		clk = clock.Real
+		clk = clock.Real()
 	}
 	return &ThroughputMeter{clock: clk, byKey: map[string]*meterState{}}
 }
@@ -430,7 +430,7 @@ func WithReportIntervals(sample, report time.Duration) ReporterOption {
 	}
 }
 
-// WithReporterClock sets the clock (clock.Real by default).
+// WithReporterClock sets the clock (clock.Real() by default).
 func WithReporterClock(c clock.Clock) ReporterOption {
 	return func(r *Reporter) error {
 		if c == nil {
@@ -446,7 +446,7 @@ func NewReporter(store *Store, worker string, opts ...ReporterOption) (*Reporter
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: reporter needs a store and a worker ID", ErrInvalidOption)
 	}
-	r := &Reporter{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(), sample: time.Second, interval: 30 * time.Second}
+	r := &Reporter{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(), sample: time.Second, interval: 30 * time.Second}
 	for _, o := range opts {
 		if err := o(r); err != nil {
 			return nil, err

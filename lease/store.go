@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // DynamoDBAPI is the part of *dynamodb.Client this package uses.
@@ -102,7 +102,7 @@ var _ checkpoint.Store = (*Store)(nil)
 // StoreOption configures a Store.
 type StoreOption func(*Store) error
 
-// WithStoreClock sets the clock used while waiting for tables (clock.Real by default).
+// WithStoreClock sets the clock used while waiting for tables (clock.Real() by default).
 func WithStoreClock(c clock.Clock) StoreOption {
 	return func(s *Store) error {
 		if c == nil {
@@ -155,7 +155,7 @@ func NewStore(db DynamoDBAPI, tables Tables, opts ...StoreOption) (*Store, error
 	if err := tables.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, tables: tables, clock: clock.Real, log: zap.NewNop(), poll: time.Second}
+	s := &Store{db: db, tables: tables, clock: clock.Real(), log: zap.NewNop(), poll: time.Second}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err

@@ -29,7 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine/fault"
 	"github.com/freshet/freshet/internal/engine/metrics"
 	"github.com/freshet/freshet/internal/engine/streams"
@@ -42,7 +42,7 @@ import (
 type Config struct {
 	// Addr is the listen address; "127.0.0.1:0" when empty.
 	Addr string
-	// Clock drives expiry, retention, throttling and status transitions; clock.Real when nil.
+	// Clock drives expiry, retention, throttling and status transitions; clock.Real() when nil.
 	Clock clock.Clock
 	// FaultSeed seeds the fault injector's random decisions.
 	FaultSeed int64
@@ -116,7 +116,7 @@ func Start(cfg Config) (*Engine, error) {
 		cfg.Addr = "127.0.0.1:0"
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.Real
+		cfg.Clock = clock.Real()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

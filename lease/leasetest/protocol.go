@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/freshet/freshet/checkpoint"
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/lease"
 )
 

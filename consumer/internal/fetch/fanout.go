@@ -12,7 +12,7 @@ import (
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
@@ -77,7 +77,7 @@ type FanOutConfig struct {
 	// Retry decides which failed subscriptions are retried and how long each retry
 	// waits (NewPolicy).
 	Retry retrypolicy.Policy
-	// Clock drives the pauses; clock.Real when nil.
+	// Clock drives the pauses; clock.Real() when nil.
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
 	Logger *zap.Logger
@@ -106,7 +106,7 @@ func NewFanOut(ctx context.Context, api SubscribeAPI, cfg FanOutConfig) (*FanOut
 		cfg.Lifetime = SubscriptionLifetime
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.Real
+		cfg.Clock = clock.Real()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -257,7 +257,7 @@ type ConsumerAPI interface {
 // exists, and waits until it is ACTIVE. It returns the consumer's ARN.
 func RegisterConsumer(ctx context.Context, api ConsumerAPI, clk clock.Clock, streamARN, name string, poll time.Duration) (string, error) {
 	if clk == nil {
-		clk = clock.Real
+		clk = clock.Real()
 	}
 	if poll <= 0 {
 		poll = time.Second

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/kinesiswire"
 	"github.com/freshet/freshet/internal/retrypolicy"
 )
@@ -41,7 +41,7 @@ type PollingConfig struct {
 	// Retry decides which failures are retried and how long each retry waits
 	// (NewPolicy).
 	Retry retrypolicy.Policy
-	// Clock drives every pause; clock.Real when nil.
+	// Clock drives every pause; clock.Real() when nil.
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
 	Logger *zap.Logger
@@ -83,7 +83,7 @@ func NewPoller(ctx context.Context, api PollingAPI, cfg PollingConfig) (*Poller,
 		cfg.Prefetch = 1
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.Real
+		cfg.Clock = clock.Real()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine/metrics"
 )
 
@@ -26,7 +26,7 @@ func FuzzOperations(f *testing.F) {
 			f.Add(op, seed)
 		}
 	}
-	s, err := metrics.New(metrics.Config{MaxDatums: 1000}, clock.Real)
+	s, err := metrics.New(metrics.Config{MaxDatums: 1000}, clock.Real())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -30,7 +30,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 // ErrInvalidOption reports a Config value out of range.
@@ -156,13 +156,13 @@ type Service struct {
 	datums []Datum
 }
 
-// New returns a CloudWatch service driven by clk (clock.Real when nil).
+// New returns a CloudWatch service driven by clk (clock.Real() when nil).
 func New(cfg Config, clk clock.Clock) (*Service, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	if clk == nil {
-		clk = clock.Real
+		clk = clock.Real()
 	}
 	dec, err := cbor.DecOptions{
 		MaxNestedLevels:  16,

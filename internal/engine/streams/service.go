@@ -15,7 +15,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine/fault"
 	"github.com/freshet/freshet/internal/kinesiswire"
 )
@@ -66,7 +66,7 @@ func New(cfg Config, clk clock.Clock, faults *fault.Injector) (*Service, error) 
 		return nil, err
 	}
 	if clk == nil {
-		clk = clock.Real
+		clk = clock.Real()
 	}
 	if faults == nil {
 		faults = fault.New(1)

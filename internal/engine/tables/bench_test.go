@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine/tables"
 )
 
@@ -86,7 +86,7 @@ func BenchmarkSDKGetItem(b *testing.B) {
 // BenchmarkServeConditionalUpdateItem is the engine's own share of a renewal: decoding,
 // parsing, the conditional write and the response, without HTTP or the SDK.
 func BenchmarkServeConditionalUpdateItem(b *testing.B) {
-	svc, err := tables.New(tables.Config{}, clock.Real)
+	svc, err := tables.New(tables.Config{}, clock.Real())
 	if err != nil {
 		b.Fatal(err)
 	}

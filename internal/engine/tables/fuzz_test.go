@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 )
 
 func fuzzItem() Item {
@@ -135,7 +135,7 @@ func FuzzRequests(f *testing.F) {
 		f.Add(uint8(i), s)
 	}
 	f.Fuzz(func(t *testing.T, op uint8, body string) {
-		s, err := New(Config{}, clock.Real)
+		s, err := New(Config{}, clock.Real())
 		if err != nil {
 			t.Fatal(err)
 		}

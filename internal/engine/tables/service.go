@@ -15,7 +15,7 @@ import (
 
 	"time"
 
-	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
@@ -68,13 +68,13 @@ type Service struct {
 	closed    atomic.Bool
 }
 
-// New returns a DynamoDB service driven by clk (clock.Real when nil).
+// New returns a DynamoDB service driven by clk (clock.Real() when nil).
 func New(cfg Config, clk clock.Clock) (*Service, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	if clk == nil {
-		clk = clock.Real
+		clk = clock.Real()
 	}
 	return &Service{cfg: cfg, clock: clk, tables: make(map[string]*table)}, nil
 }

@@ -1,8 +1,12 @@
-// Package clock abstracts the passage of time so that the engine, the producer's limiter
-// and the lease protocol can run against a manual clock in tests.
+// Package clock is the time source of Freshet's components: the consumer's lease
+// expiry and pauses (consumer.WithClock), the lease protocol's coordinator, leader
+// election, assigner, reporter and store (lease's With...Clock options), and the bundled
+// engine's expiry, retention and throttling. It sits beside the data flow: nothing
+// reads records through it.
 //
-// Production code takes a Clock and defaults to Real; tests pass a *Manual and move time
-// forward explicitly, so expiry, retention and token-bucket refill are deterministic.
+// Every component defaults to Real. A test passes a *Manual and moves time forward
+// itself, so lease expiry, retention and token-bucket refill happen exactly when the
+// test says; users testing their own code against Freshet can do the same.
 package clock
 
 import (
@@ -21,8 +25,8 @@ type Clock interface {
 	Since(t time.Time) time.Duration
 }
 
-// Real is the wall clock.
-var Real Clock = realClock{}
+// Real returns the wall clock, the default of every Freshet component.
+func Real() Clock { return realClock{} }
 
 type realClock struct{}
 
