@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/streams"
 )
@@ -23,6 +24,7 @@ var ErrInvalidOption = errors.New("freshettest: invalid option")
 type Option func(*config)
 
 type config struct {
+	clock  clock.Clock
 	addr   string
 	seed   int64
 	log    *zap.Logger
@@ -34,6 +36,20 @@ type config struct {
 // 1 MiB/s and 1,000 records/s in, 2 MiB/s and 5 calls/s out per shard, as token buckets
 // with one second of burst; excess gets ProvisionedThroughputExceededException.
 func WithLimits(on bool) Option { return func(c *config) { c.stream.Limits = on } }
+
+// WithClock drives the engine's time by c (the wall clock by default): iterator
+// expiry, retention, throughput buckets and status delays follow it. With a
+// *clock.Manual, shared with consumer.WithClock, a test makes hours of retention or an
+// iterator's five minutes pass at once.
+func WithClock(c clock.Clock) Option {
+	return func(cfg *config) {
+		if c == nil {
+			cfg.errs = append(cfg.errs, fmt.Errorf("%w: nil clock", ErrInvalidOption))
+			return
+		}
+		cfg.clock = c
+	}
+}
 
 // WithAddr sets the listen address; "127.0.0.1:0" (a free loopback port) by default.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
@@ -88,7 +104,7 @@ func New(opts ...Option) (*Engine, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	e, err := engine.Start(engine.Config{Addr: c.addr, FaultSeed: c.seed, Logger: c.log, Streams: c.stream})
+	e, err := engine.Start(engine.Config{Clock: c.clock, Addr: c.addr, FaultSeed: c.seed, Logger: c.log, Streams: c.stream})
 	if err != nil {
 		if errors.Is(err, streams.ErrInvalidOption) {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)

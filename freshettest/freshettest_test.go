@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/freshettest"
 )
 
@@ -38,6 +39,7 @@ func TestOptionsAreValidated(t *testing.T) {
 		"nil":            nil,
 		"negative delay": freshettest.WithStatusDelays(-time.Second, 0, 0, 0),
 		"shard limit":    freshettest.WithShardLimit(0),
+		"nil clock":      freshettest.WithClock(nil),
 	} {
 		if _, err := freshettest.New(opt); !errors.Is(err, freshettest.ErrInvalidOption) {
 			t.Errorf("%s: err %v, want ErrInvalidOption", name, err)
@@ -288,5 +290,58 @@ func TestItemsAndMetrics(t *testing.T) {
 	}
 	if len(e.AllMetricData()) != 2 {
 		t.Fatal("all metric data")
+	}
+}
+
+// TestManualClock: with a manual clock, an iterator expires and retention drops a
+// record exactly when the test moves time, not before.
+func TestManualClock(t *testing.T) {
+	m := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	e := freshettest.Start(t, freshettest.WithClock(m))
+	ctx := context.Background()
+	if err := e.CreateStream(ctx, freshettest.Stream{Name: "s", Shards: 1}); err != nil {
+		t.Fatal(err)
+	}
+	k := e.Kinesis()
+	if _, err := k.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (*kinesis.GetRecordsOutput, error) {
+		it, err := k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000000"),
+			ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Advance(4 * time.Minute)
+		if out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator}); err != nil {
+			return out, err
+		}
+		m.Advance(2 * time.Minute)
+		return k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	}
+	_, err := read()
+	var expired *types.ExpiredIteratorException
+	if !errors.As(err, &expired) {
+		t.Fatalf("GetRecords 6 minutes after GetShardIterator: %v, want ExpiredIteratorException", err)
+	}
+	m.Advance(23 * time.Hour)
+	it, err := k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000000"),
+		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil || len(out.Records) != 1 {
+		t.Fatalf("23 h 6 min after the put: %v %v, want the record (retention is 24 h)", out, err)
+	}
+	m.Advance(time.Hour)
+	it, err = k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000000"),
+		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil || len(out.Records) != 0 {
+		t.Fatalf("24 h 6 min after the put: %d records, %v; want none (past retention)", len(out.Records), err)
 	}
 }
