@@ -81,11 +81,7 @@ func runConsumer(args []string) error {
 	serve := fs.Bool("serve", false, "run the engine and fill the stream, print its endpoint as JSON, serve until stdin closes (used by the benchmark itself and by bench/consumers)")
 	warmup := fs.Bool("warmup", true, "drain the stream once, unreported, before the drain runs (the engine's first read of a stream is slower)")
 	fs.IntVar(&benchMaxRecords, "maxrecords", 10000, "GetRecords limit of the workers")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain runs to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profileCPU(*cpuProfile)
+	stopProfile, err := parseProfiled(fs, args)
 	if err != nil {
 		return err
 	}

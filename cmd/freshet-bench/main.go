@@ -10,6 +10,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -61,13 +62,17 @@ func main() {
 	}
 }
 
-// profileCPU starts a CPU profile written to path, or does nothing when path is empty;
-// the returned function stops it.
-func profileCPU(path string) (stop func(), err error) {
-	if path == "" {
+// parseProfiled adds the -cpuprofile flag to fs, parses args and starts the CPU profile
+// the flag asks for; the returned function stops it.
+func parseProfiled(fs *flag.FlagSet, args []string) (stop func(), err error) {
+	path := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *path == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(*path)
 	if err != nil {
 		return nil, err
 	}

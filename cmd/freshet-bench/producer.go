@@ -77,12 +77,8 @@ func runProducer(args []string) error {
 	maxBufMB := fs.Int("max-buffered-mb", 64, "producer memory bound (bytes of buffered records)")
 	useCBOR := fs.Bool("cbor", true, "send PutRecords in the CBOR protocol (raw blobs, no base64)")
 	verify := fs.Bool("verify", false, "bundled engine only: read the stream back and count user records")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	traceFile := fs.String("trace", "", "write an execution trace to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profileCPU(*cpuProfile)
+	stopProfile, err := parseProfiled(fs, args)
 	if err != nil {
 		return err
 	}

@@ -63,11 +63,7 @@ func runQueue(args []string) error {
 	fs.IntVar(&q.handlers, "handlers", 0, "queue.WithHandlers (0: the default)")
 	fs.BoolVar(&q.batch, "batch", false, "RunBatch (a handler per receive) instead of Run")
 	fs.DurationVar(&q.timeout, "timeout", 10*time.Minute, "give up when the drain takes longer")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profileCPU(*cpuProfile)
+	stopProfile, err := parseProfiled(fs, args)
 	if err != nil {
 		return err
 	}
