@@ -674,7 +674,7 @@ func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagBy
 		return 0, 0, nil, 0, errString("partition_key_index out of range")
 	case hasEHK && ehk >= uint64(nehk):
 		return 0, 0, nil, 0, errString("explicit_hash_key_index out of range")
-	case tags > math.MaxUint32:
+	case uint64(tags) > math.MaxUint32:
 		return 0, 0, nil, 0, errString("tags too large")
 	}
 	ehki = -1
