@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 )
@@ -318,7 +319,7 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 			goto bail
 		}
 		i = e
-		pki, ehki, data, tagged, err := parseRecord(body[s:e], npk, len(keys)-npk)
+		pki, ehki, data, tagBytes, err := parseRecord(body[s:e], npk, len(keys)-npk)
 		if err != nil {
 			goto bail
 		}
@@ -337,7 +338,7 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 			Data:              data,
 			SubSequenceNumber: int64(sub),
 			Aggregated:        true,
-			Tags:              tagsOf(body[s:e], tagged),
+			tagBytes:          tagBytes,
 		})
 	}
 	return dst, true
@@ -518,7 +519,7 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 	base := len(dst)
 	dst = slices.Grow(dst, len(d.recs))
 	for n, sp := range d.recs {
-		pki, ehki, data, tagged, err := parseRecord(body[sp.start:sp.end], npk, nehk)
+		pki, ehki, data, tagBytes, err := parseRecord(body[sp.start:sp.end], npk, nehk)
 		if err != nil {
 			clear(dst[base:])
 			return dst[:base], malformed(ErrProtobuf, fmt.Sprintf("record %d: %s", n, err))
@@ -536,7 +537,7 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 			Data:              data,
 			SubSequenceNumber: int64(n),
 			Aggregated:        true,
-			Tags:              tagsOf(body[sp.start:sp.end], tagged),
+			tagBytes:          tagBytes,
 		})
 	}
 	return dst, nil
@@ -574,12 +575,13 @@ func (d *Deaggregator) inRange(pki, npk, ehki int, pk, ehk string) bool {
 }
 
 // parseRecord decodes one Record message. ehki is -1 when the record has no
-// explicit hash key index; tagged reports that it has tags (see tagsOf).
-func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagged bool, err error) {
+// explicit hash key index. A record's tags, tagBytes of them, are left in
+// data's spare capacity (see TagsOf).
+func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagBytes uint32, err error) {
 	// Fast path: the layout every known encoder writes, fields in order
 	// and each once: 08 pk [10 ehk] 1A len data, with varints of one or two
 	// bytes decoded in line. Anything else, including table indices out of
-	// range, is left to parseRecordSlow.
+	// range and records with tags, is left to parseRecordSlow.
 	if len(b) >= 4 && b[0] == tagPartitionKeyIndex {
 		pk, i := uint64(b[1]), 2
 		if pk >= 0x80 {
@@ -605,22 +607,33 @@ func parseRecord(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagged bo
 			}
 			if e == len(b) && pk < uint64(npk) && (!hasEHK || ehk < uint64(nehk)) {
 				if !hasEHK {
-					return int(pk), -1, b[s:e:e], false, nil
+					return int(pk), -1, b[s:e:e], 0, nil
 				}
-				return int(pk), int(ehk), b[s:e:e], false, nil
+				return int(pk), int(ehk), b[s:e:e], 0, nil
 			}
 		}
 	}
 	return parseRecordSlow(b, npk, nehk)
 }
 
-func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagged bool, err error) {
+func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagBytes uint32, err error) {
 	var pk, ehk uint64
 	var hasPK, hasEHK, hasData bool
+	// tags counts the bytes of every tag field; run is where the run of tag
+	// fields that ends the message begins (-1 while none), and the data is
+	// b[dataStart:dataEnd].
+	tags, run, dataStart, dataEnd := 0, -1, 0, 0
 	for i := 0; i < len(b); {
 		field, wire, j := readTag(b, i)
 		if j < 0 {
-			return 0, 0, nil, false, errString("bad tag")
+			return 0, 0, nil, 0, errString("bad tag")
+		}
+		if field == 4 && wire == wireBytes {
+			if run < 0 {
+				run = i
+			}
+		} else {
+			run = -1
 		}
 		switch {
 		case field == 1 && wire == wireVarint:
@@ -632,71 +645,112 @@ func parseRecordSlow(b []byte, npk, nehk int) (pki, ehki int, data []byte, tagge
 		case field == 3 && wire == wireBytes:
 			s, e := readBytes(b, j)
 			if e < 0 {
-				return 0, 0, nil, false, errString("data overruns")
+				return 0, 0, nil, 0, errString("data overruns")
 			}
 			data = b[s:e:e]
 			hasData = true
+			dataStart, dataEnd = s, e
 			i = e
 		case field == 4 && wire == wireBytes:
 			s, e := readBytes(b, j)
 			if e < 0 || !validTag(b[s:e]) {
-				return 0, 0, nil, false, errString("bad tag entry")
+				return 0, 0, nil, 0, errString("bad tag entry")
 			}
-			tagged = true
+			tags += e - i
 			i = e
 		default:
 			i = skipField(b, j, wire)
 		}
 		if i < 0 {
-			return 0, 0, nil, false, errString("bad field")
+			return 0, 0, nil, 0, errString("bad field")
 		}
 	}
 	switch {
 	case !hasPK:
-		return 0, 0, nil, false, errString("missing partition_key_index")
+		return 0, 0, nil, 0, errString("missing partition_key_index")
 	case !hasData:
-		return 0, 0, nil, false, errString("missing data")
+		return 0, 0, nil, 0, errString("missing data")
 	case pk >= uint64(npk):
-		return 0, 0, nil, false, errString("partition_key_index out of range")
+		return 0, 0, nil, 0, errString("partition_key_index out of range")
 	case hasEHK && ehk >= uint64(nehk):
-		return 0, 0, nil, false, errString("explicit_hash_key_index out of range")
+		return 0, 0, nil, 0, errString("explicit_hash_key_index out of range")
+	case uint64(tags) > math.MaxUint32:
+		return 0, 0, nil, 0, errString("tags too large")
 	}
 	ehki = -1
 	if hasEHK {
 		ehki = int(ehk)
 	}
-	return int(pk), ehki, data, tagged, nil
+	switch {
+	case tags == 0:
+	case run == dataEnd && len(b)-dataEnd == tags:
+		// The layout every encoder writes: the tags right after the data.
+		data = b[dataStart:dataEnd:len(b)]
+	default:
+		data = withTags(data, b, tags)
+	}
+	return int(pk), ehki, data, uint32(tags), nil
 }
 
-// tagsOf returns the tags of the Record message b (already validated by
-// parseRecord), or nil when tagged is false. Only tagged records pay for it.
-func tagsOf(b []byte, tagged bool) []Tag {
-	if !tagged {
-		return nil
-	}
-	var tags []Tag
+// withTags returns a copy of data followed, in its spare capacity, by the tag
+// fields (tags bytes) of the valid Record message b, for a record whose tags do
+// not lie right after its data.
+func withTags(data, b []byte, tags int) []byte {
+	out := make([]byte, len(data), len(data)+tags)
+	copy(out, data)
 	for i := 0; i < len(b); {
 		field, wire, j := readTag(b, i)
-		if field != 4 || wire != wireBytes {
-			i = skipField(b, j, wire)
-			continue
+		e := skipField(b, j, wire)
+		if field == 4 && wire == wireBytes {
+			out = append(out, b[i:e]...)
 		}
+		i = e
+	}
+	return out[:len(data)]
+}
+
+// TagsOf returns the KPL tags of a user record from its Data and TagsSize, as a
+// Deaggregator returned them (the tags lie in Data's spare capacity, where they
+// cost untagged records nothing); nil when size is 0 or data no longer has them
+// (replaced, resliced or appended to). They are decoded on each call. It lets a
+// copy of a record's Data and TagsSize, such as consumer.Record, read its tags.
+func TagsOf(data []byte, size int) []Tag {
+	if size <= 0 || cap(data)-len(data) != size {
+		return nil
+	}
+	b := data[len(data):cap(data)]
+	n := 0
+	for i := 0; i < len(b); n++ {
+		field, wire, j := readTag(b, i)
+		if j < 0 || field != 4 || wire != wireBytes {
+			return nil
+		}
+		s, e := readBytes(b, j)
+		if e < 0 || !validTag(b[s:e]) {
+			return nil
+		}
+		i = e
+	}
+	// One string holds every key and value.
+	region := string(b)
+	tags := make([]Tag, 0, n)
+	for i := 0; i < len(b); {
+		_, _, j := readTag(b, i)
 		s, e := readBytes(b, j)
 		var t Tag
 		for k := s; k < e; {
 			f, w, l := readTag(b, k)
+			k = skipField(b, l, w)
 			if w != wireBytes {
-				k = skipField(b, l, w)
 				continue
 			}
 			vs, ve := readBytes(b, l)
 			switch f {
 			case 1:
-				t.Key = string(b[vs:ve])
+				t.Key = region[vs:ve]
 			case 2:
-				t.Value = string(b[vs:ve])
+				t.Value = region[vs:ve]
 			}
-			k = ve
 		}
 		tags = append(tags, t)
 		i = e

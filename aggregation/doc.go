@@ -40,8 +40,9 @@
 // gives those messages (checked against aws-kinesis-agg's schema). An
 // untagged aggregate of a single record is sent as that plain record; a
 // tagged one stays an aggregate, since a plain record has no place for tags.
-// Deaggregators return each record's tags (UserRecord.Tags); the Java KCL and
-// aws-kinesis-agg ignore them. Freshet's tracing carries a W3C trace context
+// Deaggregators leave each record's tags in the aggregate, in its Data's spare
+// capacity, and decode them on demand (UserRecord.Tags, TagsOf), so untagged
+// records pay nothing for them; the Java KCL and aws-kinesis-agg ignore them. Freshet's tracing carries a W3C trace context
 // there (module github.com/freshet/freshet/otel). An aggregate of
 // several is sent with partition key "a" and, as explicit hash key, the first
 // user record's hash key in decimal, so it lands on the first record's shard;

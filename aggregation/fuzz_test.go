@@ -21,6 +21,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 			{PartitionKey: "k", Data: bytes.Repeat([]byte("ab"), 40)},
 			{PartitionKey: "ключ", ExplicitHashKey: "0", Data: nil},
 			{PartitionKey: "k", ExplicitHashKey: MaxHashKey.String(), Data: []byte{1}},
+			{PartitionKey: "t", Data: []byte("tagged"), Tags: []Tag{{Key: "traceparent", Value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, {Key: "k"}}},
 		} {
 			if err := a.Add(r); err != nil {
 				f.Fatal(err)
@@ -74,6 +75,11 @@ func FuzzDeaggregate(f *testing.F) {
 			}
 			last = u.SubSequenceNumber
 			total += len(u.Data)
+			// A record's tags lie in its data's spare capacity, and only there.
+			if n := u.TagsSize(); cap(u.Data)-len(u.Data) != n || (n > 0) != (len(u.Tags()) > 0) {
+				t.Fatalf("record %d: %d tag bytes, capacity %d over %d bytes of data, tags %+v", u.SubSequenceNumber, n, cap(u.Data), len(u.Data), u.Tags())
+			}
+			total += u.TagsSize()
 		}
 		if limit := max(len(data), 1<<20); total > limit {
 			t.Fatalf("decoded %d bytes of data from %d bytes of input", total, len(data))

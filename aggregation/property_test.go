@@ -139,8 +139,8 @@ func checkDecodes(t *testing.T, out Record, want []Record) {
 				g.PartitionKey, g.ExplicitHashKey, len(g.Data), g.SubSequenceNumber, g.Aggregated,
 				w.PartitionKey, w.ExplicitHashKey, len(w.Data))
 		}
-		if len(g.Tags) != len(w.Tags) || (len(w.Tags) > 0 && !slices.Equal(g.Tags, w.Tags)) {
-			t.Fatalf("record %d: tags %+v, want %+v", i, g.Tags, w.Tags)
+		if gt := g.Tags(); len(gt) != len(w.Tags) || (len(w.Tags) > 0 && !slices.Equal(gt, w.Tags)) || g.TagsSize() != TagsSize(w.Tags) {
+			t.Fatalf("record %d: tags %+v (%d bytes), want %+v", i, gt, g.TagsSize(), w.Tags)
 		}
 	}
 }

@@ -89,19 +89,29 @@ type UserRecord struct {
 	// Data is the user record's payload. It is a sub-slice of the input data
 	// (or, for a compressed aggregate, of one buffer shared by the records of
 	// that aggregate): do not modify it while any record of the batch is in use.
+	// A record's tags lie in Data's spare capacity (TagsSize bytes), so append
+	// to a copy of Data, never to Data itself.
 	Data []byte
 	// SubSequenceNumber is the record's index in its aggregate, 0..n-1. It is
 	// 0 for a plain record. Records dropped by a hash-range filter keep their
 	// numbers taken, so numbers may have gaps.
 	SubSequenceNumber int64
-	// Tags are the user record's KPL tags, nil when it has none (always for a plain
-	// record).
-	Tags []Tag
 	// Aggregated reports whether the record came out of an aggregate (KPL or
 	// compressed); false for a plain record, including a malformed aggregate
 	// returned whole.
 	Aggregated bool
+	// tagBytes is the size of the record's tags after Data (TagsOf). It fills
+	// the padding after Aggregated: untagged records carry no tag field.
+	tagBytes uint32
 }
+
+// Tags returns the user record's KPL tags, nil when it has none (always for a plain
+// record). They are decoded from the aggregate on each call; see TagsOf.
+func (u *UserRecord) Tags() []Tag { return TagsOf(u.Data, int(u.tagBytes)) }
+
+// TagsSize returns the bytes the user record's tags take in its aggregate (as
+// TagsSize(u.Tags()) counts them), 0 when it has none.
+func (u *UserRecord) TagsSize() int { return int(u.tagBytes) }
 
 // MaxPartitionKeyLength is the largest partition key Kinesis accepts, in
 // Unicode characters.

@@ -63,7 +63,7 @@ func TestTaggedSingleRecordStaysAggregated(t *testing.T) {
 		t.Fatalf("drained %+v, want a KPL aggregate with the record's keys", out)
 	}
 	got, err := Deaggregate(out)
-	if err != nil || len(got) != 1 || !got[0].Aggregated || !slices.Equal(got[0].Tags, traceTags) || string(got[0].Data) != "data" {
+	if err != nil || len(got) != 1 || !got[0].Aggregated || !slices.Equal(got[0].Tags(), traceTags) || string(got[0].Data) != "data" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	// The aggregator forgets the tags once drained: the next lone record is plain again.
@@ -100,8 +100,76 @@ func TestTagsInAnyOrder(t *testing.T) {
 	body := []byte{tagPartitionKeyTable, 1, 'p', tagRecords, byte(len(rec))}
 	body = append(body, rec...)
 	got, err := Deaggregate(Record{PartitionKey: "outer", Data: kpl(body...)})
-	if err != nil || len(got) != 1 || string(got[0].Data) != "hi" || !slices.Equal(got[0].Tags, []Tag{{Key: "k", Value: "v"}}) {
+	if err != nil || len(got) != 1 || string(got[0].Data) != "hi" || !slices.Equal(got[0].Tags(), []Tag{{Key: "k", Value: "v"}}) {
 		t.Fatalf("got %+v, %v", got, err)
+	}
+	if got[0].TagsSize() != 2+len(tag) || cap(got[0].Data) != 2+got[0].TagsSize() {
+		t.Fatalf("TagsSize %d, data capacity %d", got[0].TagsSize(), cap(got[0].Data))
+	}
+}
+
+// TestTagsAroundData: tags before and after the data, with an unknown field between
+// them, all come back in order, and the record's data and tags do not share the input.
+func TestTagsAroundData(t *testing.T) {
+	tagField := func(k, v string) []byte {
+		m := append([]byte{tagTagKey, byte(len(k))}, k...)
+		if v != "" {
+			m = append(append(m, tagTagValue, byte(len(v))), v...)
+		}
+		return append([]byte{tagTags, byte(len(m))}, m...)
+	}
+	rec := tagField("a", "1")
+	rec = append(rec, tagPartitionKeyIndex, 0, tagData, 3, 'x', 'y', 'z')
+	rec = append(rec, tagField("b", "")...)
+	rec = append(rec, 7<<3|wireVarint, 5) // unknown field 7
+	rec = append(rec, tagField("c", "3")...)
+	body := append([]byte{tagPartitionKeyTable, 1, 'p', tagRecords, byte(len(rec))}, rec...)
+	in := kpl(body...)
+	got, err := Deaggregate(Record{PartitionKey: "outer", Data: in})
+	want := []Tag{{Key: "a", Value: "1"}, {Key: "b"}, {Key: "c", Value: "3"}}
+	if err != nil || len(got) != 1 || string(got[0].Data) != "xyz" || !slices.Equal(got[0].Tags(), want) {
+		t.Fatalf("got %+v %v, %v", got, got[0].Tags(), err)
+	}
+	clear(in)
+	if string(got[0].Data) != "xyz" || !slices.Equal(got[0].Tags(), want) {
+		t.Fatalf("after the input was cleared: data %q tags %+v", got[0].Data, got[0].Tags())
+	}
+}
+
+// TestTagsOfChangedData: a record whose Data was replaced, resliced or appended to
+// reports no tags (never another record's bytes, never a panic), and TagsOf refuses
+// sizes that do not match.
+func TestTagsOfChangedData(t *testing.T) {
+	a, _ := NewAggregator()
+	for _, r := range []Record{{PartitionKey: "a", Data: []byte("one"), Tags: traceTags}, {PartitionKey: "b", Data: []byte("two")}} {
+		if err := a.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _ := a.Drain(nil)
+	got, err := Deaggregate(out)
+	if err != nil || len(got) != 2 || !slices.Equal(got[0].Tags(), traceTags) || got[1].Tags() != nil || got[1].TagsSize() != 0 {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	size := got[0].TagsSize()
+	if size != TagsSize(traceTags) {
+		t.Fatalf("TagsSize %d, want %d", size, TagsSize(traceTags))
+	}
+	for name, data := range map[string][]byte{
+		"replaced":         []byte("one"),
+		"replaced, spare":  make([]byte, 3, 3+size),
+		"resliced":         got[0].Data[:2],
+		"appended to":      append(got[0].Data, '!'),
+		"grown to its cap": got[0].Data[:cap(got[0].Data)],
+	} {
+		u := got[0]
+		u.Data = data
+		if tags := u.Tags(); tags != nil {
+			t.Errorf("%s: tags %+v", name, tags)
+		}
+	}
+	if TagsOf(got[0].Data, size-1) != nil || TagsOf(got[0].Data, 0) != nil || TagsOf(nil, size) != nil {
+		t.Fatal("TagsOf accepted a wrong size")
 	}
 }
 
@@ -122,7 +190,7 @@ func BenchmarkAggregateTagged(b *testing.B) {
 }
 
 // BenchmarkDeaggregateTagged decodes aggregates of 100 B records that each carry a
-// traceparent tag (the tags are copied out as strings).
+// traceparent tag, leaving the tags in the aggregate (BenchmarkUserRecordTags reads them).
 func BenchmarkDeaggregateTagged(b *testing.B) {
 	a, _ := NewAggregator()
 	data := bytes.Repeat([]byte("x"), 100)
@@ -139,4 +207,21 @@ func BenchmarkDeaggregateTagged(b *testing.B) {
 		dst, _ = d.Append(dst[:0], out)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+}
+
+// BenchmarkUserRecordTags reads one de-aggregated record's traceparent tag.
+func BenchmarkUserRecordTags(b *testing.B) {
+	a, _ := NewAggregator()
+	_ = a.Add(Record{PartitionKey: "partition-key-1", Data: []byte("x"), Tags: traceTags[:1]})
+	out, _ := a.Drain(nil)
+	got, err := Deaggregate(out)
+	if err != nil || len(got) != 1 {
+		b.Fatal(got, err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if tags := got[0].Tags(); len(tags) != 1 {
+			b.Fatal(tags)
+		}
+	}
 }

@@ -23,22 +23,41 @@ type Record struct {
 	// ExplicitHashKey is the user record's explicit hash key in decimal, if it had one.
 	ExplicitHashKey string
 	// Data is the payload. It may share memory with the other records of its aggregate;
-	// the processor may keep it but must not modify it.
+	// the processor may keep it but must not modify it. A tagged record's tags lie in
+	// Data's spare capacity (Tags reads them there), so append to a copy of Data, never
+	// to Data itself.
 	Data []byte
 	// ApproximateArrivalTimestamp is when Kinesis accepted the (outer) record.
 	ApproximateArrivalTimestamp time.Time
 	// Aggregated reports that the record came out of an aggregate.
 	Aggregated bool
-	// Tags are the user record's KPL tags, nil when it has none (always for a plain
-	// Kinesis record). A Freshet producer carries Record.Tags here; its tracing puts a
-	// W3C trace context in them, which the OpenTelemetry module's processor links each
-	// record's span to.
-	Tags []Tag
+	// tagBytes is the size of the record's tags after Data (aggregation.TagsOf). It
+	// fills the padding after Aggregated: untagged records carry no tag field.
+	tagBytes uint32
+}
+
+// NewRecord returns the Record a worker delivers for the user record u of the Kinesis
+// record with the given sequence number and arrival time, tags included: for
+// processors' tests, and for code that de-aggregates records itself.
+func NewRecord(sequenceNumber string, arrival time.Time, u *aggregation.UserRecord) Record {
+	return Record{
+		SequenceNumber: sequenceNumber, SubSequenceNumber: u.SubSequenceNumber, PartitionKey: u.PartitionKey,
+		ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, ApproximateArrivalTimestamp: arrival, Aggregated: u.Aggregated,
+		tagBytes: uint32(u.TagsSize()),
+	}
 }
 
 // HasPartitionKey reports whether the record carries a partition key. Kinesis keys are
 // at least one character long, so an empty PartitionKey always means none.
 func (r *Record) HasPartitionKey() bool { return r.PartitionKey != "" }
+
+// Tags returns the user record's KPL tags, nil when it has none (always for a plain
+// Kinesis record, and for a record whose Data was replaced). A Freshet producer carries
+// its Record.Tags here; its tracing puts a W3C trace context in them, which the
+// OpenTelemetry module's processor links each record's span to. They are decoded from
+// the aggregate on each call (aggregation.TagsOf), so a record without tags costs
+// nothing for them.
+func (r *Record) Tags() []Tag { return aggregation.TagsOf(r.Data, int(r.tagBytes)) }
 
 // Tag is one key and value of a user record's tags (aggregation.Tag).
 type Tag = aggregation.Tag

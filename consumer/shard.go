@@ -567,11 +567,7 @@ func (sc *shardConsumer) convert(in []types.Record, scratch []aggregation.UserRe
 			if skip && u.SubSequenceNumber <= sc.skipSub {
 				continue
 			}
-			out = append(out, Record{
-				SequenceNumber: seq, SubSequenceNumber: u.SubSequenceNumber, PartitionKey: u.PartitionKey,
-				ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, ApproximateArrivalTimestamp: arrival, Aggregated: u.Aggregated,
-				Tags: u.Tags,
-			})
+			out = append(out, NewRecord(seq, arrival, u))
 		}
 		from = ends[i]
 	}

@@ -82,10 +82,11 @@ func TestTaggedRecordsToJavaKCL(t *testing.T) {
 			if !ok {
 				t.Fatalf("stored record %q", u.Data)
 			}
-			if want := traceTags(g.id); fmt.Sprint(u.Tags) != fmt.Sprint(want) {
-				t.Fatalf("record %d stored with tags %q, want %q", g.id, u.Tags, want)
+			tags := u.Tags()
+			if want := traceTags(g.id); fmt.Sprint(tags) != fmt.Sprint(want) {
+				t.Fatalf("record %d stored with tags %q, want %q", g.id, tags, want)
 			}
-			if len(u.Tags) > 0 {
+			if len(tags) > 0 {
 				withTags++
 			}
 			tagged++

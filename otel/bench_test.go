@@ -86,12 +86,12 @@ func BenchmarkTraceSend(b *testing.B) {
 func BenchmarkTraceProcess(b *testing.B) {
 	tr := benchTracer(b, sdktrace.AlwaysSample())
 	const n = 500
-	recs := make([]consumer.Record, n)
-	for i := range recs {
-		rec := producer.Record{PartitionKey: "key-" + strconv.Itoa(i), Data: []byte("x")}
-		tr.OnRecordPut(context.Background(), &rec)(producer.Result{})
-		recs[i] = consumer.Record{SequenceNumber: "4960", SubSequenceNumber: int64(i), PartitionKey: rec.PartitionKey, Data: rec.Data, Aggregated: true, Tags: rec.Tags}
+	prs := make([]producer.Record, n)
+	for i := range prs {
+		prs[i] = producer.Record{PartitionKey: "key-" + strconv.Itoa(i), Data: []byte("x")}
+		tr.OnRecordPut(context.Background(), &prs[i])(producer.Result{})
 	}
+	recs := consumerRecords(b, prs...)
 	proc, err := tr.Processor(func(consumer.ShardInfo) (consumer.Processor, error) { return nopProcessor{}, nil })(
 		consumer.ShardInfo{StreamName: "s", ShardID: "shardId-000000000001"})
 	if err != nil {

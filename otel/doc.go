@@ -14,7 +14,7 @@
 // "tracestate") into the record's KPL tags -> the tags travel inside the aggregate ->
 // the span ends with the record's outcome (shard, sequence number, attempts, error).
 //
-// Consumer: GetRecords -> de-aggregation (consumer.Record.Tags) -> the Processor that
+// Consumer: GetRecords -> de-aggregation (tags read by consumer.Record.Tags) -> the Processor that
 // Tracer.Processor wraps starts one "process" span per record, a child of the
 // processing context and linked to the producer's span read from the tags, hands the
 // batch on with the spans in its context (RecordContext), and ends them with the

@@ -137,10 +137,10 @@ func spanName(op, stream string) string {
 // ProducerSpanContext returns the span context the producer wrote into rec's tags, or
 // an invalid one when rec carries none.
 func (t *Tracer) ProducerSpanContext(rec *consumer.Record) trace.SpanContext {
-	if len(rec.Tags) == 0 {
+	tags := rec.Tags()
+	if len(tags) == 0 {
 		return trace.SpanContext{}
 	}
-	tags := rec.Tags
 	return trace.SpanContextFromContext(t.prop.Extract(context.Background(), tagCarrier{&tags}))
 }
 

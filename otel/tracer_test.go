@@ -92,8 +92,8 @@ func TestTracingAcrossTheStream(t *testing.T) {
 		defer mu.Unlock()
 		for i, r := range recs {
 			seen[string(r.Data)] = true
-			if len(r.Tags) == 0 || r.Tags[0].Key != "traceparent" {
-				return fmt.Errorf("record %s without its trace context: %+v", r.Data, r.Tags)
+			if tags := r.Tags(); len(tags) == 0 || tags[0].Key != "traceparent" {
+				return fmt.Errorf("record %s without its trace context: %+v", r.Data, tags)
 			}
 			if trace.SpanFromContext(RecordContext(ctx, i)).SpanContext().IsValid() {
 				reached++
@@ -179,7 +179,7 @@ func TestSendSpanRecordsFailure(t *testing.T) {
 		t.Fatalf("spans %+v", spans)
 	}
 	// The context read back is the span's.
-	cr := consumer.Record{Tags: rec.Tags}
+	cr := consumerRecords(t, rec)[0]
 	if sc := tr.ProducerSpanContext(&cr); sc.SpanID() != spans[0].SpanContext.SpanID() {
 		t.Fatalf("read back %v, want %v", sc, spans[0].SpanContext)
 	}
@@ -198,4 +198,32 @@ func TestNewTracerValidates(t *testing.T) {
 	if _, err := NewTracer(WithPropagator(propagation.TraceContext{})); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// consumerRecords returns the records a worker delivers for recs aggregated together:
+// tags, if any, in the aggregate.
+func consumerRecords(t testing.TB, recs ...producer.Record) []consumer.Record {
+	t.Helper()
+	agg, err := aggregation.NewAggregator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := agg.Add(aggregation.Record{PartitionKey: r.PartitionKey, Data: r.Data, Tags: r.Tags}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := agg.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := aggregation.Deaggregate(out)
+	if err != nil || len(users) != len(recs) {
+		t.Fatalf("%d records, %v", len(users), err)
+	}
+	crs := make([]consumer.Record, len(users))
+	for i := range users {
+		crs[i] = consumer.NewRecord("4960", time.Time{}, &users[i])
+	}
+	return crs
 }

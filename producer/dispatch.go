@@ -771,7 +771,7 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 	var again []userRec
 	var recs []aggregation.Record
 	for i, ur := range urs {
-		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...), Tags: ur.Tags}
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...), Tags: ur.Tags()}
 		hk, _ := r.HashKey()
 		if rng.Contains(hk) {
 			only[i] = true

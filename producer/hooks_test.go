@@ -186,8 +186,8 @@ func TestHooksFireUnderFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, u := range urs {
-			if len(u.Tags) != 1 || u.Tags[0] != (Tag{Key: "id", Value: string(u.Data)}) {
-				t.Fatalf("record %q stored with tags %+v", u.Data, u.Tags)
+			if tags := u.Tags(); len(tags) != 1 || tags[0] != (Tag{Key: "id", Value: string(u.Data)}) {
+				t.Fatalf("record %q stored with tags %+v", u.Data, tags)
 			}
 			tagged[string(u.Data)] = true
 		}

@@ -473,7 +473,7 @@ func (p *Producer) splitExpired(k *krec, now int64) (live []*krec, dead *krec) {
 	}
 	live = p.rebuild(k.sh, len(keep), func(i int) (aggregation.Record, hashkey.Key, userRec, *krec) {
 		ur := urs[keep[i]]
-		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags}
+		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags()}
 		hk, _ := r.HashKey()
 		return r, hk, k.users[keep[i]], k
 	})

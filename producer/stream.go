@@ -303,7 +303,7 @@ func (st *stream) repredict(ks []*krec) {
 			continue
 		}
 		for i, ur := range urs {
-			r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags}
+			r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: ur.Data, Tags: ur.Tags()}
 			hk, _ := r.HashKey()
 			items = append(items, item{rec: r, hk: hk, u: k.users[i], k: k})
 		}
