@@ -234,7 +234,12 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 	full := false
 	var keys map[string]struct{}
 	if p.cfg.ordered && !p.cfg.aggregate {
-		keys = make(map[string]struct{})
+		// One map for every call the dispatcher builds: cleared, it keeps its room.
+		if p.callKeys == nil {
+			p.callKeys = make(map[string]struct{}, p.cfg.collectMaxCount)
+		}
+		keys = p.callKeys
+		clear(keys)
 	}
 	for progress := true; progress && !full; {
 		progress = false
@@ -401,7 +406,12 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	entriesPool.Put(ep)
 	now := p.now()
 	p.metrics.request(st, len(batch), dur)
-	shards, sent := shardsOf(batch)
+	cs := callShardsPool.Get().(*callShards)
+	defer func() {
+		cs.reset()
+		callShardsPool.Put(cs)
+	}()
+	cs.count(batch)
 	if err == nil && len(out.Records) != len(batch) {
 		err = &ServiceError{Op: "PutRecords", Stream: st.name, Message: "response has a different number of records than the request"}
 	}
@@ -418,22 +428,9 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		if !closing {
 			p.log.Debug("producer: PutRecords failed", zap.String("stream", st.name), zap.Error(err))
 		}
-		var outs map[*shard]*callOutcome
-		if class == retrypolicy.Throttled {
-			outs = make(map[*shard]*callOutcome, len(shards))
-		}
 		for _, k := range batch {
 			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur, ErrorCode: code, ErrorMessage: err.Error()})
 			k.lastErr = se
-			if outs != nil {
-				o := outs[k.sh]
-				if o == nil {
-					o = &callOutcome{}
-					outs[k.sh] = o
-				}
-				o.sent++
-				o.throttled++
-			}
 			if closing {
 				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrClosed, Last: se}, true)
 				continue
@@ -444,25 +441,22 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		}
 		// A call that failed whole backs off every shard in it, except that throttling
 		// is left to the adaptive limiter when it is on and the shard is saturated.
-		backoff := make(map[*shard]bool, len(shards))
-		for _, sh := range shards {
-			backoff[sh] = true
-			if o := outs[sh]; o != nil {
+		for i := range cs.list {
+			o := &cs.list[i]
+			o.backoff = true
+			if class == retrypolicy.Throttled {
+				sh := o.sh
 				sh.mu.Lock()
-				if sh.lim.outcome(now, &p.retry, o.sent, o.throttled, 0) {
+				if sh.lim.outcome(now, &p.retry, o.sent, o.sent, 0) {
 					sh.lim.throttled(now)
 				}
-				backoff[sh] = !sh.lim.adaptive
+				o.backoff = !sh.lim.adaptive
 				sh.mu.Unlock()
 			}
 		}
-		p.settle(shards, retry, now, backoff)
+		p.settle(cs, retry, now)
 		p.putBatch(batch)
 		return
-	}
-	outs := make(map[*shard]*callOutcome, len(shards))
-	for _, sh := range shards {
-		outs[sh] = &callOutcome{sent: sent[sh]}
 	}
 	refreshed := false
 	var moved []movedRec
@@ -481,10 +475,10 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 			k.lastErr = se
 			class := retrypolicy.Classify(code)
 			p.metrics.errorCodeN(st, k.sh, code, 1, p.retry.Decide(class) == retrypolicy.Retry)
-			if class == retrypolicy.Throttled {
-				outs[k.sh].throttled++
+			if o := cs.of(k.sh); class == retrypolicy.Throttled {
+				o.throttled++
 			} else {
-				outs[k.sh].failed++
+				o.failed++
 			}
 			if p.decide(st, k, class, se) {
 				retry = append(retry, k)
@@ -506,9 +500,9 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		if e.SequenceNumber != nil {
 			seq = *e.SequenceNumber
 		}
-		k.sh.mu.Lock()
-		k.sh.lim.accepted(now, k.size)
-		k.sh.mu.Unlock()
+		o := cs.of(k.sh)
+		o.acceptedRecs++
+		o.acceptedBytes += k.size
 		if shardID != k.sh.id && shardID != "" && !k.sh.auto {
 			// The shard map is stale: list the shards again now, so records still
 			// buffered for a closed shard are split by hash key before they are sent.
@@ -527,15 +521,18 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	// Sporadic failures (a few entries of shards that took the rest) are retried at
 	// once; sustained ones lower the shard's rate (throttling, with the adaptive limiter)
 	// or back the shard off (anything else).
-	backoff := make(map[*shard]bool, len(shards))
-	for _, sh := range shards {
-		o := outs[sh]
+	for i := range cs.list {
+		o := &cs.list[i]
+		sh := o.sh
 		sh.mu.Lock()
+		if o.acceptedRecs > 0 {
+			sh.lim.accepted(now, o.acceptedBytes, o.acceptedRecs)
+		}
 		if sh.lim.outcome(now, &p.retry, o.sent, o.throttled, o.failed) && o.throttled+o.failed > 0 {
 			if o.throttled > 0 {
 				sh.lim.throttled(now)
 			}
-			backoff[sh] = o.failed > 0 || !sh.lim.adaptive
+			o.backoff = o.failed > 0 || !sh.lim.adaptive
 		}
 		sh.mu.Unlock()
 	}
@@ -544,13 +541,75 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	for _, m := range moved {
 		p.straddled(st, m.k, m.shardID, m.seq)
 	}
-	p.settle(shards, retry, now, backoff)
+	p.settle(cs, retry, now)
 	p.putBatch(batch)
 }
 
 // callOutcome is what one shard did with its entries of one call.
 type callOutcome struct {
+	sh                      *shard
 	sent, throttled, failed int
+	// acceptedRecs and acceptedBytes are the Kinesis records (and their bytes) the
+	// shard took, given to its limiter once per call.
+	acceptedRecs, acceptedBytes int
+	backoff                     bool // the shard's records to retry wait out a backoff
+}
+
+// callShards is the outcome of one call by shard, in order of first appearance. Most
+// calls span few shards, found by a scan; an index takes over for calls spanning many.
+type callShards struct {
+	list []callOutcome
+	idx  map[*shard]int
+	last int
+}
+
+// callShardsIndexed is how many shards a call spans before callShards indexes them.
+const callShardsIndexed = 16
+
+var callShardsPool = sync.Pool{New: func() any { return new(callShards) }}
+
+// count records the entries of batch by shard.
+func (c *callShards) count(batch []*krec) {
+	for _, k := range batch {
+		c.of(k.sh).sent++
+	}
+}
+
+// of returns sh's outcome, added if sh is new to the call. The pointer is valid until
+// the next call of of.
+func (c *callShards) of(sh *shard) *callOutcome {
+	if c.last < len(c.list) && c.list[c.last].sh == sh {
+		return &c.list[c.last]
+	}
+	if c.idx != nil {
+		if i, ok := c.idx[sh]; ok {
+			c.last = i
+			return &c.list[i]
+		}
+	} else {
+		for i := range c.list {
+			if c.list[i].sh == sh {
+				c.last = i
+				return &c.list[i]
+			}
+		}
+	}
+	c.list = append(c.list, callOutcome{sh: sh})
+	c.last = len(c.list) - 1
+	if c.idx == nil && len(c.list) > callShardsIndexed {
+		c.idx = make(map[*shard]int, 2*len(c.list))
+		for i := range c.list {
+			c.idx[c.list[i].sh] = i
+		}
+	} else if c.idx != nil {
+		c.idx[sh] = c.last
+	}
+	return &c.list[c.last]
+}
+
+func (c *callShards) reset() {
+	clear(c.list)
+	c.list, c.idx, c.last = c.list[:0], nil, 0
 }
 
 // decide applies the retry policy to k, failed with class: it reports whether k is to
@@ -596,23 +655,10 @@ func (p *Producer) recycleBody(body *[]byte) {
 	p.bodyFreeBytes.Add(-n)
 }
 
-// shardsOf returns the distinct shards of batch, in order of first appearance.
-func shardsOf(batch []*krec) ([]*shard, map[*shard]int) {
-	out := make([]*shard, 0, 8)
-	sent := make(map[*shard]int, 8)
-	for _, k := range batch {
-		if sent[k.sh] == 0 {
-			out = append(out, k.sh)
-		}
-		sent[k.sh]++
-	}
-	return out, sent
-}
-
 // settle puts the records to retry back at the front of their shards, in their order,
-// backs off the shards marked in backoff that have records to retry and, in ordered
-// mode, ends the shards' request in flight.
-func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map[*shard]bool) {
+// backs off the shards of the call marked to back off that have records to retry and,
+// in ordered mode, ends the shards' request in flight.
+func (p *Producer) settle(cs *callShards, retry []*krec, now int64) {
 	var groups map[*shard][]*krec
 	if len(retry) > 0 {
 		groups = make(map[*shard][]*krec)
@@ -621,7 +667,8 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map
 		}
 	}
 	var orphans []*krec
-	for _, sh := range shards {
+	for i := range cs.list {
+		sh, backoff := cs.list[i].sh, cs.list[i].backoff
 		ks := groups[sh]
 		var expired []*krec
 		sh.mu.Lock()
@@ -644,7 +691,7 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map
 				orphans = append(orphans, ks...)
 			} else {
 				sh.pushFront(ks)
-				if backoff[sh] && len(ks) > 0 {
+				if backoff && len(ks) > 0 {
 					sh.retryAt = now + int64(p.retry.Delay(retrypolicy.Transient, sh.failures))
 					sh.failures++
 				} else {
@@ -701,17 +748,26 @@ func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool
 		n++
 	}
 	p.metrics.put(st, k, count, len(k.attempts), tally)
-	p.release(int64(count), bytes)
+	if tally != nil {
+		tally.freedRecords += int64(count)
+		tally.freedBytes += bytes
+	} else {
+		p.release(int64(count), bytes)
+	}
 	if ep != nil {
 		tally.release(ep, n)
 	}
 	p.putKrec(k)
 }
 
-// endCall flushes the metrics of a call's tally, then releases the flush epochs of the
-// records it resolved.
+// endCall flushes the metrics of a call's tally, returns the buffer room of the records
+// it resolved, then releases their flush epochs.
 func (p *Producer) endCall(st *stream, tally *callTally) {
 	p.metrics.flush(st, tally)
+	if tally.freedRecords > 0 {
+		p.release(tally.freedRecords, tally.freedBytes)
+		tally.freedRecords, tally.freedBytes = 0, 0
+	}
 	for _, r := range tally.eps {
 		r.ep.release(r.n)
 	}

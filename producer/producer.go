@@ -129,6 +129,7 @@ type Producer struct {
 	callOpt     []func(*kinesis.Options) // JSON PutRecords (our serializer)
 	cborOpt     []func(*kinesis.Options) // CBOR PutRecords
 	calls       [][]*krec                // the dispatcher's scratch: calls of one pass
+	callKeys    map[string]struct{}      // the dispatcher's scratch: keys of the call being built (ordered, plain)
 	waves       atomic.Int64             // waves of more than one call started
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64

@@ -37,6 +37,30 @@ type krec struct {
 	// unsealed marks a KPL aggregate whose MD5 trailer is not written yet: the sender
 	// writes the trailers of a whole call at once (sealCall).
 	unsealed bool
+	// slab marks a plain record allocated in its shard's slab (newPlainKrec): it is
+	// never pooled, and users starts in one.
+	slab bool
+	one  [1]userRec
+}
+
+// krecSlab is how many plain records a shard allocates at once. A shard's plain records
+// then lie one after another in memory, in the order they are put, taken and resolved:
+// with the buffer full of records put long ago, reading them sequentially costs a
+// fraction of the cache misses of pooled records scattered over the heap.
+const krecSlab = 256
+
+// newPlainKrec returns a zeroed krec for a plain record of sh, from sh's slab. sh.mu
+// must be held. A slab is garbage once all of its records are resolved (putKrec
+// clears them), so it holds memory only while records in it are buffered.
+func (sh *shard) newPlainKrec() *krec {
+	if len(sh.slab) == 0 {
+		sh.slab = make([]krec, krecSlab)
+	}
+	k := &sh.slab[0]
+	sh.slab = sh.slab[1:]
+	k.slab = true
+	k.users = k.one[:0:1]
+	return k
 }
 
 var krecPool = sync.Pool{New: func() any { return new(krec) }}
@@ -100,6 +124,11 @@ func (p *Producer) putKrec(k *krec) {
 	if k.owned && cap(k.data) <= 2*p.cfg.aggMaxBytes {
 		p.putData(k.data[:0])
 	}
+	if k.slab {
+		// Dropped, not pooled: pooled, it would keep its whole slab alive.
+		*k = krec{}
+		return
+	}
 	users := k.users[:0]
 	if cap(users) > 1<<16 {
 		users = nil
@@ -147,6 +176,7 @@ type shard struct {
 	openBytes int64
 	openFirst int64
 	q         []*krec // waiting Kinesis records, oldest first, from qHead
+	slab      []krec  // room for the shard's next plain records (newPlainKrec)
 	qHead     int
 	qBytes    int
 	urgent    bool
@@ -255,7 +285,7 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 	u.put = max(u.put, sh.lastPut)
 	sh.lastPut = u.put
 	if !sh.aggregating() {
-		k := p.getKrec()
+		k := sh.newPlainKrec()
 		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
 		k.users = append(k.users, u)
 		k.size = len(rec.Data) + len(rec.PartitionKey)
