@@ -100,7 +100,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 				continue
 			}
 			next = min(next, sh.front().deadline)
-			if blocked || (p.cfg.ordered && sh.busy) {
+			if blocked || sh.waitsForCall() {
 				sh.mu.Unlock()
 				continue
 			}
@@ -232,20 +232,12 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 	batch := (*bp)[:0]
 	bytes := 0
 	full := false
-	var keys map[string]struct{}
-	if p.cfg.ordered && !p.cfg.aggregate {
-		// One map for every call the dispatcher builds: cleared, it keeps its room.
-		if p.callKeys == nil {
-			p.callKeys = make(map[string]struct{}, p.cfg.collectMaxCount)
-		}
-		keys = p.callKeys
-		clear(keys)
-	}
+	p.buildGen++
 	for progress := true; progress && !full; {
 		progress = false
 		for _, sh := range cand {
 			sh.mu.Lock()
-			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, keys, now)
+			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, now)
 			if sh.qLen() == 0 && len(sh.open) == 0 {
 				sh.urgent = false
 			}
@@ -262,13 +254,15 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 
 // takeOne moves the first waiting record of sh into the batch if the shard's state, its
 // limiter and the batch's limits allow. sh.mu must be held.
-func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, full *bool, keys map[string]struct{}, now int64) bool {
+func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, full *bool, now int64) bool {
 	if sh.retired || sh.qLen() == 0 || sh.front().deadline <= now {
 		// An expired record is left for the next pass, which takes its expired user
 		// records out: nothing past its TTL is sent.
 		return false
 	}
-	if sh.ordered() && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
+	// In ordered mode an aggregating shard puts one record in a call, and only when
+	// no call of it is in flight; a plain one any record whose key is not out.
+	if sh.waitsForCall() {
 		return false
 	}
 	if ok, _ := sh.lim.ready(now); !ok {
@@ -279,16 +273,19 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		*full = true
 		return false
 	}
-	if keys != nil && !sh.auto {
-		if _, dup := keys[k.pk]; dup {
-			return false
-		}
-		keys[k.pk] = struct{}{}
-	}
 	sh.popFront()
 	sh.lim.take(k.size)
 	if sh.ordered() {
-		sh.busy = true
+		if sh.buildGen != p.buildGen {
+			sh.buildGen = p.buildGen
+			sh.calls++
+		}
+		if !sh.aggregating() {
+			if sh.keysOut == nil {
+				sh.keysOut = make(map[string]struct{})
+			}
+			sh.keysOut[k.pk] = struct{}{}
+		}
 	}
 	*batch = append(*batch, k)
 	*bytes += k.size
@@ -298,15 +295,6 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 	return true
 }
 
-func batchHas(batch []*krec, sh *shard) bool {
-	for i := len(batch) - 1; i >= 0; i-- {
-		if batch[i].sh == sh {
-			return true
-		}
-	}
-	return false
-}
-
 // unbuild puts the records of a batch that will not be sent back where they were.
 func (p *Producer) unbuild(batch []*krec) {
 	for i := len(batch) - 1; i >= 0; i-- {
@@ -314,8 +302,15 @@ func (p *Producer) unbuild(batch []*krec) {
 		sh := k.sh
 		sh.mu.Lock()
 		sh.lim.refund(k.size)
-		if p.cfg.ordered {
-			sh.busy = false
+		if sh.ordered() {
+			if !sh.aggregating() {
+				delete(sh.keysOut, k.pk)
+			}
+			if sh.buildGen == p.buildGen {
+				// The shard's first record of the batch seen from its end.
+				sh.buildGen = 0
+				sh.callEnded()
+			}
 		}
 		if sh.retired {
 			sh.mu.Unlock()
@@ -561,6 +556,11 @@ type callShards struct {
 	list []callOutcome
 	idx  map[*shard]int
 	last int
+	// keys and keyShards are the partition keys of an ordered plain call's records and
+	// their shards, kept to release the keys when the call settles (its records may be
+	// recycled by then).
+	keys      []string
+	keyShards []*shard
 }
 
 // callShardsIndexed is how many shards a call spans before callShards indexes them.
@@ -572,6 +572,10 @@ var callShardsPool = sync.Pool{New: func() any { return new(callShards) }}
 func (c *callShards) count(batch []*krec) {
 	for _, k := range batch {
 		c.of(k.sh).sent++
+		if k.sh.ordered() && !k.sh.aggregating() {
+			c.keys = append(c.keys, k.pk)
+			c.keyShards = append(c.keyShards, k.sh)
+		}
 	}
 }
 
@@ -609,7 +613,10 @@ func (c *callShards) of(sh *shard) *callOutcome {
 
 func (c *callShards) reset() {
 	clear(c.list)
+	clear(c.keys)
+	clear(c.keyShards)
 	c.list, c.idx, c.last = c.list[:0], nil, 0
+	c.keys, c.keyShards = c.keys[:0], c.keyShards[:0]
 }
 
 // decide applies the retry policy to k, failed with class: it reports whether k is to
@@ -701,11 +708,13 @@ func (p *Producer) settle(cs *callShards, retry []*krec, now int64) {
 		} else {
 			sh.failures = 0
 		}
-		if p.cfg.ordered && sh.busy {
-			sh.busy = false
-			if sh.retired {
-				sh.st.retiredBusy.Add(-1)
+		if sh.ordered() {
+			for j, ksh := range cs.keyShards {
+				if ksh == sh {
+					delete(sh.keysOut, cs.keys[j])
+				}
 			}
+			sh.callEnded()
 		}
 		sh.mu.Unlock()
 		for _, r := range expired {
