@@ -234,7 +234,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		streams:     make(map[string]*stream),
 		hashes:      newHashCache(cfg.hashCacheSize),
 		dataFree:    newDataFree(cfg.aggMaxBytes),
-		slabFree:    make(chan *krecSlab, maxFreeSlabs),
+		slabFree:    make(chan *krecSlab, freeSlabs(&cfg)),
 		bodyFree:    make(chan *[]byte, cfg.maxInFlight),
 		wake:        make(chan struct{}, 1),
 		slots:       make(chan struct{}, cfg.maxInFlight),

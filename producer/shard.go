@@ -69,8 +69,13 @@ func (s *krecSlab) unref(p *Producer) {
 	}
 }
 
-// maxFreeSlabs bounds the recycled slabs a producer keeps (about 3.5 MiB).
-const maxFreeSlabs = 64
+// freeSlabs is how many recycled slabs a producer keeps: as many as the plain records
+// the buffer bound admits fill (their PlainRecordOverhead pays for a krec each), so the
+// slabs kept and in use stay within about twice that, and at most 1,024 (54 MiB).
+func freeSlabs(c *config) int {
+	recs := min(c.maxBufRecords, c.maxBufBytes/PlainRecordOverhead)
+	return int(min(max(recs/krecSlabSize, 16), 1024))
+}
 
 // newPlainKrec returns a zeroed krec for a plain record of sh, from sh's slab. sh.mu
 // must be held.
