@@ -13,6 +13,13 @@ func TestHashCache(t *testing.T) {
 		for round := 0; round < 3; round++ {
 			for i := 0; i < 2000; i++ {
 				pk := fmt.Sprintf("key-%d", i%(size+7))
+				if i%3 == 0 {
+					// Keys beyond what an entry holds inline, some sharing a long prefix.
+					pk = fmt.Sprintf("%040d-%d", i%5, i%(size+7))
+				} else if i%3 == 1 {
+					// Keys of exactly the inline length and one byte more.
+					pk = fmt.Sprintf("%0*d", inlineKeyLen+i%2, i%(size+7))
+				}
 				if got, want := c.get(pk), hashkey.FromPartitionKey(pk); got != want {
 					t.Fatalf("size %d: get(%q) = %v, want %v", size, pk, got, want)
 				}
