@@ -56,10 +56,12 @@ func (c *hashCache) get(pk string) hashkey.Key {
 	}
 	k := hashkey.FromPartitionKey(pk)
 	// Keep a copy of the key: the caller's string may alias a buffer it reuses.
-	e := &hashEntry{hk: k, n: uint8(min(len(pk), inlineKeyLen))}
+	e := &hashEntry{hk: k, n: uint8(len(pk))}
 	if len(pk) <= inlineKeyLen {
 		copy(e.key[:], pk)
 	} else {
+		// n then matches no key short enough to be compared inline.
+		e.n = inlineKeyLen + 1
 		e.long = string([]byte(pk))
 	}
 	slot.Store(e)

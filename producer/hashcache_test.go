@@ -31,6 +31,21 @@ func TestHashCache(t *testing.T) {
 	}
 }
 
+// TestHashCacheLongAndZeroKeys: a key of inlineKeyLen zero bytes is not taken for
+// a long key cached in the same slot (whose inline bytes are zero).
+func TestHashCacheLongAndZeroKeys(t *testing.T) {
+	c := newHashCache(1)
+	long := fmt.Sprintf("%050d", 7)
+	zeros := string(make([]byte, inlineKeyLen))
+	for range 2 {
+		for _, pk := range []string{long, zeros, long} {
+			if got, want := c.get(pk), hashkey.FromPartitionKey(pk); got != want {
+				t.Fatalf("get(%q) = %v, want %v", pk, got, want)
+			}
+		}
+	}
+}
+
 func BenchmarkHashCache(b *testing.B) {
 	c := newHashCache(1 << 16)
 	keys := make([]string, 1000)
