@@ -82,6 +82,8 @@ func BenchmarkPutEngine(b *testing.B) {
 		{"cbor", nil},
 		{"json", []Option{WithCBOR(false)}},
 		{"cbor-ordered", []Option{WithOrdering(true)}},
+		{"plain", []Option{WithAggregation(false)}},
+		{"plain-json", []Option{WithAggregation(false), WithCBOR(false)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := enginetest.Start(b, engine.Config{Streams: streams.Config{}})

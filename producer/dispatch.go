@@ -100,7 +100,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 				continue
 			}
 			next = min(next, sh.front().deadline)
-			if blocked || (p.cfg.ordered && sh.busy) {
+			if blocked || sh.waitsForCall() {
 				sh.mu.Unlock()
 				continue
 			}
@@ -193,7 +193,7 @@ const minWave = 3
 // not due until more slots are free: with SHA-256 lanes, fewer than minWave free
 // slots and calls in flight that will free theirs. Records that are due (linger
 // passed, flush, close, TTL) never wait for it, and neither do ordered producers:
-// with one call in flight per shard, holding a shard's next call back costs more
+// with one call in flight per aggregating shard, holding a shard's next call back costs more
 // than the lanes save (measured: ordered 1M x 100 B took 1.2-1.3 s with the wait,
 // 1.0-1.1 s without).
 func (p *Producer) awaitWave() bool {
@@ -232,15 +232,12 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 	batch := (*bp)[:0]
 	bytes := 0
 	full := false
-	var keys map[string]struct{}
-	if p.cfg.ordered && !p.cfg.aggregate {
-		keys = make(map[string]struct{})
-	}
+	p.buildGen++
 	for progress := true; progress && !full; {
 		progress = false
 		for _, sh := range cand {
 			sh.mu.Lock()
-			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, keys, now)
+			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, now)
 			if sh.qLen() == 0 && len(sh.open) == 0 {
 				sh.urgent = false
 			}
@@ -257,13 +254,15 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 
 // takeOne moves the first waiting record of sh into the batch if the shard's state, its
 // limiter and the batch's limits allow. sh.mu must be held.
-func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, full *bool, keys map[string]struct{}, now int64) bool {
+func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, full *bool, now int64) bool {
 	if sh.retired || sh.qLen() == 0 || sh.front().deadline <= now {
 		// An expired record is left for the next pass, which takes its expired user
 		// records out: nothing past its TTL is sent.
 		return false
 	}
-	if sh.ordered() && sh.busy && (p.cfg.aggregate || !batchHas(*batch, sh)) {
+	// In ordered mode an aggregating shard puts one record in a call, and only when
+	// no call of it is in flight; a plain one any record whose key is not out.
+	if sh.waitsForCall() {
 		return false
 	}
 	if ok, _ := sh.lim.ready(now); !ok {
@@ -274,16 +273,19 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		*full = true
 		return false
 	}
-	if keys != nil && !sh.auto {
-		if _, dup := keys[k.pk]; dup {
-			return false
-		}
-		keys[k.pk] = struct{}{}
-	}
 	sh.popFront()
 	sh.lim.take(k.size)
 	if sh.ordered() {
-		sh.busy = true
+		if sh.buildGen != p.buildGen {
+			sh.buildGen = p.buildGen
+			sh.calls++
+		}
+		if !sh.aggregating() {
+			if sh.keysOut == nil {
+				sh.keysOut = make(map[string]struct{})
+			}
+			sh.keysOut[k.pk] = struct{}{}
+		}
 	}
 	*batch = append(*batch, k)
 	*bytes += k.size
@@ -293,15 +295,6 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 	return true
 }
 
-func batchHas(batch []*krec, sh *shard) bool {
-	for i := len(batch) - 1; i >= 0; i-- {
-		if batch[i].sh == sh {
-			return true
-		}
-	}
-	return false
-}
-
 // unbuild puts the records of a batch that will not be sent back where they were.
 func (p *Producer) unbuild(batch []*krec) {
 	for i := len(batch) - 1; i >= 0; i-- {
@@ -309,8 +302,15 @@ func (p *Producer) unbuild(batch []*krec) {
 		sh := k.sh
 		sh.mu.Lock()
 		sh.lim.refund(k.size)
-		if p.cfg.ordered {
-			sh.busy = false
+		if sh.ordered() {
+			if !sh.aggregating() {
+				delete(sh.keysOut, k.pk)
+			}
+			if sh.buildGen == p.buildGen {
+				// The shard's first record of the batch seen from its end.
+				sh.buildGen = 0
+				sh.callEnded()
+			}
 		}
 		if sh.retired {
 			sh.mu.Unlock()
@@ -401,7 +401,12 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	entriesPool.Put(ep)
 	now := p.now()
 	p.metrics.request(st, len(batch), dur)
-	shards, sent := shardsOf(batch)
+	cs := callShardsPool.Get().(*callShards)
+	defer func() {
+		cs.reset()
+		callShardsPool.Put(cs)
+	}()
+	cs.count(batch)
 	if err == nil && len(out.Records) != len(batch) {
 		err = &ServiceError{Op: "PutRecords", Stream: st.name, Message: "response has a different number of records than the request"}
 	}
@@ -418,22 +423,9 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		if !closing {
 			p.log.Debug("producer: PutRecords failed", zap.String("stream", st.name), zap.Error(err))
 		}
-		var outs map[*shard]*callOutcome
-		if class == retrypolicy.Throttled {
-			outs = make(map[*shard]*callOutcome, len(shards))
-		}
 		for _, k := range batch {
 			k.attempts = append(k.attempts, Attempt{Start: start, Duration: dur, ErrorCode: code, ErrorMessage: err.Error()})
 			k.lastErr = se
-			if outs != nil {
-				o := outs[k.sh]
-				if o == nil {
-					o = &callOutcome{}
-					outs[k.sh] = o
-				}
-				o.sent++
-				o.throttled++
-			}
 			if closing {
 				p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: ErrClosed, Last: se}, true)
 				continue
@@ -444,25 +436,22 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		}
 		// A call that failed whole backs off every shard in it, except that throttling
 		// is left to the adaptive limiter when it is on and the shard is saturated.
-		backoff := make(map[*shard]bool, len(shards))
-		for _, sh := range shards {
-			backoff[sh] = true
-			if o := outs[sh]; o != nil {
+		for i := range cs.list {
+			o := &cs.list[i]
+			o.backoff = true
+			if class == retrypolicy.Throttled {
+				sh := o.sh
 				sh.mu.Lock()
-				if sh.lim.outcome(now, &p.retry, o.sent, o.throttled, 0) {
+				if sh.lim.outcome(now, &p.retry, o.sent, o.sent, 0) {
 					sh.lim.throttled(now)
 				}
-				backoff[sh] = !sh.lim.adaptive
+				o.backoff = !sh.lim.adaptive
 				sh.mu.Unlock()
 			}
 		}
-		p.settle(shards, retry, now, backoff)
+		p.settle(cs, retry, now)
 		p.putBatch(batch)
 		return
-	}
-	outs := make(map[*shard]*callOutcome, len(shards))
-	for _, sh := range shards {
-		outs[sh] = &callOutcome{sent: sent[sh]}
 	}
 	refreshed := false
 	var moved []movedRec
@@ -481,10 +470,10 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 			k.lastErr = se
 			class := retrypolicy.Classify(code)
 			p.metrics.errorCodeN(st, k.sh, code, 1, p.retry.Decide(class) == retrypolicy.Retry)
-			if class == retrypolicy.Throttled {
-				outs[k.sh].throttled++
+			if o := cs.of(k.sh); class == retrypolicy.Throttled {
+				o.throttled++
 			} else {
-				outs[k.sh].failed++
+				o.failed++
 			}
 			if p.decide(st, k, class, se) {
 				retry = append(retry, k)
@@ -506,9 +495,9 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		if e.SequenceNumber != nil {
 			seq = *e.SequenceNumber
 		}
-		k.sh.mu.Lock()
-		k.sh.lim.accepted(now, k.size)
-		k.sh.mu.Unlock()
+		o := cs.of(k.sh)
+		o.acceptedRecs++
+		o.acceptedBytes += k.size
 		if shardID != k.sh.id && shardID != "" && !k.sh.auto {
 			// The shard map is stale: list the shards again now, so records still
 			// buffered for a closed shard are split by hash key before they are sent.
@@ -527,15 +516,18 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	// Sporadic failures (a few entries of shards that took the rest) are retried at
 	// once; sustained ones lower the shard's rate (throttling, with the adaptive limiter)
 	// or back the shard off (anything else).
-	backoff := make(map[*shard]bool, len(shards))
-	for _, sh := range shards {
-		o := outs[sh]
+	for i := range cs.list {
+		o := &cs.list[i]
+		sh := o.sh
 		sh.mu.Lock()
+		if o.acceptedRecs > 0 {
+			sh.lim.accepted(now, o.acceptedBytes, o.acceptedRecs)
+		}
 		if sh.lim.outcome(now, &p.retry, o.sent, o.throttled, o.failed) && o.throttled+o.failed > 0 {
 			if o.throttled > 0 {
 				sh.lim.throttled(now)
 			}
-			backoff[sh] = o.failed > 0 || !sh.lim.adaptive
+			o.backoff = o.failed > 0 || !sh.lim.adaptive
 		}
 		sh.mu.Unlock()
 	}
@@ -544,13 +536,87 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	for _, m := range moved {
 		p.straddled(st, m.k, m.shardID, m.seq)
 	}
-	p.settle(shards, retry, now, backoff)
+	p.settle(cs, retry, now)
 	p.putBatch(batch)
 }
 
 // callOutcome is what one shard did with its entries of one call.
 type callOutcome struct {
+	sh                      *shard
 	sent, throttled, failed int
+	// acceptedRecs and acceptedBytes are the Kinesis records (and their bytes) the
+	// shard took, given to its limiter once per call.
+	acceptedRecs, acceptedBytes int
+	backoff                     bool // the shard's records to retry wait out a backoff
+}
+
+// callShards is the outcome of one call by shard, in order of first appearance. Most
+// calls span few shards, found by a scan; an index takes over for calls spanning many.
+type callShards struct {
+	list []callOutcome
+	idx  map[*shard]int
+	last int
+	// keys and keyShards are the partition keys of an ordered plain call's records and
+	// their shards, kept to release the keys when the call settles (its records may be
+	// recycled by then).
+	keys      []string
+	keyShards []*shard
+}
+
+// callShardsIndexed is how many shards a call spans before callShards indexes them.
+const callShardsIndexed = 16
+
+var callShardsPool = sync.Pool{New: func() any { return new(callShards) }}
+
+// count records the entries of batch by shard.
+func (c *callShards) count(batch []*krec) {
+	for _, k := range batch {
+		c.of(k.sh).sent++
+		if k.sh.ordered() && !k.sh.aggregating() {
+			c.keys = append(c.keys, k.pk)
+			c.keyShards = append(c.keyShards, k.sh)
+		}
+	}
+}
+
+// of returns sh's outcome, added if sh is new to the call. The pointer is valid until
+// the next call of of.
+func (c *callShards) of(sh *shard) *callOutcome {
+	if c.last < len(c.list) && c.list[c.last].sh == sh {
+		return &c.list[c.last]
+	}
+	if c.idx != nil {
+		if i, ok := c.idx[sh]; ok {
+			c.last = i
+			return &c.list[i]
+		}
+	} else {
+		for i := range c.list {
+			if c.list[i].sh == sh {
+				c.last = i
+				return &c.list[i]
+			}
+		}
+	}
+	c.list = append(c.list, callOutcome{sh: sh})
+	c.last = len(c.list) - 1
+	if c.idx == nil && len(c.list) > callShardsIndexed {
+		c.idx = make(map[*shard]int, 2*len(c.list))
+		for i := range c.list {
+			c.idx[c.list[i].sh] = i
+		}
+	} else if c.idx != nil {
+		c.idx[sh] = c.last
+	}
+	return &c.list[c.last]
+}
+
+func (c *callShards) reset() {
+	clear(c.list)
+	clear(c.keys)
+	clear(c.keyShards)
+	c.list, c.idx, c.last = c.list[:0], nil, 0
+	c.keys, c.keyShards = c.keys[:0], c.keyShards[:0]
 }
 
 // decide applies the retry policy to k, failed with class: it reports whether k is to
@@ -596,23 +662,10 @@ func (p *Producer) recycleBody(body *[]byte) {
 	p.bodyFreeBytes.Add(-n)
 }
 
-// shardsOf returns the distinct shards of batch, in order of first appearance.
-func shardsOf(batch []*krec) ([]*shard, map[*shard]int) {
-	out := make([]*shard, 0, 8)
-	sent := make(map[*shard]int, 8)
-	for _, k := range batch {
-		if sent[k.sh] == 0 {
-			out = append(out, k.sh)
-		}
-		sent[k.sh]++
-	}
-	return out, sent
-}
-
 // settle puts the records to retry back at the front of their shards, in their order,
-// backs off the shards marked in backoff that have records to retry and, in ordered
-// mode, ends the shards' request in flight.
-func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map[*shard]bool) {
+// backs off the shards of the call marked to back off that have records to retry and,
+// in ordered mode, ends the shards' request in flight.
+func (p *Producer) settle(cs *callShards, retry []*krec, now int64) {
 	var groups map[*shard][]*krec
 	if len(retry) > 0 {
 		groups = make(map[*shard][]*krec)
@@ -621,7 +674,8 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map
 		}
 	}
 	var orphans []*krec
-	for _, sh := range shards {
+	for i := range cs.list {
+		sh, backoff := cs.list[i].sh, cs.list[i].backoff
 		ks := groups[sh]
 		var expired []*krec
 		sh.mu.Lock()
@@ -644,7 +698,7 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map
 				orphans = append(orphans, ks...)
 			} else {
 				sh.pushFront(ks)
-				if backoff[sh] && len(ks) > 0 {
+				if backoff && len(ks) > 0 {
 					sh.retryAt = now + int64(p.retry.Delay(retrypolicy.Transient, sh.failures))
 					sh.failures++
 				} else {
@@ -654,11 +708,13 @@ func (p *Producer) settle(shards []*shard, retry []*krec, now int64, backoff map
 		} else {
 			sh.failures = 0
 		}
-		if p.cfg.ordered && sh.busy {
-			sh.busy = false
-			if sh.retired {
-				sh.st.retiredBusy.Add(-1)
+		if sh.ordered() {
+			for j, ksh := range cs.keyShards {
+				if ksh == sh {
+					delete(sh.keysOut, cs.keys[j])
+				}
 			}
+			sh.callEnded()
 		}
 		sh.mu.Unlock()
 		for _, r := range expired {
@@ -701,17 +757,26 @@ func (p *Producer) succeed(st *stream, k *krec, shardID, seq string, only []bool
 		n++
 	}
 	p.metrics.put(st, k, count, len(k.attempts), tally)
-	p.release(int64(count), bytes)
+	if tally != nil {
+		tally.freedRecords += int64(count)
+		tally.freedBytes += bytes
+	} else {
+		p.release(int64(count), bytes)
+	}
 	if ep != nil {
 		tally.release(ep, n)
 	}
 	p.putKrec(k)
 }
 
-// endCall flushes the metrics of a call's tally, then releases the flush epochs of the
-// records it resolved.
+// endCall flushes the metrics of a call's tally, returns the buffer room of the records
+// it resolved, then releases their flush epochs.
 func (p *Producer) endCall(st *stream, tally *callTally) {
 	p.metrics.flush(st, tally)
+	if tally.freedRecords > 0 {
+		p.release(tally.freedRecords, tally.freedBytes)
+		tally.freedRecords, tally.freedBytes = 0, 0
+	}
 	for _, r := range tally.eps {
 		r.ep.release(r.n)
 	}

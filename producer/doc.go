@@ -39,8 +39,9 @@
 //     shard whose range does not hold them are written again where they belong, so a
 //     consumer that filters by hash key range loses nothing.
 //   - Records of one partition key reach the stream in Put order (by default;
-//     WithOrdering(false) trades it away), even under retries and throttling: each
-//     shard has one request in flight, and retried records stay ahead of later ones.
+//     WithOrdering(false) trades it away), even under retries and throttling: an
+//     aggregating shard has one request in flight, a plain one never has two records
+//     of one key in flight, and retried records stay ahead of later ones.
 //   - Failures are classified by one error table shared with the consumer
 //     (internal/retrypolicy) and retried by one RetryPolicy (WithRetryPolicy). A shard
 //     that fails a few entries of calls it otherwise accepts (sporadic throttling or

@@ -18,9 +18,23 @@ type hashCache struct {
 	slots []atomic.Pointer[hashEntry]
 }
 
+// hashEntry is one cached key. A key of up to inlineKeyLen bytes is held in the
+// entry itself, so a lookup reads one cache line; a longer one in long.
 type hashEntry struct {
-	pk string
-	hk hashkey.Key
+	hk   hashkey.Key
+	n    uint8
+	key  [inlineKeyLen]byte
+	long string
+}
+
+// inlineKeyLen is the longest key held in its entry (entries are 64 bytes).
+const inlineKeyLen = 31
+
+func (e *hashEntry) is(pk string) bool {
+	if len(pk) <= inlineKeyLen {
+		return int(e.n) == len(pk) && string(e.key[:e.n]) == pk
+	}
+	return e.long == pk
 }
 
 func newHashCache(size int) *hashCache {
@@ -37,11 +51,19 @@ func (c *hashCache) get(pk string) hashkey.Key {
 		return hashkey.FromPartitionKey(pk)
 	}
 	slot := &c.slots[maphash.String(c.seed, pk)&c.mask]
-	if e := slot.Load(); e != nil && e.pk == pk {
+	if e := slot.Load(); e != nil && e.is(pk) {
 		return e.hk
 	}
 	k := hashkey.FromPartitionKey(pk)
 	// Keep a copy of the key: the caller's string may alias a buffer it reuses.
-	slot.Store(&hashEntry{pk: string([]byte(pk)), hk: k})
+	e := &hashEntry{hk: k, n: uint8(len(pk))}
+	if len(pk) <= inlineKeyLen {
+		copy(e.key[:], pk)
+	} else {
+		// n then matches no key short enough to be compared inline.
+		e.n = inlineKeyLen + 1
+		e.long = string([]byte(pk))
+	}
+	slot.Store(e)
 	return k
 }

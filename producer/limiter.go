@@ -159,11 +159,11 @@ func (l *limiter) outcome(now int64, pol *retrypolicy.Policy, sent, throttled, f
 	return pol.Saturated(l.winSent+l.prevSent, l.winFailed+l.prevFailed)
 }
 
-// accepted records that the shard took size bytes in one Kinesis record.
-func (l *limiter) accepted(now int64, size int) {
+// accepted records that the shard took recs Kinesis records of bytes bytes in all.
+func (l *limiter) accepted(now int64, bytes, recs int) {
 	l.roll(now)
-	l.winBytes += float64(size)
-	l.winRecs++
+	l.winBytes += float64(bytes)
+	l.winRecs += float64(recs)
 	if !l.adaptive || l.rateBytes == 0 {
 		return
 	}

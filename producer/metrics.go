@@ -320,6 +320,9 @@ type callTally struct {
 	stats  [][tallyMetrics]metrics.Stat
 	count  int64          // user records put
 	eps    []epochRelease // flush epochs to release once the metrics are in
+	// freedRecords and freedBytes are the buffer room of the records the call resolved,
+	// returned once for the call (one wake of blocked Puts, not one per record).
+	freedRecords, freedBytes int64
 }
 
 type epochRelease struct {
@@ -332,6 +335,10 @@ type epochRelease struct {
 func (t *callTally) release(ep *epoch, n int64) {
 	if t == nil {
 		ep.release(n)
+		return
+	}
+	if last := len(t.eps) - 1; last >= 0 && t.eps[last].ep == ep {
+		t.eps[last].n += n
 		return
 	}
 	t.eps = append(t.eps, epochRelease{ep, n})

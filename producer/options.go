@@ -376,14 +376,16 @@ func (rp RetryPolicy) policy() retrypolicy.Policy {
 }
 
 // WithOrdering keeps records of one partition key in Put order in the stream, even under
-// retries and throttling: each shard has at most one request in flight, carrying at most
-// one Kinesis record per partition key, and retried records stay ahead of later ones.
-// On by default: measured side by side (README), it costs no throughput, with or
-// without throttling. Without aggregation a call carries at most one record per
-// partition key, so a shard fed by a few hot keys sends only that many records per
-// round trip: aggregate, or trade order away. WithOrdering(false) lets a shard have
-// several calls in flight, so a key's records can reach the stream out of Put order
-// (as with the KPL), for about a tenth less CPU per record when aggregating.
+// retries and throttling: an aggregating shard has at most one request in flight,
+// carrying one aggregate; a plain shard has several, but never two records of one
+// partition key in flight at once (it sends its waiting records in order and stops at
+// one whose key is out); retried records stay ahead of later ones. On by default:
+// measured side by side (README), it costs no throughput when aggregating, with or
+// without throttling. Without aggregation the records of a key travel one round trip
+// at a time, so a shard fed by a few hot keys sends only that many records per round
+// trip: aggregate, or trade order away. WithOrdering(false) lets every shard have
+// several calls in flight with any records, so a key's records can reach the stream
+// out of Put order (as with the KPL); see the README for what it saves.
 func WithOrdering(on bool) Option {
 	return func(c *config) error { c.ordered = on; return nil }
 }

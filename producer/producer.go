@@ -129,6 +129,7 @@ type Producer struct {
 	callOpt     []func(*kinesis.Options) // JSON PutRecords (our serializer)
 	cborOpt     []func(*kinesis.Options) // CBOR PutRecords
 	calls       [][]*krec                // the dispatcher's scratch: calls of one pass
+	buildGen    uint64                   // the dispatcher's count of calls built (shard.buildGen)
 	waves       atomic.Int64             // waves of more than one call started
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64
@@ -164,8 +165,9 @@ type Producer struct {
 	// clock is a coarse producer time for stamping records: see clockTick.
 	clock    atomic.Int64
 	hashes   *hashCache
-	dataFree chan []byte  // recycled aggregate buffers
-	bodyFree chan *[]byte // recycled CBOR request bodies
+	dataFree chan []byte    // recycled aggregate buffers
+	slabFree chan *krecSlab // recycled slabs of plain records
+	bodyFree chan *[]byte   // recycled CBOR request bodies
 	// bodyFreeBytes is the capacity of the bodies in bodyFree, kept under
 	// maxFreeBodyBytes.
 	bodyFreeBytes atomic.Int64
@@ -232,6 +234,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		streams:     make(map[string]*stream),
 		hashes:      newHashCache(cfg.hashCacheSize),
 		dataFree:    newDataFree(cfg.aggMaxBytes),
+		slabFree:    make(chan *krecSlab, freeSlabs(&cfg)),
 		bodyFree:    make(chan *[]byte, cfg.maxInFlight),
 		wake:        make(chan struct{}, 1),
 		slots:       make(chan struct{}, cfg.maxInFlight),

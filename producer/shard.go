@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -37,9 +38,68 @@ type krec struct {
 	// unsealed marks a KPL aggregate whose MD5 trailer is not written yet: the sender
 	// writes the trailers of a whole call at once (sealCall).
 	unsealed bool
+	// slab is the slab a plain record was allocated in (newPlainKrec); such a record
+	// is never pooled, and users starts in one.
+	slab *krecSlab
+	one  [1]userRec
 }
 
 var krecPool = sync.Pool{New: func() any { return new(krec) }}
+
+// krecSlabSize is how many plain records a shard allocates at once. A shard's plain
+// records then lie one after another in memory, in the order they are put, taken and
+// resolved: with the buffer full of records put long ago, reading them in order costs
+// a fraction of the cache misses of pooled records scattered over the heap.
+const krecSlabSize = 256
+
+// krecSlab is room for krecSlabSize plain records. It is recycled once every record
+// handed out from it is resolved and its shard has moved on to another slab.
+type krecSlab struct {
+	recs [krecSlabSize]krec
+	live atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
+}
+
+// unref drops one reference to s and recycles s after the last.
+func (s *krecSlab) unref(p *Producer) {
+	if s.live.Add(-1) == 0 {
+		select {
+		case p.slabFree <- s:
+		default:
+		}
+	}
+}
+
+// freeSlabs is how many recycled slabs a producer keeps: as many as the plain records
+// the buffer bound admits fill (their PlainRecordOverhead pays for a krec each), so the
+// slabs kept and in use stay within about twice that, and at most 1,024 (54 MiB).
+func freeSlabs(c *config) int {
+	recs := min(c.maxBufRecords, c.maxBufBytes/PlainRecordOverhead)
+	return int(min(max(recs/krecSlabSize, 16), 1024))
+}
+
+// newPlainKrec returns a zeroed krec for a plain record of sh, from sh's slab. sh.mu
+// must be held.
+func (sh *shard) newPlainKrec() *krec {
+	p := sh.st.p
+	if sh.slab == nil || sh.slabNext == krecSlabSize {
+		if sh.slab != nil {
+			sh.slab.unref(p)
+		}
+		select {
+		case sh.slab = <-p.slabFree:
+		default:
+			sh.slab = new(krecSlab)
+		}
+		sh.slab.live.Store(1)
+		sh.slabNext = 0
+	}
+	k := &sh.slab.recs[sh.slabNext]
+	sh.slabNext++
+	sh.slab.live.Add(1)
+	k.slab = sh.slab
+	k.users = k.one[:0:1]
+	return k
+}
 
 // sealNow writes k's MD5 trailer if it is still missing, for the paths that read an
 // aggregate back before it is sent.
@@ -100,6 +160,11 @@ func (p *Producer) putKrec(k *krec) {
 	if k.owned && cap(k.data) <= 2*p.cfg.aggMaxBytes {
 		p.putData(k.data[:0])
 	}
+	if s := k.slab; s != nil {
+		*k = krec{}
+		s.unref(p)
+		return
+	}
 	users := k.users[:0]
 	if cap(users) > 1<<16 {
 		users = nil
@@ -146,15 +211,23 @@ type shard struct {
 	open      []userRec // user records in agg
 	openBytes int64
 	openFirst int64
-	q         []*krec // waiting Kinesis records, oldest first, from qHead
+	q         []*krec   // waiting Kinesis records, oldest first, from qHead
+	slab      *krecSlab // where the shard's next plain records go (newPlainKrec)
+	slabNext  int
 	qHead     int
 	qBytes    int
 	urgent    bool
-	busy      bool // ordered mode: a request is in flight
-	lastPut   int64
-	retryAt   int64
-	failures  int
-	lim       limiter
+	// calls counts the calls in flight holding records of the shard (ordered mode).
+	// An aggregating shard sends one call at a time; a plain shard sends as many as it
+	// likes, but never two records of one partition key at once (keysOut), and it stops
+	// at a front record whose key is out, so no record overtakes an earlier one of its key.
+	calls    int
+	keysOut  map[string]struct{}
+	buildGen uint64 // the dispatcher's build that last took a record of the shard
+	lastPut  int64
+	retryAt  int64
+	failures int
+	lim      limiter
 	// auto marks the one buffer of a stream with AUTO record distribution: it covers
 	// every hash key, the service picks the shard of each record, nothing is aggregated
 	// and no prediction is checked.
@@ -255,7 +328,7 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 	u.put = max(u.put, sh.lastPut)
 	sh.lastPut = u.put
 	if !sh.aggregating() {
-		k := p.getKrec()
+		k := sh.newPlainKrec()
 		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
 		k.users = append(k.users, u)
 		k.size = len(rec.Data) + len(rec.PartitionKey)
@@ -326,10 +399,34 @@ func (sh *shard) retire() []*krec {
 	for sh.qLen() > 0 {
 		out = append(out, sh.popFront())
 	}
-	if sh.busy {
+	if sh.calls > 0 {
 		sh.st.retiredBusy.Add(1)
 	}
 	return out
+}
+
+// waitsForCall reports whether, in ordered mode, the shard's front record must wait for
+// a call in flight. sh.mu must be held and the queue not empty.
+func (sh *shard) waitsForCall() bool {
+	if !sh.ordered() || sh.calls == 0 {
+		return false
+	}
+	if sh.aggregating() {
+		return true
+	}
+	_, out := sh.keysOut[sh.front().pk]
+	return out
+}
+
+// callEnded ends, in ordered mode, one of the shard's calls in flight. sh.mu must be held.
+func (sh *shard) callEnded() {
+	if !sh.ordered() || sh.calls == 0 {
+		return
+	}
+	sh.calls--
+	if sh.calls == 0 && sh.retired {
+		sh.st.retiredBusy.Add(-1)
+	}
 }
 
 // prepend puts ks ahead of the shard's waiting records; false if the shard is retired.

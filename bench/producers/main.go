@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -67,7 +68,19 @@ func main() {
 	limits := flag.Bool("limits", false, "engine per-shard limits on")
 	throttle := flag.Float64("throttle-rate", 0, "fraction of PutRecords entries the engine throttles at random")
 	rounds := flag.Int("rounds", 1, "run every producer this many times, rotating the order each round, and print each producer's median round last (\"median\": true)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the client (every run) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *size < sinkproc.StampSize {
 		fatal(fmt.Errorf("-size %d below %d", *size, sinkproc.StampSize))
 	}

@@ -120,7 +120,19 @@ func (p *protocol) DeserializeResponse(ctx context.Context, schema *smithy.Opera
 	if decode == nil || !ok && !p.cbor {
 		return p.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
 	}
-	body, err := readBody(resp.Body, resp.ContentLength)
+	var body []byte
+	var err error
+	if op == "PutRecords" {
+		// Its decoders and DecodeCBORError copy what they keep: the body is recycled.
+		var bp *[]byte
+		bp, err = readPooledBody(resp.Body, resp.ContentLength)
+		if bp != nil {
+			defer putResponseBody(bp)
+			body = *bp
+		}
+	} else {
+		body, err = readBody(resp.Body, resp.ContentLength)
+	}
 	if err != nil {
 		return &smithy.DeserializationError{Err: err}
 	}
@@ -155,6 +167,46 @@ func (e *NotCBORError) Error() string { return e.Op + " not answered in CBOR: " 
 
 // Unwrap returns the decoding error.
 func (e *NotCBORError) Unwrap() error { return e.Err }
+
+// responseBodies are PutRecords response bodies kept for reuse (a response is some
+// 30-100 KiB for 500 entries): at most 16, of at most maxPooledBody bytes each.
+var responseBodies = make(chan *[]byte, 16)
+
+const maxPooledBody = 1 << 20
+
+// readPooledBody reads a whole response body, as readBody does, into a recycled buffer;
+// putResponseBody gives it back once nothing refers to it.
+func readPooledBody(r io.Reader, n int64) (*[]byte, error) {
+	if n < 0 || n > maxPooledBody {
+		b, err := readBody(r, n)
+		return &b, err
+	}
+	var bp *[]byte
+	select {
+	case bp = <-responseBodies:
+	default:
+		bp = new([]byte)
+	}
+	if int64(cap(*bp)) < n {
+		*bp = make([]byte, n)
+	}
+	*bp = (*bp)[:n]
+	if _, err := io.ReadFull(r, *bp); err != nil {
+		putResponseBody(bp)
+		return nil, err
+	}
+	return bp, nil
+}
+
+func putResponseBody(bp *[]byte) {
+	if cap(*bp) > maxPooledBody {
+		return
+	}
+	select {
+	case responseBodies <- bp:
+	default:
+	}
+}
 
 // readBody reads a whole response body into one buffer sized from Content-Length.
 func readBody(r io.Reader, n int64) ([]byte, error) {

@@ -2,6 +2,7 @@ package kinesiswire
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -145,6 +146,35 @@ func (in *interned) get(b []byte) *string {
 type entryFields struct {
 	seqs       []string
 	ids, codes interned
+	// seqBytes holds the bytes of the sequence numbers, one after another; each
+	// sequence number is a string over its part (see seq), so a response's sequence
+	// numbers take one or a few allocations instead of one each.
+	seqBytes []byte
+}
+
+// seqBytesPerEntry is room for one sequence number (56 digits today) in seqBytes.
+const seqBytesPerEntry = 56
+
+// newEntryFields returns the fields of a response of n entries (n < 0: unknown).
+func newEntryFields(n int) entryFields {
+	if n < 0 {
+		return entryFields{}
+	}
+	return entryFields{seqs: make([]string, 0, n), seqBytes: make([]byte, 0, n*seqBytesPerEntry)}
+}
+
+// seq returns a string of v's bytes. It appends them to seqBytes and returns a string
+// over that copy: bytes once appended are never written again (a growing append
+// moves later bytes to a new array and leaves the old one to the strings over it),
+// which is the contract unsafe.String asks for. A caller keeping one sequence number
+// keeps its response's seqBytes array alive (some 28 KiB for 500 entries).
+func (ef *entryFields) seq(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	start := len(ef.seqBytes)
+	ef.seqBytes = append(ef.seqBytes, v...)
+	return unsafe.String(&ef.seqBytes[start], len(v))
 }
 
 // Entry fields, numbered by fieldOf.
@@ -179,7 +209,7 @@ func (ef *entryFields) set(e *types.PutRecordsResultEntry, f int, v []byte) {
 			// entries already decoded keep pointing into the old one.
 			ef.seqs = make([]string, 0, max(16, 2*cap(ef.seqs)))
 		}
-		ef.seqs = append(ef.seqs, string(v))
+		ef.seqs = append(ef.seqs, ef.seq(v))
 		e.SequenceNumber = &ef.seqs[len(ef.seqs)-1]
 	case fieldShardID:
 		e.ShardId = ef.ids.get(v)
@@ -197,10 +227,9 @@ func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) er
 		return err
 	}
 	n := items.Count()
-	var ef entryFields
+	ef := newEntryFields(n)
 	if n >= 0 {
 		out.Records = make([]types.PutRecordsResultEntry, 0, n)
-		ef.seqs = make([]string, 0, n)
 	}
 	for r.Next(&items) {
 		e := types.PutRecordsResultEntry{}

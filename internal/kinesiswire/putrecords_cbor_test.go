@@ -1,6 +1,7 @@
 package kinesiswire
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -131,7 +132,12 @@ func compare(t *testing.T, b []byte) {
 	t.Helper()
 	want, rerr := reference(b)
 	var got kinesis.PutRecordsOutput
-	err := DecodePutRecordsOutputCBOR(b, &got)
+	// The decoder must copy what it keeps: the protocol recycles response bodies.
+	own := bytes.Clone(b)
+	err := DecodePutRecordsOutputCBOR(own, &got)
+	for i := range own {
+		own[i] = 0xff
+	}
 	if err != nil && !errors.Is(err, ErrMalformed) {
 		t.Fatalf("%x: error %v does not wrap ErrMalformed", b, err)
 	}

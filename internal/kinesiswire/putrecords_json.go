@@ -127,7 +127,7 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 	// take one allocation each.
 	n := d.countItems()
 	out.Records = make([]types.PutRecordsResultEntry, 0, n)
-	ef := entryFields{seqs: make([]string, 0, n)}
+	ef := newEntryFields(n)
 	return d.array(func() error {
 		var e types.PutRecordsResultEntry
 		if d.literal("null") {

@@ -6,7 +6,8 @@
 // every KPL aggregate with an MD5 trailer, and the consumer verifies the MD5
 // trailer of every aggregate it reads. One MD5 or SHA-256 cannot be
 // parallelised, but a batch of them can: with AVX-512 one instruction
-// advances sixteen messages by one step. MD5 and SHA256 take a batch, group
+// advances sixteen messages by one step (MD5 also has an AVX2 kernel that
+// advances eight, run for each half of the sixteen lanes). MD5 and SHA256 take a batch, group
 // the messages into rounds of lanes, read each message where it lies (only
 // its last partial block and the padding are copied) and fall back to
 // crypto/md5 and crypto/sha256 per message where the CPU has no lanes or a

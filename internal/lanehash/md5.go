@@ -19,11 +19,11 @@ var md5Force = md5Auto
 // MD5 sets sums[i] to the MD5 digest of msgs[i] for every i. It panics if
 // len(sums) != len(msgs). Results equal crypto/md5.Sum bit for bit.
 //
-// With AVX-512, messages share 16 lanes: each lane hashes one message at a
+// With AVX-512 or AVX2, messages share 16 lanes: each lane hashes one message at a
 // time, reading its full 64-byte blocks where they lie, and takes the next
 // message of the batch as soon as its current one is done, so the caller
 // need not sort or group msgs. Batches too small for lanes to pay off, and
-// CPUs without AVX-512, use crypto/md5 per message. MD5 does not allocate,
+// CPUs without AVX-512 or AVX2, use crypto/md5 per message. MD5 does not allocate,
 // start goroutines or keep state between calls, and it may be called
 // concurrently. Messages may alias each other; sums must not overlap them.
 func MD5(sums [][16]byte, msgs [][]byte) {
@@ -40,7 +40,7 @@ func MD5(sums [][16]byte, msgs [][]byte) {
 }
 
 // MD5Lanes reports how many messages MD5 advances together on this CPU:
-// 16 with AVX-512, 1 otherwise.
+// 16 with AVX-512 or AVX2, 1 otherwise.
 func MD5Lanes() int {
 	if md5HasLanes {
 		return 16

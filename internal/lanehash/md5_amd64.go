@@ -2,8 +2,9 @@
 
 package lanehash
 
-// md5HasLanes reports whether MD5 has its 16-lane kernel on this CPU.
-var md5HasLanes = hasAVX512
+// md5HasLanes reports whether MD5 has a lane kernel on this CPU: 16 lanes in
+// one register with AVX-512, two halves of 8 with AVX2.
+var md5HasLanes = hasAVX512 || hasAVX2
 
 // The crossover between the lanes and crypto/md5, measured with
 // BenchmarkMD5Crossover (forced lanes against crypto/md5 on the same
@@ -42,16 +43,39 @@ func md5WorthLanes(msgs [][]byte) bool {
 	return total >= md5MinLaneBytes
 }
 
-// md5Blocks is the kernel md5Lanes16 drives: the assembly with AVX-512,
-// the portable kernel otherwise (only tests get there, through
+// md5Blocks is the kernel md5Lanes16 drives: the assembly with AVX-512 or
+// AVX2, the portable kernel otherwise (only tests get there, through
 // md5ForceLanes).
 func md5Blocks(state *[4][16]uint32, ptrs *[16]*byte, blocks int) {
-	if hasAVX512 {
+	switch {
+	case hasAVX512:
 		md5BlocksAVX512(state, ptrs, blocks)
-		return
+	case hasAVX2:
+		md5BlocksAVX2(state, ptrs, blocks)
+	default:
+		md5BlocksGeneric(state, ptrs, blocks)
 	}
-	md5BlocksGeneric(state, ptrs, blocks)
 }
+
+// md5BlocksAVX2 has the contract of md5BlocksGeneric, in two calls of the
+// 8-lane kernel, one per half of the lanes with a busy lane.
+func md5BlocksAVX2(state *[4][16]uint32, ptrs *[16]*byte, blocks int) {
+	for half := range 2 {
+		for _, p := range ptrs[8*half : 8*half+8] {
+			if p != nil {
+				md5Blocks8AVX2(state, ptrs, blocks, half)
+				break
+			}
+		}
+	}
+}
+
+// md5Blocks8AVX2 hashes, for every lane 8*half+i (i < 8) whose pointer is not
+// nil, blocks consecutive 64-byte blocks into the lane's chaining value,
+// leaving the other lanes alone.
+//
+//go:noescape
+func md5Blocks8AVX2(state *[4][16]uint32, ptrs *[16]*byte, blocks int, half int)
 
 // md5BlocksAVX512 has the contract of md5BlocksGeneric: for every lane
 // whose pointer is not nil it hashes blocks consecutive 64-byte blocks from

@@ -46,3 +46,12 @@ func TestMD5WorthLanes(t *testing.T) {
 		})
 	}
 }
+
+// TestMD5BlocksAVX2Kernel checks the AVX2 kernel also where md5Blocks picks the
+// AVX-512 one.
+func TestMD5BlocksAVX2Kernel(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	checkMD5Kernel(t, md5BlocksAVX2)
+}
