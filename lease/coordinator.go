@@ -40,6 +40,10 @@ func (s HeldState) String() string {
 type Held struct {
 	Lease Lease
 	State HeldState
+	// Term tells apart the times the coordinator held a lease: it is new each time the
+	// coordinator starts holding one, so a lease lost and held again has another term.
+	// Lease.Counter cannot tell them apart, as checkpoints move it too.
+	Term uint64
 }
 
 // Coordinator keeps one worker's leases: it renews the leases it holds every third of the
@@ -59,8 +63,19 @@ type Coordinator struct {
 	changed chan struct{}
 
 	mu      sync.Mutex
-	held    map[string]*Held
+	terms   uint64
+	held    map[string]*heldLease
 	waiting map[string]handoffWait // assigned to us, previous owner still checkpointing
+}
+
+// heldLease is a lease the coordinator holds. Every write of its holder (renewal,
+// checkpoint, prepared checkpoint) moves its counter and is conditional on it, so they
+// take write in turn, each using the counter the one before left, as Java KCL
+// synchronizes them on its held lease. Lease and State are guarded by Coordinator.mu;
+// a goroutine holding write may then take Coordinator.mu, never the other way round.
+type heldLease struct {
+	write sync.Mutex
+	Held
 }
 
 // handoffWait is what a new owner knows of a handoff it waits for.
@@ -130,7 +145,7 @@ func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Co
 	}
 	c := &Coordinator{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
 		failover: DefaultFailoverTime, handoff: 30 * time.Second,
-		changed: make(chan struct{}, 1), held: map[string]*Held{}, waiting: map[string]handoffWait{}}
+		changed: make(chan struct{}, 1), held: map[string]*heldLease{}, waiting: map[string]handoffWait{}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -159,7 +174,7 @@ func (c *Coordinator) Held() []Held {
 	defer c.mu.Unlock()
 	out := make([]Held, 0, len(c.held))
 	for _, h := range c.held {
-		out = append(out, Held{Lease: h.Lease.Clone(), State: h.State})
+		out = append(out, Held{Lease: h.Lease.Clone(), State: h.State, Term: h.Term})
 	}
 	slices.SortFunc(out, func(a, b Held) int {
 		switch {
@@ -174,7 +189,10 @@ func (c *Coordinator) Held() []Held {
 }
 
 // Checkpointer returns a Checkpointer for the held lease key, starting from its stored
-// checkpoint and pending checkpoint.
+// checkpoint and pending checkpoint. Its writes are fenced by the lease counter as Java
+// KCL's are: each uses the counter of the coordinator's held lease, after any renewal in
+// progress, and records the counter it wrote. Once the coordinator stops holding this
+// lease (lost, released, or held again after a loss) they fail with ErrLeaseLost.
 func (c *Coordinator) Checkpointer(key string) (*checkpoint.Checkpointer, error) {
 	c.mu.Lock()
 	h, ok := c.held[key]
@@ -186,7 +204,69 @@ func (c *Coordinator) Checkpointer(key string) (*checkpoint.Checkpointer, error)
 	if !ok {
 		return nil, &Error{Op: "checkpointer", Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}
 	}
-	return checkpoint.New(c.store, key, c.worker, l.Checkpoint, checkpoint.WithPending(l.PendingCheckpoint, l.PendingCheckpointState))
+	return checkpoint.New(heldCheckpoints{c: c, h: h}, key, c.worker, l.Checkpoint, checkpoint.WithPending(l.PendingCheckpoint, l.PendingCheckpointState))
+}
+
+// heldCheckpoints is the checkpoint.Store of one held lease.
+type heldCheckpoints struct {
+	c *Coordinator
+	h *heldLease
+}
+
+func (w heldCheckpoints) WriteCheckpoint(ctx context.Context, _, _ string, cp checkpoint.Value) error {
+	return w.c.writeHeld(ctx, "checkpoint", w.h, func(l Lease) (Lease, error) { return w.c.store.WriteCheckpoint(ctx, l, cp) })
+}
+
+func (w heldCheckpoints) WritePendingCheckpoint(ctx context.Context, _, _ string, cp checkpoint.Value, state []byte) error {
+	return w.c.writeHeld(ctx, "prepare", w.h, func(l Lease) (Lease, error) {
+		return w.c.store.WritePendingCheckpoint(ctx, l, cp, state)
+	})
+}
+
+// writeHeld runs write with the held lease h, after any other write of h in progress, and
+// keeps the lease it returns. A lease no longer held (or held anew) fails with
+// ErrLeaseLost; a write that finds the lease lost drops it, as a failed renewal does.
+func (c *Coordinator) writeHeld(ctx context.Context, op string, h *heldLease, write func(Lease) (Lease, error)) error {
+	h.write.Lock()
+	defer h.write.Unlock()
+	c.mu.Lock()
+	key := h.Lease.Key
+	if c.held[key] != h {
+		c.mu.Unlock()
+		return &Error{Op: op, Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}
+	}
+	l := h.Lease
+	c.mu.Unlock()
+	nl, err := write(l)
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		return err
+	}
+	c.mu.Lock()
+	changed := false
+	if c.held[key] == h {
+		if err == nil {
+			st := stateOf(&nl, c.worker)
+			changed = st != h.State
+			h.Lease, h.State = nl, st
+		} else {
+			c.drop(key)
+			changed = true
+		}
+	}
+	c.mu.Unlock()
+	if changed {
+		c.notify()
+	}
+	return err
+}
+
+// drop stops holding key. It must be called with c.mu held.
+func (c *Coordinator) drop(key string) {
+	delete(c.held, key)
+	if c.meter != nil {
+		c.meter.Forget(key)
+	}
+	c.log.Info("lease lost", zap.String("lease", key))
 }
 
 func stateOf(l *Lease, worker string) HeldState {
@@ -197,25 +277,33 @@ func stateOf(l *Lease, worker string) HeldState {
 }
 
 // RenewAll renews every held lease once. Leases whose renewal fails with ErrLeaseLost
-// are dropped; other errors leave the lease held until it would expire.
+// are dropped; other errors leave the lease held until it would expire. A renewal waits
+// for a checkpoint of the same lease in progress and uses the counter it wrote.
 func (c *Coordinator) RenewAll(ctx context.Context) error {
 	c.mu.Lock()
-	todo := make([]Lease, 0, len(c.held))
+	todo := make([]*heldLease, 0, len(c.held))
 	for _, h := range c.held {
-		todo = append(todo, h.Lease)
+		todo = append(todo, h)
 	}
 	c.mu.Unlock()
 	var errs []error
 	changed := false
-	for _, l := range todo {
+	for _, h := range todo {
+		h.write.Lock()
+		c.mu.Lock()
+		l, still := h.Lease, c.held[h.Lease.Key] == h
+		c.mu.Unlock()
+		if !still {
+			h.write.Unlock()
+			continue
+		}
 		if c.meter != nil {
 			l.ThroughputKBps = c.meter.Sample(l.Key)
 		}
 		nl, err := c.store.Renew(ctx, l)
 		c.mu.Lock()
-		h, still := c.held[l.Key]
 		switch {
-		case !still:
+		case c.held[l.Key] != h:
 		case err == nil:
 			st := stateOf(&nl, c.worker)
 			if st != h.State {
@@ -223,16 +311,13 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 			}
 			h.Lease, h.State = nl, st
 		case errors.Is(err, ErrLeaseLost):
-			delete(c.held, l.Key)
-			if c.meter != nil {
-				c.meter.Forget(l.Key)
-			}
+			c.drop(l.Key)
 			changed = true
-			c.log.Info("lease lost", zap.String("lease", l.Key))
 		default:
 			errs = append(errs, err)
 		}
 		c.mu.Unlock()
+		h.write.Unlock()
 	}
 	if changed {
 		c.notify()
@@ -307,7 +392,8 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 		}
 		c.mu.Lock()
 		delete(c.waiting, key)
-		c.held[key] = &Held{Lease: l, State: Processing}
+		c.terms++
+		c.held[key] = &heldLease{Held: Held{Lease: l, State: Processing, Term: c.terms}}
 		if c.meter != nil {
 			c.meter.Seed(key, l.ThroughputKBps)
 		}

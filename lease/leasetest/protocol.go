@@ -332,7 +332,7 @@ func ShardSync(t *testing.T, db lease.DynamoDBAPI) {
 	}
 	// The parent is processed to its end.
 	p, _ := s.Take(ctx, *byKey["shardId-0"], "w")
-	if err := s.WriteCheckpoint(ctx, "shardId-0", "w", checkpoint.ShardEnd); err != nil {
+	if _, err := s.WriteCheckpoint(ctx, p, checkpoint.ShardEnd); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateChildShards(ctx, p.Key, []string{"shardId-1", "shardId-2"}); err != nil {
@@ -351,7 +351,7 @@ func ShardSync(t *testing.T, db lease.DynamoDBAPI) {
 	}
 	for _, k := range []string{"shardId-1", "shardId-2"} {
 		l, _ := s.Take(ctx, *byKey[k], "w")
-		if err := s.WriteCheckpoint(ctx, l.Key, "w", checkpoint.Value{SequenceNumber: "5"}); err != nil {
+		if _, err := s.WriteCheckpoint(ctx, l, checkpoint.Value{SequenceNumber: "5"}); err != nil {
 			t.Fatal(err)
 		}
 	}
