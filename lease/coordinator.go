@@ -47,10 +47,17 @@ type Held struct {
 }
 
 // Coordinator keeps one worker's leases: it renews the leases it holds every third of the
-// failover time, discovers leases the leader assigned to it (waiting for a graceful
-// handoff to finish, or taking the lease when the previous owner exceeds the handoff
-// timeout or stops renewing for the failover time), and reports changes through Changed and Held. It never takes leases on its own
-// initiative: only the leader assigns. It is safe for concurrent use.
+// failover time, discovers leases the leader assigned to it, and reports changes through
+// Changed and Held. It never takes leases on its own initiative: only the leader assigns.
+//
+// Graceful handoffs run as in Java KCL 3.x. The new owner never takes a lease whose
+// checkpoint owner is another worker: it starts only once the old owner has released
+// it. The old owner, told by its renewal (HandoffRequested), stops processing,
+// checkpoints and releases; if it has not released within the handoff timeout of
+// learning of the handoff, its coordinator stops holding the lease and transfers it to
+// the new owner itself (Java's gracefulLeaseHandoffTimeoutMillis, 30 s by default). An
+// old owner that dies stops renewing: the leader reassigns the lease once it expires.
+// It is safe for concurrent use.
 type Coordinator struct {
 	store    *Store
 	worker   string
@@ -62,10 +69,9 @@ type Coordinator struct {
 
 	changed chan struct{}
 
-	mu      sync.Mutex
-	terms   uint64
-	held    map[string]*heldLease
-	waiting map[string]handoffWait // assigned to us, previous owner still checkpointing
+	mu    sync.Mutex
+	terms uint64
+	held  map[string]*heldLease
 }
 
 // heldLease is a lease the coordinator holds. Every write of its holder (renewal,
@@ -76,13 +82,20 @@ type Coordinator struct {
 type heldLease struct {
 	write sync.Mutex
 	Held
+	// handoffSince is when the coordinator first saw the lease in HandoffRequested.
+	handoffSince time.Time
 }
 
-// handoffWait is what a new owner knows of a handoff it waits for.
-type handoffWait struct {
-	since        time.Time // first seen assigned to us
-	counter      int64     // last counter seen
-	counterSince time.Time // when that counter was first seen
+// set records l as the stored state of h and reports whether h's state changed. It must
+// be called with c.mu held.
+func (c *Coordinator) set(h *heldLease, l Lease) bool {
+	st := stateOf(&l, c.worker)
+	changed := st != h.State
+	if changed && st == HandoffRequested {
+		h.handoffSince = c.clock.Now()
+	}
+	h.Lease, h.State = l, st
+	return changed
 }
 
 // CoordinatorOption configures a Coordinator.
@@ -99,8 +112,10 @@ func WithFailoverTime(d time.Duration) CoordinatorOption {
 	}
 }
 
-// WithHandoffTimeout sets how long a new owner waits for the previous owner to release a
-// lease before taking it (30 s by default, as Java KCL).
+// WithHandoffTimeout sets how long the old owner of a lease being handed off may take to
+// stop processing and release it, from the renewal that told it of the handoff, before
+// its coordinator transfers the lease to the new owner without a final checkpoint (30 s
+// by default, Java KCL's gracefulLeaseHandoffTimeoutMillis).
 func WithHandoffTimeout(d time.Duration) CoordinatorOption {
 	return func(c *Coordinator) error {
 		if d <= 0 {
@@ -145,7 +160,7 @@ func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Co
 	}
 	c := &Coordinator{store: store, worker: worker, clock: clock.Real, log: zap.NewNop(),
 		failover: DefaultFailoverTime, handoff: 30 * time.Second,
-		changed: make(chan struct{}, 1), held: map[string]*heldLease{}, waiting: map[string]handoffWait{}}
+		changed: make(chan struct{}, 1), held: map[string]*heldLease{}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -245,9 +260,7 @@ func (c *Coordinator) writeHeld(ctx context.Context, op string, h *heldLease, wr
 	changed := false
 	if c.held[key] == h {
 		if err == nil {
-			st := stateOf(&nl, c.worker)
-			changed = st != h.State
-			h.Lease, h.State = nl, st
+			changed = c.set(h, nl)
 		} else {
 			c.drop(key)
 			changed = true
@@ -305,11 +318,9 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 		switch {
 		case c.held[l.Key] != h:
 		case err == nil:
-			st := stateOf(&nl, c.worker)
-			if st != h.State {
+			if c.set(h, nl) {
 				changed = true
 			}
-			h.Lease, h.State = nl, st
 		case errors.Is(err, ErrLeaseLost):
 			c.drop(l.Key)
 			changed = true
@@ -319,16 +330,57 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 		c.mu.Unlock()
 		h.write.Unlock()
 	}
+	if c.transferOverdue(ctx, &errs) {
+		changed = true
+	}
 	if changed {
 		c.notify()
 	}
 	return errors.Join(errs...)
 }
 
+// transferOverdue stops holding every lease whose handoff this worker has not finished
+// within the handoff timeout, and transfers it to its new owner (removing this worker
+// as its checkpoint owner), as Java KCL's LeaseGracefulShutdownHandler does when the
+// shard consumer does not shut down in time. A checkpoint in progress finishes first;
+// the shard consumer then finds the lease lost. It reports whether it dropped a lease.
+func (c *Coordinator) transferOverdue(ctx context.Context, errs *[]error) bool {
+	now := c.clock.Now()
+	c.mu.Lock()
+	var overdue []*heldLease
+	for _, h := range c.held {
+		if h.State == HandoffRequested && now.Sub(h.handoffSince) >= c.handoff {
+			overdue = append(overdue, h)
+		}
+	}
+	c.mu.Unlock()
+	dropped := false
+	for _, h := range overdue {
+		h.write.Lock()
+		c.mu.Lock()
+		key, to, still := h.Lease.Key, h.Lease.Owner, c.held[h.Lease.Key] == h
+		if still {
+			c.drop(key)
+			dropped = true
+		}
+		c.mu.Unlock()
+		if still {
+			c.log.Warn("handoff not finished within the handoff timeout; transferring the lease to its new owner",
+				zap.String("lease", key), zap.String("to", to), zap.Duration("timeout", c.handoff))
+			if err := c.store.Release(ctx, key, c.worker); err != nil && !errors.Is(err, ErrLeaseLost) {
+				*errs = append(*errs, err)
+			}
+		}
+		h.write.Unlock()
+	}
+	return dropped
+}
+
 // Discover reads the owner index (one Query: followers never scan the lease table) for
-// leases the leader assigned to this worker and starts holding those whose previous owner
-// released them. It takes over a lease whose previous owner exceeded the handoff timeout,
-// or stopped renewing it for the failover time. moved reports that a lease held for
+// leases the leader assigned to this worker and starts holding those no other worker is
+// still handing over: a lease whose checkpoint owner names another worker waits for that
+// worker's release (or transfer at its handoff timeout, or the leader's reassignment once
+// it expires), as Java KCL's lease discovery does. moved reports that a lease held for
 // processing no longer names this worker as its owner in the index (the leader handed it
 // to another worker): renewing now tells which, sooner than the next renewal.
 func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
@@ -336,7 +388,6 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	now := c.clock.Now()
 	owned := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		owned[k] = true
@@ -364,49 +415,20 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 			}
 			continue
 		}
-		if l.Owner != c.worker {
+		if l.Owner != c.worker || l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
 			continue
 		}
-		if l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
-			c.mu.Lock()
-			w, ok := c.waiting[key]
-			if !ok {
-				w = handoffWait{since: now, counter: l.Counter, counterSince: now}
-			} else if w.counter != l.Counter {
-				w.counter, w.counterSince = l.Counter, now
-			}
-			c.waiting[key] = w
-			c.mu.Unlock()
-			// The previous owner renews while it finishes; one that stopped renewing for the
-			// failover time is gone and will never release.
-			if now.Sub(w.since) < c.handoff && now.Sub(w.counterSince) < c.failover {
-				continue
-			}
-			c.log.Info("handoff timed out or previous owner stopped renewing; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
-			if l, err = c.store.Take(ctx, l, c.worker); err != nil {
-				if !errors.Is(err, ErrConflict) {
-					errs = append(errs, err)
-				}
-				continue
-			}
-		}
 		c.mu.Lock()
-		delete(c.waiting, key)
 		c.terms++
-		c.held[key] = &heldLease{Held: Held{Lease: l, State: Processing, Term: c.terms}}
+		h := &heldLease{Held: Held{Term: c.terms}}
+		c.set(h, l)
+		c.held[key] = h
 		if c.meter != nil {
 			c.meter.Seed(key, l.ThroughputKBps)
 		}
 		c.mu.Unlock()
 		changed = true
 	}
-	c.mu.Lock()
-	for key := range c.waiting {
-		if !owned[key] {
-			delete(c.waiting, key)
-		}
-	}
-	c.mu.Unlock()
 	if changed {
 		c.notify()
 	}
