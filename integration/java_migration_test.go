@@ -172,20 +172,38 @@ func runJava(t *testing.T, cfg peers.KCLConfig, ledger *idLedger, n int, d time.
 	}
 }
 
+// migration is a migration test's engine, with a stream named after the application
+// holding the first phase's records, and the ledger of deliveries.
+type migration struct {
+	e      *engine.Engine
+	kin    *kinesis.Client
+	db     *dynamodb.Client
+	ctx    context.Context
+	perKey []int64
+	ledger *idLedger
+}
+
+func startMigration(t *testing.T, app string) *migration {
+	t.Helper()
+	e, kin := javaEngine(t, app, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	m := &migration{e: e, kin: kin, db: enginetest.DynamoDB(e), ctx: ctx, perKey: make([]int64, migrationKeys),
+		ledger: newLedger(migrationKeys, true)}
+	produceGen(ctx, t, kin, app, 0, migrationPerPhase, migrationKeys, m.perKey)
+	return m
+}
+
 // TestMigrationJavaToFreshet: a Java KCL 3.x application on the three-table layout
 // consumes a stream, checkpointing after every batch, and stops gracefully; a default
 // Freshet worker of the same application finds the three tables and continues from the
 // Java checkpoints: every record delivered, per-key order kept across the move, and
 // nothing the Java worker had checkpointed delivered again.
 func TestMigrationJavaToFreshet(t *testing.T) {
-	const app, stream = "migrate-j2f", "migrate-j2f"
-	e, kin := javaEngine(t, stream, 4)
-	db := enginetest.DynamoDB(e)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	perKey := make([]int64, migrationKeys)
-	produceGen(ctx, t, kin, stream, 0, migrationPerPhase, migrationKeys, perKey)
-	ledger := newLedger(migrationKeys, true)
+	const app = "migrate-j2f"
+	m := startMigration(t, app)
+	e, kin, db, ctx, ledger := m.e, m.kin, m.db, m.ctx, m.ledger
+	stream := app
 	runJava(t, peers.KCLConfig{WorkerID: "java-1", App: app, Stream: stream, Endpoint: e.TLSURL(), ThreeTable: true,
 		FailoverTime: migrationFailover}, ledger, migrationPerPhase, time.Minute, nil)
 	stored, tables := storedCheckpoints(ctx, t, db, app)
@@ -194,7 +212,7 @@ func TestMigrationJavaToFreshet(t *testing.T) {
 	}
 
 	// The stream goes on while no one reads it.
-	produceGen(ctx, t, kin, stream, migrationPerPhase, migrationPerPhase, migrationKeys, perKey)
+	produceGen(ctx, t, kin, stream, migrationPerPhase, migrationPerPhase, migrationKeys, m.perKey)
 	replays := &replayCheck{t: t, firstIDs: migrationPerPhase, stored: stored}
 	s, err := lease.NewStore(db, tables)
 	if err != nil {
@@ -231,21 +249,17 @@ func TestMigrationJavaToFreshet(t *testing.T) {
 // gets: a default Freshet worker consumes and stops gracefully; a Java KCL 3.5 worker of
 // the same application continues from Freshet's checkpoints.
 func TestMigrationFreshetToJava(t *testing.T) {
-	const app, stream = "migrate-f2j", "migrate-f2j"
-	e, kin := javaEngine(t, stream, 4)
-	db := enginetest.DynamoDB(e)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	perKey := make([]int64, migrationKeys)
-	produceGen(ctx, t, kin, stream, 0, migrationPerPhase, migrationKeys, perKey)
-	ledger := newLedger(migrationKeys, true)
+	const app = "migrate-f2j"
+	m := startMigration(t, app)
+	e, kin, db, ctx, ledger := m.e, m.kin, m.db, m.ctx, m.ledger
+	stream := app
 	runFreshet(t, e, kin, app, stream, "freshet-1", ledger, migrationPerPhase, time.Minute, nil, nil)
 	stored, tables := storedCheckpoints(ctx, t, db, app)
 	if !tables.SingleTable {
 		t.Fatalf("a new Freshet application has layout %+v, want KCL 3.5's single table", tables)
 	}
 
-	produceGen(ctx, t, kin, stream, migrationPerPhase, migrationPerPhase, migrationKeys, perKey)
+	produceGen(ctx, t, kin, stream, migrationPerPhase, migrationPerPhase, migrationKeys, m.perKey)
 	replays := &replayCheck{t: t, firstIDs: migrationPerPhase, stored: stored}
 	runJava(t, peers.KCLConfig{WorkerID: "java-1", App: app, Stream: stream, Endpoint: e.TLSURL(),
 		FailoverTime: migrationFailover}, ledger, 2*migrationPerPhase, time.Minute, replays.add)

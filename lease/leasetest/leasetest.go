@@ -405,9 +405,10 @@ func mustGet(t *testing.T, s *lease.Store, key string) lease.Lease {
 	return l
 }
 
-// Checkpointer drives the checkpoint.Checkpointer of a Coordinator's held lease over the
-// Store.
-func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
+// heldCheckpointer returns a store with lease "k" held by worker "w"'s Coordinator, and
+// the Checkpointer of that held lease.
+func heldCheckpointer(t *testing.T, db lease.DynamoDBAPI) (*lease.Store, *lease.Coordinator, *checkpoint.Checkpointer) {
+	t.Helper()
 	ctx := context.Background()
 	s := NewStore(t, db, false)
 	if _, err := s.CreateIfAbsent(ctx, lease.Lease{Key: "k", Owner: "w", Checkpoint: checkpoint.TrimHorizon}); err != nil {
@@ -424,6 +425,14 @@ func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, coord, c
+}
+
+// Checkpointer drives the checkpoint.Checkpointer of a Coordinator's held lease over the
+// Store.
+func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
+	ctx := context.Background()
+	s, coord, c := heldCheckpointer(t, db)
 	c.Delivered(checkpoint.Value{SequenceNumber: "300", SubSequenceNumber: 1})
 	if err := c.CheckpointAt(ctx, "300", 2); !errors.Is(err, checkpoint.ErrBeyondDelivered) {
 		t.Fatalf("beyond delivered = %v", err)
@@ -489,21 +498,7 @@ func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
 // other fail: each uses the counter the other wrote.
 func CheckpointsDuringRenewals(t *testing.T, db lease.DynamoDBAPI) {
 	ctx := context.Background()
-	s := NewStore(t, db, false)
-	if _, err := s.CreateIfAbsent(ctx, lease.Lease{Key: "k", Owner: "w", Checkpoint: checkpoint.TrimHorizon}); err != nil {
-		t.Fatal(err)
-	}
-	coord, err := lease.NewCoordinator(s, "w")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := coord.Discover(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, err := coord.Checkpointer("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, coord, c := heldCheckpointer(t, db)
 	before := mustGet(t, s, "k").Counter
 	const n = 100
 	renewals := make(chan error, 1)
