@@ -50,11 +50,13 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Store persists checkpoints in the lease table; *lease.Store implements it. Both methods
-// are conditional writes: they succeed only while owner may checkpoint the lease (it is
-// the lease owner and no handoff is under way, or it is the checkpoint owner of a lease
-// being handed off), and otherwise write nothing and return an error matching
-// ErrLeaseLost.
+// Store persists checkpoints in the lease table; the lease coordinator implements it for
+// each lease it holds (lease.Coordinator.Checkpointer). Both methods are conditional
+// writes: they succeed only while owner may checkpoint the lease (it is the lease owner
+// and no handoff is under way, or it is the checkpoint owner of a lease being handed
+// off) and, in the lease package's implementation, while the lease counter is the one
+// its holder last wrote, as in Java KCL; otherwise they write nothing and return an
+// error matching ErrLeaseLost.
 type Store interface {
 	// WriteCheckpoint stores cp as the lease's checkpoint and clears any pending
 	// checkpoint.

@@ -31,8 +31,11 @@ func Example() {
 	_, _ = store.CreateIfAbsent(ctx, lease.Lease{Key: "shardId-000000000000", Owner: "worker-1", Checkpoint: checkpoint.TrimHorizon})
 	l, _ := store.Get(ctx, "shardId-000000000000")
 
-	// The consumer creates the Checkpointer when it starts processing the lease.
-	cp, err := checkpoint.New(store, l.Key, "worker-1", l.Checkpoint)
+	// The consumer creates the Checkpointer when its lease coordinator holds the lease;
+	// its writes are fenced by the counter of the held lease.
+	coord, _ := lease.NewCoordinator(store, "worker-1")
+	_, _ = coord.Discover(ctx)
+	cp, err := coord.Checkpointer(l.Key)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -78,7 +81,13 @@ func ExampleCheckpointer_Prepare() {
 	}
 	_, _ = store.CreateIfAbsent(ctx, lease.Lease{Key: "shardId-000000000001", Owner: "worker-1", Checkpoint: checkpoint.TrimHorizon})
 
-	cp, _ := checkpoint.New(store, "shardId-000000000001", "worker-1", checkpoint.TrimHorizon)
+	coord, _ := lease.NewCoordinator(store, "worker-1")
+	_, _ = coord.Discover(ctx)
+	cp, err := coord.Checkpointer("shardId-000000000001")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	cp.Delivered(checkpoint.Value{SequenceNumber: "1200"})
 	prepared, err := cp.Prepare(ctx, []byte(`{"window":"12:00"}`))
 	if err != nil {

@@ -377,8 +377,13 @@ func WithRebalance(plan lease.PlanConfig, interval time.Duration) Option {
 	}
 }
 
-// WithHandoffTimeout sets how long a worker assigned a lease by graceful handoff waits
-// for the previous owner to release it before taking it anyway (30 s by default).
+// WithHandoffTimeout sets how long this worker, as the old owner of a lease the leader
+// hands to another worker, may take to stop its processor, checkpoint and release the
+// lease, from the renewal that told it of the handoff; after it the worker transfers the
+// lease to the new owner without a final checkpoint (30 s by default, Java KCL's
+// gracefulLeaseHandoffTimeoutMillis). The new owner never takes a lease still being
+// handed off: it waits for the release or the transfer, or for the leader to reassign the
+// lease once it expires (an old owner that died).
 func WithHandoffTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

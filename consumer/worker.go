@@ -61,8 +61,8 @@ type running struct {
 
 // renewal is the last successful renewal of a held lease on this worker's clock.
 type renewal struct {
-	counter int64
-	sent    time.Time
+	term uint64 // the term of the held lease renewed (lease.Held.Term)
+	sent time.Time
 }
 
 // Worker consumes the shards of one or more streams together with the other workers of
@@ -514,7 +514,7 @@ func (w *Worker) unrenewed() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, h := range hs {
-		if r, ok := w.renewed[h.Lease.Key]; !ok || r.counter != h.Lease.Counter {
+		if r, ok := w.renewed[h.Lease.Key]; !ok || r.term != h.Term {
 			return true
 		}
 	}
@@ -542,7 +542,7 @@ func (w *Worker) renewAll(ctx context.Context) {
 	w.mu.Lock()
 	for _, h := range after {
 		if c, ok := before[h.Lease.Key]; ok && c != h.Lease.Counter {
-			w.renewed[h.Lease.Key] = renewal{counter: h.Lease.Counter, sent: sent}
+			w.renewed[h.Lease.Key] = renewal{term: h.Term, sent: sent}
 		}
 		delete(before, h.Lease.Key)
 	}
@@ -598,7 +598,7 @@ func (w *Worker) reconcileLeases() {
 			}
 		default:
 			rn, ok := w.renewed[key]
-			if r == nil && !down && ok && rn.counter == h.Lease.Counter {
+			if r == nil && !down && ok && rn.term == h.Term {
 				toStart = append(toStart, h)
 			}
 		}

@@ -386,7 +386,8 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		byKey[l.Key] = *l
 		if expired[l.Key] {
-			troubled[l.Owner] = true
+			// During a handoff the old owner (checkpoint owner) is the one that stopped renewing.
+			troubled[holderOf(l)] = true
 		} else if l.Owner != "" {
 			owners[l.Owner] = true
 		}

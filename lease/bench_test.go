@@ -44,12 +44,12 @@ func BenchmarkRenewClientSide(b *testing.B) {
 
 // BenchmarkWriteCheckpointClientSide is the client-side cost of one checkpoint write.
 func BenchmarkWriteCheckpointClientSide(b *testing.B) {
-	s, _ := benchStore(b)
+	s, l := benchStore(b)
 	ctx := context.Background()
 	cp := checkpoint.Value{SequenceNumber: seq56, SubSequenceNumber: 3}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := s.WriteCheckpoint(ctx, "shardId-000000000002", "worker-a", cp); err != nil {
+		if _, err := s.WriteCheckpoint(ctx, l, cp); err != nil {
 			b.Fatal(err)
 		}
 	}

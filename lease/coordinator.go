@@ -40,13 +40,24 @@ func (s HeldState) String() string {
 type Held struct {
 	Lease Lease
 	State HeldState
+	// Term tells apart the times the coordinator held a lease: it is new each time the
+	// coordinator starts holding one, so a lease lost and held again has another term.
+	// Lease.Counter cannot tell them apart, as checkpoints move it too.
+	Term uint64
 }
 
 // Coordinator keeps one worker's leases: it renews the leases it holds every third of the
-// failover time, discovers leases the leader assigned to it (waiting for a graceful
-// handoff to finish, or taking the lease when the previous owner exceeds the handoff
-// timeout or stops renewing for the failover time), and reports changes through Changed and Held. It never takes leases on its own
-// initiative: only the leader assigns. It is safe for concurrent use.
+// failover time, discovers leases the leader assigned to it, and reports changes through
+// Changed and Held. It never takes leases on its own initiative: only the leader assigns.
+//
+// Graceful handoffs run as in Java KCL 3.x. The new owner never takes a lease whose
+// checkpoint owner is another worker: it starts only once the old owner has released
+// it. The old owner, told by its renewal (HandoffRequested), stops processing,
+// checkpoints and releases; if it has not released within the handoff timeout of
+// learning of the handoff, its coordinator stops holding the lease and transfers it to
+// the new owner itself (Java's gracefulLeaseHandoffTimeoutMillis, 30 s by default). An
+// old owner that dies stops renewing: the leader reassigns the lease once it expires.
+// It is safe for concurrent use.
 type Coordinator struct {
 	store    *Store
 	worker   string
@@ -58,16 +69,33 @@ type Coordinator struct {
 
 	changed chan struct{}
 
-	mu      sync.Mutex
-	held    map[string]*Held
-	waiting map[string]handoffWait // assigned to us, previous owner still checkpointing
+	mu    sync.Mutex
+	terms uint64
+	held  map[string]*heldLease
 }
 
-// handoffWait is what a new owner knows of a handoff it waits for.
-type handoffWait struct {
-	since        time.Time // first seen assigned to us
-	counter      int64     // last counter seen
-	counterSince time.Time // when that counter was first seen
+// heldLease is a lease the coordinator holds. Every write of its holder (renewal,
+// checkpoint, prepared checkpoint) moves its counter and is conditional on it, so they
+// take write in turn, each using the counter the one before left, as Java KCL
+// synchronizes them on its held lease. Lease and State are guarded by Coordinator.mu;
+// a goroutine holding write may then take Coordinator.mu, never the other way round.
+type heldLease struct {
+	write sync.Mutex
+	Held
+	// handoffSince is when the coordinator first saw the lease in HandoffRequested.
+	handoffSince time.Time
+}
+
+// set records l as the stored state of h and reports whether h's state changed. It must
+// be called with c.mu held.
+func (c *Coordinator) set(h *heldLease, l Lease) bool {
+	st := stateOf(&l, c.worker)
+	changed := st != h.State
+	if changed && st == HandoffRequested {
+		h.handoffSince = c.clock.Now()
+	}
+	h.Lease, h.State = l, st
+	return changed
 }
 
 // CoordinatorOption configures a Coordinator.
@@ -84,8 +112,10 @@ func WithFailoverTime(d time.Duration) CoordinatorOption {
 	}
 }
 
-// WithHandoffTimeout sets how long a new owner waits for the previous owner to release a
-// lease before taking it (30 s by default, as Java KCL).
+// WithHandoffTimeout sets how long the old owner of a lease being handed off may take to
+// stop processing and release it, from the renewal that told it of the handoff, before
+// its coordinator transfers the lease to the new owner without a final checkpoint (30 s
+// by default, Java KCL's gracefulLeaseHandoffTimeoutMillis).
 func WithHandoffTimeout(d time.Duration) CoordinatorOption {
 	return func(c *Coordinator) error {
 		if d <= 0 {
@@ -130,7 +160,7 @@ func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Co
 	}
 	c := &Coordinator{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(),
 		failover: DefaultFailoverTime, handoff: 30 * time.Second,
-		changed: make(chan struct{}, 1), held: map[string]*Held{}, waiting: map[string]handoffWait{}}
+		changed: make(chan struct{}, 1), held: map[string]*heldLease{}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -159,7 +189,7 @@ func (c *Coordinator) Held() []Held {
 	defer c.mu.Unlock()
 	out := make([]Held, 0, len(c.held))
 	for _, h := range c.held {
-		out = append(out, Held{Lease: h.Lease.Clone(), State: h.State})
+		out = append(out, Held{Lease: h.Lease.Clone(), State: h.State, Term: h.Term})
 	}
 	slices.SortFunc(out, func(a, b Held) int {
 		switch {
@@ -174,7 +204,10 @@ func (c *Coordinator) Held() []Held {
 }
 
 // Checkpointer returns a Checkpointer for the held lease key, starting from its stored
-// checkpoint and pending checkpoint.
+// checkpoint and pending checkpoint. Its writes are fenced by the lease counter as Java
+// KCL's are: each uses the counter of the coordinator's held lease, after any renewal in
+// progress, and records the counter it wrote. Once the coordinator stops holding this
+// lease (lost, released, or held again after a loss) they fail with ErrLeaseLost.
 func (c *Coordinator) Checkpointer(key string) (*checkpoint.Checkpointer, error) {
 	c.mu.Lock()
 	h, ok := c.held[key]
@@ -186,7 +219,67 @@ func (c *Coordinator) Checkpointer(key string) (*checkpoint.Checkpointer, error)
 	if !ok {
 		return nil, &Error{Op: "checkpointer", Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}
 	}
-	return checkpoint.New(c.store, key, c.worker, l.Checkpoint, checkpoint.WithPending(l.PendingCheckpoint, l.PendingCheckpointState))
+	return checkpoint.New(heldCheckpoints{c: c, h: h}, key, c.worker, l.Checkpoint, checkpoint.WithPending(l.PendingCheckpoint, l.PendingCheckpointState))
+}
+
+// heldCheckpoints is the checkpoint.Store of one held lease.
+type heldCheckpoints struct {
+	c *Coordinator
+	h *heldLease
+}
+
+func (w heldCheckpoints) WriteCheckpoint(ctx context.Context, _, _ string, cp checkpoint.Value) error {
+	return w.c.writeHeld(ctx, "checkpoint", w.h, func(l Lease) (Lease, error) { return w.c.store.WriteCheckpoint(ctx, l, cp) })
+}
+
+func (w heldCheckpoints) WritePendingCheckpoint(ctx context.Context, _, _ string, cp checkpoint.Value, state []byte) error {
+	return w.c.writeHeld(ctx, "prepare", w.h, func(l Lease) (Lease, error) {
+		return w.c.store.WritePendingCheckpoint(ctx, l, cp, state)
+	})
+}
+
+// writeHeld runs write with the held lease h, after any other write of h in progress, and
+// keeps the lease it returns. A lease no longer held (or held anew) fails with
+// ErrLeaseLost; a write that finds the lease lost drops it, as a failed renewal does.
+func (c *Coordinator) writeHeld(ctx context.Context, op string, h *heldLease, write func(Lease) (Lease, error)) error {
+	h.write.Lock()
+	defer h.write.Unlock()
+	c.mu.Lock()
+	key := h.Lease.Key
+	if c.held[key] != h {
+		c.mu.Unlock()
+		return &Error{Op: op, Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}
+	}
+	l := h.Lease
+	c.mu.Unlock()
+	nl, err := write(l)
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		return err
+	}
+	c.mu.Lock()
+	changed := false
+	if c.held[key] == h {
+		if err == nil {
+			changed = c.set(h, nl)
+		} else {
+			c.drop(key)
+			changed = true
+		}
+	}
+	c.mu.Unlock()
+	if changed {
+		c.notify()
+	}
+	return err
+}
+
+// drop stops holding key. It must be called with c.mu held.
+func (c *Coordinator) drop(key string) {
+	delete(c.held, key)
+	if c.meter != nil {
+		c.meter.Forget(key)
+	}
+	c.log.Info("lease lost", zap.String("lease", key))
 }
 
 func stateOf(l *Lease, worker string) HeldState {
@@ -197,42 +290,48 @@ func stateOf(l *Lease, worker string) HeldState {
 }
 
 // RenewAll renews every held lease once. Leases whose renewal fails with ErrLeaseLost
-// are dropped; other errors leave the lease held until it would expire.
+// are dropped; other errors leave the lease held until it would expire. A renewal waits
+// for a checkpoint of the same lease in progress and uses the counter it wrote.
 func (c *Coordinator) RenewAll(ctx context.Context) error {
 	c.mu.Lock()
-	todo := make([]Lease, 0, len(c.held))
+	todo := make([]*heldLease, 0, len(c.held))
 	for _, h := range c.held {
-		todo = append(todo, h.Lease)
+		todo = append(todo, h)
 	}
 	c.mu.Unlock()
 	var errs []error
 	changed := false
-	for _, l := range todo {
+	for _, h := range todo {
+		h.write.Lock()
+		c.mu.Lock()
+		l, still := h.Lease, c.held[h.Lease.Key] == h
+		c.mu.Unlock()
+		if !still {
+			h.write.Unlock()
+			continue
+		}
 		if c.meter != nil {
 			l.ThroughputKBps = c.meter.Sample(l.Key)
 		}
 		nl, err := c.store.Renew(ctx, l)
 		c.mu.Lock()
-		h, still := c.held[l.Key]
 		switch {
-		case !still:
+		case c.held[l.Key] != h:
 		case err == nil:
-			st := stateOf(&nl, c.worker)
-			if st != h.State {
+			if c.set(h, nl) {
 				changed = true
 			}
-			h.Lease, h.State = nl, st
 		case errors.Is(err, ErrLeaseLost):
-			delete(c.held, l.Key)
-			if c.meter != nil {
-				c.meter.Forget(l.Key)
-			}
+			c.drop(l.Key)
 			changed = true
-			c.log.Info("lease lost", zap.String("lease", l.Key))
 		default:
 			errs = append(errs, err)
 		}
 		c.mu.Unlock()
+		h.write.Unlock()
+	}
+	if c.transferOverdue(ctx, &errs) {
+		changed = true
 	}
 	if changed {
 		c.notify()
@@ -240,10 +339,48 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// transferOverdue stops holding every lease whose handoff this worker has not finished
+// within the handoff timeout, and transfers it to its new owner (removing this worker
+// as its checkpoint owner), as Java KCL's LeaseGracefulShutdownHandler does when the
+// shard consumer does not shut down in time. A checkpoint in progress finishes first;
+// the shard consumer then finds the lease lost. It reports whether it dropped a lease.
+func (c *Coordinator) transferOverdue(ctx context.Context, errs *[]error) bool {
+	now := c.clock.Now()
+	c.mu.Lock()
+	var overdue []*heldLease
+	for _, h := range c.held {
+		if h.State == HandoffRequested && now.Sub(h.handoffSince) >= c.handoff {
+			overdue = append(overdue, h)
+		}
+	}
+	c.mu.Unlock()
+	dropped := false
+	for _, h := range overdue {
+		h.write.Lock()
+		c.mu.Lock()
+		key, to, still := h.Lease.Key, h.Lease.Owner, c.held[h.Lease.Key] == h
+		if still {
+			c.drop(key)
+			dropped = true
+		}
+		c.mu.Unlock()
+		if still {
+			c.log.Warn("handoff not finished within the handoff timeout; transferring the lease to its new owner",
+				zap.String("lease", key), zap.String("to", to), zap.Duration("timeout", c.handoff))
+			if err := c.store.Release(ctx, key, c.worker); err != nil && !errors.Is(err, ErrLeaseLost) {
+				*errs = append(*errs, err)
+			}
+		}
+		h.write.Unlock()
+	}
+	return dropped
+}
+
 // Discover reads the owner index (one Query: followers never scan the lease table) for
-// leases the leader assigned to this worker and starts holding those whose previous owner
-// released them. It takes over a lease whose previous owner exceeded the handoff timeout,
-// or stopped renewing it for the failover time. moved reports that a lease held for
+// leases the leader assigned to this worker and starts holding those no other worker is
+// still handing over: a lease whose checkpoint owner names another worker waits for that
+// worker's release (or transfer at its handoff timeout, or the leader's reassignment once
+// it expires), as Java KCL's lease discovery does. moved reports that a lease held for
 // processing no longer names this worker as its owner in the index (the leader handed it
 // to another worker): renewing now tells which, sooner than the next renewal.
 func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
@@ -251,7 +388,6 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	now := c.clock.Now()
 	owned := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		owned[k] = true
@@ -279,48 +415,20 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 			}
 			continue
 		}
-		if l.Owner != c.worker {
+		if l.Owner != c.worker || l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
 			continue
 		}
-		if l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
-			c.mu.Lock()
-			w, ok := c.waiting[key]
-			if !ok {
-				w = handoffWait{since: now, counter: l.Counter, counterSince: now}
-			} else if w.counter != l.Counter {
-				w.counter, w.counterSince = l.Counter, now
-			}
-			c.waiting[key] = w
-			c.mu.Unlock()
-			// The previous owner renews while it finishes; one that stopped renewing for the
-			// failover time is gone and will never release.
-			if now.Sub(w.since) < c.handoff && now.Sub(w.counterSince) < c.failover {
-				continue
-			}
-			c.log.Info("handoff timed out or previous owner stopped renewing; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
-			if l, err = c.store.Take(ctx, l, c.worker); err != nil {
-				if !errors.Is(err, ErrConflict) {
-					errs = append(errs, err)
-				}
-				continue
-			}
-		}
 		c.mu.Lock()
-		delete(c.waiting, key)
-		c.held[key] = &Held{Lease: l, State: Processing}
+		c.terms++
+		h := &heldLease{Held: Held{Term: c.terms}}
+		c.set(h, l)
+		c.held[key] = h
 		if c.meter != nil {
 			c.meter.Seed(key, l.ThroughputKBps)
 		}
 		c.mu.Unlock()
 		changed = true
 	}
-	c.mu.Lock()
-	for key := range c.waiting {
-		if !owned[key] {
-			delete(c.waiting, key)
-		}
-	}
-	c.mu.Unlock()
 	if changed {
 		c.notify()
 	}

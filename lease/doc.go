@@ -31,13 +31,13 @@
 //
 // # Worker IDs and fencing
 //
-// Renewals, takes, evictions and handoffs are fenced by the lease counter. Checkpoints,
-// like Store.WriteCheckpoint and the checkpoint.Checkpointer over it, are conditional on the
-// worker's ID only (owner, or checkpoint owner during a handoff). A worker ID must
-// therefore name one process start, never a host or a deployment slot: if a worker
-// restarts with the ID of its previous incarnation while that incarnation still runs (a
-// paused or partitioned process the fleet believed dead), both pass the ownership condition
-// and the old one can overwrite the new one's checkpoints. NewWorkerID returns a suitable
-// ID (host name and a random suffix); a fixed ID is safe only when the previous process is
-// known to be gone.
+// Renewals, takes, evictions and handoffs are fenced by the lease counter, and so are
+// checkpoints, as in Java KCL 3.x: Store.WriteCheckpoint and WritePendingCheckpoint are
+// conditional on the counter of the lease held (and on its holder) and increment it. A
+// worker's renewals and checkpoints of one lease therefore take turns: the Coordinator's
+// Checkpointer writes with the counter of the coordinator's held lease, after any renewal
+// in progress, and leaves the counter it wrote for the next renewal. A worker that lost a
+// lease and holds it again never writes with the old incarnation's counter. The owner
+// condition remains: a worker ID should still name one process start (NewWorkerID), so
+// that logs and the owner index tell incarnations apart.
 package lease

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -85,8 +86,7 @@ func (t Tables) metricsTable() (table, keyAttr string) {
 }
 
 // Store reads and writes leases, coordinator state and worker metrics. Every write that
-// depends on ownership is a DynamoDB conditional write. It is safe for concurrent use and
-// implements checkpoint.Store.
+// depends on ownership is a DynamoDB conditional write. It is safe for concurrent use.
 type Store struct {
 	db     DynamoDBAPI
 	tables Tables
@@ -96,8 +96,6 @@ type Store struct {
 	// detect makes CreateTables choose the layout of the existing tables (DetectTables).
 	detect bool
 }
-
-var _ checkpoint.Store = (*Store)(nil)
 
 // StoreOption configures a Store.
 type StoreOption func(*Store) error
@@ -380,10 +378,7 @@ func (s *Store) Renew(ctx context.Context, held Lease) (Lease, error) {
 	if held.Owner == "" {
 		return Lease{}, s.fail("renew", held.Key, fmt.Errorf("%w: no owner", ErrInvalidOption))
 	}
-	me := held.Owner
-	if held.CheckpointOwner != "" {
-		me = held.CheckpointOwner
-	}
+	me := holderOf(&held)
 	update := "SET #c = :next"
 	values := map[string]types.AttributeValue{
 		":held": num(held.Counter), ":next": num(held.Counter + 1), ":me": str(me),
@@ -552,61 +547,100 @@ func (s *Store) deleteShardEnded(ctx context.Context, key string) error {
 	return nil
 }
 
-// checkpointCondition lets owner write while it owns the lease without a handoff, or
-// while it is the checkpoint owner of a handoff.
-const checkpointCondition = "(#o = :me AND attribute_not_exists(#co)) OR #co = :me"
+// holderCondition lets me write while it holds the lease at the counter :held: as its
+// owner without a handoff, or as the checkpoint owner of a handoff.
+const holderCondition = "#c = :held AND ((#o = :me AND attribute_not_exists(#co)) OR #co = :me)"
 
-// WriteCheckpoint stores cp as the lease's checkpoint, resets the owner-switch count and
-// clears the pending checkpoint, if owner may checkpoint the lease; ErrLeaseLost
-// otherwise (nothing is written).
-func (s *Store) WriteCheckpoint(ctx context.Context, key, owner string, cp checkpoint.Value) error {
+// holderOf returns the worker that holds l: its checkpoint owner during a handoff,
+// otherwise its owner.
+func holderOf(l *Lease) string {
+	if l.CheckpointOwner != "" {
+		return l.CheckpointOwner
+	}
+	return l.Owner
+}
+
+// WriteCheckpoint stores cp as the checkpoint of the lease held, resets its owner-switch
+// count and clears its pending checkpoint. Like Java KCL 3.x's checkpoint it is a
+// conditional update on the lease counter (held.Counter) that increments the counter, and
+// like Renew it also requires the holder (held's checkpoint owner during a handoff,
+// otherwise its owner) to still hold the lease. It returns the lease as stored after the
+// write, whose counter the holder's next renewal or checkpoint must use; ErrLeaseLost when
+// the lease changed hands (nothing is written). A holder that checkpoints and renews the
+// same lease concurrently must serialize the two (Coordinator does), as each moves the
+// counter the other conditions on.
+func (s *Store) WriteCheckpoint(ctx context.Context, held Lease, cp checkpoint.Value) (Lease, error) {
 	if cp.IsZero() {
-		return s.fail("checkpoint", key, fmt.Errorf("%w: empty checkpoint", ErrInvalidOption))
+		return Lease{}, s.fail("checkpoint", held.Key, fmt.Errorf("%w: empty checkpoint", ErrInvalidOption))
 	}
-	values := map[string]types.AttributeValue{
-		":me": str(owner), ":seq": str(cp.SequenceNumber), ":sub": num(cp.SubSequenceNumber), ":zero": num(0),
-	}
-	update := "SET #cp = :seq, #cps = :sub, #sw = :zero"
+	update := "SET #cp = :seq, #cps = :sub, #sw = :zero, #c = :next"
 	remove := " REMOVE #pc, #pcs, #pst"
+	values := map[string]types.AttributeValue{":seq": str(cp.SequenceNumber), ":sub": num(cp.SubSequenceNumber), ":zero": num(0)}
 	if !cp.Timestamp.IsZero() {
 		update += ", #cpt = :ts"
 		values[":ts"] = num(cp.Timestamp.UnixMilli())
 	} else {
 		remove += ", #cpt"
 	}
-	_, err := s.update(ctx, key, update+remove, checkpointCondition, values)
-	if err != nil {
-		if isConditionFailed(err) {
-			return s.fail("checkpoint", key, ErrLeaseLost)
-		}
-		return s.fail("checkpoint", key, err)
-	}
-	return nil
+	return s.holderWrite(ctx, "checkpoint", held, update+remove, values, func(cur *Lease) bool {
+		return cur.Checkpoint == cp && cur.PendingCheckpoint.IsZero()
+	})
 }
 
-// WritePendingCheckpoint stores cp as the lease's pending checkpoint with the
-// application's state (removed when state is nil), under the same condition as
-// WriteCheckpoint.
-func (s *Store) WritePendingCheckpoint(ctx context.Context, key, owner string, cp checkpoint.Value, state []byte) error {
+// WritePendingCheckpoint stores cp as the pending checkpoint of the lease held, with the
+// application's state (removed when state is nil): a conditional update on the lease
+// counter and holder that increments the counter, as WriteCheckpoint.
+func (s *Store) WritePendingCheckpoint(ctx context.Context, held Lease, cp checkpoint.Value, state []byte) (Lease, error) {
 	if cp.IsZero() {
-		return s.fail("prepare", key, fmt.Errorf("%w: empty checkpoint", ErrInvalidOption))
+		return Lease{}, s.fail("prepare", held.Key, fmt.Errorf("%w: empty checkpoint", ErrInvalidOption))
 	}
-	values := map[string]types.AttributeValue{":me": str(owner), ":seq": str(cp.SequenceNumber), ":sub": num(cp.SubSequenceNumber)}
-	update := "SET #pc = :seq, #pcs = :sub"
+	values := map[string]types.AttributeValue{":seq": str(cp.SequenceNumber), ":sub": num(cp.SubSequenceNumber)}
+	update := "SET #pc = :seq, #pcs = :sub, #c = :next"
 	if state != nil {
 		update += ", #pst = :st"
 		values[":st"] = &types.AttributeValueMemberB{Value: append([]byte(nil), state...)}
 	} else {
 		update += " REMOVE #pst"
 	}
-	_, err := s.update(ctx, key, update, checkpointCondition, values)
-	if err != nil {
-		if isConditionFailed(err) {
-			return s.fail("prepare", key, ErrLeaseLost)
-		}
-		return s.fail("prepare", key, err)
+	return s.holderWrite(ctx, "prepare", held, update, values, func(cur *Lease) bool {
+		return cur.PendingCheckpoint == cp && bytes.Equal(cur.PendingCheckpointState, state)
+	})
+}
+
+// holderWrite runs a write of the lease's holder fenced by holderCondition, which sets
+// the counter to held.Counter+1. When the condition fails it reads the lease once: a
+// lease still held by the same worker one counter further on is either this write,
+// applied by an attempt whose answer was lost (written reports it), or the holder's own
+// renewal whose answer was lost (as Renew accepts it); the first is success, the second
+// is retried once at the stored counter. Anything else is ErrLeaseLost.
+func (s *Store) holderWrite(ctx context.Context, op string, held Lease, update string,
+	values map[string]types.AttributeValue, written func(cur *Lease) bool) (Lease, error) {
+	me := holderOf(&held)
+	if me == "" {
+		return Lease{}, s.fail(op, held.Key, fmt.Errorf("%w: no owner", ErrInvalidOption))
 	}
-	return nil
+	values[":me"] = str(me)
+	for attempt := 0; ; attempt++ {
+		values[":held"], values[":next"] = num(held.Counter), num(held.Counter+1)
+		item, err := s.update(ctx, held.Key, update, holderCondition, values)
+		if err == nil {
+			return s.leaseFrom(op, held.Key, item)
+		}
+		if !isConditionFailed(err) {
+			return Lease{}, s.fail(op, held.Key, err)
+		}
+		cur, gerr := s.Get(ctx, held.Key)
+		if gerr != nil || cur.Counter != held.Counter+1 || holderOf(&cur) != me {
+			return Lease{}, s.fail(op, held.Key, ErrLeaseLost)
+		}
+		if written(&cur) {
+			return cur, nil
+		}
+		if attempt > 0 {
+			return Lease{}, s.fail(op, held.Key, ErrLeaseLost)
+		}
+		held = cur
+	}
 }
 
 // UpdateChildShards records the child shards of a lease (at shard end, from the

@@ -49,7 +49,7 @@ func BenchmarkLeaseOps(b *testing.B) {
 		case 0:
 			held[k], err = s.Renew(ctx, held[k])
 		case 1:
-			err = s.WriteCheckpoint(ctx, held[k].Key, "bench", checkpoint.Value{SequenceNumber: fmt.Sprint(i + 1)})
+			held[k], err = s.WriteCheckpoint(ctx, held[k], checkpoint.Value{SequenceNumber: fmt.Sprint(i + 1)})
 		case 2:
 			held[k], err = s.Take(ctx, held[k], "bench")
 		}

@@ -208,10 +208,11 @@ func TestListFreshetTables(t *testing.T) {
 			f.putLease(lease.Lease{Key: "shardId-000000000002", Checkpoint: checkpoint.ShardEnd})
 			held := f.own(shard0, "worker-a")
 			held.ThroughputKBps = 12.5
-			if _, err := f.store.Renew(ctx, held); err != nil {
+			renewed, err := f.store.Renew(ctx, held)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := f.store.WritePendingCheckpoint(ctx, shard0, "worker-a", checkpoint.Value{SequenceNumber: seq0[1]}, []byte("state")); err != nil {
+			if _, err := f.store.WritePendingCheckpoint(ctx, renewed, checkpoint.Value{SequenceNumber: seq0[1]}, []byte("state")); err != nil {
 				t.Fatal(err)
 			}
 			f.own(shard1, "worker-b")
@@ -239,7 +240,7 @@ func TestListFreshetTables(t *testing.T) {
 				t.Fatalf("leases = %+v", rep.Leases)
 			}
 			l0 := leaseByKey(t, rep, shard0)
-			if l0.Owner != "worker-a" || l0.Counter != held.Counter+1 || l0.Checkpoint != seq0[0] || l0.ThroughputKBps != 12.5 ||
+			if l0.Owner != "worker-a" || l0.Counter != held.Counter+2 || l0.Checkpoint != seq0[0] || l0.ThroughputKBps != 12.5 ||
 				l0.PendingCheckpoint != seq0[1] || l0.PendingCheckpointStateBytes != 5 {
 				t.Errorf("lease 0 = %+v", l0)
 			}

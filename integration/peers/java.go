@@ -89,7 +89,8 @@ type JavaEvent struct {
 	Detail               string
 }
 
-// KCLWorker is a running Java KCL worker.
+// KCLWorker is a running worker process that reports in KclApp's output format: a Java
+// KCL worker (StartKCL) or any other worker speaking it (StartWorkerProcess).
 type KCLWorker struct {
 	Config KCLConfig
 
@@ -131,7 +132,21 @@ func StartKCL(t testing.TB, cfg KCLConfig) *KCLWorker {
 		"--leader-lease-ms", ms(cfg.LeaderLease, 10*time.Second),
 		"--metrics-report-ms", ms(cfg.MetricsReport, 30*time.Second),
 		"--shard-sync-ms", "1000", "--idle-read-ms", "100", "--exit-on-stdin-eof", "true")
-	w := &KCLWorker{Config: cfg, cmd: exec.Command(java, args...), errs: &tailBuffer{max: logTail}, done: make(chan struct{})}
+	return startWorker(t, cfg, exec.Command(java, args...))
+}
+
+// StartWorkerProcess starts cmd as a worker process named id that writes KclApp's output
+// lines (REC and EVT, tab-separated, a "ready" event once started) on stdout, stops
+// gracefully on SIGTERM and exits when its stdin ends; it returns once the process is
+// ready. Integration tests run Freshet workers as processes with it, beside Java ones.
+func StartWorkerProcess(t testing.TB, id string, cmd *exec.Cmd) *KCLWorker {
+	t.Helper()
+	return startWorker(t, KCLConfig{WorkerID: id}, cmd)
+}
+
+func startWorker(t testing.TB, cfg KCLConfig, cmd *exec.Cmd) *KCLWorker {
+	t.Helper()
+	w := &KCLWorker{Config: cfg, cmd: cmd, errs: &tailBuffer{max: logTail}, done: make(chan struct{})}
 	setProcessGroup(w.cmd)
 	var err error
 	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
@@ -143,7 +158,7 @@ func StartKCL(t testing.TB, cfg KCLConfig) *KCLWorker {
 	}
 	w.cmd.Stderr = w.errs
 	if err := w.cmd.Start(); err != nil {
-		t.Fatalf("start Java KCL worker %s: %v", cfg.WorkerID, err)
+		t.Fatalf("start worker %s: %v", cfg.WorkerID, err)
 	}
 	ready := make(chan struct{})
 	copied := make(chan struct{})
@@ -167,9 +182,9 @@ func StartKCL(t testing.TB, cfg KCLConfig) *KCLWorker {
 	select {
 	case <-ready:
 	case <-w.done:
-		t.Fatalf("Java KCL worker %s exited before it was ready: %v\nstderr:\n%s", cfg.WorkerID, w.err, w.Stderr())
+		t.Fatalf("worker %s exited before it was ready: %v\nstderr:\n%s", cfg.WorkerID, w.err, w.Stderr())
 	case <-time.After(startTimeout):
-		t.Fatalf("Java KCL worker %s not ready within %v\nstderr:\n%s", cfg.WorkerID, startTimeout, w.Stderr())
+		t.Fatalf("worker %s not ready within %v\nstderr:\n%s", cfg.WorkerID, startTimeout, w.Stderr())
 	}
 	return w
 }

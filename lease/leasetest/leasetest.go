@@ -52,6 +52,7 @@ func Run(t *testing.T, db lease.DynamoDBAPI) {
 	t.Run("Lifecycle", func(t *testing.T) { Lifecycle(t, db) })
 	t.Run("Handoff", func(t *testing.T) { Handoff(t, db) })
 	t.Run("Checkpointer", func(t *testing.T) { Checkpointer(t, db) })
+	t.Run("CheckpointsDuringRenewals", func(t *testing.T) { CheckpointsDuringRenewals(t, db) })
 	t.Run("SingleTable", func(t *testing.T) { SingleTable(t, db) })
 	t.Run("Contention", func(t *testing.T) { Contention(t, db) })
 	t.Run("Migration", func(t *testing.T) { Migration(t, db) })
@@ -237,26 +238,53 @@ func Lifecycle(t *testing.T, db lease.DynamoDBAPI) {
 		t.Fatalf("Renew with a stale counter = %v, want ErrLeaseLost", err)
 	}
 	a = r2
+	// Checkpoints are fenced by the lease counter and move it, as Java KCL's are.
 	cp := checkpoint.Value{SequenceNumber: "100", SubSequenceNumber: 2}
-	if err := s.WriteCheckpoint(ctx, "shardId-0", "A", cp); err != nil {
-		t.Fatal(err)
+	c1, err := s.WriteCheckpoint(ctx, a, cp)
+	if err != nil || c1.Counter != a.Counter+1 || c1.Checkpoint != cp {
+		t.Fatalf("WriteCheckpoint = %+v, %v", c1, err)
 	}
-	if err := s.WriteCheckpoint(ctx, "shardId-0", "B", checkpoint.Value{SequenceNumber: "200"}); !errors.Is(err, lease.ErrLeaseLost) {
+	notA := c1
+	notA.Owner = "B"
+	if _, err := s.WriteCheckpoint(ctx, notA, checkpoint.Value{SequenceNumber: "200"}); !errors.Is(err, lease.ErrLeaseLost) {
 		t.Fatalf("checkpoint by a non-owner = %v, want ErrLeaseLost", err)
 	}
-	if err := s.WritePendingCheckpoint(ctx, "shardId-0", "A", checkpoint.Value{SequenceNumber: "150"}, []byte("st")); err != nil {
-		t.Fatal(err)
+	stale := c1
+	stale.Counter--
+	if _, err := s.WriteCheckpoint(ctx, stale, checkpoint.Value{SequenceNumber: "200"}); err != nil {
+		// One counter behind with the holder unchanged: the holder's own renewal whose
+		// answer was lost, retried at the stored counter.
+		t.Fatalf("checkpoint one counter behind = %v", err)
+	}
+	c1 = mustGet(t, s, "shardId-0")
+	stale.Counter -= 2
+	if _, err := s.WriteCheckpoint(ctx, stale, checkpoint.Value{SequenceNumber: "300"}); !errors.Is(err, lease.ErrLeaseLost) {
+		t.Fatalf("checkpoint with a counter long gone = %v, want ErrLeaseLost", err)
+	}
+	if got := mustGet(t, s, "shardId-0"); got.Checkpoint.SequenceNumber != "200" || got.Counter != c1.Counter {
+		t.Fatalf("a refused checkpoint wrote: %+v", got)
+	}
+	p1, err := s.WritePendingCheckpoint(ctx, c1, checkpoint.Value{SequenceNumber: "250"}, []byte("st"))
+	if err != nil || p1.Counter != c1.Counter+1 {
+		t.Fatalf("WritePendingCheckpoint = %+v, %v", p1, err)
+	}
+	// The same write again from the same counter: an attempt whose answer was lost.
+	if again, err := s.WritePendingCheckpoint(ctx, c1, checkpoint.Value{SequenceNumber: "250"}, []byte("st")); err != nil || again.Counter != p1.Counter {
+		t.Fatalf("retried WritePendingCheckpoint = %+v, %v", again, err)
 	}
 	got, _ := s.Get(ctx, "shardId-0")
-	if got.Checkpoint != cp || got.PendingCheckpoint.SequenceNumber != "150" || string(got.PendingCheckpointState) != "st" {
+	if got.Checkpoint.SequenceNumber != "200" || got.PendingCheckpoint.SequenceNumber != "250" || string(got.PendingCheckpointState) != "st" {
 		t.Fatalf("after prepare: %+v", got)
 	}
-	if err := s.WriteCheckpoint(ctx, "shardId-0", "A", checkpoint.Value{SequenceNumber: "150"}); err != nil {
+	if _, err := s.WriteCheckpoint(ctx, p1, checkpoint.Value{SequenceNumber: "250"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.Get(ctx, "shardId-0")
-	if got.Checkpoint.SequenceNumber != "150" || !got.PendingCheckpoint.IsZero() || got.PendingCheckpointState != nil {
+	if got.Checkpoint.SequenceNumber != "250" || !got.PendingCheckpoint.IsZero() || got.PendingCheckpointState != nil {
 		t.Fatalf("after commit: %+v", got)
+	}
+	if _, err := s.Renew(ctx, c1); !errors.Is(err, lease.ErrLeaseLost) {
+		t.Fatalf("Renew from a counter two checkpoints moved on = %v, want ErrLeaseLost", err)
 	}
 	keys, err := s.ListKeysOwnedBy(ctx, "A")
 	if err != nil {
@@ -270,7 +298,7 @@ func Lifecycle(t *testing.T, db lease.DynamoDBAPI) {
 	if err != nil || ev.Owner != "" || ev.Counter != got.Counter+1 {
 		t.Fatalf("Evict = %+v, %v", ev, err)
 	}
-	if err := s.WriteCheckpoint(ctx, "shardId-0", "A", checkpoint.Value{SequenceNumber: "160"}); !errors.Is(err, lease.ErrLeaseLost) {
+	if _, err := s.WriteCheckpoint(ctx, got, checkpoint.Value{SequenceNumber: "260"}); !errors.Is(err, lease.ErrLeaseLost) {
 		t.Fatalf("checkpoint after eviction = %v", err)
 	}
 	b, err := s.Take(ctx, ev, "B")
@@ -331,20 +359,23 @@ func Handoff(t *testing.T, db lease.DynamoDBAPI) {
 		t.Fatalf("old owner's Renew during handoff = %+v, %v", r, err)
 	}
 	// Only the old owner may checkpoint until it releases.
-	if err := s.WriteCheckpoint(ctx, "k", "new", checkpoint.Value{SequenceNumber: "5"}); !errors.Is(err, lease.ErrLeaseLost) {
+	asNew := r
+	asNew.CheckpointOwner = ""
+	if _, err := s.WriteCheckpoint(ctx, asNew, checkpoint.Value{SequenceNumber: "5"}); !errors.Is(err, lease.ErrLeaseLost) {
 		t.Fatalf("new owner's checkpoint during handoff = %v", err)
 	}
-	if err := s.WriteCheckpoint(ctx, "k", "old", checkpoint.Value{SequenceNumber: "9"}); err != nil {
-		t.Fatal(err)
+	cp, err := s.WriteCheckpoint(ctx, r, checkpoint.Value{SequenceNumber: "9"})
+	if err != nil || cp.Counter != r.Counter+1 {
+		t.Fatalf("old owner's checkpoint during handoff = %+v, %v", cp, err)
 	}
 	if err := s.Release(ctx, "k", "old"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.Get(ctx, "k")
-	if got.Owner != "new" || got.CheckpointOwner != "" || got.Counter != r.Counter+1 || got.Checkpoint.SequenceNumber != "9" {
+	if got.Owner != "new" || got.CheckpointOwner != "" || got.Counter != cp.Counter+1 || got.Checkpoint.SequenceNumber != "9" {
 		t.Fatalf("after release: %+v", got)
 	}
-	if err := s.WriteCheckpoint(ctx, "k", "old", checkpoint.Value{SequenceNumber: "10"}); !errors.Is(err, lease.ErrLeaseLost) {
+	if _, err := s.WriteCheckpoint(ctx, cp, checkpoint.Value{SequenceNumber: "10"}); !errors.Is(err, lease.ErrLeaseLost) {
 		t.Fatalf("old owner's checkpoint after release = %v", err)
 	}
 	if _, err := s.Renew(ctx, got); err != nil {
@@ -360,7 +391,7 @@ func Handoff(t *testing.T, db lease.DynamoDBAPI) {
 	if err != nil || forced.CheckpointOwner != "" || forced.Owner != "third" {
 		t.Fatalf("forced take = %+v, %v", forced, err)
 	}
-	if err := s.WriteCheckpoint(ctx, "k", "new", checkpoint.Value{SequenceNumber: "11"}); !errors.Is(err, lease.ErrLeaseLost) {
+	if _, err := s.WriteCheckpoint(ctx, got, checkpoint.Value{SequenceNumber: "11"}); !errors.Is(err, lease.ErrLeaseLost) {
 		t.Fatalf("checkpoint by the overtaken owner = %v", err)
 	}
 }
@@ -374,18 +405,34 @@ func mustGet(t *testing.T, s *lease.Store, key string) lease.Lease {
 	return l
 }
 
-// Checkpointer drives a checkpoint.Checkpointer over the Store.
-func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
+// heldCheckpointer returns a store with lease "k" held by worker "w"'s Coordinator, and
+// the Checkpointer of that held lease.
+func heldCheckpointer(t *testing.T, db lease.DynamoDBAPI) (*lease.Store, *lease.Coordinator, *checkpoint.Checkpointer) {
+	t.Helper()
 	ctx := context.Background()
 	s := NewStore(t, db, false)
 	if _, err := s.CreateIfAbsent(ctx, lease.Lease{Key: "k", Owner: "w", Checkpoint: checkpoint.TrimHorizon}); err != nil {
 		t.Fatal(err)
 	}
-	l := mustGet(t, s, "k")
-	c, err := checkpoint.New(s, l.Key, "w", l.Checkpoint)
+	coord, err := lease.NewCoordinator(s, "w")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := coord.Discover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := coord.Checkpointer("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, coord, c
+}
+
+// Checkpointer drives the checkpoint.Checkpointer of a Coordinator's held lease over the
+// Store.
+func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
+	ctx := context.Background()
+	s, coord, c := heldCheckpointer(t, db)
 	c.Delivered(checkpoint.Value{SequenceNumber: "300", SubSequenceNumber: 1})
 	if err := c.CheckpointAt(ctx, "300", 2); !errors.Is(err, checkpoint.ErrBeyondDelivered) {
 		t.Fatalf("beyond delivered = %v", err)
@@ -403,6 +450,12 @@ func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
 	if got := mustGet(t, s, "k"); got.Checkpoint.SequenceNumber != "300" || got.Checkpoint.SubSequenceNumber != 1 {
 		t.Fatalf("stored %v", got.Checkpoint)
 	}
+	// A second Checkpointer of this term, which will not see the loss.
+	stale, err := coord.Checkpointer("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.Delivered(checkpoint.Value{SequenceNumber: "350"})
 	if _, err := s.Take(ctx, mustGet(t, s, "k"), "thief"); err != nil {
 		t.Fatal(err)
 	}
@@ -412,6 +465,89 @@ func Checkpointer(t *testing.T, db lease.DynamoDBAPI) {
 	}
 	if got := mustGet(t, s, "k"); got.Checkpoint.IsShardEnd() {
 		t.Fatal("a lost lease was checkpointed")
+	}
+	if held := coord.Held(); len(held) != 0 {
+		t.Fatalf("a lease whose checkpoint found it lost is still held: %+v", held)
+	}
+	// The lease comes back to the same worker: the Checkpointer of its earlier term
+	// writes nothing, one of the new term does.
+	if _, err := s.Take(ctx, mustGet(t, s, "k"), "w"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coord.Discover(ctx); err != nil || len(coord.Held()) != 1 {
+		t.Fatalf("lease not held again: %v", err)
+	}
+	if err := stale.Checkpoint(ctx); !errors.Is(err, checkpoint.ErrLeaseLost) {
+		t.Fatalf("checkpoint of the earlier term = %v", err)
+	}
+	c2, err := coord.Checkpointer("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Delivered(checkpoint.Value{SequenceNumber: "400"})
+	if err := c2.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, "k"); got.Checkpoint.SequenceNumber != "400" || got.Owner != "w" {
+		t.Fatalf("stored %+v", got)
+	}
+}
+
+// CheckpointsDuringRenewals checks that a Coordinator's renewals and the checkpoints of
+// its held lease, both fenced by the lease counter and both moving it, never make each
+// other fail: each uses the counter the other wrote.
+func CheckpointsDuringRenewals(t *testing.T, db lease.DynamoDBAPI) {
+	ctx := context.Background()
+	s, coord, c := heldCheckpointer(t, db)
+	before := mustGet(t, s, "k").Counter
+	const n = 100
+	renewals := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		var err error
+		for err == nil {
+			select {
+			case <-stop:
+				renewals <- nil
+				return
+			default:
+			}
+			err = coord.RenewAll(ctx)
+			if len(coord.Held()) != 1 {
+				err = errors.New("lease dropped by a renewal")
+			}
+		}
+		renewals <- err
+	}()
+	for i := 1; i <= n; i++ {
+		c.Delivered(checkpoint.Value{SequenceNumber: fmt.Sprint(i)})
+		if i%10 == 0 {
+			p, err := c.Prepare(ctx, []byte("st"))
+			if err == nil {
+				err = p.Commit(ctx)
+			}
+			if err != nil {
+				t.Fatalf("prepare and commit %d during renewals: %v", i, err)
+			}
+			continue
+		}
+		if err := c.Checkpoint(ctx); err != nil {
+			t.Fatalf("checkpoint %d during renewals: %v", i, err)
+		}
+	}
+	close(stop)
+	if err := <-renewals; err != nil {
+		t.Fatalf("renewal during checkpoints: %v", err)
+	}
+	got := mustGet(t, s, "k")
+	if got.Checkpoint.SequenceNumber != fmt.Sprint(n) || got.Owner != "w" {
+		t.Fatalf("after checkpoints and renewals: %+v", got)
+	}
+	if got.Counter < before+n+n/10 {
+		t.Fatalf("counter %d after %d checkpoint writes from %d: checkpoints do not move it", got.Counter, n+n/10, before)
+	}
+	if held := coord.Held(); len(held) != 1 || held[0].Lease.Counter != got.Counter {
+		t.Fatalf("coordinator holds %+v, stored counter %d", held, got.Counter)
 	}
 }
 
@@ -495,7 +631,14 @@ func Contention(t *testing.T, db lease.DynamoDBAPI) {
 					}
 					record(nl, me)
 					held[key] = nl
-					if err := s.WriteCheckpoint(ctx, key, me, checkpoint.Value{SequenceNumber: fmt.Sprint(seq.Add(1))}); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
+					cl, err := s.WriteCheckpoint(ctx, nl, checkpoint.Value{SequenceNumber: fmt.Sprint(seq.Add(1))})
+					switch {
+					case err == nil:
+						record(cl, me)
+						held[key] = cl
+					case errors.Is(err, lease.ErrLeaseLost):
+						delete(held, key)
+					default:
 						t.Errorf("checkpoint: %v", err)
 					}
 					continue

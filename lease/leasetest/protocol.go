@@ -26,6 +26,7 @@ func RunProtocol(t *testing.T, db lease.DynamoDBAPI) {
 	t.Run("StaleWorkerMetrics", func(t *testing.T) { StaleWorkerMetrics(t, db, false) })
 	t.Run("StaleWorkerMetricsSingleTable", func(t *testing.T) { StaleWorkerMetrics(t, db, true) })
 	t.Run("Fleet", func(t *testing.T) { Fleet(t, db) })
+	t.Run("HandoffAsJava", func(t *testing.T) { HandoffAsJava(t, db) })
 	t.Run("ShardSync", func(t *testing.T) { ShardSync(t, db) })
 	t.Run("Replay", func(t *testing.T) { Replay(t, db) })
 }
@@ -332,7 +333,7 @@ func ShardSync(t *testing.T, db lease.DynamoDBAPI) {
 	}
 	// The parent is processed to its end.
 	p, _ := s.Take(ctx, *byKey["shardId-0"], "w")
-	if err := s.WriteCheckpoint(ctx, "shardId-0", "w", checkpoint.ShardEnd); err != nil {
+	if _, err := s.WriteCheckpoint(ctx, p, checkpoint.ShardEnd); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateChildShards(ctx, p.Key, []string{"shardId-1", "shardId-2"}); err != nil {
@@ -351,7 +352,7 @@ func ShardSync(t *testing.T, db lease.DynamoDBAPI) {
 	}
 	for _, k := range []string{"shardId-1", "shardId-2"} {
 		l, _ := s.Take(ctx, *byKey[k], "w")
-		if err := s.WriteCheckpoint(ctx, l.Key, "w", checkpoint.Value{SequenceNumber: "5"}); err != nil {
+		if _, err := s.WriteCheckpoint(ctx, l, checkpoint.Value{SequenceNumber: "5"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -490,4 +491,159 @@ func StaleWorkerMetrics(t *testing.T, db lease.DynamoDBAPI, single bool) {
 	if got := ids(); !reflect.DeepEqual(got, []string{"recent"}) {
 		t.Fatalf("metrics rows after live went silent: %v, want [recent]", got)
 	}
+}
+
+// HandoffAsJava checks the graceful handoff as Java KCL 3.x runs it: the new owner never
+// takes a lease whose old owner is still its checkpoint owner; it starts once the old
+// owner releases it; an old owner that does not finish within the handoff timeout (from
+// the renewal that told it) transfers the lease to the new owner itself; and when the
+// old owner dies the lease waits for its expiry and the leader's reassignment.
+func HandoffAsJava(t *testing.T, db lease.DynamoDBAPI) {
+	ctx := context.Background()
+	s := NewStore(t, db, false)
+	clk := clock.NewManual(epoch)
+	const timeout, failover = 30 * time.Second, 10 * time.Second
+	coord := func(id string) *lease.Coordinator {
+		c, err := lease.NewCoordinator(s, id, lease.WithCoordinatorClock(clk), lease.WithHandoffTimeout(timeout),
+			lease.WithFailoverTime(failover))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	holds := func(c *lease.Coordinator, key string) (lease.HeldState, bool) {
+		for _, h := range c.Held() {
+			if h.Lease.Key == key {
+				return h.State, true
+			}
+		}
+		return 0, false
+	}
+	// start makes old hold key and hands it to new, as a leader does.
+	start := func(key string, old, nw *lease.Coordinator) {
+		if _, err := s.CreateIfAbsent(ctx, lease.Lease{Key: key, Owner: old.Worker(), Checkpoint: checkpoint.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Discover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Handoff(ctx, mustGet(t, s, key), nw.Worker()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// step is one renewal period: the old owner renews (unless dead), the new one
+	// discovers; the new owner must never hold a lease the old one still holds or that
+	// still names another checkpoint owner.
+	step := func(key string, old, nw *lease.Coordinator, oldAlive bool) (oldState lease.HeldState, oldHolds, newHolds bool) {
+		t.Helper()
+		clk.Advance(failover / 3)
+		if oldAlive {
+			if err := old.RenewAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := nw.Discover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		oldState, oldHolds = holds(old, key)
+		_, newHolds = holds(nw, key)
+		if l := mustGet(t, s, key); newHolds && (oldHolds && oldAlive || l.CheckpointOwner != "" && l.CheckpointOwner != nw.Worker()) {
+			t.Fatalf("new owner holds %s while the old one does (%v) or it is still handed over: %+v", key, oldHolds, l)
+		}
+		return oldState, oldHolds, newHolds
+	}
+
+	// The old owner releases after checkpointing: the new owner starts at its next
+	// discovery, from that checkpoint.
+	a, b := coord("a"), coord("b")
+	start("released", a, b)
+	if st, held, got := step("released", a, b, true); st != lease.HandoffRequested || !held || got {
+		t.Fatalf("after the handoff request: old %v %v, new %v", st, held, got)
+	}
+	cp, err := a.Checkpointer("released")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Delivered(checkpoint.Value{SequenceNumber: "7"})
+	if err := cp.Checkpoint(ctx); err != nil {
+		t.Fatalf("old owner's final checkpoint: %v", err)
+	}
+	if err := a.Release(ctx, "released"); err != nil {
+		t.Fatal(err)
+	}
+	if _, held, got := step("released", a, b, true); held || !got {
+		t.Fatalf("after the release: old holds %v, new %v", held, got)
+	}
+	if l := mustGet(t, s, "released"); l.Checkpoint.SequenceNumber != "7" || l.Owner != "b" || l.CheckpointOwner != "" {
+		t.Fatalf("after the release: %+v", l)
+	}
+
+	// The old owner never finishes (its processor is stuck): the new owner waits, past
+	// its own first sight of the handoff plus the timeout; the old owner transfers the
+	// lease a handoff timeout after its renewal saw the request.
+	c, d := coord("c"), coord("d")
+	start("stuck", c, d)
+	if _, err := d.Discover(ctx); err != nil { // the new owner sees the handoff first
+		t.Fatal(err)
+	}
+	firstSeen := clk.Now()
+	var learned, transferred time.Time
+	for i := 0; i < 30 && transferred.IsZero(); i++ {
+		st, held, got := step("stuck", c, d, true)
+		switch {
+		case held && st == lease.HandoffRequested && learned.IsZero():
+			learned = clk.Now()
+		case !held:
+			transferred = clk.Now()
+			if !got {
+				t.Fatal("the transferred lease is not held by the new owner at its next discovery")
+			}
+		}
+	}
+	if learned.IsZero() || transferred.IsZero() {
+		t.Fatalf("stuck handoff: learned %v, transferred %v", learned, transferred)
+	}
+	if transferred.Sub(learned) < timeout || transferred.Sub(learned) > timeout+failover/3 {
+		t.Fatalf("transferred %v after the old owner learned of the handoff, want the handoff timeout %v", transferred.Sub(learned), timeout)
+	}
+	if !transferred.After(firstSeen.Add(timeout)) {
+		t.Fatal("lease moved before the handoff timeout")
+	}
+	if l := mustGet(t, s, "stuck"); l.Owner != "d" || l.CheckpointOwner != "" {
+		t.Fatalf("after the transfer: %+v", l)
+	}
+
+	// The old owner dies during the handoff: the new owner never takes the lease itself,
+	// however long it waits; the leader reassigns it once it has expired.
+	e, f := coord("e"), coord("f")
+	start("dead", e, f)
+	step("dead", e, f, true)
+	for i := 0; i < 30; i++ {
+		if _, _, got := step("dead", e, f, false); got {
+			t.Fatalf("the new owner took a lease its old owner is still handing over, %v after the old owner died", time.Duration(i+1)*failover/3)
+		}
+	}
+	asg, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerFailoverTime(failover))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := lease.NewReporter(s, "f", lease.WithReporterClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if err := rep.Report(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asg.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, got := step("dead", e, f, false); got {
+			if l := mustGet(t, s, "dead"); l.Owner != "f" || l.CheckpointOwner != "" {
+				t.Fatalf("reassigned: %+v", l)
+			}
+			return
+		}
+	}
+	t.Fatalf("the leader never reassigned the expired lease: %+v", mustGet(t, s, "dead"))
 }

@@ -1,0 +1,443 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/freshet/freshet/integration/peers"
+	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/lease"
+	"github.com/freshet/freshet/producer"
+)
+
+// TestMixedFleet: one application with two Java KCL workers and two Freshet worker
+// processes over 8 shards while records flow, on the three-table layout. A Freshet worker
+// is killed (SIGKILL), then a Java one; a shard is split and two are merged; then every
+// Java worker stops gracefully and Freshet workers take over, and back (Java workers
+// join, the Freshet ones stop). Every record is delivered at least once, each worker
+// delivers every key in Put order, a record is delivered twice only if a killed worker
+// had delivered it, and no two workers process one shard at once (by their processors'
+// lifecycle events).
+func TestMixedFleet(t *testing.T) { mixedFleet(t, true) }
+
+// TestMixedFleetSingleTableSoak is TestMixedFleet on the single-table layout of a new
+// application, with FRESHET_SOAK=1 (make soak).
+func TestMixedFleetSingleTableSoak(t *testing.T) {
+	if os.Getenv("FRESHET_SOAK") == "" {
+		t.Skip("runs with FRESHET_SOAK=1 (make soak); TestMixedFleet covers the protocol on the three-table layout")
+	}
+	mixedFleet(t, false)
+}
+
+// delivery is one delivery of a record: by whom, from which stored record.
+type delivery struct {
+	worker, seq string
+	sub         int64
+}
+
+// fleet is the workers of a mixed-fleet run and what the test knows of them.
+type fleet struct {
+	t       *testing.T
+	mu      sync.Mutex
+	workers []*peers.KCLWorker
+	seen    []int
+	killed  map[string]time.Time // worker -> when it was killed
+	count   map[int64]int        // deliveries by record id
+	by      map[int64][]delivery // record id -> its deliveries, for duplicates
+	order   map[string]*idLedger // worker -> its own deliveries, for per-key order
+	keys    int
+}
+
+func (f *fleet) add(w *peers.KCLWorker) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.workers = append(f.workers, w)
+	f.seen = append(f.seen, 0)
+	f.order[w.Config.WorkerID] = newLedger(f.keys, true)
+}
+
+func (f *fleet) kill(w *peers.KCLWorker) {
+	f.feed()
+	w.Kill()
+	f.mu.Lock()
+	f.killed[w.Config.WorkerID] = time.Now()
+	f.mu.Unlock()
+	f.feed()
+}
+
+// feed adds the deliveries of every worker since the last call.
+func (f *fleet) feed() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, w := range f.workers {
+		recs := w.Records()
+		l := f.order[w.Config.WorkerID]
+		for _, r := range recs[f.seen[i]:] {
+			l.add(r.Shard, r.PartitionKey, r.Sequence, r.SubSequence, r.Data)
+			if g, ok := parseGen(r.Data); ok {
+				f.count[g.id]++
+				f.by[g.id] = append(f.by[g.id], delivery{worker: w.Config.WorkerID, seq: r.Sequence, sub: r.SubSequence})
+			}
+		}
+		f.seen[i] = len(recs)
+	}
+}
+
+// caughtUp waits until every id below n was delivered.
+func (f *fleet) caughtUp(n int64, d time.Duration, what string) {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f.feed()
+		f.mu.Lock()
+		missing := int64(0)
+		for id := int64(0); id < n; id++ {
+			if f.count[id] == 0 {
+				missing++
+			}
+		}
+		f.mu.Unlock()
+		if missing == 0 {
+			f.t.Logf("%s: every one of the first %d records delivered", what, n)
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s: %d of the first %d records not delivered within %v\n%s", what, missing, n, d, f.describe())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// processing reports, per worker, the shards whose processor is running.
+func (f *fleet) processing() map[string][]string {
+	f.mu.Lock()
+	ws := slices.Clone(f.workers)
+	f.mu.Unlock()
+	out := map[string][]string{}
+	for _, w := range ws {
+		if w.Exited() {
+			continue
+		}
+		for _, tn := range tenures(w.Events(), time.Time{}) {
+			if tn.end.IsZero() {
+				out[w.Config.WorkerID] = append(out[w.Config.WorkerID], tn.shard)
+			}
+		}
+	}
+	return out
+}
+
+func (f *fleet) describe() string {
+	return fmt.Sprintf("processing: %v", f.processing())
+}
+
+// waitProcessing waits until each of ids runs at least one shard processor.
+func (f *fleet) waitProcessing(d time.Duration, ids ...string) {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		p := f.processing()
+		ok := true
+		for _, id := range ids {
+			ok = ok && len(p[id]) > 0
+		}
+		if ok {
+			f.t.Logf("processing: %v", p)
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("workers %v not all processing within %v: %v", ids, d, p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// tenure is one run of a worker's processor on a shard: from its init event to the event
+// that ended it, or to the worker's kill (zero end: still running).
+type tenure struct {
+	worker, shard string
+	start, end    time.Time
+}
+
+func tenures(events []peers.JavaEvent, killed time.Time) []tenure {
+	open := map[string]int{}
+	var out []tenure
+	for _, ev := range events {
+		switch ev.Event {
+		case "init":
+			open[ev.Shard] = len(out)
+			out = append(out, tenure{worker: ev.Worker, shard: ev.Shard, start: ev.At})
+		case "lease-lost", "shard-ended", "shutdown-requested", "shutdown-requested-failed":
+			if i, ok := open[ev.Shard]; ok {
+				out[i].end = ev.At
+				delete(open, ev.Shard)
+			}
+		case "stopped":
+			for _, i := range open {
+				out[i].end = ev.At
+			}
+			clear(open)
+		}
+	}
+	for _, i := range open {
+		out[i].end = killed
+	}
+	return out
+}
+
+// fleetProducer writes generator records over keys through a Freshet producer at about
+// rate records a second until stopped; next is the next id.
+type fleetProducer struct {
+	next   atomic.Int64
+	failed atomic.Int64
+	stop   context.CancelFunc
+	done   chan error
+}
+
+func startFleetProducer(t *testing.T, kin *kinesis.Client, stream string, keys, rate int) *fleetProducer {
+	t.Helper()
+	p, err := producer.New(kin, producer.WithStream(stream), producer.WithOrdering(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	fp := &fleetProducer{stop: stop, done: make(chan error, 1)}
+	go func() {
+		perKey := make([]int64, keys)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for ctx.Err() == nil {
+			for i := 0; i < rate/100; i++ {
+				id := fp.next.Load()
+				k := int(id % int64(keys))
+				rec := producer.Record{PartitionKey: "k-" + strconv.Itoa(k), Data: genData(id, perKey[k], 100)}
+				if err := p.Put(ctx, rec, func(r producer.Result) {
+					if r.Err != nil {
+						fp.failed.Add(1)
+					}
+				}); err != nil {
+					break
+				}
+				perKey[k]++
+				fp.next.Add(1)
+			}
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		fp.done <- p.Close(cctx)
+	}()
+	return fp
+}
+
+// finish stops producing and returns how many records were put.
+func (fp *fleetProducer) finish(t *testing.T) int64 {
+	t.Helper()
+	fp.stop()
+	if err := <-fp.done; err != nil {
+		t.Fatalf("producer Close: %v", err)
+	}
+	if n := fp.failed.Load(); n > 0 {
+		t.Fatalf("%d records failed to be put", n)
+	}
+	return fp.next.Load()
+}
+
+// listOpenShards returns the open shards of stream (ListShards) by hash key range.
+func listOpenShards(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string) []types.Shard {
+	t.Helper()
+	out, err := kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []types.Shard
+	for _, s := range out.Shards {
+		if s.SequenceNumberRange.EndingSequenceNumber == nil {
+			open = append(open, s)
+		}
+	}
+	slices.SortFunc(open, func(a, b types.Shard) int {
+		x, _ := new(big.Int).SetString(aws.ToString(a.HashKeyRange.StartingHashKey), 10)
+		y, _ := new(big.Int).SetString(aws.ToString(b.HashKeyRange.StartingHashKey), 10)
+		return x.Cmp(y)
+	})
+	return open
+}
+
+func mixedFleet(t *testing.T, threeTable bool) {
+	const keys, rate, failover = 100, 1000, 5 * time.Second
+	app := "fleet-single"
+	if threeTable {
+		app = "fleet-three"
+	}
+	stream := app
+	e, kin := javaEngine(t, stream, 8)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f := &fleet{t: t, killed: map[string]time.Time{}, count: map[int64]int{}, by: map[int64][]delivery{}, order: map[string]*idLedger{}, keys: keys}
+	java := func(id string) *peers.KCLWorker {
+		w := peers.StartKCL(t, peers.KCLConfig{WorkerID: id, App: app, Stream: stream, Endpoint: e.TLSURL(), ThreeTable: threeTable,
+			FailoverTime: failover, MetricsReport: 5 * time.Second})
+		f.add(w)
+		return w
+	}
+	freshet := func(id string) *peers.KCLWorker {
+		w := startFreshetProcess(t, id, e.URL(), app, stream, failover)
+		f.add(w)
+		return w
+	}
+	start := time.Now()
+	prod := startFleetProducer(t, kin, stream, keys, rate)
+	defer prod.stop()
+
+	// The three tables exist first, as KCL 3.0-3.4 leave them; a new application gets the
+	// single table. Freshet workers start first and one of them leads: a Java leader
+	// whose workers report no CPU (as here, outside EC2, ECS and EKS) does not move leases
+	// to workers that join, while a Freshet leader hands them over.
+	if threeTable {
+		s, err := lease.NewStore(enginetest.DynamoDB(e), lease.DefaultTables(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateTables(ctx, lease.TableSettings{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g1, g2 := freshet("freshet-1"), freshet("freshet-2")
+	f.waitProcessing(30*time.Second, "freshet-1", "freshet-2")
+	j1, j2 := java("java-1"), java("java-2")
+	f.waitProcessing(90*time.Second, "java-1", "java-2", "freshet-1", "freshet-2")
+	t.Logf("four workers processing after %v", time.Since(start).Round(time.Millisecond))
+
+	f.kill(g1)
+	f.caughtUp(prod.next.Load(), time.Minute, "after freshet-1 was killed")
+	f.kill(j1)
+	f.caughtUp(prod.next.Load(), time.Minute, "after java-1 was killed")
+
+	// A split and a merge while records flow.
+	open := listOpenShards(ctx, t, kin, stream)
+	lo, _ := new(big.Int).SetString(aws.ToString(open[0].HashKeyRange.StartingHashKey), 10)
+	hi, _ := new(big.Int).SetString(aws.ToString(open[0].HashKeyRange.EndingHashKey), 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
+	if _, err := kin.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: open[0].ShardId,
+		NewStartingHashKey: aws.String(mid.String())}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(ctx, t, kin, stream)
+	n := len(open)
+	if _, err := kin.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String(stream), ShardToMerge: open[n-2].ShardId,
+		AdjacentShardToMerge: open[n-1].ShardId}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(ctx, t, kin, stream)
+	afterReshard := prod.next.Load() + rate // a second of records into the children
+	time.Sleep(time.Second)
+	f.caughtUp(afterReshard, time.Minute, "after a split and a merge")
+
+	// Every Java worker stops gracefully: the Freshet workers take over.
+	g3 := freshet("freshet-3")
+	j2.Stop(t)
+	f.feed()
+	f.caughtUp(prod.next.Load(), time.Minute, "after the Java workers stopped")
+	if p := f.processing(); len(p["freshet-2"])+len(p["freshet-3"]) == 0 || len(p) != 2 {
+		t.Fatalf("after the Java workers stopped: %v", p)
+	}
+
+	// And back: Java workers join, then the Freshet workers stop gracefully.
+	j3, j4 := java("java-3"), java("java-4")
+	f.waitProcessing(90*time.Second, "java-3", "java-4")
+	g2.Stop(t)
+	g3.Stop(t)
+	f.feed()
+	total := prod.finish(t)
+	f.caughtUp(total, time.Minute, "after the Freshet workers stopped")
+	if p := f.processing(); len(p) != 2 || len(p["java-3"])+len(p["java-4"]) == 0 {
+		t.Fatalf("after the Freshet workers stopped: %v", p)
+	}
+	j3.Stop(t)
+	j4.Stop(t)
+	f.feed()
+	t.Logf("fleet run took %v for %d records", time.Since(start).Round(time.Millisecond), total)
+
+	// Every worker's output well formed, each key in Put order per worker.
+	for _, w := range f.workers {
+		if bad := w.Malformed(); len(bad) > 0 {
+			t.Fatalf("%s wrote %d malformed lines, first %q", w.Config.WorkerID, len(bad), bad[0])
+		}
+		if v := f.order[w.Config.WorkerID].violations; len(v) > 0 {
+			t.Fatalf("%s: %d order violations, first %v", w.Config.WorkerID, len(v), v[:min(3, len(v))])
+		}
+	}
+	// At least once; a stored record delivered again only if a killed worker had
+	// delivered it. A record the producer stored twice (a put retried after an answer it
+	// did not get) is two stored records: counted, not a consumer's duplicate.
+	dups, stored2, unexplained := 0, 0, 0
+	var first []string
+	for id := int64(0); id < total; id++ {
+		ds := f.by[id]
+		byPos := map[delivery][]string{}
+		for _, d := range ds {
+			pos := delivery{seq: d.seq, sub: d.sub}
+			byPos[pos] = append(byPos[pos], d.worker)
+		}
+		stored2 += len(byPos) - 1
+		for pos, ws := range byPos {
+			if len(ws) < 2 {
+				continue
+			}
+			dups += len(ws) - 1
+			byKilled := false
+			for _, w := range ws {
+				_, k := f.killed[w]
+				byKilled = byKilled || k
+			}
+			if !byKilled {
+				unexplained++
+				if len(first) < 3 {
+					first = append(first, fmt.Sprintf("record %d at %s/%d by %v", id, pos.seq, pos.sub, ws))
+				}
+			}
+		}
+	}
+	if len(f.count) != int(total) {
+		t.Fatalf("%d distinct ids delivered, %d put", len(f.count), total)
+	}
+	if unexplained > 0 {
+		t.Fatalf("%d records delivered twice though no killed worker had delivered them, first %v", unexplained, first)
+	}
+	// No two workers ran a processor on one shard at the same time.
+	var all []tenure
+	for _, w := range f.workers {
+		all = append(all, tenures(w.Events(), f.killed[w.Config.WorkerID])...)
+	}
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			a, b := all[i], all[j]
+			if a.shard != b.shard || a.worker == b.worker {
+				continue
+			}
+			if a.start.Before(b.end) && b.start.Before(a.end) {
+				t.Errorf("shard %s processed by %s (%v to %v) and %s (%v to %v) at once", a.shard,
+					a.worker, a.start.Format(time.StampMilli), a.end.Format(time.StampMilli),
+					b.worker, b.start.Format(time.StampMilli), b.end.Format(time.StampMilli))
+			}
+		}
+	}
+	t.Logf("%d records, %d delivered again (all had been delivered by a killed worker), %d stored twice by the producer, %d processor runs",
+		total, dups, stored2, len(all))
+}
