@@ -297,7 +297,7 @@ func (a *Assigner) alive(w string, now time.Time) bool {
 // RunOnce performs one assignment round. Moves refused because the lease changed
 // meanwhile (ErrConflict) are skipped; the next round sees the new state.
 func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
-	leases, err := a.store.List(ctx)
+	leases, err := a.store.list(ctx, false)
 	if err != nil {
 		return Round{}, err
 	}
@@ -452,7 +452,12 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	if warming {
 		return round, errors.Join(errs...)
 	}
-	for _, m := range plan.Moves {
+	// The moves touch distinct leases and every write is conditional, so they are applied
+	// concurrently; a round placing thousands of leases then takes seconds, not minutes.
+	applied := make([]bool, len(plan.Moves))
+	failed := make([]error, len(plan.Moves))
+	_ = concurrently(ctx, len(plan.Moves), writeConcurrency, func(ctx context.Context, i int) error {
+		m := plan.Moves[i]
 		l := byKey[m.Key]
 		var (
 			nl     Lease
@@ -472,11 +477,11 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		default:
 			// A live lease never moves outright; one whose owner shows no life waits for
 			// its expiry; one moved recently stays until its rate is measured where it is.
-			continue
+			return nil
 		}
 		switch {
 		case err == nil:
-			round.Applied = append(round.Applied, m)
+			applied[i] = true
 			a.mu.Lock()
 			a.wrote(nl, now, !handed)
 			if handed {
@@ -484,9 +489,23 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			}
 			a.mu.Unlock()
 		case !errors.Is(err, ErrConflict):
-			errs = append(errs, err)
+			failed[i] = err
+		}
+		return nil // one failed write does not stop the others
+	})
+	for i, m := range plan.Moves {
+		if applied[i] {
+			round.Applied = append(round.Applied, m)
+		}
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
 		}
 	}
+	// A long round (thousands of writes) is no gap in the leader's watch: the next round's
+	// gap is measured from here.
+	a.mu.Lock()
+	a.last = a.clock.Now()
+	a.mu.Unlock()
 	return round, errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -205,21 +206,25 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 		todo = append(todo, h.Lease)
 	}
 	c.mu.Unlock()
-	var errs []error
-	changed := false
-	for _, l := range todo {
+	errs := make([]error, len(todo))
+	var changed atomic.Bool
+	// Renewals of distinct leases are independent conditional writes: a worker holding a
+	// hundred leases renews them in a few round trips, well within its renew interval.
+	_ = concurrently(ctx, len(todo), writeConcurrency, func(ctx context.Context, i int) error {
+		l := todo[i]
 		if c.meter != nil {
 			l.ThroughputKBps = c.meter.Sample(l.Key)
 		}
 		nl, err := c.store.Renew(ctx, l)
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		h, still := c.held[l.Key]
 		switch {
 		case !still:
 		case err == nil:
 			st := stateOf(&nl, c.worker)
 			if st != h.State {
-				changed = true
+				changed.Store(true)
 			}
 			h.Lease, h.State = nl, st
 		case errors.Is(err, ErrLeaseLost):
@@ -227,14 +232,14 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 			if c.meter != nil {
 				c.meter.Forget(l.Key)
 			}
-			changed = true
+			changed.Store(true)
 			c.log.Info("lease lost", zap.String("lease", l.Key))
 		default:
-			errs = append(errs, err)
+			errs[i] = err
 		}
-		c.mu.Unlock()
-	}
-	if changed {
+		return nil
+	})
+	if changed.Load() {
 		c.notify()
 	}
 	return errors.Join(errs...)
