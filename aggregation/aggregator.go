@@ -176,7 +176,9 @@ func (a *Aggregator) plan(r *Record) (delta int, pkIdx, ehkIdx uint64, newPK, ne
 		}
 		inner += 1 + varintSize(ehkIdx)
 	}
-	inner += TagsSize(r.Tags)
+	if len(r.Tags) > 0 {
+		inner += TagsSize(r.Tags)
+	}
 	delta += bytesFieldSize(inner)
 	return
 }
@@ -259,7 +261,9 @@ func (a *Aggregator) add(r *Record, key HashKey, hashed bool) error {
 		}
 		inner += 1 + varintSize(ehkIdx)
 	}
-	inner += TagsSize(r.Tags)
+	if len(r.Tags) > 0 {
+		inner += TagsSize(r.Tags)
+	}
 	b := a.recs
 	b = append(b, tagRecords)
 	b = appendVarint(b, uint64(inner))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,8 +51,17 @@ type FailedRecord struct {
 	Error string `json:"error,omitempty"`
 	// FailedAt is when it was given up.
 	FailedAt time.Time `json:"failedAt"`
-	// Data is the record's payload (base64 in the JSON form).
+	// Data is the record's payload (base64 in the JSON form); nil when DataOmitted.
 	Data []byte `json:"data"`
+	// DataOmitted is set by a StreamDestination on a record whose document, with its
+	// data, exceeds the destination stream's maximum record size: the document then
+	// carries the metadata only (as Lambda's on-failure destinations do), and DataSize
+	// the payload's length; the data stays readable in the source stream at
+	// SequenceNumber for its retention period. Error is then cut to 4 KiB if the
+	// document is still too large.
+	DataOmitted bool `json:"dataOmitted,omitempty"`
+	// DataSize is the payload's length in bytes when DataOmitted.
+	DataSize int `json:"dataSize,omitempty"`
 }
 
 // Marshal encodes the record as the JSON document a StreamDestination writes.
@@ -78,6 +88,9 @@ func ParseFailedRecord(b []byte) (FailedRecord, error) {
 	}
 	if f.Attempts < 0 {
 		return FailedRecord{}, fmt.Errorf("%w: negative attempts", ErrBadFailedRecord)
+	}
+	if f.DataSize < 0 {
+		return FailedRecord{}, fmt.Errorf("%w: negative dataSize", ErrBadFailedRecord)
 	}
 	return f, nil
 }
@@ -118,7 +131,14 @@ type StreamDestination struct {
 	client fproducer.Client
 	stream string
 	prod   *fproducer.Producer
+
+	closing  atomic.Bool   // set by the first Close
+	closed   chan struct{} // closed when the first Close returned
+	closeErr error
 }
+
+// ErrDestinationClosed is returned by StreamDestination.Send once Close began.
+var ErrDestinationClosed = errors.New("consumer: destination closed")
 
 // NewStreamDestination returns a destination writing to stream through client with a
 // producer made with opts (its WithStream is set to stream). consumer.New checks that
@@ -134,7 +154,7 @@ func NewStreamDestination(client fproducer.Client, stream string, opts ...fprodu
 	if err != nil {
 		return nil, fmt.Errorf("%w: destination stream %q: %v", ErrInvalidOption, stream, err)
 	}
-	return &StreamDestination{client: client, stream: stream, prod: p}, nil
+	return &StreamDestination{client: client, stream: stream, prod: p, closed: make(chan struct{})}, nil
 }
 
 // Stream returns the destination's stream name.
@@ -156,21 +176,19 @@ func (d *StreamDestination) Check(ctx context.Context) error {
 }
 
 // Send writes the records and waits until each is stored; it returns the first
-// failure (records already stored stay stored).
+// failure (records already stored stay stored), and ErrDestinationClosed once Close
+// began (the consumer then keeps the records unfinished: its checkpoint does not pass
+// them). A record whose document would exceed the destination stream's maximum record
+// size is written without its data (FailedRecord.DataOmitted), so that no record can
+// stall its shard for ever.
 func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) error {
+	if d.closing.Load() {
+		return fmt.Errorf("%w: stream %q", ErrDestinationClosed, d.stream)
+	}
 	futures := make([]*fproducer.Future, 0, len(records))
 	var errs []error
 	for i := range records {
-		f := &records[i]
-		data, err := f.Marshal()
-		if err != nil {
-			return err
-		}
-		pk := f.PartitionKey
-		if pk == "" {
-			pk = f.ShardID
-		}
-		fu, err := d.prod.PutAsync(ctx, fproducer.Record{PartitionKey: pk, Data: data})
+		fu, err := d.put(ctx, records[i])
 		if err != nil {
 			errs = append(errs, err)
 			break
@@ -192,5 +210,55 @@ func (d *StreamDestination) Send(ctx context.Context, records []FailedRecord) er
 	return nil
 }
 
-// Close flushes and stops the destination's producer, bounded by ctx.
-func (d *StreamDestination) Close(ctx context.Context) error { return d.prod.Close(ctx) }
+// maxOmittedError is how much of the handler's error a document without data keeps when
+// the whole error does not fit either.
+const maxOmittedError = 4096
+
+// put writes one record's document, without its data (and with its error cut to
+// maxOmittedError bytes) when it is too large.
+func (d *StreamDestination) put(ctx context.Context, f FailedRecord) (*fproducer.Future, error) {
+	pk := f.PartitionKey
+	if pk == "" {
+		pk = f.ShardID
+	}
+	for {
+		doc, err := f.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		fu, err := d.prod.PutAsync(ctx, fproducer.Record{PartitionKey: pk, Data: doc})
+		switch {
+		case !errors.Is(err, fproducer.ErrRecordTooLarge):
+			return fu, err
+		case !f.DataOmitted:
+			f.DataOmitted, f.DataSize, f.Data = true, len(f.Data), nil
+		case len(f.Error) > maxOmittedError:
+			f.Error = f.Error[:maxOmittedError] + " (truncated)"
+		default:
+			return fu, err
+		}
+	}
+}
+
+// Close flushes and stops the destination's producer, bounded by ctx: records of Send
+// calls in progress are stored, or their Send fails. It is safe to call more than once
+// and from several goroutines: the first call closes; the others wait for it (or for
+// their own ctx) and return its result.
+func (d *StreamDestination) Close(ctx context.Context) error {
+	if d.closing.CompareAndSwap(false, true) {
+		d.closeErr = d.prod.Close(ctx)
+		close(d.closed)
+		return d.closeErr
+	}
+	select {
+	case <-d.closed:
+		return d.closeErr
+	case <-ctx.Done():
+		select {
+		case <-d.closed:
+			return d.closeErr
+		default:
+			return ctx.Err()
+		}
+	}
+}

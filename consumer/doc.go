@@ -15,6 +15,10 @@
 //	  per held lease: shard consumer
 //	     fetcher (GetRecords polling, JSON or CBOR, or SubscribeToShard enhanced fan-out)
 //	     -> de-aggregation (package aggregation: KPL and Freshet-compressed aggregates)
+//	     -> HandlerFunc processors: lanes by partition key (WithLanes), checkpoint at
+//	        the low watermark
+//	     -> failure policy (WithFailurePolicy): retries with backoff, bisect, maximum
+//	        record age, partial results (FailedAt) -> Destination for what exhausts it
 //	     -> Processor.ProcessRecords(records, *checkpoint.Checkpointer)
 //	     -> shard end: Processor.ShardEnded must checkpoint SHARD_END; children start
 //	     -> lease lost: Processor.LeaseLost (no checkpoint possible)
@@ -44,6 +48,19 @@
 // Reading never checkpoints on its own: processors decide when to checkpoint. HandlerFunc
 // builds a processor that checkpoints after every batch it handled without error.
 //
+// # Failing records and lanes
+//
+// A FailurePolicy says how often records the handler fails on are tried, with which
+// backoff, whether a failing batch is bisected to isolate them, how old a record may get,
+// and which Destination (NewStreamDestination: another stream; DestinationFunc: any
+// function) receives a record that exhausts it, as a FailedRecord with its shard,
+// sequence numbers, attempts and error; processing then goes on. The zero policy retries
+// for ever. WithLanes runs a shard's HandlerFunc in parallel lanes, records routed by
+// partition key so each key keeps its order. Either way a checkpoint never passes a
+// record that neither succeeded nor reached the Destination. The settings are Lambda's
+// Kinesis event source settings (docs/configuration.md lists each beside its Lambda
+// name); examples/poison shows a dead-lettered record.
+//
 // # Initial positions
 //
 // A shard without a lease gets one at the stream's initial position: TRIM_HORIZON leases
@@ -67,6 +84,12 @@
 //	LeaseLost            MetricLeaseLost           "LostLeases" (per shard)
 //	                     MetricLeaseRenewFailure   "RenewLease.Failure"
 //	                     MetricShardEnd            "ShardEnd"
+//	                     MetricRecordsRetried      "RecordsRetried" (per shard)
+//	                     MetricBatchesBisected     "BatchesBisected" (per shard)
+//	                     MetricRecordsToDestination "RecordsSentToDestination" (per shard)
+//	                     MetricDestinationFailures "DestinationSend.Failure" (per shard)
+//	                     MetricLaneQueueDepth      "LaneQueueDepth" (per shard)
+//	                     MetricOldestUnfinishedAge "OldestUnfinishedRecordAge" (per shard)
 //
 // Shard metrics carry the ShardId dimension (and StreamId in multi-stream applications),
 // worker metrics the WorkerIdentifier dimension.

@@ -3,6 +3,8 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -10,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/freshet/freshet/consumer"
+	"github.com/freshet/freshet/freshettest"
+	"github.com/freshet/freshet/producer"
 )
 
 // A worker with the handler-function form: each batch is checkpointed after the handler
@@ -73,4 +77,97 @@ func ExampleNew() {
 	)
 	fmt.Println(err)
 	// Output: <nil>
+}
+
+// A failure policy on the bundled engine: the handler reports the record it cannot
+// parse with FailedAt, the policy tries it three times and then hands it to the
+// destination (here a function; NewStreamDestination writes to another stream), and the
+// orders behind it are handled.
+func ExampleWithFailurePolicy() {
+	e, err := freshettest.New()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.CreateStream(ctx, freshettest.Stream{Name: "orders", Shards: 1}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, err := producer.New(e.Kinesis(), producer.WithStream("orders"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range 20 {
+		data := strconv.Itoa(i)
+		if i == 7 {
+			data = "seven"
+		}
+		if err := p.Put(ctx, producer.Record{PartitionKey: "k" + strconv.Itoa(i%3), Data: []byte(data)}, nil); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	var mu sync.Mutex
+	var handled int
+	var dead []consumer.FailedRecord
+	handler := consumer.HandlerFunc(func(ctx context.Context, _ consumer.ShardInfo, records []consumer.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, r := range records {
+			if _, err := strconv.Atoi(string(r.Data)); err != nil {
+				return consumer.FailedAt(i, err) // records[:i] are done
+			}
+			handled++
+		}
+		return nil
+	})
+	toDeadLetters := consumer.DestinationFunc(func(ctx context.Context, records []consumer.FailedRecord) error {
+		mu.Lock()
+		defer mu.Unlock()
+		dead = append(dead, records...)
+		return nil
+	})
+	w, err := consumer.New("orders-app", e.Kinesis(), e.DynamoDB(), handler,
+		consumer.WithStream("orders", consumer.TrimHorizon()),
+		consumer.WithPolling(100, 1, 10*time.Millisecond),
+		consumer.WithFailurePolicy(consumer.FailurePolicy{
+			MaxAttempts: 3, Backoff: 10 * time.Millisecond, Destination: toDeadLetters,
+		}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	for ctx.Err() == nil {
+		mu.Lock()
+		finished := handled == 19 && len(dead) == 1
+		mu.Unlock()
+		if finished {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("handled:", handled)
+	for _, f := range dead {
+		fmt.Printf("dead letter: %q, %s after %d attempts\n", f.Data, f.Reason, f.Attempts)
+	}
+	// Output:
+	// handled: 19
+	// dead letter: "seven", MaxAttempts after 3 attempts
 }

@@ -110,7 +110,8 @@ func (r *policyRunner) run(ctx context.Context, recs []Record, call func(ctx con
 				return errStopped
 			}
 			var pf *PartialFailureError
-			if errors.As(err, &pf) && pf.Index >= 0 && pf.Index < s.hi-s.lo {
+			named := errors.As(err, &pf) && pf.Index >= 0 && pf.Index < s.hi-s.lo
+			if named {
 				if pf.Index > 0 {
 					// Progress: the attempts count for the new head record only.
 					s.lo += pf.Index
@@ -122,6 +123,16 @@ func (r *policyRunner) run(ctx context.Context, recs []Record, call func(ctx con
 			s.attempts++
 			sc.env.metrics.Record(MetricRecordsRetried, UnitCount, float64(s.hi-s.lo), sc.dims...)
 			if r.pol.MaxAttempts > 0 && s.attempts >= r.pol.MaxAttempts {
+				if named {
+					// The handler named the failing record: only it is given up.
+					if err := r.giveUp(ctx, recs[s.lo:s.lo+1], ReasonMaxAttempts, s.prior+s.attempts, err); err != nil {
+						return err
+					}
+					s.lo++
+					s.prior, s.attempts = 0, 0
+					done(s.lo)
+					continue
+				}
 				if r.pol.BisectOnError && s.hi-s.lo > 1 {
 					mid := s.lo + (s.hi-s.lo)/2
 					prior := s.prior + s.attempts

@@ -25,7 +25,8 @@ type laneSet struct {
 	maxCall int // records per handler call (more only when one chunk holds more)
 	// limit bounds the records from the first unfinished one to the last dispatched
 	// (one batch more when there is none): the lanes' memory, and what a crash
-	// delivers again.
+	// delivers again. Two calls per lane: each lane's next call is queued while one
+	// runs (with one, lanes start half-full calls as the window refills).
 	limit int
 
 	mu       sync.Mutex
@@ -70,7 +71,7 @@ func newLaneSet(sc *shardConsumer, fn func(context.Context, ShardInfo, []Record)
 	if maxCall < 1 {
 		maxCall = 10000
 	}
-	ls := &laneSet{sc: sc, fn: fn, maxCall: maxCall, limit: maxCall * (p.lanes + 1),
+	ls := &laneSet{sc: sc, fn: fn, maxCall: maxCall, limit: maxCall * 2 * p.lanes,
 		runner: &policyRunner{sc: sc, pol: p.policy, stop: sc.loopCtx.Done()},
 		wake:   make(chan struct{}, 1), quit: make(chan struct{})}
 	ls.room = sync.NewCond(&ls.mu)
@@ -140,7 +141,12 @@ func (ls *laneSet) dispatch(recs []Record) error {
 		li := laneOf(r, n)
 		c := per[li]
 		if c == nil {
-			c = &chunk{}
+			// Room for a lane's fair share and some skew: fewer regrowths.
+			est := len(recs)
+			if n > 1 {
+				est = len(recs)/n + len(recs)/(4*n) + 1
+			}
+			c = &chunk{recs: make([]Record, 0, est), ords: make([]uint64, 0, est)}
 			per[li] = c
 		}
 		c.recs = append(c.recs, *r)

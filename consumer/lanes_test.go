@@ -184,27 +184,39 @@ func TestLanesKeepPerKeyOrder(t *testing.T) {
 }
 
 // TestLanesKillNeverSkips stops a worker abruptly (no shutdown, no final checkpoint) at
-// random points while 8 lanes handle plain and aggregated records, then lets a fresh
-// consumer resume from the stored checkpoint: every record at or before the checkpoint
-// was handled by the first run (the low watermark passes nothing unfinished, sub-sequence
-// numbers included), the second run starts right after it, and together they handle
-// every record.
+// random points while 8 lanes handle plain and aggregated records: after a random number
+// of handled records (inside a handler call) or after a random time (wherever the
+// consumer is: dispatching, in calls, writing a checkpoint). A fresh consumer then
+// resumes from the stored checkpoint: every record at or before the checkpoint was
+// handled by the first run (the low watermark passes nothing unfinished, sub-sequence
+// numbers included) and is not delivered again, and every record after it is delivered
+// again, so together the runs handle every record. The seed of each round is logged.
 func TestLanesKillNeverSkips(t *testing.T) {
 	s := newShardScript(t, 20000, 200, 3, nil)
-	for round := 0; round < 4; round++ {
+	for round := 0; round < 6; round++ {
 		t.Run(strconv.Itoa(round), func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			rng := rand.New(rand.NewPCG(seed, uint64(round)))
 			store := newMemStore("w1")
 			first := newOrderSink(false)
-			killAt := 2000 + rand.IntN(16000)
+			killAt, killAfter := 2000+rng.IntN(16000), time.Duration(0)
+			if round%2 == 1 {
+				killAt, killAfter = 0, time.Duration(5+rng.IntN(60))*time.Millisecond
+			}
+			t.Logf("seed %d: kill after %d records or %v", seed, killAt, killAfter)
+			delays := make([]time.Duration, 4096)
+			for i := range delays {
+				delays[i] = time.Duration(rng.IntN(300)) * time.Microsecond
+			}
 			parent, kill := context.WithCancel(context.Background())
-			var handled atomic.Int64
+			var handled, calls atomic.Int64
 			fn := func(ctx context.Context, _ ShardInfo, recs []Record) error {
-				time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+				time.Sleep(delays[int(calls.Add(1))%len(delays)])
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				first.add(recs)
-				if handled.Add(int64(len(recs))) >= int64(killAt) {
+				if handled.Add(int64(len(recs))) >= int64(killAt) && killAt > 0 {
 					kill()
 				}
 				return nil
@@ -212,6 +224,9 @@ func TestLanesKillNeverSkips(t *testing.T) {
 			proc, _ := HandlerFunc(fn)(ShardInfo{})
 			h := newHarnessFor(t, parent, store, checkpoint.TrimHorizon, s.batches("", 100, false), proc, withLanes(8, 400, FailurePolicy{}))
 			h.start()
+			if killAfter > 0 {
+				time.AfterFunc(killAfter, kill)
+			}
 			if r := h.wait(t); r != reasonAborted {
 				t.Fatalf("first run stopped with %v", r)
 			}
@@ -232,19 +247,16 @@ func TestLanesKillNeverSkips(t *testing.T) {
 			first.mu.Unlock()
 
 			second := newOrderSink(false)
-			var firstSeen atomic.Value
-			fn2 := func(ctx context.Context, _ ShardInfo, recs []Record) error {
-				firstSeen.CompareAndSwap(nil, recs[0].SequenceNumber+"/"+strconv.FormatInt(recs[0].SubSequenceNumber, 10))
+			proc2, _ := HandlerFunc(func(ctx context.Context, _ ShardInfo, recs []Record) error {
 				second.add(recs)
 				return nil
-			}
+			})(ShardInfo{})
 			start, from := cp, ""
 			if cp.IsZero() {
 				start = checkpoint.TrimHorizon
 			} else if !cp.IsStart() {
 				from = cp.SequenceNumber
 			}
-			proc2, _ := HandlerFunc(fn2)(ShardInfo{})
 			h2 := newHarnessFor(t, context.Background(), store, start, s.batches(from, 100, true), proc2, withLanes(8, 400, FailurePolicy{}))
 			h2.start()
 			if r := h2.wait(t); r != reasonShardEnd {
@@ -253,21 +265,21 @@ func TestLanesKillNeverSkips(t *testing.T) {
 			if len(second.violations) > 0 {
 				t.Fatalf("second run out of order: %v", second.violations)
 			}
-			for i, p := range s.payloads {
-				if first.seen[p] == 0 && second.seen[p] == 0 {
-					t.Fatalf("record %d (%s at %v) skipped; checkpoint was %v", i, p, s.pos[i], cp)
-				}
-				if i < below && second.seen[p] > 0 {
-					t.Fatalf("record %d (%s) at or before the checkpoint %v delivered again", i, p, cp)
-				}
-			}
 			again := 0
-			for p := range second.seen {
-				if first.seen[p] > 0 {
+			// A lane call of the aborted first run may still be finishing.
+			first.mu.Lock()
+			defer first.mu.Unlock()
+			for i, p := range s.payloads {
+				switch {
+				case i < below && second.seen[p] > 0:
+					t.Fatalf("record %d (%s) at or before the checkpoint %v delivered again", i, p, cp)
+				case i >= below && second.seen[p] == 0:
+					t.Fatalf("record %d (%s at %v) after the checkpoint %v not delivered again (handled by the first run: %v)", i, p, s.pos[i], cp, first.seen[p] > 0)
+				case i >= below && first.seen[p] > 0:
 					again++
 				}
 			}
-			t.Logf("killed after %d records; checkpoint %v covered %d; handled again %d", killAt, cp, below, again)
+			t.Logf("killed after %d handled records; checkpoint %v covered %d; handled again %d", handled.Load(), cp, below, again)
 		})
 	}
 }
@@ -581,6 +593,55 @@ func TestShutdownWaitsForLanes(t *testing.T) {
 	}
 	if cp := h.store.get("shardId-000000000001"); cp.SequenceNumber != sq(4) {
 		t.Fatalf("checkpoint %v after shutdown, want %s", cp, sq(4))
+	}
+}
+
+// TestLeaseLostWaitsForLanes loses the lease while a lane is in a handler call that
+// ignores its (canceled) context: the consumer stops only after the call returns, its
+// records are not checkpointed (the lease is gone), and a call that never returns holds
+// the stop only until the shutdown timeout.
+func TestLeaseLostWaitsForLanes(t *testing.T) {
+	for _, returns := range []bool{true, false} {
+		t.Run(fmt.Sprintf("call returns=%v", returns), func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			entered := make(chan struct{}, 16)
+			var canceled atomic.Bool
+			proc, _ := HandlerFunc(func(ctx context.Context, _ ShardInfo, recs []Record) error {
+				entered <- struct{}{}
+				<-release
+				canceled.Store(ctx.Err() != nil)
+				return nil
+			})(ShardInfo{})
+			h := newHarnessFor(t, context.Background(), newMemStore("w1"), checkpoint.TrimHorizon, []fetch.Batch{{Records: plainRecs(0, 5)}}, proc,
+				withLanes(2, 100, FailurePolicy{}), func(c *config, _ *ShardInfo) { c.shutdownTimeout = 300 * time.Millisecond })
+			h.start()
+			<-entered
+			lost := time.Now()
+			h.held.Store(false)
+			h.sc.leaseLost()
+			select {
+			case r := <-h.result:
+				t.Fatalf("stopped (%v) while a lane was handling records", r)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if returns {
+				release <- struct{}{}
+			}
+			if r := h.wait(t); r != reasonLeaseLost {
+				t.Fatalf("stopped with %v", r)
+			}
+			waited := time.Since(lost)
+			if returns && !canceled.Load() {
+				t.Fatal("the handler's context was not canceled when the lease was lost")
+			}
+			if !returns && waited < 300*time.Millisecond {
+				t.Fatalf("stopped after %v, before the shutdown timeout, with a call in progress", waited)
+			}
+			if cp := h.store.get("shardId-000000000001"); !cp.IsZero() && !cp.IsStart() {
+				t.Fatalf("checkpoint %v written after the lease was lost", cp)
+			}
+		})
 	}
 }
 

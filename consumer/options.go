@@ -86,6 +86,7 @@ type config struct {
 	processorRetryMax  time.Duration
 	multiStream        bool
 	tables             lease.Tables
+	fixedLayout        bool // WithLeaseTables: no layout detection
 	tableSettings      lease.TableSettings
 	callEmptyBatches   bool
 	cbor               bool
@@ -237,27 +238,30 @@ func WithWorkerID(id string) Option {
 	}
 }
 
-// WithLeaseTable names the lease table (the application name by default); the
-// coordinator-state and worker-metrics tables are named after it as Java KCL 3.x does
-// (<name>-CoordinatorState, <name>-WorkerMetricStats).
+// WithLeaseTable names the lease table (the application name by default). The layout is
+// found as Java KCL 3.5 finds it when the worker starts: an application whose table
+// <name>-CoordinatorState exists (KCL 3.0-3.4, or 3.5 before its table migration
+// finished) keeps the three tables, with the worker metrics in <name>-WorkerMetricStats;
+// any other, a new one included, keeps everything in the lease table.
 func WithLeaseTable(name string) Option {
 	return func(c *config) error {
 		if name == "" {
 			return fmt.Errorf("%w: empty lease table name", ErrInvalidOption)
 		}
-		c.tables = lease.DefaultTables(name)
+		c.tables, c.fixedLayout = lease.DefaultTables(name), false
 		return nil
 	}
 }
 
 // WithLeaseTables sets the table layout in full, for example the single-table layout of
-// Java KCL 3.5 (lease.SingleTableLayout).
+// Java KCL 3.5 (lease.SingleTableLayout), and turns the layout detection of
+// WithLeaseTable off: the worker uses (and creates) exactly these tables.
 func WithLeaseTables(t lease.Tables) Option {
 	return func(c *config) error {
 		if t.Lease == "" || (!t.SingleTable && (t.CoordinatorState == "" || t.WorkerMetrics == "")) {
 			return fmt.Errorf("%w: incomplete table names %+v", ErrInvalidOption, t)
 		}
-		c.tables = t
+		c.tables, c.fixedLayout = t, true
 		return nil
 	}
 }

@@ -254,3 +254,115 @@ func TestPoisonWorkerKilledSkipsNothing(t *testing.T) {
 	checkPoisonInDestination(t, ps, ps.destination(t))
 	t.Logf("%d records handled before the kill", before)
 }
+
+// TestStreamDestinationClose closes a stream destination from several goroutines while
+// others send: every Close returns the first one's result, a Send either stores all its
+// records or fails, a Send after Close fails with ErrDestinationClosed, and a Close after
+// the first returns its result even with an ended context.
+func TestStreamDestinationClose(t *testing.T) {
+	ps := newPoisonStream(t, 0, -1)
+	dest, err := NewStreamDestination(ps.kin, "dlq", fproducer.WithLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	failed := func(shard string, i int) FailedRecord {
+		return FailedRecord{Stream: "orders", ShardID: shard, SequenceNumber: sq(i), PartitionKey: "k" + strconv.Itoa(i%7),
+			Reason: ReasonMaxAttempts, Attempts: 3, Data: []byte(shard + "/" + strconv.Itoa(i))}
+	}
+	if err := dest.Send(ctx, []FailedRecord{failed("before", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	const senders, closers = 8, 4
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored := map[string]bool{"before/0": true}
+	for g := 0; g < senders; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; ; i++ {
+				recs := []FailedRecord{failed("g"+strconv.Itoa(g), 2*i), failed("g"+strconv.Itoa(g), 2*i+1)}
+				err := dest.Send(ctx, recs)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				for _, r := range recs {
+					stored[string(r.Data)] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	errs := make(chan error, closers)
+	for c := 0; c < closers; c++ {
+		go func() { errs <- dest.Close(ctx) }()
+	}
+	for c := 0; c < closers; c++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	wg.Wait()
+	if err := dest.Send(ctx, []FailedRecord{failed("after", 0)}); !errors.Is(err, ErrDestinationClosed) {
+		t.Fatalf("Send after Close: %v, want ErrDestinationClosed", err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := dest.Close(ended); err != nil {
+		t.Fatalf("Close again with an ended context: %v, want the first Close's nil", err)
+	}
+	got := map[string]bool{}
+	for _, f := range ps.destination(t) {
+		got[string(f.Data)] = true
+	}
+	for d := range stored {
+		if !got[d] {
+			t.Fatalf("%s: Send returned nil but the record is not in the stream", d)
+		}
+	}
+	if len(stored) < 3 {
+		t.Fatalf("only %d records stored before Close: the senders never ran", len(stored))
+	}
+	t.Logf("%d records stored by sends that succeeded; %d in the stream", len(stored), len(got))
+}
+
+// TestStreamDestinationOmitsDataTooLarge sends a failed record whose document would
+// exceed the destination stream's 1 MiB maximum record size, one with a huge error as
+// well, and a small one: the large ones are stored without their data (DataOmitted,
+// DataSize, the error cut), every other field kept; the small one whole.
+func TestStreamDestinationOmitsDataTooLarge(t *testing.T) {
+	ps := newPoisonStream(t, 0, -1)
+	dest, err := NewStreamDestination(ps.kin, "dlq", fproducer.WithLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close(context.Background())
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	big := FailedRecord{Stream: "orders", ShardID: "shardId-000000000001", SequenceNumber: sq(1), SubSequenceNumber: 2, PartitionKey: "big",
+		ApproximateArrivalTimestamp: at, Attempts: 3, Reason: ReasonMaxAttempts, Error: "too big", FailedAt: at, Data: []byte(strings.Repeat("x", 900<<10))}
+	huge := big
+	huge.PartitionKey, huge.SequenceNumber, huge.Error = "huge", sq(2), strings.Repeat("e", 2<<20)
+	small := FailedRecord{Stream: "orders", ShardID: "shardId-000000000001", SequenceNumber: sq(3), PartitionKey: "small", Reason: ReasonMaxRecordAge, Data: []byte("ok")}
+	if err := dest.Send(context.Background(), []FailedRecord{big, huge, small}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]FailedRecord{}
+	for _, f := range ps.destination(t) {
+		got[f.PartitionKey] = f
+	}
+	b := got["big"]
+	if !b.DataOmitted || b.DataSize != 900<<10 || b.Data != nil || b.SequenceNumber != sq(1) || b.SubSequenceNumber != 2 ||
+		b.Error != "too big" || b.Attempts != 3 || !b.ApproximateArrivalTimestamp.Equal(at) {
+		t.Fatalf("large record stored as %+v (data %d bytes)", b, len(b.Data))
+	}
+	h := got["huge"]
+	if !h.DataOmitted || h.DataSize != 900<<10 || h.SequenceNumber != sq(2) || len(h.Error) != maxOmittedError+len(" (truncated)") {
+		t.Fatalf("record with a huge error stored as data omitted %v, size %d, error of %d bytes", h.DataOmitted, h.DataSize, len(h.Error))
+	}
+	if s := got["small"]; s.DataOmitted || string(s.Data) != "ok" {
+		t.Fatalf("small record stored as %+v", s)
+	}
+}

@@ -175,7 +175,9 @@ func WithStreamFailurePolicy(stream string, p FailurePolicy) Option {
 // by one lane at a time, while other keys go on. The handler is then called from up to
 // n goroutines at once per shard. Each lane call gets up to the polling batch size
 // (WithPolling's maxRecords) of user records, more when one Kinesis record holds more;
-// at most (n+1) such batches per shard are queued or being handled. The checkpoint is
+// at most 2n such batches per shard (from the oldest unfinished record on) are queued
+// or being handled, so each lane has its next call queued while one runs. This window
+// is also what a crash delivers again. The checkpoint is
 // the low watermark: the position below which every record succeeded or reached the
 // failure policy's destination. Lambda's ParallelizationFactor (1..10 there).
 //
@@ -227,9 +229,11 @@ func (e *PartialFailureError) Error() string {
 func (e *PartialFailureError) Unwrap() error { return e.Err }
 
 // FailedAt returns the error a handler returns when the records before index succeeded
-// and the record at index failed with err: the consumer keeps the successes, and the
-// failure policy applies from record index on. An index outside the batch fails the
-// whole batch. Lambda's ReportBatchItemFailures.
+// and the record at index failed with err: the consumer keeps the successes and hands
+// the records from index on to the handler again. The attempts count for that record:
+// when it has failed MaxAttempts times in a row it alone goes to the Destination (no
+// bisection is needed) and the records after it are handled. An index outside the
+// batch fails the whole batch. Lambda's ReportBatchItemFailures.
 func FailedAt(index int, err error) error {
 	if err == nil {
 		err = errors.New("record failed")

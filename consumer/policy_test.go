@@ -107,6 +107,8 @@ func FuzzParseFailedRecord(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"shardId":"s","sequenceNumber":"1","reason":"MaxRecordAge","data":"AA=="}`))
 	f.Add([]byte(`{"shardId":"s","sequenceNumber":"x","reason":"MaxAttempts"}`))
+	f.Add([]byte(`{"shardId":"s","sequenceNumber":"1","reason":"MaxAttempts","data":null,"dataOmitted":true,"dataSize":2000000}`))
+	f.Add([]byte(`{"shardId":"s","sequenceNumber":"1","reason":"MaxAttempts","dataSize":-1}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -125,7 +127,8 @@ func FuzzParseFailedRecord(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse of %s: %v", out, err)
 		}
-		if r2.SequenceNumber != r.SequenceNumber || r2.ShardID != r.ShardID || string(r2.Data) != string(r.Data) || r2.Attempts != r.Attempts {
+		if r2.SequenceNumber != r.SequenceNumber || r2.ShardID != r.ShardID || string(r2.Data) != string(r.Data) || r2.Attempts != r.Attempts ||
+			r2.DataOmitted != r.DataOmitted || r2.DataSize != r.DataSize {
 			t.Fatalf("round trip changed %+v to %+v", r, r2)
 		}
 	})

@@ -93,7 +93,10 @@ type ProcessorFactory func(shard ShardInfo) (Processor, error)
 // after fn returns nil the batch is checkpointed (retried briefly when the write fails
 // for a transient reason, then left to the next batch's checkpoint). At shard end
 // SHARD_END is checkpointed, and on shutdown the last handled batch is. When fn returns
-// an error the batch is delivered again after a backoff.
+// an error the failure policy (WithFailurePolicy) decides what follows: by default the
+// batch is delivered again after a backoff, for ever; FailedAt reports a partial result.
+// With WithLanes, fn is called from several lanes of a shard at once and the
+// checkpoint is the lanes' low watermark.
 func HandlerFunc(fn func(ctx context.Context, shard ShardInfo, records []Record) error) ProcessorFactory {
 	return func(ShardInfo) (Processor, error) {
 		if fn == nil {

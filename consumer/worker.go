@@ -114,7 +114,9 @@ type Worker struct {
 // New returns a Worker for application app: it reads the configured streams (WithStream,
 // at least one) with kin, keeps its leases, leader lock and worker metrics in DynamoDB
 // through ddb, in Java KCL 3.x's tables and item formats (named after the application, or
-// WithLeaseTable; created on first Run), and creates a processor per shard with factory.
+// WithLeaseTable; in the layout Java KCL 3.5 would use, found when Run starts, unless
+// WithLeaseTables fixes it; created on first Run), and creates a processor per shard
+// with factory.
 // Options are validated here; bad ones fail with an error wrapping ErrInvalidOption.
 func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, opts ...Option) (*Worker, error) {
 	cfg := defaultConfig()
@@ -150,8 +152,12 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		w.metrics = nopMetrics{}
 	}
 	var err error
-	if w.store, err = lease.NewStore(ddb, cfg.tables, lease.WithStoreClock(cfg.clock), lease.WithStoreLogger(cfg.logger),
-		lease.WithTablePollInterval(100*time.Millisecond)); err != nil {
+	sopts := []lease.StoreOption{lease.WithStoreClock(cfg.clock), lease.WithStoreLogger(cfg.logger),
+		lease.WithTablePollInterval(100 * time.Millisecond)}
+	if !cfg.fixedLayout {
+		sopts = append(sopts, lease.WithLayoutDetection())
+	}
+	if w.store, err = lease.NewStore(ddb, cfg.tables, sopts...); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	w.meter = lease.NewThroughputMeter(cfg.clock)

@@ -79,3 +79,33 @@ func TestProducerAndConsumerExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestPoisonExample runs examples/poison: the poison order is the only record in the
+// destination stream, with its metadata, and every other order is handled once.
+func TestPoisonExample(t *testing.T) {
+	bin := build(t, t.TempDir(), "github.com/freshet/freshet/examples/poison")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-orders", "300", "-poison", "42", "-lanes", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("poison: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"wrote 300 orders to stream orders; order-42 is poison",
+		"handled 299 orders (0 more than once)",
+		"1 records sent to the destination",
+		"destination stream orders-dlq holds 1 record(s):",
+		"order-42 amount=twelve from orders/shardId-",
+		"reason MaxAttempts after ",
+		`bad amount: strconv.Atoi: parsing \"twelve\"`,
+		`"reason":"MaxAttempts"`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Count(s, "document: ") != 1 {
+		t.Errorf("want exactly one dead letter:\n%s", s)
+	}
+}

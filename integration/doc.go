@@ -19,6 +19,17 @@
 //
 //	go test -race -run TestKinesisConformance ./integration/
 //
+// # Service-managed streams and queues
+//
+// queue_test.go drives every operation Kinesis added for AUTO record distribution,
+// queues and their dead-letter records, dry runs and large records through a plain
+// aws-sdk-go-v2 client (and one with the SDK's required-member checks removed, so that
+// missing members reach the engine), asserting the service's error codes for bad input,
+// and runs a worker with lanes and the hash key range filter over an AUTO stream with
+// keyless records.
+//
+//	go test -race -run 'TestNewOperationsWithPlainSDK|TestConsumerLanesAndFilterOnAutoStream' ./integration/
+//
 // # Speed comparison
 //
 // engine_bench_test.go compares the engine with kinesalite, limits off, through one

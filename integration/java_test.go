@@ -222,11 +222,11 @@ func TestKPLToFreshetConsumer(t *testing.T) {
 }
 
 // produceGen writes n generator records (ids from, from+1, ...) over keys through a Freshet producer
-// (aggregated, compression off, per-key Put order kept) and fails t unless every one was
-// stored. It returns how many Kinesis records carried them.
-func produceGen(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string, from, n int64, keys int, perKey []int64) int {
+// (aggregated, compression off, per-key Put order kept, then opts) and fails t unless
+// every one was stored. It returns how many Kinesis records carried them.
+func produceGen(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string, from, n int64, keys int, perKey []int64, opts ...producer.Option) int {
 	t.Helper()
-	p, err := producer.New(kin, producer.WithStream(stream), producer.WithOrdering(true))
+	p, err := producer.New(kin, append([]producer.Option{producer.WithStream(stream), producer.WithOrdering(true)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,23 +272,16 @@ func feedLedger(l *idLedger, workers []*peers.KCLWorker, seen []int) {
 	}
 }
 
-// TestFreshetProducerToJavaKCL: Freshet's producer writes 200,000 aggregated records
-// (compression off, the default: Java KCL cannot read Freshet's compressed framing) over
-// 1,000 keys; a Java KCL 3.x worker delivers every one exactly once in per-key Put order.
-func TestFreshetProducerToJavaKCL(t *testing.T) {
-	const records, keys = 200_000, 1_000
-	e, kin := javaEngine(t, "to-java", 4)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	stored := produceGen(ctx, t, kin, "to-java", 0, records, keys, make([]int64, keys))
-	if stored > records/10 {
-		t.Fatalf("%d Kinesis records for %d user records: not aggregated", stored, records)
-	}
-	w := peers.StartKCL(t, peers.KCLConfig{WorkerID: "java-1", App: "java-reader", Stream: "to-java", Endpoint: e.TLSURL(),
-		FailoverTime: 5 * time.Second})
+// drainWithJavaKCL runs one Java KCL worker with cfg until it has delivered records
+// distinct generated records over keys (or within d), stops it gracefully, and checks
+// that each was delivered exactly once in per-key order and every line it wrote was
+// well formed. It returns the stopped worker, for checks of the records' data.
+func drainWithJavaKCL(t *testing.T, cfg peers.KCLConfig, records, keys int, d time.Duration) *peers.KCLWorker {
+	t.Helper()
+	w := peers.StartKCL(t, cfg)
 	ledger := newLedger(keys, true)
 	seen := []int{0}
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(d)
 	for ledger.distinct() < records && time.Now().Before(deadline) && !w.Exited() {
 		time.Sleep(200 * time.Millisecond)
 		feedLedger(ledger, []*peers.KCLWorker{w}, seen)
@@ -301,6 +294,23 @@ func TestFreshetProducerToJavaKCL(t *testing.T) {
 	if bad := w.Malformed(); len(bad) > 0 {
 		t.Fatalf("Java worker wrote %d malformed lines, first %q", len(bad), bad[0])
 	}
-	ledger.check(t, records, true)
+	ledger.check(t, int64(records), true)
+	return w
+}
+
+// TestFreshetProducerToJavaKCL: Freshet's producer writes 200,000 aggregated records
+// (compression off, the default: Java KCL cannot read Freshet's compressed framing) over
+// 1,000 keys; a Java KCL 3.x worker delivers every one exactly once in per-key Put order.
+func TestFreshetProducerToJavaKCL(t *testing.T) {
+	const records, keys = 200_000, 1_000
+	e, kin := javaEngine(t, "to-java", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	stored := produceGen(ctx, t, kin, "to-java", 0, records, keys, make([]int64, keys))
+	if stored > records/10 {
+		t.Fatalf("%d Kinesis records for %d user records: not aggregated", stored, records)
+	}
+	drainWithJavaKCL(t, peers.KCLConfig{WorkerID: "java-1", App: "java-reader", Stream: "to-java", Endpoint: e.TLSURL(),
+		FailoverTime: 5 * time.Second}, records, keys, 3*time.Minute)
 	t.Logf("%d user records in %d Kinesis records, delivered once each by Java KCL in per-key Put order", records, stored)
 }

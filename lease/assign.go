@@ -30,12 +30,14 @@ import (
 //     lease it holds, or a new update time in its worker-metrics row, within the liveness
 //     window. A row that is merely fresh is no proof of life (a worker that wrote one row
 //     and died looks fresh for the metrics max age). Dead workers get no lease.
-//   - A worker the leader gives a lease (by Take, or a handoff its old owner completed)
-//     must renew it within the confirmation window. If it does not, it is presumed dead:
-//     it gets nothing more until it shows life again, and the lease is placed again at
-//     once rather than after a failover time. This is safe: a worker processes a lease
-//     only after a renewal of its own, and the re-take is conditional on the counter the
-//     leader saw.
+//   - A worker the leader gives a lease by Take must renew it within the confirmation
+//     window. If it does not, it is presumed dead: it gets nothing more until it shows
+//     life again, and the lease is placed again at once rather than after a failover
+//     time. This is safe: a worker processes a lease only after a renewal of its own,
+//     and the re-take is conditional on the counter the leader's Take wrote, which that
+//     renewal would have changed. A lease whose holder another worker changed (a
+//     handoff its old owner completed) has no such counter: the one the leader first
+//     sees may already include the new owner's renewal, so it moves only on expiry.
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
 //     trouble), even while its metrics row is fresh.
 //   - A lease that has an owner and has not expired moves only by graceful handoff, and
@@ -83,8 +85,8 @@ type seenLease struct {
 	cpOwner string
 	// since is when this counter was first seen.
 	since time.Time
-	// await is set while the owner has not yet renewed the lease since it was given it
-	// (a take, or the release that completed a handoff); awaitSince is when that started.
+	// await is set while the owner has not yet renewed the lease this leader's Take gave
+	// it; awaitSince is when the Take was written.
 	await      bool
 	awaitSince time.Time
 }
@@ -258,9 +260,10 @@ func (a *Assigner) observe(leases []Lease, now time.Time) {
 				s.await = false
 			} else {
 				// Someone else changed the holder: a handoff completed by the old owner's
-				// release, or a take. The new owner must now renew it.
-				s.await = l.Owner != "" && l.CheckpointOwner == ""
-				s.awaitSince = now
+				// release, or a take. The counter seen may already include the new
+				// owner's first renewal, after which it processes: only expiry may move
+				// the lease now, never the confirmation window.
+				s.await = false
 			}
 			s.counter, s.owner, s.cpOwner, s.since = l.Counter, l.Owner, l.CheckpointOwner, now
 		default:

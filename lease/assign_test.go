@@ -147,6 +147,21 @@ func (f *assignFixture) renew(key string) {
 	}
 }
 
+// showLife has each worker report twice, a second apart, with a round after each report,
+// so the leader sees them live; it returns the second round.
+func (f *assignFixture) showLife(ws ...string) lease.Round {
+	f.t.Helper()
+	for _, w := range ws {
+		f.report(w)
+	}
+	f.round()
+	f.clk.Advance(time.Second)
+	for _, w := range ws {
+		f.report(w)
+	}
+	return f.round()
+}
+
 // TestAssignerFreshRowIsNoProofOfLife checks that a worker gets leases only once the
 // leader has seen its row change, and no more once it has been silent for the liveness
 // window although its row is still fresh.
@@ -212,13 +227,7 @@ func TestAssignerNewLeaderWaitsFailoverTime(t *testing.T) {
 // worker gets nothing more, and that it may again once it shows life.
 func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
-	f.report("w1")
-	f.report("w2")
-	f.round()
-	f.clk.Advance(time.Second)
-	f.report("w1")
-	f.report("w2")
-	if r := f.round(); len(r.Applied) != 1 || r.Applied[0].To != "w1" {
+	if r := f.showLife("w1", "w2"); len(r.Applied) != 1 || r.Applied[0].To != "w1" {
 		t.Fatalf("round %+v", r)
 	}
 	// w1 dies at once; w2 is alive.
@@ -240,6 +249,45 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 	f.round()
 	if l := f.get("shardId-0"); l.Owner != "w2" {
 		t.Fatalf("confirmed lease moved to %s", l.Owner)
+	}
+}
+
+// TestAssignerCompletedHandoffNotPresumedDead checks that a lease whose handoff the old
+// owner completed, and whose new owner renewed it before the leader's next scan, stays
+// with the new owner while it renews at its own pace (less often than the confirmation
+// window): the leader never saw the released counter, so the counter it first sees is
+// not proof that the new owner has not started processing.
+func TestAssignerCompletedHandoffNotPresumedDead(t *testing.T) {
+	f := newAssignFixture(t, "shardId-0")
+	f.showLife("w1", "w2")
+	l := f.get("shardId-0")
+	from, to := l.Owner, "w1"
+	if from == "w1" {
+		to = "w2"
+	}
+	f.renew("shardId-0")
+	f.round()
+	if _, err := f.store.Handoff(f.ctx, f.get("shardId-0"), to); err != nil {
+		t.Fatal(err)
+	}
+	f.round()
+	if err := f.store.Release(f.ctx, "shardId-0", from); err != nil {
+		t.Fatal(err)
+	}
+	f.renew("shardId-0") // the new owner's first renewal; it processes from now on
+	f.round()
+	// The new owner renews every 3 s; both workers report every second.
+	for i := 1; i <= 8; i++ {
+		f.clk.Advance(time.Second)
+		f.report("w1")
+		f.report("w2")
+		if i%3 == 0 {
+			f.renew("shardId-0")
+		}
+		f.round()
+		if o := f.get("shardId-0").Owner; o != to {
+			t.Fatalf("%d s after the handoff completed the lease moved from its renewing new owner %s to %s", i, to, o)
+		}
 	}
 }
 

@@ -309,7 +309,13 @@ func DetectTables(ctx context.Context, db DynamoDBAPI, app string) (Tables, erro
 	if db == nil || app == "" {
 		return Tables{}, fmt.Errorf("%w: DetectTables needs a client and an application name", ErrInvalidOption)
 	}
-	three := DefaultTables(app)
+	return detectTables(ctx, db, DefaultTables(app))
+}
+
+// detectTables returns three, or the single-table layout of its lease table when its
+// coordinator-state table does not exist or records a finished table migration.
+func detectTables(ctx context.Context, db DynamoDBAPI, three Tables) (Tables, error) {
+	app := three.Lease
 	_, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(three.CoordinatorState)})
 	if isNotFound(err) {
 		return SingleTableLayout(app), nil

@@ -93,6 +93,8 @@ type Store struct {
 	clock  clock.Clock
 	log    *zap.Logger
 	poll   time.Duration
+	// detect makes CreateTables choose the layout of the existing tables (DetectTables).
+	detect bool
 }
 
 var _ checkpoint.Store = (*Store)(nil)
@@ -132,6 +134,17 @@ func WithTablePollInterval(d time.Duration) StoreOption {
 		s.poll = d
 		return nil
 	}
+}
+
+// WithLayoutDetection makes CreateTables find the application's layout first, as Java
+// KCL 3.5 does (DetectTables, for the application named by the lease table): an
+// application whose coordinator-state table does not exist, a new one included, uses the
+// single-table layout; one whose coordinator-state table exists uses the three tables the
+// store was given unless KCL 3.5 finished moving it into the lease table. The layout
+// chosen replaces the store's, so CreateTables must come before any other use of the
+// store.
+func WithLayoutDetection() StoreOption {
+	return func(s *Store) error { s.detect = true; return nil }
 }
 
 // NewStore returns a Store over db for the given tables.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
 )
 
 // TableSettings are the settings of tables created by CreateTables.
@@ -39,7 +40,8 @@ func (ts *TableSettings) validate() error {
 	return nil
 }
 
-// CreateTables creates the tables of the store's layout that do not exist yet (the lease
+// CreateTables creates the tables of the store's layout (found first with
+// WithLayoutDetection) that do not exist yet (the lease
 // table with its LeaseOwnerToLeaseKeyIndex, and in the three-table layout the
 // coordinator-state and worker-metrics tables), and waits until each is ACTIVE. Existing
 // tables are left as they are. When it creates the lease table (a new application), it
@@ -49,6 +51,18 @@ func (ts *TableSettings) validate() error {
 func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error {
 	if err := settings.validate(); err != nil {
 		return err
+	}
+	if s.detect {
+		three := s.tables
+		if three.SingleTable || three.CoordinatorState == "" {
+			three = DefaultTables(s.tables.Lease)
+		}
+		t, err := detectTables(ctx, s.db, three)
+		if err != nil {
+			return err
+		}
+		s.log.Info("lease: table layout of the application", zap.String("leaseTable", t.Lease), zap.Bool("singleTable", t.SingleTable))
+		s.tables, s.detect = t, false
 	}
 	type spec struct {
 		name, key string

@@ -96,14 +96,3 @@ func BenchmarkPutEngine(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkCBOREncode measures the PutRecords CBOR body encoding of 100 aggregates.
-func BenchmarkCBOREncode(b *testing.B) {
-	in := cborTestInput(100, 50000)
-	buf := make([]byte, 0, 8<<20)
-	b.SetBytes(100 * 50000)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = appendPutRecordsCBOR(buf[:0], in)
-	}
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // TestCBORFallbackToJSON: an endpoint that cuts CBOR responses short (as kinesalite does
@@ -33,10 +34,10 @@ func TestCBORFallbackToJSON(t *testing.T) {
 	var cborCalls, jsonPuts atomic.Int64
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(r *http.Response) error {
-		if r.Request.Header.Get("X-Amz-Target") != putRecordsTarget {
+		if r.Request.Header.Get("X-Amz-Target") != kinesiswire.PutRecordsTarget {
 			return nil
 		}
-		if !strings.HasPrefix(r.Header.Get("Content-Type"), contentTypeCBOR) {
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), kinesiswire.ContentType) {
 			jsonPuts.Add(1)
 			return nil
 		}
@@ -112,7 +113,7 @@ func TestCBORRejectedSwitchesToJSON(t *testing.T) {
 	var rejected atomic.Int64
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == putRecordsTarget && strings.HasPrefix(r.Header.Get("Content-Type"), contentTypeCBOR) {
+		if r.Header.Get("X-Amz-Target") == kinesiswire.PutRecordsTarget && strings.HasPrefix(r.Header.Get("Content-Type"), kinesiswire.ContentType) {
 			rejected.Add(1)
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "text/plain")

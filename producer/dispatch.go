@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/internal/kinesiswire"
 	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
@@ -377,15 +378,15 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	default:
 		body = new([]byte)
 	}
-	ctx = context.WithValue(ctx, bodyBufKey{}, body)
+	ctx = kinesiswire.WithBody(ctx, body)
 	if member != nil {
 		ctx = context.WithValue(ctx, waveKey{}, member)
 	}
 	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, opts...)
 	member.arriveEmpty()
 	cancel()
-	var cde *cborDecodeError
-	notCBOR := useCBOR && errors.As(err, &cde)
+	var nce *kinesiswire.NotCBORError
+	notCBOR := useCBOR && errors.As(err, &nce)
 	if notCBOR && p.cborOn.CompareAndSwap(true, false) {
 		// The endpoint did not answer a CBOR call in CBOR: it rejected CBOR, or sent a
 		// body that is not a PutRecords response (kinesalite 3.3.3 cuts CBOR responses
@@ -566,8 +567,20 @@ func (p *Producer) decide(st *stream, k *krec, class retrypolicy.Class, se *Serv
 	return false
 }
 
+// maxFreeBodyBytes bounds the memory the free request bodies keep between calls: the
+// bodies of 16 calls of 2 MiB, or fewer larger ones. The bodies of calls in flight are
+// not counted: they are the records the buffer bound already counts, serialized.
+const maxFreeBodyBytes = 32 << 20
+
 // recycleBody keeps a request body for a later call if it is not too large and the
-// free bodies stay within maxFreeBodyBytes.
+// free bodies stay within maxFreeBodyBytes. Request bodies are recycled through the
+// bodyFree list (one per call in flight; a sync.Pool would lose them at every garbage
+// collection): send puts one in the call's context (kinesiswire.WithBody) and hands it
+// back here when the call has returned. net/http may still read a request body after
+// RoundTrip returns, but not this one: smithy-go closes the body it hands the
+// transport before the call returns (sdkhttp's wrapper passes Close through), and a
+// closed body reads as empty, so a recycled buffer is never read by the call it came
+// from.
 func (p *Producer) recycleBody(body *[]byte) {
 	n := int64(cap(*body))
 	if n > 2*MaxPutRecordsBytes {

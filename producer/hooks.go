@@ -17,7 +17,9 @@ import (
 type Hook any
 
 // HookRecordPut is called for every record Put, PutAsync or PutSync accepts for
-// validation, before it is sized and buffered. The hook may change rec: typically it
+// validation (partition key, data and explicit hash key valid, its stream known: a
+// stream's first discovery failing fails Put before any hook), before it is sized and
+// buffered. The hook may change rec: typically it
 // adds Tags (the tracing module puts a W3C trace context there, from the span in ctx,
 // the context given to Put). It returns a function the producer calls exactly once with
 // the record's outcome (before the record's own done callback), or nil. When Put then
@@ -34,7 +36,8 @@ type HookBatchSent interface {
 
 // HookCallFailed is called for every failed call and every entry a PutRecords call
 // rejected: the producer retries the retryable ones (the call retried) unless their
-// time to live passes first or the producer is closing.
+// time to live passes first or the producer is closing. A stream's first
+// DescribeStreamSummary or ListShards failing is not retried: Put returns its error.
 type HookCallFailed interface {
 	OnCallFailed(CallFailure)
 }
@@ -58,7 +61,7 @@ type BatchSent struct {
 
 // CallFailure describes a failed call or a rejected PutRecords entry.
 type CallFailure struct {
-	// Op is the operation: "PutRecords" or "ListShards".
+	// Op is the operation: "PutRecords", "ListShards" or "DescribeStreamSummary".
 	Op string
 	// Stream is the stream concerned.
 	Stream string
@@ -68,17 +71,17 @@ type CallFailure struct {
 	// a call that failed without one (as in Attempt.ErrorCode).
 	ErrorCode string
 	// Records is the number of Kinesis records concerned (1 for an entry, the call's
-	// count for a whole PutRecords call, 1 for ListShards).
+	// count for a whole PutRecords call, 1 for ListShards and DescribeStreamSummary).
 	Records int
 	// Retryable reports whether the records are sent again (the producer's
-	// classification of the error; false while the producer is closing and for
-	// throttling under WithFailThrottled).
+	// classification of the error; false while the producer is closing, for throttling
+	// under WithFailIfThrottled and for a stream's first discovery).
 	Retryable bool
 }
 
 // Throttle describes one throttling answer.
 type Throttle struct {
-	// Op is the operation: "PutRecords" or "ListShards".
+	// Op is the operation: "PutRecords", "ListShards" or "DescribeStreamSummary".
 	Op string
 	// Stream is the stream concerned.
 	Stream string

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,9 +203,14 @@ func (m *instruments) userReceived(st *stream) {
 	st.received.Add(1)
 }
 
-// errorCode counts a failed ListShards call, which the producer always retries.
-func (m *instruments) errorCode(st *stream, sh *shard, code string) {
-	m.failure("ListShards", st, sh, code, 1, true)
+// listFailed counts a failed DescribeStreamSummary or ListShards call: retried in a
+// refresh, returned to Put's caller at a stream's first discovery (retryable false).
+func (m *instruments) listFailed(st *stream, err error, retryable bool) {
+	op := "ListShards"
+	if se := (*ServiceError)(nil); errors.As(err, &se) && se.Op != "" {
+		op = se.Op
+	}
+	m.failure(op, st, nil, errorCode(err), 1, retryable)
 }
 
 // errorCodeN counts n Kinesis records of a failed PutRecords call (sh nil) or one

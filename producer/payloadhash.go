@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/freshet/freshet/internal/kinesiswire"
 	"github.com/freshet/freshet/internal/lanehash"
 )
 
@@ -220,7 +221,7 @@ func (payloadHash) HandleFinalize(ctx context.Context, in middleware.FinalizeInp
 // serializedBody returns the body the producer's serializer wrote for this
 // call, if the request still streams exactly those bytes.
 func serializedBody(ctx context.Context, req *smithyhttp.Request) ([]byte, bool) {
-	bp, _ := ctx.Value(bodyBufKey{}).(*[]byte)
+	bp := kinesiswire.BodyOf(ctx)
 	if bp == nil {
 		return nil, false
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/internal/kinesiswire"
 	"github.com/freshet/freshet/internal/lanehash"
 )
 
@@ -113,7 +114,7 @@ type signatureProbe struct {
 }
 
 func (c *signatureProbe) Do(r *http.Request) (*http.Response, error) {
-	if r.Header.Get("X-Amz-Target") == putRecordsTarget {
+	if r.Header.Get("X-Amz-Target") == kinesiswire.PutRecordsTarget {
 		c.puts.Add(1)
 		body, err := io.ReadAll(r.Body)
 		if err != nil {

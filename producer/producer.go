@@ -9,16 +9,16 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/freshet/freshet/internal/lanehash"
-	"github.com/freshet/freshet/internal/sdkhttp"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/kinesiswire"
+	"github.com/freshet/freshet/internal/lanehash"
 	"github.com/freshet/freshet/internal/retrypolicy"
+	"github.com/freshet/freshet/internal/sdkhttp"
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests pass a fake.
@@ -256,8 +256,8 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		o.Retryer = aws.NopRetryer{}
 		o.HTTPClient = sdkhttp.ReadOnlyBodies(o.HTTPClient)
 	}
-	p.callOpt = []func(*kinesis.Options){noRetry, useJSON, usePayloadHash}
-	p.cborOpt = []func(*kinesis.Options){noRetry, useCBOR, usePayloadHash}
+	p.callOpt = []func(*kinesis.Options){noRetry, kinesiswire.UseJSON, usePayloadHash}
+	p.cborOpt = []func(*kinesis.Options){noRetry, kinesiswire.UseCBOR, usePayloadHash}
 	p.cborOn.Store(cfg.cbor)
 	empty := []*stream{}
 	p.list.Store(&empty)
@@ -374,14 +374,14 @@ func (p *Producer) put(ctx context.Context, rec Record, done func(Result), urgen
 		onResult := p.cfg.hooks.onRecordPut(ctx, &r)
 		rec = r
 		if onResult != nil {
-			if err := p.enqueue(ctx, st, rec, hk, chain(onResult, done), urgent); err != nil {
+			if err := p.enqueue(ctx, st, &rec, hk, chain(onResult, done), urgent); err != nil {
 				onResult(Result{Stream: st.name, Err: err})
 				return err
 			}
 			return nil
 		}
 	}
-	return p.enqueue(ctx, st, rec, hk, done, urgent)
+	return p.enqueue(ctx, st, &rec, hk, done, urgent)
 }
 
 // chain returns a callback calling first, then done (which may be nil).
@@ -395,7 +395,7 @@ func chain(first, done func(Result)) func(Result) {
 }
 
 // enqueue checks the record's tags and size, reserves buffer room and buffers it.
-func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashkey.Key, done func(Result), urgent bool) error {
+func (p *Producer) enqueue(ctx context.Context, st *stream, rec *Record, hk hashkey.Key, done func(Result), urgent bool) error {
 	if rec.PartitionKey == "" && !st.auto.Load() {
 		return fmt.Errorf("%w: no partition key: stream %s places records by partition key (only streams with AUTO record distribution take records without one)", ErrInvalidRecord, st.name)
 	}
@@ -423,7 +423,7 @@ func (p *Producer) enqueue(ctx context.Context, st *stream, rec Record, hk hashk
 		return err
 	}
 	p.metrics.userReceived(st)
-	st.enqueue(&rec, hk, userRec{done: done, size: int32(size), ep: ep}, urgent)
+	st.enqueue(rec, hk, userRec{done: done, size: int32(size), ep: ep}, urgent)
 	return nil
 }
 
@@ -606,6 +606,7 @@ func (p *Producer) stream(ctx context.Context, name string) (*stream, error) {
 			err := st.discover(ctx)
 			p.mu.Lock()
 			if err != nil {
+				p.metrics.listFailed(st, err, false)
 				delete(p.streams, name)
 				st.err = err
 			} else {

@@ -227,7 +227,7 @@ func (st *stream) refresh() {
 			break
 		}
 		p.log.Warn("producer: listing shards failed", zap.String("stream", st.name), zap.Error(err))
-		p.metrics.errorCode(st, nil, errorCode(err))
+		p.metrics.listFailed(st, err, true)
 		if !sleepCtx(p.ctx, p.retry.Delay(errorClass(err), attempt)) {
 			return
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/metrics"
 )
 
 // API is the part of *kinesis.Client a Consumer uses.
@@ -111,6 +113,7 @@ type Consumer struct {
 	flight   map[string]*item // by receipt handle
 	started  atomic.Bool
 	fatal    error
+	dims     []metrics.Dimension
 }
 
 // item is one record held by the consumer.
@@ -140,7 +143,8 @@ func New(api API, queueARN string, opts ...Option) (*Consumer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := &Consumer{api: api, queue: queueARN, cfg: cfg, flight: make(map[string]*item)}
+	c := &Consumer{api: api, queue: queueARN, cfg: cfg, flight: make(map[string]*item),
+		dims: []metrics.Dimension{{Name: DimQueueARN, Value: queueARN}}}
 	c.cond = sync.NewCond(&c.mu)
 	return c, nil
 }
@@ -380,6 +384,7 @@ func (c *Consumer) receiver(ctx context.Context, stop context.CancelFunc, work c
 				return
 			}
 			c.c.receiveErrors.Add(1)
+			c.count(MetricReceiveFailure, 1)
 			if fatalCode(err) {
 				c.cfg.log.Error("queue: receive failed; stopping", zap.String("queue", c.queue), zap.Error(err))
 				c.mu.Lock()
@@ -398,6 +403,8 @@ func (c *Consumer) receiver(ctx context.Context, stop context.CancelFunc, work c
 		failures = 0
 		c.c.receives.Add(1)
 		recs := out.QueueRecords
+		c.millis(MetricReceiveTime, time.Since(start))
+		c.count(MetricRecordsReceived, len(recs))
 		if len(recs) > n {
 			// More than asked for: hold them all, the bound is passed once.
 			c.mu.Lock()
@@ -420,7 +427,9 @@ func (c *Consumer) receiver(ctx context.Context, stop context.CancelFunc, work c
 			c.bytes += it.size
 			c.flight[it.rec.receipt] = it
 		}
+		held := len(c.flight)
 		c.mu.Unlock()
+		c.count(MetricRecordsInFlight, held)
 		if batches {
 			work <- items
 		} else {
@@ -443,7 +452,25 @@ func (c *Consumer) handlerLoop(ctx context.Context, work <-chan []*item, acks, r
 			}
 			continue
 		}
+		start := time.Now()
 		errs := handle(ctx, items)
+		c.millis(MetricHandlerTime, time.Since(start))
+		ok, failed, bytes := 0, 0, int64(0)
+		for i, it := range items {
+			if errs[i] == nil {
+				ok++
+				bytes += it.size
+			} else {
+				failed++
+			}
+		}
+		if ok > 0 {
+			c.count(MetricRecordsProcessed, ok)
+			c.cfg.metrics.Record(MetricDataBytesProcessed, metrics.UnitBytes, float64(bytes), c.dims...)
+		}
+		if failed > 0 {
+			c.count(MetricRecordsFailed, failed)
+		}
 		for i, it := range items {
 			if errs[i] == nil {
 				c.c.succeeded.Add(1)
@@ -505,6 +532,15 @@ func (c *Consumer) ackLoop(ctx context.Context, acks <-chan *item) {
 // acknowledge acknowledges items (at most ten), retrying transient failures a few
 // times; every item is done afterwards.
 func (c *Consumer) acknowledge(ctx context.Context, items []*item) {
+	acked, refused := 0, 0
+	defer func() {
+		if acked > 0 {
+			c.count(MetricRecordsAcknowledged, acked)
+		}
+		if refused > 0 {
+			c.count(MetricAcknowledgeFailure, refused)
+		}
+	}()
 	pending := append([]*item(nil), items...)
 	for attempt := 0; len(pending) > 0; attempt++ {
 		entries := make([]types.AcknowledgeQueueRecordsRequestEntry, len(pending))
@@ -522,6 +558,7 @@ func (c *Consumer) acknowledge(ctx context.Context, items []*item) {
 			c.cfg.log.Warn("queue: acknowledgement failed; the records will be delivered again", zap.Int("records", len(pending)), zap.Error(err))
 			for _, it := range pending {
 				c.c.ackFailed.Add(1)
+				refused++
 				c.done(it)
 			}
 			return
@@ -529,6 +566,7 @@ func (c *Consumer) acknowledge(ctx context.Context, items []*item) {
 		for _, s := range out.Successful {
 			if it := byHandle[aws.ToString(s.ReceiptHandle)]; it != nil {
 				c.c.acknowledged.Add(1)
+				acked++
 				delete(byHandle, it.rec.receipt)
 				c.done(it)
 			}
@@ -547,11 +585,13 @@ func (c *Consumer) acknowledge(ctx context.Context, items []*item) {
 			c.cfg.log.Warn("queue: acknowledgement refused; the record may be delivered again", zap.String("record", it.rec.ID),
 				zap.String("code", aws.ToString(f.ErrorCode)), zap.String("message", aws.ToString(f.ErrorMessage)))
 			c.c.ackFailed.Add(1)
+			refused++
 			c.done(it)
 		}
 		// Entries the answer did not mention are not known to be acknowledged.
 		for _, it := range byHandle {
 			c.c.ackFailed.Add(1)
+			refused++
 			c.done(it)
 		}
 		if len(pending) > 0 {
@@ -574,6 +614,7 @@ func (c *Consumer) visibilityLoop(ctx context.Context, releases <-chan *item, st
 				c.c.released.Add(1)
 				c.done(it)
 			}
+			c.count(MetricRecordsReleased, n)
 			rel = rel[n:]
 		}
 	}
@@ -625,14 +666,19 @@ func (c *Consumer) extend(ctx context.Context) {
 	for len(due) > 0 {
 		n := min(len(due), maxBatch)
 		ok := c.setVisibility(ctx, due[:n], c.cfg.visibility)
+		extended := 0
 		c.mu.Lock()
 		for _, it := range due[:n] {
 			if ok[it.rec.receipt] {
 				it.deadline = now.Add(c.cfg.visibility)
 				c.c.extended.Add(1)
+				extended++
 			}
 		}
 		c.mu.Unlock()
+		if extended > 0 {
+			c.count(MetricVisibilityExtended, extended)
+		}
 		due = due[n:]
 	}
 }

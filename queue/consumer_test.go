@@ -16,6 +16,7 @@ import (
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/metrics"
 )
 
 // fixture is an engine with an ON_DEMAND stream and a queue on it.
@@ -402,6 +403,7 @@ func TestNewValidates(t *testing.T) {
 		"shutdown 0":        {WithShutdownTimeout(0)},
 		"backoff":           {WithRetryBackoff(time.Second, time.Millisecond)},
 		"logger nil":        {WithLogger(nil)},
+		"metrics nil":       {WithMetrics(nil)},
 		"nil option":        {nil},
 		"in flight < recvs": {WithMaxInFlight(3), WithReceivers(8)},
 	} {
@@ -421,5 +423,170 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := NewDeadLetters(f.k, "nope"); !errors.Is(err, ErrInvalidOption) {
 		t.Error("bad dead-letter ARN accepted")
+	}
+}
+
+// deadLetters makes the fixture's next n records dead letters: a queue with
+// MaxReceiveCount 1 (newFixture's attrs) receives them once and makes them visible again.
+func (f *fixture) deadLetters(t testing.TB, n int) {
+	t.Helper()
+	f.put(t, n)
+	for got := 0; got < n; {
+		out, err := f.k.ReceiveQueueRecords(f.ctx, &kinesis.ReceiveQueueRecordsInput{QueueARN: aws.String(f.arn), Limit: aws.Int32(10), WaitTimeSeconds: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entries []types.UpdateQueueRecordsVisibilityRequestEntry
+		for _, r := range out.QueueRecords {
+			entries = append(entries, types.UpdateQueueRecordsVisibilityRequestEntry{ReceiptHandle: r.ReceiptHandle, VisibilityTimeoutSeconds: aws.Int32(0)})
+		}
+		if len(entries) > 0 {
+			if _, err := f.k.UpdateQueueRecordsVisibility(f.ctx, &kinesis.UpdateQueueRecordsVisibilityInput{QueueARN: aws.String(f.arn), Entries: entries}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got += len(entries)
+	}
+	waitFor(t, "dead letters", 10*time.Second, func() bool { return f.stats(t).DeadLetter >= n })
+}
+
+func ids(recs []*Record) map[string]bool {
+	m := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		m[r.ID] = true
+	}
+	return m
+}
+
+// TestDeadLettersVisibilityAndAcknowledge: SetVisibility hides received dead-letter
+// records for a while or (Release) returns them at once, Acknowledge discards them, and
+// a handle that is no longer valid comes back as a refused entry with the service's code.
+func TestDeadLettersVisibilityAndAcknowledge(t *testing.T) {
+	f := newFixture(t, 2, &types.QueueAttributes{DeadLetterConfiguration: &types.DeadLetterConfiguration{
+		TargetType: types.TargetTypeBuiltIn, MaxReceiveCount: aws.Int32(1)}})
+	f.deadLetters(t, 25)
+	dl, err := NewDeadLetters(f.k, f.arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := dl.Receive(f.ctx, 100, time.Minute)
+	if err != nil || len(recs) != 25 {
+		t.Fatalf("received %d dead letters (%v), want 25", len(recs), err)
+	}
+	if again, err := dl.Receive(f.ctx, 100, time.Minute); err != nil || len(again) != 0 {
+		t.Fatalf("%d dead letters visible while all are held (%v)", len(again), err)
+	}
+	released, acked, hidden := recs[:5], recs[5:10], recs[10:]
+	if refused, err := dl.Release(f.ctx, released); err != nil || len(refused) != 0 {
+		t.Fatalf("release: %v %v", err, refused)
+	}
+	if refused, err := dl.Acknowledge(f.ctx, acked); err != nil || len(refused) != 0 {
+		t.Fatalf("acknowledge: %v %v", err, refused)
+	}
+	if refused, err := dl.SetVisibility(f.ctx, hidden, 2*time.Second); err != nil || len(refused) != 0 {
+		t.Fatalf("set visibility: %v %v", err, refused)
+	}
+	back, err := dl.Receive(f.ctx, 100, time.Minute)
+	if err != nil || len(back) != 5 {
+		t.Fatalf("%d dead letters visible after the release (%v), want 5", len(back), err)
+	}
+	for id := range ids(back) {
+		if !ids(released)[id] {
+			t.Fatalf("record %s visible, but it was not released", id)
+		}
+	}
+	if st := f.stats(t); st.Loaded != 20 || st.DeadLetter+st.DeadLetterInFlight != 20 {
+		t.Fatalf("queue %+v after acknowledging 5 of 25 dead letters", st)
+	}
+	var later []*Record
+	waitFor(t, "the hidden dead letters", 10*time.Second, func() bool {
+		r, err := dl.Receive(f.ctx, 100, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later = append(later, r...)
+		return len(later) >= 15
+	})
+	if len(later) != 15 || len(ids(later)) != 15 {
+		t.Fatalf("%d dead letters back after their visibility, want the 15 hidden", len(later))
+	}
+	refused, err := dl.Acknowledge(f.ctx, acked) // handles already used
+	if err != nil || len(refused) != 5 {
+		t.Fatalf("acknowledging stale handles: %v, %d refused, want 5", err, len(refused))
+	}
+	if refused[0].Code == "" || refused[0].Record != acked[0] {
+		t.Fatalf("refused entry %+v", refused[0])
+	}
+	for _, d := range []time.Duration{-time.Second, 1500 * time.Millisecond, 12*time.Hour + time.Second} {
+		if _, err := dl.SetVisibility(f.ctx, hidden, d); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("SetVisibility(%v): %v, want ErrInvalidOption", d, err)
+		}
+	}
+	if _, err := dl.Receive(f.ctx, 0, time.Second); !errors.Is(err, ErrInvalidOption) {
+		t.Error("Receive of 0 accepted")
+	}
+}
+
+// TestConsumerMetrics: every metric agrees with what happened: records received,
+// processed (with their bytes) and failed, acknowledgements, releases of failures
+// (FailureRetryNow) and an extension for a slow handler, each with the queue's ARN.
+func TestConsumerMetrics(t *testing.T) {
+	f := newFixture(t, 2, nil)
+	f.put(t, 200)
+	m := metrics.NewMemory()
+	c, err := New(f.k, f.arn, WithWaitTime(0), WithMetrics(m), WithFailurePolicy(FailureRetryNow), WithVisibilityTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytes := 0
+	for i := 0; i < 200; i++ {
+		bytes += len(strconv.Itoa(i))
+	}
+	stop := runConsumer(t, c, func(_ context.Context, r *Record) error {
+		n, _ := strconv.Atoi(string(r.Data))
+		if n == 5 {
+			time.Sleep(2500 * time.Millisecond)
+		}
+		if n%10 == 3 && r.ReceiveCount == 1 {
+			return errors.New("first delivery fails")
+		}
+		return nil
+	})
+	waitFor(t, "200 acknowledged", 30*time.Second, func() bool { return c.Stats().Acknowledged == 200 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	for _, w := range []struct {
+		name  string
+		sum   float64
+		count int64 // -1: any
+	}{
+		{MetricRecordsReceived, 220, st.Receives},
+		{MetricReceiveTime, -1, st.Receives},
+		{MetricReceiveFailure, 0, 0},
+		{MetricRecordsProcessed, 200, -1},
+		{MetricDataBytesProcessed, float64(bytes), -1},
+		{MetricRecordsFailed, 20, 20},
+		{MetricHandlerTime, -1, 220},
+		{MetricRecordsAcknowledged, 200, -1},
+		{MetricAcknowledgeFailure, 0, 0},
+		{MetricRecordsReleased, 20, -1},
+	} {
+		sum, count := m.Total(w.name)
+		if w.sum >= 0 && sum != w.sum || w.count >= 0 && count != w.count {
+			t.Errorf("%s: sum %v over %d observations, want %v over %d", w.name, sum, count, w.sum, w.count)
+		}
+	}
+	if sum, _ := m.Total(MetricVisibilityExtended); sum < 1 || int64(sum) != st.Extended {
+		t.Errorf("%s: %v, want at least 1 and Stats().Extended %d", MetricVisibilityExtended, sum, st.Extended)
+	}
+	if _, count := m.Total(MetricRecordsInFlight); count == 0 {
+		t.Errorf("%s never recorded", MetricRecordsInFlight)
+	}
+	for _, s := range m.Series() {
+		if s.Dimension(DimQueueARN) != f.arn {
+			t.Errorf("series %s without the queue's ARN", s.Name)
+		}
 	}
 }

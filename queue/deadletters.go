@@ -132,10 +132,22 @@ func (d *DeadLetters) Acknowledge(ctx context.Context, recs []*Record) ([]*Entry
 // Release makes received dead-letter records visible to other dead-letter receivers
 // at once, leaving them dead letters.
 func (d *DeadLetters) Release(ctx context.Context, recs []*Record) ([]*EntryError, error) {
+	return d.SetVisibility(ctx, recs, 0)
+}
+
+// SetVisibility hides received dead-letter records from other dead-letter receivers
+// for visibility (whole seconds, 0 to 12 h; 0 makes them visible at once), counted from
+// now. They stay dead letters. It returns the records the queue refused; err is set
+// only when a call failed as a whole.
+func (d *DeadLetters) SetVisibility(ctx context.Context, recs []*Record, visibility time.Duration) ([]*EntryError, error) {
+	if visibility < 0 || visibility > maxVisibility || visibility%time.Second != 0 {
+		return nil, fmt.Errorf("%w: SetVisibility %v: want whole seconds from 0 to 12 h", ErrInvalidOption, visibility)
+	}
+	secs := aws.Int32(int32(visibility / time.Second))
 	return d.batch(ctx, recs, func(ctx context.Context, handles []string) ([]string, []failure, error) {
 		entries := make([]types.UpdateDeadLetterQueueRecordsVisibilityRequestEntry, len(handles))
 		for i, h := range handles {
-			entries[i] = types.UpdateDeadLetterQueueRecordsVisibilityRequestEntry{ReceiptHandle: aws.String(h), VisibilityTimeoutSeconds: aws.Int32(0)}
+			entries[i] = types.UpdateDeadLetterQueueRecordsVisibilityRequestEntry{ReceiptHandle: aws.String(h), VisibilityTimeoutSeconds: secs}
 		}
 		out, err := d.api.UpdateDeadLetterQueueRecordsVisibility(ctx, &kinesis.UpdateDeadLetterQueueRecordsVisibilityInput{QueueARN: aws.String(d.queue), Entries: entries})
 		if err != nil {

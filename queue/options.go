@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/metrics"
 )
 
 // ErrInvalidOption is wrapped by every error about a bad option value.
@@ -46,6 +48,7 @@ type config struct {
 	retryBase       time.Duration
 	retryMax        time.Duration
 	log             *zap.Logger
+	metrics         metrics.Recorder
 }
 
 func defaultConfig() config {
@@ -62,6 +65,7 @@ func defaultConfig() config {
 		retryBase:       50 * time.Millisecond,
 		retryMax:        5 * time.Second,
 		log:             zap.NewNop(),
+		metrics:         nopRecorder{},
 	}
 }
 
@@ -207,6 +211,19 @@ func WithLogger(l *zap.Logger) Option {
 			return fmt.Errorf("%w: WithLogger(nil)", ErrInvalidOption)
 		}
 		c.log = l
+		return nil
+	}
+}
+
+// WithMetrics sets where the consumer's metrics (Metric*) go, nowhere by default: a
+// metrics.Recorder such as metrics.NewMemory, metrics.NewCloudWatch or the
+// OpenTelemetry module's meter, the same ones the producer and the stream consumer use.
+func WithMetrics(r metrics.Recorder) Option {
+	return func(c *config) error {
+		if r == nil {
+			return fmt.Errorf("%w: WithMetrics(nil)", ErrInvalidOption)
+		}
+		c.metrics = r
 		return nil
 	}
 }

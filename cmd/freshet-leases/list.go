@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -117,16 +118,16 @@ func runList(ctx context.Context, g *globalFlags, args []string, e env) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("list: %v", err)
+		return cli.Usagef("list: %v", err)
 	}
 	if fs.NArg() > 0 {
-		return usagef("list: unexpected argument %q", fs.Arg(0))
+		return cli.Usagef("list: unexpected argument %q", fs.Arg(0))
 	}
 	if err := g.validate(); err != nil {
 		return err
 	}
 	if *concurrency < 1 || *concurrency > 64 {
-		return usagef("--lag-concurrency %d: want 1 to 64", *concurrency)
+		return cli.Usagef("--lag-concurrency %d: want 1 to 64", *concurrency)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()

@@ -25,20 +25,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/freshet/freshet/internal/awsconfig"
+	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -52,24 +48,9 @@ Commands:
 Global flags (also accepted after the command):
 `
 
-// errUsage marks errors caused by the command line; main exits with status 2 for them.
-var errUsage = errors.New("usage")
-
-// usageError is a command-line error with its message.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-func (e *usageError) Unwrap() error { return errUsage }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
-
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
-	endpoint    string
-	region      string
-	profile     string
+	awsconfig.Settings
 	app         string
 	stream      string
 	layout      string
@@ -78,9 +59,7 @@ type globalFlags struct {
 }
 
 func (g *globalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.endpoint, "endpoint", g.endpoint, "DynamoDB and Kinesis endpoint URL (default: AWS)")
-	fs.StringVar(&g.region, "region", g.region, "AWS region (default: from the environment or shared config; us-east-1 with --endpoint)")
-	fs.StringVar(&g.profile, "profile", g.profile, "shared config profile")
+	g.Settings.Register(fs, "DynamoDB and Kinesis")
 	fs.StringVar(&g.app, "app", g.app, "application name: the lease table (required)")
 	fs.StringVar(&g.stream, "stream", g.stream, "stream the application consumes, for lag (multi-stream lease keys name their own)")
 	fs.StringVar(&g.layout, "layout", g.layout, "table layout: auto, three-table (KCL 3.0-3.4) or single-table (KCL 3.5)")
@@ -90,32 +69,32 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 
 func (g *globalFlags) validate() error {
 	if g.app == "" {
-		return usagef("--app is required")
+		return cli.Usagef("--app is required")
 	}
 	if len(g.app) < 3 || len(g.app) > 255 {
-		return usagef("--app %q: a DynamoDB table name has 3 to 255 characters", g.app)
+		return cli.Usagef("--app %q: a DynamoDB table name has 3 to 255 characters", g.app)
 	}
 	for _, r := range g.app {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
-			return usagef("--app %q: a DynamoDB table name has only letters, digits, '_', '-' and '.'", g.app)
+			return cli.Usagef("--app %q: a DynamoDB table name has only letters, digits, '_', '-' and '.'", g.app)
 		}
 	}
 	switch g.layout {
 	case "auto", "three-table", "single-table":
 	default:
-		return usagef("--layout %q: want auto, three-table or single-table", g.layout)
+		return cli.Usagef("--layout %q: want auto, three-table or single-table", g.layout)
 	}
 	if g.singleTable {
 		if g.layout == "three-table" {
-			return usagef("--single-table contradicts --layout three-table")
+			return cli.Usagef("--single-table contradicts --layout three-table")
 		}
 		g.layout = "single-table"
 	}
-	if g.endpoint != "" && !strings.HasPrefix(g.endpoint, "http://") && !strings.HasPrefix(g.endpoint, "https://") {
-		return usagef("--endpoint %q: want an http:// or https:// URL", g.endpoint)
+	if err := awsconfig.ValidateEndpoint(g.Endpoint); err != nil {
+		return cli.Usagef("--%v", err)
 	}
 	if g.timeout <= 0 {
-		return usagef("--timeout %v: must be positive", g.timeout)
+		return cli.Usagef("--timeout %v: must be positive", g.timeout)
 	}
 	return nil
 }
@@ -146,20 +125,10 @@ func main() {
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, sleep: sleepCtx}
 	err := run(ctx, os.Args[1:], e)
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
-		fmt.Fprintln(os.Stderr, "run 'freshet-leases -h' for usage")
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "freshet-leases:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.ExitCode("freshet-leases", err, os.Stderr))
 }
 
-// run executes one command line. Command-line errors wrap errUsage.
+// run executes one command line. Command-line errors wrap cli.ErrUsage.
 func run(ctx context.Context, args []string, e env) error {
 	g := globalFlags{layout: "auto", timeout: 2 * time.Minute}
 	fs := flag.NewFlagSet("freshet-leases", flag.ContinueOnError)
@@ -174,12 +143,12 @@ func run(ctx context.Context, args []string, e env) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
-		return usagef("no command given (want list or replay)")
+		return cli.Usagef("no command given (want list or replay)")
 	}
 	switch rest[0] {
 	case "list":
@@ -190,7 +159,7 @@ func run(ctx context.Context, args []string, e env) error {
 		fs.Usage()
 		return nil
 	default:
-		return usagef("unknown command %q (want list or replay)", rest[0])
+		return cli.Usagef("unknown command %q (want list or replay)", rest[0])
 	}
 }
 
@@ -202,47 +171,14 @@ type clients struct {
 }
 
 func newClients(ctx context.Context, g *globalFlags) (*clients, error) {
-	var opts []func(*config.LoadOptions) error
-	if g.region != "" {
-		opts = append(opts, config.WithRegion(g.region))
+	cfg, err := awsconfig.Load(ctx, g.Settings)
+	if errors.Is(err, awsconfig.ErrNoRegion) {
+		return nil, cli.Usagef("%v", err)
 	}
-	if g.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(g.profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if g.endpoint != "" {
-		cfg.BaseEndpoint = aws.String(g.endpoint)
-		if cfg.Region == "" {
-			cfg.Region = "us-east-1"
-		}
-		// A local engine accepts any credentials: do not fail for want of them.
-		if isLoopback(g.endpoint) {
-			if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-				cfg.Credentials = credentials.NewStaticCredentialsProvider("freshet", "freshet", "")
-			}
-		}
-	}
-	if cfg.Region == "" {
-		return nil, usagef("no AWS region: set --region, AWS_REGION or a profile's region")
+		return nil, err
 	}
 	return &clients{db: dynamodb.NewFromConfig(cfg), kinesis: kinesis.NewFromConfig(cfg), region: cfg.Region}, nil
-}
-
-// isLoopback reports whether endpoint names a loopback host.
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // openStore resolves the layout and returns a store over the application's tables,

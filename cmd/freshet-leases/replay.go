@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/lease"
 )
 
@@ -55,29 +56,29 @@ func runReplay(ctx context.Context, g *globalFlags, args []string, e env) error 
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("replay: %v", err)
+		return cli.Usagef("replay: %v", err)
 	}
 	if fs.NArg() > 0 {
-		return usagef("replay: unexpected argument %q", fs.Arg(0))
+		return cli.Usagef("replay: unexpected argument %q", fs.Arg(0))
 	}
 	if err := g.validate(); err != nil {
 		return err
 	}
 	if *to == "" {
-		return usagef("replay: --to is required (trim-horizon, latest, at-timestamp=RFC3339 or sequence=NUM[/SUB])")
+		return cli.Usagef("replay: --to is required (trim-horizon, latest, at-timestamp=RFC3339 or sequence=NUM[/SUB])")
 	}
 	pos, err := parsePosition(*to)
 	if err != nil {
 		return err
 	}
 	if !pos.IsSentinel() && len(shards) != 1 {
-		return usagef("replay: --to sequence=... names a position in one shard: give exactly one --shard")
+		return cli.Usagef("replay: --to sequence=... names a position in one shard: give exactly one --shard")
 	}
 	if *failover <= 0 {
-		return usagef("replay: --failover %v: must be positive", *failover)
+		return cli.Usagef("replay: --failover %v: must be positive", *failover)
 	}
 	if *failover >= g.timeout {
-		return usagef("replay: --failover %v must be shorter than --timeout %v", *failover, g.timeout)
+		return cli.Usagef("replay: --failover %v must be shorter than --timeout %v", *failover, g.timeout)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
@@ -99,7 +100,7 @@ func runReplay(ctx context.Context, g *globalFlags, args []string, e env) error 
 		return err
 	}
 	if !pos.IsSentinel() && len(keys) != 1 {
-		return usagef("replay: --shard %s matches %d leases (%s); name one lease key", shards[0], len(keys), strings.Join(keys, ", "))
+		return cli.Usagef("replay: --shard %s matches %d leases (%s); name one lease key", shards[0], len(keys), strings.Join(keys, ", "))
 	}
 	warnRecentWorkers(ctx, store, e)
 
@@ -174,21 +175,21 @@ func parsePosition(s string) (checkpoint.Value, error) {
 	switch strings.ReplaceAll(strings.ToLower(name), "_", "-") {
 	case "trim-horizon":
 		if hasArg {
-			return checkpoint.Value{}, usagef("--to %s takes no value", name)
+			return checkpoint.Value{}, cli.Usagef("--to %s takes no value", name)
 		}
 		return checkpoint.TrimHorizon, nil
 	case "latest":
 		if hasArg {
-			return checkpoint.Value{}, usagef("--to %s takes no value", name)
+			return checkpoint.Value{}, cli.Usagef("--to %s takes no value", name)
 		}
 		return checkpoint.Latest, nil
 	case "at-timestamp":
 		t, err := time.Parse(time.RFC3339Nano, arg)
 		if err != nil {
-			return checkpoint.Value{}, usagef("--to at-timestamp=%q: want an RFC 3339 time such as 2025-01-02T15:04:05Z", arg)
+			return checkpoint.Value{}, cli.Usagef("--to at-timestamp=%q: want an RFC 3339 time such as 2025-01-02T15:04:05Z", arg)
 		}
 		if t.Before(time.Unix(0, 0)) {
-			return checkpoint.Value{}, usagef("--to at-timestamp=%s: before 1970", arg)
+			return checkpoint.Value{}, cli.Usagef("--to at-timestamp=%s: before 1970", arg)
 		}
 		return checkpoint.AtTimestamp(t.UTC().Truncate(time.Millisecond)), nil
 	case "sequence":
@@ -197,20 +198,20 @@ func parsePosition(s string) (checkpoint.Value, error) {
 		if hasSub {
 			n, err := strconv.ParseInt(subText, 10, 64)
 			if err != nil || n < 0 {
-				return checkpoint.Value{}, usagef("--to sequence=%s: the sub-sequence number after '/' must be a non-negative integer", arg)
+				return checkpoint.Value{}, cli.Usagef("--to sequence=%s: the sub-sequence number after '/' must be a non-negative integer", arg)
 			}
 			sub = n
 		}
 		if seq == "" || checkpoint.IsSentinel(seq) {
-			return checkpoint.Value{}, usagef("--to sequence=%q: want a decimal sequence number", arg)
+			return checkpoint.Value{}, cli.Usagef("--to sequence=%q: want a decimal sequence number", arg)
 		}
 		v, err := checkpoint.At(seq, sub)
 		if err != nil {
-			return checkpoint.Value{}, usagef("--to sequence=%s: %v", arg, err)
+			return checkpoint.Value{}, cli.Usagef("--to sequence=%s: %v", arg, err)
 		}
 		return v, nil
 	}
-	return checkpoint.Value{}, usagef("--to %q: want trim-horizon, latest, at-timestamp=RFC3339 or sequence=NUM[/SUB]", s)
+	return checkpoint.Value{}, cli.Usagef("--to %q: want trim-horizon, latest, at-timestamp=RFC3339 or sequence=NUM[/SUB]", s)
 }
 
 func listByKey(ctx context.Context, store *lease.Store) (map[string]lease.Lease, error) {
@@ -250,7 +251,7 @@ func selectLeases(leases map[string]lease.Lease, shards []string) ([]string, err
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, usagef("replay: no lease for --shard %s", strings.Join(unknown, ", "))
+		return nil, cli.Usagef("replay: no lease for --shard %s", strings.Join(unknown, ", "))
 	}
 	keys := make([]string, 0, len(set))
 	for k := range set {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/freshet/freshet/internal/jsonwire"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // writeUnknownOperation answers a request that names no operation of any service, in
@@ -43,7 +43,7 @@ func writeUnknownOperation(w http.ResponseWriter, r *http.Request) {
 			h.Set("Content-Type", "application/x-amz-json-1.1")
 		}
 		body = append(body, `{"__type":"`+code+`","message":`...)
-		body = jsonwire.AppendString(body, message)
+		body = kinesiswire.AppendString(body, message)
 		body = append(body, '}')
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/freshet/freshet/internal/cborwire"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // cborMangler is an HTTP client that passes JSON calls through and answers every CBOR
@@ -32,12 +32,12 @@ type cborMangler struct {
 }
 
 func (c *cborMangler) Do(r *http.Request) (*http.Response, error) {
-	isGet := r.Header.Get("X-Amz-Target") == getRecordsTarget
+	isGet := r.Header.Get("X-Amz-Target") == kinesiswire.GetRecordsTarget
 	resp, err := c.inner.Do(r)
 	if err != nil || !isGet {
 		return resp, err
 	}
-	if r.Header.Get("Content-Type") != contentTypeCBOR {
+	if r.Header.Get("Content-Type") != kinesiswire.ContentType {
 		c.jsonN.Add(1)
 		return resp, nil
 	}
@@ -85,7 +85,7 @@ func TestPollerFallsBackToJSON(t *testing.T) {
 		{"body cut at 16 KiB", cutAt16KiB},
 		{"415", rejectWith(http.StatusUnsupportedMediaType, "text/plain", "unsupported media type")},
 		{"JSON SerializationException", rejectWith(http.StatusBadRequest, "application/x-amz-json-1.1", `{"__type":"SerializationException","message":"bad body"}`)},
-		{"UnknownOperationException in CBOR", rejectWith(http.StatusBadRequest, contentTypeCBOR, "\xa1\x66__type\x78\x19UnknownOperationException")},
+		{"UnknownOperationException in CBOR", rejectWith(http.StatusBadRequest, kinesiswire.ContentType, "\xa1\x66__type\x78\x19UnknownOperationException")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := enginetest.Start(t, engine.Config{})
@@ -142,12 +142,12 @@ func TestPollerFallsBackToJSON(t *testing.T) {
 // expired iterator, which the poller handles by asking for a new one) is an error of
 // the call, not a sign that CBOR is unsupported.
 func TestPollerKeepsCBORForServiceErrors(t *testing.T) {
-	err := decodeCBORError(http.StatusBadRequest, "", []byte("\xa1\x66__type\x78\x18ExpiredIteratorException"))
+	err := kinesiswire.DecodeCBORError(http.StatusBadRequest, "", []byte("\xa1\x66__type\x78\x18ExpiredIteratorException"))
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ExpiredIteratorException" {
 		t.Fatalf("decoded error %v", err)
 	}
-	if cborwire.Rejected(http.StatusBadRequest, contentTypeCBOR, err) {
+	if kinesiswire.Rejected(http.StatusBadRequest, kinesiswire.ContentType, err) {
 		t.Fatalf("%v in CBOR taken for a rejection of CBOR", err)
 	}
 }

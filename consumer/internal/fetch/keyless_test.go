@@ -12,6 +12,7 @@ import (
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // TestKeylessRecordsDecode: records written without a partition key to an AUTO stream
@@ -39,7 +40,7 @@ func TestKeylessRecordsDecode(t *testing.T) {
 			t.Fatalf("%s: %+v", how, recs)
 		}
 	}
-	for _, opts := range [][]func(*kinesis.Options){nil, {UseCBOR}} {
+	for _, opts := range [][]func(*kinesis.Options){nil, {kinesiswire.UseCBOR}} {
 		it, err := kin.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 		if err != nil {
 			t.Fatal(err)

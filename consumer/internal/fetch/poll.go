@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/internal/clock"
+	"github.com/freshet/freshet/internal/kinesiswire"
 	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
@@ -168,7 +169,7 @@ func (p *Poller) run(ctx context.Context) {
 		var opts []func(*kinesis.Options)
 		cbor := p.cfg.CBOR != nil && p.cfg.CBOR.Load()
 		if cbor {
-			opts = append(opts, UseCBOR)
+			opts = append(opts, kinesiswire.UseCBOR)
 		}
 		callStart := clk.Now()
 		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)}, opts...)
@@ -177,8 +178,8 @@ func (p *Poller) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			var cde *CBORDecodeError
-			if cbor && errors.As(err, &cde) {
+			var nce *kinesiswire.NotCBORError
+			if cbor && errors.As(err, &nce) {
 				if p.cfg.CBOR.CompareAndSwap(true, false) {
 					log.Warn("consumer: GetRecords not answered in CBOR; reading in JSON from now on",
 						zap.String("shard", p.cfg.ShardID), zap.Error(err))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 type consumerOut struct {
@@ -407,7 +409,7 @@ func (s *Service) subscribeToShard(w http.ResponseWriter, r *http.Request) {
 		gone := sub.st.deleting || sub.cs.deleting || sub.st.consumers[sub.cs.name] != sub.cs
 		sub.st.mu.RUnlock()
 		if gone {
-			msg := appendJSONString([]byte(`{"message":`), "Consumer "+sub.cs.arn+" or its stream no longer exists.")
+			msg := kinesiswire.AppendString([]byte(`{"message":`), "Consumer "+sub.cs.arn+" or its stream no longer exists.")
 			send("exception", ":exception-type", "ResourceNotFoundException", append(msg, '}'))
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 const (
@@ -590,7 +591,7 @@ func (s *Service) opPutRecords(c *call) (any, error) {
 			b = append(b, `"}`...)
 		case resultThrottled:
 			b = append(b, `{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":`...)
-			b = appendJSONString(b, s.throttleMessage(st, r.shard))
+			b = kinesiswire.AppendString(b, s.throttleMessage(st, r.shard))
 			b = append(b, '}')
 		default:
 			b = append(b, `{"ErrorCode":"InternalFailure","ErrorMessage":"`+internalFailureMessage+`"}`...)
@@ -1019,7 +1020,7 @@ func appendRecordsJSON(out []byte, refs []recRef, suffix string, encryption stri
 		out = append(out, '"')
 		if len(ref.pk) > 0 {
 			out = append(out, `,"PartitionKey":`...)
-			out = appendJSONString(out, ref.pk)
+			out = kinesiswire.AppendString(out, ref.pk)
 		}
 		if encryption != "NONE" {
 			out = append(out, `,"EncryptionType":"`...)
@@ -1044,7 +1045,7 @@ func appendChildrenJSON(out []byte, children []childOut) []byte {
 			if j > 0 {
 				out = append(out, ',')
 			}
-			out = appendJSONString(out, p)
+			out = kinesiswire.AppendString(out, p)
 		}
 		out = append(out, `],"HashKeyRange":{"StartingHashKey":"`...)
 		out = append(out, c.HashKeyRange.StartingHashKey...)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/freshet/freshet/internal/clock"
 	"github.com/freshet/freshet/internal/engine/fault"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 const (
@@ -366,9 +367,9 @@ func (s *Service) WriteError(w http.ResponseWriter, r *http.Request, code, messa
 	} else {
 		h["Content-Type"] = headerJSON
 		body = append(body, `{"__type":`...)
-		body = appendJSONString(body, code)
+		body = kinesiswire.AppendString(body, code)
 		body = append(body, `,"message":`...)
-		body = appendJSONString(body, message)
+		body = kinesiswire.AppendString(body, message)
 		body = append(body, '}')
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}

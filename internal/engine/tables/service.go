@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/internal/clock"
-	"github.com/freshet/freshet/internal/jsonwire"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // ErrInvalidOption reports a Config value out of range.
@@ -214,9 +214,9 @@ func (s *Service) writeAPIError(w http.ResponseWriter, err error) {
 		}
 	}
 	b := []byte(`{"__type":`)
-	b = jsonwire.AppendString(b, "com.amazonaws.dynamodb.v20120810#"+ae.Code)
+	b = kinesiswire.AppendString(b, "com.amazonaws.dynamodb.v20120810#"+ae.Code)
 	b = append(b, `,"message":`...)
-	b = jsonwire.AppendString(b, ae.Message)
+	b = kinesiswire.AppendString(b, ae.Message)
 	if ae.Item != nil {
 		b = append(b, `,"Item":`...)
 		b = appendItem(b, ae.Item)

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/freshet/freshet/internal/jsonwire"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // Type is a DynamoDB attribute type.
@@ -341,7 +341,7 @@ func appendItem(b []byte, it Item) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = jsonwire.AppendString(b, k)
+		b = kinesiswire.AppendString(b, k)
 		b = append(b, ':')
 		b = appendValue(b, it[k])
 	}
@@ -354,7 +354,7 @@ func appendValue(b []byte, v Value) []byte {
 	b = append(b, `":`...)
 	switch v.T {
 	case TypeS, TypeN:
-		b = jsonwire.AppendString(b, v.S)
+		b = kinesiswire.AppendString(b, v.S)
 	case TypeB:
 		b = appendBase64(b, v.S)
 	case TypeBOOL, TypeNULL:
@@ -379,7 +379,7 @@ func appendValue(b []byte, v Value) []byte {
 			if v.T == TypeBS {
 				b = appendBase64(b, m)
 			} else {
-				b = jsonwire.AppendString(b, m)
+				b = kinesiswire.AppendString(b, m)
 			}
 		}
 		b = append(b, ']')

@@ -1,4 +1,4 @@
-package cborwire
+package kinesiswire
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 )
 
 // reference decodes a PutRecords response with a general CBOR decoder, as the
-// producer did before DecodePutRecordsOutput.
+// producer did before DecodePutRecordsOutputCBOR.
 type refEntry struct {
 	SequenceNumber *string `cbor:"SequenceNumber"`
 	ShardID        *string `cbor:"ShardId"`
@@ -90,9 +90,9 @@ var seeds = [][]byte{
 	{0xa1, 0x61, 0xff}, // truncated key
 }
 
-func TestDecodePutRecordsOutput(t *testing.T) {
+func TestDecodePutRecordsOutputCBOR(t *testing.T) {
 	var out kinesis.PutRecordsOutput
-	if err := DecodePutRecordsOutput(seeds[1], &out); err != nil {
+	if err := DecodePutRecordsOutputCBOR(seeds[1], &out); err != nil {
 		t.Fatal(err)
 	}
 	want := kinesis.PutRecordsOutput{FailedRecordCount: func() *int32 { v := int32(1); return &v }(), Records: []types.PutRecordsResultEntry{
@@ -102,14 +102,14 @@ func TestDecodePutRecordsOutput(t *testing.T) {
 		t.Fatalf("decoded %+v", out)
 	}
 	out = kinesis.PutRecordsOutput{}
-	if err := DecodePutRecordsOutput(seeds[2], &out); err != nil {
+	if err := DecodePutRecordsOutputCBOR(seeds[2], &out); err != nil {
 		t.Fatal(err)
 	}
 	if len(out.Records) != 1 || *out.Records[0].ShardId != "s-2" || out.EncryptionType != "KMS" {
 		t.Fatalf("indefinite body decoded as %+v", out)
 	}
 	for _, bad := range seeds[4:] {
-		if err := DecodePutRecordsOutput(bad, &kinesis.PutRecordsOutput{}); !errors.Is(err, ErrMalformed) {
+		if err := DecodePutRecordsOutputCBOR(bad, &kinesis.PutRecordsOutput{}); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%x: err %v, want ErrMalformed", bad, err)
 		}
 	}
@@ -123,7 +123,7 @@ func TestDecodePutRecordsOutput(t *testing.T) {
 	compare(t, body)
 }
 
-// compare checks DecodePutRecordsOutput against the general decoder: where both
+// compare checks DecodePutRecordsOutputCBOR against the general decoder: where both
 // succeed, their results must be equal; the hand-written one may only fail with
 // ErrMalformed (it is stricter: the general one also takes, say, a simple value as
 // FailedRecordCount), and strict reads every body the tests build by hand.
@@ -131,7 +131,7 @@ func compare(t *testing.T, b []byte) {
 	t.Helper()
 	want, rerr := reference(b)
 	var got kinesis.PutRecordsOutput
-	err := DecodePutRecordsOutput(b, &got)
+	err := DecodePutRecordsOutputCBOR(b, &got)
 	if err != nil && !errors.Is(err, ErrMalformed) {
 		t.Fatalf("%x: error %v does not wrap ErrMalformed", b, err)
 	}
@@ -146,24 +146,24 @@ func compare(t *testing.T, b []byte) {
 	}
 }
 
-func FuzzDecodePutRecordsOutput(f *testing.F) {
+func FuzzDecodePutRecordsOutputCBOR(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { compare(t, b) })
 }
 
-func BenchmarkDecodePutRecordsOutput(b *testing.B) {
+func BenchmarkDecodePutRecordsOutputCBOR(b *testing.B) {
 	var recs []map[string]string
 	for i := 0; i < 500; i++ {
 		recs = append(recs, map[string]string{"SequenceNumber": "49632873029847209384720398470293847029384702938470293847", "ShardId": "shardId-000000000003"})
 	}
 	body, _ := cbor.Marshal(map[string]any{"FailedRecordCount": 0, "Records": recs})
-	b.Run("cborwire", func(b *testing.B) {
+	b.Run("kinesiswire", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var out kinesis.PutRecordsOutput
-			if err := DecodePutRecordsOutput(body, &out); err != nil {
+			if err := DecodePutRecordsOutputCBOR(body, &out); err != nil {
 				b.Fatal(err)
 			}
 		}

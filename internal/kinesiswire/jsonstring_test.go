@@ -1,4 +1,4 @@
-package jsonwire
+package kinesiswire
 
 import (
 	"encoding/json"
@@ -30,7 +30,8 @@ func TestAppendString(t *testing.T) {
 }
 
 // FuzzAppendString: whatever the string, the output is valid JSON that reads back
-// to the string (valid UTF-8) or to valid UTF-8 (otherwise).
+// to the string (valid UTF-8) or to valid UTF-8 (otherwise), and the same bytes give
+// the same output.
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "a\"b", "\x00", "\xff", "🦫"} {
 		f.Add(s)
@@ -46,6 +47,9 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if !utf8.ValidString(got) {
 			t.Fatalf("%q read back as invalid UTF-8 %q", s, got)
+		}
+		if bb := AppendString(nil, []byte(s)); string(bb) != string(b) {
+			t.Fatalf("%q: from bytes %s, from a string %s", s, bb, b)
 		}
 	})
 }

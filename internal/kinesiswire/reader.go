@@ -1,4 +1,4 @@
-package cborwire
+package kinesiswire
 
 import (
 	"encoding/binary"
@@ -9,7 +9,7 @@ import (
 
 // ErrMalformed is wrapped by every error of Reader about a body that is not well-formed
 // CBOR or does not have the expected shape.
-var ErrMalformed = errors.New("cborwire: malformed CBOR")
+var ErrMalformed = errors.New("kinesiswire: malformed CBOR")
 
 // maxDepth bounds the nesting Reader.Skip follows.
 const maxDepth = 32
@@ -311,4 +311,87 @@ func (r *Reader) Next(it *Items) bool {
 	}
 	it.left--
 	return true
+}
+
+// Bytes reads a byte string. A definite one aliases the body (capacity capped at its
+// length, so appending to it never writes into the body); an indefinite one is joined
+// into a new slice.
+func (r *Reader) Bytes() ([]byte, error) {
+	if err := r.untag(); err != nil {
+		return nil, err
+	}
+	major, arg, err := r.Head()
+	if err != nil {
+		return nil, err
+	}
+	if major != MajorBytes {
+		return nil, malformed("major type %d where a byte string was expected", major)
+	}
+	if arg != Indefinite {
+		b, err := r.take(arg)
+		return b[:len(b):len(b)], err
+	}
+	out := []byte{}
+	for !r.IsBreak() {
+		m, n, err := r.Head()
+		if err != nil {
+			return nil, err
+		}
+		if m != MajorBytes || n == Indefinite {
+			return nil, malformed("bad chunk of an indefinite byte string")
+		}
+		c, err := r.take(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c...)
+	}
+	return out, nil
+}
+
+// Float reads a number, integer or floating-point (half, single or double), whatever
+// its tags (an epoch time under tag 1 reads as its number).
+func (r *Reader) Float() (float64, error) {
+	if err := r.untag(); err != nil {
+		return 0, err
+	}
+	if r.i >= len(r.b) {
+		return 0, malformed("unexpected end at %d", r.i)
+	}
+	ai := r.b[r.i] & 0x1f
+	major, arg, err := r.Head()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case major == MajorUint:
+		return float64(arg), nil
+	case major == MajorNegInt:
+		return -1 - float64(arg), nil
+	case major == MajorSimple && ai == 25:
+		return float64(halfToFloat(uint16(arg))), nil
+	case major == MajorSimple && ai == 26:
+		return float64(math.Float32frombits(uint32(arg))), nil
+	case major == MajorSimple && ai == 27:
+		return math.Float64frombits(arg), nil
+	}
+	return 0, malformed("major type %d where a number was expected", major)
+}
+
+// halfToFloat converts an IEEE 754 half-precision value.
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h & 0x3ff)
+	switch exp {
+	case 0: // zero or subnormal: frac * 2^-24
+		v := float32(frac) / (1 << 24)
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	case 31:
+		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }

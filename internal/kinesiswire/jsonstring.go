@@ -1,7 +1,4 @@
-// Package jsonwire holds the small pieces of hand-written JSON encoding shared by the
-// paths that build JSON bodies without encoding/json: the producer's PutRecords request
-// and the engine's DynamoDB responses.
-package jsonwire
+package kinesiswire
 
 import "unicode/utf8"
 
@@ -10,7 +7,7 @@ const hexDigits = "0123456789abcdef"
 // AppendString appends s to b as a JSON string literal. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json writes it; U+2028 and U+2029 are escaped so the output is also safe in
 // JavaScript.
-func AppendString(b []byte, s string) []byte {
+func AppendString[S string | []byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -37,7 +34,16 @@ func AppendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		var (
+			r    rune
+			size int
+		)
+		switch v := any(s).(type) {
+		case string:
+			r, size = utf8.DecodeRuneInString(v[i:])
+		case []byte:
+			r, size = utf8.DecodeRune(v[i:])
+		}
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)

@@ -1,4 +1,4 @@
-package cborwire
+package kinesiswire
 
 import (
 	"testing"

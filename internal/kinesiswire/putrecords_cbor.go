@@ -1,0 +1,242 @@
+package kinesiswire
+
+import (
+	"math"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// AppendPutRecordsInputCBOR appends the CBOR body of a PutRecords call to b, sized up
+// front (one allocation at most), record data as raw byte strings.
+func AppendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
+	size := 64
+	for i := range in.Records {
+		e := &in.Records[i]
+		size += len(e.Data) + 48
+		if e.PartitionKey != nil {
+			size += len(*e.PartitionKey)
+		}
+		if e.ExplicitHashKey != nil {
+			size += len(*e.ExplicitHashKey)
+		}
+	}
+	b = grow(b, size)
+	fields := 1
+	if in.StreamName != nil {
+		fields++
+	}
+	if in.StreamARN != nil {
+		fields++
+	}
+	b = AppendHead(b, MajorMap, uint64(fields))
+	if in.StreamName != nil {
+		b = AppendText(b, "StreamName")
+		b = AppendText(b, *in.StreamName)
+	}
+	if in.StreamARN != nil {
+		b = AppendText(b, "StreamARN")
+		b = AppendText(b, *in.StreamARN)
+	}
+	b = AppendText(b, "Records")
+	b = AppendHead(b, MajorArray, uint64(len(in.Records)))
+	for i := range in.Records {
+		e := &in.Records[i]
+		n := 1
+		if e.PartitionKey != nil {
+			n++
+		}
+		if e.ExplicitHashKey != nil {
+			n++
+		}
+		b = AppendHead(b, MajorMap, uint64(n))
+		b = AppendText(b, "Data")
+		b = AppendHead(b, MajorBytes, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+		if e.PartitionKey != nil {
+			b = AppendText(b, "PartitionKey")
+			b = AppendText(b, *e.PartitionKey)
+		}
+		if e.ExplicitHashKey != nil {
+			b = AppendText(b, "ExplicitHashKey")
+			b = AppendText(b, *e.ExplicitHashKey)
+		}
+	}
+	return b
+}
+
+// DecodePutRecordsOutputCBOR decodes the body of a successful CBOR PutRecords response into
+// out: FailedRecordCount, EncryptionType and every result entry (SequenceNumber,
+// ShardId, ErrorCode, ErrorMessage); other keys and null values are skipped. Entries
+// share one string per distinct shard ID and error code, and their sequence numbers
+// sit in one array, so a 500-entry response costs a few allocations instead of
+// thousands. Errors wrap ErrMalformed.
+func DecodePutRecordsOutputCBOR(body []byte, out *kinesis.PutRecordsOutput) error {
+	r := NewReader(body)
+	if r.IsNull() && r.Done() {
+		return nil
+	}
+	top, err := r.Container(MajorMap)
+	if err != nil {
+		return err
+	}
+	var scratch []byte
+	for r.Next(&top) {
+		key, ok, err := r.Key(&scratch)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if r.IsNull() {
+			continue
+		}
+		switch string(key) {
+		case "FailedRecordCount":
+			n, err := r.Int()
+			if err != nil {
+				return err
+			}
+			if n < math.MinInt32 || n > math.MaxInt32 {
+				return malformed("FailedRecordCount %d out of range", n)
+			}
+			v := int32(n)
+			out.FailedRecordCount = &v
+		case "EncryptionType":
+			s, err := r.Text(&scratch)
+			if err != nil {
+				return err
+			}
+			out.EncryptionType = types.EncryptionType(s)
+		case "Records":
+			if err := decodeEntries(r, out, &scratch); err != nil {
+				return err
+			}
+		default:
+			if err := r.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	if !r.Done() {
+		return malformed("%d bytes after the response", len(body)-r.i)
+	}
+	return nil
+}
+
+// interned keeps one string per distinct value (shard IDs, error codes: a handful per
+// response).
+type interned []*string
+
+func (in *interned) get(b []byte) *string {
+	for _, s := range *in {
+		if *s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	*in = append(*in, &s)
+	return &s
+}
+
+// entryFields sets the fields of PutRecords result entries as a decoder reads them: the
+// sequence numbers share one backing array, shard IDs and error codes are interned.
+type entryFields struct {
+	seqs       []string
+	ids, codes interned
+}
+
+// Entry fields, numbered by fieldOf.
+const (
+	fieldSequenceNumber = iota + 1
+	fieldShardID
+	fieldErrorCode
+	fieldErrorMessage
+)
+
+// fieldOf returns the entry field named key, or 0 for a field the decoder skips.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "SequenceNumber":
+		return fieldSequenceNumber
+	case "ShardId":
+		return fieldShardID
+	case "ErrorCode":
+		return fieldErrorCode
+	case "ErrorMessage":
+		return fieldErrorMessage
+	}
+	return 0
+}
+
+// set stores v as field f of e.
+func (ef *entryFields) set(e *types.PutRecordsResultEntry, f int, v []byte) {
+	switch f {
+	case fieldSequenceNumber:
+		if len(ef.seqs) == cap(ef.seqs) {
+			// Indefinite array (or more entries than announced): a new backing array;
+			// entries already decoded keep pointing into the old one.
+			ef.seqs = make([]string, 0, max(16, 2*cap(ef.seqs)))
+		}
+		ef.seqs = append(ef.seqs, string(v))
+		e.SequenceNumber = &ef.seqs[len(ef.seqs)-1]
+	case fieldShardID:
+		e.ShardId = ef.ids.get(v)
+	case fieldErrorCode:
+		e.ErrorCode = ef.codes.get(v)
+	case fieldErrorMessage:
+		s := string(v)
+		e.ErrorMessage = &s
+	}
+}
+
+func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) error {
+	items, err := r.Container(MajorArray)
+	if err != nil {
+		return err
+	}
+	n := items.Count()
+	var ef entryFields
+	if n >= 0 {
+		out.Records = make([]types.PutRecordsResultEntry, 0, n)
+		ef.seqs = make([]string, 0, n)
+	}
+	for r.Next(&items) {
+		e := types.PutRecordsResultEntry{}
+		if r.IsNull() {
+			out.Records = append(out.Records, e)
+			continue
+		}
+		fields, err := r.Container(MajorMap)
+		if err != nil {
+			return err
+		}
+		for r.Next(&fields) {
+			key, ok, err := r.Key(scratch)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if r.IsNull() {
+				continue
+			}
+			field := fieldOf(key)
+			if field == 0 {
+				if err := r.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := r.Text(scratch)
+			if err != nil {
+				return err
+			}
+			ef.set(&e, field, v)
+		}
+		out.Records = append(out.Records, e)
+	}
+	return nil
+}
