@@ -196,15 +196,21 @@ func (c *config) leaderLockDuration() time.Duration {
 }
 
 // livenessWindow is how recent the leader's last evidence of a worker's life (a renewal
-// or a new metrics report) must be for the worker to get leases: the longer of the
-// renewal and report intervals (a row's time has one-second steps), plus two rounds.
+// or a new metrics report) must be for the worker to get leases: twice the longer of the
+// renewal and report intervals (a row's time has one-second steps), plus two rounds. One
+// late renewal or report (a busy worker, a slow table) does not make a live worker look
+// dead; a worker that died right after joining and was given leases anyway fails the
+// confirmation window.
 func (c *config) livenessWindow() time.Duration {
-	return max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
+	return 2*max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
 }
 
 // confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
-// the lease within an assignment interval and renews it at once.
-func (c *config) confirmWindow() time.Duration { return 3*c.assignInterval + 100*time.Millisecond }
+// the lease within an assignment interval and renews it at once. Half a renewal interval
+// at least, so that a worker slowed by a busy machine is not presumed dead.
+func (c *config) confirmWindow() time.Duration {
+	return max(3*c.assignInterval+100*time.Millisecond, c.renewInterval/2)
+}
 
 // Option configures a Worker.
 type Option func(*config) error

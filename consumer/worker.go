@@ -772,9 +772,13 @@ func (w *Worker) assignRound(ctx context.Context) {
 	if !w.elector.IsLeader() {
 		return
 	}
+	t0 := w.cfg.clock.Now()
 	r, err := w.assigner.RunOnce(ctx)
 	if err != nil && ctx.Err() == nil {
 		w.log.Debug("consumer: lease assignment failed", zap.Error(err))
+	}
+	if took := w.cfg.clock.Since(t0); took > w.cfg.assignInterval {
+		w.log.Debug("consumer: assignment round slow", zap.Duration("took", took), zap.Int("moves", len(r.Plan.Moves)), zap.Bool("warmingUp", r.WarmingUp))
 	}
 	w.lastRound.Store(&r)
 	if len(r.Applied) == 0 {

@@ -64,8 +64,11 @@ type Assigner struct {
 	every         int
 
 	mu sync.Mutex
-	// term is when the current run of rounds began (the first round, or the first after a
-	// pause longer than the liveness window: a new leadership); last is the last round.
+	// term is when the current run of rounds began: the first round, or the first that
+	// started more than the failover time (and the liveness window) after the previous one
+	// ended, a new leadership (another worker can only have led meanwhile if this one's
+	// lock lapsed, which takes the lock's duration, shorter than the failover time). Slow
+	// rounds of a continuing leader start no new term. last is when the last round ended.
 	term, last time.Time
 	round      int
 	idle       bool
@@ -300,6 +303,14 @@ func (a *Assigner) alive(w string, now time.Time) bool {
 // RunOnce performs one assignment round. Moves refused because the lease changed
 // meanwhile (ErrConflict) are skipped; the next round sees the new state.
 func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
+	started := a.clock.Now()
+	// However long its reads and writes take, a round is no gap in the leader's watch: the
+	// next round's gap is measured from the end of this one.
+	defer func() {
+		a.mu.Lock()
+		a.last = a.clock.Now()
+		a.mu.Unlock()
+	}()
 	leases, err := a.store.list(ctx, false)
 	if err != nil {
 		return Round{}, err
@@ -312,10 +323,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	var errs []error
 
 	a.mu.Lock()
-	if a.last.IsZero() || now.Sub(a.last) > a.live {
+	if a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover) {
 		a.term = now
 	}
-	a.last = now
 	warming := now.Sub(a.term) < a.live
 	a.observe(leases, now)
 	a.round++
@@ -459,7 +469,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// concurrently; a round placing thousands of leases then takes seconds, not minutes.
 	applied := make([]bool, len(plan.Moves))
 	failed := make([]error, len(plan.Moves))
-	_ = concurrently(ctx, len(plan.Moves), writeConcurrency, func(ctx context.Context, i int) error {
+	_ = concurrently(ctx, len(plan.Moves), storeConcurrency, func(ctx context.Context, i int) error {
 		m := plan.Moves[i]
 		l := byKey[m.Key]
 		var (
@@ -504,11 +514,6 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			errs = append(errs, failed[i])
 		}
 	}
-	// A long round (thousands of writes) is no gap in the leader's watch: the next round's
-	// gap is measured from here.
-	a.mu.Lock()
-	a.last = a.clock.Now()
-	a.mu.Unlock()
 	return round, errors.Join(errs...)
 }
 

@@ -210,7 +210,7 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 	var changed atomic.Bool
 	// Renewals of distinct leases are independent conditional writes: a worker holding a
 	// hundred leases renews them in a few round trips, well within its renew interval.
-	_ = concurrently(ctx, len(todo), writeConcurrency, func(ctx context.Context, i int) error {
+	_ = concurrently(ctx, len(todo), storeConcurrency, func(ctx context.Context, i int) error {
 		l := todo[i]
 		if c.meter != nil {
 			l.ThroughputKBps = c.meter.Sample(l.Key)
@@ -261,64 +261,30 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 	for _, k := range keys {
 		owned[k] = true
 	}
+	var fresh []string
 	c.mu.Lock()
 	for key, h := range c.held {
 		if h.State == Processing && !owned[key] {
 			moved = true
 		}
 	}
-	c.mu.Unlock()
-	var errs []error
-	changed := false
 	for _, key := range keys {
-		c.mu.Lock()
-		_, held := c.held[key]
-		c.mu.Unlock()
-		if held {
-			continue
+		if _, held := c.held[key]; !held {
+			fresh = append(fresh, key)
 		}
-		l, err := c.store.Get(ctx, key)
-		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		if l.Owner != c.worker {
-			continue
-		}
-		if l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
-			c.mu.Lock()
-			w, ok := c.waiting[key]
-			if !ok {
-				w = handoffWait{since: now, counter: l.Counter, counterSince: now}
-			} else if w.counter != l.Counter {
-				w.counter, w.counterSince = l.Counter, now
-			}
-			c.waiting[key] = w
-			c.mu.Unlock()
-			// The previous owner renews while it finishes; one that stopped renewing for the
-			// failover time is gone and will never release.
-			if now.Sub(w.since) < c.handoff && now.Sub(w.counterSince) < c.failover {
-				continue
-			}
-			c.log.Info("handoff timed out or previous owner stopped renewing; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
-			if l, err = c.store.Take(ctx, l, c.worker); err != nil {
-				if !errors.Is(err, ErrConflict) {
-					errs = append(errs, err)
-				}
-				continue
-			}
-		}
-		c.mu.Lock()
-		delete(c.waiting, key)
-		c.held[key] = &Held{Lease: l, State: Processing}
-		if c.meter != nil {
-			c.meter.Seed(key, l.ThroughputKBps)
-		}
-		c.mu.Unlock()
-		changed = true
 	}
+	c.mu.Unlock()
+	errs := make([]error, len(fresh))
+	var changed atomic.Bool
+	// Each newly assigned lease is read consistently before it is held; the reads are
+	// independent, so a worker given dozens of leases at once reads them in a few round
+	// trips instead of one after the other.
+	_ = concurrently(ctx, len(fresh), storeConcurrency, func(ctx context.Context, i int) error {
+		if c.take(ctx, fresh[i], now, &errs[i]) {
+			changed.Store(true)
+		}
+		return nil
+	})
 	c.mu.Lock()
 	for key := range c.waiting {
 		if !owned[key] {
@@ -326,10 +292,57 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 		}
 	}
 	c.mu.Unlock()
-	if changed {
+	if changed.Load() {
 		c.notify()
 	}
 	return moved, errors.Join(errs...)
+}
+
+// take reads the lease key the owner index assigned to this worker and holds it, unless
+// it is another worker's or a handoff to this worker is still being finished by the
+// previous owner. It reports whether it now holds the lease; a failure goes to *err.
+func (c *Coordinator) take(ctx context.Context, key string, now time.Time, errp *error) bool {
+	l, err := c.store.Get(ctx, key)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			*errp = err
+		}
+		return false
+	}
+	if l.Owner != c.worker {
+		return false
+	}
+	if l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
+		c.mu.Lock()
+		w, ok := c.waiting[key]
+		if !ok {
+			w = handoffWait{since: now, counter: l.Counter, counterSince: now}
+		} else if w.counter != l.Counter {
+			w.counter, w.counterSince = l.Counter, now
+		}
+		c.waiting[key] = w
+		c.mu.Unlock()
+		// The previous owner renews while it finishes; one that stopped renewing for the
+		// failover time is gone and will never release.
+		if now.Sub(w.since) < c.handoff && now.Sub(w.counterSince) < c.failover {
+			return false
+		}
+		c.log.Info("handoff timed out or previous owner stopped renewing; taking lease", zap.String("lease", key), zap.String("from", l.CheckpointOwner))
+		if l, err = c.store.Take(ctx, l, c.worker); err != nil {
+			if !errors.Is(err, ErrConflict) {
+				*errp = err
+			}
+			return false
+		}
+	}
+	c.mu.Lock()
+	delete(c.waiting, key)
+	c.held[key] = &Held{Lease: l, State: Processing}
+	if c.meter != nil {
+		c.meter.Seed(key, l.ThroughputKBps)
+	}
+	c.mu.Unlock()
+	return true
 }
 
 // Release gives up the held lease key (after a handoff request, or at shutdown, once the

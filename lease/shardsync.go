@@ -32,7 +32,7 @@ type Shard struct {
 // Start (initial when Start is zero), with its parents and hash key range recorded. It
 // returns the keys it created. Existing leases are left untouched.
 //
-// Leases are written up to writeConcurrency at a time, in waves: a shard whose parent is
+// Leases are written up to storeConcurrency at a time, in waves: a shard whose parent is
 // among shards is created only after its parent's lease, so no reader ever sees a child
 // whose parent lease is still missing (a missing parent counts as processed).
 func CreateLeases(ctx context.Context, s *Store, shards []Shard, initial checkpoint.Value) ([]string, error) {
@@ -64,7 +64,7 @@ func CreateLeases(ctx context.Context, s *Store, shards []Shard, initial checkpo
 		}
 		ok := make([]bool, len(wave))
 		keys := make([]string, len(wave))
-		err := concurrently(ctx, len(wave), writeConcurrency, func(ctx context.Context, i int) error {
+		err := concurrently(ctx, len(wave), storeConcurrency, func(ctx context.Context, i int) error {
 			sh := wave[i]
 			start := initial
 			if !sh.Start.IsZero() {
@@ -95,10 +95,11 @@ func CreateLeases(ctx context.Context, s *Store, shards []Shard, initial checkpo
 	return created, nil
 }
 
-// writeConcurrency is how many lease writes CreateLeases, the Assigner and RenewAll have in flight
-// at once: enough that a leader places 10,000 leases in seconds, few enough that a
-// table's write capacity is not hit in a burst.
-const writeConcurrency = 16
+// storeConcurrency is how many lease requests CreateLeases, the Assigner, RenewAll and
+// Discover have in flight at once: enough that a leader places 10,000 leases in seconds
+// and a worker takes up a hundred newly assigned leases in a few round trips, few enough
+// that a table's capacity is not hit in a burst.
+const storeConcurrency = 16
 
 // concurrently calls f(ctx, i) for every i in [0, n), at most limit calls at once. After
 // the first error no further call starts; it returns that error.

@@ -215,7 +215,9 @@ func (tp *trackedProcessor) ProcessRecords(ctx context.Context, in consumer.Proc
 	return nil
 }
 
-func (tp *trackedProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) { tp.p.active.Store(false) }
+func (tp *trackedProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {
+	tp.p.active.Store(false)
+}
 
 func (tp *trackedProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
 	tp.tr.mu.Lock()
@@ -330,7 +332,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // assignInterval is the consumer's default assignment interval.
-func assignInterval(failover time.Duration) time.Duration { return max(20*time.Millisecond, failover/20) }
+func assignInterval(failover time.Duration) time.Duration {
+	return max(20*time.Millisecond, failover/20)
+}
 
 func pct(sorted []time.Duration, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
@@ -365,8 +369,8 @@ func (r *run) phases(ctx context.Context) error {
 	r.res.ConvergeRounds = conv.Sub(firstPlan).Seconds() / assignInterval(cfg.FailoverTime).Seconds()
 	cfg.Progress(fmt.Sprintf("converged in %.1f s (first plan at %.1f s)", r.res.ConvergeS, r.res.FirstPlanS))
 
-	// Steady state: DynamoDB consumption.
-	sleep(ctx, cfg.FailoverTime)
+	// Steady state: DynamoDB consumption, once the last moves' leases are taken up.
+	sleep(ctx, cfg.FailoverTime/2)
 	r0, w0 := r.consumed()
 	s0 := time.Now()
 	sleep(ctx, cfg.Steady)
