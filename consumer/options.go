@@ -64,13 +64,16 @@ type config struct {
 	retrieval       Retrieval
 	consumerName    string
 
-	maxRecords   int32
-	prefetch     int
-	idleTime     time.Duration
-	throttleBase time.Duration
-	throttleMax  time.Duration
-	retryBase    time.Duration
-	retryMax     time.Duration
+	maxRecords int32
+	prefetch   int
+	// maxPrefetchedBytes bounds the bytes fetched and not yet processed, all shards
+	// together.
+	maxPrefetchedBytes int64
+	idleTime           time.Duration
+	throttleBase       time.Duration
+	throttleMax        time.Duration
+	retryBase          time.Duration
+	retryMax           time.Duration
 
 	failoverTime       time.Duration
 	renewInterval      time.Duration
@@ -105,6 +108,7 @@ func defaultConfig() config {
 		retrieval:          Polling,
 		maxRecords:         10000,
 		prefetch:           3,
+		maxPrefetchedBytes: DefaultMaxPrefetchedBytes,
 		idleTime:           time.Second,
 		throttleBase:       200 * time.Millisecond,
 		throttleMax:        5 * time.Second,
@@ -299,6 +303,25 @@ func WithPolling(maxRecords int, prefetch int, idle time.Duration) Option {
 			return fmt.Errorf("%w: negative idle time", ErrInvalidOption)
 		}
 		c.retrieval, c.maxRecords, c.prefetch, c.idleTime = Polling, int32(maxRecords), prefetch, idle
+		return nil
+	}
+}
+
+// DefaultMaxPrefetchedBytes is the default bound of WithMaxPrefetchedBytes: 256 MiB.
+const DefaultMaxPrefetchedBytes = 256 << 20
+
+// WithMaxPrefetchedBytes bounds the memory of records read ahead of the processors, all
+// shards of the worker together (256 MiB by default): the record data of batches fetched
+// and not yet processed is counted, and no shard starts another GetRecords call (or takes
+// another fan-out event) while the bound is reached. Reads in flight when it is reached
+// still complete, so the data held may exceed it by one response per shard. Each shard's
+// prefetch depth (WithPolling) still applies. n must be at least 1.
+func WithMaxPrefetchedBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max prefetched bytes %d, want at least 1", ErrInvalidOption, n)
+		}
+		c.maxPrefetchedBytes = n
 		return nil
 	}
 }

@@ -118,7 +118,6 @@ type proc struct {
 // tracker records every processor's life and the properties checked across the run.
 type tracker struct {
 	mu        sync.Mutex
-	t0        time.Time
 	procs     map[string][]*proc // by lease key, in start order
 	dead      map[int]bool
 	pending   map[string]time.Time // lease -> kill time of the worker that held it
