@@ -28,13 +28,14 @@ func runFleet(args []string) error {
 	duration := fs.Duration("duration", 30*time.Second, "how long steady-state DynamoDB consumption is measured")
 	failover := fs.Duration("failover", 10*time.Second, "the workers' lease failover time")
 	rate := fs.Float64("rate", 0, "records per second put on the stream (0: one per lease per 10 s)")
+	idle := fs.Duration("idle", 0, "pause of a shard's poller at the tip of its shard (0: 2 s)")
 	timeout := fs.Duration("timeout", 0, "bound of each phase (0: 30 failover times)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := fleet.Config{Leases: *leases, Workers: *workers, Steady: *duration, FailoverTime: *failover,
-		RecordsPerSecond: *rate, Timeout: *timeout}
+		RecordsPerSecond: *rate, IdleTime: *idle, Timeout: *timeout}
 	if !*quiet {
 		start := time.Now()
 		cfg.Progress = func(s string) { fmt.Fprintf(os.Stderr, "%7.1fs %s\n", time.Since(start).Seconds(), s) }
