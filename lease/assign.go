@@ -448,6 +448,17 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		consider(w) // renewing, but without a metrics row (yet)
 	}
 	a.mu.Unlock()
+	// A lease of an owner that gets nothing (troubled, or showing no life) and that has
+	// not expired cannot move: not outright, and not by handoff, which needs a live owner.
+	// It stays out of the plan, so that the plan balances what can move instead of
+	// counting such leases as placed elsewhere and leaving the other workers unbalanced.
+	movable := loads[:0]
+	for _, ll := range loads {
+		if ll.Owner == "" || ll.Expired || alive[ll.Owner] {
+			movable = append(movable, ll)
+		}
+	}
+	loads = movable
 
 	for i := range stale {
 		deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, stale[i])
