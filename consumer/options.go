@@ -210,10 +210,11 @@ func (c *config) livenessWindow() time.Duration {
 }
 
 // confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
-// the lease within an assignment interval and renews it at once. Half a renewal interval
-// at least, so that a worker slowed by a busy machine is not presumed dead.
+// the lease within an assignment interval and renews it at once. A renewal interval at
+// least, so that a live worker slowed by a busy machine or table (discovery and renewal
+// taking seconds) is not presumed dead and its new leases moved again.
 func (c *config) confirmWindow() time.Duration {
-	return max(3*c.assignInterval+100*time.Millisecond, c.renewInterval/2)
+	return max(3*c.assignInterval+100*time.Millisecond, c.renewInterval)
 }
 
 // Option configures a Worker.

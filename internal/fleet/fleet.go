@@ -196,11 +196,20 @@ func (tr *tracker) lastStart(keys []string) time.Time {
 
 // trackedProcessor reports its life to the tracker and checkpoints every batch.
 type trackedProcessor struct {
-	tr *tracker
-	p  *proc
+	tr     *tracker
+	key    string
+	worker int
+	p      *proc // set by Initialize
 }
 
-func (tp *trackedProcessor) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+// Initialize runs once the lease is held and its parents are done, just before the first
+// read: the processor's life, for the tracker, starts here.
+func (tp *trackedProcessor) Initialize(context.Context, consumer.InitializeInput) error {
+	if tp.p == nil {
+		tp.p = tp.tr.started(tp.key, tp.worker)
+	}
+	return nil
+}
 
 func (tp *trackedProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
 	if len(in.Records) == 0 {
@@ -214,8 +223,13 @@ func (tp *trackedProcessor) ProcessRecords(ctx context.Context, in consumer.Proc
 	return nil
 }
 
-func (tp *trackedProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {
-	tp.p.active.Store(false)
+func (tp *trackedProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) { tp.stop() }
+
+// stop ends the processor's life (it may end before Initialize).
+func (tp *trackedProcessor) stop() {
+	if tp.p != nil {
+		tp.p.active.Store(false)
+	}
 }
 
 func (tp *trackedProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
@@ -227,12 +241,12 @@ func (tp *trackedProcessor) ShardEnded(ctx context.Context, in consumer.ShardEnd
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
 		return err
 	}
-	tp.p.active.Store(false)
+	tp.stop()
 	return nil
 }
 
 func (tp *trackedProcessor) ShutdownRequested(ctx context.Context, in consumer.ShutdownRequestedInput) error {
-	tp.p.active.Store(false)
+	tp.stop()
 	return in.Checkpointer.Checkpoint(ctx)
 }
 
@@ -504,7 +518,8 @@ func (r *run) split(ctx context.Context) error {
 	_, err = r.until(ctx, "children start", func() bool {
 		r.tr.mu.Lock()
 		defer r.tr.mu.Unlock()
-		return len(r.tr.procs[children[0]]) > 0 && len(r.tr.procs[children[1]]) > 0
+		_, ended := r.tr.ended[parent.ID]
+		return ended && len(r.tr.procs[children[0]]) > 0 && len(r.tr.procs[children[1]]) > 0
 	})
 	if err != nil {
 		return err
@@ -524,7 +539,7 @@ func (r *run) add() error {
 	r.mu.Unlock()
 	cfg := r.cfg
 	factory := func(s consumer.ShardInfo) (consumer.Processor, error) {
-		return &trackedProcessor{tr: r.tr, p: r.tr.started(s.LeaseKey, idx)}, nil
+		return &trackedProcessor{tr: r.tr, key: s.LeaseKey, worker: idx}, nil
 	}
 	aws := r.e.AWSConfig()
 	w, err := consumer.New(app, kinesis.NewFromConfig(aws), dynamodb.NewFromConfig(aws), factory,
