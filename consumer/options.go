@@ -64,13 +64,16 @@ type config struct {
 	retrieval       Retrieval
 	consumerName    string
 
-	maxRecords   int32
-	prefetch     int
-	idleTime     time.Duration
-	throttleBase time.Duration
-	throttleMax  time.Duration
-	retryBase    time.Duration
-	retryMax     time.Duration
+	maxRecords int32
+	prefetch   int
+	// maxPrefetchedBytes bounds the bytes fetched and not yet processed, all shards
+	// together.
+	maxPrefetchedBytes int64
+	idleTime           time.Duration
+	throttleBase       time.Duration
+	throttleMax        time.Duration
+	retryBase          time.Duration
+	retryMax           time.Duration
 
 	failoverTime       time.Duration
 	renewInterval      time.Duration
@@ -105,6 +108,7 @@ func defaultConfig() config {
 		retrieval:          Polling,
 		maxRecords:         10000,
 		prefetch:           3,
+		maxPrefetchedBytes: DefaultMaxPrefetchedBytes,
 		idleTime:           time.Second,
 		throttleBase:       200 * time.Millisecond,
 		throttleMax:        5 * time.Second,
@@ -196,15 +200,22 @@ func (c *config) leaderLockDuration() time.Duration {
 }
 
 // livenessWindow is how recent the leader's last evidence of a worker's life (a renewal
-// or a new metrics report) must be for the worker to get leases: the longer of the
-// renewal and report intervals (a row's time has one-second steps), plus two rounds.
+// or a new metrics report) must be for the worker to get leases: twice the longer of the
+// renewal and report intervals (a row's time has one-second steps), plus two rounds. One
+// late renewal or report (a busy worker, a slow table) does not make a live worker look
+// dead; a worker that died right after joining and was given leases anyway fails the
+// confirmation window.
 func (c *config) livenessWindow() time.Duration {
-	return max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
+	return 2*max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
 }
 
 // confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
-// the lease within an assignment interval and renews it at once.
-func (c *config) confirmWindow() time.Duration { return 3*c.assignInterval + 100*time.Millisecond }
+// the lease within an assignment interval and renews it at once. A renewal interval at
+// least, so that a live worker slowed by a busy machine or table (discovery and renewal
+// taking seconds) is not presumed dead and its new leases moved again.
+func (c *config) confirmWindow() time.Duration {
+	return max(3*c.assignInterval+100*time.Millisecond, c.renewInterval)
+}
 
 // Option configures a Worker.
 type Option func(*config) error
@@ -293,6 +304,25 @@ func WithPolling(maxRecords int, prefetch int, idle time.Duration) Option {
 			return fmt.Errorf("%w: negative idle time", ErrInvalidOption)
 		}
 		c.retrieval, c.maxRecords, c.prefetch, c.idleTime = Polling, int32(maxRecords), prefetch, idle
+		return nil
+	}
+}
+
+// DefaultMaxPrefetchedBytes is the default bound of WithMaxPrefetchedBytes: 256 MiB.
+const DefaultMaxPrefetchedBytes = 256 << 20
+
+// WithMaxPrefetchedBytes bounds the memory of records read ahead of the processors, all
+// shards of the worker together (256 MiB by default): the record data of batches fetched
+// and not yet processed is counted, and no shard starts another GetRecords call (or takes
+// another fan-out event) while the bound is reached. Reads in flight when it is reached
+// still complete, so the data held may exceed it by one response per shard. Each shard's
+// prefetch depth (WithPolling) still applies. n must be at least 1.
+func WithMaxPrefetchedBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max prefetched bytes %d, want at least 1", ErrInvalidOption, n)
+		}
+		c.maxPrefetchedBytes = n
 		return nil
 	}
 }

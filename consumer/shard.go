@@ -61,6 +61,9 @@ type shardEnv struct {
 	// fetched counts the bytes of new user records read from the shard (for the
 	// lease's throughput); may be nil.
 	fetched func(n int)
+	// budget bounds the bytes fetched and not yet processed across the worker's
+	// shards; each batch's bytes are released once the consumer is done with it.
+	budget  *fetch.Budget
 	metrics Metrics
 	log     *zap.Logger
 }
@@ -314,7 +317,11 @@ func (sc *shardConsumer) lifecycle() stopReason {
 
 	sc.setState(stateProcessing)
 	var recs []aggregation.UserRecord
+	held := 0 // bytes of the batch in hand, released when done with it
+	defer func() { sc.env.budget.Release(held) }()
 	for {
+		sc.env.budget.Release(held)
+		held = 0
 		b, err := f.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -323,6 +330,7 @@ func (sc *shardConsumer) lifecycle() stopReason {
 			log.Error("consumer: reading shard failed", zap.Error(err))
 			return reasonFailed
 		}
+		held = b.Bytes
 		fetchedAt := sc.env.cfg.clock.Now()
 		sc.env.metrics.Record(MetricMillisBehindLatest, UnitMilliseconds, float64(b.MillisBehindLatest), sc.dims...)
 		if b.CallTime > 0 {

@@ -149,11 +149,16 @@ func (w *Worker) syncShards(ctx context.Context) error {
 			ident = s.identifier
 		}
 		plan := planLeases(shards, leased, s.InitialPosition.v, ident)
-		for _, p := range plan {
-			if _, err := lease.CreateLeases(ctx, w.store, []lease.Shard{p.shard}, p.start); err != nil {
-				errs = append(errs, err)
-				break
-			}
+		if len(plan) == 0 {
+			continue
+		}
+		create := make([]lease.Shard, len(plan))
+		for i, p := range plan {
+			create[i] = p.shard
+			create[i].Start = p.start
+		}
+		if _, err := lease.CreateLeases(ctx, w.store, create, s.InitialPosition.v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if listed && len(errs) == 0 {

@@ -87,6 +87,7 @@ type Worker struct {
 	assigner *lease.Assigner
 	reporter *lease.Reporter
 	meter    *lease.ThroughputMeter
+	budget   *fetch.Budget
 
 	runMu   sync.Mutex
 	started bool
@@ -161,6 +162,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	w.meter = lease.NewThroughputMeter(cfg.clock)
+	w.budget = fetch.NewBudget(cfg.maxPrefetchedBytes)
 	if w.coord, err = lease.NewCoordinator(w.store, cfg.workerID, lease.WithFailoverTime(cfg.failoverTime),
 		lease.WithHandoffTimeout(cfg.handoffTimeout), lease.WithCoordinatorClock(cfg.clock),
 		lease.WithCoordinatorLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
@@ -658,6 +660,7 @@ func (w *Worker) startConsumer(l lease.Lease) {
 		metrics: w.metrics,
 		log:     w.log,
 		fetched: func(n int) { w.meter.Add(key, n) },
+		budget:  w.budget,
 		parentsDone: func(ctx context.Context) (bool, error) {
 			return w.store.ParentsDone(ctx, &l)
 		},
@@ -772,9 +775,13 @@ func (w *Worker) assignRound(ctx context.Context) {
 	if !w.elector.IsLeader() {
 		return
 	}
+	t0 := w.cfg.clock.Now()
 	r, err := w.assigner.RunOnce(ctx)
 	if err != nil && ctx.Err() == nil {
 		w.log.Debug("consumer: lease assignment failed", zap.Error(err))
+	}
+	if took := w.cfg.clock.Since(t0); took > w.cfg.assignInterval {
+		w.log.Debug("consumer: assignment round slow", zap.Duration("took", took), zap.Int("moves", len(r.Plan.Moves)), zap.Bool("warmingUp", r.WarmingUp))
 	}
 	w.lastRound.Store(&r)
 	if len(r.Applied) == 0 {
@@ -794,11 +801,12 @@ func (w *Worker) newFetcher(ctx context.Context, s *streamInfo, shardID string, 
 	if w.cfg.retrieval == FanOut {
 		return fetch.NewFanOut(ctx, fetch.SubscribeToShardFunc(w.kin.SubscribeToShard), fetch.FanOutConfig{
 			ConsumerARN: s.consumerARN, ShardID: shardID, Start: pos, Prefetch: w.cfg.prefetch,
-			Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log,
+			Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log, Budget: w.budget,
 		})
 	}
 	return fetch.NewPoller(ctx, w.kin, fetch.PollingConfig{
 		StreamName: s.Name, ShardID: shardID, Start: pos, MaxRecords: w.cfg.maxRecords, Prefetch: w.cfg.prefetch,
 		IdleTime: w.cfg.idleTime, Retry: w.cfg.readPolicy(), Clock: w.cfg.clock, Logger: w.log, CBOR: &w.cbor,
+		Budget: w.budget,
 	})
 }

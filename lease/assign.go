@@ -64,8 +64,11 @@ type Assigner struct {
 	every         int
 
 	mu sync.Mutex
-	// term is when the current run of rounds began (the first round, or the first after a
-	// pause longer than the liveness window: a new leadership); last is the last round.
+	// term is when the current run of rounds began: the first round, or the first that
+	// started more than the failover time (and the liveness window) after the previous one
+	// ended, a new leadership (another worker can only have led meanwhile if this one's
+	// lock lapsed, which takes the lock's duration, shorter than the failover time). Slow
+	// rounds of a continuing leader start no new term. last is when the last round ended.
 	term, last time.Time
 	round      int
 	idle       bool
@@ -300,7 +303,15 @@ func (a *Assigner) alive(w string, now time.Time) bool {
 // RunOnce performs one assignment round. Moves refused because the lease changed
 // meanwhile (ErrConflict) are skipped; the next round sees the new state.
 func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
-	leases, err := a.store.List(ctx)
+	started := a.clock.Now()
+	// However long its reads and writes take, a round is no gap in the leader's watch: the
+	// next round's gap is measured from the end of this one.
+	defer func() {
+		a.mu.Lock()
+		a.last = a.clock.Now()
+		a.mu.Unlock()
+	}()
+	leases, err := a.store.list(ctx, false)
 	if err != nil {
 		return Round{}, err
 	}
@@ -312,10 +323,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	var errs []error
 
 	a.mu.Lock()
-	if a.last.IsZero() || now.Sub(a.last) > a.live {
+	if a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover) {
 		a.term = now
 	}
-	a.last = now
 	warming := now.Sub(a.term) < a.live
 	a.observe(leases, now)
 	a.round++
@@ -439,6 +449,17 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		consider(w) // renewing, but without a metrics row (yet)
 	}
 	a.mu.Unlock()
+	// A lease of an owner that gets nothing (troubled, or showing no life) and that has
+	// not expired cannot move: not outright, and not by handoff, which needs a live owner.
+	// It stays out of the plan, so that the plan balances what can move instead of
+	// counting such leases as placed elsewhere and leaving the other workers unbalanced.
+	movable := loads[:0]
+	for _, ll := range loads {
+		if ll.Owner == "" || ll.Expired || alive[ll.Owner] {
+			movable = append(movable, ll)
+		}
+	}
+	loads = movable
 
 	for i := range stale {
 		deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, stale[i])
@@ -456,7 +477,12 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	if warming {
 		return round, errors.Join(errs...)
 	}
-	for _, m := range plan.Moves {
+	// The moves touch distinct leases and every write is conditional, so they are applied
+	// concurrently; a round placing thousands of leases then takes seconds, not minutes.
+	applied := make([]bool, len(plan.Moves))
+	failed := make([]error, len(plan.Moves))
+	_ = concurrently(ctx, len(plan.Moves), storeConcurrency, func(ctx context.Context, i int) error {
+		m := plan.Moves[i]
 		l := byKey[m.Key]
 		var (
 			nl     Lease
@@ -476,11 +502,11 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		default:
 			// A live lease never moves outright; one whose owner shows no life waits for
 			// its expiry; one moved recently stays until its rate is measured where it is.
-			continue
+			return nil
 		}
 		switch {
 		case err == nil:
-			round.Applied = append(round.Applied, m)
+			applied[i] = true
 			a.mu.Lock()
 			a.wrote(nl, now, !handed)
 			if handed {
@@ -488,7 +514,16 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			}
 			a.mu.Unlock()
 		case !errors.Is(err, ErrConflict):
-			errs = append(errs, err)
+			failed[i] = err
+		}
+		return nil // one failed write does not stop the others
+	})
+	for i, m := range plan.Moves {
+		if applied[i] {
+			round.Applied = append(round.Applied, m)
+		}
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
 		}
 	}
 	return round, errors.Join(errs...)

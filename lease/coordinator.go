@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -299,41 +300,44 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 		todo = append(todo, h)
 	}
 	c.mu.Unlock()
-	var errs []error
-	changed := false
-	for _, h := range todo {
+	errs := make([]error, len(todo))
+	var changed atomic.Bool
+	// Renewals of distinct leases are independent conditional writes: a worker holding a
+	// hundred leases renews them in a few round trips, well within its renew interval.
+	_ = concurrently(ctx, len(todo), storeConcurrency, func(ctx context.Context, i int) error {
+		h := todo[i]
 		h.write.Lock()
+		defer h.write.Unlock()
 		c.mu.Lock()
 		l, still := h.Lease, c.held[h.Lease.Key] == h
 		c.mu.Unlock()
 		if !still {
-			h.write.Unlock()
-			continue
+			return nil
 		}
 		if c.meter != nil {
 			l.ThroughputKBps = c.meter.Sample(l.Key)
 		}
 		nl, err := c.store.Renew(ctx, l)
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		switch {
 		case c.held[l.Key] != h:
 		case err == nil:
 			if c.set(h, nl) {
-				changed = true
+				changed.Store(true)
 			}
 		case errors.Is(err, ErrLeaseLost):
 			c.drop(l.Key)
-			changed = true
+			changed.Store(true)
 		default:
-			errs = append(errs, err)
+			errs[i] = err
 		}
-		c.mu.Unlock()
-		h.write.Unlock()
-	}
+		return nil
+	})
 	if c.transferOverdue(ctx, &errs) {
-		changed = true
+		changed.Store(true)
 	}
-	if changed {
+	if changed.Load() {
 		c.notify()
 	}
 	return errors.Join(errs...)
@@ -392,47 +396,64 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 	for _, k := range keys {
 		owned[k] = true
 	}
+	var fresh []string
 	c.mu.Lock()
 	for key, h := range c.held {
 		if h.State == Processing && !owned[key] {
 			moved = true
 		}
 	}
-	c.mu.Unlock()
-	var errs []error
-	changed := false
 	for _, key := range keys {
-		c.mu.Lock()
-		_, held := c.held[key]
-		c.mu.Unlock()
-		if held {
-			continue
+		if _, held := c.held[key]; !held {
+			fresh = append(fresh, key)
 		}
-		l, err := c.store.Get(ctx, key)
-		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		if l.Owner != c.worker || l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
-			continue
-		}
-		c.mu.Lock()
-		c.terms++
-		h := &heldLease{Held: Held{Term: c.terms}}
-		c.set(h, l)
-		c.held[key] = h
-		if c.meter != nil {
-			c.meter.Seed(key, l.ThroughputKBps)
-		}
-		c.mu.Unlock()
-		changed = true
 	}
-	if changed {
+	c.mu.Unlock()
+	errs := make([]error, len(fresh))
+	var changed atomic.Bool
+	// Each newly assigned lease is read consistently before it is held; the reads are
+	// independent, so a worker given dozens of leases at once reads them in a few round
+	// trips instead of one after the other.
+	_ = concurrently(ctx, len(fresh), storeConcurrency, func(ctx context.Context, i int) error {
+		if c.take(ctx, fresh[i], &errs[i]) {
+			changed.Store(true)
+		}
+		return nil
+	})
+	if changed.Load() {
 		c.notify()
 	}
 	return moved, errors.Join(errs...)
+}
+
+// take reads the lease key the owner index assigned to this worker and holds it, unless
+// it is another worker's or its previous owner is still handing it over (it names
+// another checkpoint owner). It reports whether it now holds the lease; a failure goes
+// to *errp.
+func (c *Coordinator) take(ctx context.Context, key string, errp *error) bool {
+	l, err := c.store.Get(ctx, key)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			*errp = err
+		}
+		return false
+	}
+	if l.Owner != c.worker || l.CheckpointOwner != "" && l.CheckpointOwner != c.worker {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, held := c.held[key]; held {
+		return false
+	}
+	c.terms++
+	h := &heldLease{Held: Held{Term: c.terms}}
+	c.set(h, l)
+	c.held[key] = h
+	if c.meter != nil {
+		c.meter.Seed(key, l.ThroughputKBps)
+	}
+	return true
 }
 
 // Release gives up the held lease key (after a handoff request, or at shutdown, once the

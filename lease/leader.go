@@ -53,6 +53,9 @@ type LeaderElector struct {
 	seenSince  time.Time
 	seenDur    time.Duration
 	seenOwner  string
+	// tickStart is when the last Tick began: heartbeats are paced from it, so a slow
+	// heartbeat does not push the next one back.
+	tickStart time.Time
 }
 
 // LeaderOption configures a LeaderElector.
@@ -134,6 +137,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	start := e.clock.Now()
 	e.mu.Lock()
 	mine, pending := e.myRVN, e.pendingRVN
+	e.tickStart = start
 	e.mu.Unlock()
 
 	if mine != "" {
@@ -177,6 +181,11 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, &Error{Op: "leader-get", Table: table, Err: err}
 	}
+	// A record version is timed from when the read returned, not from when it was sent:
+	// the heartbeat that wrote it may have started after a slow read was sent, but not
+	// after it returned, so the leader's own lease (from its heartbeat's start) always
+	// ends before this worker may take the lock over.
+	read := e.clock.Now()
 	cond := "attribute_not_exists(#rvn)"
 	values := map[string]types.AttributeValue{}
 	if len(out.Item) > 0 {
@@ -189,13 +198,13 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		}
 		e.mu.Lock()
 		if rvn != e.seenRVN {
-			e.seenRVN, e.seenSince, e.seenOwner = rvn, start, owner
+			e.seenRVN, e.seenSince, e.seenOwner = rvn, read, owner
 		}
 		e.seenDur = dur
 		if released {
 			e.seenDur = 0
 		}
-		expired := !start.Before(e.seenSince.Add(dur))
+		expired := !read.Before(e.seenSince.Add(dur))
 		e.mu.Unlock()
 		if !released && owner != e.worker && !expired {
 			return false, nil
@@ -243,24 +252,28 @@ func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]
 	return !released && stringAttr(out.Item, AttrLockOwnerName) == e.worker && stringAttr(out.Item, AttrLockRecordVersion) == rvn
 }
 
-// NextTick returns how long to wait before the next Tick: the heartbeat period while
-// leading, a quarter of it after a heartbeat whose outcome is unknown (so that dropped
-// responses do not let the lock lapse), and for a follower the heartbeat period or less,
-// so that it ticks again just when the lock it watches would expire: a dead leader is
-// replaced a lease duration after the follower first saw its last heartbeat, not up to
-// a heartbeat period later.
+// NextTick returns how long to wait before the next Tick. While leading, heartbeats are
+// paced from the start of the last one, every heartbeat period, or a quarter of it after
+// a heartbeat whose outcome is unknown (so that dropped responses do not let the lock
+// lapse): a heartbeat slowed by a busy table or machine does not delay the next, and the
+// lock lapses only when heartbeats fail or take longer than the lease duration less the
+// heartbeat period. A follower ticks every heartbeat period or less, so that it ticks
+// again just when the lock it watches would expire: a dead leader is replaced a lease
+// duration after the follower first saw its last heartbeat, not up to a heartbeat period
+// later.
 func (e *LeaderElector) NextTick() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	now := e.clock.Now()
 	switch {
 	case e.myRVN != "" && e.pendingRVN != "":
-		return e.heartbeat / 4
+		return max(0, e.tickStart.Add(e.heartbeat/4).Sub(now))
 	case e.myRVN != "":
-		return e.heartbeat
+		return max(0, e.tickStart.Add(e.heartbeat).Sub(now))
 	case e.seenRVN == "":
 		return e.heartbeat
 	}
-	until := e.seenSince.Add(e.seenDur).Sub(e.clock.Now())
+	until := e.seenSince.Add(e.seenDur).Sub(now)
 	return max(e.heartbeat/20, min(e.heartbeat, until))
 }
 

@@ -95,3 +95,61 @@ func TestLeaderKeepsLockUnderDroppedResponses(t *testing.T) {
 		t.Fatalf("follower's next tick in %v, want the 2 s left of the lock's 6 s after it first saw it", d)
 	}
 }
+
+// slowDB delays every UpdateItem by advancing a manual clock, as a busy table or machine
+// would.
+type slowDB struct {
+	lease.DynamoDBAPI
+	clk   *clock.Manual
+	delay atomic.Int64
+}
+
+func (d *slowDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.clk.Advance(time.Duration(d.delay.Load()))
+	return d.DynamoDBAPI.UpdateItem(ctx, in, o...)
+}
+
+// TestLeaderHeartbeatPacedFromItsStart checks that a slow heartbeat does not push the
+// next one back: heartbeats start every heartbeat period however long each one takes, so
+// a leader whose heartbeats each take two thirds of the period keeps the lock, and a
+// follower never sees it lapse.
+func TestLeaderHeartbeatPacedFromItsStart(t *testing.T) {
+	e := enginetest.Start(t, engine.Config{})
+	ctx := context.Background()
+	base := enginetest.DynamoDB(e)
+	tables := leasetest.NewStore(t, base, false).Tables()
+	clk := clock.NewManual(epoch)
+	db := &slowDB{DynamoDBAPI: base, clk: clk}
+	s, err := lease.NewStore(db, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hb, dur = 3 * time.Second, 5 * time.Second
+	a, err := lease.NewLeaderElector(s, "a", lease.WithLeaderClock(clk), lease.WithLeaderLeaseDuration(dur, hb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := lease.NewLeaderElector(s, "b", lease.WithLeaderClock(clk), lease.WithLeaderLeaseDuration(dur, hb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lead, err := a.Tick(ctx); !lead || err != nil {
+		t.Fatalf("first tick = %v, %v", lead, err)
+	}
+	db.delay.Store(int64(2 * time.Second))
+	for i := 0; i < 10; i++ {
+		clk.Advance(a.NextTick())
+		if lead, err := a.Tick(ctx); !lead || err != nil {
+			t.Fatalf("slow heartbeat %d = %v, %v; want leading", i, lead, err)
+		}
+		if d := a.NextTick(); d != hb-2*time.Second {
+			t.Fatalf("next heartbeat in %v after one that took 2 s, want %v", d, hb-2*time.Second)
+		}
+		if !a.IsLeader() {
+			t.Fatalf("heartbeat %d: not leading right after a heartbeat", i)
+		}
+		if lead, _ := b.Tick(ctx); lead {
+			t.Fatalf("heartbeat %d: b took the lock from a leader whose heartbeats are slow", i)
+		}
+	}
+}

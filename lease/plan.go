@@ -131,7 +131,8 @@ type planLease struct {
 // ComputePlan decides which leases change owner: every unassigned or expired lease, and
 // every lease whose owner is not among workers, goes to the least-loaded worker; then, if
 // cfg.Rebalance is set, while some worker is loaded more than the threshold above the
-// average or some worker less than the threshold below it, leases move from the most
+// average or some worker less than the threshold below it (at most one lease when
+// balancing counts), leases move from the most
 // loaded worker to the least loaded one, only when the move strictly reduces the variance of
 // load (so rounds converge and never oscillate), at most DampeningPercent of a worker's excess per round and at most
 // MaxMovesPerRound moves in all. It is a pure function: the same input gives the same plan.
@@ -296,6 +297,9 @@ func ComputePlan(leases []LeaseLoad, workers []WorkerLoad, cfg PlanConfig) Plan 
 func rebalance(plan *Plan, leases []LeaseLoad, ws []WorkerLoad, owned [][]planLease, load []float64, counts []int,
 	avg float64, c PlanConfig) {
 	thr := avg * c.ThresholdPercent / 100
+	if plan.Basis == BasisCount {
+		thr = min(thr, 1) // counts balance to within one lease of the fair share
+	}
 	high, low := avg+thr, avg-thr
 	budget := make([]float64, len(ws))
 	excess := make([]float64, len(ws))
@@ -336,8 +340,11 @@ func rebalance(plan *Plan, leases []LeaseLoad, ws []WorkerLoad, owned [][]planLe
 			if p.weight >= load[d]-load[r] {
 				continue // would not reduce the variance of load
 			}
-			if shed[d]+p.weight > budget[d] && !(shed[d] == 0 && p.weight <= excess[d]) {
-				continue // dampening: leave the rest for later rounds
+			// Dampening leaves the rest for later rounds, except for a worker below the band
+			// when balancing counts: with many workers each a fraction of a lease above the
+			// average, no single one has a whole lease of excess to give.
+			if shed[d]+p.weight > budget[d] && !(shed[d] == 0 && p.weight <= excess[d]) && !(plan.Basis == BasisCount && load[r] < low) {
+				continue
 			}
 			pick = i
 			break

@@ -330,3 +330,26 @@ func BenchmarkComputePlan10kLeases100Workers(b *testing.B) {
 		}
 	}
 }
+
+// TestComputePlanCountsWithinOneLease checks that balancing counts brings a worker that
+// joined a fleet of evenly loaded workers to within one lease of the fair share, although
+// no loaded worker has a whole lease above the average.
+func TestComputePlanCountsWithinOneLease(t *testing.T) {
+	var leases []LeaseLoad
+	var workers []WorkerLoad
+	for w := 0; w < 20; w++ {
+		id := fmt.Sprintf("w%02d", w)
+		workers = append(workers, WorkerLoad{ID: id, CPU: -1})
+		for i := 0; i < 25; i++ {
+			leases = append(leases, LeaseLoad{Key: fmt.Sprintf("%s-%02d", id, i), Owner: id})
+		}
+	}
+	workers = append(workers, WorkerLoad{ID: "new1", CPU: -1}, WorkerLoad{ID: "new2", CPU: -1})
+	p := ComputePlan(leases, workers, PlanConfig{Rebalance: true, DampeningPercent: 100})
+	share := float64(len(leases)) / float64(len(workers))
+	for id, load := range p.Load {
+		if math.Abs(load-share) > 1 {
+			t.Fatalf("%s at %v after the plan, fair share %v (plan %+v)", id, load, share, p.Load)
+		}
+	}
+}

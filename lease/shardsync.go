@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -21,32 +23,122 @@ type Shard struct {
 	// StreamIdentifier is account:stream:creationEpoch for multi-stream applications, empty
 	// otherwise.
 	StreamIdentifier string
+	// Start is where the shard's new lease starts; zero for CreateLeases' initial
+	// position.
+	Start checkpoint.Value
 }
 
-// CreateLeases creates a lease for every shard without one, unassigned, at the initial
-// position, with its parents and hash key range recorded. It returns the keys it created.
-// Existing leases are left untouched.
+// CreateLeases creates a lease for every shard without one, unassigned, at the shard's
+// Start (initial when Start is zero), with its parents and hash key range recorded. It
+// returns the keys it created. Existing leases are left untouched.
+//
+// Leases are written up to storeConcurrency at a time, in waves: a shard whose parent is
+// among shards is created only after its parent's lease, so no reader ever sees a child
+// whose parent lease is still missing (a missing parent counts as processed).
 func CreateLeases(ctx context.Context, s *Store, shards []Shard, initial checkpoint.Value) ([]string, error) {
 	if initial.IsZero() || initial.IsShardEnd() {
 		return nil, fmt.Errorf("%w: initial position %v", ErrInvalidOption, initial)
 	}
-	var created []string
-	for _, sh := range shards {
-		l := Lease{Key: sh.ID, Checkpoint: initial, ParentShardIDs: sh.ParentShardIDs,
-			StartingHashKey: sh.StartingHashKey, EndingHashKey: sh.EndingHashKey}
-		if sh.StreamIdentifier != "" {
-			l.Key = MultiStreamKey(sh.StreamIdentifier, sh.ID)
-			l.StreamIdentifier, l.ShardID = sh.StreamIdentifier, sh.ID
+	for i := range shards {
+		if st := shards[i].Start; !st.IsZero() && st.IsShardEnd() {
+			return nil, fmt.Errorf("%w: shard %s starts at %v", ErrInvalidOption, shards[i].ID, st)
 		}
-		ok, err := s.CreateIfAbsent(ctx, l)
+	}
+	pending := make(map[string]bool, len(shards))
+	for i := range shards {
+		pending[shards[i].ID] = true
+	}
+	var created []string
+	rest := shards
+	for len(rest) > 0 {
+		var wave, later []Shard
+		for _, sh := range rest {
+			if slices.ContainsFunc(sh.ParentShardIDs, func(p string) bool { return pending[p] }) {
+				later = append(later, sh)
+			} else {
+				wave = append(wave, sh)
+			}
+		}
+		if len(wave) == 0 {
+			wave, later = later, nil // a parent cycle cannot occur in Kinesis; create the rest
+		}
+		ok := make([]bool, len(wave))
+		keys := make([]string, len(wave))
+		err := concurrently(ctx, len(wave), storeConcurrency, func(ctx context.Context, i int) error {
+			sh := wave[i]
+			start := initial
+			if !sh.Start.IsZero() {
+				start = sh.Start
+			}
+			l := Lease{Key: sh.ID, Checkpoint: start, ParentShardIDs: sh.ParentShardIDs,
+				StartingHashKey: sh.StartingHashKey, EndingHashKey: sh.EndingHashKey}
+			if sh.StreamIdentifier != "" {
+				l.Key = MultiStreamKey(sh.StreamIdentifier, sh.ID)
+				l.StreamIdentifier, l.ShardID = sh.StreamIdentifier, sh.ID
+			}
+			keys[i] = l.Key
+			var err error
+			ok[i], err = s.CreateIfAbsent(ctx, l)
+			return err
+		})
+		for i := range wave {
+			if ok[i] {
+				created = append(created, keys[i])
+			}
+			delete(pending, wave[i].ID)
+		}
 		if err != nil {
 			return created, err
 		}
-		if ok {
-			created = append(created, l.Key)
-		}
+		rest = later
 	}
 	return created, nil
+}
+
+// storeConcurrency is how many lease requests CreateLeases, the Assigner, RenewAll and
+// Discover have in flight at once: enough that a leader places 10,000 leases in seconds
+// and a worker takes up a hundred newly assigned leases in a few round trips, few enough
+// that a table's capacity is not hit in a burst.
+const storeConcurrency = 16
+
+// concurrently calls f(ctx, i) for every i in [0, n), at most limit calls at once. After
+// the first error no further call starts; it returns that error.
+func concurrently(ctx context.Context, n, limit int, f func(ctx context.Context, i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  int
+	)
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil || next >= n || ctx.Err() != nil {
+			return 0, false
+		}
+		next++
+		return next - 1, true
+	}
+	for range min(n, limit) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, ok := take(); ok; i, ok = take() {
+				if err := f(ctx, i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // ParentsDone reports whether every parent of l has been processed to SHARD_END, which

@@ -294,9 +294,14 @@ func (s *Store) Get(ctx context.Context, key string) (Lease, error) {
 
 // List returns every lease of the table (a consistent, paginated scan). In the
 // single-table layout rows of other entity types are skipped.
-func (s *Store) List(ctx context.Context) ([]Lease, error) {
+func (s *Store) List(ctx context.Context) ([]Lease, error) { return s.list(ctx, true) }
+
+// list scans the lease table, consistently or not. An eventually consistent scan costs
+// half the read units; the leader's Assigner uses one, since every write it bases on the
+// scan is conditional on what it read, so a stale read only costs a refused write.
+func (s *Store) list(ctx context.Context, consistent bool) ([]Lease, error) {
 	var out []Lease
-	in := &dynamodb.ScanInput{TableName: aws.String(s.tables.Lease), ConsistentRead: aws.Bool(true)}
+	in := &dynamodb.ScanInput{TableName: aws.String(s.tables.Lease), ConsistentRead: aws.Bool(consistent)}
 	for {
 		page, err := s.db.Scan(ctx, in)
 		if err != nil {

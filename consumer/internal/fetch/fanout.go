@@ -81,6 +81,10 @@ type FanOutConfig struct {
 	Clock clock.Clock
 	// Logger receives debug logs; no-op when nil.
 	Logger *zap.Logger
+	// Budget, when set, bounds the bytes fetched and not yet processed across the
+	// worker's shards: no event is taken from the subscription while it is exhausted
+	// (the service then waits on the stream's flow control).
+	Budget *Budget
 }
 
 // FanOut is a Fetcher fed by SubscribeToShard. It resubscribes when a subscription ends
@@ -112,7 +116,7 @@ func NewFanOut(ctx context.Context, api SubscribeAPI, cfg FanOutConfig) (*FanOut
 		cfg.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	f := &FanOut{api: api, cfg: cfg, handoff: newHandoff(cfg.Prefetch, cancel)}
+	f := &FanOut{api: api, cfg: cfg, handoff: newHandoff(cfg.Prefetch, cancel, cfg.Budget)}
 	go f.run(ctx)
 	return f, nil
 }
@@ -195,6 +199,12 @@ func (f *FanOut) subscribeOnce(ctx context.Context, st *fanOutState) (ended, pro
 	defer stream.Close()
 	events := stream.Events()
 	for {
+		if !f.budget.wait(sctx) {
+			if ctx.Err() != nil {
+				return true, progressed, nil
+			}
+			return false, progressed, nil // lifetime reached: resubscribe
+		}
 		var ev types.SubscribeToShardEventStream
 		var ok bool
 		select {

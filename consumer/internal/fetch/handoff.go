@@ -13,10 +13,11 @@ type handoff struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	budget *Budget
 }
 
-func newHandoff(prefetch int, cancel context.CancelFunc) handoff {
-	return handoff{out: make(chan result, prefetch), cancel: cancel, done: make(chan struct{})}
+func newHandoff(prefetch int, cancel context.CancelFunc, budget *Budget) handoff {
+	return handoff{out: make(chan result, prefetch), cancel: cancel, done: make(chan struct{}), budget: budget}
 }
 
 // Next returns the next batch, ErrClosed once the fetcher has stopped, or ctx's error.
@@ -32,18 +33,25 @@ func (h *handoff) Next(ctx context.Context) (Batch, error) {
 	}
 }
 
-// Close stops the fetcher and waits for its goroutine.
+// Close stops the fetcher and waits for its goroutine. The bytes of batches fetched and
+// never taken go back to the budget.
 func (h *handoff) Close() {
 	h.once.Do(h.cancel)
 	<-h.done
+	for r := range h.out {
+		h.budget.Release(r.batch.Bytes)
+	}
 }
 
-// emit hands r to the shard consumer, waiting while the prefetch buffer is full.
+// emit hands r to the shard consumer, waiting while the prefetch buffer is full. The
+// batch's bytes are charged to the budget until the consumer releases them.
 func (h *handoff) emit(ctx context.Context, r result) bool {
+	h.budget.charge(r.batch.Bytes)
 	select {
 	case h.out <- r:
 		return true
 	case <-ctx.Done():
+		h.budget.Release(r.batch.Bytes)
 		return false
 	}
 }

@@ -50,6 +50,9 @@ type PollingConfig struct {
 	// by the pollers of a worker: the first to get a CBOR response it cannot decode
 	// clears it, and every poller reads in JSON from then on.
 	CBOR *atomic.Bool
+	// Budget, when set, bounds the bytes fetched and not yet processed across the
+	// worker's shards: no GetRecords call starts while it is exhausted.
+	Budget *Budget
 }
 
 type result struct {
@@ -89,7 +92,7 @@ func NewPoller(ctx context.Context, api PollingAPI, cfg PollingConfig) (*Poller,
 		cfg.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	p := &Poller{api: api, cfg: cfg, handoff: newHandoff(cfg.Prefetch, cancel)}
+	p := &Poller{api: api, cfg: cfg, handoff: newHandoff(cfg.Prefetch, cancel, cfg.Budget)}
 	go p.run(ctx)
 	return p, nil
 }
@@ -170,6 +173,9 @@ func (p *Poller) run(ctx context.Context) {
 		cbor := p.cfg.CBOR != nil && p.cfg.CBOR.Load()
 		if cbor {
 			opts = append(opts, kinesiswire.UseCBOR)
+		}
+		if !p.budget.wait(ctx) {
+			return
 		}
 		callStart := clk.Now()
 		out, err := p.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)}, opts...)

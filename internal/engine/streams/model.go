@@ -146,8 +146,10 @@ type segment struct {
 }
 
 const (
-	segmentBytes   = 4 << 20
-	segmentRecords = 32 << 10
+	segmentBytes = 4 << 20
+	// firstSegmentBytes is the size of a shard's first segment.
+	firstSegmentBytes = 64 << 10
+	segmentRecords    = 32 << 10
 )
 
 // shard holds one shard's records and limits.
@@ -191,11 +193,14 @@ func (sh *shard) appendLocked(st *stream, ts int64, pk, data []byte) uint64 {
 		}
 	}
 	if seg == nil {
-		size := segmentBytes
-		if need > size {
-			size = need
+		// A shard's segments start small and double up to segmentBytes, so that a stream
+		// of thousands of quiet shards does not hold segmentBytes per shard.
+		size := firstSegmentBytes
+		if n := len(sh.segs); n > 0 {
+			size = min(segmentBytes, 2*cap(sh.segs[n-1].buf))
 		}
-		seg = &segment{base: sh.total, recs: make([]recMeta, 0, 1024), buf: make([]byte, 0, size)}
+		size = max(size, need)
+		seg = &segment{base: sh.total, recs: make([]recMeta, 0, min(1024, size/64+1)), buf: make([]byte, 0, size)}
 		sh.segs = append(sh.segs, seg)
 	}
 	if ts < sh.lastTs {
