@@ -132,6 +132,33 @@ func (p *lineProcessor) ShutdownRequested(ctx context.Context, in consumer.Shutd
 	return err
 }
 
+// reportLeadership writes a "leader" event when w becomes the leader and "leader-end"
+// when it stops being it, checking every 50 ms, or when ctx ends (the worker then shuts
+// down and releases the leader lock).
+func reportLeadership(ctx context.Context, w *consumer.Worker, out *lineWriter) {
+	leading := false
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if leading {
+				out.event("leader-end", "-", "")
+			}
+			return
+		case <-tick.C:
+		}
+		if l := w.IsLeader(); l != leading {
+			leading = l
+			if l {
+				out.event("leader", "-", "")
+			} else {
+				out.event("leader-end", "-", "")
+			}
+		}
+	}
+}
+
 // workerProcess runs one default Freshet worker until SIGTERM (graceful) or the end of
 // stdin, writing KclApp's output lines.
 func workerProcess(id string) int {
@@ -159,6 +186,7 @@ func workerProcess(id string) int {
 		stop()
 	}()
 	out.event("ready", "-", "freshet")
+	go reportLeadership(ctx, w, out)
 	err = w.Run(ctx)
 	out.event("stopped", "-", "")
 	if err != nil && ctx.Err() == nil {
