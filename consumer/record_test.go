@@ -17,13 +17,14 @@ import (
 	"github.com/freshet/freshet/consumer/internal/fetch"
 )
 
-// tagProc keeps every delivered record's position and tags.
+// tagProc keeps every delivered record's position and tags, and checkpoints after
+// every batch.
 type tagProc struct {
-	countingProc
 	mu   sync.Mutex
 	tags map[string][]Tag
 }
 
+func (p *tagProc) Initialize(context.Context, InitializeInput) error { return nil }
 func (p *tagProc) ProcessRecords(ctx context.Context, in ProcessRecordsInput) error {
 	p.mu.Lock()
 	for i := range in.Records {
@@ -31,8 +32,13 @@ func (p *tagProc) ProcessRecords(ctx context.Context, in ProcessRecordsInput) er
 		p.tags[r.SequenceNumber+"/"+strconv.FormatInt(r.SubSequenceNumber, 10)] = r.Tags()
 	}
 	p.mu.Unlock()
-	return p.countingProc.ProcessRecords(ctx, in)
+	return in.Checkpointer.Checkpoint(ctx)
 }
+func (p *tagProc) LeaseLost(context.Context, LeaseLostInput) {}
+func (p *tagProc) ShardEnded(ctx context.Context, in ShardEndedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+func (p *tagProc) ShutdownRequested(context.Context, ShutdownRequestedInput) error { return nil }
 
 // TestTaggedRecordsDelivered: a processor reads each user record's own tags from
 // Record.Tags (none on untagged records beside them, none on plain records even when
