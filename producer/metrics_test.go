@@ -34,12 +34,13 @@ var allMetricNames = []string{
 
 // produceForMetrics puts n records over two shards of a fake that throttles the Kinesis
 // record holding the user record "doomed" until it expires: every metric gets
-// observations (errors, retries, one expiry).
+// observations (errors, retries, one expiry). The time to live leaves the other
+// records a second to be written, ample on a loaded machine.
 func produceForMetrics(t *testing.T, n int, opts ...Option) (*Producer, *fakeKinesis) {
 	t.Helper()
 	f := newFake(2)
 	f.throttleIf = func(data []byte) bool { return bytes.Contains(data, []byte("never written")) }
-	p := newTestProducer(t, f, append([]Option{WithRecordTTL(300 * time.Millisecond)}, opts...)...)
+	p := newTestProducer(t, f, append([]Option{WithRecordTTL(time.Second)}, opts...)...)
 	ctx := context.Background()
 	o := newOutcomes(n + 1)
 	if err := p.Put(ctx, Record{PartitionKey: "doomed", Data: []byte("never written")}, o.cb(n)); err != nil {
