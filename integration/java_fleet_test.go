@@ -35,7 +35,7 @@ import (
 // processes (then loses the lease without delivering), which the overlap check reports.
 func TestMixedFleetSoak(t *testing.T) {
 	if os.Getenv("FRESHET_SOAK") == "" {
-		t.Skip("runs with FRESHET_SOAK=1 (make soak)")
+		t.Skip("NOT RUN: the mixed fleet runs only with FRESHET_SOAK=1 (make soak) until the overlap it found in 2 of 6 runs is explained (issue 12)")
 	}
 	t.Run("three-table", func(t *testing.T) { mixedFleet(t, true) })
 	t.Run("single-table", func(t *testing.T) { mixedFleet(t, false) })
