@@ -79,6 +79,7 @@ type config struct {
 	renewInterval      time.Duration
 	assignInterval     time.Duration
 	rebalanceInterval  time.Duration
+	leaseScanInterval  time.Duration
 	handoffTimeout     time.Duration
 	plan               lease.PlanConfig
 	cpuMetrics         bool
@@ -168,6 +169,9 @@ func (c *config) validate() error {
 	}
 	if c.rebalanceInterval == 0 {
 		c.rebalanceInterval = c.failoverTime / 4
+	}
+	if c.leaseScanInterval == 0 {
+		c.leaseScanInterval = 2 * c.failoverTime
 	}
 	if c.rebalanceInterval < c.assignInterval {
 		return fmt.Errorf("%w: rebalance interval %v shorter than the assignment interval %v", ErrInvalidOption, c.rebalanceInterval, c.assignInterval)
@@ -375,13 +379,35 @@ func WithParentPollInterval(d time.Duration) Option {
 // WithAssignmentInterval sets how often the leader runs an assignment round (placing
 // unassigned and expired leases) and how often every worker looks for leases assigned to
 // it: a twentieth of the failover time by default (at least 20 ms), so a dead worker's
-// shards resume soon after its leases expire. Each round scans the lease table.
+// shards resume within the failover time and about an assignment interval. Each round
+// scans the worker-metrics table (one small row per worker) and each worker's discovery
+// queries the owner index; the lease table is scanned every WithLeaseScanInterval.
 func WithAssignmentInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("%w: assignment interval %v", ErrInvalidOption, d)
 		}
 		c.assignInterval = d
+		return nil
+	}
+}
+
+// WithLeaseScanInterval sets how often the leader scans the whole lease table (twice the
+// failover time by default, Java KCL's lease assignment interval): the scan the plan
+// balances on, and what tells it that a Java KCL worker's lease expired (its counter
+// unchanged for the failover time), so a dead Java worker's shards resume within the
+// failover time and this interval. Freshet workers fence themselves, so their leases are
+// taken over from their worker-metrics rows within the failover time and an assignment
+// interval whatever this interval, and leases created for the children of an ended shard
+// are announced in the creator's row and placed at the next round. Rebalancing runs on
+// the rounds that scan. The scan costs N·S/8192 read units (eventually consistent) for N
+// leases of S bytes (docs/lease-cost.md).
+func WithLeaseScanInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: lease scan interval %v", ErrInvalidOption, d)
+		}
+		c.leaseScanInterval = d
 		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/lease"
@@ -157,8 +158,12 @@ func (w *Worker) syncShards(ctx context.Context) error {
 			create[i] = p.shard
 			create[i].Start = p.start
 		}
-		if _, err := lease.CreateLeases(ctx, w.store, create, s.InitialPosition.v); err != nil {
+		created, err := lease.CreateLeases(ctx, w.store, create, s.InitialPosition.v)
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if len(created) > 0 {
+			w.assigner.RequestScan() // place them at the next round, not the next scan
 		}
 	}
 	if listed && len(errs) == 0 {
@@ -177,7 +182,7 @@ func (w *Worker) childrenFound(ctx context.Context, s *streamInfo, parentKey str
 	if w.cfg.multiStream {
 		ident = s.identifier
 	}
-	var ids []string
+	var ids, announce []string
 	for _, c := range children {
 		id := aws.ToString(c.ShardId)
 		if id == "" {
@@ -188,9 +193,16 @@ func (w *Worker) childrenFound(ctx context.Context, s *streamInfo, parentKey str
 		if r := c.HashKeyRange; r != nil {
 			sh.StartingHashKey, sh.EndingHashKey = aws.ToString(r.StartingHashKey), aws.ToString(r.EndingHashKey)
 		}
-		if _, err := lease.CreateLeases(ctx, w.store, []lease.Shard{sh}, childStart(s.InitialPosition.v)); err != nil {
+		created, err := lease.CreateLeases(ctx, w.store, []lease.Shard{sh}, childStart(s.InitialPosition.v))
+		if err != nil {
 			return err
 		}
+		announce = append(announce, created...)
+	}
+	// The leader scans the lease table only every lease scan interval: the children are
+	// announced in this worker's metrics row, which it reads every round.
+	if err := w.store.AnnounceLeases(ctx, w.cfg.workerID, announce); err != nil {
+		w.log.Debug("consumer: announcing child leases failed; the leader's next scan finds them", zap.Error(err))
 	}
 	if len(ids) > 0 {
 		if err := w.store.UpdateChildShards(ctx, parentKey, ids); err != nil && !errors.Is(err, lease.ErrNotFound) {

@@ -174,10 +174,10 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	}
 	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerClock(cfg.clock), lease.WithAssignerLogger(cfg.logger),
 		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
-		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow())); err != nil {
+		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow()), lease.WithLeaseScanInterval(cfg.leaseScanInterval)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock),
+	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock), lease.WithSelfFence(cfg.failoverTime),
 		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
 	if cfg.cpuMetrics {
 		if s, err := lease.NewCPUSampler(nil, cfg.clock); err == nil {
@@ -471,7 +471,7 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 			nextRenew = now.Add(w.cfg.renewInterval)
 			w.renewAll(hard)
 		}
-		if loops.Err() == nil {
+		if loops.Err() == nil && w.reporter.Live() {
 			t0 := w.cfg.clock.Now()
 			moved, err := w.coord.Discover(loops)
 			if took := w.cfg.clock.Since(t0); took > w.cfg.renewInterval {
@@ -527,6 +527,12 @@ func (w *Worker) unrenewed() bool {
 // was sent: other workers cannot consider the lease expired before the failover time has
 // passed since then.
 func (w *Worker) renewAll(ctx context.Context) {
+	if !w.reporter.Live() {
+		// Fenced: its leases may be another worker's by now. It processes nothing, and
+		// renews only once a metrics write succeeds again, so only renewals sent after
+		// that prove a lease still its own.
+		return
+	}
 	before := map[string]int64{}
 	for _, h := range w.coord.Held() {
 		before[h.Lease.Key] = h.Lease.Counter
@@ -567,13 +573,15 @@ func (w *Worker) workerDim() Dimension {
 	return Dimension{Name: "WorkerIdentifier", Value: w.cfg.workerID}
 }
 
-// isHeld reports whether the lease key is held and its last renewal was sent less than
-// the failover time ago: until then no other worker can have been given the lease.
+// isHeld reports whether the lease key is held, its last renewal was sent less than the
+// failover time ago (until then no leader can have found its counter expired) and the
+// worker's self-fence permits it (until then no leader can have found its worker-metrics
+// row silent; see lease.WithSelfFence).
 func (w *Worker) isHeld(key string) bool {
 	w.mu.Lock()
 	r, ok := w.renewed[key]
 	w.mu.Unlock()
-	return ok && w.cfg.clock.Since(r.sent) < w.cfg.failoverTime
+	return ok && w.cfg.clock.Since(r.sent) < w.cfg.failoverTime && w.reporter.Permits(r.sent)
 }
 
 // reconcileLeases starts a shard consumer for each lease held for processing, asks the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +81,14 @@ type Assigner struct {
 	suspect    map[string]time.Time     // worker -> when it failed to confirm an assignment
 	moved      map[string]time.Time     // lease -> last rebalancing move
 	lastMean   float64
+	// cache is the lease table as the leader last read it (its scan every scan interval,
+	// its own writes, and the leases it read between scans); lastScan is when the last
+	// scan started; scanNow asks the next round to scan.
+	cache     map[string]Lease
+	lastScan  time.Time
+	scanNow   bool
+	scanEvery time.Duration
+	fenced    map[string]fenceSeen // self-fencing worker -> its row as last seen
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -120,6 +130,23 @@ func WithAssignerFailoverTime(d time.Duration) AssignerOption {
 			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
 		}
 		a.failover = d
+		return nil
+	}
+}
+
+// WithLeaseScanInterval sets how often the leader scans the whole lease table (twice the
+// failover time by default, as Java KCL's leaseAssignmentIntervalMillis). Between scans
+// it works from what it last read (an interval no longer than the assignment interval
+// scans every round): it places the leases workers announce (the children
+// of ended shards) and takes over the leases of silent self-fencing workers every round,
+// and judges lease counters and rebalances on the rounds that scan. A Java worker's
+// expired lease is therefore taken within the failover time plus this interval.
+func WithLeaseScanInterval(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: lease scan interval %v", ErrInvalidOption, d)
+		}
+		a.scanEvery = d
 		return nil
 	}
 }
@@ -205,7 +232,7 @@ func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
 	a := &Assigner{store: store, clock: clock.Real(), log: zap.NewNop(), failover: DefaultFailoverTime,
 		metricsMaxAge: JavaWorkerMetricsMaxAge, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
-		suspect: map[string]time.Time{}, moved: map[string]time.Time{}}
+		suspect: map[string]time.Time{}, moved: map[string]time.Time{}, fenced: map[string]fenceSeen{}}
 	for _, o := range opts {
 		if err := o(a); err != nil {
 			return nil, err
@@ -218,6 +245,9 @@ func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
 		a.confirm = 3*a.interval() + 100*time.Millisecond
 	}
 	a.staleMetrics = max(a.staleMetrics, a.metricsMaxAge)
+	if a.scanEvery == 0 {
+		a.scanEvery = 2 * a.failover
+	}
 	return a, nil
 }
 
@@ -286,6 +316,98 @@ func (a *Assigner) wrote(l Lease, now time.Time, await bool) {
 	s.counter, s.owner, s.cpOwner = l.Counter, l.Owner, l.CheckpointOwner
 	s.await, s.awaitSince = await, now
 	a.seen[l.Key] = s
+	if a.cache != nil {
+		a.cache[l.Key] = l
+	}
+}
+
+// fenceSeen is what the leader last saw of a self-fencing worker's row.
+type fenceSeen struct {
+	// version is the row's report time; since is when this leader first saw it.
+	version, since time.Time
+	// done is set once the worker's leases were taken (none of them named it any more)
+	// while this version lasted.
+	done bool
+}
+
+// rowVersion is what changes with every write of a worker-metrics row: the start of the
+// write to the millisecond (Freshet rows), or the update time in seconds (Java rows).
+func rowVersion(m *WorkerMetrics) time.Time {
+	if !m.Reported.IsZero() {
+		return m.Reported
+	}
+	return m.LastUpdate
+}
+
+// read returns the leases keys as stored now (consistent reads, concurrently); leases
+// that no longer exist are left out and other failures go to *errs.
+func (a *Assigner) read(ctx context.Context, keys []string, errs *[]error) []Lease {
+	out := make([]Lease, len(keys))
+	found := make([]bool, len(keys))
+	failed := make([]error, len(keys))
+	_ = concurrently(ctx, len(keys), storeConcurrency, func(ctx context.Context, i int) error {
+		l, err := a.store.Get(ctx, keys[i])
+		switch {
+		case err == nil:
+			out[i], found[i] = l, true
+		case !errors.Is(err, ErrNotFound):
+			failed[i] = err
+		}
+		return nil
+	})
+	kept := out[:0]
+	for i := range out {
+		if found[i] {
+			kept = append(kept, out[i])
+		}
+		if failed[i] != nil {
+			*errs = append(*errs, failed[i])
+		}
+	}
+	return kept
+}
+
+// reclaim returns the leases the silent self-fencing worker m still holds, read now, for
+// the leader to take at once; none when its row changed since it was seen. The leases
+// are those the owner index lists for it and those the leader knows it holds (known),
+// read consistently; the row is then read again, consistently: only if it is still the
+// one seen for the fence time are the leases returned. The takes are conditional on the
+// counters read here, before the row was read again, which is what makes them safe
+// against a worker that wakes up (docs/lease-cost.md, "Self-fencing").
+func (a *Assigner) reclaim(ctx context.Context, m WorkerMetrics, known []string) ([]Lease, error) {
+	keys, err := a.store.ListKeysOwnedBy(ctx, m.WorkerID)
+	if err != nil {
+		return nil, err
+	}
+	keys = append(keys, known...)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var errs []error
+	ls := a.read(ctx, keys, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	mine := ls[:0]
+	for i := range ls {
+		if holderOf(&ls[i]) == m.WorkerID && !ls[i].Checkpoint.IsShardEnd() {
+			mine = append(mine, ls[i])
+		}
+	}
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	now, err := a.store.GetWorkerMetrics(ctx, m.WorkerID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil // deleted: the next round decides again
+	case err != nil:
+		return nil, err
+	case !rowVersion(&now).Equal(rowVersion(&m)):
+		return nil, nil // it wrote again: alive after all
+	}
+	a.log.Info("worker silent for its self-fence time; taking its leases",
+		zap.String("worker", m.WorkerID), zap.Int("leases", len(mine)), zap.Duration("fence", m.SelfFence))
+	return mine, nil
 }
 
 // alive reports whether w showed life within the liveness window (at least its report
@@ -300,6 +422,14 @@ func (a *Assigner) alive(w string, now time.Time) bool {
 	return !sus || t.After(s)
 }
 
+// RequestScan makes the next round scan the lease table, as after a shard sync that
+// created leases.
+func (a *Assigner) RequestScan() {
+	a.mu.Lock()
+	a.scanNow = true
+	a.mu.Unlock()
+}
+
 // RunOnce performs one assignment round. Moves refused because the lease changed
 // meanwhile (ErrConflict) are skipped; the next round sees the new state.
 func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
@@ -311,55 +441,59 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		a.last = a.clock.Now()
 		a.mu.Unlock()
 	}()
-	leases, err := a.store.list(ctx, false)
+	// The worker-metrics rows are read every round (eventually consistent: a row that
+	// looks unchanged is read again, consistently, before anything is taken on it).
+	metrics, err := a.store.listWorkerMetrics(ctx, false)
 	if err != nil {
 		return Round{}, err
 	}
-	metrics, err := a.store.ListWorkerMetrics(ctx)
-	if err != nil {
-		return Round{}, err
+	a.mu.Lock()
+	// A new term (see term) starts from a fresh scan: another leader may have moved
+	// leases meanwhile.
+	newTerm := a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover)
+	scan := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() || started.Sub(a.lastScan) >= a.scanEvery
+	if scan {
+		a.scanNow = false
+	}
+	a.mu.Unlock()
+	var scanned []Lease
+	if scan {
+		if scanned, err = a.store.list(ctx, false); err != nil {
+			return Round{}, err
+		}
 	}
 	now := a.clock.Now()
 	var errs []error
 
 	a.mu.Lock()
-	if a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover) {
+	if newTerm {
 		a.term = now
 	}
 	warming := now.Sub(a.term) < a.live
-	a.observe(leases, now)
+	if scan {
+		a.lastScan = started
+		a.observe(scanned, now)
+		a.cache = make(map[string]Lease, len(scanned))
+		for i := range scanned {
+			a.cache[scanned[i].Key] = scanned[i]
+		}
+	}
 	a.round++
-	rebalance := a.round%a.every == 0
 	for k, t := range a.moved {
 		if now.Sub(t) >= a.failover {
 			delete(a.moved, k)
 		}
 	}
-	// Expired leases, and leases given to a worker that never renewed them.
-	expired := make(map[string]bool, len(leases))
-	for i := range leases {
-		l := &leases[i]
-		if l.Owner == "" {
-			continue
-		}
-		s := a.seen[l.Key]
-		switch {
-		case now.Sub(s.since) >= a.failover:
-			expired[l.Key] = true
-		case s.await && now.Sub(s.awaitSince) >= a.confirm:
-			expired[l.Key] = true
-			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
-				a.log.Info("worker did not renew a lease it was given; presumed dead",
-					zap.String("worker", l.Owner), zap.String("lease", l.Key))
-			}
-			a.suspect[l.Owner] = now
-		}
-	}
-	// Worker-metrics rows: a new update time is evidence of life; stale rows are deleted.
+	// Worker-metrics rows: a new report is evidence of life; stale rows are deleted; a
+	// self-fencing worker's row unchanged for its fence is a candidate for takeover;
+	// announced leases the leader does not know yet are read.
 	var stale []WorkerMetrics
+	var silent []WorkerMetrics
+	var announced []string
 	rowOf := make(map[string]*WorkerMetrics, len(metrics))
 	rows := make(map[string]time.Time, len(metrics))
 	reports := make(map[string]time.Duration, len(metrics))
+	fenced := make(map[string]fenceSeen, len(metrics))
 	for i := range metrics {
 		m := &metrics[i]
 		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
@@ -370,17 +504,109 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		if m.ReportInterval == 0 {
 			reports[m.WorkerID] = JavaReportInterval
 		}
-		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(m.LastUpdate) {
+		version := rowVersion(m)
+		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) {
 			a.life[m.WorkerID] = now
 		}
-		rows[m.WorkerID] = m.LastUpdate
+		rows[m.WorkerID] = version
 		rowOf[m.WorkerID] = m
+		if m.SelfFence > 0 {
+			f, ok := a.fenced[m.WorkerID]
+			if !ok || !f.version.Equal(version) {
+				f = fenceSeen{version: version, since: now}
+			}
+			fenced[m.WorkerID] = f
+			if now.Sub(f.since) >= m.SelfFence && !f.done {
+				silent = append(silent, *m)
+			}
+		}
+		for _, k := range m.NewLeases {
+			if _, known := a.cache[k]; !known {
+				announced = append(announced, k)
+			}
+		}
 	}
-	a.rows, a.reports = rows, reports
+	a.rows, a.reports, a.fenced = rows, reports, fenced
 	for w, t := range a.life {
 		if now.Sub(t) > a.staleMetrics {
 			delete(a.life, w)
 			delete(a.suspect, w)
+		}
+	}
+	held := map[string][]string{} // holder -> keys the leader knows it holds
+	if len(silent) > 0 {
+		for k, l := range a.cache {
+			if h := holderOf(&l); h != "" {
+				held[h] = append(held[h], k)
+			}
+		}
+	}
+	a.mu.Unlock()
+
+	// Leases the leader did not know, announced by the workers that created them.
+	fresh := a.read(ctx, announced, &errs)
+	// A silent self-fencing worker's leases: taken at once, on counters read now.
+	reclaimed := map[string]bool{}
+	done := map[string]bool{}
+	for _, m := range silent {
+		ls, err := a.reclaim(ctx, m, held[m.WorkerID])
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case len(ls) == 0:
+			done[m.WorkerID] = true // nothing left to take until the row changes
+		}
+		for _, l := range ls {
+			reclaimed[l.Key] = true
+		}
+		fresh = append(fresh, ls...)
+	}
+
+	a.mu.Lock()
+	for _, l := range fresh {
+		a.cache[l.Key] = l
+		s := a.seen[l.Key]
+		if s.since.IsZero() || s.counter != l.Counter || s.owner != l.Owner || s.cpOwner != l.CheckpointOwner {
+			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
+		}
+		a.seen[l.Key] = s
+	}
+	for w := range done {
+		if f, ok := a.fenced[w]; ok {
+			f.done = true
+			a.fenced[w] = f
+		}
+	}
+	leases := make([]Lease, 0, len(a.cache))
+	for _, l := range a.cache {
+		leases = append(leases, l)
+	}
+	slices.SortFunc(leases, func(x, y Lease) int { return strings.Compare(x.Key, y.Key) })
+	// Rebalancing runs only on rounds that scanned, when owners and rates are current:
+	// every n-th round while every round scans, else on every scan.
+	rebalance := scan && (a.round%a.every == 0 || a.scanEvery > a.interval())
+	// Expired leases (counters judged only on rounds that read them), leases given to a
+	// worker that never renewed them, and the leases of silent self-fencing workers.
+	expired := make(map[string]bool, len(leases))
+	for i := range leases {
+		l := &leases[i]
+		if l.Owner == "" {
+			continue
+		}
+		s := a.seen[l.Key]
+		switch {
+		case reclaimed[l.Key]:
+			expired[l.Key] = true
+		case !scan:
+		case now.Sub(s.since) >= a.failover:
+			expired[l.Key] = true
+		case s.await && now.Sub(s.awaitSince) >= a.confirm:
+			expired[l.Key] = true
+			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
+				a.log.Info("worker did not renew a lease it was given; presumed dead",
+					zap.String("worker", l.Owner), zap.String("lease", l.Key))
+			}
+			a.suspect[l.Owner] = now
 		}
 	}
 

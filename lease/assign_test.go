@@ -44,7 +44,7 @@ func (f *assignFixture) newAssigner(every int) {
 	f.t.Helper()
 	var err error
 	f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(10*time.Second),
-		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, every))
+		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, every), lease.WithLeaseScanInterval(time.Nanosecond))
 	if err != nil {
 		f.t.Fatal(err)
 	}

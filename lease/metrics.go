@@ -33,6 +33,19 @@ const (
 	// reports, so a leader can tell a silent Freshet worker within a few reports. Java
 	// rows have none; Java workers report every 30 s (JavaWorkerMetricsMaxAge).
 	AttrMetricsReportInterval = "freshetReportIntervalMillis"
+	// AttrMetricsSelfFence (N, milliseconds) is Freshet's own: the worker promises to
+	// process no lease once its last successful metrics write started this long ago
+	// (WithSelfFence). A leader that has seen such a row unchanged for that long, by its
+	// own clock, takes the worker's leases without waiting for their counters to expire.
+	// Java rows have none, and their leases expire by their counters only.
+	AttrMetricsSelfFence = "freshetSelfFenceMillis"
+	// AttrMetricsReported (N, epoch milliseconds) is Freshet's own: when the write
+	// started, so every write of a row changes it.
+	AttrMetricsReported = "freshetReportedMillis"
+	// AttrMetricsNewLeases (SS) is Freshet's own: keys of leases the worker just created
+	// (the children of a shard it ended), so the leader places them at its next round
+	// instead of at its next scan of the lease table.
+	AttrMetricsNewLeases = "freshetNewLeases"
 	// SupportCodeTableMigration is the support code of KCL 3.5 (the table migration),
 	// which Freshet implements.
 	SupportCodeTableMigration = 1
@@ -68,6 +81,14 @@ type WorkerMetrics struct {
 	SupportCodeUpdate time.Time
 	// ReportInterval is how often a Freshet worker reports; zero for Java workers.
 	ReportInterval time.Duration
+	// SelfFence is the self-fence time the worker keeps (AttrMetricsSelfFence); zero for
+	// workers that do not fence themselves (Java workers).
+	SelfFence time.Duration
+	// Reported is when the write of the row started, to the millisecond
+	// (AttrMetricsReported); zero for Java workers.
+	Reported time.Time
+	// NewLeases lists the keys of leases the worker announced (AttrMetricsNewLeases).
+	NewLeases []string
 }
 
 // MaxAge returns how old the row may be before its worker is treated as gone: three
@@ -147,6 +168,15 @@ func marshalWorkerMetrics(m *WorkerMetrics, keyAttr string) map[string]types.Att
 	if m.ReportInterval > 0 {
 		item[AttrMetricsReportInterval] = num(m.ReportInterval.Milliseconds())
 	}
+	if m.SelfFence > 0 {
+		item[AttrMetricsSelfFence] = num(m.SelfFence.Milliseconds())
+	}
+	if !m.Reported.IsZero() {
+		item[AttrMetricsReported] = num(m.Reported.UnixMilli())
+	}
+	if len(m.NewLeases) > 0 {
+		item[AttrMetricsNewLeases] = &types.AttributeValueMemberSS{Value: append([]string(nil), m.NewLeases...)}
+	}
 	return item
 }
 
@@ -169,6 +199,8 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 		{AttrMetricsSupportCode, func(v int64) { m.SupportCode = v }},
 		{AttrMetricsSupportCodeUpdate, func(v int64) { m.SupportCodeUpdate = time.Unix(v, 0).UTC() }},
 		{AttrMetricsReportInterval, func(v int64) { m.ReportInterval = time.Duration(v) * time.Millisecond }},
+		{AttrMetricsSelfFence, func(v int64) { m.SelfFence = time.Duration(v) * time.Millisecond }},
+		{AttrMetricsReported, func(v int64) { m.Reported = time.UnixMilli(v).UTC() }},
 	} {
 		if n, ok := item[a.name].(*types.AttributeValueMemberN); ok {
 			v, err := strconv.ParseInt(n.Value, 10, 64)
@@ -177,6 +209,9 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 			}
 			a.set(v)
 		}
+	}
+	if ss, ok := item[AttrMetricsNewLeases].(*types.AttributeValueMemberSS); ok {
+		m.NewLeases = append([]string(nil), ss.Value...)
 	}
 	if sts, ok := item[AttrMetricsStats].(*types.AttributeValueMemberM); ok {
 		for name, v := range sts.Value {
@@ -233,8 +268,13 @@ func (s *Store) PutWorkerMetrics(ctx context.Context, m WorkerMetrics) error {
 // ListWorkerMetrics returns every worker's metrics, sorted by worker ID. In the
 // single-table layout only WORKER_METRIC_STATS rows are read.
 func (s *Store) ListWorkerMetrics(ctx context.Context) ([]WorkerMetrics, error) {
+	return s.listWorkerMetrics(ctx, true)
+}
+
+// listWorkerMetrics scans the worker metrics, consistently or not (half the read units).
+func (s *Store) listWorkerMetrics(ctx context.Context, consistent bool) ([]WorkerMetrics, error) {
 	table, keyAttr := s.tables.metricsTable()
-	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
+	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(consistent)}
 	var out []WorkerMetrics
 	for {
 		page, err := s.db.Scan(ctx, in)
@@ -258,6 +298,51 @@ func (s *Store) ListWorkerMetrics(ctx context.Context) ([]WorkerMetrics, error) 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].WorkerID < out[j].WorkerID })
 	return out, nil
+}
+
+// GetWorkerMetrics returns worker's metrics row (a consistent read); ErrNotFound when it
+// has none.
+func (s *Store) GetWorkerMetrics(ctx context.Context, worker string) (WorkerMetrics, error) {
+	table, keyAttr := s.tables.metricsTable()
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{keyAttr: str(worker)}, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return WorkerMetrics{}, &Error{Op: "get-worker-metrics", Table: table, Key: worker, Err: err}
+	}
+	if len(out.Item) == 0 || s.tables.SingleTable && stringAttr(out.Item, AttrEntityType) != EntityWorkerMetricStats {
+		return WorkerMetrics{}, &Error{Op: "get-worker-metrics", Table: table, Key: worker, Err: ErrNotFound}
+	}
+	m, err := unmarshalWorkerMetrics(out.Item, keyAttr)
+	if err != nil {
+		return WorkerMetrics{}, &Error{Op: "get-worker-metrics", Table: table, Key: worker, Err: err}
+	}
+	return m, nil
+}
+
+// AnnounceLeases adds keys to the new leases of worker's metrics row (one conditional
+// write of an existing row; its report time is left as it is), so the leader places
+// those leases at its next round. The announcement lasts until the worker's next report
+// replaces the row; the leader's periodic scan of the lease table finds leases whose
+// announcement it missed.
+func (s *Store) AnnounceLeases(ctx context.Context, worker string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	table, keyAttr := s.tables.metricsTable()
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+		Key:                       map[string]types.AttributeValue{keyAttr: str(worker)},
+		UpdateExpression:          aws.String("ADD #n :n"),
+		ConditionExpression:       aws.String("attribute_exists(#k)"),
+		ExpressionAttributeNames:  map[string]string{"#n": AttrMetricsNewLeases, "#k": keyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberSS{Value: append([]string(nil), keys...)}},
+	})
+	switch {
+	case err == nil:
+		return nil
+	case isConditionFailed(err):
+		return &Error{Op: "announce-leases", Table: table, Key: worker, Err: ErrNotFound}
+	}
+	return &Error{Op: "announce-leases", Table: table, Key: worker, Err: err}
 }
 
 // DeleteWorkerMetrics removes a worker's metrics row.
@@ -405,9 +490,15 @@ type Reporter struct {
 	sample   time.Duration
 	interval time.Duration
 
+	fence time.Duration
+
 	mu      sync.Mutex
 	window  []float64 // samples of the current report interval
 	history []float64 // last maxMetricValues reported values
+	// liveFrom and liveUntil bound the self-fence's window (WithSelfFence): liveFrom is
+	// when the first successful write after the last gap returned, liveUntil the start of
+	// the last successful write plus the fence less its margin.
+	liveFrom, liveUntil time.Time
 }
 
 // ReporterOption configures a Reporter.
@@ -426,6 +517,23 @@ func WithReportIntervals(sample, report time.Duration) ReporterOption {
 			return fmt.Errorf("%w: sample %v, report %v", ErrInvalidOption, sample, report)
 		}
 		r.sample, r.interval = sample, report
+		return nil
+	}
+}
+
+// WithSelfFence makes the worker fence itself: its row carries d (AttrMetricsSelfFence),
+// and Permits refuses to let it process any lease once its last successful write started
+// d ago (less a margin of a fiftieth of d for timers and clock rates), or on a renewal
+// sent before the first successful write after such a gap returned. A leader that has
+// seen the row unchanged for d takes the worker's leases at once. The worker using this
+// Reporter must gate every delivery of records on Permits (consumer.Worker does); d is
+// its failover time. Zero, the default, writes no fence and permits everything.
+func WithSelfFence(d time.Duration) ReporterOption {
+	return func(r *Reporter) error {
+		if d < 0 {
+			return fmt.Errorf("%w: self-fence %v", ErrInvalidOption, d)
+		}
+		r.fence = d
 		return nil
 	}
 }
@@ -477,11 +585,12 @@ func (r *Reporter) SampleCPU() {
 
 // Report writes the worker's metrics row: the average of the window's CPU samples
 // appended to the last values (-1 when the window has none), the update time, KCL 3.5's
-// support code (sup, slu) and the report interval.
+// support code (sup, slu), the report interval, the self-fence and the start of the
+// write. A successful write extends the self-fence's window from its start.
 func (r *Reporter) Report(ctx context.Context) error {
 	now := r.clock.Now()
 	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: now, Stats: map[string][]float64{}, OperatingRange: map[string][]int64{},
-		SupportCode: SupportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval}
+		SupportCode: SupportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval, SelfFence: r.fence, Reported: now}
 	if r.cpu != nil {
 		r.mu.Lock()
 		v := -1.0
@@ -501,7 +610,47 @@ func (r *Reporter) Report(ctx context.Context) error {
 		m.OperatingRange[MetricCPU] = []int64{100}
 		r.mu.Unlock()
 	}
-	return r.store.PutWorkerMetrics(ctx, m)
+	if err := r.store.PutWorkerMetrics(ctx, m); err != nil {
+		return err
+	}
+	done := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !done.Before(r.liveUntil) {
+		// A gap: the leader may have judged the worker dead on the previous row at any
+		// time until this write landed, and may take its leases after it on counters
+		// read before it. Only renewals sent from now on prove a lease still held.
+		r.liveFrom = done
+	}
+	r.liveUntil = now.Add(r.fence - r.fence/50)
+	return nil
+}
+
+// Permits reports whether the worker may process a lease whose last successful renewal
+// was sent at renewed: always without a self-fence; with one, only while the last
+// successful write started less than the fence (less its margin) ago, and only if
+// renewed is no earlier than the return of the first successful write after the last
+// gap. See docs/lease-cost.md for why this makes the leader's fast takeover safe.
+func (r *Reporter) Permits(renewed time.Time) bool {
+	if r.fence == 0 {
+		return true
+	}
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Before(r.liveUntil) && !renewed.Before(r.liveFrom)
+}
+
+// Live reports whether the self-fence's window is open (always without a self-fence): a
+// worker whose window is closed renews and discovers nothing, and processes nothing.
+func (r *Reporter) Live() bool {
+	if r.fence == 0 {
+		return true
+	}
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Before(r.liveUntil)
 }
 
 // Run samples and reports until ctx ends. Errors are logged and retried at the next

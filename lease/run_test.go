@@ -407,7 +407,7 @@ func TestFleetRunLoops(t *testing.T) {
 	// The leader's assigner: metrics older than three reports mean a dead worker.
 	as, _ := workerStore(t, db, tables)
 	a, err := lease.NewAssigner(as, lease.WithAssignerClock(h.clock("assigner")), lease.WithAssignerFailoverTime(failover),
-		lease.WithWorkerMetricsMaxAge(3*report+time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, 1000))
+		lease.WithWorkerMetricsMaxAge(3*report+time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, 1000), lease.WithLeaseScanInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func Fleet(t *testing.T, db lease.DynamoDBAPI) {
 	if created, err := lease.CreateLeases(ctx, s, sh, checkpoint.TrimHorizon); err != nil || len(created) != shards {
 		t.Fatalf("CreateLeases = %d, %v", len(created), err)
 	}
-	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerPlan(lease.PlanConfig{}, 1))
+	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerPlan(lease.PlanConfig{}, 1), lease.WithLeaseScanInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func StaleWorkerMetrics(t *testing.T, db lease.DynamoDBAPI, single bool) {
 		"entityType": &types.AttributeValueMemberS{Value: "WORKER_METRIC_STATS"},
 		"sts":        &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
 	})
-	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithStaleWorkerMetricsCleanup(time.Hour))
+	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithStaleWorkerMetricsCleanup(time.Hour), lease.WithLeaseScanInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +623,7 @@ func HandoffAsJava(t *testing.T, db lease.DynamoDBAPI) {
 			t.Fatalf("the new owner took a lease its old owner is still handing over, %v after the old owner died", time.Duration(i+1)*failover/3)
 		}
 	}
-	asg, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerFailoverTime(failover))
+	asg, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerFailoverTime(failover), lease.WithLeaseScanInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}
