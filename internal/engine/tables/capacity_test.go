@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/freshet/freshet/internal/engine/tables"
 )
@@ -45,5 +46,39 @@ func TestConsumedCapacityAccounting(t *testing.T) {
 	want.ReadUnits = 3.5
 	if got := e.Tables.Consumed()["cap"]; got != want {
 		t.Fatalf("after a scan: %+v, want %+v", got, want)
+	}
+}
+
+// TestIndexQueryCostsProjectedSize checks that a query of a keys-only global secondary
+// index costs the size of the index entries (keys), not of the whole items, as in
+// DynamoDB: ten items of 1.5 KB cost half a unit through the index, two through the table.
+func TestIndexQueryCostsProjectedSize(t *testing.T) {
+	e, c := startDB(t)
+	ctx := ctxT(t)
+	createTable(t, c, "capidx", "", types.GlobalSecondaryIndex{IndexName: aws.String("byOwner"),
+		KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("o"), KeyType: types.KeyTypeHash}},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}})
+	big := strings.Repeat("x", 1500)
+	for i := 0; i < 10; i++ {
+		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("capidx"),
+			Item: item{"pk": s(strings.Repeat("k", i+1)), "o": s("w1"), "v": s(big)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.Tables.Consumed()["capidx"].ReadUnits
+	out, err := c.Query(ctx, &dynamodb.QueryInput{TableName: aws.String("capidx"), IndexName: aws.String("byOwner"),
+		KeyConditionExpression: aws.String("o = :o"), ExpressionAttributeValues: item{":o": s("w1")}})
+	if err != nil || len(out.Items) != 10 {
+		t.Fatalf("query: %v, %d items", err, len(out.Items))
+	}
+	if got := e.Tables.Consumed()["capidx"].ReadUnits - before; got != 0.5 {
+		t.Fatalf("keys-only index query of 10 items: %v read units, want 0.5", got)
+	}
+	before += 0.5
+	if _, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("capidx")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Tables.Consumed()["capidx"].ReadUnits - before; got != 2 {
+		t.Fatalf("eventually consistent scan of 15 KB: %v read units, want 2", got)
 	}
 }

@@ -319,10 +319,11 @@ func (rp *readPlan) page(candidates []Item, after func(it Item) bool) queryOutpu
 		}
 		it := candidates[i]
 		out.ScannedCount++
-		sz := itemSize(it)
-		bytes += sz
 		last = it
 		it = rp.projectIndex(it)
+		// An index read costs what the index holds of each item (its projected
+		// attributes), a table read the whole item, as in DynamoDB.
+		bytes += itemSize(it)
 		if rp.filter != nil && !rp.filter.eval(it) {
 			continue
 		}
