@@ -97,6 +97,9 @@ type Result struct {
 	// Steady-state DynamoDB consumption (engine accounting, all three tables).
 	DDBReadUnitsPerS  float64 `json:"ddb_read_units_per_s"`
 	DDBWriteUnitsPerS float64 `json:"ddb_write_units_per_s"`
+	// DDBReadUnitsPerSByTable splits the read units among the lease, coordinator-state
+	// and worker-metrics tables ("lease", "state", "metrics").
+	DDBReadUnitsPerSByTable map[string]float64 `json:"ddb_read_units_per_s_by_table"`
 	RecordsDelivered  int64   `json:"records_delivered"`
 	PeakRSSMB         float64 `json:"peak_rss_mb"`
 	WallS             float64 `json:"wall_s"`
@@ -384,12 +387,16 @@ func (r *run) phases(ctx context.Context) error {
 
 	// Steady state: DynamoDB consumption, once the last moves' leases are taken up.
 	sleep(ctx, cfg.FailoverTime/2)
-	r0, w0 := r.consumed()
+	r0, w0, by0 := r.consumed()
 	s0 := time.Now()
 	sleep(ctx, cfg.Steady)
-	r1, w1 := r.consumed()
+	r1, w1, by1 := r.consumed()
 	secs := time.Since(s0).Seconds()
 	r.res.DDBReadUnitsPerS, r.res.DDBWriteUnitsPerS = (r1-r0)/secs, (w1-w0)/secs
+	r.res.DDBReadUnitsPerSByTable = map[string]float64{}
+	for k, v := range by1 {
+		r.res.DDBReadUnitsPerSByTable[k] = (v - by0[k]) / secs
+	}
 	cfg.Progress(fmt.Sprintf("steady: %.1f read units/s, %.1f write units/s", r.res.DDBReadUnitsPerS, r.res.DDBWriteUnitsPerS))
 
 	// 10% join, one more is killed as soon as it holds a lease (right after being
@@ -696,15 +703,18 @@ func (r *run) produce(ctx context.Context) {
 	}
 }
 
-// consumed returns the read and write units the fleet's tables consumed so far.
-func (r *run) consumed() (read, write float64) {
+// consumed returns the read and write units the fleet's tables consumed so far, and the
+// read units by table.
+func (r *run) consumed() (read, write float64, reads map[string]float64) {
 	tables := lease.DefaultTables(app)
 	c := r.e.Tables.Consumed()
-	for _, name := range []string{tables.Lease, tables.CoordinatorState, tables.WorkerMetrics} {
+	reads = map[string]float64{}
+	for short, name := range map[string]string{"lease": tables.Lease, "state": tables.CoordinatorState, "metrics": tables.WorkerMetrics} {
 		read += c[name].ReadUnits
 		write += c[name].WriteUnits
+		reads[short] = c[name].ReadUnits
 	}
-	return read, write
+	return read, write, reads
 }
 
 // stopAll shuts the live workers down gracefully and waits for every worker.
