@@ -97,9 +97,9 @@ type Result struct {
 	// Steady-state DynamoDB consumption (engine accounting, all three tables).
 	DDBReadUnitsPerS  float64 `json:"ddb_read_units_per_s"`
 	DDBWriteUnitsPerS float64 `json:"ddb_write_units_per_s"`
-	// DDBReadUnitsPerSByTable splits the read units among the lease, coordinator-state
-	// and worker-metrics tables ("lease", "state", "metrics").
-	DDBReadUnitsPerSByTable map[string]float64 `json:"ddb_read_units_per_s_by_table"`
+	// DDBReadUnitsPerSByOp splits the read units by operation (GetItem, Query, Scan,
+	// BatchGetItem).
+	DDBReadUnitsPerSByOp map[string]float64 `json:"ddb_read_units_per_s_by_op"`
 	RecordsDelivered  int64   `json:"records_delivered"`
 	PeakRSSMB         float64 `json:"peak_rss_mb"`
 	WallS             float64 `json:"wall_s"`
@@ -393,9 +393,9 @@ func (r *run) phases(ctx context.Context) error {
 	r1, w1, by1 := r.consumed()
 	secs := time.Since(s0).Seconds()
 	r.res.DDBReadUnitsPerS, r.res.DDBWriteUnitsPerS = (r1-r0)/secs, (w1-w0)/secs
-	r.res.DDBReadUnitsPerSByTable = map[string]float64{}
-	for k, v := range by1 {
-		r.res.DDBReadUnitsPerSByTable[k] = (v - by0[k]) / secs
+	r.res.DDBReadUnitsPerSByOp = map[string]float64{}
+	for op, v := range by1 {
+		r.res.DDBReadUnitsPerSByOp[op] = (v - by0[op]) / secs
 	}
 	cfg.Progress(fmt.Sprintf("steady: %.1f read units/s, %.1f write units/s", r.res.DDBReadUnitsPerS, r.res.DDBWriteUnitsPerS))
 
@@ -704,17 +704,20 @@ func (r *run) produce(ctx context.Context) {
 }
 
 // consumed returns the read and write units the fleet's tables consumed so far, and the
-// read units by table.
-func (r *run) consumed() (read, write float64, reads map[string]float64) {
+// read units by operation.
+func (r *run) consumed() (read, write float64, byOp map[string]float64) {
 	tables := lease.DefaultTables(app)
 	c := r.e.Tables.Consumed()
-	reads = map[string]float64{}
-	for short, name := range map[string]string{"lease": tables.Lease, "state": tables.CoordinatorState, "metrics": tables.WorkerMetrics} {
+	ops := r.e.Tables.ReadsByOperation()
+	byOp = map[string]float64{}
+	for _, name := range []string{tables.Lease, tables.CoordinatorState, tables.WorkerMetrics} {
 		read += c[name].ReadUnits
 		write += c[name].WriteUnits
-		reads[short] = c[name].ReadUnits
+		for op, v := range ops[name] {
+			byOp[op] += v
+		}
 	}
-	return read, write, reads
+	return read, write, byOp
 }
 
 // stopAll shuts the live workers down gracefully and waits for every worker.

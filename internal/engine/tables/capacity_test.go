@@ -1,6 +1,7 @@
 package tables_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -80,5 +81,8 @@ func TestIndexQueryCostsProjectedSize(t *testing.T) {
 	}
 	if got := e.Tables.Consumed()["capidx"].ReadUnits - before; got != 2 {
 		t.Fatalf("eventually consistent scan of 15 KB: %v read units, want 2", got)
+	}
+	if got, want := e.Tables.ReadsByOperation()["capidx"], map[string]float64{"GetItem": 0, "Query": 0.5, "Scan": 2, "BatchGetItem": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("reads by operation %v, want %v", got, want)
 	}
 }

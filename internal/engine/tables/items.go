@@ -255,7 +255,9 @@ func (s *Service) getItemOp(body []byte) (any, error) {
 	if proj != nil {
 		it = project(it, proj)
 	}
-	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t, readUnits(it, in.ConsistentRead), false)}, nil
+	units := readUnits(it, in.ConsistentRead)
+	t.readBy[readGetItem].Add(uint64(units*1000 + 0.5))
+	return getItemOutput{Item: it, ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, t, units, false)}, nil
 }
 
 type writeOutput struct {

@@ -137,6 +137,7 @@ type readPlan struct {
 	rcu      string
 	consist  bool
 	keyNames []string
+	op       readOp
 }
 
 func (s *Service) prepareRead(in *queryInput, isQuery bool) (*readPlan, *exprParser, error) {
@@ -152,7 +153,10 @@ func (s *Service) prepareRead(in *queryInput, isQuery bool) (*readPlan, *exprPar
 	if err != nil {
 		return nil, nil, err
 	}
-	rp := &readPlan{limit: -1, start: in.ExclusiveStartKey, rcu: in.ReturnConsumedCapacity, consist: in.ConsistentRead}
+	rp := &readPlan{limit: -1, start: in.ExclusiveStartKey, rcu: in.ReturnConsumedCapacity, consist: in.ConsistentRead, op: readScan}
+	if isQuery {
+		rp.op = readQuery
+	}
 	if in.Limit != nil {
 		if *in.Limit < 1 {
 			return nil, nil, validationf("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", *in.Limit)
@@ -355,6 +359,7 @@ func (rp *readPlan) page(candidates []Item, after func(it Item) bool) queryOutpu
 	if out.Items == nil && !rp.count {
 		out.Items = []Item{}
 	}
+	rp.t.readBy[rp.op].Add(uint64(units*1000 + 0.5))
 	out.ConsumedCapacity = consumedCapacity(rp.rcu, rp.t, units, false)
 	return out
 }
@@ -570,6 +575,7 @@ func (s *Service) batchGetItem(body []byte) (any, error) {
 			got = append(got, it)
 		}
 		responses[p.t.name] = got
+		p.t.readBy[readBatchGetItem].Add(uint64(units*1000 + 0.5))
 		if c := consumedCapacity(in.ReturnConsumedCapacity, p.t, units, false); c != nil {
 			caps = append(caps, c)
 		}

@@ -317,6 +317,36 @@ func (s *Service) Consumed() map[string]Capacity {
 	return out
 }
 
+// readOp is an operation read units are counted by.
+type readOp int
+
+const (
+	readGetItem readOp = iota
+	readQuery
+	readScan
+	readBatchGetItem
+	readOps
+)
+
+var readOpNames = [readOps]string{"GetItem", "Query", "Scan", "BatchGetItem"}
+
+// ReadsByOperation returns the read units each existing table consumed since it was
+// created, by operation (GetItem, Query, Scan, BatchGetItem); they sum to Consumed's
+// ReadUnits.
+func (s *Service) ReadsByOperation() map[string]map[string]float64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]map[string]float64, len(s.tables))
+	for name, t := range s.tables {
+		by := make(map[string]float64, readOps)
+		for op := range readOps {
+			by[readOpNames[op]] = float64(t.readBy[op].Load()) / 1000
+		}
+		out[name] = by
+	}
+	return out
+}
+
 // Items returns a snapshot of every item of table name in scan order, or false when the
 // table does not exist. Tests use it to inspect lease state without the SDK.
 func (s *Service) Items(name string) ([]Item, bool) {

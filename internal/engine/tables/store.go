@@ -48,6 +48,8 @@ type shard struct {
 type table struct {
 	// readMilli and writeMilli count the capacity units consumed, in thousandths.
 	readMilli, writeMilli atomic.Uint64
+	// readBy splits readMilli by operation.
+	readBy [readOps]atomic.Uint64
 
 	name      string
 	arn       string
