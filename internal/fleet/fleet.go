@@ -100,9 +100,9 @@ type Result struct {
 	// DDBReadUnitsPerSByOp splits the read units by operation (GetItem, Query, Scan,
 	// BatchGetItem).
 	DDBReadUnitsPerSByOp map[string]float64 `json:"ddb_read_units_per_s_by_op"`
-	RecordsDelivered  int64   `json:"records_delivered"`
-	PeakRSSMB         float64 `json:"peak_rss_mb"`
-	WallS             float64 `json:"wall_s"`
+	RecordsDelivered     int64              `json:"records_delivered"`
+	PeakRSSMB            float64            `json:"peak_rss_mb"`
+	WallS                float64            `json:"wall_s"`
 }
 
 const (
