@@ -81,6 +81,10 @@ type Result struct {
 	FailoverP99S    float64 `json:"failover_p99_s"`
 	FailoverMaxS    float64 `json:"failover_max_s"`
 	FailoverSamples int     `json:"failover_samples"`
+	// FailoverWorkersP99S is the p99 over the leases of the workers killed before the
+	// leader (the dead leader's leases wait for a new leader first: see
+	// LeaderLeasesFailoverS).
+	FailoverWorkersP99S float64 `json:"failover_p99_without_leader_s"`
 	// LeaderFailoverS is from killing the leader to another worker leading;
 	// LeaderLeasesFailoverS to the last of the dead leader's leases processed again.
 	LeaderFailoverS       float64 `json:"leader_failover_s"`
@@ -272,6 +276,9 @@ type run struct {
 	members []*member
 	res     Result
 	leaders atomic.Int32
+	// beforeLeader is how many failovers were measured before the leader was killed
+	// (guarded by tr.mu).
+	beforeLeader int
 }
 
 func (c *Config) defaults() error {
@@ -335,7 +342,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	r.tr.mu.Lock()
 	r.res.LeaseMoves, r.res.DoubleProcessing = r.tr.moves, r.tr.double
 	f := slices.Clone(r.tr.failovers)
+	nw := min(r.beforeLeader, len(f))
 	r.tr.mu.Unlock()
+	if fw := slices.Sorted(slices.Values(f[:nw])); len(fw) > 0 {
+		r.res.FailoverWorkersP99S = pct(fw, 0.99)
+	}
 	slices.Sort(f)
 	if len(f) > 0 {
 		r.res.FailoverP50S, r.res.FailoverP99S, r.res.FailoverMaxS = pct(f, 0.5), pct(f, 0.99), f[len(f)-1].Seconds()
@@ -468,6 +479,9 @@ func (r *run) phases(ctx context.Context) error {
 	if leader == nil {
 		return errors.New("fleet: no leader")
 	}
+	r.tr.mu.Lock()
+	r.beforeLeader = len(r.tr.failovers)
+	r.tr.mu.Unlock()
 	tLead := time.Now()
 	theirs := r.kill(leader)
 	next, err := r.until(ctx, "leader failover", func() bool {
