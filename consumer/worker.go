@@ -70,7 +70,10 @@ type renewal struct {
 // coordinator-state table, is the leader; it creates leases for new shards and assigns
 // leases to workers (unassigned and expired ones outright, and for rebalancing by
 // graceful handoff); every worker renews the leases it holds, discovers the leases
-// assigned to it, and runs a shard consumer for each.
+// assigned to it, and runs a shard consumer for each. A worker fences itself: it
+// processes nothing once its last successful worker-metrics write started a failover
+// time ago, which lets the leader take a silent worker's leases from its row alone
+// (lease.WithSelfFence).
 type Worker struct {
 	cfg config
 	kin KinesisAPI

@@ -15,16 +15,24 @@ import (
 )
 
 // Assigner is the leader's assignment loop, the one place where leases are balanced. Each
-// round (RunOnce) it scans the lease table and the worker-metrics table, computes a Plan
-// and applies the moves these rules allow:
+// round (RunOnce) it reads the worker-metrics table, and every lease scan interval the
+// lease table, computes a Plan over the leases as it last read them and applies the
+// moves these rules allow:
 //
-//   - Only the leader runs rounds, so only the leader scans the lease table, at the
-//     assignment interval whatever the number of workers. Followers learn their leases
-//     from the owner index (Coordinator.Discover) and renew only what they hold.
+//   - Only the leader runs rounds, so only the leader scans the lease table, every lease
+//     scan interval (WithLeaseScanInterval, twice the failover time) whatever the number
+//     of workers. Followers learn their leases from the owner index
+//     (Coordinator.Discover) and renew only what they hold.
 //   - Expiry is judged on the leader's own clock: a lease is expired when its counter has
-//     not changed for the failover time since this Assigner first saw that counter. A new
-//     leader therefore waits a failover time before it takes any lease over; no other
-//     worker's clock is trusted.
+//     not changed for the failover time since this Assigner first saw that counter
+//     (judged on the rounds that scan). A new leader therefore waits a failover time
+//     before it takes any lease over; no other worker's clock is trusted.
+//   - A self-fencing worker's row (WithSelfFence) that has not changed for its fence time
+//     since this Assigner first saw it proves the worker stopped processing: the leader
+//     reads that worker's leases, reads the row again, consistently, and takes them at
+//     once, conditional on the counters it read (docs/lease-cost.md, "Self-fencing").
+//   - Leases a worker announces in its row (Store.AnnounceLeases: the children of a shard
+//     it ended) are read and placed at the next round.
 //   - For its first liveness window of rounds a new leader only observes: it places no
 //     lease before it had the time to see every live worker show life, so its first plan
 //     spreads the leases over the whole fleet rather than over the first workers seen.
@@ -47,8 +55,9 @@ import (
 //     release that never comes. Such a lease waits for its expiry instead.
 //   - On an idle stream (mean lease throughput below 1 KB/s, with hysteresis) the plan
 //     balances lease counts: rates of a few bytes per second are noise, not load.
-//   - Rebalancing runs every few rounds and does not move a lease again within the
-//     failover time of its last move, so noisy rates cannot swing leases back and forth.
+//   - Rebalancing runs on the rounds that scan (every few rounds when each round scans)
+//     and does not move a lease again within the failover time of its last move, so
+//     noisy rates cannot swing leases back and forth.
 //   - Worker-metrics rows older than the stale cleanup age (or without an update time)
 //     are deleted, if unchanged since the leader read them, as Java KCL does.
 //

@@ -12,9 +12,13 @@
 // shard consumer of each held lease checkpoints through the Store, which implements
 // checkpoint.Store.
 //
-// Only the leader's Assigner scans the lease table; followers read the owner index. A
-// lease expires when its counter stays unchanged for the failover time on the leader's
-// own clock, and a worker counts as alive only while the leader sees it renew or report. Every conditional failure surfaces as a typed
+// Only the leader's Assigner scans the lease table, every WithLeaseScanInterval (twice
+// the failover time); its rounds in between read the worker-metrics rows. Followers read
+// the owner index. A lease expires when its counter stays unchanged for the failover time
+// on the leader's own clock; a self-fencing worker (WithSelfFence: it processes nothing
+// once its last successful metrics write started a failover time ago) loses its leases
+// as soon as the leader has seen its row stand still for that long. A worker counts as
+// alive only while the leader sees it renew or report. Every conditional failure surfaces as a typed
 // *Error wrapping a sentinel: ErrLeaseLost for the holder's writes (renew, checkpoint,
 // release), ErrConflict for writes based on an observation that is no longer current
 // (take, evict, handoff), ErrNotFound for missing leases.
