@@ -57,8 +57,7 @@ func TestOptionsValidate(t *testing.T) {
 	if err := SingleTableLayout("a").validate(); err != nil {
 		t.Error(err)
 	}
-	e := &LeaderElector{}
-	if err := WithLeaderLeaseDuration(time.Second, 2*time.Second)(e); err == nil {
+	if _, err := newOptions("NewLeaderElector", forLeader, []Option{WithLeaderLeaseDuration(time.Second, 2*time.Second)}); err == nil {
 		t.Error("heartbeat longer than the lease accepted")
 	}
 }

@@ -31,7 +31,7 @@ func TestLayoutDetectionAsJava35(t *testing.T) {
 		}
 		return err == nil
 	}
-	create := func(t *testing.T, tables lease.Tables, opts ...lease.StoreOption) *lease.Store {
+	create := func(t *testing.T, tables lease.Tables, opts ...lease.Option) *lease.Store {
 		t.Helper()
 		s, err := lease.NewStore(db, tables, append(opts, lease.WithTablePollInterval(10*time.Millisecond))...)
 		if err != nil {

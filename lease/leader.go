@@ -58,56 +58,17 @@ type LeaderElector struct {
 	tickStart time.Time
 }
 
-// LeaderOption configures a LeaderElector.
-type LeaderOption func(*LeaderElector) error
-
-// WithLeaderLeaseDuration sets how long a silent leader keeps the lock (2 minutes, as in
-// Java KCL, by default) and the heartbeat period (30 s by default), which must be shorter.
-func WithLeaderLeaseDuration(duration, heartbeat time.Duration) LeaderOption {
-	return func(e *LeaderElector) error {
-		if duration <= 0 || heartbeat <= 0 || heartbeat >= duration {
-			return fmt.Errorf("%w: leader lease %v with heartbeat %v", ErrInvalidOption, duration, heartbeat)
-		}
-		e.duration, e.heartbeat = duration, heartbeat
-		return nil
-	}
-}
-
-// WithLeaderClock sets the clock (clock.Real() by default).
-func WithLeaderClock(c clock.Clock) LeaderOption {
-	return func(e *LeaderElector) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		e.clock = c
-		return nil
-	}
-}
-
-// WithLeaderLogger sets the logger (no-op by default).
-func WithLeaderLogger(l *zap.Logger) LeaderOption {
-	return func(e *LeaderElector) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
-		}
-		e.log = l
-		return nil
-	}
-}
-
 // NewLeaderElector returns an elector for worker over store's coordinator state.
-func NewLeaderElector(store *Store, worker string, opts ...LeaderOption) (*LeaderElector, error) {
+func NewLeaderElector(store *Store, worker string, opts ...Option) (*LeaderElector, error) {
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: leader elector needs a store and a worker ID", ErrInvalidOption)
 	}
-	e := &LeaderElector{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(),
-		duration: defaultLeaderLease, heartbeat: defaultLeaderHeartbeats}
-	for _, o := range opts {
-		if err := o(e); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewLeaderElector", forLeader, opts)
+	if err != nil {
+		return nil, err
 	}
-	return e, nil
+	return &LeaderElector{store: store, worker: worker, clock: o.clock, log: o.log,
+		duration: o.leaderLease, heartbeat: o.heartbeat}, nil
 }
 
 // IsLeader reports whether this worker holds the lock: its last successful acquisition or

@@ -410,49 +410,17 @@ type Reporter struct {
 	history []float64 // last maxMetricValues reported values
 }
 
-// ReporterOption configures a Reporter.
-type ReporterOption func(*Reporter) error
-
-// WithCPUSampler sets the CPU sampler; nil reports no CPU.
-func WithCPUSampler(s *CPUSampler) ReporterOption {
-	return func(r *Reporter) error { r.cpu = s; return nil }
-}
-
-// WithReportIntervals sets how often CPU is sampled (1 s by default) and how often the
-// metrics row is written (30 s by default).
-func WithReportIntervals(sample, report time.Duration) ReporterOption {
-	return func(r *Reporter) error {
-		if sample <= 0 || report < sample {
-			return fmt.Errorf("%w: sample %v, report %v", ErrInvalidOption, sample, report)
-		}
-		r.sample, r.interval = sample, report
-		return nil
-	}
-}
-
-// WithReporterClock sets the clock (clock.Real() by default).
-func WithReporterClock(c clock.Clock) ReporterOption {
-	return func(r *Reporter) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		r.clock = c
-		return nil
-	}
-}
-
 // NewReporter returns a metrics reporter for worker.
-func NewReporter(store *Store, worker string, opts ...ReporterOption) (*Reporter, error) {
+func NewReporter(store *Store, worker string, opts ...Option) (*Reporter, error) {
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: reporter needs a store and a worker ID", ErrInvalidOption)
 	}
-	r := &Reporter{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(), sample: time.Second, interval: 30 * time.Second}
-	for _, o := range opts {
-		if err := o(r); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewReporter", forReporter, opts)
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &Reporter{store: store, worker: worker, clock: o.clock, log: o.log, cpu: o.cpu,
+		sample: o.sample, interval: o.report}, nil
 }
 
 // SampleCPU takes one CPU sample into the current window.

@@ -97,69 +97,19 @@ type Store struct {
 	detect bool
 }
 
-// StoreOption configures a Store.
-type StoreOption func(*Store) error
-
-// WithStoreClock sets the clock used while waiting for tables (clock.Real() by default).
-func WithStoreClock(c clock.Clock) StoreOption {
-	return func(s *Store) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		s.clock = c
-		return nil
-	}
-}
-
-// WithStoreLogger sets the logger (a no-op logger by default).
-func WithStoreLogger(l *zap.Logger) StoreOption {
-	return func(s *Store) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
-		}
-		s.log = l
-		return nil
-	}
-}
-
-// WithTablePollInterval sets how often CreateTables polls a table's status (1 s by
-// default).
-func WithTablePollInterval(d time.Duration) StoreOption {
-	return func(s *Store) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: table poll interval %v", ErrInvalidOption, d)
-		}
-		s.poll = d
-		return nil
-	}
-}
-
-// WithLayoutDetection makes CreateTables find the application's layout first, as Java
-// KCL 3.5 does (DetectTables, for the application named by the lease table): an
-// application whose coordinator-state table does not exist, a new one included, uses the
-// single-table layout; one whose coordinator-state table exists uses the three tables the
-// store was given unless KCL 3.5 finished moving it into the lease table. The layout
-// chosen replaces the store's, so CreateTables must come before any other use of the
-// store.
-func WithLayoutDetection() StoreOption {
-	return func(s *Store) error { s.detect = true; return nil }
-}
-
 // NewStore returns a Store over db for the given tables.
-func NewStore(db DynamoDBAPI, tables Tables, opts ...StoreOption) (*Store, error) {
+func NewStore(db DynamoDBAPI, tables Tables, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidOption)
 	}
 	if err := tables.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, tables: tables, clock: clock.Real(), log: zap.NewNop(), poll: time.Second}
-	for _, o := range opts {
-		if err := o(s); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewStore", forStore, opts)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &Store{db: db, tables: tables, clock: o.clock, log: o.log, poll: o.poll, detect: o.detect}, nil
 }
 
 // Tables returns the store's table layout.
