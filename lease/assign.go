@@ -273,7 +273,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		reports[m.WorkerID] = m.ReportInterval
 		if m.ReportInterval == 0 {
-			reports[m.WorkerID] = JavaReportInterval
+			reports[m.WorkerID] = javaReportInterval
 		}
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(m.LastUpdate) {
 			a.life[m.WorkerID] = now
@@ -337,7 +337,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		cpu := -1.0
 		if m := rowOf[w]; m != nil {
-			if !m.Valid() || now.Sub(m.LastUpdate) > m.MaxAge(a.metricsMaxAge) {
+			if !m.Valid() || now.Sub(m.LastUpdate) > m.maxAge(a.metricsMaxAge) {
 				return
 			}
 			if c, ok := m.CPU(); ok {

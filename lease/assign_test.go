@@ -71,7 +71,7 @@ func (f *assignFixture) reportJava(w string) {
 	f.t.Helper()
 	now := f.clk.Now()
 	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: now,
-		SupportCode: lease.SupportCodeTableMigration, SupportCodeUpdate: now}); err != nil {
+		SupportCode: 1, SupportCodeUpdate: now}); err != nil {
 		f.t.Fatal(err)
 	}
 }

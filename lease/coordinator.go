@@ -221,7 +221,7 @@ func (c *Coordinator) writeHeld(ctx context.Context, op string, h *heldLease, wr
 func (c *Coordinator) drop(key string) {
 	delete(c.held, key)
 	if c.meter != nil {
-		c.meter.Forget(key)
+		c.meter.forget(key)
 	}
 	c.log.Info("lease lost", zap.String("lease", key))
 }
@@ -258,7 +258,7 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 			return nil
 		}
 		if c.meter != nil {
-			l.ThroughputKBps = c.meter.Sample(l.Key)
+			l.ThroughputKBps = c.meter.sample(l.Key)
 		}
 		nl, err := c.store.Renew(ctx, l)
 		c.mu.Lock()
@@ -394,7 +394,7 @@ func (c *Coordinator) take(ctx context.Context, key string, errp *error) bool {
 	c.set(h, l)
 	c.held[key] = h
 	if c.meter != nil {
-		c.meter.Seed(key, l.ThroughputKBps)
+		c.meter.seed(key, l.ThroughputKBps)
 	}
 	return true
 }
@@ -407,7 +407,7 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	delete(c.held, key)
 	c.mu.Unlock()
 	if c.meter != nil {
-		c.meter.Forget(key)
+		c.meter.forget(key)
 	}
 	if !ok {
 		return &Error{Op: "release", Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}

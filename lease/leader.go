@@ -178,7 +178,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		AttrLockOwnerName:     str(e.worker),
 		AttrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
 		AttrLockRecordVersion: str(next),
-		AttrEntityType:        str(EntityLeader),
+		attrEntityType:        str(entityLeader),
 	}
 	for k, v := range key {
 		item[k] = v

@@ -241,7 +241,7 @@ func WithLiveness(live, confirm time.Duration) Option {
 // Java KCL worker's) may be before the Assigner considers the worker gone;
 // JavaWorkerMetricsMaxAge (twice Java's 30 s report interval, what Java's leader waits) by
 // default. A Freshet worker's row carries its report interval and is stale after three of
-// them (WorkerMetrics.MaxAge). NewAssigner only.
+// them. NewAssigner only.
 func WithWorkerMetricsMaxAge(d time.Duration) Option {
 	return Option{"WithWorkerMetricsMaxAge", forAssigner, func(o *options) error {
 		if d <= 0 {

@@ -435,9 +435,9 @@ func TestFleetRunLoops(t *testing.T) {
 	if cpu, ok := metrics[0].CPU(); !ok || cpu != 50 {
 		t.Fatalf("reported CPU %v, %v; want 50", cpu, ok)
 	}
-	if m := metrics[0]; m.SupportCode != lease.SupportCodeTableMigration || !m.SupportCodeUpdate.Equal(m.LastUpdate) || m.ReportInterval != report {
+	if m := metrics[0]; m.SupportCode != 1 || !m.SupportCodeUpdate.Equal(m.LastUpdate) || m.ReportInterval != report {
 		t.Fatalf("row has sup %d, slu %v, report interval %v; want %d, %v (lut), %v", m.SupportCode, m.SupportCodeUpdate, m.ReportInterval,
-			lease.SupportCodeTableMigration, m.LastUpdate, report)
+			1, m.LastUpdate, report)
 	}
 	if !metrics[0].LastUpdate.Equal(h.clk.Now()) {
 		t.Fatalf("metrics reported at %v, want every report interval (now %v)", metrics[0].LastUpdate, h.clk.Now())

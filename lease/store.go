@@ -34,7 +34,7 @@ type DynamoDBAPI interface {
 // three-table layout.
 const (
 	AttrCoordinatorStateKey = "key"
-	AttrWorkerID            = "wid"
+	attrWorkerID            = "wid"
 )
 
 // Tables names the application's tables and chooses the layout.
@@ -82,7 +82,7 @@ func (t Tables) metricsTable() (table, keyAttr string) {
 	if t.SingleTable {
 		return t.Lease, AttrLeaseKey
 	}
-	return t.WorkerMetrics, AttrWorkerID
+	return t.WorkerMetrics, attrWorkerID
 }
 
 // Store reads and writes leases, coordinator state and worker metrics. Every write that
@@ -135,10 +135,10 @@ func leaseKeyOf(key string) map[string]types.AttributeValue {
 
 // names maps every placeholder used in lease expressions to its attribute.
 var names = map[string]string{
-	"#k": AttrLeaseKey, "#o": AttrLeaseOwner, "#c": AttrLeaseCounter, "#sw": AttrOwnerSwitches,
-	"#cp": AttrCheckpoint, "#cps": AttrCheckpointSubSequence, "#cpt": AttrCheckpointTimestamp,
-	"#pc": AttrPendingCheckpoint, "#pcs": AttrPendingCheckpointSubSeq, "#pst": AttrPendingCheckpointState,
-	"#ch": AttrChildShardIDs, "#t": AttrThroughputKBps, "#co": AttrCheckpointOwner,
+	"#k": AttrLeaseKey, "#o": attrLeaseOwner, "#c": attrLeaseCounter, "#sw": attrOwnerSwitches,
+	"#cp": attrCheckpoint, "#cps": attrCheckpointSubSequence, "#cpt": attrCheckpointTimestamp,
+	"#pc": attrPendingCheckpoint, "#pcs": attrPendingCheckpointSubSeq, "#pst": attrPendingCheckpointState,
+	"#ch": attrChildShardIDs, "#t": attrThroughputKBps, "#co": attrCheckpointOwner,
 }
 
 // namesCache holds the names of each (update, condition) pair of expressions used. The
@@ -221,7 +221,7 @@ func (s *Store) update(ctx context.Context, key, update, cond string, values map
 }
 
 func (s *Store) leaseFrom(op, key string, item map[string]types.AttributeValue) (Lease, error) {
-	l, err := UnmarshalItem(item)
+	l, err := unmarshalItem(item)
 	if err != nil {
 		return Lease{}, s.fail(op, key, err)
 	}
@@ -236,7 +236,7 @@ func (s *Store) Get(ctx context.Context, key string) (Lease, error) {
 	if err != nil {
 		return Lease{}, s.fail("get", key, err)
 	}
-	if len(out.Item) == 0 || !IsLeaseItem(out.Item) {
+	if len(out.Item) == 0 || !isLeaseItem(out.Item) {
 		return Lease{}, s.fail("get", key, ErrNotFound)
 	}
 	return s.leaseFrom("get", key, out.Item)
@@ -258,10 +258,10 @@ func (s *Store) list(ctx context.Context, consistent bool) ([]Lease, error) {
 			return nil, s.fail("list", "", err)
 		}
 		for _, item := range page.Items {
-			if !IsLeaseItem(item) {
+			if !isLeaseItem(item) {
 				continue
 			}
-			l, err := UnmarshalItem(item)
+			l, err := unmarshalItem(item)
 			if err != nil {
 				return nil, s.fail("list", "", err)
 			}
@@ -280,9 +280,9 @@ func (s *Store) ListKeysOwnedBy(ctx context.Context, owner string) ([]string, er
 	var keys []string
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Lease),
-		IndexName:                 aws.String(IndexLeaseOwnerToLeaseKey),
+		IndexName:                 aws.String(indexLeaseOwnerToLeaseKey),
 		KeyConditionExpression:    aws.String("#o = :o"),
-		ExpressionAttributeNames:  map[string]string{"#o": AttrLeaseOwner},
+		ExpressionAttributeNames:  map[string]string{"#o": attrLeaseOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner)},
 	}
 	for {
@@ -310,7 +310,7 @@ func (s *Store) CreateIfAbsent(ctx context.Context, l Lease) (bool, error) {
 	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.tables.Lease),
-		Item:                     MarshalItem(&l),
+		Item:                     marshalItem(&l),
 		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
 		ExpressionAttributeNames: map[string]string{"#k": AttrLeaseKey},
 	})
@@ -490,7 +490,7 @@ func (s *Store) deleteShardEnded(ctx context.Context, key string) error {
 		TableName:                 aws.String(s.tables.Lease),
 		Key:                       leaseKeyOf(key),
 		ConditionExpression:       aws.String("#cp = :end"),
-		ExpressionAttributeNames:  map[string]string{"#cp": AttrCheckpoint},
+		ExpressionAttributeNames:  map[string]string{"#cp": attrCheckpoint},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":end": str(checkpoint.SentinelShardEnd)},
 	})
 	if err != nil {

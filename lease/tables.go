@@ -71,7 +71,7 @@ func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error 
 	specs := []spec{{s.tables.Lease, AttrLeaseKey, true}}
 	if !s.tables.SingleTable {
 		specs = append(specs, spec{s.tables.CoordinatorState, AttrCoordinatorStateKey, false},
-			spec{s.tables.WorkerMetrics, AttrWorkerID, false})
+			spec{s.tables.WorkerMetrics, attrWorkerID, false})
 	}
 	newApp := false
 	for i, sp := range specs {
@@ -132,11 +132,11 @@ func (s *Store) createTable(ctx context.Context, name, key string, gsi bool, st 
 	}
 	if gsi {
 		in.AttributeDefinitions = append(in.AttributeDefinitions,
-			types.AttributeDefinition{AttributeName: aws.String(AttrLeaseOwner), AttributeType: types.ScalarAttributeTypeS})
+			types.AttributeDefinition{AttributeName: aws.String(attrLeaseOwner), AttributeType: types.ScalarAttributeTypeS})
 		in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(IndexLeaseOwnerToLeaseKey),
+			IndexName: aws.String(indexLeaseOwnerToLeaseKey),
 			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(AttrLeaseOwner), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrLeaseOwner), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange},
 			},
 			Projection:            &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},

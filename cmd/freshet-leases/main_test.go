@@ -346,9 +346,9 @@ func TestListJavaItems(t *testing.T) {
 			}
 			metricsTable, stateTable := t0.WorkerMetrics, t0.CoordinatorState
 			if single {
-				leaseItem["entityType"] = S(lease.EntityLease)
-				metricsItem["leaseKey"], metricsItem["entityType"] = S("java-worker-1"), S(lease.EntityWorkerMetricStats)
-				leaderItem["leaseKey"], leaderItem["entityType"] = S(lease.LeaderLockKey), S(lease.EntityLeader)
+				leaseItem["entityType"] = S("LEASE")
+				metricsItem["leaseKey"], metricsItem["entityType"] = S("java-worker-1"), S("WORKER_METRIC_STATS")
+				leaderItem["leaseKey"], leaderItem["entityType"] = S(lease.LeaderLockKey), S("LEADER")
 				metricsTable, stateTable = t0.Lease, t0.Lease
 			} else {
 				metricsItem["wid"] = S("java-worker-1")
