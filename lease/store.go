@@ -351,11 +351,28 @@ func (s *Store) Renew(ctx context.Context, held Lease) (Lease, error) {
 	}
 	// A retried request whose first attempt succeeded fails its condition: accept the
 	// renewal if the stored lease is exactly what it would have written.
-	cur, gerr := s.Get(ctx, held.Key)
-	if gerr == nil && cur.Counter == held.Counter+1 && (cur.Owner == me || cur.CheckpointOwner == me) {
+	cur, err := s.recheck(ctx, "renew", held.Key)
+	if err != nil {
+		return Lease{}, err
+	}
+	if cur.Counter == held.Counter+1 && (cur.Owner == me || cur.CheckpointOwner == me) {
 		return cur, nil
 	}
 	return Lease{}, s.fail("renew", held.Key, ErrLeaseLost)
+}
+
+// recheck reads the lease key after a holder's write (op) failed its condition. A lease
+// that no longer exists is lost (ErrLeaseLost). A read that fails is returned, wrapped:
+// the lease may still be held, so the caller retries rather than drop it.
+func (s *Store) recheck(ctx context.Context, op, key string) (Lease, error) {
+	cur, err := s.Get(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Lease{}, s.fail(op, key, ErrLeaseLost)
+	case err != nil:
+		return Lease{}, s.fail(op, key, fmt.Errorf("reading the lease after a failed condition: %w", errors.Unwrap(err)))
+	}
+	return cur, nil
 }
 
 // Take makes newOwner the owner of the lease observed, incrementing its counter and ending
@@ -567,7 +584,9 @@ func (s *Store) WritePendingCheckpoint(ctx context.Context, held Lease, cp check
 // lease still held by the same worker one counter further on is either this write,
 // applied by an attempt whose answer was lost (written reports it), or the holder's own
 // renewal whose answer was lost (as Renew accepts it); the first is success, the second
-// is retried once at the stored counter. Anything else is ErrLeaseLost.
+// is retried once at the stored counter. A read that fails is returned (recheck).
+// Anything else (a lease gone, at another counter or with another holder) is
+// ErrLeaseLost.
 func (s *Store) holderWrite(ctx context.Context, op string, held Lease, update string,
 	values map[string]types.AttributeValue, written func(cur *Lease) bool) (Lease, error) {
 	me := holderOf(&held)
@@ -584,8 +603,11 @@ func (s *Store) holderWrite(ctx context.Context, op string, held Lease, update s
 		if !isConditionFailed(err) {
 			return Lease{}, s.fail(op, held.Key, err)
 		}
-		cur, gerr := s.Get(ctx, held.Key)
-		if gerr != nil || cur.Counter != held.Counter+1 || holderOf(&cur) != me {
+		cur, err := s.recheck(ctx, op, held.Key)
+		if err != nil {
+			return Lease{}, err
+		}
+		if cur.Counter != held.Counter+1 || holderOf(&cur) != me {
 			return Lease{}, s.fail(op, held.Key, ErrLeaseLost)
 		}
 		if written(&cur) {
