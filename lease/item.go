@@ -13,12 +13,10 @@ import (
 	"github.com/freshet/freshet/internal/hashkey"
 )
 
-// AttrLeaseKey is the key attribute of the lease table, and of every item in the
-// single-table layout.
-const AttrLeaseKey = "leaseKey"
-
-// Attribute names of the lease table, as Java KCL 3.x writes them.
+// Attribute names of the lease table, as Java KCL 3.x writes them. leaseKey is the key
+// of every item in the single-table layout.
 const (
+	attrLeaseKey                = "leaseKey"
 	attrLeaseOwner              = "leaseOwner"
 	attrLeaseCounter            = "leaseCounter"
 	attrOwnerSwitches           = "ownerSwitchesSinceCheckpoint"
@@ -81,7 +79,7 @@ func (v *itemValues) num(x int64) types.AttributeValue {
 func marshalItem(l *Lease) map[string]types.AttributeValue {
 	item := make(map[string]types.AttributeValue, 17)
 	v := new(itemValues)
-	item[AttrLeaseKey] = v.str(l.Key)
+	item[attrLeaseKey] = v.str(l.Key)
 	item[attrLeaseCounter] = v.num(l.Counter)
 	if l.Owner != "" {
 		item[attrLeaseOwner] = v.str(l.Owner)
@@ -167,7 +165,7 @@ func unmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
 	}
 	var err error
 	r := itemReader{item: item}
-	l.Key = r.str(AttrLeaseKey, true)
+	l.Key = r.str(attrLeaseKey, true)
 	l.Owner = r.str(attrLeaseOwner, false)
 	l.Counter = r.int(attrLeaseCounter)
 	l.OwnerSwitchesSinceCheckpoint = r.int(attrOwnerSwitches)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -21,11 +22,11 @@ import (
 // "Leader" in the coordinator-state table (or leaseKey "Leader" in the single-table
 // layout).
 const (
-	LeaderLockKey           = "Leader"
-	AttrLockOwnerName       = "ownerName"
-	AttrLockLeaseDuration   = "leaseDuration"
-	AttrLockRecordVersion   = "recordVersionNumber"
-	AttrLockIsReleased      = "isReleased"
+	leaderLockKey           = "Leader"
+	attrLockOwnerName       = "ownerName"
+	attrLockLeaseDuration   = "leaseDuration"
+	attrLockRecordVersion   = "recordVersionNumber"
+	attrLockIsReleased      = "isReleased"
 	lockIsReleasedValue     = "1"
 	defaultLeaderLease      = 2 * time.Minute
 	defaultLeaderHeartbeats = 30 * time.Second
@@ -88,7 +89,7 @@ func newRVN() string {
 
 func (e *LeaderElector) lockKey() (string, map[string]types.AttributeValue) {
 	table, attr := e.store.tables.stateTable()
-	return table, map[string]types.AttributeValue{attr: str(LeaderLockKey)}
+	return table, map[string]types.AttributeValue{attr: str(leaderLockKey)}
 }
 
 // Tick performs one step of the election: a heartbeat when leading, otherwise an attempt
@@ -114,7 +115,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 			Key:                       key,
 			UpdateExpression:          aws.String("SET #rvn = :next, #ld = :ld"),
 			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#on": AttrLockOwnerName, "#ld": AttrLockLeaseDuration, "#rel": AttrLockIsReleased},
+			ExpressionAttributeNames:  map[string]string{"#rvn": attrLockRecordVersion, "#on": attrLockOwnerName, "#ld": attrLockLeaseDuration, "#rel": attrLockIsReleased},
 			ExpressionAttributeValues: values,
 		})
 		if isConditionFailed(err) && e.holds(ctx, table, key, next) {
@@ -150,11 +151,11 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	cond := "attribute_not_exists(#rvn)"
 	values := map[string]types.AttributeValue{}
 	if len(out.Item) > 0 {
-		owner := stringAttr(out.Item, AttrLockOwnerName)
-		rvn := stringAttr(out.Item, AttrLockRecordVersion)
-		_, released := out.Item[AttrLockIsReleased]
+		owner := stringAttr(out.Item, attrLockOwnerName)
+		rvn := stringAttr(out.Item, attrLockRecordVersion)
+		_, released := out.Item[attrLockIsReleased]
 		dur := e.duration
-		if ms, err := strconv.ParseInt(stringAttr(out.Item, AttrLockLeaseDuration), 10, 64); err == nil && ms > 0 {
+		if ms, err := strconv.ParseInt(stringAttr(out.Item, attrLockLeaseDuration), 10, 64); err == nil && ms > 0 {
 			dur = time.Duration(ms) * time.Millisecond
 		}
 		e.mu.Lock()
@@ -175,16 +176,16 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	}
 	next := newRVN()
 	item := map[string]types.AttributeValue{
-		AttrLockOwnerName:     str(e.worker),
-		AttrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
-		AttrLockRecordVersion: str(next),
+		attrLockOwnerName:     str(e.worker),
+		attrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
+		attrLockRecordVersion: str(next),
 		attrEntityType:        str(entityLeader),
 	}
 	for k, v := range key {
 		item[k] = v
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: map[string]string{"#rvn": AttrLockRecordVersion}}
+		ExpressionAttributeNames: map[string]string{"#rvn": attrLockRecordVersion}}
 	if len(values) > 0 {
 		in.ExpressionAttributeValues = values
 	}
@@ -209,8 +210,8 @@ func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]
 	if err != nil || len(out.Item) == 0 {
 		return false
 	}
-	_, released := out.Item[AttrLockIsReleased]
-	return !released && stringAttr(out.Item, AttrLockOwnerName) == e.worker && stringAttr(out.Item, AttrLockRecordVersion) == rvn
+	_, released := out.Item[attrLockIsReleased]
+	return !released && stringAttr(out.Item, attrLockOwnerName) == e.worker && stringAttr(out.Item, attrLockRecordVersion) == rvn
 }
 
 // NextTick returns how long to wait before the next Tick. While leading, heartbeats are
@@ -240,15 +241,16 @@ func (e *LeaderElector) NextTick() time.Duration {
 
 // Leader returns the worker named in the lock item, empty when none holds it.
 func (e *LeaderElector) Leader(ctx context.Context) (string, error) {
-	table, key := e.lockKey()
-	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return "", &Error{Op: "leader-get", Table: table, Err: err}
-	}
-	if _, released := out.Item[AttrLockIsReleased]; released {
+	l, err := e.store.LeaderLock(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	case l.Released:
 		return "", nil
 	}
-	return stringAttr(out.Item, AttrLockOwnerName), nil
+	return l.Owner, nil
 }
 
 // Release gives up the lock if this worker holds it, so another worker can lead at once.
@@ -266,7 +268,7 @@ func (e *LeaderElector) Release(ctx context.Context) error {
 		Key:                       key,
 		UpdateExpression:          aws.String("SET #rel = :one"),
 		ConditionExpression:       aws.String("#rvn = :mine"),
-		ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#rel": AttrLockIsReleased},
+		ExpressionAttributeNames:  map[string]string{"#rvn": attrLockRecordVersion, "#rel": attrLockIsReleased},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":mine": str(mine), ":one": str(lockIsReleasedValue)},
 	})
 	if err != nil && !isConditionFailed(err) {

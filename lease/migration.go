@@ -326,7 +326,7 @@ func detectTables(ctx context.Context, db DynamoDBAPI, three Tables) (Tables, er
 		return Tables{}, &Error{Op: "detect-tables", Table: three.CoordinatorState, Err: err}
 	}
 	s := &Store{db: db, tables: three}
-	m, err := s.tableMigrationState(ctx, three.CoordinatorState, AttrCoordinatorStateKey)
+	m, err := s.tableMigrationState(ctx, three.CoordinatorState, attrCoordinatorStateKey)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return three, nil

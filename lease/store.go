@@ -33,7 +33,7 @@ type DynamoDBAPI interface {
 // Key attribute names of the coordinator-state and worker-metrics tables of the
 // three-table layout.
 const (
-	AttrCoordinatorStateKey = "key"
+	attrCoordinatorStateKey = "key"
 	attrWorkerID            = "wid"
 )
 
@@ -73,14 +73,14 @@ func (t Tables) validate() error {
 
 func (t Tables) stateTable() (table, keyAttr string) {
 	if t.SingleTable {
-		return t.Lease, AttrLeaseKey
+		return t.Lease, attrLeaseKey
 	}
-	return t.CoordinatorState, AttrCoordinatorStateKey
+	return t.CoordinatorState, attrCoordinatorStateKey
 }
 
 func (t Tables) metricsTable() (table, keyAttr string) {
 	if t.SingleTable {
-		return t.Lease, AttrLeaseKey
+		return t.Lease, attrLeaseKey
 	}
 	return t.WorkerMetrics, attrWorkerID
 }
@@ -130,12 +130,12 @@ func isNotFound(err error) bool {
 }
 
 func leaseKeyOf(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{AttrLeaseKey: str(key)}
+	return map[string]types.AttributeValue{attrLeaseKey: str(key)}
 }
 
 // names maps every placeholder used in lease expressions to its attribute.
 var names = map[string]string{
-	"#k": AttrLeaseKey, "#o": attrLeaseOwner, "#c": attrLeaseCounter, "#sw": attrOwnerSwitches,
+	"#k": attrLeaseKey, "#o": attrLeaseOwner, "#c": attrLeaseCounter, "#sw": attrOwnerSwitches,
 	"#cp": attrCheckpoint, "#cps": attrCheckpointSubSequence, "#cpt": attrCheckpointTimestamp,
 	"#pc": attrPendingCheckpoint, "#pcs": attrPendingCheckpointSubSeq, "#pst": attrPendingCheckpointState,
 	"#ch": attrChildShardIDs, "#t": attrThroughputKBps, "#co": attrCheckpointOwner,
@@ -291,7 +291,7 @@ func (s *Store) ListKeysOwnedBy(ctx context.Context, owner string) ([]string, er
 			return nil, s.fail("list-owned", owner, err)
 		}
 		for _, item := range page.Items {
-			if k, ok := item[AttrLeaseKey].(*types.AttributeValueMemberS); ok {
+			if k, ok := item[attrLeaseKey].(*types.AttributeValueMemberS); ok {
 				keys = append(keys, k.Value)
 			}
 		}
@@ -312,7 +312,7 @@ func (s *Store) CreateIfAbsent(ctx context.Context, l Lease) (bool, error) {
 		TableName:                aws.String(s.tables.Lease),
 		Item:                     marshalItem(&l),
 		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
-		ExpressionAttributeNames: map[string]string{"#k": AttrLeaseKey},
+		ExpressionAttributeNames: map[string]string{"#k": attrLeaseKey},
 	})
 	switch {
 	case err == nil:

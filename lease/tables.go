@@ -68,9 +68,9 @@ func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error 
 		name, key string
 		gsi       bool
 	}
-	specs := []spec{{s.tables.Lease, AttrLeaseKey, true}}
+	specs := []spec{{s.tables.Lease, attrLeaseKey, true}}
 	if !s.tables.SingleTable {
-		specs = append(specs, spec{s.tables.CoordinatorState, AttrCoordinatorStateKey, false},
+		specs = append(specs, spec{s.tables.CoordinatorState, attrCoordinatorStateKey, false},
 			spec{s.tables.WorkerMetrics, attrWorkerID, false})
 	}
 	newApp := false
@@ -137,7 +137,7 @@ func (s *Store) createTable(ctx context.Context, name, key string, gsi bool, st 
 			IndexName: aws.String(indexLeaseOwnerToLeaseKey),
 			KeySchema: []types.KeySchemaElement{
 				{AttributeName: aws.String(attrLeaseOwner), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange},
+				{AttributeName: aws.String(attrLeaseKey), KeyType: types.KeyTypeRange},
 			},
 			Projection:            &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 			ProvisionedThroughput: throughput,
