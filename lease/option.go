@@ -96,6 +96,18 @@ func newOptions(ctor string, s scope, opts []Option) (options, error) {
 	return o, nil
 }
 
+// positive returns the option name of scope s that sets the duration field to d, which
+// must be positive (what names it in the error).
+func positive(name string, s scope, what string, d time.Duration, field func(*options) *time.Duration) Option {
+	return Option{name, s, func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: %s %v", ErrInvalidOption, what, d)
+		}
+		*field(o) = d
+		return nil
+	}}
+}
+
 // WithClock sets the clock of any of the five constructors (clock.Real() by default). A
 // Store uses it while waiting for tables and to stamp migration items.
 func WithClock(c clock.Clock) Option {
@@ -122,13 +134,7 @@ func WithLogger(l *zap.Logger) Option {
 // WithTablePollInterval sets how often a Store's CreateTables polls a table's status (1 s
 // by default). NewStore only.
 func WithTablePollInterval(d time.Duration) Option {
-	return Option{"WithTablePollInterval", forStore, func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: table poll interval %v", ErrInvalidOption, d)
-		}
-		o.poll = d
-		return nil
-	}}
+	return positive("WithTablePollInterval", forStore, "table poll interval", d, func(o *options) *time.Duration { return &o.poll })
 }
 
 // WithLayoutDetection makes a Store's CreateTables find the application's layout first,
@@ -147,13 +153,7 @@ func WithLayoutDetection() Option {
 // renews every third of it and discovers every twentieth; an Assigner runs a round every
 // twentieth of it. NewCoordinator and NewAssigner; give both the same value.
 func WithFailoverTime(d time.Duration) Option {
-	return Option{"WithFailoverTime", forCoordinator | forAssigner, func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
-		}
-		o.failover = d
-		return nil
-	}}
+	return positive("WithFailoverTime", forCoordinator|forAssigner, "failover time", d, func(o *options) *time.Duration { return &o.failover })
 }
 
 // WithHandoffTimeout sets how long the old owner of a lease being handed off may take to
@@ -161,13 +161,7 @@ func WithFailoverTime(d time.Duration) Option {
 // its coordinator transfers the lease to the new owner without a final checkpoint (30 s
 // by default, Java KCL's gracefulLeaseHandoffTimeoutMillis). NewCoordinator only.
 func WithHandoffTimeout(d time.Duration) Option {
-	return Option{"WithHandoffTimeout", forCoordinator, func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: handoff timeout %v", ErrInvalidOption, d)
-		}
-		o.handoff = d
-		return nil
-	}}
+	return positive("WithHandoffTimeout", forCoordinator, "handoff timeout", d, func(o *options) *time.Duration { return &o.handoff })
 }
 
 // WithThroughputMeter sets the meter whose rates a Coordinator writes with each renewal
@@ -243,13 +237,7 @@ func WithLiveness(live, confirm time.Duration) Option {
 // default. A Freshet worker's row carries its report interval and is stale after three of
 // them. NewAssigner only.
 func WithWorkerMetricsMaxAge(d time.Duration) Option {
-	return Option{"WithWorkerMetricsMaxAge", forAssigner, func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: metrics max age %v", ErrInvalidOption, d)
-		}
-		o.metricsMaxAge = d
-		return nil
-	}}
+	return positive("WithWorkerMetricsMaxAge", forAssigner, "metrics max age", d, func(o *options) *time.Duration { return &o.metricsMaxAge })
 }
 
 // WithStaleWorkerMetricsCleanup sets how old a worker's metrics row may grow before the
@@ -258,11 +246,5 @@ func WithWorkerMetricsMaxAge(d time.Duration) Option {
 // an update time are deleted too; a row is deleted only if unchanged since the leader read
 // it. NewAssigner only.
 func WithStaleWorkerMetricsCleanup(d time.Duration) Option {
-	return Option{"WithStaleWorkerMetricsCleanup", forAssigner, func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: stale worker metrics cleanup %v", ErrInvalidOption, d)
-		}
-		o.staleMetrics = d
-		return nil
-	}}
+	return positive("WithStaleWorkerMetricsCleanup", forAssigner, "stale worker metrics cleanup", d, func(o *options) *time.Duration { return &o.staleMetrics })
 }

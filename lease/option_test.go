@@ -164,3 +164,33 @@ func TestOptionsReachTheirComponent(t *testing.T) {
 		t.Fatalf("zero failover time: %v", err)
 	}
 }
+
+func TestOptionsRejectBadValues(t *testing.T) {
+	s := optionStore(t)
+	for _, tc := range []struct {
+		ctor string
+		opt  Option
+	}{
+		{"NewStore", WithTablePollInterval(0)},
+		{"NewCoordinator", WithFailoverTime(-time.Second)},
+		{"NewAssigner", WithFailoverTime(0)},
+		{"NewCoordinator", WithHandoffTimeout(0)},
+		{"NewLeaderElector", WithLeaderLeaseDuration(time.Second, time.Second)},
+		{"NewReporter", WithReportIntervals(2*time.Second, time.Second)},
+		{"NewAssigner", WithPlan(PlanConfig{DampeningPercent: 101}, 1)},
+		{"NewAssigner", WithPlan(PlanConfig{}, 0)},
+		{"NewAssigner", WithLiveness(0, time.Second)},
+		{"NewAssigner", WithWorkerMetricsMaxAge(0)},
+		{"NewAssigner", WithStaleWorkerMetricsCleanup(0)},
+	} {
+		for _, c := range constructors {
+			if c.name != tc.ctor {
+				continue
+			}
+			_, _, err := c.build(s, tc.opt)
+			if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), tc.opt.name) {
+				t.Errorf("%s(%s): %v", tc.ctor, tc.opt.name, err)
+			}
+		}
+	}
+}
