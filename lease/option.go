@@ -90,7 +90,7 @@ func newOptions(ctor string, s scope, opts []Option) (options, error) {
 			return options{}, fmt.Errorf("%w: %s does not apply to %s", ErrInvalidOption, opt.name, ctor)
 		}
 		if err := opt.apply(&o); err != nil {
-			return options{}, fmt.Errorf("%s: %w", opt.name, err)
+			return options{}, fmt.Errorf("%w (%s, %s)", err, opt.name, ctor)
 		}
 	}
 	return o, nil
