@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/consumer/internal/fetch"
 	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
@@ -156,7 +157,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		w.metrics = nopMetrics{}
 	}
 	var err error
-	sopts := []lease.StoreOption{lease.WithStoreClock(cfg.clock), lease.WithStoreLogger(cfg.logger),
+	sopts := []lease.Option{lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
 		lease.WithTablePollInterval(100 * time.Millisecond)}
 	if !cfg.fixedLayout {
 		sopts = append(sopts, lease.WithLayoutDetection())
@@ -167,20 +168,20 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	w.meter = lease.NewThroughputMeter(cfg.clock)
 	w.budget = fetch.NewBudget(cfg.maxPrefetchedBytes)
 	if w.coord, err = lease.NewCoordinator(w.store, cfg.workerID, lease.WithFailoverTime(cfg.failoverTime),
-		lease.WithHandoffTimeout(cfg.handoffTimeout), lease.WithCoordinatorClock(cfg.clock),
-		lease.WithCoordinatorLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
+		lease.WithHandoffTimeout(cfg.handoffTimeout), lease.WithClock(cfg.clock),
+		lease.WithLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.leaderLockDuration(), cfg.renewInterval),
-		lease.WithLeaderClock(cfg.clock), lease.WithLeaderLogger(cfg.logger)); err != nil {
+		lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerClock(cfg.clock), lease.WithAssignerLogger(cfg.logger),
-		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
+	if w.assigner, err = lease.NewAssigner(w.store, lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
+		lease.WithFailoverTime(cfg.failoverTime), lease.WithPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
 		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow()), lease.WithLeaseScanInterval(cfg.leaseScanInterval)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock), lease.WithSelfFence(cfg.failoverTime),
+	ropts := []lease.Option{lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger), lease.WithSelfFence(cfg.failoverTime),
 		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
 	if cfg.cpuMetrics {
 		if s, err := lease.NewCPUSampler(nil, cfg.clock); err == nil {
@@ -351,22 +352,13 @@ func (w *Worker) release(ctx context.Context, key string) {
 	w.mu.Unlock()
 	err := w.coord.Release(ctx, key)
 	for attempt := 0; err != nil && !errors.Is(err, lease.ErrLeaseLost) && attempt < 4 && ctx.Err() == nil; attempt++ {
-		if !sleepCtx(ctx, w.cfg, w.cfg.retryBase<<attempt) {
+		if clock.Sleep(ctx, w.cfg.clock, w.cfg.retryBase<<attempt) != nil {
 			break
 		}
 		err = w.store.Release(ctx, key, w.cfg.workerID)
 	}
 	if err != nil {
 		w.log.Debug("consumer: releasing lease failed", zap.String("lease", key), zap.Error(err))
-	}
-}
-
-func sleepCtx(ctx context.Context, cfg config, d time.Duration) bool {
-	select {
-	case <-cfg.clock.After(d):
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -420,7 +412,7 @@ func retry(ctx context.Context, cfg config, f func() error) error {
 		if err == nil || ctx.Err() != nil || attempt >= 8 {
 			return err
 		}
-		if !sleepCtx(ctx, cfg, b.Delay(attempt)) {
+		if clock.Sleep(ctx, cfg.clock, b.Delay(attempt)) != nil {
 			return ctx.Err()
 		}
 	}

@@ -97,14 +97,14 @@ func newFenceSim(t *testing.T, skew time.Duration) *fenceSim {
 	}
 	s := &fenceSim{t: t, ctx: context.Background(), lclk: clock.NewManual(epoch), wclk: clock.NewManual(epoch.Add(skew)),
 		leader: leader, worker: worker, db: g, held: map[string]lease.Lease{}, sent: map[string]time.Time{}, taken: map[string]time.Time{}}
-	if s.a, err = lease.NewAssigner(leader, lease.WithAssignerClock(s.lclk), lease.WithAssignerFailoverTime(fenceFailover)); err != nil {
+	if s.a, err = lease.NewAssigner(leader, lease.WithClock(s.lclk), lease.WithFailoverTime(fenceFailover)); err != nil {
 		t.Fatal(err)
 	}
-	if s.rep, err = lease.NewReporter(worker, "w1", lease.WithReporterClock(s.wclk), lease.WithSelfFence(fenceFailover),
+	if s.rep, err = lease.NewReporter(worker, "w1", lease.WithClock(s.wclk), lease.WithSelfFence(fenceFailover),
 		lease.WithReportIntervals(time.Second, fenceFailover/4)); err != nil {
 		t.Fatal(err)
 	}
-	if s.rep2, err = lease.NewReporter(leader, "w2", lease.WithReporterClock(s.lclk), lease.WithSelfFence(fenceFailover),
+	if s.rep2, err = lease.NewReporter(leader, "w2", lease.WithClock(s.lclk), lease.WithSelfFence(fenceFailover),
 		lease.WithReportIntervals(time.Second, fenceFailover/4)); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestSelfFenceRowReadAgainBeforeTakeover(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := lease.NewAssigner(leader, lease.WithAssignerClock(clk), lease.WithAssignerFailoverTime(fenceFailover))
+			a, err := lease.NewAssigner(leader, lease.WithClock(clk), lease.WithFailoverTime(fenceFailover))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -376,7 +376,7 @@ func TestSelfFenceRowReadAgainBeforeTakeover(t *testing.T) {
 func TestJavaWorkerLeasesExpireByCounter(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
 	var err error
-	if f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(fenceFailover)); err != nil {
+	if f.a, err = lease.NewAssigner(f.store, lease.WithClock(f.clk), lease.WithFailoverTime(fenceFailover)); err != nil {
 		t.Fatal(err)
 	}
 	l := f.get("shardId-0")
@@ -407,7 +407,7 @@ func TestJavaWorkerLeasesExpireByCounter(t *testing.T) {
 func TestAnnouncedLeasePlacedBeforeNextScan(t *testing.T) {
 	f := newAssignFixture(t)
 	var err error
-	if f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(fenceFailover)); err != nil {
+	if f.a, err = lease.NewAssigner(f.store, lease.WithClock(f.clk), lease.WithFailoverTime(fenceFailover)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 12; i++ { // past the warm-up; the first round scanned

@@ -17,47 +17,50 @@ import (
 	"github.com/freshet/freshet/clock"
 )
 
+// JavaWorkerMetricsMaxAge is how old a worker-metrics row without a report interval (a
+// Java worker's) may be before a leader treats the worker as gone: Java workers report
+// every 30 s and Java's leader waits 60 s.
+const JavaWorkerMetricsMaxAge = time.Minute
+
+// MetricCPU is the short name of the CPU metric: the key of WorkerMetrics.Stats and
+// WorkerMetrics.OperatingRange.
+const MetricCPU = "C"
+
 // Attribute names of a worker-metrics item, as Java KCL 3.x writes them.
 const (
-	AttrMetricsLastUpdate     = "lut"
-	AttrMetricsStats          = "sts"
-	AttrMetricsOperatingRange = "opr"
-	// AttrMetricsSupportCode (N) is the highest table-migration support code of the
-	// worker's KCL version; Java KCL 3.5 writes SupportCodeTableMigration and reads a
+	attrMetricsLastUpdate     = "lut"
+	attrMetricsStats          = "sts"
+	attrMetricsOperatingRange = "opr"
+	// attrMetricsSupportCode (N) is the highest table-migration support code of the
+	// worker's KCL version; Java KCL 3.5 writes supportCodeTableMigration and reads a
 	// missing one as 0, which blocks its move from three tables to one while such a
 	// worker runs.
-	AttrMetricsSupportCode = "sup"
-	// AttrMetricsSupportCodeUpdate (N) is when sup was last written, in epoch seconds.
-	AttrMetricsSupportCodeUpdate = "slu"
-	// AttrMetricsReportInterval (N, milliseconds) is Freshet's own: how often the worker
+	attrMetricsSupportCode = "sup"
+	// attrMetricsSupportCodeUpdate (N) is when sup was last written, in epoch seconds.
+	attrMetricsSupportCodeUpdate = "slu"
+	// attrMetricsReportInterval (N, milliseconds) is Freshet's own: how often the worker
 	// reports, so a leader can tell a silent Freshet worker within a few reports. Java
 	// rows have none; Java workers report every 30 s (JavaWorkerMetricsMaxAge).
-	AttrMetricsReportInterval = "freshetReportIntervalMillis"
-	// AttrMetricsSelfFence (N, milliseconds) is Freshet's own: the worker promises to
+	attrMetricsReportInterval = "freshetReportIntervalMillis"
+	// attrMetricsSelfFence (N, milliseconds) is Freshet's own: the worker promises to
 	// process no lease once its last successful metrics write started this long ago
 	// (WithSelfFence). A leader that has seen such a row unchanged for that long, by its
 	// own clock, takes the worker's leases without waiting for their counters to expire.
 	// Java rows have none, and their leases expire by their counters only.
-	AttrMetricsSelfFence = "freshetSelfFenceMillis"
-	// AttrMetricsReported (N, epoch milliseconds) is Freshet's own: when the write
+	attrMetricsSelfFence = "freshetSelfFenceMillis"
+	// attrMetricsReported (N, epoch milliseconds) is Freshet's own: when the write
 	// started, so every write of a row changes it.
-	AttrMetricsReported = "freshetReportedMillis"
-	// AttrMetricsNewLeases (SS) is Freshet's own: keys of leases the worker just created
+	attrMetricsReported = "freshetReportedMillis"
+	// attrMetricsNewLeases (SS) is Freshet's own: keys of leases the worker just created
 	// (the children of a shard it ended), so the leader places them at its next round
 	// instead of at its next scan of the lease table.
-	AttrMetricsNewLeases = "freshetNewLeases"
-	// SupportCodeTableMigration is the support code of KCL 3.5 (the table migration),
+	attrMetricsNewLeases = "freshetNewLeases"
+	// supportCodeTableMigration is the support code of KCL 3.5 (the table migration),
 	// which Freshet implements.
-	SupportCodeTableMigration = 1
-	// JavaReportInterval is how often Java KCL 3.x workers write their row
+	supportCodeTableMigration = 1
+	// javaReportInterval is how often Java KCL 3.x workers write their row
 	// (workerMetricsReporterFreqInMillis).
-	JavaReportInterval = 30 * time.Second
-	// JavaWorkerMetricsMaxAge is how old a worker-metrics row without a report interval
-	// (a Java worker's) may be before a leader treats the worker as gone: Java workers
-	// report every 30 s and Java's leader waits 60 s.
-	JavaWorkerMetricsMaxAge = time.Minute
-	// MetricCPU is the short name of the CPU metric in sts and opr.
-	MetricCPU = "C"
+	javaReportInterval = 30 * time.Second
 	// maxMetricValues is how many values per metric a worker keeps, as Java does.
 	maxMetricValues = 10
 )
@@ -74,27 +77,27 @@ type WorkerMetrics struct {
 	// OperatingRange maps a metric's short name to its operating range; the first value
 	// is the maximum utilization (100 for CPU).
 	OperatingRange map[string][]int64
-	// SupportCode is the sup attribute (0 when absent); Freshet writes
-	// SupportCodeTableMigration.
+	// SupportCode is the sup attribute (0 when absent); Freshet writes 1, the code of KCL
+	// 3.5's table migration.
 	SupportCode int64
 	// SupportCodeUpdate is the slu attribute (epoch seconds), zero when absent.
 	SupportCodeUpdate time.Time
 	// ReportInterval is how often a Freshet worker reports; zero for Java workers.
 	ReportInterval time.Duration
-	// SelfFence is the self-fence time the worker keeps (AttrMetricsSelfFence); zero for
+	// SelfFence is the self-fence time the worker keeps (attrMetricsSelfFence); zero for
 	// workers that do not fence themselves (Java workers).
 	SelfFence time.Duration
 	// Reported is when the write of the row started, to the millisecond
-	// (AttrMetricsReported); zero for Java workers.
+	// (attrMetricsReported); zero for Java workers.
 	Reported time.Time
-	// NewLeases lists the keys of leases the worker announced (AttrMetricsNewLeases).
+	// NewLeases lists the keys of leases the worker announced (attrMetricsNewLeases).
 	NewLeases []string
 }
 
-// MaxAge returns how old the row may be before its worker is treated as gone: three
+// maxAge returns how old the row may be before its worker is treated as gone: three
 // report intervals and the second LastUpdate is truncated to for a Freshet row, javaMax
 // for a row without a report interval (a Java worker's).
-func (m *WorkerMetrics) MaxAge(javaMax time.Duration) time.Duration {
+func (m *WorkerMetrics) maxAge(javaMax time.Duration) time.Duration {
 	if m.ReportInterval > 0 {
 		return 3*m.ReportInterval + time.Second
 	}
@@ -156,26 +159,26 @@ func marshalWorkerMetrics(m *WorkerMetrics, keyAttr string) map[string]types.Att
 	}
 	item := map[string]types.AttributeValue{
 		keyAttr:                   str(m.WorkerID),
-		AttrMetricsLastUpdate:     num(m.LastUpdate.Unix()),
-		AttrMetricsStats:          &types.AttributeValueMemberM{Value: sts},
-		AttrMetricsOperatingRange: &types.AttributeValueMemberM{Value: opr},
-		AttrEntityType:            str(EntityWorkerMetricStats),
+		attrMetricsLastUpdate:     num(m.LastUpdate.Unix()),
+		attrMetricsStats:          &types.AttributeValueMemberM{Value: sts},
+		attrMetricsOperatingRange: &types.AttributeValueMemberM{Value: opr},
+		attrEntityType:            str(entityWorkerMetricStats),
 	}
 	if m.SupportCode != 0 {
-		item[AttrMetricsSupportCode] = num(m.SupportCode)
-		item[AttrMetricsSupportCodeUpdate] = num(m.SupportCodeUpdate.Unix())
+		item[attrMetricsSupportCode] = num(m.SupportCode)
+		item[attrMetricsSupportCodeUpdate] = num(m.SupportCodeUpdate.Unix())
 	}
 	if m.ReportInterval > 0 {
-		item[AttrMetricsReportInterval] = num(m.ReportInterval.Milliseconds())
+		item[attrMetricsReportInterval] = num(m.ReportInterval.Milliseconds())
 	}
 	if m.SelfFence > 0 {
-		item[AttrMetricsSelfFence] = num(m.SelfFence.Milliseconds())
+		item[attrMetricsSelfFence] = num(m.SelfFence.Milliseconds())
 	}
 	if !m.Reported.IsZero() {
-		item[AttrMetricsReported] = num(m.Reported.UnixMilli())
+		item[attrMetricsReported] = num(m.Reported.UnixMilli())
 	}
 	if len(m.NewLeases) > 0 {
-		item[AttrMetricsNewLeases] = &types.AttributeValueMemberSS{Value: append([]string(nil), m.NewLeases...)}
+		item[attrMetricsNewLeases] = &types.AttributeValueMemberSS{Value: append([]string(nil), m.NewLeases...)}
 	}
 	return item
 }
@@ -185,7 +188,7 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 	if m.WorkerID == "" {
 		return m, fmt.Errorf("%w: worker metrics without %s", ErrMalformedItem, keyAttr)
 	}
-	if n, ok := item[AttrMetricsLastUpdate].(*types.AttributeValueMemberN); ok {
+	if n, ok := item[attrMetricsLastUpdate].(*types.AttributeValueMemberN); ok {
 		secs, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil {
 			return m, fmt.Errorf("%w: lut %q", ErrMalformedItem, n.Value)
@@ -196,11 +199,11 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 		name string
 		set  func(int64)
 	}{
-		{AttrMetricsSupportCode, func(v int64) { m.SupportCode = v }},
-		{AttrMetricsSupportCodeUpdate, func(v int64) { m.SupportCodeUpdate = time.Unix(v, 0).UTC() }},
-		{AttrMetricsReportInterval, func(v int64) { m.ReportInterval = time.Duration(v) * time.Millisecond }},
-		{AttrMetricsSelfFence, func(v int64) { m.SelfFence = time.Duration(v) * time.Millisecond }},
-		{AttrMetricsReported, func(v int64) { m.Reported = time.UnixMilli(v).UTC() }},
+		{attrMetricsSupportCode, func(v int64) { m.SupportCode = v }},
+		{attrMetricsSupportCodeUpdate, func(v int64) { m.SupportCodeUpdate = time.Unix(v, 0).UTC() }},
+		{attrMetricsReportInterval, func(v int64) { m.ReportInterval = time.Duration(v) * time.Millisecond }},
+		{attrMetricsSelfFence, func(v int64) { m.SelfFence = time.Duration(v) * time.Millisecond }},
+		{attrMetricsReported, func(v int64) { m.Reported = time.UnixMilli(v).UTC() }},
 	} {
 		if n, ok := item[a.name].(*types.AttributeValueMemberN); ok {
 			v, err := strconv.ParseInt(n.Value, 10, 64)
@@ -210,10 +213,10 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 			a.set(v)
 		}
 	}
-	if ss, ok := item[AttrMetricsNewLeases].(*types.AttributeValueMemberSS); ok {
+	if ss, ok := item[attrMetricsNewLeases].(*types.AttributeValueMemberSS); ok {
 		m.NewLeases = append([]string(nil), ss.Value...)
 	}
-	if sts, ok := item[AttrMetricsStats].(*types.AttributeValueMemberM); ok {
+	if sts, ok := item[attrMetricsStats].(*types.AttributeValueMemberM); ok {
 		for name, v := range sts.Value {
 			l, ok := v.(*types.AttributeValueMemberL)
 			if !ok {
@@ -229,7 +232,7 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 			}
 		}
 	}
-	if opr, ok := item[AttrMetricsOperatingRange].(*types.AttributeValueMemberM); ok {
+	if opr, ok := item[attrMetricsOperatingRange].(*types.AttributeValueMemberM); ok {
 		for name, v := range opr.Value {
 			l, ok := v.(*types.AttributeValueMemberL)
 			if !ok {
@@ -282,7 +285,7 @@ func (s *Store) listWorkerMetrics(ctx context.Context, consistent bool) ([]Worke
 			return nil, &Error{Op: "list-worker-metrics", Table: table, Err: err}
 		}
 		for _, item := range page.Items {
-			if s.tables.SingleTable && stringAttr(item, AttrEntityType) != EntityWorkerMetricStats {
+			if s.tables.SingleTable && stringAttr(item, attrEntityType) != entityWorkerMetricStats {
 				continue
 			}
 			m, err := unmarshalWorkerMetrics(item, keyAttr)
@@ -309,7 +312,7 @@ func (s *Store) GetWorkerMetrics(ctx context.Context, worker string) (WorkerMetr
 	if err != nil {
 		return WorkerMetrics{}, &Error{Op: "get-worker-metrics", Table: table, Key: worker, Err: err}
 	}
-	if len(out.Item) == 0 || s.tables.SingleTable && stringAttr(out.Item, AttrEntityType) != EntityWorkerMetricStats {
+	if len(out.Item) == 0 || s.tables.SingleTable && stringAttr(out.Item, attrEntityType) != entityWorkerMetricStats {
 		return WorkerMetrics{}, &Error{Op: "get-worker-metrics", Table: table, Key: worker, Err: ErrNotFound}
 	}
 	m, err := unmarshalWorkerMetrics(out.Item, keyAttr)
@@ -333,7 +336,7 @@ func (s *Store) AnnounceLeases(ctx context.Context, worker string, keys []string
 		Key:                       map[string]types.AttributeValue{keyAttr: str(worker)},
 		UpdateExpression:          aws.String("ADD #n :n"),
 		ConditionExpression:       aws.String("attribute_exists(#k)"),
-		ExpressionAttributeNames:  map[string]string{"#n": AttrMetricsNewLeases, "#k": keyAttr},
+		ExpressionAttributeNames:  map[string]string{"#n": attrMetricsNewLeases, "#k": keyAttr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberSS{Value: append([]string(nil), keys...)}},
 	})
 	switch {
@@ -362,7 +365,7 @@ func (s *Store) DeleteWorkerMetrics(ctx context.Context, worker string) error {
 // the row. The leader uses it to clean up rows of workers gone for good.
 func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetrics) (bool, error) {
 	table, keyAttr := s.tables.metricsTable()
-	names := map[string]string{"#k": keyAttr, "#lut": AttrMetricsLastUpdate}
+	names := map[string]string{"#k": keyAttr, "#lut": attrMetricsLastUpdate}
 	values := map[string]types.AttributeValue{}
 	cond := "attribute_exists(#k) AND "
 	if m.LastUpdate.IsZero() {
@@ -373,8 +376,8 @@ func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetr
 	}
 	if s.tables.SingleTable {
 		cond += " AND #et = :et"
-		names["#et"] = AttrEntityType
-		values[":et"] = str(EntityWorkerMetricStats)
+		names["#et"] = attrEntityType
+		values[":et"] = str(entityWorkerMetricStats)
 	}
 	in := &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{keyAttr: str(m.WorkerID)},
 		ConditionExpression: aws.String(cond), ExpressionAttributeNames: names}
@@ -405,9 +408,10 @@ const ThroughputWindow = time.Minute
 // sustains: each interval's rate is capped at MaxShardReadKBps, and the rates are
 // averaged exponentially with the time constant ThroughputWindow (an interval of length
 // dt weighs 1-exp(-dt/ThroughputWindow)). A lease starts from the throughput stored in it
-// (Seed), so a lease that moves keeps its measure. The consumer adds the bytes it
-// fetches; the Coordinator samples the rate at every renewal and writes it into the
-// lease, where the leader's plan reads it. Safe for concurrent use.
+// when the coordinator starts holding it, so a lease that moves keeps its measure. The
+// consumer adds the bytes it fetches (Add); the Coordinator samples the rate at every
+// renewal and writes it into the lease, where the leader's plan reads it. Safe for
+// concurrent use.
 type ThroughputMeter struct {
 	mu    sync.Mutex
 	clock clock.Clock
@@ -437,9 +441,9 @@ func (t *ThroughputMeter) state(key string) *meterState {
 	return st
 }
 
-// Seed starts the average of key at kbps (the throughput stored in the lease) unless the
+// seed starts the average of key at kbps (the throughput stored in the lease) unless the
 // meter already measures key.
-func (t *ThroughputMeter) Seed(key string, kbps float64) {
+func (t *ThroughputMeter) seed(key string, kbps float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.byKey[key]; !ok {
@@ -454,8 +458,8 @@ func (t *ThroughputMeter) Add(key string, n int) {
 	t.mu.Unlock()
 }
 
-// Sample closes the current interval of key and returns the updated average in KB/s.
-func (t *ThroughputMeter) Sample(key string) float64 {
+// sample closes the current interval of key and returns the updated average in KB/s.
+func (t *ThroughputMeter) sample(key string) float64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.clock.Now()
@@ -471,8 +475,8 @@ func (t *ThroughputMeter) Sample(key string) float64 {
 	return st.ema
 }
 
-// Forget drops the state of key (the lease is no longer held).
-func (t *ThroughputMeter) Forget(key string) {
+// forget drops the state of key (the lease is no longer held).
+func (t *ThroughputMeter) forget(key string) {
 	t.mu.Lock()
 	delete(t.byKey, key)
 	t.mu.Unlock()
@@ -501,74 +505,25 @@ type Reporter struct {
 	liveFrom, liveUntil time.Time
 }
 
-// ReporterOption configures a Reporter.
-type ReporterOption func(*Reporter) error
-
-// WithCPUSampler sets the CPU sampler; nil reports no CPU.
-func WithCPUSampler(s *CPUSampler) ReporterOption {
-	return func(r *Reporter) error { r.cpu = s; return nil }
-}
-
-// WithReportIntervals sets how often CPU is sampled (1 s by default) and how often the
-// metrics row is written (30 s by default).
-func WithReportIntervals(sample, report time.Duration) ReporterOption {
-	return func(r *Reporter) error {
-		if sample <= 0 || report < sample {
-			return fmt.Errorf("%w: sample %v, report %v", ErrInvalidOption, sample, report)
-		}
-		r.sample, r.interval = sample, report
-		return nil
-	}
-}
-
-// WithSelfFence makes the worker fence itself: its row carries d (AttrMetricsSelfFence),
-// and Permits refuses to let it process any lease once its last successful write started
-// d ago (less a margin of a fiftieth of d for timers and clock rates), or on a renewal
-// sent before the first successful write after such a gap returned. A leader that has
-// seen the row unchanged for d takes the worker's leases at once. The worker using this
-// Reporter must gate every delivery of records on Permits (consumer.Worker does); d is
-// its failover time. Zero, the default, writes no fence and permits everything.
-func WithSelfFence(d time.Duration) ReporterOption {
-	return func(r *Reporter) error {
-		if d < 0 {
-			return fmt.Errorf("%w: self-fence %v", ErrInvalidOption, d)
-		}
-		r.fence = d
-		return nil
-	}
-}
-
-// WithReporterClock sets the clock (clock.Real() by default).
-func WithReporterClock(c clock.Clock) ReporterOption {
-	return func(r *Reporter) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		r.clock = c
-		return nil
-	}
-}
-
 // NewReporter returns a metrics reporter for worker.
-func NewReporter(store *Store, worker string, opts ...ReporterOption) (*Reporter, error) {
+func NewReporter(store *Store, worker string, opts ...Option) (*Reporter, error) {
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: reporter needs a store and a worker ID", ErrInvalidOption)
 	}
-	r := &Reporter{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(), sample: time.Second, interval: 30 * time.Second}
-	for _, o := range opts {
-		if err := o(r); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewReporter", forReporter, opts)
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &Reporter{store: store, worker: worker, clock: o.clock, log: o.log, cpu: o.cpu,
+		sample: o.sample, interval: o.report, fence: o.fence}, nil
 }
 
-// SampleCPU takes one CPU sample into the current window.
-func (r *Reporter) SampleCPU() {
+// sampleCPU takes one CPU sample into the current window.
+func (r *Reporter) sampleCPU() {
 	if r.cpu == nil {
 		return
 	}
-	p, ok, err := r.cpu.Sample()
+	p, ok, err := r.cpu.sample()
 	if err != nil {
 		r.log.Debug("cpu sample failed", zap.Error(err))
 		return
@@ -590,7 +545,7 @@ func (r *Reporter) SampleCPU() {
 func (r *Reporter) Report(ctx context.Context) error {
 	now := r.clock.Now()
 	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: now, Stats: map[string][]float64{}, OperatingRange: map[string][]int64{},
-		SupportCode: SupportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval, SelfFence: r.fence, Reported: now}
+		SupportCode: supportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval, SelfFence: r.fence, Reported: now}
 	if r.cpu != nil {
 		r.mu.Lock()
 		v := -1.0
@@ -658,7 +613,7 @@ func (r *Reporter) Live() bool {
 func (r *Reporter) Run(ctx context.Context) error {
 	next := r.clock.Now()
 	for {
-		r.SampleCPU()
+		r.sampleCPU()
 		if !r.clock.Now().Before(next) {
 			if err := r.Report(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("worker metrics report failed", zap.Error(err))
