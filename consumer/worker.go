@@ -277,10 +277,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	loops, stopLoops := context.WithCancel(hard)
 	defer stopLoops()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); w.leaseLoop(hard, loops) }()
 	go func() { defer wg.Done(); w.electionLoop(loops) }()
 	go func() { defer wg.Done(); w.leaderLoop(loops) }()
+	go func() { defer wg.Done(); w.syncLoop(loops) }()
 	go func() { defer wg.Done(); _ = w.reporter.Run(loops) }()
 
 	select {
@@ -738,28 +739,10 @@ func (w *Worker) electionLoop(ctx context.Context) {
 }
 
 // leaderLoop runs, while this worker leads, an assignment round every assignment
-// interval, and syncs shards every shard sync interval (and at once when a consumer found
-// a shard end). Followers do nothing here: they never scan the lease table.
+// interval. Followers do nothing here: they never scan the lease table.
 func (w *Worker) leaderLoop(ctx context.Context) {
-	var nextSync time.Time
-	forced := false
 	for ctx.Err() == nil {
-		now := w.cfg.clock.Now()
-		if !w.elector.IsLeader() {
-			forced = false // shard ends are the leader's business
-		} else {
-			if forced || !now.Before(nextSync) {
-				forced = false
-				if err := w.syncShards(ctx); err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.log.Debug("consumer: shard sync failed", zap.Error(err))
-					forced = true
-				} else {
-					nextSync = now.Add(w.cfg.shardSyncInterval)
-				}
-			}
+		if w.elector.IsLeader() {
 			w.assignRound(ctx)
 		}
 		select {
@@ -767,6 +750,40 @@ func (w *Worker) leaderLoop(ctx context.Context) {
 			return
 		case <-w.cfg.clock.After(w.cfg.assignInterval):
 		case <-w.leadNow:
+		}
+	}
+}
+
+// syncLoop syncs shards, while this worker leads, every shard sync interval, at once
+// when it starts leading (within an assignment interval), and when a consumer found a
+// shard end. It runs apart from the assignment rounds: a sync of thousands of shards can
+// take longer than the failover time on a busy machine, and rounds must go on meanwhile
+// (a gap in the rounds that long starts a new term, whose warm-up places nothing).
+func (w *Worker) syncLoop(ctx context.Context) {
+	var nextSync time.Time
+	forced := false
+	for ctx.Err() == nil {
+		now := w.cfg.clock.Now()
+		switch {
+		case !w.elector.IsLeader():
+			forced = false // shard ends are the leader's business
+			nextSync = time.Time{}
+		case forced || !now.Before(nextSync):
+			forced = false
+			if err := w.syncShards(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				w.log.Debug("consumer: shard sync failed", zap.Error(err))
+				forced = true
+			} else {
+				nextSync = now.Add(w.cfg.shardSyncInterval)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.cfg.clock.After(w.cfg.assignInterval):
 		case <-w.syncNow:
 			forced = true
 		}
