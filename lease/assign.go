@@ -237,6 +237,35 @@ func rowVersion(m *WorkerMetrics) time.Time {
 	return m.LastUpdate
 }
 
+// readRows reads the worker-metrics rows of workers (eventually consistent reads,
+// concurrently), sorted by worker ID; rows that no longer exist are left out.
+func (a *Assigner) readRows(ctx context.Context, workers []string) ([]WorkerMetrics, error) {
+	out := make([]WorkerMetrics, len(workers))
+	found := make([]bool, len(workers))
+	failed := make([]error, len(workers))
+	_ = concurrently(ctx, len(workers), storeConcurrency, func(ctx context.Context, i int) error {
+		m, err := a.store.getWorkerMetrics(ctx, workers[i], false)
+		switch {
+		case err == nil:
+			out[i], found[i] = m, true
+		case !errors.Is(err, ErrNotFound):
+			failed[i] = err
+		}
+		return nil
+	})
+	if err := errors.Join(failed...); err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for i := range out {
+		if found[i] {
+			kept = append(kept, out[i])
+		}
+	}
+	slices.SortFunc(kept, func(x, y WorkerMetrics) int { return strings.Compare(x.WorkerID, y.WorkerID) })
+	return kept, nil
+}
+
 // read returns the leases keys as stored now (consistent reads, concurrently); leases
 // that no longer exist are left out and other failures go to *errs.
 func (a *Assigner) read(ctx context.Context, keys []string, errs *[]error) []Lease {
@@ -339,26 +368,43 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		a.last = a.clock.Now()
 		a.mu.Unlock()
 	}()
-	// The worker-metrics rows are read every round (eventually consistent: a row that
-	// looks unchanged is read again, consistently, before anything is taken on it).
-	metrics, err := a.store.listWorkerMetrics(ctx, false)
-	if err != nil {
-		return Round{}, err
-	}
 	a.mu.Lock()
 	// A new term (see term) starts from a fresh scan: another leader may have moved
-	// leases meanwhile.
+	// leases meanwhile. Its warm-up scans every round, so that its first plan sees every
+	// worker's row.
 	newTerm := a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover)
-	scan := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() || started.Sub(a.lastScan) >= a.scanEvery
+	scan := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
+		started.Sub(a.lastScan) >= a.scanEvery || started.Sub(a.term) < a.live
 	if scan {
 		a.scanNow = false
 	}
+	known := make([]string, 0, len(a.rows))
+	for w := range a.rows {
+		known = append(known, w)
+	}
 	a.mu.Unlock()
-	var scanned []Lease
-	if scan {
-		if scanned, err = a.store.list(ctx, false); err != nil {
-			return Round{}, err
+	// The worker-metrics rows are read every round, eventually consistent (a row that
+	// looks unchanged is read again, consistently, before anything is taken on it). In
+	// the single-table layout they live in the lease table: a scan of it returns them,
+	// and between scans the rows of the workers known are read one by one, so a round
+	// does not read the whole table; a new worker's row is then found at the next scan.
+	var (
+		scanned []Lease
+		metrics []WorkerMetrics
+		err     error
+	)
+	switch {
+	case a.store.tables.SingleTable && scan:
+		scanned, metrics, err = a.store.listWith(ctx, false, true)
+	case a.store.tables.SingleTable:
+		metrics, err = a.readRows(ctx, known)
+	default:
+		if metrics, err = a.store.listWorkerMetrics(ctx, false); err == nil && scan {
+			scanned, err = a.store.list(ctx, false)
 		}
+	}
+	if err != nil {
+		return Round{}, err
 	}
 	now := a.clock.Now()
 	var errs []error

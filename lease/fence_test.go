@@ -67,6 +67,7 @@ func (g *gatedDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts .
 // permitted to process a lease the leader has given to another worker.
 type fenceSim struct {
 	t          *testing.T
+	e          *engine.Engine
 	ctx        context.Context
 	lclk, wclk *clock.Manual
 	leader     *lease.Store
@@ -85,17 +86,17 @@ type fenceSim struct {
 	taken      map[string]time.Time // lease -> when the leader gave it away (leader's clock)
 }
 
-func newFenceSim(t *testing.T, skew time.Duration) *fenceSim {
+func newFenceSim(t *testing.T, skew time.Duration, single bool) *fenceSim {
 	t.Helper()
 	e := enginetest.Start(t, engine.Config{})
 	db := enginetest.DynamoDB(e)
-	leader := leasetest.NewStore(t, db, false)
+	leader := leasetest.NewStore(t, db, single)
 	g := &gatedDB{DynamoDBAPI: db, waiting: make(chan chan struct{})}
 	worker, err := lease.NewStore(g, leader.Tables())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fenceSim{t: t, ctx: context.Background(), lclk: clock.NewManual(epoch), wclk: clock.NewManual(epoch.Add(skew)),
+	s := &fenceSim{t: t, e: e, ctx: context.Background(), lclk: clock.NewManual(epoch), wclk: clock.NewManual(epoch.Add(skew)),
 		leader: leader, worker: worker, db: g, held: map[string]lease.Lease{}, sent: map[string]time.Time{}, taken: map[string]time.Time{}}
 	if s.a, err = lease.NewAssigner(leader, lease.WithClock(s.lclk), lease.WithFailoverTime(fenceFailover)); err != nil {
 		t.Fatal(err)
@@ -239,20 +240,24 @@ func (s *fenceSim) check() {
 // may it process a lease the leader gave away, also after it wakes up.
 func TestSelfFenceTakeover(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		skew  time.Duration
-		fault func(s *fenceSim)
-		heal  func(s *fenceSim)
+		name   string
+		skew   time.Duration
+		fault  func(s *fenceSim)
+		heal   func(s *fenceSim)
+		single bool
 	}{
-		{"metrics writes fail", 0, func(s *fenceSim) { s.db.setFail(true) }, nil},
-		{"metrics writes fail, worker clock an hour ahead", time.Hour, func(s *fenceSim) { s.db.setFail(true) }, nil},
-		{"metrics writes fail, worker clock an hour behind", -time.Hour, func(s *fenceSim) { s.db.setFail(true) }, nil},
+		{"metrics writes fail", 0, func(s *fenceSim) { s.db.setFail(true) }, nil, false},
+		{"metrics writes fail, single-table layout", 0, func(s *fenceSim) { s.db.setFail(true) }, nil, true},
+		{"metrics writes fail, worker clock an hour ahead", time.Hour, func(s *fenceSim) { s.db.setFail(true) }, nil, false},
+		{"metrics writes fail, worker clock an hour behind", -time.Hour, func(s *fenceSim) { s.db.setFail(true) }, nil, false},
 		{"metrics writes land after the failover time", 0, func(s *fenceSim) { s.db.setDelay(12 * time.Second) },
-			func(s *fenceSim) { s.db.setDelay(0) }},
-		{"worker paused past the failover time", 0, func(s *fenceSim) { s.paused = true }, func(s *fenceSim) { s.paused = false }},
+			func(s *fenceSim) { s.db.setDelay(0) }, false},
+		{"worker paused past the failover time", 0, func(s *fenceSim) { s.paused = true }, func(s *fenceSim) { s.paused = false }, false},
+		{"worker paused past the failover time, single-table layout", 0, func(s *fenceSim) { s.paused = true },
+			func(s *fenceSim) { s.paused = false }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newFenceSim(t, tc.skew)
+			s := newFenceSim(t, tc.skew, tc.single)
 			i := 0
 			for ; i < 50; i++ { // 5 s: the leader warms up and sees both workers report
 				s.tick(i)
@@ -440,5 +445,36 @@ func TestAnnouncedLeasePlacedBeforeNextScan(t *testing.T) {
 	}
 	if err := f.store.AnnounceLeases(f.ctx, "nobody", []string{"x"}); !errors.Is(err, lease.ErrNotFound) {
 		t.Fatalf("announcing in a missing row: %v, want ErrNotFound", err)
+	}
+}
+
+// TestSingleTableRoundsReadRowsNotTable: in the single-table layout the worker-metrics
+// rows live in the lease table; between its scans of the table (after the warm-up, every
+// lease scan interval) the leader reads only the rows of the workers it knows.
+func TestSingleTableRoundsReadRowsNotTable(t *testing.T) {
+	s := newFenceSim(t, 0, true)
+	i := 0
+	for ; i < 50; i++ { // 5 s: warm-up, scanning every round
+		s.tick(i)
+	}
+	reads := func() map[string]float64 { return s.e.Tables.ReadsByOperation()[s.leader.Tables().Lease] }
+	before := reads()
+	if before["Scan"] == 0 {
+		t.Fatal("no scan during the warm-up")
+	}
+	for ; i < 150; i++ { // 10 s more, within the 20 s scan interval
+		s.tick(i)
+	}
+	after := reads()
+	if after["Scan"] != before["Scan"] {
+		t.Fatalf("the leader scanned the table between lease scans: %v read units", after["Scan"]-before["Scan"])
+	}
+	if after["GetItem"] <= before["GetItem"] {
+		t.Fatal("the leader read no worker-metrics rows between lease scans")
+	}
+	for _, k := range s.keys {
+		if l, _ := s.leader.Get(s.ctx, k); l.Owner != "w1" {
+			t.Fatalf("%s moved from a live worker: %+v", k, l)
+		}
 	}
 }

@@ -306,9 +306,14 @@ func (s *Store) listWorkerMetrics(ctx context.Context, consistent bool) ([]Worke
 // GetWorkerMetrics returns worker's metrics row (a consistent read); ErrNotFound when it
 // has none.
 func (s *Store) GetWorkerMetrics(ctx context.Context, worker string) (WorkerMetrics, error) {
+	return s.getWorkerMetrics(ctx, worker, true)
+}
+
+// getWorkerMetrics reads worker's metrics row, consistently or not (half a read unit).
+func (s *Store) getWorkerMetrics(ctx context.Context, worker string, consistent bool) (WorkerMetrics, error) {
 	table, keyAttr := s.tables.metricsTable()
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
-		Key: map[string]types.AttributeValue{keyAttr: str(worker)}, ConsistentRead: aws.Bool(true)})
+		Key: map[string]types.AttributeValue{keyAttr: str(worker)}, ConsistentRead: aws.Bool(consistent)})
 	if err != nil {
 		return WorkerMetrics{}, &Error{Op: "get-worker-metrics", Table: table, Key: worker, Err: err}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -250,25 +251,42 @@ func (s *Store) List(ctx context.Context) ([]Lease, error) { return s.list(ctx, 
 // half the read units; the leader's Assigner uses one, since every write it bases on the
 // scan is conditional on what it read, so a stale read only costs a refused write.
 func (s *Store) list(ctx context.Context, consistent bool) ([]Lease, error) {
+	leases, _, err := s.listWith(ctx, consistent, false)
+	return leases, err
+}
+
+// listWith scans the lease table like list and, in the single-table layout when rows is
+// set, also returns the worker-metrics rows the scan read anyway.
+func (s *Store) listWith(ctx context.Context, consistent, rows bool) ([]Lease, []WorkerMetrics, error) {
 	var out []Lease
+	var metrics []WorkerMetrics
+	_, keyAttr := s.tables.metricsTable()
 	in := &dynamodb.ScanInput{TableName: aws.String(s.tables.Lease), ConsistentRead: aws.Bool(consistent)}
 	for {
 		page, err := s.db.Scan(ctx, in)
 		if err != nil {
-			return nil, s.fail("list", "", err)
+			return nil, nil, s.fail("list", "", err)
 		}
 		for _, item := range page.Items {
 			if !isLeaseItem(item) {
+				if rows && s.tables.SingleTable && stringAttr(item, attrEntityType) == entityWorkerMetricStats {
+					m, err := unmarshalWorkerMetrics(item, keyAttr)
+					if err != nil {
+						return nil, nil, s.fail("list", "", err)
+					}
+					metrics = append(metrics, m)
+				}
 				continue
 			}
 			l, err := unmarshalItem(item)
 			if err != nil {
-				return nil, s.fail("list", "", err)
+				return nil, nil, s.fail("list", "", err)
 			}
 			out = append(out, l)
 		}
 		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
+			sort.Slice(metrics, func(i, j int) bool { return metrics[i].WorkerID < metrics[j].WorkerID })
+			return out, metrics, nil
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
