@@ -82,10 +82,11 @@ func (p *protocol) SerializeRequest(ctx context.Context, schema *smithy.Operatio
 			body = (*bp)[:0]
 		}
 		ct := ContentTypeJSON
+		enc := encodedFor(ctx, len(in.Records), p.cbor)
 		if p.cbor {
-			ct, body = ContentType, AppendPutRecordsInputCBOR(body, in)
+			ct, body = ContentType, appendPutRecordsInputCBOR(body, in, enc)
 		} else {
-			body = AppendPutRecordsInputJSON(body, in)
+			body = appendPutRecordsInputJSON(body, in, enc)
 		}
 		if bp != nil {
 			*bp = body

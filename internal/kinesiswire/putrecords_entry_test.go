@@ -1,0 +1,128 @@
+package kinesiswire
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// encodeSome encodes every other record of in ahead (odd ones are left to the call).
+func encodeSome(in *kinesis.PutRecordsInput, cbor bool) [][]byte {
+	enc := make([][]byte, len(in.Records))
+	for i := range in.Records {
+		if i%2 == 1 {
+			continue
+		}
+		if cbor {
+			enc[i], _ = AppendEntryCBOR(nil, &in.Records[i])
+		} else {
+			enc[i] = AppendEntryJSON(nil, &in.Records[i])
+		}
+	}
+	return enc
+}
+
+// TestEncodedEntriesSameBody checks that a body built from entries encoded ahead is the
+// body the call would have encoded itself, in both protocols.
+func TestEncodedEntriesSameBody(t *testing.T) {
+	for _, tc := range []struct{ n, size int }{{0, 0}, {1, 0}, {3, 23}, {30, 24}, {2, 300}, {1, 70000}} {
+		in := cborTestInput(tc.n, tc.size)
+		if tc.n > 1 {
+			in.Records[1].PartitionKey = nil // as on an AUTO stream
+		}
+		if got, want := appendPutRecordsInputCBOR(nil, in, encodeSome(in, true)), AppendPutRecordsInputCBOR(nil, in); !bytes.Equal(got, want) {
+			t.Errorf("%+v: CBOR body from encoded entries differs:\n%x\n%x", tc, got, want)
+		}
+		if got, want := appendPutRecordsInputJSON(nil, in, encodeSome(in, false)), AppendPutRecordsInputJSON(nil, in); !bytes.Equal(got, want) {
+			t.Errorf("%+v: JSON body from encoded entries differs:\n%.300s\n%.300s", tc, got, want)
+		}
+	}
+}
+
+// TestAppendEntryCBORDataAt checks the data index AppendEntryCBOR returns, across the
+// CBOR length heads' sizes.
+func TestAppendEntryCBORDataAt(t *testing.T) {
+	for _, n := range []int{0, 23, 24, 255, 256, 65535, 65536} {
+		e := types.PutRecordsRequestEntry{Data: bytes.Repeat([]byte{0xab}, n), PartitionKey: aws.String("k")}
+		prefix := []byte("prefix")
+		b, at := AppendEntryCBOR(prefix, &e)
+		if !bytes.Equal(b[at:at+n], e.Data) || (n > 0 && b[at-1] == 0xab) {
+			t.Fatalf("%d bytes: data index %d is wrong", n, at)
+		}
+		if len(b)-len(prefix) > EntrySizeCBOR(&e) {
+			t.Fatalf("%d bytes: entry of %d bytes over its bound %d", n, len(b)-len(prefix), EntrySizeCBOR(&e))
+		}
+		if j := AppendEntryJSON(nil, &e); len(j) > EntrySizeJSON(&e) {
+			t.Fatalf("%d bytes: JSON entry of %d bytes over its bound %d", n, len(j), EntrySizeJSON(&e))
+		}
+	}
+}
+
+// TestEncodedFor checks that encoded entries are used only by a call of their protocol
+// and of their number of records.
+func TestEncodedFor(t *testing.T) {
+	enc := &Encoded{CBOR: true, Entries: make([][]byte, 3)}
+	ctx := WithEncoded(context.Background(), enc)
+	if encodedFor(ctx, 3, true) == nil {
+		t.Fatal("entries of the call's protocol and length were not used")
+	}
+	if encodedFor(ctx, 3, false) != nil {
+		t.Fatal("CBOR entries were used by a JSON call")
+	}
+	if encodedFor(ctx, 2, true) != nil {
+		t.Fatal("entries were used by a call of another number of records")
+	}
+	if encodedFor(context.Background(), 3, true) != nil {
+		t.Fatal("entries found in a context without them")
+	}
+}
+
+// FuzzEncodedEntries checks, for any record, that its entry encoded ahead makes the
+// body the call would have made, in both protocols, and that the CBOR data index
+// points at its data.
+func FuzzEncodedEntries(f *testing.F) {
+	f.Add([]byte("data"), "key", "", true)
+	f.Add([]byte{}, "", "123", false)
+	f.Add(bytes.Repeat([]byte{1}, 300), "ünï\"\\\n", "340282366920938463463374607431768211455", true)
+	f.Fuzz(func(t *testing.T, data []byte, pk, ehk string, withKey bool) {
+		e := types.PutRecordsRequestEntry{Data: data}
+		if withKey {
+			e.PartitionKey = &pk
+		}
+		if ehk != "" {
+			e.ExplicitHashKey = &ehk
+		}
+		in := &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: []types.PutRecordsRequestEntry{e, e}}
+		c, at := AppendEntryCBOR(nil, &e)
+		if !bytes.Equal(c[at:at+len(data)], data) {
+			t.Fatal("CBOR data index is wrong")
+		}
+		if !bytes.Equal(appendPutRecordsInputCBOR(nil, in, [][]byte{c, nil}), AppendPutRecordsInputCBOR(nil, in)) {
+			t.Fatal("CBOR body differs")
+		}
+		j := AppendEntryJSON(nil, &e)
+		if !bytes.Equal(appendPutRecordsInputJSON(nil, in, [][]byte{nil, j}), AppendPutRecordsInputJSON(nil, in)) {
+			t.Fatal("JSON body differs")
+		}
+	})
+}
+
+// BenchmarkEncodedBody measures a CBOR body of 500 x 100 B records made from entries
+// encoded ahead, beside BenchmarkCBOREncode's encoding at the call.
+func BenchmarkEncodedBody(b *testing.B) {
+	in := cborTestInput(500, 100)
+	enc := make([][]byte, len(in.Records))
+	for i := range in.Records {
+		enc[i], _ = AppendEntryCBOR(nil, &in.Records[i])
+	}
+	buf := make([]byte, 0, 1<<20)
+	b.SetBytes(500 * 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendPutRecordsInputCBOR(buf[:0], in, enc)
+	}
+}
