@@ -282,9 +282,9 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		}
 		if !sh.aggregating() {
 			if sh.keysOut == nil {
-				sh.keysOut = make(map[string]struct{})
+				sh.keysOut = make(map[uint64]struct{})
 			}
-			sh.keysOut[k.pk] = struct{}{}
+			sh.keysOut[k.kh] = struct{}{}
 		}
 	}
 	*batch = append(*batch, k)
@@ -304,7 +304,7 @@ func (p *Producer) unbuild(batch []*krec) {
 		sh.lim.refund(k.size)
 		if sh.ordered() {
 			if !sh.aggregating() {
-				delete(sh.keysOut, k.pk)
+				delete(sh.keysOut, k.kh)
 			}
 			if sh.buildGen == p.buildGen {
 				// The shard's first record of the batch seen from its end.
@@ -332,6 +332,10 @@ func (p *Producer) putBatch(batch []*krec) {
 var tallyPool = sync.Pool{New: func() any { return new(callTally) }}
 
 var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
+
+var encodedPool = sync.Pool{New: func() any {
+	return &kinesiswire.Encoded{Entries: make([][]byte, 0, MaxPutRecordsCount)}
+}}
 
 // send makes one PutRecords call for batch and settles every record in it.
 func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
@@ -379,6 +383,13 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		body = new([]byte)
 	}
 	ctx = kinesiswire.WithBody(ctx, body)
+	var enc *kinesiswire.Encoded
+	if p.encodeAtPut {
+		enc = p.encoded(batch, useCBOR)
+		if enc != nil {
+			ctx = kinesiswire.WithEncoded(ctx, enc)
+		}
+	}
 	if member != nil {
 		ctx = context.WithValue(ctx, waveKey{}, member)
 	}
@@ -399,6 +410,11 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	clear(entries)
 	*ep = entries[:0]
 	entriesPool.Put(ep)
+	if enc != nil {
+		clear(enc.Entries)
+		enc.Entries = enc.Entries[:0]
+		encodedPool.Put(enc)
+	}
 	now := p.now()
 	p.metrics.request(st, len(batch), dur)
 	cs := callShardsPool.Get().(*callShards)
@@ -540,6 +556,28 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	p.putBatch(batch)
 }
 
+// encoded returns the entries of batch encoded at Put in the call's protocol (cbor),
+// or nil when none is.
+func (p *Producer) encoded(batch []*krec, cbor bool) *kinesiswire.Encoded {
+	enc := encodedPool.Get().(*kinesiswire.Encoded)
+	enc.CBOR = cbor
+	some := false
+	for _, k := range batch {
+		var e []byte
+		if k.enc != nil && k.encCBOR == cbor {
+			e, some = k.enc, true
+		}
+		enc.Entries = append(enc.Entries, e)
+	}
+	if !some {
+		clear(enc.Entries)
+		enc.Entries = enc.Entries[:0]
+		encodedPool.Put(enc)
+		return nil
+	}
+	return enc
+}
+
 // callOutcome is what one shard did with its entries of one call.
 type callOutcome struct {
 	sh                      *shard
@@ -556,10 +594,10 @@ type callShards struct {
 	list []callOutcome
 	idx  map[*shard]int
 	last int
-	// keys and keyShards are the partition keys of an ordered plain call's records and
-	// their shards, kept to release the keys when the call settles (its records may be
-	// recycled by then).
-	keys      []string
+	// keys and keyShards are the key hashes (krec.kh) of an ordered plain call's
+	// records and their shards, kept to release the keys when the call settles (its
+	// records may be recycled by then).
+	keys      []uint64
 	keyShards []*shard
 }
 
@@ -573,7 +611,7 @@ func (c *callShards) count(batch []*krec) {
 	for _, k := range batch {
 		c.of(k.sh).sent++
 		if k.sh.ordered() && !k.sh.aggregating() {
-			c.keys = append(c.keys, k.pk)
+			c.keys = append(c.keys, k.kh)
 			c.keyShards = append(c.keyShards, k.sh)
 		}
 	}
@@ -613,7 +651,6 @@ func (c *callShards) of(sh *shard) *callOutcome {
 
 func (c *callShards) reset() {
 	clear(c.list)
-	clear(c.keys)
 	clear(c.keyShards)
 	c.list, c.idx, c.last = c.list[:0], nil, 0
 	c.keys, c.keyShards = c.keys[:0], c.keyShards[:0]

@@ -1,15 +1,18 @@
 package producer
 
 import (
+	"bytes"
 	"crypto/md5"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // userRec is the producer's handle on one user record: whom to tell, and what it holds.
@@ -26,6 +29,15 @@ type krec struct {
 	sh         *shard
 	pk, ehk    string
 	data       []byte
+	// enc is a plain record's PutRecords entry, encoded when it was put (encCBOR: in
+	// CBOR, else in JSON), nil when the call is to encode it. It lies in the record's
+	// slab, and so does data when the entry is CBOR.
+	enc     []byte
+	encCBOR bool
+	// kh identifies the partition key of an ordered plain record (keyHash): two
+	// records of one key have the same, and two keys rarely do (then their records
+	// only wait for each other).
+	kh         uint64
 	users      []userRec
 	size       int   // len(data) + len(pk), what the service counts
 	userBytes  int64 // bytes reserved by the users
@@ -52,11 +64,20 @@ var krecPool = sync.Pool{New: func() any { return new(krec) }}
 // a fraction of the cache misses of pooled records scattered over the heap.
 const krecSlabSize = 256
 
-// krecSlab is room for krecSlabSize plain records. It is recycled once every record
-// handed out from it is resolved and its shard has moved on to another slab.
+// slabEntryBytes is the room a slab has for the PutRecords entries of its records,
+// encoded as they are put: 160 bytes a record, enough for records of about 100 bytes
+// and their keys. Entries that do not fit are encoded into their own buffer.
+const slabEntryBytes = krecSlabSize * 160
+
+// krecSlab is room for krecSlabSize plain records and their encoded entries. It is
+// recycled once every record handed out from it is resolved and its shard has moved on
+// to another slab.
 type krecSlab struct {
 	recs [krecSlabSize]krec
-	live atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
+	// entries holds the records' PutRecords entries, one after another (no pointers,
+	// so the garbage collector does not scan it).
+	entries []byte
+	live    atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
 }
 
 // unref drops one reference to s and recycles s after the last.
@@ -91,6 +112,7 @@ func (sh *shard) newPlainKrec() *krec {
 			sh.slab = new(krecSlab)
 		}
 		sh.slab.live.Store(1)
+		sh.slab.entries = sh.slab.entries[:0]
 		sh.slabNext = 0
 	}
 	k := &sh.slab.recs[sh.slabNext]
@@ -99,6 +121,47 @@ func (sh *shard) newPlainKrec() *krec {
 	k.slab = sh.slab
 	k.users = k.one[:0:1]
 	return k
+}
+
+// encode writes the PutRecords entry of rec, a plain record, for k, just put in sh's
+// slab: into the slab's entry room when it fits, else into a buffer of its own. In CBOR
+// the entry holds the data as it is, and k keeps no reference to rec.Data. sh.mu must
+// be held.
+func (sh *shard) encode(k *krec, rec *Record) {
+	e := types.PutRecordsRequestEntry{Data: rec.Data}
+	if rec.PartitionKey != "" { // only AUTO streams take records without a key
+		e.PartitionKey = &rec.PartitionKey
+	}
+	if rec.ExplicitHashKey != "" {
+		e.ExplicitHashKey = &rec.ExplicitHashKey
+	}
+	cbor := sh.st.p.cborOn.Load()
+	n := kinesiswire.EntrySizeJSON(&e)
+	if cbor {
+		n = kinesiswire.EntrySizeCBOR(&e)
+	}
+	s := sh.slab
+	if s.entries == nil && n <= slabEntryBytes/4 {
+		s.entries = make([]byte, 0, slabEntryBytes)
+	}
+	own := cap(s.entries)-len(s.entries) < n
+	buf := s.entries
+	if own {
+		buf = make([]byte, 0, n)
+	}
+	start := len(buf)
+	if cbor {
+		var at int
+		buf, at = kinesiswire.AppendEntryCBOR(buf, &e)
+		k.data = buf[at : at+len(rec.Data) : at+len(rec.Data)]
+	} else {
+		buf = kinesiswire.AppendEntryJSON(buf, &e)
+		k.data = rec.Data
+	}
+	k.enc, k.encCBOR = buf[start:len(buf):len(buf)], cbor
+	if !own {
+		s.entries = buf
+	}
 }
 
 // sealNow writes k's MD5 trailer if it is still missing, for the paths that read an
@@ -222,7 +285,7 @@ type shard struct {
 	// likes, but never two records of one partition key at once (keysOut), and it stops
 	// at a front record whose key is out, so no record overtakes an earlier one of its key.
 	calls    int
-	keysOut  map[string]struct{}
+	keysOut  map[uint64]struct{} // the kh of records in flight
 	buildGen uint64 // the dispatcher's build that last took a record of the shard
 	lastPut  int64
 	retryAt  int64
@@ -329,7 +392,15 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 	sh.lastPut = u.put
 	if !sh.aggregating() {
 		k := sh.newPlainKrec()
-		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
+		k.sh, k.pk, k.ehk = sh, rec.PartitionKey, rec.ExplicitHashKey
+		if p.encodeAtPut {
+			sh.encode(k, rec)
+		} else {
+			k.data = rec.Data
+		}
+		if sh.ordered() {
+			k.kh = p.keyHash(rec.PartitionKey)
+		}
 		k.users = append(k.users, u)
 		k.size = len(rec.Data) + len(rec.PartitionKey)
 		k.userBytes = int64(u.size)
@@ -414,7 +485,7 @@ func (sh *shard) waitsForCall() bool {
 	if sh.aggregating() {
 		return true
 	}
-	_, out := sh.keysOut[sh.front().pk]
+	_, out := sh.keysOut[sh.front().kh]
 	return out
 }
 
@@ -452,6 +523,11 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 			r, _, u, src := at(i)
 			k := p.getKrec()
 			k.sh, k.pk, k.ehk, k.data = sh, r.PartitionKey, r.ExplicitHashKey, r.Data
+			if src.slab != nil {
+				// The source's data may lie in its slab, recycled once it is resolved.
+				k.data = bytes.Clone(r.Data)
+			}
+			k.kh = p.keyHash(r.PartitionKey)
 			k.users = append(k.users, u)
 			k.size = len(r.Data) + len(r.PartitionKey)
 			k.userBytes = int64(u.size)
