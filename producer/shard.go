@@ -26,9 +26,9 @@ type userRec struct {
 // krec is one Kinesis record: an aggregate of user records of one shard, or a single
 // user record when not aggregating.
 type krec struct {
-	sh         *shard
-	pk, ehk    string
-	data       []byte
+	sh      *shard
+	pk, ehk string
+	data    []byte
 	// enc is a plain record's PutRecords entry, encoded when it was put (encCBOR: in
 	// CBOR, else in JSON), nil when the call is to encode it. It lies in the record's
 	// slab, and so does data when the entry is CBOR.
@@ -286,7 +286,7 @@ type shard struct {
 	// at a front record whose key is out, so no record overtakes an earlier one of its key.
 	calls    int
 	keysOut  map[uint64]struct{} // the kh of records in flight
-	buildGen uint64 // the dispatcher's build that last took a record of the shard
+	buildGen uint64              // the dispatcher's build that last took a record of the shard
 	lastPut  int64
 	retryAt  int64
 	failures int
