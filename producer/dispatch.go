@@ -225,8 +225,13 @@ func (p *Producer) launch(st *stream, calls [][]*krec) {
 
 var batchPool = sync.Pool{New: func() any { s := make([]*krec, 0, MaxPutRecordsCount); return &s }}
 
-// build takes waiting Kinesis records from the candidate shards, round robin, into one
-// PutRecords call of at most maxBytes. It reports whether the call is full.
+// buildTurn is how many records build takes from a shard in one turn of its round
+// robin: a turn locks the shard once, not once per record.
+const buildTurn = 16
+
+// build takes waiting Kinesis records from the candidate shards, round robin (up to
+// buildTurn at a time), into one PutRecords call of at most maxBytes. It reports
+// whether the call is full.
 func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]*krec, bool) {
 	bp := batchPool.Get().(*[]*krec)
 	batch := (*bp)[:0]
@@ -237,7 +242,10 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 		progress = false
 		for _, sh := range cand {
 			sh.mu.Lock()
-			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, now)
+			took := false
+			for i := 0; i < buildTurn && !full && p.takeOne(sh, &batch, &bytes, maxBytes, &full, now); i++ {
+				took = true
+			}
 			if sh.qLen() == 0 && len(sh.open) == 0 {
 				sh.urgent = false
 			}
@@ -345,10 +353,21 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		p.signal()
 	}()
 	p.sealCall(batch)
+	useCBOR := p.cborOn.Load()
 	ep := entriesPool.Get().(*[]types.PutRecordsRequestEntry)
 	entries := (*ep)[:0]
 	for _, k := range batch {
 		e := types.PutRecordsRequestEntry{Data: k.data}
+		if e.Data == nil && k.enc != nil {
+			// A JSON entry alone holds the data. A JSON call sends the entry itself
+			// (encoded), so the input needs only some data to pass validation; CBOR
+			// calls never carry JSON entries (the producer never turns back to CBOR),
+			// but one would send the decoded data.
+			e.Data = k.enc
+			if useCBOR {
+				e.Data, _ = k.plainData()
+			}
+		}
 		if k.pk != "" { // only AUTO streams take records without a key
 			e.PartitionKey = &k.pk
 		}
@@ -372,7 +391,6 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 	var body *[]byte
 	opts := p.callOpt
-	useCBOR := p.cborOn.Load()
 	if useCBOR {
 		opts = p.cborOpt
 	}

@@ -3,20 +3,27 @@ package producer
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/freshet/freshet/internal/engine/streams"
 )
 
-// TestPlainRecordsEncodedAtPut: without aggregation, over the SDK's client in CBOR, a
-// record is encoded into its shard's slab when it is put, so what is stored is the data
+// TestPlainRecordsEncodedAtPut: without aggregation, over the SDK's client, in CBOR and
+// in JSON, a record is encoded into its shard's slab when it is put, so what is stored is the data
 // as it was at Put even when the caller's buffer changes afterwards, across slabs
 // recycled many times over (the records outnumber the buffer's slabs), and records of
 // a size that does not fit a slab's entry room are stored whole too.
 func TestPlainRecordsEncodedAtPut(t *testing.T) {
+	for _, cbor := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cbor=%v", cbor), func(t *testing.T) { testEncodedAtPut(t, cbor) })
+	}
+}
+
+func testEncodedAtPut(t *testing.T, cbor bool) {
 	e := startEngine(t, streams.Config{}, 4)
-	p := newEngineProducer(t, e, WithAggregation(false), WithCBOR(true), WithMaxBuffered(1<<20, 8<<20))
+	p := newEngineProducer(t, e, WithAggregation(false), WithCBOR(cbor), WithMaxBuffered(1<<20, 8<<20))
 	if !p.encodeAtPut {
 		t.Fatal("the SDK's client does not take entries encoded at Put")
 	}

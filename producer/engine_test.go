@@ -156,11 +156,11 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 // flow: nothing is lost, and the records of any aggregate the stale shard map sent to
 // a shard that does not hold them are written again where they belong.
 func TestEngineResharding(t *testing.T) {
-	for _, tc := range []struct{ ordered, aggregate bool }{{false, true}, {true, true}, {true, false}} {
+	for _, tc := range []struct{ ordered, aggregate, cbor bool }{{false, true, true}, {true, true, true}, {true, false, true}, {true, false, false}} {
 		ordered := tc.ordered
-		t.Run(fmt.Sprintf("ordered=%v,aggregate=%v", ordered, tc.aggregate), func(t *testing.T) {
+		t.Run(fmt.Sprintf("ordered=%v,aggregate=%v,cbor=%v", ordered, tc.aggregate, tc.cbor), func(t *testing.T) {
 			e := startEngine(t, streams.Config{}, 4)
-			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(true), WithAggregationMaxCount(50), WithAggregation(tc.aggregate))
+			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(tc.cbor), WithAggregationMaxCount(50), WithAggregation(tc.aggregate))
 			n, keys := scale(20000, 1000000), 500
 			o := newOutcomes(n)
 			ctx := context.Background()

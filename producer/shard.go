@@ -31,7 +31,8 @@ type krec struct {
 	data    []byte
 	// enc is a plain record's PutRecords entry, encoded when it was put (encCBOR: in
 	// CBOR, else in JSON), nil when the call is to encode it. It lies in the record's
-	// slab, and so does data when the entry is CBOR.
+	// slab; in CBOR data lies in it, in JSON it alone holds the data (data is nil:
+	// plainData decodes it).
 	enc     []byte
 	encCBOR bool
 	// kh identifies the partition key of an ordered plain record (keyHash): two
@@ -64,20 +65,23 @@ var krecPool = sync.Pool{New: func() any { return new(krec) }}
 // a fraction of the cache misses of pooled records scattered over the heap.
 const krecSlabSize = 256
 
-// slabEntryBytes is the room a slab has for the PutRecords entries of its records,
-// encoded as they are put: 160 bytes a record, enough for records of about 100 bytes
-// and their keys. Entries that do not fit are encoded into their own buffer.
-const slabEntryBytes = krecSlabSize * 160
+// entryChunkBytes is the size of the chunks a slab keeps its records' PutRecords
+// entries in, encoded as they are put, one after another. A slab takes chunks as its
+// records need them (keeping them when it is recycled), so the room it holds follows
+// the size of its records. An entry of more than a quarter of a chunk is encoded into a
+// buffer of its own.
+const entryChunkBytes = 8 << 10
 
 // krecSlab is room for krecSlabSize plain records and their encoded entries. It is
 // recycled once every record handed out from it is resolved and its shard has moved on
 // to another slab.
 type krecSlab struct {
 	recs [krecSlabSize]krec
-	// entries holds the records' PutRecords entries, one after another (no pointers,
-	// so the garbage collector does not scan it).
-	entries []byte
-	live    atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
+	// chunks hold the records' PutRecords entries (no pointers, so the garbage
+	// collector does not scan them); chunks[chunk] is the one being filled.
+	chunks [][]byte
+	chunk  int
+	live   atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
 }
 
 // unref drops one reference to s and recycles s after the last.
@@ -112,7 +116,10 @@ func (sh *shard) newPlainKrec() *krec {
 			sh.slab = new(krecSlab)
 		}
 		sh.slab.live.Store(1)
-		sh.slab.entries = sh.slab.entries[:0]
+		for i := range sh.slab.chunks {
+			sh.slab.chunks[i] = sh.slab.chunks[i][:0]
+		}
+		sh.slab.chunk = 0
 		sh.slabNext = 0
 	}
 	k := &sh.slab.recs[sh.slabNext]
@@ -124,9 +131,9 @@ func (sh *shard) newPlainKrec() *krec {
 }
 
 // encode writes the PutRecords entry of rec, a plain record, for k, just put in sh's
-// slab: into the slab's entry room when it fits, else into a buffer of its own. In CBOR
-// the entry holds the data as it is, and k keeps no reference to rec.Data. sh.mu must
-// be held.
+// slab: into the slab's chunks, or a buffer of its own when it is large. The entry
+// holds the data (as it is in CBOR, in base64 in JSON), and k keeps no reference to
+// rec.Data. sh.mu must be held.
 func (sh *shard) encode(k *krec, rec *Record) {
 	e := types.PutRecordsRequestEntry{Data: rec.Data}
 	if rec.PartitionKey != "" { // only AUTO streams take records without a key
@@ -141,13 +148,18 @@ func (sh *shard) encode(k *krec, rec *Record) {
 		n = kinesiswire.EntrySizeCBOR(&e)
 	}
 	s := sh.slab
-	if s.entries == nil && n <= slabEntryBytes/4 {
-		s.entries = make([]byte, 0, slabEntryBytes)
-	}
-	own := cap(s.entries)-len(s.entries) < n
-	buf := s.entries
+	var buf []byte
+	own := n > entryChunkBytes/4
 	if own {
 		buf = make([]byte, 0, n)
+	} else {
+		if s.chunk < len(s.chunks) && cap(s.chunks[s.chunk])-len(s.chunks[s.chunk]) < n {
+			s.chunk++
+		}
+		if s.chunk == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]byte, 0, entryChunkBytes))
+		}
+		buf = s.chunks[s.chunk]
 	}
 	start := len(buf)
 	if cbor {
@@ -156,12 +168,21 @@ func (sh *shard) encode(k *krec, rec *Record) {
 		k.data = buf[at : at+len(rec.Data) : at+len(rec.Data)]
 	} else {
 		buf = kinesiswire.AppendEntryJSON(buf, &e)
-		k.data = rec.Data
+		k.data = nil
 	}
 	k.enc, k.encCBOR = buf[start:len(buf):len(buf)], cbor
 	if !own {
-		s.entries = buf
+		s.chunks[s.chunk] = buf
 	}
+}
+
+// plainData returns the data of k, a plain record: k.data, or a copy decoded from k's
+// JSON entry when that alone holds it (encode wrote the entry, so it decodes).
+func (k *krec) plainData() ([]byte, error) {
+	if k.data != nil || k.enc == nil || k.encCBOR {
+		return k.data, nil
+	}
+	return kinesiswire.EntryDataJSON(k.enc)
 }
 
 // sealNow writes k's MD5 trailer if it is still missing, for the paths that read an

@@ -1,8 +1,10 @@
 package kinesiswire
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -106,4 +108,23 @@ func encodedFor(ctx context.Context, n int, cbor bool) [][]byte {
 		return nil
 	}
 	return enc.Entries
+}
+
+// EntryDataJSON returns the data of entry, a request entry as AppendEntryJSON writes
+// it, decoded from its base64. Errors wrap ErrMalformedJSON.
+func EntryDataJSON(entry []byte) ([]byte, error) {
+	const prefix = `{"Data":"`
+	if len(entry) < len(prefix) || string(entry[:len(prefix)]) != prefix {
+		return nil, fmt.Errorf("%w: not a request entry", ErrMalformedJSON)
+	}
+	b64 := entry[len(prefix):]
+	end := bytes.IndexByte(b64, '"')
+	if end < 0 {
+		return nil, fmt.Errorf("%w: unterminated data", ErrMalformedJSON)
+	}
+	data, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(end)), b64[:end])
+	if err != nil {
+		return nil, fmt.Errorf("%w: data: %v", ErrMalformedJSON, err)
+	}
+	return data, nil
 }

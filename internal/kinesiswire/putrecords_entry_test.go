@@ -3,6 +3,7 @@ package kinesiswire
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -105,6 +106,9 @@ func FuzzEncodedEntries(f *testing.F) {
 			t.Fatal("CBOR body differs")
 		}
 		j := AppendEntryJSON(nil, &e)
+		if d, err := EntryDataJSON(j); err != nil || !bytes.Equal(d, data) {
+			t.Fatalf("data decoded from the JSON entry: %q, %v; want %q", d, err, data)
+		}
 		if !bytes.Equal(appendPutRecordsInputJSON(nil, in, [][]byte{nil, j}), AppendPutRecordsInputJSON(nil, in)) {
 			t.Fatal("JSON body differs")
 		}
@@ -125,4 +129,27 @@ func BenchmarkEncodedBody(b *testing.B) {
 	for b.Loop() {
 		buf = appendPutRecordsInputCBOR(buf[:0], in, enc)
 	}
+}
+
+// TestEntryDataJSONMalformed checks that what is not an entry of AppendEntryJSON fails
+// with ErrMalformedJSON.
+func TestEntryDataJSONMalformed(t *testing.T) {
+	for _, b := range []string{"", `{"Data":`, `{"Data":"AAA`, `{"Data":"A!==","PartitionKey":"k"}`, `{"PartitionKey":"k","Data":"AA=="}`} {
+		if _, err := EntryDataJSON([]byte(b)); !errors.Is(err, ErrMalformedJSON) {
+			t.Errorf("%q: %v, want ErrMalformedJSON", b, err)
+		}
+	}
+}
+
+// FuzzEntryDataJSON checks that EntryDataJSON never panics and fails only with
+// ErrMalformedJSON.
+func FuzzEntryDataJSON(f *testing.F) {
+	f.Add([]byte(`{"Data":"AAEC","PartitionKey":"k"}`))
+	f.Add([]byte(`{"Data":"`))
+	f.Add([]byte(`{"Data":"=="}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := EntryDataJSON(b); err != nil && !errors.Is(err, ErrMalformedJSON) {
+			t.Fatalf("error %v does not wrap ErrMalformedJSON", err)
+		}
+	})
 }
