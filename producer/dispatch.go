@@ -341,6 +341,10 @@ var tallyPool = sync.Pool{New: func() any { return new(callTally) }}
 
 var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
 
+// resultsPool recycles the arrays PutRecords responses are decoded into
+// (kinesiswire.WithResultEntries; the decoder empties one before it reuses it).
+var resultsPool = sync.Pool{New: func() any { s := make([]types.PutRecordsResultEntry, 0, MaxPutRecordsCount); return &s }}
+
 var encodedPool = sync.Pool{New: func() any {
 	return &kinesiswire.Encoded{Entries: make([][]byte, 0, MaxPutRecordsCount)}
 }}
@@ -401,6 +405,9 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		body = new([]byte)
 	}
 	ctx = kinesiswire.WithBody(ctx, body)
+	results := resultsPool.Get().(*[]types.PutRecordsResultEntry)
+	defer resultsPool.Put(results)
+	ctx = kinesiswire.WithResultEntries(ctx, results)
 	var enc *kinesiswire.Encoded
 	if p.encodeAtPut {
 		enc = p.encoded(batch, useCBOR)

@@ -107,6 +107,9 @@ func (p *protocol) DeserializeResponse(ctx context.Context, schema *smithy.Opera
 	switch out := out.(type) {
 	case *kinesis.PutRecordsOutput:
 		op = "PutRecords"
+		if r := ResultEntriesOf(ctx); r != nil {
+			out.Records = (*r)[:0]
+		}
 		decode = func(b []byte) error { return DecodePutRecordsOutputJSON(b, out) }
 		if p.cbor {
 			decode = func(b []byte) error { return DecodePutRecordsOutputCBOR(b, out) }

@@ -59,7 +59,8 @@ func appendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput, enc [][]by
 // ShardId, ErrorCode, ErrorMessage); other keys and null values are skipped. Entries
 // share one string per distinct shard ID and error code, and their sequence numbers
 // sit in one array, so a 500-entry response costs a few allocations instead of
-// thousands. Errors wrap ErrMalformed.
+// thousands; the entries go into out.Records' array when it has room for them all
+// (WithResultEntries). Errors wrap ErrMalformed.
 func DecodePutRecordsOutputCBOR(body []byte, out *kinesis.PutRecordsOutput) error {
 	r := NewReader(body)
 	if r.IsNull() && r.Done() {
@@ -217,7 +218,7 @@ func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) er
 	n := items.Count()
 	ef := newEntryFields(n)
 	if n >= 0 {
-		out.Records = make([]types.PutRecordsResultEntry, 0, n)
+		out.Records = resultEntries(out.Records, n)
 	}
 	for r.Next(&items) {
 		e := types.PutRecordsResultEntry{}

@@ -128,3 +128,29 @@ func EntryDataJSON(entry []byte) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// resultEntries returns room for n result entries: recs emptied when it has the room
+// (a caller's recycled array, see WithResultEntries), else a new array.
+func resultEntries(recs []types.PutRecordsResultEntry, n int) []types.PutRecordsResultEntry {
+	if cap(recs) >= n {
+		clear(recs[:cap(recs)])
+		return recs[:0]
+	}
+	return make([]types.PutRecordsResultEntry, 0, n)
+}
+
+type resultsKey struct{}
+
+// WithResultEntries returns a context whose PutRecords call decodes its response's
+// entries into *recs when it has room for them (the output's Records then share its
+// array), so that a caller done with the output can recycle the array for a later
+// call instead of the decoder allocating one per call.
+func WithResultEntries(ctx context.Context, recs *[]types.PutRecordsResultEntry) context.Context {
+	return context.WithValue(ctx, resultsKey{}, recs)
+}
+
+// ResultEntriesOf returns the array WithResultEntries put in ctx, or nil.
+func ResultEntriesOf(ctx context.Context) *[]types.PutRecordsResultEntry {
+	r, _ := ctx.Value(resultsKey{}).(*[]types.PutRecordsResultEntry)
+	return r
+}

@@ -3,12 +3,16 @@ package kinesiswire
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // encodeSome encodes every other record of in ahead (odd ones are left to the call).
@@ -152,4 +156,47 @@ func FuzzEntryDataJSON(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrMalformedJSON", err)
 		}
 	})
+}
+
+// TestResultEntriesReused checks that both decoders put a response's entries into the
+// array out.Records brings when it has room for them (as WithResultEntries arranges),
+// with the entries a fresh decoding gives, and allocate one when it has not.
+func TestResultEntriesReused(t *testing.T) {
+	var recs []map[string]string
+	for i := 0; i < 50; i++ {
+		recs = append(recs, map[string]string{"SequenceNumber": strconv.Itoa(1000 + i), "ShardId": "shardId-000000000003"})
+	}
+	cborBody, err := cbor.Marshal(map[string]any{"FailedRecordCount": 0, "Records": recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonBody, err := json.Marshal(map[string]any{"FailedRecordCount": 0, "Records": recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, decode := range map[string]func(*kinesis.PutRecordsOutput) error{
+		"cbor": func(o *kinesis.PutRecordsOutput) error { return DecodePutRecordsOutputCBOR(cborBody, o) },
+		"json": func(o *kinesis.PutRecordsOutput) error { return DecodePutRecordsOutputJSON(jsonBody, o) },
+	} {
+		var fresh kinesis.PutRecordsOutput
+		if err := decode(&fresh); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]types.PutRecordsResultEntry, 3, 64)
+		buf[2].ErrorCode = aws.String("stale")
+		reused := kinesis.PutRecordsOutput{Records: buf[:0]}
+		if err := decode(&reused); err != nil {
+			t.Fatal(err)
+		}
+		if &reused.Records[0] != &buf[:1][0] {
+			t.Fatalf("%s: the entries were not decoded into the array given", name)
+		}
+		if !reflect.DeepEqual(reused.Records, fresh.Records) {
+			t.Fatalf("%s: entries decoded into the array given differ from a fresh decoding", name)
+		}
+		small := kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, 0, 10)}
+		if err := decode(&small); err != nil || len(small.Records) != 50 {
+			t.Fatalf("%s: %d entries into an array too small, %v", name, len(small.Records), err)
+		}
+	}
 }

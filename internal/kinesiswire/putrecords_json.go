@@ -83,7 +83,8 @@ func grow(b []byte, n int) []byte {
 // match exactly; unknown keys and null values are skipped; what follows the object is
 // not read), with the allocations of DecodePutRecordsOutputCBOR: one
 // string per distinct shard ID and error code, the sequence numbers in one array.
-// Errors wrap ErrMalformedJSON.
+// The entries go into out.Records' array when it has room for them all. Errors wrap
+// ErrMalformedJSON.
 func DecodePutRecordsOutputJSON(body []byte, out *kinesis.PutRecordsOutput) error {
 	d := jsonDecoder{b: body}
 	if len(body) == 0 {
@@ -120,7 +121,7 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 	// A first pass counts the entries, so that the entries and the sequence numbers
 	// take one allocation each.
 	n := d.countItems()
-	out.Records = make([]types.PutRecordsResultEntry, 0, n)
+	out.Records = resultEntries(out.Records, n)
 	ef := newEntryFields(n)
 	return d.array(func() error {
 		var e types.PutRecordsResultEntry
