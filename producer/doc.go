@@ -7,7 +7,9 @@
 //
 //	Put(ctx, rec, done) -> validate -> predict shard (MD5 of the partition key, cached, or
 //	  the explicit hash key, against the shard map from ListShards)
-//	  -> per-shard aggregator (KPL format via package aggregation, optional compression)
+//	  -> per-shard aggregator (KPL format via package aggregation, optional compression),
+//	     or without aggregation the record's PutRecords entry encoded at once into its
+//	     shard's slab (its data still in the CPU's cache; a call copies the entries)
 //	  -> per-shard queue of Kinesis records
 //	dispatcher goroutine: linger, per-record TTL (expired user records are taken out of
 //	  their aggregates), per-shard token buckets (bytes/s and records/s, adapting to

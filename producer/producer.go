@@ -45,8 +45,10 @@ type Record struct {
 	// the shard instead of the partition key.
 	ExplicitHashKey string
 	// Data is the payload; it must not be nil (it may be empty). The producer copies it
-	// before Put returns when aggregating, and keeps a reference until the outcome
-	// otherwise: do not modify it before then.
+	// before Put returns when aggregating, and when its client is the SDK's
+	// *kinesis.Client (a plain record's request entry is encoded at Put); with another
+	// Client and no aggregation it keeps a reference until the outcome: do not modify
+	// it before then.
 	Data []byte
 	// Tags are carried with the record inside its KPL aggregate (the aggregated format's
 	// per-record tags): a Freshet consumer hands them to the processor
