@@ -149,7 +149,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 				break fill
 			}
 			batch, full := p.build(st, cand, now, callBytes)
-			if len(batch) == 0 || (!full && !due) {
+			if len(batch) == 0 || (!full && (!due || p.holdsPartialCall())) {
 				p.unbuild(batch)
 				<-p.slots
 				break
@@ -167,6 +167,22 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 		return 0, cand
 	}
 	return max(next-now, int64(time.Millisecond)), cand
+}
+
+// orderedPlainCalls is how many calls an ordered plain producer has in flight before
+// it holds back a call that is not full. Its shards never send two records of one key
+// at once, so what it may send is bounded by the keys not in flight; started as soon
+// as some keys come back, its calls would carry only the records of those keys (a few
+// hundred records spread over many small calls, each paying the call's fixed cost).
+// Held back while two calls are in flight, the next call takes the keys of every call
+// that returned meanwhile.
+const orderedPlainCalls = 2
+
+// holdsPartialCall reports whether the dispatcher holds back a call that is not full:
+// an ordered plain producer with orderedPlainCalls calls in flight besides the one
+// being built (each that returns wakes the dispatcher, which builds again).
+func (p *Producer) holdsPartialCall() bool {
+	return p.cfg.ordered && !p.cfg.aggregate && len(p.slots)-1 >= orderedPlainCalls
 }
 
 // waveCallBytes is the byte size of the calls a pass makes from ready bytes of

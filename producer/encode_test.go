@@ -72,3 +72,36 @@ func testEncodedAtPut(t *testing.T, cbor bool) {
 	}
 	assertKeyOrder(t, recs, n)
 }
+
+// TestOrderedPlainHoldsPartialCalls: an ordered plain producer holds back a call that is
+// not full while orderedPlainCalls calls are in flight besides it, and sends it with
+// fewer; aggregating and unordered producers never hold one back.
+func TestOrderedPlainHoldsPartialCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		hold bool
+	}{
+		{"ordered plain", []Option{WithAggregation(false), WithOrdering(true)}, true},
+		{"unordered plain", []Option{WithAggregation(false), WithOrdering(false)}, false},
+		{"ordered aggregated", []Option{WithOrdering(true)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestProducer(t, newFake(2), tc.opts...)
+			// The slot of the call being built, and the calls in flight besides it.
+			p.slots <- struct{}{}
+			for i := 0; i < orderedPlainCalls; i++ {
+				if p.holdsPartialCall() {
+					t.Fatalf("holds back a call with %d others in flight", i)
+				}
+				p.slots <- struct{}{}
+			}
+			if got := p.holdsPartialCall(); got != tc.hold {
+				t.Fatalf("with %d calls in flight: holds %v, want %v", orderedPlainCalls, got, tc.hold)
+			}
+			for i := 0; i <= orderedPlainCalls; i++ {
+				<-p.slots
+			}
+		})
+	}
+}
