@@ -35,7 +35,9 @@
 //   - Memory is bounded by WithMaxBuffered (records and bytes, in flight included);
 //     BufferedBytes reports the gauge. Beyond it the producer holds the serialized
 //     bodies of the calls in flight (about the size of their records; a third more in
-//     JSON) and at most 32 MiB of request buffers kept for reuse.
+//     JSON), at most 32 MiB of request buffers kept for reuse and, without aggregation
+//     in JSON, a third more than each buffered record's data (its entry, encoded at
+//     Put, holds the data in base64).
 //   - Aggregates never mix shards. When the stream reshards, records buffered for a closed
 //     shard move to its successors, and records of an aggregate the service stored in a
 //     shard whose range does not hold them are written again where they belong, so a
