@@ -31,9 +31,11 @@ func runFleet(args []string) error {
 	idle := fs.Duration("idle", 0, "pause of a shard's poller at the tip of its shard (0: 2 s)")
 	timeout := fs.Duration("timeout", 0, "bound of each phase (0: 30 failover times)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	if err := fs.Parse(args); err != nil {
+	stopProfile, err := parseProfiled(fs, args)
+	if err != nil {
 		return err
 	}
+	defer stopProfile()
 	cfg := fleet.Config{Leases: *leases, Workers: *workers, Steady: *duration, FailoverTime: *failover,
 		RecordsPerSecond: *rate, IdleTime: *idle, Timeout: *timeout}
 	if !*quiet {
