@@ -331,7 +331,8 @@ func appendItem(b []byte, it Item) []byte {
 	if it == nil {
 		return append(b, "null"...)
 	}
-	keys := make([]string, 0, len(it))
+	var buf [24]string
+	keys := buf[:0]
 	for k := range it {
 		keys = append(keys, k)
 	}
