@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -180,4 +181,36 @@ func TestIndexEntriesUnderConcurrentWrites(t *testing.T) {
 	}
 	wg.Wait()
 	checkIndexes(t, s)
+}
+
+// TestScanOrderIsFNVOfTheKeyString pins the scan order: partitions by the FNV-1a hash of
+// their key string, then the key string, whichever way the order is computed.
+func TestScanOrderIsFNVOfTheKeyString(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var vals []Value
+	for range 300 {
+		ty := []Type{TypeS, TypeN, TypeB}[r.IntN(3)]
+		vals = append(vals, Value{T: ty, S: fmt.Sprintf("%x", r.Uint64()>>(r.IntN(64)))})
+	}
+	vals = append(vals, Value{T: TypeS, S: "same"}, Value{T: TypeB, S: "same"})
+	tk := keySchema{hash: "pk", hashT: TypeS}
+	for i, a := range vals {
+		h := fnv.New32a()
+		h.Write([]byte(keyString(a)))
+		if valueOrder(a) != h.Sum32() || hashOrder(keyString(a)) != h.Sum32() {
+			t.Fatalf("%+v: valueOrder %d, hashOrder %d, FNV-1a %d", a, valueOrder(a), hashOrder(keyString(a)), h.Sum32())
+		}
+		b := vals[(i*7+1)%len(vals)]
+		ra, rb := partRef{hashOrder(keyString(a)), keyString(a)}, partRef{hashOrder(keyString(b)), keyString(b)}
+		want := 0
+		switch {
+		case ra.before(rb):
+			want = -1
+		case rb.before(ra):
+			want = 1
+		}
+		if got := tableOrder(tk, Item{"pk": a}, Item{"pk": b}); got != want {
+			t.Fatalf("tableOrder(%+v, %+v) = %d, want %d", a, b, got, want)
+		}
+	}
 }

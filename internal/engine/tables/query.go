@@ -2,6 +2,7 @@ package tables
 
 import (
 	"sort"
+	"strings"
 )
 
 // maxPageBytes is the most item data one Query or Scan page reads (1 MB).
@@ -282,18 +283,22 @@ func (rp *readPlan) projectIndex(it Item) Item {
 
 // tableOrder compares two items by the table's scan order.
 func tableOrder(k keySchema, a, b Item) int {
-	ah, bh := keyString(a[k.hash]), keyString(b[k.hash])
-	if ao, bo := hashOrder(ah), hashOrder(bh); ao != bo {
+	ah, bh := a[k.hash], b[k.hash]
+	if ao, bo := valueOrder(ah), valueOrder(bh); ao != bo {
 		if ao < bo {
 			return -1
 		}
 		return 1
 	}
-	if ah != bh {
-		if ah < bh {
+	// keyString order: the type's character, then the text.
+	if ah.T != bh.T {
+		if ah.T < bh.T {
 			return -1
 		}
 		return 1
+	}
+	if c := strings.Compare(ah.S, bh.S); c != 0 {
+		return c
 	}
 	if k.hasRange() {
 		return compareKeyValues(a[k.rng], b[k.rng])

@@ -1,7 +1,6 @@
 package tables
 
 import (
-	"hash/fnv"
 	"sort"
 	"strconv"
 	"sync"
@@ -115,15 +114,31 @@ func keyString(v Value) string {
 }
 
 func shardOf(hashKey string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(hashKey))
-	return int(h.Sum32() % numShards)
+	return int(hashOrder(hashKey) % numShards)
 }
 
+// FNV-1a, 32 bits.
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+)
+
+// hashOrder is the FNV-1a hash of a key string: the order of partitions in a scan.
 func hashOrder(hashKey string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(hashKey))
-	return h.Sum32()
+	h := uint32(fnvOffset)
+	for i := 0; i < len(hashKey); i++ {
+		h = (h ^ uint32(hashKey[i])) * fnvPrime
+	}
+	return h
+}
+
+// valueOrder is hashOrder(keyString(v)), computed without building the string.
+func valueOrder(v Value) uint32 {
+	h := (uint32(fnvOffset) ^ uint32('0'+v.T)) * fnvPrime
+	for i := 0; i < len(v.S); i++ {
+		h = (h ^ uint32(v.S[i])) * fnvPrime
+	}
+	return h
 }
 
 // compareKeyValues orders two range-key values of one type.
