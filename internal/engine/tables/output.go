@@ -25,7 +25,7 @@ func marshalOutput(out any) ([]byte, error) {
 	b := a.appendJSON(nil)
 	// json.Marshal escapes <, >, & and U+2028/U+2029 in strings; they can only occur
 	// inside strings here, so escaping the whole text matches it.
-	if bytes.IndexAny(b, "<>&") >= 0 || bytes.IndexByte(b, 0xe2) >= 0 && (bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))) {
+	if bytes.ContainsAny(b, "<>&") || bytes.IndexByte(b, 0xe2) >= 0 && (bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))) {
 		var esc bytes.Buffer
 		json.HTMLEscape(&esc, b)
 		b = esc.Bytes()
