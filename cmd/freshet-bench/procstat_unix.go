@@ -40,3 +40,15 @@ func peakRSSMB() float64 {
 	}
 	return float64(ru.Maxrss) / 1024
 }
+
+// loadAverage returns the 1, 5 and 15 minute load averages, or "" when unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
+}
