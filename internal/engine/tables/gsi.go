@@ -6,8 +6,8 @@ import (
 )
 
 // ixEntries is what a global secondary index holds: every item of its table that carries
-// the index's key attributes, by index partition, each partition in the index's order
-// (range key, then the table's order). Writers keep it current under their item's shard
+// the index's key attributes, reduced to the attributes the index projects, by index
+// partition, each partition in the index's order (range key, then the table's order). Writers keep it current under their item's shard
 // lock, so a Query of the index reads one partition instead of the whole table.
 type ixEntries struct {
 	mu    sync.RWMutex
@@ -30,6 +30,26 @@ func (ix *index) member(it Item) bool {
 		}
 	}
 	return true
+}
+
+// project reduces table item it to the attributes the index projects: the table's and
+// the index's keys and, for INCLUDE, the attributes named.
+func (ix *index) project(tk keySchema, it Item) Item {
+	if ix.projection == "ALL" {
+		return it
+	}
+	out := make(Item, 4+len(ix.nonKey))
+	for _, n := range [...]string{tk.hash, tk.rng, ix.key.hash, ix.key.rng} {
+		if n != "" {
+			out[n] = it[n]
+		}
+	}
+	for _, n := range ix.nonKey {
+		if v, ok := it[n]; ok {
+			out[n] = v
+		}
+	}
+	return out
 }
 
 // ixCompare orders two items of one index partition: by the index range key, then by
@@ -59,7 +79,7 @@ func (ix *index) replace(tk keySchema, old, nw Item) {
 		i := sort.Search(len(items), func(i int) bool { return ixCompare(ix.key, tk, items[i], old) >= 0 })
 		if i < len(items) && ixCompare(ix.key, tk, items[i], old) == 0 {
 			if inNew && keyString(nw[ix.key.hash]) == hk && ixCompare(ix.key, tk, old, nw) == 0 {
-				items[i] = nw
+				items[i] = ix.project(tk, nw)
 				return
 			}
 			items = append(items[:i:i], items[i+1:]...)
@@ -75,7 +95,7 @@ func (ix *index) replace(tk keySchema, old, nw Item) {
 		items := e.parts[hk]
 		i := sort.Search(len(items), func(i int) bool { return ixCompare(ix.key, tk, items[i], nw) >= 0 })
 		grown := make([]Item, 0, len(items)+1)
-		grown = append(append(append(grown, items[:i]...), nw), items[i:]...)
+		grown = append(append(append(grown, items[:i]...), ix.project(tk, nw)), items[i:]...)
 		e.parts[hk] = grown
 	}
 }
@@ -97,7 +117,7 @@ func (ix *index) backfill(t *table) {
 			for _, it := range p.items {
 				if ix.member(it) {
 					hk := keyString(it[ix.key.hash])
-					e.parts[hk] = append(e.parts[hk], it)
+					e.parts[hk] = append(e.parts[hk], ix.project(t.key, it))
 				}
 			}
 		}

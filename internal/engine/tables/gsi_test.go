@@ -66,7 +66,7 @@ func checkIndexes(t *testing.T, s *Service) {
 			var want []Item
 			for _, it := range all {
 				if ix.member(it) && equalValues(it[ix.key.hash], hash) {
-					want = append(want, it)
+					want = append(want, ix.project(tb.key, it))
 				}
 			}
 			sort.SliceStable(want, func(i, j int) bool { return ixCompare(ix.key, tb.key, want[i], want[j]) < 0 })

@@ -138,6 +138,9 @@ type readPlan struct {
 	rcu      string
 	consist  bool
 	keyNames []string
+	// fromEntries says the items read come from the index's entries (a Query of an
+	// index), projected when they were written.
+	fromEntries bool
 }
 
 func (s *Service) prepareRead(in *queryInput, isQuery bool) (*readPlan, *exprParser, error) {
@@ -264,21 +267,13 @@ func (rp *readPlan) inIndex(it Item) bool {
 	return true
 }
 
-// projectIndex reduces it to the attributes the index projects.
+// projectIndex reduces a table item to the attributes the index projects; items read
+// from an index's entries are projected already.
 func (rp *readPlan) projectIndex(it Item) Item {
-	if rp.ix == nil || rp.ix.projection == "ALL" {
+	if rp.ix == nil || rp.fromEntries {
 		return it
 	}
-	out := Item{}
-	for _, n := range rp.keyNames {
-		out[n] = it[n]
-	}
-	for _, n := range rp.ix.nonKey {
-		if v, ok := it[n]; ok {
-			out[n] = v
-		}
-	}
-	return out
+	return rp.ix.project(rp.t.key, it)
 }
 
 // tableOrder compares two items by the table's scan order.
@@ -392,6 +387,7 @@ func (s *Service) query(body []byte) (any, error) {
 		items = rp.t.partitionItems(kc.hash)
 	} else {
 		items = rp.ix.partition(kc.hash)
+		rp.fromEntries = true
 	}
 	if kc.hasRng {
 		kept := items[:0:0]
