@@ -115,6 +115,13 @@ func runFleet(args []string) error {
 		}
 	}
 	res, err := fleet.Run(context.Background(), cfg)
+	end := "end"
+	if err != nil {
+		end = "end: " + err.Error()
+	}
+	if p := meter.end(end); !*quiet {
+		fmt.Fprintf(os.Stderr, "%7.1fs end\n         %s\n", time.Since(start).Seconds(), p)
+	}
 	res.PeakRSSMB = peakRSSMB()
 	if encErr := json.NewEncoder(os.Stdout).Encode(fleetResult{Bench: "fleet", Result: res, Phases: meter.phases}); encErr != nil && err == nil {
 		err = encErr
