@@ -69,23 +69,22 @@ func (c *consumed) appendJSON(b []byte) []byte {
 }
 
 func (o getItemOutput) appendJSON(b []byte) []byte {
-	b = append(b, '{')
-	if len(o.Item) > 0 {
-		b = appendItem(appendMember(b, "Item"), o.Item)
-	}
-	if o.ConsumedCapacity != nil {
-		b = o.ConsumedCapacity.appendJSON(appendMember(b, "ConsumedCapacity"))
-	}
-	return append(b, '}')
+	return appendItemOutput(b, "Item", o.Item, o.ConsumedCapacity)
 }
 
 func (o writeOutput) appendJSON(b []byte) []byte {
+	return appendItemOutput(b, "Attributes", o.Attributes, o.ConsumedCapacity)
+}
+
+// appendItemOutput writes an answer of one item (omitted when empty) named name and the
+// consumed capacity (omitted when nil).
+func appendItemOutput(b []byte, name string, it Item, c *consumed) []byte {
 	b = append(b, '{')
-	if len(o.Attributes) > 0 {
-		b = appendItem(appendMember(b, "Attributes"), o.Attributes)
+	if len(it) > 0 {
+		b = appendItem(appendMember(b, name), it)
 	}
-	if o.ConsumedCapacity != nil {
-		b = o.ConsumedCapacity.appendJSON(appendMember(b, "ConsumedCapacity"))
+	if c != nil {
+		b = c.appendJSON(appendMember(b, "ConsumedCapacity"))
 	}
 	return append(b, '}')
 }
