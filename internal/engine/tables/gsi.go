@@ -52,6 +52,34 @@ func (ix *index) project(tk keySchema, it Item) Item {
 	return out
 }
 
+// sameProjection reports whether the index holds the same entry for a and b, two
+// versions of one table item in the index: true when the index does not project all
+// attributes and none of those it projects changed (a lease renewal, for the owner index).
+func (ix *index) sameProjection(tk keySchema, a, b Item) bool {
+	if ix.projection == "ALL" {
+		return false
+	}
+	same := func(n string) bool {
+		if n == "" {
+			return true
+		}
+		av, aok := a[n]
+		bv, bok := b[n]
+		return aok == bok && equalValues(av, bv)
+	}
+	for _, n := range [...]string{tk.hash, tk.rng, ix.key.hash, ix.key.rng} {
+		if !same(n) {
+			return false
+		}
+	}
+	for _, n := range ix.nonKey {
+		if !same(n) {
+			return false
+		}
+	}
+	return true
+}
+
 // ixCompare orders two items of one index partition: by the index range key, then by
 // the table's order.
 func ixCompare(ix, tk keySchema, a, b Item) int {
@@ -68,7 +96,7 @@ func ixCompare(ix, tk keySchema, a, b Item) int {
 func (ix *index) replace(tk keySchema, old, nw Item) {
 	e := ix.entries
 	inOld, inNew := ix.member(old), ix.member(nw)
-	if !inOld && !inNew {
+	if !inOld && !inNew || inOld && inNew && ix.sameProjection(tk, old, nw) {
 		return
 	}
 	e.mu.Lock()

@@ -110,7 +110,8 @@ func newIndexedTable(t *testing.T) *Service {
 		`"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"o","AttributeType":"S"},{"AttributeName":"r","AttributeType":"N"}],`+
 		`"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"GlobalSecondaryIndexes":[`+
 		`{"IndexName":"byOwner","KeySchema":[{"AttributeName":"o","KeyType":"HASH"},{"AttributeName":"pk","KeyType":"RANGE"}],"Projection":{"ProjectionType":"KEYS_ONLY"}},`+
-		`{"IndexName":"byOwnerRank","KeySchema":[{"AttributeName":"o","KeyType":"HASH"},{"AttributeName":"r","KeyType":"RANGE"}],"Projection":{"ProjectionType":"ALL"}}]}`)
+		`{"IndexName":"byOwnerRank","KeySchema":[{"AttributeName":"o","KeyType":"HASH"},{"AttributeName":"r","KeyType":"RANGE"}],"Projection":{"ProjectionType":"ALL"}},`+
+		`{"IndexName":"byOwnerWithV","KeySchema":[{"AttributeName":"o","KeyType":"HASH"}],"Projection":{"ProjectionType":"INCLUDE","NonKeyAttributes":["v"]}}]}`)
 	return s
 }
 
@@ -130,8 +131,8 @@ func TestIndexEntriesFollowTheTable(t *testing.T) {
 		if i == 1500 {
 			mustServe(t, s, "UpdateTable", `{"TableName":"tbl","AttributeDefinitions":[{"AttributeName":"o","AttributeType":"S"}],`+
 				`"GlobalSecondaryIndexUpdates":[{"Create":{"IndexName":"late","KeySchema":[{"AttributeName":"o","KeyType":"HASH"}],"Projection":{"ProjectionType":"ALL"}}}]}`)
-			if n := len(s.tables["tbl"].indexes()); n != 3 {
-				t.Fatalf("%d indexes after UpdateTable, want 3", n)
+			if n := len(s.tables["tbl"].indexes()); n != 4 {
+				t.Fatalf("%d indexes after UpdateTable, want 4", n)
 			}
 			checkIndexes(t, s)
 		}
