@@ -173,7 +173,8 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerClock(cfg.clock), lease.WithAssignerLogger(cfg.logger),
-		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
+		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerHandoffTimeout(cfg.handoffTimeout),
+		lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
 		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow())); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}

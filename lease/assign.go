@@ -30,14 +30,25 @@ import (
 //     lease it holds, or a new update time in its worker-metrics row, within the liveness
 //     window. A row that is merely fresh is no proof of life (a worker that wrote one row
 //     and died looks fresh for the metrics max age). Dead workers get no lease.
-//   - A worker the leader gives a lease by Take must renew it within the confirmation
-//     window. If it does not, it is presumed dead: it gets nothing more until it shows
-//     life again, and the lease is placed again at once rather than after a failover
-//     time. This is safe: a worker processes a lease only after a renewal of its own,
-//     and the re-take is conditional on the counter the leader's Take wrote, which that
-//     renewal would have changed. A lease whose holder another worker changed (a
-//     handoff its old owner completed) has no such counter: the one the leader first
-//     sees may already include the new owner's renewal, so it moves only on expiry.
+//   - A Freshet worker the leader gives a lease by Take must renew it within the
+//     confirmation window. If it does not, it is presumed dead: it gets nothing more
+//     until it shows life again, and the lease is placed again at once rather than after
+//     a failover time. This is safe: a Freshet worker processes a lease only after a
+//     renewal of its own, and the re-take is conditional on the counter the leader's
+//     Take wrote, which that renewal would have changed. A lease whose holder another
+//     worker changed (a handoff its old owner completed) has no such counter: the one
+//     the leader first sees may already include the new owner's renewal, so it moves
+//     only on expiry.
+//   - A Java KCL worker (its metrics row carries no report interval), or a worker
+//     without a row, starts processing a lease as soon as its discovery finds it, and
+//     renews it only at its next renewal: up to Java's discovery interval (the failover
+//     time by default) plus its renewal interval after the lease became its own. Such a
+//     new holder is never presumed dead on the confirmation window, and its lease
+//     expires only the pickup window (JavaPickupFactor failover times) after it became
+//     its own and once the holder shows no life, not one failover time after: moving it
+//     sooner would start a second worker on a shard the Java worker already processes
+//     (in the mixed fleet test, a Java worker that had just joined first found a lease
+//     handed to it 14 s after the handoff completed, at a 5 s failover time).
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
 //     trouble), even while its metrics row is fresh.
 //   - A lease that has an owner and has not expired moves only by graceful handoff, and
@@ -45,6 +56,10 @@ import (
 //     release that never comes. Such a lease waits for its expiry instead.
 //   - On an idle stream (mean lease throughput below 1 KB/s, with hysteresis) the plan
 //     balances lease counts: rates of a few bytes per second are noise, not load.
+//   - A graceful handoff still pending a handoff timeout plus a failover time after the
+//     leader first saw it (an old owner that renews but never releases nor transfers
+//     the lease) is finished by the leader, as Java KCL's leader does: it takes the
+//     lease for its new owner, which ends the old owner's hold (its renewal fails).
 //   - Rebalancing runs every few rounds and does not move a lease again within the
 //     failover time of its last move, so noisy rates cannot swing leases back and forth.
 //   - Worker-metrics rows older than the stale cleanup age (or without an update time)
@@ -56,6 +71,7 @@ type Assigner struct {
 	clock         clock.Clock
 	log           *zap.Logger
 	failover      time.Duration
+	handoff       time.Duration
 	live          time.Duration
 	confirm       time.Duration
 	metricsMaxAge time.Duration
@@ -92,7 +108,20 @@ type seenLease struct {
 	// it; awaitSince is when the Take was written.
 	await      bool
 	awaitSince time.Time
+	// pickup is set while the holder the lease changed to at since (by this leader's Take
+	// or another worker's write) has not renewed it yet.
+	pickup bool
+	// handoffSince is when this leader first saw the lease's current handoff (owner and
+	// checkpoint owner as now); zero when no handoff is pending.
+	handoffSince time.Time
 }
+
+// JavaPickupFactor is how many failover times at least the leader gives a new holder
+// that may process a lease before renewing it (a Java KCL worker) to renew it: Java's
+// discovery runs every failover time and its renewal every third of one by default, and
+// a Java leader assigns only every two failover times. Past that, the lease moves only
+// once its holder shows no life.
+const JavaPickupFactor = 2
 
 // AssignerOption configures an Assigner.
 type AssignerOption func(*Assigner) error
@@ -120,6 +149,19 @@ func WithAssignerFailoverTime(d time.Duration) AssignerOption {
 			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
 		}
 		a.failover = d
+		return nil
+	}
+}
+
+// WithAssignerHandoffTimeout sets the handoff timeout the workers use (30 s by default,
+// Java KCL's gracefulLeaseHandoffTimeoutMillis): a handoff still pending this long plus
+// a failover time after the leader first saw it is finished by the leader.
+func WithAssignerHandoffTimeout(d time.Duration) AssignerOption {
+	return func(a *Assigner) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: handoff timeout %v", ErrInvalidOption, d)
+		}
+		a.handoff = d
 		return nil
 	}
 }
@@ -202,7 +244,7 @@ func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
 	}
-	a := &Assigner{store: store, clock: clock.Real(), log: zap.NewNop(), failover: DefaultFailoverTime,
+	a := &Assigner{store: store, clock: clock.Real(), log: zap.NewNop(), failover: DefaultFailoverTime, handoff: 30 * time.Second,
 		metricsMaxAge: JavaWorkerMetricsMaxAge, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}}
@@ -248,30 +290,30 @@ func (a *Assigner) observe(leases []Lease, now time.Time) {
 	for i := range leases {
 		l := &leases[i]
 		s, ok := a.seen[l.Key]
+		handoffSince := a.handoffSeen(s, l, now)
 		switch {
 		case !ok:
+			// A new leader's first sight: it waits a failover time from now, after its
+			// lock wait, which together outlast any holder's pickup.
 			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
 		case s.counter != l.Counter:
 			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner {
-				holder := l.Owner
-				if l.CheckpointOwner != "" {
-					holder = l.CheckpointOwner
-				}
-				if holder != "" {
+				if holder := holderOf(l); holder != "" {
 					a.life[holder] = now
 				}
-				s.await = false
-			} else {
-				// Someone else changed the holder: a handoff completed by the old owner's
-				// release, or a take. The counter seen may already include the new
-				// owner's first renewal, after which it processes: only expiry may move
-				// the lease now, never the confirmation window.
-				s.await = false
 			}
+			// Otherwise someone else changed the owners: a handoff completed by the old
+			// owner's release, or a take. The counter seen may already include the new
+			// owner's first renewal, after which it processes: only expiry may move the
+			// lease now, never the confirmation window; a new holder may not have renewed
+			// yet (pickup).
+			s.await = false
+			s.pickup = holderOf(l) != holderOf(&Lease{Owner: s.owner, CheckpointOwner: s.cpOwner})
 			s.counter, s.owner, s.cpOwner, s.since = l.Counter, l.Owner, l.CheckpointOwner, now
 		default:
 			s.owner, s.cpOwner = l.Owner, l.CheckpointOwner
 		}
+		s.handoffSince = handoffSince
 		keep[l.Key] = s
 	}
 	a.seen = keep
@@ -283,9 +325,61 @@ func (a *Assigner) wrote(l Lease, now time.Time, await bool) {
 	if s.counter != l.Counter || s.since.IsZero() {
 		s.since = now
 	}
+	if holderOf(&l) != holderOf(&Lease{Owner: s.owner, CheckpointOwner: s.cpOwner}) {
+		s.pickup = true
+	}
+	s.handoffSince = a.handoffSeen(s, &l, now)
 	s.counter, s.owner, s.cpOwner = l.Counter, l.Owner, l.CheckpointOwner
 	s.await, s.awaitSince = await, now
 	a.seen[l.Key] = s
+}
+
+// handoffSeen returns when the handoff pending on l was first seen, given what was seen
+// of it before (s, whose owners may be older than l's): zero without a handoff, now for a
+// handoff between other owners than the one seen.
+func (a *Assigner) handoffSeen(s seenLease, l *Lease, now time.Time) time.Time {
+	switch {
+	case !l.HandoffPending():
+		return time.Time{}
+	case s.handoffSince.IsZero() || s.owner != l.Owner || s.cpOwner != l.CheckpointOwner:
+		return now
+	}
+	return s.handoffSince
+}
+
+// overdueHandoffs returns the keys of the leases (not expired, not ended) whose handoff
+// has been pending since this leader first saw it for the handoff timeout plus a failover
+// time (Java KCL's leader waits gracefulLeaseHandoffTimeoutMillis plus the lease
+// duration): their old owner renews but neither releases nor transfers them.
+func (a *Assigner) overdueHandoffs(leases []Lease, expired map[string]bool, now time.Time) map[string]bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out map[string]bool
+	for i := range leases {
+		l := &leases[i]
+		since := a.seen[l.Key].handoffSince
+		if !l.HandoffPending() || expired[l.Key] || l.Checkpoint.IsShardEnd() || since.IsZero() || now.Sub(since) < a.handoff+a.failover {
+			continue
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[l.Key] = true
+	}
+	return out
+}
+
+// expired reports whether the lease seen as s, held by holder, has gone unrenewed too
+// long: a failover time; or, while a new holder that may process before renewing
+// (renewsFirst false) has not renewed it yet, the pickup window and until that holder
+// shows no life (a Java worker just started may take longer still to discover its first
+// leases).
+func (a *Assigner) expired(s seenLease, holder string, renewsFirst bool, now time.Time) bool {
+	age := now.Sub(s.since)
+	if s.pickup && !renewsFirst {
+		return age >= JavaPickupFactor*a.failover && !a.alive(holder, now)
+	}
+	return age >= a.failover
 }
 
 // alive reports whether w showed life within the liveness window (at least its report
@@ -335,31 +429,14 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			delete(a.moved, k)
 		}
 	}
-	// Expired leases, and leases given to a worker that never renewed them.
-	expired := make(map[string]bool, len(leases))
-	for i := range leases {
-		l := &leases[i]
-		if l.Owner == "" {
-			continue
-		}
-		s := a.seen[l.Key]
-		switch {
-		case now.Sub(s.since) >= a.failover:
-			expired[l.Key] = true
-		case s.await && now.Sub(s.awaitSince) >= a.confirm:
-			expired[l.Key] = true
-			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
-				a.log.Info("worker did not renew a lease it was given; presumed dead",
-					zap.String("worker", l.Owner), zap.String("lease", l.Key))
-			}
-			a.suspect[l.Owner] = now
-		}
-	}
 	// Worker-metrics rows: a new update time is evidence of life; stale rows are deleted.
 	var stale []WorkerMetrics
 	rowOf := make(map[string]*WorkerMetrics, len(metrics))
 	rows := make(map[string]time.Time, len(metrics))
 	reports := make(map[string]time.Duration, len(metrics))
+	// Workers known to renew a lease before they process it: Freshet workers, whose rows
+	// carry their report interval.
+	renewsFirst := make(map[string]bool, len(metrics))
 	for i := range metrics {
 		m := &metrics[i]
 		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
@@ -369,6 +446,8 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		reports[m.WorkerID] = m.ReportInterval
 		if m.ReportInterval == 0 {
 			reports[m.WorkerID] = JavaReportInterval
+		} else {
+			renewsFirst[m.WorkerID] = true
 		}
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(m.LastUpdate) {
 			a.life[m.WorkerID] = now
@@ -384,6 +463,26 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 	}
 
+	// Expired leases, and leases given to a worker that never renewed them.
+	expired := make(map[string]bool, len(leases))
+	for i := range leases {
+		l := &leases[i]
+		if l.Owner == "" {
+			continue
+		}
+		s := a.seen[l.Key]
+		switch {
+		case a.expired(s, holderOf(l), renewsFirst[holderOf(l)], now):
+			expired[l.Key] = true
+		case s.await && renewsFirst[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
+			expired[l.Key] = true
+			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
+				a.log.Info("worker did not renew a lease it was given; presumed dead",
+					zap.String("worker", l.Owner), zap.String("lease", l.Key))
+			}
+			a.suspect[l.Owner] = now
+		}
+	}
 	troubled := map[string]bool{}
 	owners := map[string]bool{}
 	loads := make([]LeaseLoad, 0, len(leases))
@@ -473,6 +572,20 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	cfg := a.cfg
 	cfg.Rebalance = rebalance
 	plan := ComputePlan(loads, workers, cfg)
+	overdue := a.overdueHandoffs(leases, expired, now)
+	if len(overdue) > 0 {
+		moves := make([]Move, 0, len(plan.Moves)+len(overdue))
+		for _, m := range plan.Moves {
+			if !overdue[m.Key] {
+				moves = append(moves, m)
+			}
+		}
+		for k := range overdue {
+			l := byKey[k]
+			moves = append(moves, Move{Key: k, From: l.CheckpointOwner, To: l.Owner})
+		}
+		plan.Moves = moves
+	}
 	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
 	if warming {
 		return round, errors.Join(errs...)
@@ -496,6 +609,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		switch {
 		case l.Owner == "" || expired[l.Key]:
 			nl, err = a.store.Take(ctx, l, m.To)
+		case overdue[l.Key]:
+			a.log.Warn("handoff pending past the handoff timeout and a failover time; taking the lease for its new owner",
+				zap.String("lease", l.Key), zap.String("from", l.CheckpointOwner), zap.String("to", l.Owner))
+			nl, err = a.store.Take(ctx, l, l.Owner)
 		case m.Handoff && !l.HandoffPending() && ownerAlive && cooled:
 			nl, err = a.store.Handoff(ctx, l, m.To)
 			handed = true
