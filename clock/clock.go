@@ -4,12 +4,14 @@
 // engine's expiry, retention and throttling. It sits beside the data flow: nothing
 // reads records through it.
 //
-// Every component defaults to Real. A test passes a *Manual and moves time forward
-// itself, so lease expiry, retention and token-bucket refill happen exactly when the
-// test says; users testing their own code against Freshet can do the same.
+// Every component defaults to Real, and every pause of a component is a Sleep, which
+// waits on any Clock and ends early with its context. A test passes a *Manual and moves
+// time forward itself, so lease expiry, retention and token-bucket refill happen exactly
+// when the test says; users testing their own code against Freshet can do the same.
 package clock
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
@@ -27,6 +29,24 @@ type Clock interface {
 
 // Real returns the wall clock, the default of every Freshet component.
 func Real() Clock { return realClock{} }
+
+// Sleep waits until c has advanced by d or ctx is done, whichever comes first. It
+// returns nil after the whole wait and ctx's error otherwise; a d of zero or less
+// returns ctx's error at once. A nil c is Real.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if c == nil {
+		c = Real()
+	}
+	select {
+	case <-c.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 type realClock struct{}
 

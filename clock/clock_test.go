@@ -1,6 +1,8 @@
 package clock
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -41,5 +43,46 @@ func TestManualSetNeverMovesBackwards(t *testing.T) {
 	case <-ch:
 	default:
 		t.Fatal("After(0) must fire immediately")
+	}
+}
+
+func TestSleepWaitsForTheClock(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewManual(start)
+	done := make(chan error, 1)
+	go func() { done <- Sleep(context.Background(), m, 5*time.Second) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Sleep = %v, want nil", err)
+			}
+			if d := m.Since(start); d < 5*time.Second {
+				t.Fatalf("Sleep returned after %v of clock time, want at least 5s", d)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+			m.Advance(time.Second)
+		}
+	}
+}
+
+func TestSleepEndsWithTheContext(t *testing.T) {
+	m := NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Sleep(ctx, m, time.Hour) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sleep = %v, want context.Canceled", err)
+	}
+	if err := Sleep(ctx, nil, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sleep(0) on an ended context = %v, want context.Canceled", err)
+	}
+	if err := Sleep(context.Background(), nil, -time.Second); err != nil {
+		t.Fatalf("Sleep(-1s) = %v, want nil", err)
+	}
+	if err := Sleep(context.Background(), nil, time.Millisecond); err != nil {
+		t.Fatalf("Sleep(1ms) on the real clock = %v, want nil", err)
 	}
 }

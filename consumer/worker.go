@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/consumer/internal/fetch"
 	"github.com/freshet/freshet/internal/retrypolicy"
 	"github.com/freshet/freshet/lease"
@@ -349,22 +350,13 @@ func (w *Worker) release(ctx context.Context, key string) {
 	w.mu.Unlock()
 	err := w.coord.Release(ctx, key)
 	for attempt := 0; err != nil && !errors.Is(err, lease.ErrLeaseLost) && attempt < 4 && ctx.Err() == nil; attempt++ {
-		if !sleepCtx(ctx, w.cfg, w.cfg.retryBase<<attempt) {
+		if clock.Sleep(ctx, w.cfg.clock, w.cfg.retryBase<<attempt) != nil {
 			break
 		}
 		err = w.store.Release(ctx, key, w.cfg.workerID)
 	}
 	if err != nil {
 		w.log.Debug("consumer: releasing lease failed", zap.String("lease", key), zap.Error(err))
-	}
-}
-
-func sleepCtx(ctx context.Context, cfg config, d time.Duration) bool {
-	select {
-	case <-cfg.clock.After(d):
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -418,7 +410,7 @@ func retry(ctx context.Context, cfg config, f func() error) error {
 		if err == nil || ctx.Err() != nil || attempt >= 8 {
 			return err
 		}
-		if !sleepCtx(ctx, cfg, b.Delay(attempt)) {
+		if clock.Sleep(ctx, cfg.clock, b.Delay(attempt)) != nil {
 			return ctx.Err()
 		}
 	}

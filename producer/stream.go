@@ -7,7 +7,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/hashkey"
 )
 
@@ -228,7 +228,7 @@ func (st *stream) refresh() {
 		}
 		p.log.Warn("producer: listing shards failed", zap.String("stream", st.name), zap.Error(err))
 		p.metrics.listFailed(st, err, true)
-		if !sleepCtx(p.ctx, p.retry.Delay(errorClass(err), attempt)) {
+		if clock.Sleep(p.ctx, nil, p.retry.Delay(errorClass(err), attempt)) != nil {
 			return
 		}
 	}
@@ -370,20 +370,5 @@ func (st *stream) failAll(err error) {
 		for _, k := range sh.retire() {
 			st.p.finish(k, &RecordError{Stream: st.name, ShardID: sh.id, Err: err, Last: k.lastErr}, true)
 		}
-	}
-}
-
-// sleepCtx sleeps for d or until ctx ends; it reports whether the whole sleep happened.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
 
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/metrics"
 )
 
@@ -355,17 +356,6 @@ func (c *Consumer) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 func (c *Consumer) receiver(ctx context.Context, stop context.CancelFunc, work chan<- []*item, batches bool) {
 	failures := 0
 	vis := int32(c.cfg.visibility / time.Second)
@@ -396,7 +386,7 @@ func (c *Consumer) receiver(ctx context.Context, stop context.CancelFunc, work c
 				return
 			}
 			c.cfg.log.Warn("queue: receive failed; retrying", zap.String("queue", c.queue), zap.Error(err))
-			sleepCtx(ctx, c.backoff(failures))
+			_ = clock.Sleep(ctx, nil, c.backoff(failures))
 			failures++
 			continue
 		}
@@ -552,7 +542,7 @@ func (c *Consumer) acknowledge(ctx context.Context, items []*item) {
 		out, err := c.api.AcknowledgeQueueRecords(ctx, &kinesis.AcknowledgeQueueRecordsInput{QueueARN: aws.String(c.queue), Entries: entries})
 		if err != nil {
 			if attempt < 5 && !fatalCode(err) && ctx.Err() == nil {
-				sleepCtx(ctx, c.backoff(attempt))
+				_ = clock.Sleep(ctx, nil, c.backoff(attempt))
 				continue
 			}
 			c.cfg.log.Warn("queue: acknowledgement failed; the records will be delivered again", zap.Int("records", len(pending)), zap.Error(err))
@@ -595,7 +585,7 @@ func (c *Consumer) acknowledge(ctx context.Context, items []*item) {
 			c.done(it)
 		}
 		if len(pending) > 0 {
-			sleepCtx(ctx, c.backoff(attempt))
+			_ = clock.Sleep(ctx, nil, c.backoff(attempt))
 		}
 	}
 }
@@ -697,7 +687,7 @@ func (c *Consumer) setVisibility(ctx context.Context, items []*item, d time.Dura
 			if fatalCode(err) || ctx.Err() != nil {
 				break
 			}
-			sleepCtx(ctx, c.backoff(attempt))
+			_ = clock.Sleep(ctx, nil, c.backoff(attempt))
 			continue
 		}
 		for _, s := range out.Successful {

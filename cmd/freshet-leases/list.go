@@ -114,14 +114,8 @@ func runList(ctx context.Context, g *globalFlags, args []string, e env) error {
 		fmt.Fprintln(e.stderr, "usage: freshet-leases --app NAME [--stream S] list [--json] [--lag=false]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("list: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("list: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseCommand(fs, "list", args); err != nil {
+		return err
 	}
 	if err := g.validate(); err != nil {
 		return err

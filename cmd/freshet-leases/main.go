@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/awsconfig"
 	"github.com/freshet/freshet/internal/cli"
 	"github.com/freshet/freshet/lease"
@@ -109,20 +110,9 @@ type env struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, sleep: sleepCtx}
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, sleep: func(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, nil, d) }}
 	err := run(ctx, os.Args[1:], e)
 	stop()
 	os.Exit(cli.ExitCode("freshet-leases", err, os.Stderr))

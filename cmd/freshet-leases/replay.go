@@ -52,14 +52,8 @@ func runReplay(ctx context.Context, g *globalFlags, args []string, e env) error 
 		fmt.Fprintln(e.stderr, "usage: freshet-leases --app NAME replay --to trim-horizon|latest|at-timestamp=RFC3339|sequence=NUM[/SUB] [--shard ID ...] [--force] [--yes] [--dry-run]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("replay: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("replay: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseCommand(fs, "replay", args); err != nil {
+		return err
 	}
 	if err := g.validate(); err != nil {
 		return err

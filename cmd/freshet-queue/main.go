@@ -131,14 +131,8 @@ func parseCommand(name string, g *globalFlags, args []string, e env, register fu
 	fs.SetOutput(e.stderr)
 	g.register(fs)
 	register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("%s: unexpected argument %q", name, fs.Arg(0))
+	if err := cli.ParseCommand(fs, name, args); err != nil {
+		return err
 	}
 	return g.validate()
 }

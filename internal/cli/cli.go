@@ -74,6 +74,22 @@ func Command(tool, usage, want string, args []string, stderr io.Writer, register
 	return rest[0], rest[1:], nil
 }
 
+// ParseCommand parses the flags of the command name (registered on fs) from args,
+// which must hold flags only. It returns flag.ErrHelp for -h and an error wrapping
+// ErrUsage, prefixed with name, for a bad flag or a positional argument.
+func ParseCommand(fs *flag.FlagSet, name string, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return Usagef("%s: %v", name, err)
+	}
+	if fs.NArg() > 0 {
+		return Usagef("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	return nil
+}
+
 // UnknownCommand returns the usage error for a command the tool does not have.
 func UnknownCommand(name, want string) error {
 	return Usagef("unknown command %q (want %s)", name, want)

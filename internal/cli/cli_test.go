@@ -65,3 +65,32 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("UnknownCommand: %v", err)
 	}
 }
+
+func TestParseCommand(t *testing.T) {
+	parse := func(args ...string) (int, error) {
+		fs := flag.NewFlagSet("tool list", flag.ContinueOnError)
+		fs.SetOutput(new(bytes.Buffer))
+		n := fs.Int("n", 1, "how many")
+		err := ParseCommand(fs, "list", args)
+		return *n, err
+	}
+	if n, err := parse("-n", "3"); err != nil || n != 3 {
+		t.Fatalf("ParseCommand(-n 3) = %d, %v; want 3, nil", n, err)
+	}
+	if _, err := parse("-h"); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("ParseCommand(-h) = %v, want flag.ErrHelp", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-n", "x"}, `list: invalid value "x" for flag -n: parse error`},
+		{[]string{"-m"}, "list: flag provided but not defined: -m"},
+		{[]string{"-n", "2", "extra"}, `list: unexpected argument "extra"`},
+	} {
+		_, err := parse(tc.args...)
+		if !errors.Is(err, ErrUsage) || err.Error() != tc.msg {
+			t.Errorf("ParseCommand(%q) = %v, want a usage error %q", tc.args, err, tc.msg)
+		}
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/consumer"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/streams"
@@ -383,10 +384,10 @@ func (r *run) phases(ctx context.Context) error {
 	cfg.Progress(fmt.Sprintf("converged in %.1f s (first plan at %.1f s)", r.res.ConvergeS, r.res.FirstPlanS))
 
 	// Steady state: DynamoDB consumption, once the last moves' leases are taken up.
-	sleep(ctx, cfg.FailoverTime/2)
+	_ = clock.Sleep(ctx, nil, cfg.FailoverTime/2)
 	r0, w0 := r.consumed()
 	s0 := time.Now()
-	sleep(ctx, cfg.Steady)
+	_ = clock.Sleep(ctx, nil, cfg.Steady)
 	r1, w1 := r.consumed()
 	secs := time.Since(s0).Seconds()
 	r.res.DDBReadUnitsPerS, r.res.DDBWriteUnitsPerS = (r1-r0)/secs, (w1-w0)/secs
@@ -417,7 +418,7 @@ func (r *run) phases(ctx context.Context) error {
 		r.kill(assigned)
 	}()
 	go func() {
-		sleep(ctx, cfg.FailoverTime/4+100*time.Millisecond) // right after its second report
+		_ = clock.Sleep(ctx, nil, cfg.FailoverTime/4+100*time.Millisecond) // right after its second report
 		r.kill(joined)
 	}()
 	added, err := r.until(ctx, "rebalance after join", func() bool { return assigned.dead.Load() && joined.dead.Load() && r.fair() })
@@ -641,7 +642,7 @@ func (r *run) until(ctx context.Context, what string, cond func() bool) (time.Ti
 			}
 			return time.Time{}, fmt.Errorf("fleet: %s not reached within %v (leases held by the live workers: %v; %s)", what, r.cfg.Timeout, held, r.leaderView())
 		}
-		if !sleep(ctx, 20*time.Millisecond) {
+		if clock.Sleep(ctx, nil, 20*time.Millisecond) != nil {
 			return time.Time{}, ctx.Err()
 		}
 	}
@@ -660,7 +661,7 @@ func (r *run) leaderView() string {
 
 // watchLeaders records the most live workers leading at once.
 func (r *run) watchLeaders(ctx context.Context) {
-	for sleep(ctx, 10*time.Millisecond) {
+	for clock.Sleep(ctx, nil, 10*time.Millisecond) == nil {
 		n := int32(0)
 		for _, m := range r.live() {
 			if m.w.IsLeader() {
@@ -680,7 +681,7 @@ func (r *run) produce(ctx context.Context) {
 	per := r.cfg.RecordsPerSecond * tick.Seconds()
 	carry := 0.0
 	data := make([]byte, 100)
-	for sleep(ctx, tick) {
+	for clock.Sleep(ctx, nil, tick) == nil {
 		carry += per
 		n := int(carry)
 		carry -= float64(n)
@@ -717,14 +718,5 @@ func (r *run) stopAll() {
 	}
 	for _, m := range ms {
 		<-m.done
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
 	}
 }

@@ -157,7 +157,7 @@ func (f *FanOut) run(ctx context.Context) {
 				d = time.Second
 			}
 			attempt++
-			if sleep(ctx, f.cfg.Clock, d) != nil {
+			if clock.Sleep(ctx, f.cfg.Clock, d) != nil {
 				return
 			}
 			continue
@@ -299,7 +299,7 @@ func RegisterConsumer(ctx context.Context, api ConsumerAPI, clk clock.Clock, str
 				return arn, nil
 			}
 		}
-		if err := sleep(ctx, clk, poll); err != nil {
+		if err := clock.Sleep(ctx, clk, poll); err != nil {
 			return "", err
 		}
 	}

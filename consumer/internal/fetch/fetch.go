@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/retrypolicy"
 )
 
@@ -98,18 +97,6 @@ func NewPolicy(retry, throttle retrypolicy.Backoff) retrypolicy.Policy {
 func decide(policy retrypolicy.Policy, err error) (retrypolicy.Action, retrypolicy.Class) {
 	c := retrypolicy.ErrorClass(err)
 	return policy.Decide(c), c
-}
-
-func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	select {
-	case <-clk.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // CompareSequence compares two Kinesis sequence numbers (decimal strings of up to 128

@@ -156,7 +156,7 @@ func (p *Poller) run(ctx context.Context) {
 					p.fail(ctx, "GetShardIterator", err)
 					return
 				}
-				_ = sleep(ctx, clk, p.cfg.Retry.Delay(class, attempt))
+				_ = clock.Sleep(ctx, clk, p.cfg.Retry.Delay(class, attempt))
 				attempt++
 				log.Debug("get shard iterator failed", zap.String("shard", p.cfg.ShardID), zap.Error(err))
 				continue
@@ -200,7 +200,7 @@ func (p *Poller) run(ctx context.Context) {
 				log.Debug("shard iterator expired", zap.String("shard", p.cfg.ShardID))
 				continue
 			case retrypolicy.Retry:
-				_ = sleep(ctx, clk, p.cfg.Retry.Delay(class, attempt))
+				_ = clock.Sleep(ctx, clk, p.cfg.Retry.Delay(class, attempt))
 			default:
 				p.fail(ctx, "GetRecords", err)
 				return
@@ -240,7 +240,7 @@ func (p *Poller) run(ctx context.Context) {
 		case p.out <- result{batch: b}:
 		default:
 		}
-		if sleep(ctx, clk, p.cfg.IdleTime) != nil {
+		if clock.Sleep(ctx, clk, p.cfg.IdleTime) != nil {
 			return
 		}
 	}

@@ -292,15 +292,55 @@ func failedCondition(old Item, rv string) error {
 	return conditionFailed(nil)
 }
 
-type putItemInput struct {
+// writeParams are the parameters PutItem, DeleteItem and UpdateItem share.
+type writeParams struct {
 	TableName                           string `json:"TableName"`
-	Item                                Item   `json:"Item"`
 	ConditionExpression                 string `json:"ConditionExpression"`
 	ReturnValues                        string `json:"ReturnValues"`
 	ReturnValuesOnConditionCheckFailure string `json:"ReturnValuesOnConditionCheckFailure"`
 	ReturnConsumedCapacity              string `json:"ReturnConsumedCapacity"`
 	exprAttrs
 	legacyParams
+}
+
+// normalize turns the legacy parameters into expressions (update is nil for an
+// operation without an update expression) and checks the return-value parameters
+// against the values the operation allows.
+func (w *writeParams) normalize(update *string, returnValues ...string) error {
+	if err := w.legacyParams.toExpressions(&w.ConditionExpression, update, &w.exprAttrs); err != nil {
+		return err
+	}
+	if err := w.legacyParams.check(); err != nil {
+		return err
+	}
+	if err := checkReturnValues(w.ReturnValues, returnValues...); err != nil {
+		return err
+	}
+	return checkReturnOnFailure(w.ReturnValuesOnConditionCheckFailure)
+}
+
+// parseOnlyCondition parses a write's condition (nil when there is none) for an
+// operation that has no other expression, and checks that every substitution is used.
+func (e exprAttrs) parseOnlyCondition(condition string) (*cond, error) {
+	p, err := e.newParser(condition != "")
+	if err != nil {
+		return nil, err
+	}
+	var c *cond
+	if condition != "" {
+		if c, err = p.parseCondition("ConditionExpression", condition); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.checkUnused(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type putItemInput struct {
+	Item Item `json:"Item"`
+	writeParams
 }
 
 // preparedPut is a validated PutItem ready to run against a table.
@@ -311,17 +351,8 @@ type preparedPut struct {
 }
 
 func (s *Service) preparePut(tableName string, item Item, condition string, ea exprAttrs) (preparedPut, error) {
-	p, err := ea.newParser(condition != "")
+	c, err := ea.parseOnlyCondition(condition)
 	if err != nil {
-		return preparedPut{}, err
-	}
-	var c *cond
-	if condition != "" {
-		if c, err = p.parseCondition("ConditionExpression", condition); err != nil {
-			return preparedPut{}, err
-		}
-	}
-	if err := p.checkUnused(); err != nil {
 		return preparedPut{}, err
 	}
 	t, err := s.lookup(tableName)
@@ -354,16 +385,7 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacyParams.toExpressions(&in.ConditionExpression, nil, &in.exprAttrs); err != nil {
-		return nil, err
-	}
-	if err := in.legacyParams.check(); err != nil {
-		return nil, err
-	}
-	if err := checkReturnValues(in.ReturnValues, "NONE", "ALL_OLD"); err != nil {
-		return nil, err
-	}
-	if err := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); err != nil {
+	if err := in.normalize(nil, "NONE", "ALL_OLD"); err != nil {
 		return nil, err
 	}
 	pp, err := s.preparePut(in.TableName, in.Item, in.ConditionExpression, in.exprAttrs)
@@ -382,14 +404,8 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 }
 
 type deleteItemInput struct {
-	TableName                           string `json:"TableName"`
-	Key                                 Item   `json:"Key"`
-	ConditionExpression                 string `json:"ConditionExpression"`
-	ReturnValues                        string `json:"ReturnValues"`
-	ReturnValuesOnConditionCheckFailure string `json:"ReturnValuesOnConditionCheckFailure"`
-	ReturnConsumedCapacity              string `json:"ReturnConsumedCapacity"`
-	exprAttrs
-	legacyParams
+	Key Item `json:"Key"`
+	writeParams
 }
 
 type preparedDelete struct {
@@ -399,17 +415,8 @@ type preparedDelete struct {
 }
 
 func (s *Service) prepareDelete(tableName string, key Item, condition string, ea exprAttrs) (preparedDelete, error) {
-	p, err := ea.newParser(condition != "")
+	c, err := ea.parseOnlyCondition(condition)
 	if err != nil {
-		return preparedDelete{}, err
-	}
-	var c *cond
-	if condition != "" {
-		if c, err = p.parseCondition("ConditionExpression", condition); err != nil {
-			return preparedDelete{}, err
-		}
-	}
-	if err := p.checkUnused(); err != nil {
 		return preparedDelete{}, err
 	}
 	t, err := s.lookup(tableName)
@@ -438,16 +445,7 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacyParams.toExpressions(&in.ConditionExpression, nil, &in.exprAttrs); err != nil {
-		return nil, err
-	}
-	if err := in.legacyParams.check(); err != nil {
-		return nil, err
-	}
-	if err := checkReturnValues(in.ReturnValues, "NONE", "ALL_OLD"); err != nil {
-		return nil, err
-	}
-	if err := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); err != nil {
+	if err := in.normalize(nil, "NONE", "ALL_OLD"); err != nil {
 		return nil, err
 	}
 	pd, err := s.prepareDelete(in.TableName, in.Key, in.ConditionExpression, in.exprAttrs)
@@ -466,15 +464,9 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 }
 
 type updateItemInput struct {
-	TableName                           string `json:"TableName"`
-	Key                                 Item   `json:"Key"`
-	UpdateExpression                    string `json:"UpdateExpression"`
-	ConditionExpression                 string `json:"ConditionExpression"`
-	ReturnValues                        string `json:"ReturnValues"`
-	ReturnValuesOnConditionCheckFailure string `json:"ReturnValuesOnConditionCheckFailure"`
-	ReturnConsumedCapacity              string `json:"ReturnConsumedCapacity"`
-	exprAttrs
-	legacyParams
+	Key              Item   `json:"Key"`
+	UpdateExpression string `json:"UpdateExpression"`
+	writeParams
 }
 
 func (s *Service) updateItemOp(body []byte) (any, error) {
@@ -482,16 +474,7 @@ func (s *Service) updateItemOp(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacyParams.toExpressions(&in.ConditionExpression, &in.UpdateExpression, &in.exprAttrs); err != nil {
-		return nil, err
-	}
-	if err := in.legacyParams.check(); err != nil {
-		return nil, err
-	}
-	if err := checkReturnValues(in.ReturnValues, "NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"); err != nil {
-		return nil, err
-	}
-	if err := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); err != nil {
+	if err := in.normalize(&in.UpdateExpression, "NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"); err != nil {
 		return nil, err
 	}
 	p, err := in.exprAttrs.newParser(in.ConditionExpression != "" || in.UpdateExpression != "")
