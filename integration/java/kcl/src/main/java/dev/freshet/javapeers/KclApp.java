@@ -46,7 +46,9 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
  * </pre>
  *
  * where event is init, checkpoint (detail: sequence), lease-lost, shard-ended,
- * shutdown-requested, ready, stopped. A batch's REC lines are written and flushed before
+ * shutdown-requested, ready, stopped; and, with --leader-poll-ms above zero, leader and
+ * leader-end when the worker's leader decider starts and stops answering that this
+ * worker leads (asked as often as that, as KCL's own components ask it). A batch's REC lines are written and flushed before
  * its checkpoint. SIGTERM (or, with --exit-on-stdin-eof true, the end of stdin) starts
  * KCL's graceful shutdown (final checkpoints).
  */
@@ -69,6 +71,7 @@ public final class KclApp {
                 Map.entry("leader-lease-ms", "10000"),
                 Map.entry("metrics-report-ms", "30000"),
                 Map.entry("idle-read-ms", "200"),
+                Map.entry("leader-poll-ms", "0"),
                 Map.entry("exit-on-stdin-eof", "false")));
         String worker = f.get("worker-id");
         String app = f.get("app");
@@ -153,9 +156,45 @@ public final class KclApp {
             lifeline.setDaemon(true);
             lifeline.start();
         }
+        long leaderPoll = f.getLong("leader-poll-ms");
+        if (leaderPoll > 0) {
+            Thread t = new Thread(() -> reportLeadership(scheduler, worker, leaderPoll), "leader-report");
+            t.setDaemon(true);
+            t.start();
+        }
         event(worker, "ready", "-", layout + "/" + mode);
         scheduler.run();
         stopped.countDown();
+    }
+
+    /**
+     * reportLeadership asks the scheduler's leader decider every poll millis whether this
+     * worker leads (once the scheduler has built it) and writes leader and leader-end
+     * events when the answer changes, until the worker stops.
+     */
+    private static void reportLeadership(Scheduler scheduler, String worker, long poll) {
+        boolean leading = false;
+        while (true) {
+            try {
+                Thread.sleep(poll);
+            } catch (InterruptedException e) {
+                return;
+            }
+            var decider = scheduler.leaderDecider();
+            if (decider == null) {
+                continue;
+            }
+            boolean now;
+            try {
+                now = Boolean.TRUE.equals(decider.isLeader(worker));
+            } catch (RuntimeException e) {
+                now = false;
+            }
+            if (now != leading) {
+                leading = now;
+                event(worker, now ? "leader" : "leader-end", "-", "");
+            }
+        }
     }
 
     private static void createTable(DynamoDbAsyncClient dynamo, String name, String key) throws Exception {
