@@ -253,6 +253,27 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 	}
 }
 
+// startHandoff has w1 and w2 show life (the leader gives the lease key, the fixture's
+// only one, to one of them), renews the lease as its owner, starts its handoff to the
+// other worker and lets the leader see it. It returns the old and new owners and the
+// lease as the handoff left it.
+func (f *assignFixture) startHandoff(key string) (from, to string, h lease.Lease) {
+	f.t.Helper()
+	f.showLife("w1", "w2")
+	from, to = f.get(key).Owner, "w1"
+	if from == "w1" {
+		to = "w2"
+	}
+	f.renew(key)
+	f.round()
+	h, err := f.store.Handoff(f.ctx, f.get(key), to)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.round()
+	return from, to, h
+}
+
 // TestAssignerCompletedHandoffNotPresumedDead checks that a lease whose handoff the old
 // owner completed, and whose new owner renewed it before the leader's next scan, stays
 // with the new owner while it renews at its own pace (less often than the confirmation
@@ -260,18 +281,7 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 // not proof that the new owner has not started processing.
 func TestAssignerCompletedHandoffNotPresumedDead(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
-	f.showLife("w1", "w2")
-	l := f.get("shardId-0")
-	from, to := l.Owner, "w1"
-	if from == "w1" {
-		to = "w2"
-	}
-	f.renew("shardId-0")
-	f.round()
-	if _, err := f.store.Handoff(f.ctx, f.get("shardId-0"), to); err != nil {
-		t.Fatal(err)
-	}
-	f.round()
+	from, to, _ := f.startHandoff("shardId-0")
 	if err := f.store.Release(f.ctx, "shardId-0", from); err != nil {
 		t.Fatal(err)
 	}
@@ -476,20 +486,9 @@ func TestAssignerJavaHolderDiesBeforePickup(t *testing.T) {
 // does: the lease is taken for its new owner, and the old owner's next renewal fails.
 func TestAssignerFinishesOverdueHandoff(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
-	f.showLife("w1", "w2")
-	l := f.get("shardId-0")
-	from, to := l.Owner, "w2"
-	if from == "w2" {
-		to = "w1"
-	}
-	f.renew("shardId-0")
-	h, err := f.store.Handoff(f.ctx, f.get("shardId-0"), to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.round()
+	_, to, held := f.startHandoff("shardId-0")
 	seen := f.clk.Now()
-	held := h
+	var err error
 	for {
 		f.clk.Advance(time.Second)
 		f.report("w1")
