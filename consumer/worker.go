@@ -154,7 +154,7 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		w.metrics = nopMetrics{}
 	}
 	var err error
-	sopts := []lease.StoreOption{lease.WithStoreClock(cfg.clock), lease.WithStoreLogger(cfg.logger),
+	sopts := []lease.Option{lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
 		lease.WithTablePollInterval(100 * time.Millisecond)}
 	if !cfg.fixedLayout {
 		sopts = append(sopts, lease.WithLayoutDetection())
@@ -165,21 +165,21 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 	w.meter = lease.NewThroughputMeter(cfg.clock)
 	w.budget = fetch.NewBudget(cfg.maxPrefetchedBytes)
 	if w.coord, err = lease.NewCoordinator(w.store, cfg.workerID, lease.WithFailoverTime(cfg.failoverTime),
-		lease.WithHandoffTimeout(cfg.handoffTimeout), lease.WithCoordinatorClock(cfg.clock),
-		lease.WithCoordinatorLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
+		lease.WithHandoffTimeout(cfg.handoffTimeout), lease.WithClock(cfg.clock),
+		lease.WithLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.leaderLockDuration(), cfg.renewInterval),
-		lease.WithLeaderClock(cfg.clock), lease.WithLeaderLogger(cfg.logger)); err != nil {
+		lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	if w.assigner, err = lease.NewAssigner(w.store, lease.WithAssignerClock(cfg.clock), lease.WithAssignerLogger(cfg.logger),
-		lease.WithAssignerFailoverTime(cfg.failoverTime), lease.WithAssignerHandoffTimeout(cfg.handoffTimeout),
-		lease.WithAssignerPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
+	if w.assigner, err = lease.NewAssigner(w.store, lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
+		lease.WithFailoverTime(cfg.failoverTime), lease.WithHandoffTimeout(cfg.handoffTimeout),
+		lease.WithPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
 		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow())); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	ropts := []lease.ReporterOption{lease.WithReporterClock(cfg.clock),
+	ropts := []lease.Option{lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
 		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
 	if cfg.cpuMetrics {
 		if s, err := lease.NewCPUSampler(nil, cfg.clock); err == nil {

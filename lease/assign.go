@@ -44,7 +44,7 @@ import (
 //     renews it only at its next renewal: up to Java's discovery interval (the failover
 //     time by default) plus its renewal interval after the lease became its own. Such a
 //     new holder is never presumed dead on the confirmation window, and its lease
-//     expires only the pickup window (JavaPickupFactor failover times) after it became
+//     expires only the pickup window (javaPickupFactor failover times) after it became
 //     its own and once the holder shows no life, not one failover time after: moving it
 //     sooner would start a second worker on a shard the Java worker already processes
 //     (in the mixed fleet test, a Java worker that had just joined first found a lease
@@ -116,120 +116,12 @@ type seenLease struct {
 	handoffSince time.Time
 }
 
-// JavaPickupFactor is how many failover times at least the leader gives a new holder
+// javaPickupFactor is how many failover times at least the leader gives a new holder
 // that may process a lease before renewing it (a Java KCL worker) to renew it: Java's
 // discovery runs every failover time and its renewal every third of one by default, and
 // a Java leader assigns only every two failover times. Past that, the lease moves only
 // once its holder shows no life.
-const JavaPickupFactor = 2
-
-// AssignerOption configures an Assigner.
-type AssignerOption func(*Assigner) error
-
-// WithAssignerPlan sets the plan configuration and rebalances every n-th round (3 by
-// default, as Java KCL's variance balancing frequency).
-func WithAssignerPlan(cfg PlanConfig, every int) AssignerOption {
-	return func(a *Assigner) error {
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
-		if every <= 0 {
-			return fmt.Errorf("%w: rebalance every %d rounds", ErrInvalidOption, every)
-		}
-		a.cfg, a.every = cfg, every
-		return nil
-	}
-}
-
-// WithAssignerFailoverTime sets the failover time (DefaultFailoverTime by default); Run
-// performs a round every twentieth of it.
-func WithAssignerFailoverTime(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
-		}
-		a.failover = d
-		return nil
-	}
-}
-
-// WithAssignerHandoffTimeout sets the handoff timeout the workers use (30 s by default,
-// Java KCL's gracefulLeaseHandoffTimeoutMillis): a handoff still pending this long plus
-// a failover time after the leader first saw it is finished by the leader.
-func WithAssignerHandoffTimeout(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: handoff timeout %v", ErrInvalidOption, d)
-		}
-		a.handoff = d
-		return nil
-	}
-}
-
-// WithLiveness sets how recent the last evidence of a worker's life must be for it to
-// get leases (live; by default a third of the failover time, the renewal interval, plus
-// a second), and how soon a worker must renew a lease it was given (confirm; by default
-// three assignment intervals plus 100 ms).
-func WithLiveness(live, confirm time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if live <= 0 || confirm <= 0 {
-			return fmt.Errorf("%w: liveness window %v, confirmation window %v", ErrInvalidOption, live, confirm)
-		}
-		a.live, a.confirm = live, confirm
-		return nil
-	}
-}
-
-// WithWorkerMetricsMaxAge sets how old a worker-metrics row without a report interval (a
-// Java KCL worker's) may be before the worker is considered gone; JavaWorkerMetricsMaxAge
-// (twice Java's 30 s report interval, what Java's leader waits) by default. A Freshet
-// worker's row carries its report interval and is stale after three of them
-// (WorkerMetrics.MaxAge).
-func WithWorkerMetricsMaxAge(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: metrics max age %v", ErrInvalidOption, d)
-		}
-		a.metricsMaxAge = d
-		return nil
-	}
-}
-
-// WithStaleWorkerMetricsCleanup sets how old a worker's metrics row may grow before the
-// leader deletes it (24 hours by default, as Java KCL's stale worker metrics cleanup); a
-// value below the metrics max age is raised to it. Rows without an update time are
-// deleted too; a row is deleted only if unchanged since the leader read it.
-func WithStaleWorkerMetricsCleanup(d time.Duration) AssignerOption {
-	return func(a *Assigner) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: stale worker metrics cleanup %v", ErrInvalidOption, d)
-		}
-		a.staleMetrics = d
-		return nil
-	}
-}
-
-// WithAssignerClock sets the clock (clock.Real() by default).
-func WithAssignerClock(k clock.Clock) AssignerOption {
-	return func(a *Assigner) error {
-		if k == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		a.clock = k
-		return nil
-	}
-}
-
-// WithAssignerLogger sets the logger (no-op by default).
-func WithAssignerLogger(l *zap.Logger) AssignerOption {
-	return func(a *Assigner) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
-		}
-		a.log = l
-		return nil
-	}
-}
+const javaPickupFactor = 2
 
 // DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
 // leader deletes it.
@@ -240,19 +132,19 @@ const DefaultStaleWorkerMetricsCleanup = 24 * time.Hour
 const idleLeaseKBps = 1.0
 
 // NewAssigner returns the leader's assigner over store.
-func NewAssigner(store *Store, opts ...AssignerOption) (*Assigner, error) {
+func NewAssigner(store *Store, opts ...Option) (*Assigner, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: assigner needs a store", ErrInvalidOption)
 	}
-	a := &Assigner{store: store, clock: clock.Real(), log: zap.NewNop(), failover: DefaultFailoverTime, handoff: 30 * time.Second,
-		metricsMaxAge: JavaWorkerMetricsMaxAge, staleMetrics: DefaultStaleWorkerMetricsCleanup, every: 3,
+	o, err := newOptions("NewAssigner", forAssigner, opts)
+	if err != nil {
+		return nil, err
+	}
+	a := &Assigner{store: store, clock: o.clock, log: o.log, failover: o.failover, handoff: o.handoff,
+		live: o.live, confirm: o.confirm, metricsMaxAge: o.metricsMaxAge, staleMetrics: o.staleMetrics,
+		cfg: o.plan, every: o.every,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}}
-	for _, o := range opts {
-		if err := o(a); err != nil {
-			return nil, err
-		}
-	}
 	if a.live == 0 {
 		a.live = a.failover/3 + time.Second
 	}
@@ -377,7 +269,7 @@ func (a *Assigner) overdueHandoffs(leases []Lease, expired map[string]bool, now 
 func (a *Assigner) expired(s seenLease, holder string, renewsFirst bool, now time.Time) bool {
 	age := now.Sub(s.since)
 	if s.pickup && !renewsFirst {
-		return age >= JavaPickupFactor*a.failover && !a.alive(holder, now)
+		return age >= javaPickupFactor*a.failover && !a.alive(holder, now)
 	}
 	return age >= a.failover
 }
@@ -445,7 +337,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		reports[m.WorkerID] = m.ReportInterval
 		if m.ReportInterval == 0 {
-			reports[m.WorkerID] = JavaReportInterval
+			reports[m.WorkerID] = javaReportInterval
 		} else {
 			renewsFirst[m.WorkerID] = true
 		}
@@ -531,7 +423,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		cpu := -1.0
 		if m := rowOf[w]; m != nil {
-			if !m.Valid() || now.Sub(m.LastUpdate) > m.MaxAge(a.metricsMaxAge) {
+			if !m.Valid() || now.Sub(m.LastUpdate) > m.maxAge(a.metricsMaxAge) {
 				return
 			}
 			if c, ok := m.CPU(); ok {

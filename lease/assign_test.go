@@ -44,8 +44,8 @@ func newAssignFixture(t *testing.T, keys ...string) *assignFixture {
 func (f *assignFixture) newAssigner(every int) {
 	f.t.Helper()
 	var err error
-	f.a, err = lease.NewAssigner(f.store, lease.WithAssignerClock(f.clk), lease.WithAssignerFailoverTime(10*time.Second),
-		lease.WithLiveness(4*time.Second, time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, every))
+	f.a, err = lease.NewAssigner(f.store, lease.WithClock(f.clk), lease.WithFailoverTime(10*time.Second),
+		lease.WithLiveness(4*time.Second, time.Second), lease.WithPlan(lease.PlanConfig{}, every))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func (f *assignFixture) reportJava(w string) {
 	f.t.Helper()
 	now := f.clk.Now()
 	if err := f.store.PutWorkerMetrics(f.ctx, lease.WorkerMetrics{WorkerID: w, LastUpdate: now,
-		SupportCode: lease.SupportCodeTableMigration, SupportCodeUpdate: now}); err != nil {
+		SupportCode: 1, SupportCodeUpdate: now}); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -23,7 +23,7 @@ func (e *echoDB) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(
 func benchStore(b *testing.B) (*Store, Lease) {
 	l := fullLease()
 	l.CheckpointOwner = ""
-	s, err := NewStore(&echoDB{out: &dynamodb.UpdateItemOutput{Attributes: MarshalItem(&l)}}, DefaultTables("bench"))
+	s, err := NewStore(&echoDB{out: &dynamodb.UpdateItemOutput{Attributes: marshalItem(&l)}}, DefaultTables("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}

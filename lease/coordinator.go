@@ -99,75 +99,18 @@ func (c *Coordinator) set(h *heldLease, l Lease) bool {
 	return changed
 }
 
-// CoordinatorOption configures a Coordinator.
-type CoordinatorOption func(*Coordinator) error
-
-// WithFailoverTime sets the failover time (DefaultFailoverTime by default).
-func WithFailoverTime(d time.Duration) CoordinatorOption {
-	return func(c *Coordinator) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: failover time %v", ErrInvalidOption, d)
-		}
-		c.failover = d
-		return nil
-	}
-}
-
-// WithHandoffTimeout sets how long the old owner of a lease being handed off may take to
-// stop processing and release it, from the renewal that told it of the handoff, before
-// its coordinator transfers the lease to the new owner without a final checkpoint (30 s
-// by default, Java KCL's gracefulLeaseHandoffTimeoutMillis).
-func WithHandoffTimeout(d time.Duration) CoordinatorOption {
-	return func(c *Coordinator) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: handoff timeout %v", ErrInvalidOption, d)
-		}
-		c.handoff = d
-		return nil
-	}
-}
-
-// WithCoordinatorClock sets the clock (clock.Real() by default).
-func WithCoordinatorClock(k clock.Clock) CoordinatorOption {
-	return func(c *Coordinator) error {
-		if k == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		c.clock = k
-		return nil
-	}
-}
-
-// WithCoordinatorLogger sets the logger (no-op by default).
-func WithCoordinatorLogger(l *zap.Logger) CoordinatorOption {
-	return func(c *Coordinator) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
-		}
-		c.log = l
-		return nil
-	}
-}
-
-// WithThroughputMeter sets the meter whose rates are written with each renewal.
-func WithThroughputMeter(m *ThroughputMeter) CoordinatorOption {
-	return func(c *Coordinator) error { c.meter = m; return nil }
-}
-
 // NewCoordinator returns the lease coordinator of worker.
-func NewCoordinator(store *Store, worker string, opts ...CoordinatorOption) (*Coordinator, error) {
+func NewCoordinator(store *Store, worker string, opts ...Option) (*Coordinator, error) {
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: coordinator needs a store and a worker ID", ErrInvalidOption)
 	}
-	c := &Coordinator{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(),
-		failover: DefaultFailoverTime, handoff: 30 * time.Second,
-		changed: make(chan struct{}, 1), held: map[string]*heldLease{}}
-	for _, o := range opts {
-		if err := o(c); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewCoordinator", forCoordinator, opts)
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &Coordinator{store: store, worker: worker, clock: o.clock, log: o.log,
+		failover: o.failover, handoff: o.handoff, meter: o.meter,
+		changed: make(chan struct{}, 1), held: map[string]*heldLease{}}, nil
 }
 
 // Worker returns the worker ID.
@@ -278,7 +221,7 @@ func (c *Coordinator) writeHeld(ctx context.Context, op string, h *heldLease, wr
 func (c *Coordinator) drop(key string) {
 	delete(c.held, key)
 	if c.meter != nil {
-		c.meter.Forget(key)
+		c.meter.forget(key)
 	}
 	c.log.Info("lease lost", zap.String("lease", key))
 }
@@ -315,7 +258,7 @@ func (c *Coordinator) RenewAll(ctx context.Context) error {
 			return nil
 		}
 		if c.meter != nil {
-			l.ThroughputKBps = c.meter.Sample(l.Key)
+			l.ThroughputKBps = c.meter.sample(l.Key)
 		}
 		nl, err := c.store.Renew(ctx, l)
 		c.mu.Lock()
@@ -451,7 +394,7 @@ func (c *Coordinator) take(ctx context.Context, key string, errp *error) bool {
 	c.set(h, l)
 	c.held[key] = h
 	if c.meter != nil {
-		c.meter.Seed(key, l.ThroughputKBps)
+		c.meter.seed(key, l.ThroughputKBps)
 	}
 	return true
 }
@@ -464,7 +407,7 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	delete(c.held, key)
 	c.mu.Unlock()
 	if c.meter != nil {
-		c.meter.Forget(key)
+		c.meter.forget(key)
 	}
 	if !ok {
 		return &Error{Op: "release", Table: c.store.tables.Lease, Key: key, Err: ErrLeaseLost}

@@ -16,30 +16,30 @@ func TestThroughputMeterIsWhatAShardSustains(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		m.Add("k", 300*1024)
 		clk.Advance(3 * time.Second)
-		m.Sample("k")
+		m.sample("k")
 	}
-	if got := m.Sample("k"); math.Abs(got-100) > 0.5 {
+	if got := m.sample("k"); math.Abs(got-100) > 0.5 {
 		t.Fatalf("steady 100 KB/s measured %v", got)
 	}
 	// A 10 s catch-up burst at 40 MB/s counts as at most the shard's 2 MiB/s, smoothed
 	// over the window: the lease looks a few times hotter, never 400 times.
-	before := m.Sample("k")
+	before := m.sample("k")
 	m.Add("k", 400<<20)
 	clk.Advance(10 * time.Second)
-	got := m.Sample("k")
+	got := m.sample("k")
 	want := before + w(10*time.Second)*(MaxShardReadKBps-before)
 	if math.Abs(got-want) > 1e-6 || got > 500 {
 		t.Fatalf("after a burst: %v KB/s, want %v", got, want)
 	}
 	// A moved lease starts from the throughput stored in it.
-	m.Seed("moved", 250)
-	m.Seed("moved", 9) // already measured: ignored
+	m.seed("moved", 250)
+	m.seed("moved", 9) // already measured: ignored
 	clk.Advance(3 * time.Second)
-	if got := m.Sample("moved"); math.Abs(got-250*(1-w(3*time.Second))) > 1e-9 {
+	if got := m.sample("moved"); math.Abs(got-250*(1-w(3*time.Second))) > 1e-9 {
 		t.Fatalf("seeded lease after an idle interval: %v", got)
 	}
-	m.Forget("moved")
-	if got := m.Sample("moved"); got != 0 {
+	m.forget("moved")
+	if got := m.sample("moved"); got != 0 {
 		t.Fatalf("after Forget %v", got)
 	}
 }
@@ -57,8 +57,7 @@ func TestOptionsValidate(t *testing.T) {
 	if err := SingleTableLayout("a").validate(); err != nil {
 		t.Error(err)
 	}
-	e := &LeaderElector{}
-	if err := WithLeaderLeaseDuration(time.Second, 2*time.Second)(e); err == nil {
+	if _, err := newOptions("NewLeaderElector", forLeader, []Option{WithLeaderLeaseDuration(time.Second, 2*time.Second)}); err == nil {
 		t.Error("heartbeat longer than the lease accepted")
 	}
 }

@@ -16,24 +16,24 @@ import (
 	"github.com/freshet/freshet/clock"
 )
 
-// CPUSource says where a CPUSampler reads CPU time.
-type CPUSource int
+// cpuSource says where a CPUSampler reads CPU time.
+type cpuSource int
 
 // CPU sources, in the order NewCPUSampler prefers them.
 const (
-	// CPUCgroupV2 reads cpu.stat and cpu.max of the unified cgroup hierarchy.
-	CPUCgroupV2 CPUSource = iota
-	// CPUCgroupV1 reads cpuacct.usage and the CFS quota of the cpu controller.
-	CPUCgroupV1
-	// CPUProcStat reads the host's aggregate line of /proc/stat.
-	CPUProcStat
+	// cpuCgroupV2 reads cpu.stat and cpu.max of the unified cgroup hierarchy.
+	cpuCgroupV2 cpuSource = iota
+	// cpuCgroupV1 reads cpuacct.usage and the CFS quota of the cpu controller.
+	cpuCgroupV1
+	// cpuProcStat reads the host's aggregate line of /proc/stat.
+	cpuProcStat
 )
 
-func (s CPUSource) String() string {
+func (s cpuSource) String() string {
 	switch s {
-	case CPUCgroupV2:
+	case cpuCgroupV2:
 		return "cgroup-v2"
-	case CPUCgroupV1:
+	case cpuCgroupV1:
 		return "cgroup-v1"
 	}
 	return "proc-stat"
@@ -47,7 +47,7 @@ var ErrNoCPUSource = errors.New("lease: no cgroup or /proc/stat CPU accounting f
 // (/proc/stat), as Java KCL's worker metrics do. It is safe for concurrent use.
 type CPUSampler struct {
 	fsys   fs.FS
-	source CPUSource
+	source cpuSource
 	clock  clock.Clock
 
 	mu       sync.Mutex
@@ -69,34 +69,31 @@ func NewCPUSampler(fsys fs.FS, clk clock.Clock) (*CPUSampler, error) {
 	s := &CPUSampler{fsys: fsys, clock: clk}
 	switch {
 	case exists(fsys, "sys/fs/cgroup/cpu.stat") && exists(fsys, "sys/fs/cgroup/cpu.max"):
-		s.source = CPUCgroupV2
+		s.source = cpuCgroupV2
 	case exists(fsys, "sys/fs/cgroup/cpu/cpuacct.usage") && exists(fsys, "sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
-		s.source = CPUCgroupV1
+		s.source = cpuCgroupV1
 	case exists(fsys, "proc/stat"):
-		s.source = CPUProcStat
+		s.source = cpuProcStat
 	default:
 		return nil, ErrNoCPUSource
 	}
 	return s, nil
 }
 
-// Source returns where the sampler reads.
-func (s *CPUSampler) Source() CPUSource { return s.source }
-
 func exists(fsys fs.FS, name string) bool {
 	_, err := fs.Stat(fsys, name)
 	return err == nil
 }
 
-// Sample returns the CPU utilization in percent (0-100) since the previous call. The first
+// sample returns the CPU utilization in percent (0-100) since the previous call. The first
 // call only takes a reference reading and returns ok == false.
-func (s *CPUSampler) Sample() (percent float64, ok bool, err error) {
+func (s *CPUSampler) sample() (percent float64, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
 	var busy, all float64
 	switch s.source {
-	case CPUProcStat:
+	case cpuProcStat:
 		busy, all, err = s.readProcStat()
 	default:
 		busy, err = s.readCgroupUsage()
@@ -108,7 +105,7 @@ func (s *CPUSampler) Sample() (percent float64, ok bool, err error) {
 	if !s.havePrev {
 		return 0, false, nil
 	}
-	if s.source == CPUProcStat {
+	if s.source == cpuProcStat {
 		dAll := all - s.prevAll
 		if dAll <= 0 {
 			return 0, false, nil
@@ -167,7 +164,7 @@ func parseProcStat(b []byte) (busy, total float64, err error) {
 
 // readCgroupUsage returns the cgroup's CPU time in seconds.
 func (s *CPUSampler) readCgroupUsage() (float64, error) {
-	if s.source == CPUCgroupV1 {
+	if s.source == cpuCgroupV1 {
 		v, err := readNumber(s.fsys, "sys/fs/cgroup/cpu/cpuacct.usage")
 		return v / 1e9, err
 	}
@@ -190,7 +187,7 @@ func (s *CPUSampler) readCgroupUsage() (float64, error) {
 
 // cgroupCores returns the CPUs the cgroup may use: its quota, or every host CPU.
 func (s *CPUSampler) cgroupCores() (float64, error) {
-	if s.source == CPUCgroupV1 {
+	if s.source == cpuCgroupV1 {
 		quota, err := readNumber(s.fsys, "sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 		if err != nil {
 			return 0, err

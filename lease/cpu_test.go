@@ -19,7 +19,7 @@ func TestCPUSamplerSources(t *testing.T) {
 		name   string
 		before fstest.MapFS
 		after  fstest.MapFS
-		source CPUSource
+		source cpuSource
 		want   float64
 	}{
 		{
@@ -27,7 +27,7 @@ func TestCPUSamplerSources(t *testing.T) {
 			name:   "proc stat",
 			before: fstest.MapFS{"proc/stat": {Data: []byte(procStat1)}},
 			after:  fstest.MapFS{"proc/stat": {Data: []byte(procStat2)}},
-			source: CPUProcStat, want: 50,
+			source: cpuProcStat, want: 50,
 		},
 		{
 			// 1.5 CPU-seconds in 2 s with a quota of 1 CPU: 75%.
@@ -36,7 +36,7 @@ func TestCPUSamplerSources(t *testing.T) {
 				"sys/fs/cgroup/cpu.max": {Data: []byte("100000 100000\n")}},
 			after: fstest.MapFS{"sys/fs/cgroup/cpu.stat": {Data: []byte("usage_usec 2500000\nuser_usec 1\n")},
 				"sys/fs/cgroup/cpu.max": {Data: []byte("100000 100000\n")}},
-			source: CPUCgroupV2, want: 75,
+			source: cpuCgroupV2, want: 75,
 		},
 		{
 			// Unlimited: 1.5 CPU-seconds in 2 s on 2 host CPUs: 37.5%.
@@ -45,7 +45,7 @@ func TestCPUSamplerSources(t *testing.T) {
 				"sys/fs/cgroup/cpu.max": {Data: []byte("max 100000\n")}, "proc/stat": {Data: []byte(procStat1)}},
 			after: fstest.MapFS{"sys/fs/cgroup/cpu.stat": {Data: []byte("usage_usec 2500000\n")},
 				"sys/fs/cgroup/cpu.max": {Data: []byte("max 100000\n")}, "proc/stat": {Data: []byte(procStat1)}},
-			source: CPUCgroupV2, want: 37.5,
+			source: cpuCgroupV2, want: 37.5,
 		},
 		{
 			// 1 CPU-second in 2 s with a quota of 0.5 CPU: 100%.
@@ -54,7 +54,7 @@ func TestCPUSamplerSources(t *testing.T) {
 				"sys/fs/cgroup/cpu/cpu.cfs_quota_us": {Data: []byte("50000\n")}, "sys/fs/cgroup/cpu/cpu.cfs_period_us": {Data: []byte("100000\n")}},
 			after: fstest.MapFS{"sys/fs/cgroup/cpu/cpuacct.usage": {Data: []byte("6000000000\n")},
 				"sys/fs/cgroup/cpu/cpu.cfs_quota_us": {Data: []byte("50000\n")}, "sys/fs/cgroup/cpu/cpu.cfs_period_us": {Data: []byte("100000\n")}},
-			source: CPUCgroupV1, want: 100,
+			source: cpuCgroupV1, want: 100,
 		},
 		{
 			// Unlimited (-1): 1 CPU-second in 2 s on 2 CPUs: 25%.
@@ -63,7 +63,7 @@ func TestCPUSamplerSources(t *testing.T) {
 				"sys/fs/cgroup/cpu/cpu.cfs_quota_us": {Data: []byte("-1\n")}, "proc/stat": {Data: []byte(procStat1)}},
 			after: fstest.MapFS{"sys/fs/cgroup/cpu/cpuacct.usage": {Data: []byte("6000000000\n")},
 				"sys/fs/cgroup/cpu/cpu.cfs_quota_us": {Data: []byte("-1\n")}, "proc/stat": {Data: []byte(procStat1)}},
-			source: CPUCgroupV1, want: 25,
+			source: cpuCgroupV1, want: 25,
 		},
 	}
 	for _, tt := range tests {
@@ -77,17 +77,17 @@ func TestCPUSamplerSources(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Source() != tt.source {
-				t.Fatalf("source %v, want %v", s.Source(), tt.source)
+			if s.source != tt.source {
+				t.Fatalf("source %v, want %v", s.source, tt.source)
 			}
-			if _, ok, err := s.Sample(); ok || err != nil {
+			if _, ok, err := s.sample(); ok || err != nil {
 				t.Fatalf("first sample: ok=%v err=%v, want a reference reading", ok, err)
 			}
 			for k, v := range tt.after {
 				fsys[k] = v
 			}
 			clk.Advance(2 * time.Second)
-			got, ok, err := s.Sample()
+			got, ok, err := s.sample()
 			if err != nil || !ok {
 				t.Fatalf("Sample: ok=%v err=%v", ok, err)
 			}
@@ -106,7 +106,7 @@ func TestCPUSamplerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Sample(); err == nil {
+	if _, _, err := s.sample(); err == nil {
 		t.Fatal("garbage /proc/stat accepted")
 	}
 }
@@ -123,11 +123,11 @@ func TestCPUSamplerThisMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Sample(); err != nil {
+	if _, _, err := s.sample(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	p, _, err := s.Sample()
+	p, _, err := s.sample()
 	if err != nil || p < 0 || p > 100 {
 		t.Fatalf("Sample = %v, %v", p, err)
 	}

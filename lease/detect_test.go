@@ -31,7 +31,7 @@ func TestLayoutDetectionAsJava35(t *testing.T) {
 		}
 		return err == nil
 	}
-	create := func(t *testing.T, tables lease.Tables, opts ...lease.StoreOption) *lease.Store {
+	create := func(t *testing.T, tables lease.Tables, opts ...lease.Option) *lease.Store {
 		t.Helper()
 		s, err := lease.NewStore(db, tables, append(opts, lease.WithTablePollInterval(10*time.Millisecond))...)
 		if err != nil {
@@ -79,11 +79,11 @@ func TestLayoutDetectionAsJava35(t *testing.T) {
 		tables := lease.DefaultTables("migrated")
 		create(t, tables)
 		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tables.CoordinatorState), Item: map[string]types.AttributeValue{
-			lease.AttrCoordinatorStateKey:  &types.AttributeValueMemberS{Value: lease.TableMigrationKey},
-			lease.AttrTableMigrationStatus: &types.AttributeValueMemberS{Value: string(lease.TableMigrationComplete)},
-			lease.AttrMigrationModifiedBy:  &types.AttributeValueMemberS{Value: "java-worker"},
-			lease.AttrMigrationModifiedAt:  &types.AttributeValueMemberN{Value: "1765000000000"},
-			lease.AttrEntityType:           &types.AttributeValueMemberS{Value: lease.EntityTableMigration},
+			"key":        &types.AttributeValueMemberS{Value: "TableMigration3.5"},
+			"tm":         &types.AttributeValueMemberS{Value: string(lease.TableMigrationComplete)},
+			"mb":         &types.AttributeValueMemberS{Value: "java-worker"},
+			"mts":        &types.AttributeValueMemberN{Value: "1765000000000"},
+			"entityType": &types.AttributeValueMemberS{Value: "TABLE_MIGRATION"},
 		}})
 		if err != nil {
 			t.Fatal(err)

@@ -40,4 +40,13 @@
 // lease and holds it again never writes with the old incarnation's counter. The owner
 // condition remains: a worker ID should still name one process start (NewWorkerID), so
 // that logs and the owner index tell incarnations apart.
+//
+// # Options
+//
+// NewStore, NewCoordinator, NewLeaderElector, NewReporter and NewAssigner take one option
+// set, Option: WithClock and WithLogger apply to all five, every other option to the
+// constructors its documentation names. Give a constructor an option that does not
+// apply to it and it fails with an error wrapping ErrInvalidOption that names both. The
+// consumer builds all five from its own options; docs/configuration.md lists them with
+// their defaults and KCL equivalents.
 package lease

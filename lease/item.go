@@ -13,43 +13,44 @@ import (
 	"github.com/freshet/freshet/internal/hashkey"
 )
 
-// Attribute names of the lease table, as Java KCL 3.x writes them.
+// Attribute names of the lease table, as Java KCL 3.x writes them. leaseKey is the key
+// of every item in the single-table layout.
 const (
-	AttrLeaseKey                = "leaseKey"
-	AttrLeaseOwner              = "leaseOwner"
-	AttrLeaseCounter            = "leaseCounter"
-	AttrOwnerSwitches           = "ownerSwitchesSinceCheckpoint"
-	AttrCheckpoint              = "checkpoint"
-	AttrCheckpointSubSequence   = "checkpointSubSequenceNumber"
-	AttrPendingCheckpoint       = "pendingCheckpoint"
-	AttrPendingCheckpointSubSeq = "pendingCheckpointSubSequenceNumber"
-	AttrPendingCheckpointState  = "pendingCheckpointState"
-	AttrParentShardID           = "parentShardId"
-	AttrChildShardIDs           = "childShardIds"
-	AttrStartingHashKey         = "startingHashKey"
-	AttrEndingHashKey           = "endingHashKey"
-	AttrThroughputKBps          = "throughputKBps"
-	AttrCheckpointOwner         = "checkpointOwner"
-	AttrEntityType              = "entityType"
-	AttrStreamName              = "streamName"
-	AttrShardID                 = "shardId"
-	// AttrCheckpointTimestamp is a Freshet extension: the epoch milliseconds of an
+	attrLeaseKey                = "leaseKey"
+	attrLeaseOwner              = "leaseOwner"
+	attrLeaseCounter            = "leaseCounter"
+	attrOwnerSwitches           = "ownerSwitchesSinceCheckpoint"
+	attrCheckpoint              = "checkpoint"
+	attrCheckpointSubSequence   = "checkpointSubSequenceNumber"
+	attrPendingCheckpoint       = "pendingCheckpoint"
+	attrPendingCheckpointSubSeq = "pendingCheckpointSubSequenceNumber"
+	attrPendingCheckpointState  = "pendingCheckpointState"
+	attrParentShardID           = "parentShardId"
+	attrChildShardIDs           = "childShardIds"
+	attrStartingHashKey         = "startingHashKey"
+	attrEndingHashKey           = "endingHashKey"
+	attrThroughputKBps          = "throughputKBps"
+	attrCheckpointOwner         = "checkpointOwner"
+	attrEntityType              = "entityType"
+	attrStreamName              = "streamName"
+	attrShardID                 = "shardId"
+	// attrCheckpointTimestamp is a Freshet extension: the epoch milliseconds of an
 	// AT_TIMESTAMP checkpoint set by Replay. Java KCL ignores it (and takes the timestamp
 	// from its own configuration).
-	AttrCheckpointTimestamp = "checkpointTimestamp"
+	attrCheckpointTimestamp = "checkpointTimestamp"
 
-	// IndexLeaseOwnerToLeaseKey is the lease table's global secondary index: leaseOwner
+	// indexLeaseOwnerToLeaseKey is the lease table's global secondary index: leaseOwner
 	// (HASH), leaseKey (RANGE), keys only.
-	IndexLeaseOwnerToLeaseKey = "LeaseOwnerToLeaseKeyIndex"
+	indexLeaseOwnerToLeaseKey = "LeaseOwnerToLeaseKeyIndex"
 )
 
 // Values of the entityType attribute.
 const (
-	EntityLease                  = "LEASE"
-	EntityLeader                 = "LEADER"
-	EntityClientVersionMigration = "CLIENT_VERSION_MIGRATION"
-	EntityTableMigration         = "TABLE_MIGRATION"
-	EntityWorkerMetricStats      = "WORKER_METRIC_STATS"
+	entityLease                  = "LEASE"
+	entityLeader                 = "LEADER"
+	entityClientVersionMigration = "CLIENT_VERSION_MIGRATION"
+	entityTableMigration         = "TABLE_MIGRATION"
+	entityWorkerMetricStats      = "WORKER_METRIC_STATS"
 )
 
 // itemValues holds the attribute values of one marshalled lease, allocated together.
@@ -73,57 +74,57 @@ func (v *itemValues) num(x int64) types.AttributeValue {
 	return a
 }
 
-// MarshalItem returns the lease-table item of l, with the attribute names and types Java
+// marshalItem returns the lease-table item of l, with the attribute names and types Java
 // KCL 3.x writes (plus entityType LEASE). Empty optional fields are omitted.
-func MarshalItem(l *Lease) map[string]types.AttributeValue {
+func marshalItem(l *Lease) map[string]types.AttributeValue {
 	item := make(map[string]types.AttributeValue, 17)
 	v := new(itemValues)
-	item[AttrLeaseKey] = v.str(l.Key)
-	item[AttrLeaseCounter] = v.num(l.Counter)
+	item[attrLeaseKey] = v.str(l.Key)
+	item[attrLeaseCounter] = v.num(l.Counter)
 	if l.Owner != "" {
-		item[AttrLeaseOwner] = v.str(l.Owner)
+		item[attrLeaseOwner] = v.str(l.Owner)
 	}
-	item[AttrOwnerSwitches] = v.num(l.OwnerSwitchesSinceCheckpoint)
+	item[attrOwnerSwitches] = v.num(l.OwnerSwitchesSinceCheckpoint)
 	cp := l.Checkpoint
 	if cp.IsZero() {
 		cp = checkpoint.TrimHorizon
 	}
-	item[AttrCheckpoint] = v.str(cp.SequenceNumber)
-	item[AttrCheckpointSubSequence] = v.num(cp.SubSequenceNumber)
+	item[attrCheckpoint] = v.str(cp.SequenceNumber)
+	item[attrCheckpointSubSequence] = v.num(cp.SubSequenceNumber)
 	if !cp.Timestamp.IsZero() {
-		item[AttrCheckpointTimestamp] = v.num(cp.Timestamp.UnixMilli())
+		item[attrCheckpointTimestamp] = v.num(cp.Timestamp.UnixMilli())
 	}
 	if len(l.ParentShardIDs) > 0 {
-		item[AttrParentShardID] = strSet(l.ParentShardIDs)
+		item[attrParentShardID] = strSet(l.ParentShardIDs)
 	}
 	if len(l.ChildShardIDs) > 0 {
-		item[AttrChildShardIDs] = strSet(l.ChildShardIDs)
+		item[attrChildShardIDs] = strSet(l.ChildShardIDs)
 	}
 	if !l.PendingCheckpoint.IsZero() {
-		item[AttrPendingCheckpoint] = v.str(l.PendingCheckpoint.SequenceNumber)
-		item[AttrPendingCheckpointSubSeq] = v.num(l.PendingCheckpoint.SubSequenceNumber)
+		item[attrPendingCheckpoint] = v.str(l.PendingCheckpoint.SequenceNumber)
+		item[attrPendingCheckpointSubSeq] = v.num(l.PendingCheckpoint.SubSequenceNumber)
 	}
 	if l.PendingCheckpointState != nil {
-		item[AttrPendingCheckpointState] = &types.AttributeValueMemberB{Value: slices.Clone(l.PendingCheckpointState)}
+		item[attrPendingCheckpointState] = &types.AttributeValueMemberB{Value: slices.Clone(l.PendingCheckpointState)}
 	}
 	if l.StartingHashKey != "" && l.EndingHashKey != "" {
-		item[AttrStartingHashKey] = v.str(l.StartingHashKey)
-		item[AttrEndingHashKey] = v.str(l.EndingHashKey)
+		item[attrStartingHashKey] = v.str(l.StartingHashKey)
+		item[attrEndingHashKey] = v.str(l.EndingHashKey)
 	}
 	if l.ThroughputKBps != 0 {
 		a := &v.n[v.nn]
 		v.nn++
 		a.Value = strconv.FormatFloat(l.ThroughputKBps, 'f', -1, 64)
-		item[AttrThroughputKBps] = a
+		item[attrThroughputKBps] = a
 	}
 	if l.CheckpointOwner != "" {
-		item[AttrCheckpointOwner] = v.str(l.CheckpointOwner)
+		item[attrCheckpointOwner] = v.str(l.CheckpointOwner)
 	}
 	if l.StreamIdentifier != "" {
-		item[AttrStreamName] = v.str(l.StreamIdentifier)
-		item[AttrShardID] = v.str(l.ShardID)
+		item[attrStreamName] = v.str(l.StreamIdentifier)
+		item[attrShardID] = v.str(l.ShardID)
 	}
-	item[AttrEntityType] = v.str(EntityLease)
+	item[attrEntityType] = v.str(entityLease)
 	return item
 }
 
@@ -146,44 +147,44 @@ func hasAdjacentDup(ss []string) bool {
 	return false
 }
 
-// IsLeaseItem reports whether item is a lease: its entityType is LEASE or absent (rows
+// isLeaseItem reports whether item is a lease: its entityType is LEASE or absent (rows
 // written before KCL 3.5 have none).
-func IsLeaseItem(item map[string]types.AttributeValue) bool {
-	et, ok := item[AttrEntityType].(*types.AttributeValueMemberS)
-	return !ok || et.Value == EntityLease
+func isLeaseItem(item map[string]types.AttributeValue) bool {
+	et, ok := item[attrEntityType].(*types.AttributeValueMemberS)
+	return !ok || et.Value == entityLease
 }
 
-// UnmarshalItem reads a lease-table item written by Freshet or by Java KCL (1.x to 3.x).
+// unmarshalItem reads a lease-table item written by Freshet or by Java KCL (1.x to 3.x).
 // pendingCheckpointState may be binary or, as some Java versions write it, a number; a
 // number carries no application state and is read as none. Items of other entity types
-// fail with ErrMalformedItem (use IsLeaseItem to skip them).
-func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
+// fail with ErrMalformedItem (use isLeaseItem to skip them).
+func unmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
 	var l Lease
-	if !IsLeaseItem(item) {
-		return l, fmt.Errorf("%w: entityType %v is not %s", ErrMalformedItem, describe(item[AttrEntityType]), EntityLease)
+	if !isLeaseItem(item) {
+		return l, fmt.Errorf("%w: entityType %v is not %s", ErrMalformedItem, describe(item[attrEntityType]), entityLease)
 	}
 	var err error
 	r := itemReader{item: item}
-	l.Key = r.str(AttrLeaseKey, true)
-	l.Owner = r.str(AttrLeaseOwner, false)
-	l.Counter = r.int(AttrLeaseCounter)
-	l.OwnerSwitchesSinceCheckpoint = r.int(AttrOwnerSwitches)
-	if seq := r.str(AttrCheckpoint, false); seq != "" {
-		l.Checkpoint, err = checkpoint.Parse(seq, r.int(AttrCheckpointSubSequence))
+	l.Key = r.str(attrLeaseKey, true)
+	l.Owner = r.str(attrLeaseOwner, false)
+	l.Counter = r.int(attrLeaseCounter)
+	l.OwnerSwitchesSinceCheckpoint = r.int(attrOwnerSwitches)
+	if seq := r.str(attrCheckpoint, false); seq != "" {
+		l.Checkpoint, err = checkpoint.Parse(seq, r.int(attrCheckpointSubSequence))
 		if err != nil {
-			r.fail(AttrCheckpoint, err)
+			r.fail(attrCheckpoint, err)
 		}
-		if ms := r.int(AttrCheckpointTimestamp); ms != 0 && l.Checkpoint.SequenceNumber == checkpoint.SentinelAtTimestamp {
+		if ms := r.int(attrCheckpointTimestamp); ms != 0 && l.Checkpoint.SequenceNumber == checkpoint.SentinelAtTimestamp {
 			l.Checkpoint.Timestamp = time.UnixMilli(ms).UTC()
 		}
 	}
-	if seq := r.str(AttrPendingCheckpoint, false); seq != "" {
-		l.PendingCheckpoint, err = checkpoint.Parse(seq, r.int(AttrPendingCheckpointSubSeq))
+	if seq := r.str(attrPendingCheckpoint, false); seq != "" {
+		l.PendingCheckpoint, err = checkpoint.Parse(seq, r.int(attrPendingCheckpointSubSeq))
 		if err != nil {
-			r.fail(AttrPendingCheckpoint, err)
+			r.fail(attrPendingCheckpoint, err)
 		}
 	}
-	switch v := item[AttrPendingCheckpointState].(type) {
+	switch v := item[attrPendingCheckpointState].(type) {
 	case nil, *types.AttributeValueMemberN, *types.AttributeValueMemberNULL:
 	case *types.AttributeValueMemberB:
 		l.PendingCheckpointState = slices.Clone(v.Value)
@@ -191,21 +192,21 @@ func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
 			l.PendingCheckpointState = []byte{}
 		}
 	default:
-		r.fail(AttrPendingCheckpointState, fmt.Errorf("type %s, want B or N", describe(v)))
+		r.fail(attrPendingCheckpointState, fmt.Errorf("type %s, want B or N", describe(v)))
 	}
-	l.ParentShardIDs = r.strSet(AttrParentShardID)
-	l.ChildShardIDs = r.strSet(AttrChildShardIDs)
-	l.StartingHashKey = r.str(AttrStartingHashKey, false)
-	l.EndingHashKey = r.str(AttrEndingHashKey, false)
+	l.ParentShardIDs = r.strSet(attrParentShardID)
+	l.ChildShardIDs = r.strSet(attrChildShardIDs)
+	l.StartingHashKey = r.str(attrStartingHashKey, false)
+	l.EndingHashKey = r.str(attrEndingHashKey, false)
 	if l.StartingHashKey != "" || l.EndingHashKey != "" {
 		if _, err := hashkey.ParseRange(l.StartingHashKey, l.EndingHashKey); err != nil {
-			r.fail(AttrStartingHashKey, err)
+			r.fail(attrStartingHashKey, err)
 		}
 	}
-	l.ThroughputKBps = r.float(AttrThroughputKBps)
-	l.CheckpointOwner = r.str(AttrCheckpointOwner, false)
-	l.StreamIdentifier = r.str(AttrStreamName, false)
-	l.ShardID = r.str(AttrShardID, false)
+	l.ThroughputKBps = r.float(attrThroughputKBps)
+	l.CheckpointOwner = r.str(attrCheckpointOwner, false)
+	l.StreamIdentifier = r.str(attrStreamName, false)
+	l.ShardID = r.str(attrShardID, false)
 	if r.err != nil {
 		return Lease{}, r.err
 	}

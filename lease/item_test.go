@@ -38,7 +38,7 @@ func fullLease() Lease {
 
 func TestMarshalItemTypes(t *testing.T) {
 	l := fullLease()
-	item := MarshalItem(&l)
+	item := marshalItem(&l)
 	want := map[string]string{
 		"leaseKey": "S", "leaseOwner": "S", "leaseCounter": "N", "ownerSwitchesSinceCheckpoint": "N",
 		"checkpoint": "S", "checkpointSubSequenceNumber": "N", "pendingCheckpoint": "S",
@@ -75,7 +75,7 @@ func TestItemRoundTrip(t *testing.T) {
 	ended := Lease{Key: "k", Owner: "w", Counter: 1, Checkpoint: checkpoint.ShardEnd, PendingCheckpointState: []byte{}}
 	for name, l := range map[string]Lease{"full": fullLease(), "minimal": minimal, "multi-stream": multi, "at-timestamp": ts, "shard-end": ended} {
 		t.Run(name, func(t *testing.T) {
-			got, err := UnmarshalItem(MarshalItem(&l))
+			got, err := unmarshalItem(marshalItem(&l))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestUnmarshalJavaItems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := UnmarshalItem(tt.item)
+			got, err := unmarshalItem(tt.item)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,12 +174,12 @@ func TestUnmarshalRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := base()
 			tt.mutate(m)
-			if _, err := UnmarshalItem(m); !errors.Is(err, ErrMalformedItem) {
-				t.Fatalf("UnmarshalItem = %v, want ErrMalformedItem", err)
+			if _, err := unmarshalItem(m); !errors.Is(err, ErrMalformedItem) {
+				t.Fatalf("unmarshalItem = %v, want ErrMalformedItem", err)
 			}
 		})
 	}
-	if !IsLeaseItem(base()) {
+	if !isLeaseItem(base()) {
 		t.Fatal("item without entityType is not a lease")
 	}
 }
@@ -208,14 +208,14 @@ func FuzzUnmarshalItem(f *testing.F) {
 		if owner != "" {
 			item["leaseOwner"] = S(owner)
 		}
-		l, err := UnmarshalItem(item)
+		l, err := unmarshalItem(item)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedItem) {
 				t.Fatalf("error %v does not wrap ErrMalformedItem", err)
 			}
 			return
 		}
-		again, err := UnmarshalItem(MarshalItem(&l))
+		again, err := unmarshalItem(marshalItem(&l))
 		if err != nil {
 			t.Fatalf("re-reading a marshalled lease: %v", err)
 		}
@@ -229,16 +229,16 @@ func BenchmarkMarshalItem(b *testing.B) {
 	l := fullLease()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_ = MarshalItem(&l)
+		_ = marshalItem(&l)
 	}
 }
 
 func BenchmarkUnmarshalItem(b *testing.B) {
 	l := fullLease()
-	item := MarshalItem(&l)
+	item := marshalItem(&l)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := UnmarshalItem(item); err != nil {
+		if _, err := unmarshalItem(item); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -21,11 +22,11 @@ import (
 // "Leader" in the coordinator-state table (or leaseKey "Leader" in the single-table
 // layout).
 const (
-	LeaderLockKey           = "Leader"
-	AttrLockOwnerName       = "ownerName"
-	AttrLockLeaseDuration   = "leaseDuration"
-	AttrLockRecordVersion   = "recordVersionNumber"
-	AttrLockIsReleased      = "isReleased"
+	leaderLockKey           = "Leader"
+	attrLockOwnerName       = "ownerName"
+	attrLockLeaseDuration   = "leaseDuration"
+	attrLockRecordVersion   = "recordVersionNumber"
+	attrLockIsReleased      = "isReleased"
 	lockIsReleasedValue     = "1"
 	defaultLeaderLease      = 2 * time.Minute
 	defaultLeaderHeartbeats = 30 * time.Second
@@ -58,56 +59,17 @@ type LeaderElector struct {
 	tickStart time.Time
 }
 
-// LeaderOption configures a LeaderElector.
-type LeaderOption func(*LeaderElector) error
-
-// WithLeaderLeaseDuration sets how long a silent leader keeps the lock (2 minutes, as in
-// Java KCL, by default) and the heartbeat period (30 s by default), which must be shorter.
-func WithLeaderLeaseDuration(duration, heartbeat time.Duration) LeaderOption {
-	return func(e *LeaderElector) error {
-		if duration <= 0 || heartbeat <= 0 || heartbeat >= duration {
-			return fmt.Errorf("%w: leader lease %v with heartbeat %v", ErrInvalidOption, duration, heartbeat)
-		}
-		e.duration, e.heartbeat = duration, heartbeat
-		return nil
-	}
-}
-
-// WithLeaderClock sets the clock (clock.Real() by default).
-func WithLeaderClock(c clock.Clock) LeaderOption {
-	return func(e *LeaderElector) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		e.clock = c
-		return nil
-	}
-}
-
-// WithLeaderLogger sets the logger (no-op by default).
-func WithLeaderLogger(l *zap.Logger) LeaderOption {
-	return func(e *LeaderElector) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
-		}
-		e.log = l
-		return nil
-	}
-}
-
 // NewLeaderElector returns an elector for worker over store's coordinator state.
-func NewLeaderElector(store *Store, worker string, opts ...LeaderOption) (*LeaderElector, error) {
+func NewLeaderElector(store *Store, worker string, opts ...Option) (*LeaderElector, error) {
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: leader elector needs a store and a worker ID", ErrInvalidOption)
 	}
-	e := &LeaderElector{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(),
-		duration: defaultLeaderLease, heartbeat: defaultLeaderHeartbeats}
-	for _, o := range opts {
-		if err := o(e); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewLeaderElector", forLeader, opts)
+	if err != nil {
+		return nil, err
 	}
-	return e, nil
+	return &LeaderElector{store: store, worker: worker, clock: o.clock, log: o.log,
+		duration: o.leaderLease, heartbeat: o.heartbeat}, nil
 }
 
 // IsLeader reports whether this worker holds the lock: its last successful acquisition or
@@ -127,7 +89,7 @@ func newRVN() string {
 
 func (e *LeaderElector) lockKey() (string, map[string]types.AttributeValue) {
 	table, attr := e.store.tables.stateTable()
-	return table, map[string]types.AttributeValue{attr: str(LeaderLockKey)}
+	return table, map[string]types.AttributeValue{attr: str(leaderLockKey)}
 }
 
 // Tick performs one step of the election: a heartbeat when leading, otherwise an attempt
@@ -153,7 +115,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 			Key:                       key,
 			UpdateExpression:          aws.String("SET #rvn = :next, #ld = :ld"),
 			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#on": AttrLockOwnerName, "#ld": AttrLockLeaseDuration, "#rel": AttrLockIsReleased},
+			ExpressionAttributeNames:  map[string]string{"#rvn": attrLockRecordVersion, "#on": attrLockOwnerName, "#ld": attrLockLeaseDuration, "#rel": attrLockIsReleased},
 			ExpressionAttributeValues: values,
 		})
 		if isConditionFailed(err) && e.holds(ctx, table, key, next) {
@@ -189,11 +151,11 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	cond := "attribute_not_exists(#rvn)"
 	values := map[string]types.AttributeValue{}
 	if len(out.Item) > 0 {
-		owner := stringAttr(out.Item, AttrLockOwnerName)
-		rvn := stringAttr(out.Item, AttrLockRecordVersion)
-		_, released := out.Item[AttrLockIsReleased]
+		owner := stringAttr(out.Item, attrLockOwnerName)
+		rvn := stringAttr(out.Item, attrLockRecordVersion)
+		_, released := out.Item[attrLockIsReleased]
 		dur := e.duration
-		if ms, err := strconv.ParseInt(stringAttr(out.Item, AttrLockLeaseDuration), 10, 64); err == nil && ms > 0 {
+		if ms, err := strconv.ParseInt(stringAttr(out.Item, attrLockLeaseDuration), 10, 64); err == nil && ms > 0 {
 			dur = time.Duration(ms) * time.Millisecond
 		}
 		e.mu.Lock()
@@ -214,16 +176,16 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	}
 	next := newRVN()
 	item := map[string]types.AttributeValue{
-		AttrLockOwnerName:     str(e.worker),
-		AttrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
-		AttrLockRecordVersion: str(next),
-		AttrEntityType:        str(EntityLeader),
+		attrLockOwnerName:     str(e.worker),
+		attrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
+		attrLockRecordVersion: str(next),
+		attrEntityType:        str(entityLeader),
 	}
 	for k, v := range key {
 		item[k] = v
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: map[string]string{"#rvn": AttrLockRecordVersion}}
+		ExpressionAttributeNames: map[string]string{"#rvn": attrLockRecordVersion}}
 	if len(values) > 0 {
 		in.ExpressionAttributeValues = values
 	}
@@ -248,8 +210,8 @@ func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]
 	if err != nil || len(out.Item) == 0 {
 		return false
 	}
-	_, released := out.Item[AttrLockIsReleased]
-	return !released && stringAttr(out.Item, AttrLockOwnerName) == e.worker && stringAttr(out.Item, AttrLockRecordVersion) == rvn
+	_, released := out.Item[attrLockIsReleased]
+	return !released && stringAttr(out.Item, attrLockOwnerName) == e.worker && stringAttr(out.Item, attrLockRecordVersion) == rvn
 }
 
 // NextTick returns how long to wait before the next Tick. While leading, heartbeats are
@@ -279,15 +241,16 @@ func (e *LeaderElector) NextTick() time.Duration {
 
 // Leader returns the worker named in the lock item, empty when none holds it.
 func (e *LeaderElector) Leader(ctx context.Context) (string, error) {
-	table, key := e.lockKey()
-	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return "", &Error{Op: "leader-get", Table: table, Err: err}
-	}
-	if _, released := out.Item[AttrLockIsReleased]; released {
+	l, err := e.store.LeaderLock(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	case l.Released:
 		return "", nil
 	}
-	return stringAttr(out.Item, AttrLockOwnerName), nil
+	return l.Owner, nil
 }
 
 // Release gives up the lock if this worker holds it, so another worker can lead at once.
@@ -305,7 +268,7 @@ func (e *LeaderElector) Release(ctx context.Context) error {
 		Key:                       key,
 		UpdateExpression:          aws.String("SET #rel = :one"),
 		ConditionExpression:       aws.String("#rvn = :mine"),
-		ExpressionAttributeNames:  map[string]string{"#rvn": AttrLockRecordVersion, "#rel": AttrLockIsReleased},
+		ExpressionAttributeNames:  map[string]string{"#rvn": attrLockRecordVersion, "#rel": attrLockIsReleased},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":mine": str(mine), ":one": str(lockIsReleasedValue)},
 	})
 	if err != nil && !isConditionFailed(err) {

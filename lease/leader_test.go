@@ -48,7 +48,7 @@ func TestLeaderKeepsLockUnderDroppedResponses(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clock.NewManual(epoch)
-	a, err := lease.NewLeaderElector(s, "a", lease.WithLeaderClock(clk), lease.WithLeaderLeaseDuration(6*time.Second, 3*time.Second))
+	a, err := lease.NewLeaderElector(s, "a", lease.WithClock(clk), lease.WithLeaderLeaseDuration(6*time.Second, 3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestLeaderKeepsLockUnderDroppedResponses(t *testing.T) {
 	}
 	db.lose.Store(false)
 	// Another worker never sees the lock free while a heartbeats.
-	b, err := lease.NewLeaderElector(s, "b", lease.WithLeaderClock(clk), lease.WithLeaderLeaseDuration(6*time.Second, 3*time.Second))
+	b, err := lease.NewLeaderElector(s, "b", lease.WithClock(clk), lease.WithLeaderLeaseDuration(6*time.Second, 3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +125,11 @@ func TestLeaderHeartbeatPacedFromItsStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	const hb, dur = 3 * time.Second, 5 * time.Second
-	a, err := lease.NewLeaderElector(s, "a", lease.WithLeaderClock(clk), lease.WithLeaderLeaseDuration(dur, hb))
+	a, err := lease.NewLeaderElector(s, "a", lease.WithClock(clk), lease.WithLeaderLeaseDuration(dur, hb))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := lease.NewLeaderElector(s, "b", lease.WithLeaderClock(clk), lease.WithLeaderLeaseDuration(dur, hb))
+	b, err := lease.NewLeaderElector(s, "b", lease.WithClock(clk), lease.WithLeaderLeaseDuration(dur, hb))
 	if err != nil {
 		t.Fatal(err)
 	}

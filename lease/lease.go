@@ -106,8 +106,6 @@ var (
 	ErrMalformedItem = errors.New("lease: malformed item")
 	// ErrInvalidOption reports a bad option, setting or argument.
 	ErrInvalidOption = errors.New("lease: invalid option")
-	// ErrNotLeader reports leader-only work attempted by a worker that is not the leader.
-	ErrNotLeader = errors.New("lease: not the leader")
 	// ErrTableNotActive reports a table that did not become ACTIVE in time.
 	ErrTableNotActive = errors.New("lease: table not active")
 )

@@ -17,34 +17,37 @@ import (
 	"github.com/freshet/freshet/clock"
 )
 
+// JavaWorkerMetricsMaxAge is how old a worker-metrics row without a report interval (a
+// Java worker's) may be before a leader treats the worker as gone: Java workers report
+// every 30 s and Java's leader waits 60 s.
+const JavaWorkerMetricsMaxAge = time.Minute
+
+// MetricCPU is the short name of the CPU metric: the key of WorkerMetrics.Stats and
+// WorkerMetrics.OperatingRange.
+const MetricCPU = "C"
+
 // Attribute names of a worker-metrics item, as Java KCL 3.x writes them.
 const (
-	AttrMetricsLastUpdate     = "lut"
-	AttrMetricsStats          = "sts"
-	AttrMetricsOperatingRange = "opr"
-	// AttrMetricsSupportCode (N) is the highest table-migration support code of the
-	// worker's KCL version; Java KCL 3.5 writes SupportCodeTableMigration and reads a
+	attrMetricsLastUpdate     = "lut"
+	attrMetricsStats          = "sts"
+	attrMetricsOperatingRange = "opr"
+	// attrMetricsSupportCode (N) is the highest table-migration support code of the
+	// worker's KCL version; Java KCL 3.5 writes supportCodeTableMigration and reads a
 	// missing one as 0, which blocks its move from three tables to one while such a
 	// worker runs.
-	AttrMetricsSupportCode = "sup"
-	// AttrMetricsSupportCodeUpdate (N) is when sup was last written, in epoch seconds.
-	AttrMetricsSupportCodeUpdate = "slu"
-	// AttrMetricsReportInterval (N, milliseconds) is Freshet's own: how often the worker
+	attrMetricsSupportCode = "sup"
+	// attrMetricsSupportCodeUpdate (N) is when sup was last written, in epoch seconds.
+	attrMetricsSupportCodeUpdate = "slu"
+	// attrMetricsReportInterval (N, milliseconds) is Freshet's own: how often the worker
 	// reports, so a leader can tell a silent Freshet worker within a few reports. Java
 	// rows have none; Java workers report every 30 s (JavaWorkerMetricsMaxAge).
-	AttrMetricsReportInterval = "freshetReportIntervalMillis"
-	// SupportCodeTableMigration is the support code of KCL 3.5 (the table migration),
+	attrMetricsReportInterval = "freshetReportIntervalMillis"
+	// supportCodeTableMigration is the support code of KCL 3.5 (the table migration),
 	// which Freshet implements.
-	SupportCodeTableMigration = 1
-	// JavaReportInterval is how often Java KCL 3.x workers write their row
+	supportCodeTableMigration = 1
+	// javaReportInterval is how often Java KCL 3.x workers write their row
 	// (workerMetricsReporterFreqInMillis).
-	JavaReportInterval = 30 * time.Second
-	// JavaWorkerMetricsMaxAge is how old a worker-metrics row without a report interval
-	// (a Java worker's) may be before a leader treats the worker as gone: Java workers
-	// report every 30 s and Java's leader waits 60 s.
-	JavaWorkerMetricsMaxAge = time.Minute
-	// MetricCPU is the short name of the CPU metric in sts and opr.
-	MetricCPU = "C"
+	javaReportInterval = 30 * time.Second
 	// maxMetricValues is how many values per metric a worker keeps, as Java does.
 	maxMetricValues = 10
 )
@@ -61,8 +64,8 @@ type WorkerMetrics struct {
 	// OperatingRange maps a metric's short name to its operating range; the first value
 	// is the maximum utilization (100 for CPU).
 	OperatingRange map[string][]int64
-	// SupportCode is the sup attribute (0 when absent); Freshet writes
-	// SupportCodeTableMigration.
+	// SupportCode is the sup attribute (0 when absent); Freshet writes 1, the code of KCL
+	// 3.5's table migration.
 	SupportCode int64
 	// SupportCodeUpdate is the slu attribute (epoch seconds), zero when absent.
 	SupportCodeUpdate time.Time
@@ -70,10 +73,10 @@ type WorkerMetrics struct {
 	ReportInterval time.Duration
 }
 
-// MaxAge returns how old the row may be before its worker is treated as gone: three
+// maxAge returns how old the row may be before its worker is treated as gone: three
 // report intervals and the second LastUpdate is truncated to for a Freshet row, javaMax
 // for a row without a report interval (a Java worker's).
-func (m *WorkerMetrics) MaxAge(javaMax time.Duration) time.Duration {
+func (m *WorkerMetrics) maxAge(javaMax time.Duration) time.Duration {
 	if m.ReportInterval > 0 {
 		return 3*m.ReportInterval + time.Second
 	}
@@ -135,17 +138,17 @@ func marshalWorkerMetrics(m *WorkerMetrics, keyAttr string) map[string]types.Att
 	}
 	item := map[string]types.AttributeValue{
 		keyAttr:                   str(m.WorkerID),
-		AttrMetricsLastUpdate:     num(m.LastUpdate.Unix()),
-		AttrMetricsStats:          &types.AttributeValueMemberM{Value: sts},
-		AttrMetricsOperatingRange: &types.AttributeValueMemberM{Value: opr},
-		AttrEntityType:            str(EntityWorkerMetricStats),
+		attrMetricsLastUpdate:     num(m.LastUpdate.Unix()),
+		attrMetricsStats:          &types.AttributeValueMemberM{Value: sts},
+		attrMetricsOperatingRange: &types.AttributeValueMemberM{Value: opr},
+		attrEntityType:            str(entityWorkerMetricStats),
 	}
 	if m.SupportCode != 0 {
-		item[AttrMetricsSupportCode] = num(m.SupportCode)
-		item[AttrMetricsSupportCodeUpdate] = num(m.SupportCodeUpdate.Unix())
+		item[attrMetricsSupportCode] = num(m.SupportCode)
+		item[attrMetricsSupportCodeUpdate] = num(m.SupportCodeUpdate.Unix())
 	}
 	if m.ReportInterval > 0 {
-		item[AttrMetricsReportInterval] = num(m.ReportInterval.Milliseconds())
+		item[attrMetricsReportInterval] = num(m.ReportInterval.Milliseconds())
 	}
 	return item
 }
@@ -155,7 +158,7 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 	if m.WorkerID == "" {
 		return m, fmt.Errorf("%w: worker metrics without %s", ErrMalformedItem, keyAttr)
 	}
-	if n, ok := item[AttrMetricsLastUpdate].(*types.AttributeValueMemberN); ok {
+	if n, ok := item[attrMetricsLastUpdate].(*types.AttributeValueMemberN); ok {
 		secs, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil {
 			return m, fmt.Errorf("%w: lut %q", ErrMalformedItem, n.Value)
@@ -166,9 +169,9 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 		name string
 		set  func(int64)
 	}{
-		{AttrMetricsSupportCode, func(v int64) { m.SupportCode = v }},
-		{AttrMetricsSupportCodeUpdate, func(v int64) { m.SupportCodeUpdate = time.Unix(v, 0).UTC() }},
-		{AttrMetricsReportInterval, func(v int64) { m.ReportInterval = time.Duration(v) * time.Millisecond }},
+		{attrMetricsSupportCode, func(v int64) { m.SupportCode = v }},
+		{attrMetricsSupportCodeUpdate, func(v int64) { m.SupportCodeUpdate = time.Unix(v, 0).UTC() }},
+		{attrMetricsReportInterval, func(v int64) { m.ReportInterval = time.Duration(v) * time.Millisecond }},
 	} {
 		if n, ok := item[a.name].(*types.AttributeValueMemberN); ok {
 			v, err := strconv.ParseInt(n.Value, 10, 64)
@@ -178,7 +181,7 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 			a.set(v)
 		}
 	}
-	if sts, ok := item[AttrMetricsStats].(*types.AttributeValueMemberM); ok {
+	if sts, ok := item[attrMetricsStats].(*types.AttributeValueMemberM); ok {
 		for name, v := range sts.Value {
 			l, ok := v.(*types.AttributeValueMemberL)
 			if !ok {
@@ -194,7 +197,7 @@ func unmarshalWorkerMetrics(item map[string]types.AttributeValue, keyAttr string
 			}
 		}
 	}
-	if opr, ok := item[AttrMetricsOperatingRange].(*types.AttributeValueMemberM); ok {
+	if opr, ok := item[attrMetricsOperatingRange].(*types.AttributeValueMemberM); ok {
 		for name, v := range opr.Value {
 			l, ok := v.(*types.AttributeValueMemberL)
 			if !ok {
@@ -242,7 +245,7 @@ func (s *Store) ListWorkerMetrics(ctx context.Context) ([]WorkerMetrics, error) 
 			return nil, &Error{Op: "list-worker-metrics", Table: table, Err: err}
 		}
 		for _, item := range page.Items {
-			if s.tables.SingleTable && stringAttr(item, AttrEntityType) != EntityWorkerMetricStats {
+			if s.tables.SingleTable && stringAttr(item, attrEntityType) != entityWorkerMetricStats {
 				continue
 			}
 			m, err := unmarshalWorkerMetrics(item, keyAttr)
@@ -277,7 +280,7 @@ func (s *Store) DeleteWorkerMetrics(ctx context.Context, worker string) error {
 // the row. The leader uses it to clean up rows of workers gone for good.
 func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetrics) (bool, error) {
 	table, keyAttr := s.tables.metricsTable()
-	names := map[string]string{"#k": keyAttr, "#lut": AttrMetricsLastUpdate}
+	names := map[string]string{"#k": keyAttr, "#lut": attrMetricsLastUpdate}
 	values := map[string]types.AttributeValue{}
 	cond := "attribute_exists(#k) AND "
 	if m.LastUpdate.IsZero() {
@@ -288,8 +291,8 @@ func (s *Store) DeleteWorkerMetricsIfUnchanged(ctx context.Context, m WorkerMetr
 	}
 	if s.tables.SingleTable {
 		cond += " AND #et = :et"
-		names["#et"] = AttrEntityType
-		values[":et"] = str(EntityWorkerMetricStats)
+		names["#et"] = attrEntityType
+		values[":et"] = str(entityWorkerMetricStats)
 	}
 	in := &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{keyAttr: str(m.WorkerID)},
 		ConditionExpression: aws.String(cond), ExpressionAttributeNames: names}
@@ -320,9 +323,10 @@ const ThroughputWindow = time.Minute
 // sustains: each interval's rate is capped at MaxShardReadKBps, and the rates are
 // averaged exponentially with the time constant ThroughputWindow (an interval of length
 // dt weighs 1-exp(-dt/ThroughputWindow)). A lease starts from the throughput stored in it
-// (Seed), so a lease that moves keeps its measure. The consumer adds the bytes it
-// fetches; the Coordinator samples the rate at every renewal and writes it into the
-// lease, where the leader's plan reads it. Safe for concurrent use.
+// when the coordinator starts holding it, so a lease that moves keeps its measure. The
+// consumer adds the bytes it fetches (Add); the Coordinator samples the rate at every
+// renewal and writes it into the lease, where the leader's plan reads it. Safe for
+// concurrent use.
 type ThroughputMeter struct {
 	mu    sync.Mutex
 	clock clock.Clock
@@ -352,9 +356,9 @@ func (t *ThroughputMeter) state(key string) *meterState {
 	return st
 }
 
-// Seed starts the average of key at kbps (the throughput stored in the lease) unless the
+// seed starts the average of key at kbps (the throughput stored in the lease) unless the
 // meter already measures key.
-func (t *ThroughputMeter) Seed(key string, kbps float64) {
+func (t *ThroughputMeter) seed(key string, kbps float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.byKey[key]; !ok {
@@ -369,8 +373,8 @@ func (t *ThroughputMeter) Add(key string, n int) {
 	t.mu.Unlock()
 }
 
-// Sample closes the current interval of key and returns the updated average in KB/s.
-func (t *ThroughputMeter) Sample(key string) float64 {
+// sample closes the current interval of key and returns the updated average in KB/s.
+func (t *ThroughputMeter) sample(key string) float64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.clock.Now()
@@ -386,8 +390,8 @@ func (t *ThroughputMeter) Sample(key string) float64 {
 	return st.ema
 }
 
-// Forget drops the state of key (the lease is no longer held).
-func (t *ThroughputMeter) Forget(key string) {
+// forget drops the state of key (the lease is no longer held).
+func (t *ThroughputMeter) forget(key string) {
 	t.mu.Lock()
 	delete(t.byKey, key)
 	t.mu.Unlock()
@@ -410,57 +414,25 @@ type Reporter struct {
 	history []float64 // last maxMetricValues reported values
 }
 
-// ReporterOption configures a Reporter.
-type ReporterOption func(*Reporter) error
-
-// WithCPUSampler sets the CPU sampler; nil reports no CPU.
-func WithCPUSampler(s *CPUSampler) ReporterOption {
-	return func(r *Reporter) error { r.cpu = s; return nil }
-}
-
-// WithReportIntervals sets how often CPU is sampled (1 s by default) and how often the
-// metrics row is written (30 s by default).
-func WithReportIntervals(sample, report time.Duration) ReporterOption {
-	return func(r *Reporter) error {
-		if sample <= 0 || report < sample {
-			return fmt.Errorf("%w: sample %v, report %v", ErrInvalidOption, sample, report)
-		}
-		r.sample, r.interval = sample, report
-		return nil
-	}
-}
-
-// WithReporterClock sets the clock (clock.Real() by default).
-func WithReporterClock(c clock.Clock) ReporterOption {
-	return func(r *Reporter) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		r.clock = c
-		return nil
-	}
-}
-
 // NewReporter returns a metrics reporter for worker.
-func NewReporter(store *Store, worker string, opts ...ReporterOption) (*Reporter, error) {
+func NewReporter(store *Store, worker string, opts ...Option) (*Reporter, error) {
 	if store == nil || worker == "" {
 		return nil, fmt.Errorf("%w: reporter needs a store and a worker ID", ErrInvalidOption)
 	}
-	r := &Reporter{store: store, worker: worker, clock: clock.Real(), log: zap.NewNop(), sample: time.Second, interval: 30 * time.Second}
-	for _, o := range opts {
-		if err := o(r); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewReporter", forReporter, opts)
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &Reporter{store: store, worker: worker, clock: o.clock, log: o.log, cpu: o.cpu,
+		sample: o.sample, interval: o.report}, nil
 }
 
-// SampleCPU takes one CPU sample into the current window.
-func (r *Reporter) SampleCPU() {
+// sampleCPU takes one CPU sample into the current window.
+func (r *Reporter) sampleCPU() {
 	if r.cpu == nil {
 		return
 	}
-	p, ok, err := r.cpu.Sample()
+	p, ok, err := r.cpu.sample()
 	if err != nil {
 		r.log.Debug("cpu sample failed", zap.Error(err))
 		return
@@ -481,7 +453,7 @@ func (r *Reporter) SampleCPU() {
 func (r *Reporter) Report(ctx context.Context) error {
 	now := r.clock.Now()
 	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: now, Stats: map[string][]float64{}, OperatingRange: map[string][]int64{},
-		SupportCode: SupportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval}
+		SupportCode: supportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval}
 	if r.cpu != nil {
 		r.mu.Lock()
 		v := -1.0
@@ -509,7 +481,7 @@ func (r *Reporter) Report(ctx context.Context) error {
 func (r *Reporter) Run(ctx context.Context) error {
 	next := r.clock.Now()
 	for {
-		r.SampleCPU()
+		r.sampleCPU()
 		if !r.clock.Now().Before(next) {
 			if err := r.Report(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("worker metrics report failed", zap.Error(err))

@@ -15,31 +15,33 @@ import (
 // coordinator state (the CoordinatorState table, or the lease table in the single-table
 // layout).
 //
-// The client-version item (key MigrationKey) records whether the fleet runs the KCL 2.x
+// The client-version item (key Migration3.0) records whether the fleet runs the KCL 2.x
 // algorithms, is migrating, or runs the 3.x ones: attribute cv (S, a ClientVersion), mb (S,
 // the worker that last changed it), mts (N, epoch milliseconds of that change) and h (L of
 // M, up to 10 previous {cv, mb, mts}, newest first). KCL 3.5 adds entityType
 // CLIENT_VERSION_MIGRATION; earlier 3.x versions write no entityType.
 //
-// The table-migration item of KCL 3.5 (key TableMigrationKey) tracks the move of the
+// The table-migration item of KCL 3.5 (key TableMigration3.5) tracks the move of the
 // coordinator state and worker metrics into the lease table: tm (S, a
 // TableMigrationStatus), mb, mts and h as above, and entityType TABLE_MIGRATION. A
 // finished move leaves it with tm TABLE_MIGRATION_STATUS_COMPLETE in the lease table.
 const (
-	MigrationKey      = "Migration3.0"
-	TableMigrationKey = "TableMigration3.5"
+	migrationKey      = "Migration3.0"
+	tableMigrationKey = "TableMigration3.5"
 
-	AttrMigrationClientVersion = "cv"
-	AttrMigrationModifiedBy    = "mb"
-	AttrMigrationModifiedAt    = "mts"
-	AttrMigrationHistory       = "h"
-	AttrTableMigrationStatus   = "tm"
+	attrMigrationClientVersion = "cv"
+	attrMigrationModifiedBy    = "mb"
+	attrMigrationModifiedAt    = "mts"
+	attrMigrationHistory       = "h"
+	attrTableMigrationStatus   = "tm"
 
 	// maxMigrationHistory is how many history entries Java keeps.
 	maxMigrationHistory = 10
-	// DefaultCreatedBy is the mb value written when TableSettings.CreatedBy is empty.
-	DefaultCreatedBy = "freshet"
 )
+
+// DefaultCreatedBy is the modified-by (mb) value of the migration items CreateTables
+// writes when TableSettings.CreatedBy is empty.
+const DefaultCreatedBy = "freshet"
 
 // ClientVersion is the fleet's KCL client version, as recorded in the client-version
 // migration item.
@@ -122,15 +124,15 @@ func (m *MigrationState) TableMigrationStatus() TableMigrationStatus {
 func marshalChange(c *MigrationChange, valueAttr string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		valueAttr:               str(c.Value),
-		AttrMigrationModifiedBy: str(c.ModifiedBy),
-		AttrMigrationModifiedAt: num(c.ModifiedAt.UnixMilli()),
+		attrMigrationModifiedBy: str(c.ModifiedBy),
+		attrMigrationModifiedAt: num(c.ModifiedAt.UnixMilli()),
 	}
 }
 
 // marshalMigration returns the item of a migration state, without its key.
 func marshalMigration(m *MigrationState, valueAttr, entityType string) map[string]types.AttributeValue {
 	item := marshalChange(&m.MigrationChange, valueAttr)
-	item[AttrEntityType] = str(entityType)
+	item[attrEntityType] = str(entityType)
 	if len(m.History) > 0 {
 		h := make([]types.AttributeValue, 0, min(len(m.History), maxMigrationHistory))
 		for i := range m.History {
@@ -139,16 +141,16 @@ func marshalMigration(m *MigrationState, valueAttr, entityType string) map[strin
 			}
 			h = append(h, &types.AttributeValueMemberM{Value: marshalChange(&m.History[i], valueAttr)})
 		}
-		item[AttrMigrationHistory] = &types.AttributeValueMemberL{Value: h}
+		item[attrMigrationHistory] = &types.AttributeValueMemberL{Value: h}
 	}
 	return item
 }
 
 func unmarshalChange(item map[string]types.AttributeValue, valueAttr string) (MigrationChange, error) {
 	r := itemReader{item: item}
-	c := MigrationChange{Value: r.str(valueAttr, true), ModifiedBy: r.str(AttrMigrationModifiedBy, false)}
-	if _, ok := item[AttrMigrationModifiedAt]; ok {
-		c.ModifiedAt = time.UnixMilli(r.int(AttrMigrationModifiedAt)).UTC()
+	c := MigrationChange{Value: r.str(valueAttr, true), ModifiedBy: r.str(attrMigrationModifiedBy, false)}
+	if _, ok := item[attrMigrationModifiedAt]; ok {
+		c.ModifiedAt = time.UnixMilli(r.int(attrMigrationModifiedAt)).UTC()
 	}
 	return c, r.err
 }
@@ -160,13 +162,13 @@ func unmarshalMigration(item map[string]types.AttributeValue, valueAttr string) 
 	if m.MigrationChange, err = unmarshalChange(item, valueAttr); err != nil {
 		return MigrationState{}, err
 	}
-	switch h := item[AttrMigrationHistory].(type) {
+	switch h := item[attrMigrationHistory].(type) {
 	case nil, *types.AttributeValueMemberNULL:
 	case *types.AttributeValueMemberL:
 		for i, e := range h.Value {
 			em, ok := e.(*types.AttributeValueMemberM)
 			if !ok {
-				return MigrationState{}, fmt.Errorf("%w: attribute %s[%d]: type %s, want M", ErrMalformedItem, AttrMigrationHistory, i, describe(e))
+				return MigrationState{}, fmt.Errorf("%w: attribute %s[%d]: type %s, want M", ErrMalformedItem, attrMigrationHistory, i, describe(e))
 			}
 			c, err := unmarshalChange(em.Value, valueAttr)
 			if err != nil {
@@ -175,7 +177,7 @@ func unmarshalMigration(item map[string]types.AttributeValue, valueAttr string) 
 			m.History = append(m.History, c)
 		}
 	default:
-		return MigrationState{}, fmt.Errorf("%w: attribute %s: type %s, want L", ErrMalformedItem, AttrMigrationHistory, describe(h))
+		return MigrationState{}, fmt.Errorf("%w: attribute %s: type %s, want L", ErrMalformedItem, attrMigrationHistory, describe(h))
 	}
 	return m, nil
 }
@@ -201,17 +203,17 @@ func (s *Store) getState(ctx context.Context, op, table, keyAttr, key string) (m
 // and with ErrMalformedItem when the item cannot be read.
 func (s *Store) ClientVersionState(ctx context.Context) (MigrationState, error) {
 	table, keyAttr := s.tables.stateTable()
-	item, err := s.getState(ctx, "get-client-version", table, keyAttr, MigrationKey)
+	item, err := s.getState(ctx, "get-client-version", table, keyAttr, migrationKey)
 	if err != nil {
 		return MigrationState{}, err
 	}
-	if et := stringAttr(item, AttrEntityType); et != "" && et != EntityClientVersionMigration {
-		return MigrationState{}, &Error{Op: "get-client-version", Table: table, Key: MigrationKey,
+	if et := stringAttr(item, attrEntityType); et != "" && et != entityClientVersionMigration {
+		return MigrationState{}, &Error{Op: "get-client-version", Table: table, Key: migrationKey,
 			Err: fmt.Errorf("%w: entityType %q", ErrMalformedItem, et)}
 	}
-	m, err := unmarshalMigration(item, AttrMigrationClientVersion)
+	m, err := unmarshalMigration(item, attrMigrationClientVersion)
 	if err != nil {
-		return MigrationState{}, &Error{Op: "get-client-version", Table: table, Key: MigrationKey, Err: err}
+		return MigrationState{}, &Error{Op: "get-client-version", Table: table, Key: migrationKey, Err: err}
 	}
 	return m, nil
 }
@@ -226,17 +228,17 @@ func (s *Store) TableMigrationState(ctx context.Context) (MigrationState, error)
 }
 
 func (s *Store) tableMigrationState(ctx context.Context, table, keyAttr string) (MigrationState, error) {
-	item, err := s.getState(ctx, "get-table-migration", table, keyAttr, TableMigrationKey)
+	item, err := s.getState(ctx, "get-table-migration", table, keyAttr, tableMigrationKey)
 	if err != nil {
 		return MigrationState{}, err
 	}
-	if et := stringAttr(item, AttrEntityType); et != "" && et != EntityTableMigration {
-		return MigrationState{}, &Error{Op: "get-table-migration", Table: table, Key: TableMigrationKey,
+	if et := stringAttr(item, attrEntityType); et != "" && et != entityTableMigration {
+		return MigrationState{}, &Error{Op: "get-table-migration", Table: table, Key: tableMigrationKey,
 			Err: fmt.Errorf("%w: entityType %q", ErrMalformedItem, et)}
 	}
-	m, err := unmarshalMigration(item, AttrTableMigrationStatus)
+	m, err := unmarshalMigration(item, attrTableMigrationStatus)
 	if err != nil {
-		return MigrationState{}, &Error{Op: "get-table-migration", Table: table, Key: TableMigrationKey, Err: err}
+		return MigrationState{}, &Error{Op: "get-table-migration", Table: table, Key: tableMigrationKey, Err: err}
 	}
 	return m, nil
 }
@@ -285,15 +287,15 @@ func (s *Store) WriteFinalMigrationState(ctx context.Context, modifiedBy string)
 	table, keyAttr := s.tables.stateTable()
 	now := s.clock.Now()
 	cv := finalMigrationState(string(ClientVersion3x), string(ClientVersionInit), modifiedBy, now)
-	wrote, err := s.putStateIfAbsent(ctx, "put-client-version", table, keyAttr, MigrationKey,
-		marshalMigration(&cv, AttrMigrationClientVersion, EntityClientVersionMigration))
+	wrote, err := s.putStateIfAbsent(ctx, "put-client-version", table, keyAttr, migrationKey,
+		marshalMigration(&cv, attrMigrationClientVersion, entityClientVersionMigration))
 	if err != nil {
 		return false, err
 	}
 	if s.tables.SingleTable {
 		tm := finalMigrationState(string(TableMigrationComplete), string(TableMigrationInit), modifiedBy, now)
-		if _, err := s.putStateIfAbsent(ctx, "put-table-migration", table, keyAttr, TableMigrationKey,
-			marshalMigration(&tm, AttrTableMigrationStatus, EntityTableMigration)); err != nil {
+		if _, err := s.putStateIfAbsent(ctx, "put-table-migration", table, keyAttr, tableMigrationKey,
+			marshalMigration(&tm, attrTableMigrationStatus, entityTableMigration)); err != nil {
 			return wrote, err
 		}
 	}
@@ -324,7 +326,7 @@ func detectTables(ctx context.Context, db DynamoDBAPI, three Tables) (Tables, er
 		return Tables{}, &Error{Op: "detect-tables", Table: three.CoordinatorState, Err: err}
 	}
 	s := &Store{db: db, tables: three}
-	m, err := s.tableMigrationState(ctx, three.CoordinatorState, AttrCoordinatorStateKey)
+	m, err := s.tableMigrationState(ctx, three.CoordinatorState, attrCoordinatorStateKey)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return three, nil

@@ -18,9 +18,9 @@ func TestMigrationStateRoundTrip(t *testing.T) {
 		entityType string
 		histLen    int
 	}{
-		{"final client version", finalMigrationState(string(ClientVersion3x), string(ClientVersionInit), "w", at), AttrMigrationClientVersion, EntityClientVersionMigration, 1},
-		{"final table migration", finalMigrationState(string(TableMigrationComplete), string(TableMigrationInit), "w", at), AttrTableMigrationStatus, EntityTableMigration, 1},
-		{"no history", MigrationState{MigrationChange: MigrationChange{Value: "CLIENT_VERSION_2X", ModifiedBy: "x", ModifiedAt: at}}, AttrMigrationClientVersion, EntityClientVersionMigration, 0},
+		{"final client version", finalMigrationState(string(ClientVersion3x), string(ClientVersionInit), "w", at), attrMigrationClientVersion, entityClientVersionMigration, 1},
+		{"final table migration", finalMigrationState(string(TableMigrationComplete), string(TableMigrationInit), "w", at), attrTableMigrationStatus, entityTableMigration, 1},
+		{"no history", MigrationState{MigrationChange: MigrationChange{Value: "CLIENT_VERSION_2X", ModifiedBy: "x", ModifiedAt: at}}, attrMigrationClientVersion, entityClientVersionMigration, 0},
 	}
 	long := MigrationState{MigrationChange: MigrationChange{Value: "CLIENT_VERSION_3X", ModifiedBy: "x", ModifiedAt: at}}
 	for i := 0; i < 12; i++ {
@@ -32,11 +32,11 @@ func TestMigrationStateRoundTrip(t *testing.T) {
 		valueAttr  string
 		entityType string
 		histLen    int
-	}{"history capped at 10", long, AttrMigrationClientVersion, EntityClientVersionMigration, 10})
+	}{"history capped at 10", long, attrMigrationClientVersion, entityClientVersionMigration, 10})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			item := marshalMigration(&tc.m, tc.valueAttr, tc.entityType)
-			if et := stringAttr(item, AttrEntityType); et != tc.entityType {
+			if et := stringAttr(item, attrEntityType); et != tc.entityType {
 				t.Fatalf("entityType %q", et)
 			}
 			got, err := unmarshalMigration(item, tc.valueAttr)
@@ -66,14 +66,14 @@ func FuzzUnmarshalMigration(f *testing.F) {
 				&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"cv": S(hcv), "mb": S(mb), "mts": N(hmts)}},
 			}}
 		}
-		m, err := unmarshalMigration(item, AttrMigrationClientVersion)
+		m, err := unmarshalMigration(item, attrMigrationClientVersion)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedItem) {
 				t.Fatalf("error %v does not wrap ErrMalformedItem", err)
 			}
 			return
 		}
-		again, err := unmarshalMigration(marshalMigration(&m, AttrMigrationClientVersion, EntityClientVersionMigration), AttrMigrationClientVersion)
+		again, err := unmarshalMigration(marshalMigration(&m, attrMigrationClientVersion, entityClientVersionMigration), attrMigrationClientVersion)
 		if err != nil {
 			t.Fatalf("re-reading a marshalled state: %v", err)
 		}

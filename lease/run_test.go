@@ -230,7 +230,7 @@ const (
 func startElector(t *testing.T, h *harness, db lease.DynamoDBAPI, tables lease.Tables, id string) (*lease.LeaderElector, *partitionDB, func() error) {
 	t.Helper()
 	s, p := workerStore(t, db, tables)
-	e, err := lease.NewLeaderElector(s, id, lease.WithLeaderClock(h.clock("elector-"+id)),
+	e, err := lease.NewLeaderElector(s, id, lease.WithClock(h.clock("elector-"+id)),
 		lease.WithLeaderLeaseDuration(leaderLease, leaderHeartbeat))
 	if err != nil {
 		t.Fatal(err)
@@ -364,12 +364,12 @@ func startWorker(t *testing.T, h *harness, db lease.DynamoDBAPI, tables lease.Ta
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := lease.NewReporter(s, id, lease.WithReporterClock(rclk), lease.WithReportIntervals(report, report), lease.WithCPUSampler(sampler))
+	r, err := lease.NewReporter(s, id, lease.WithClock(rclk), lease.WithReportIntervals(report, report), lease.WithCPUSampler(sampler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.stopReports = h.start("reporter-"+id, r.Run)
-	w.coord, err = lease.NewCoordinator(s, id, lease.WithCoordinatorClock(h.clock("coordinator-"+id)), lease.WithFailoverTime(failover))
+	w.coord, err = lease.NewCoordinator(s, id, lease.WithClock(h.clock("coordinator-"+id)), lease.WithFailoverTime(failover))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,8 +406,8 @@ func TestFleetRunLoops(t *testing.T) {
 
 	// The leader's assigner: metrics older than three reports mean a dead worker.
 	as, _ := workerStore(t, db, tables)
-	a, err := lease.NewAssigner(as, lease.WithAssignerClock(h.clock("assigner")), lease.WithAssignerFailoverTime(failover),
-		lease.WithWorkerMetricsMaxAge(3*report+time.Second), lease.WithAssignerPlan(lease.PlanConfig{}, 1000))
+	a, err := lease.NewAssigner(as, lease.WithClock(h.clock("assigner")), lease.WithFailoverTime(failover),
+		lease.WithWorkerMetricsMaxAge(3*report+time.Second), lease.WithPlan(lease.PlanConfig{}, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,9 +435,9 @@ func TestFleetRunLoops(t *testing.T) {
 	if cpu, ok := metrics[0].CPU(); !ok || cpu != 50 {
 		t.Fatalf("reported CPU %v, %v; want 50", cpu, ok)
 	}
-	if m := metrics[0]; m.SupportCode != lease.SupportCodeTableMigration || !m.SupportCodeUpdate.Equal(m.LastUpdate) || m.ReportInterval != report {
+	if m := metrics[0]; m.SupportCode != 1 || !m.SupportCodeUpdate.Equal(m.LastUpdate) || m.ReportInterval != report {
 		t.Fatalf("row has sup %d, slu %v, report interval %v; want %d, %v (lut), %v", m.SupportCode, m.SupportCodeUpdate, m.ReportInterval,
-			lease.SupportCodeTableMigration, m.LastUpdate, report)
+			1, m.LastUpdate, report)
 	}
 	if !metrics[0].LastUpdate.Equal(h.clk.Now()) {
 		t.Fatalf("metrics reported at %v, want every report interval (now %v)", metrics[0].LastUpdate, h.clk.Now())

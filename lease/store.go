@@ -33,8 +33,8 @@ type DynamoDBAPI interface {
 // Key attribute names of the coordinator-state and worker-metrics tables of the
 // three-table layout.
 const (
-	AttrCoordinatorStateKey = "key"
-	AttrWorkerID            = "wid"
+	attrCoordinatorStateKey = "key"
+	attrWorkerID            = "wid"
 )
 
 // Tables names the application's tables and chooses the layout.
@@ -73,16 +73,16 @@ func (t Tables) validate() error {
 
 func (t Tables) stateTable() (table, keyAttr string) {
 	if t.SingleTable {
-		return t.Lease, AttrLeaseKey
+		return t.Lease, attrLeaseKey
 	}
-	return t.CoordinatorState, AttrCoordinatorStateKey
+	return t.CoordinatorState, attrCoordinatorStateKey
 }
 
 func (t Tables) metricsTable() (table, keyAttr string) {
 	if t.SingleTable {
-		return t.Lease, AttrLeaseKey
+		return t.Lease, attrLeaseKey
 	}
-	return t.WorkerMetrics, AttrWorkerID
+	return t.WorkerMetrics, attrWorkerID
 }
 
 // Store reads and writes leases, coordinator state and worker metrics. Every write that
@@ -97,69 +97,19 @@ type Store struct {
 	detect bool
 }
 
-// StoreOption configures a Store.
-type StoreOption func(*Store) error
-
-// WithStoreClock sets the clock used while waiting for tables (clock.Real() by default).
-func WithStoreClock(c clock.Clock) StoreOption {
-	return func(s *Store) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		s.clock = c
-		return nil
-	}
-}
-
-// WithStoreLogger sets the logger (a no-op logger by default).
-func WithStoreLogger(l *zap.Logger) StoreOption {
-	return func(s *Store) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
-		}
-		s.log = l
-		return nil
-	}
-}
-
-// WithTablePollInterval sets how often CreateTables polls a table's status (1 s by
-// default).
-func WithTablePollInterval(d time.Duration) StoreOption {
-	return func(s *Store) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: table poll interval %v", ErrInvalidOption, d)
-		}
-		s.poll = d
-		return nil
-	}
-}
-
-// WithLayoutDetection makes CreateTables find the application's layout first, as Java
-// KCL 3.5 does (DetectTables, for the application named by the lease table): an
-// application whose coordinator-state table does not exist, a new one included, uses the
-// single-table layout; one whose coordinator-state table exists uses the three tables the
-// store was given unless KCL 3.5 finished moving it into the lease table. The layout
-// chosen replaces the store's, so CreateTables must come before any other use of the
-// store.
-func WithLayoutDetection() StoreOption {
-	return func(s *Store) error { s.detect = true; return nil }
-}
-
 // NewStore returns a Store over db for the given tables.
-func NewStore(db DynamoDBAPI, tables Tables, opts ...StoreOption) (*Store, error) {
+func NewStore(db DynamoDBAPI, tables Tables, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil DynamoDB client", ErrInvalidOption)
 	}
 	if err := tables.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, tables: tables, clock: clock.Real(), log: zap.NewNop(), poll: time.Second}
-	for _, o := range opts {
-		if err := o(s); err != nil {
-			return nil, err
-		}
+	o, err := newOptions("NewStore", forStore, opts)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &Store{db: db, tables: tables, clock: o.clock, log: o.log, poll: o.poll, detect: o.detect}, nil
 }
 
 // Tables returns the store's table layout.
@@ -180,15 +130,15 @@ func isNotFound(err error) bool {
 }
 
 func leaseKeyOf(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{AttrLeaseKey: str(key)}
+	return map[string]types.AttributeValue{attrLeaseKey: str(key)}
 }
 
 // names maps every placeholder used in lease expressions to its attribute.
 var names = map[string]string{
-	"#k": AttrLeaseKey, "#o": AttrLeaseOwner, "#c": AttrLeaseCounter, "#sw": AttrOwnerSwitches,
-	"#cp": AttrCheckpoint, "#cps": AttrCheckpointSubSequence, "#cpt": AttrCheckpointTimestamp,
-	"#pc": AttrPendingCheckpoint, "#pcs": AttrPendingCheckpointSubSeq, "#pst": AttrPendingCheckpointState,
-	"#ch": AttrChildShardIDs, "#t": AttrThroughputKBps, "#co": AttrCheckpointOwner,
+	"#k": attrLeaseKey, "#o": attrLeaseOwner, "#c": attrLeaseCounter, "#sw": attrOwnerSwitches,
+	"#cp": attrCheckpoint, "#cps": attrCheckpointSubSequence, "#cpt": attrCheckpointTimestamp,
+	"#pc": attrPendingCheckpoint, "#pcs": attrPendingCheckpointSubSeq, "#pst": attrPendingCheckpointState,
+	"#ch": attrChildShardIDs, "#t": attrThroughputKBps, "#co": attrCheckpointOwner,
 }
 
 // namesCache holds the names of each (update, condition) pair of expressions used. The
@@ -271,7 +221,7 @@ func (s *Store) update(ctx context.Context, key, update, cond string, values map
 }
 
 func (s *Store) leaseFrom(op, key string, item map[string]types.AttributeValue) (Lease, error) {
-	l, err := UnmarshalItem(item)
+	l, err := unmarshalItem(item)
 	if err != nil {
 		return Lease{}, s.fail(op, key, err)
 	}
@@ -286,7 +236,7 @@ func (s *Store) Get(ctx context.Context, key string) (Lease, error) {
 	if err != nil {
 		return Lease{}, s.fail("get", key, err)
 	}
-	if len(out.Item) == 0 || !IsLeaseItem(out.Item) {
+	if len(out.Item) == 0 || !isLeaseItem(out.Item) {
 		return Lease{}, s.fail("get", key, ErrNotFound)
 	}
 	return s.leaseFrom("get", key, out.Item)
@@ -308,10 +258,10 @@ func (s *Store) list(ctx context.Context, consistent bool) ([]Lease, error) {
 			return nil, s.fail("list", "", err)
 		}
 		for _, item := range page.Items {
-			if !IsLeaseItem(item) {
+			if !isLeaseItem(item) {
 				continue
 			}
-			l, err := UnmarshalItem(item)
+			l, err := unmarshalItem(item)
 			if err != nil {
 				return nil, s.fail("list", "", err)
 			}
@@ -330,9 +280,9 @@ func (s *Store) ListKeysOwnedBy(ctx context.Context, owner string) ([]string, er
 	var keys []string
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Lease),
-		IndexName:                 aws.String(IndexLeaseOwnerToLeaseKey),
+		IndexName:                 aws.String(indexLeaseOwnerToLeaseKey),
 		KeyConditionExpression:    aws.String("#o = :o"),
-		ExpressionAttributeNames:  map[string]string{"#o": AttrLeaseOwner},
+		ExpressionAttributeNames:  map[string]string{"#o": attrLeaseOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner)},
 	}
 	for {
@@ -341,7 +291,7 @@ func (s *Store) ListKeysOwnedBy(ctx context.Context, owner string) ([]string, er
 			return nil, s.fail("list-owned", owner, err)
 		}
 		for _, item := range page.Items {
-			if k, ok := item[AttrLeaseKey].(*types.AttributeValueMemberS); ok {
+			if k, ok := item[attrLeaseKey].(*types.AttributeValueMemberS); ok {
 				keys = append(keys, k.Value)
 			}
 		}
@@ -360,9 +310,9 @@ func (s *Store) CreateIfAbsent(ctx context.Context, l Lease) (bool, error) {
 	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.tables.Lease),
-		Item:                     MarshalItem(&l),
+		Item:                     marshalItem(&l),
 		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
-		ExpressionAttributeNames: map[string]string{"#k": AttrLeaseKey},
+		ExpressionAttributeNames: map[string]string{"#k": attrLeaseKey},
 	})
 	switch {
 	case err == nil:
@@ -401,11 +351,28 @@ func (s *Store) Renew(ctx context.Context, held Lease) (Lease, error) {
 	}
 	// A retried request whose first attempt succeeded fails its condition: accept the
 	// renewal if the stored lease is exactly what it would have written.
-	cur, gerr := s.Get(ctx, held.Key)
-	if gerr == nil && cur.Counter == held.Counter+1 && (cur.Owner == me || cur.CheckpointOwner == me) {
+	cur, err := s.recheck(ctx, "renew", held.Key)
+	if err != nil {
+		return Lease{}, err
+	}
+	if cur.Counter == held.Counter+1 && (cur.Owner == me || cur.CheckpointOwner == me) {
 		return cur, nil
 	}
 	return Lease{}, s.fail("renew", held.Key, ErrLeaseLost)
+}
+
+// recheck reads the lease key after a holder's write (op) failed its condition. A lease
+// that no longer exists is lost (ErrLeaseLost). A read that fails is returned, wrapped:
+// the lease may still be held, so the caller retries rather than drop it.
+func (s *Store) recheck(ctx context.Context, op, key string) (Lease, error) {
+	cur, err := s.Get(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Lease{}, s.fail(op, key, ErrLeaseLost)
+	case err != nil:
+		return Lease{}, s.fail(op, key, fmt.Errorf("reading the lease after a failed condition: %w", errors.Unwrap(err)))
+	}
+	return cur, nil
 }
 
 // Take makes newOwner the owner of the lease observed, incrementing its counter and ending
@@ -540,7 +507,7 @@ func (s *Store) deleteShardEnded(ctx context.Context, key string) error {
 		TableName:                 aws.String(s.tables.Lease),
 		Key:                       leaseKeyOf(key),
 		ConditionExpression:       aws.String("#cp = :end"),
-		ExpressionAttributeNames:  map[string]string{"#cp": AttrCheckpoint},
+		ExpressionAttributeNames:  map[string]string{"#cp": attrCheckpoint},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":end": str(checkpoint.SentinelShardEnd)},
 	})
 	if err != nil {
@@ -617,7 +584,9 @@ func (s *Store) WritePendingCheckpoint(ctx context.Context, held Lease, cp check
 // lease still held by the same worker one counter further on is either this write,
 // applied by an attempt whose answer was lost (written reports it), or the holder's own
 // renewal whose answer was lost (as Renew accepts it); the first is success, the second
-// is retried once at the stored counter. Anything else is ErrLeaseLost.
+// is retried once at the stored counter. A read that fails is returned (recheck).
+// Anything else (a lease gone, at another counter or with another holder) is
+// ErrLeaseLost.
 func (s *Store) holderWrite(ctx context.Context, op string, held Lease, update string,
 	values map[string]types.AttributeValue, written func(cur *Lease) bool) (Lease, error) {
 	me := holderOf(&held)
@@ -634,8 +603,11 @@ func (s *Store) holderWrite(ctx context.Context, op string, held Lease, update s
 		if !isConditionFailed(err) {
 			return Lease{}, s.fail(op, held.Key, err)
 		}
-		cur, gerr := s.Get(ctx, held.Key)
-		if gerr != nil || cur.Counter != held.Counter+1 || holderOf(&cur) != me {
+		cur, err := s.recheck(ctx, op, held.Key)
+		if err != nil {
+			return Lease{}, err
+		}
+		if cur.Counter != held.Counter+1 || holderOf(&cur) != me {
 			return Lease{}, s.fail(op, held.Key, ErrLeaseLost)
 		}
 		if written(&cur) {

@@ -2,8 +2,12 @@ package lease_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/internal/engine"
@@ -72,5 +76,79 @@ func TestNewWorkerIDUniquePerCall(t *testing.T) {
 		if len(id) < 14 || id[len(id)-13] != '-' {
 			t.Fatalf("NewWorkerID = %q, want host-<12 hex digits>", id)
 		}
+	}
+}
+
+// flakyGetDB fails the next GetItem once failGet is set.
+type flakyGetDB struct {
+	lease.DynamoDBAPI
+	failGet atomic.Bool
+}
+
+var errGetThrottled = errors.New("injected: GetItem throttled")
+
+func (d *flakyGetDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if d.failGet.CompareAndSwap(true, false) {
+		return nil, errGetThrottled
+	}
+	return d.DynamoDBAPI.GetItem(ctx, in, o...)
+}
+
+// TestHolderWriteKeepsALeaseWhoseReadFails: when a holder's write fails its condition
+// and the read that tells why fails too, the write returns that read's error, not
+// ErrLeaseLost, so a worker that still holds the lease retries instead of dropping it.
+// The lease here is still held: the holder's previous renewal was applied but its answer
+// lost, so the holder writes with the counter before it.
+func TestHolderWriteKeepsALeaseWhoseReadFails(t *testing.T) {
+	e := enginetest.Start(t, engine.Config{})
+	db := &flakyGetDB{DynamoDBAPI: enginetest.DynamoDB(e)}
+	s := leasetest.NewStore(t, db, false)
+	ctx := context.Background()
+	writes := []struct {
+		name  string
+		write func(held lease.Lease) (lease.Lease, error)
+	}{
+		{"renew", func(held lease.Lease) (lease.Lease, error) { return s.Renew(ctx, held) }},
+		{"checkpoint", func(held lease.Lease) (lease.Lease, error) {
+			return s.WriteCheckpoint(ctx, held, checkpoint.Value{SequenceNumber: "42"})
+		}},
+		{"pending checkpoint", func(held lease.Lease) (lease.Lease, error) {
+			return s.WritePendingCheckpoint(ctx, held, checkpoint.Value{SequenceNumber: "43"}, []byte("state"))
+		}},
+	}
+	for i, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			key := fmt.Sprintf("shardId-%012d", i)
+			if _, err := s.CreateIfAbsent(ctx, lease.Lease{Key: key, Checkpoint: checkpoint.TrimHorizon}); err != nil {
+				t.Fatal(err)
+			}
+			l, err := s.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, err := s.Take(ctx, l, "w1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Renew(ctx, held); err != nil { // its answer "lost": held stays behind
+				t.Fatal(err)
+			}
+			db.failGet.Store(true)
+			_, err = w.write(held)
+			if db.failGet.Load() {
+				t.Fatal("the write did not read the lease after its condition failed")
+			}
+			var le *lease.Error
+			if err == nil || errors.Is(err, lease.ErrLeaseLost) || !errors.Is(err, errGetThrottled) || !errors.As(err, &le) {
+				t.Fatalf("write whose read failed: %v; want the read's error, not ErrLeaseLost", err)
+			}
+			// The worker still holds the lease: retried, the same write succeeds.
+			if _, err := w.write(held); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if cur, err := s.Get(ctx, key); err != nil || cur.Owner != "w1" {
+				t.Fatalf("after the retry: %+v, %v", cur, err)
+			}
+		})
 	}
 }

@@ -68,10 +68,10 @@ func (s *Store) CreateTables(ctx context.Context, settings TableSettings) error 
 		name, key string
 		gsi       bool
 	}
-	specs := []spec{{s.tables.Lease, AttrLeaseKey, true}}
+	specs := []spec{{s.tables.Lease, attrLeaseKey, true}}
 	if !s.tables.SingleTable {
-		specs = append(specs, spec{s.tables.CoordinatorState, AttrCoordinatorStateKey, false},
-			spec{s.tables.WorkerMetrics, AttrWorkerID, false})
+		specs = append(specs, spec{s.tables.CoordinatorState, attrCoordinatorStateKey, false},
+			spec{s.tables.WorkerMetrics, attrWorkerID, false})
 	}
 	newApp := false
 	for i, sp := range specs {
@@ -132,12 +132,12 @@ func (s *Store) createTable(ctx context.Context, name, key string, gsi bool, st 
 	}
 	if gsi {
 		in.AttributeDefinitions = append(in.AttributeDefinitions,
-			types.AttributeDefinition{AttributeName: aws.String(AttrLeaseOwner), AttributeType: types.ScalarAttributeTypeS})
+			types.AttributeDefinition{AttributeName: aws.String(attrLeaseOwner), AttributeType: types.ScalarAttributeTypeS})
 		in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(IndexLeaseOwnerToLeaseKey),
+			IndexName: aws.String(indexLeaseOwnerToLeaseKey),
 			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(AttrLeaseOwner), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange},
+				{AttributeName: aws.String(attrLeaseOwner), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrLeaseKey), KeyType: types.KeyTypeRange},
 			},
 			Projection:            &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 			ProvisionedThroughput: throughput,

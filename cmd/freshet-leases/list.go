@@ -172,7 +172,7 @@ func gather(ctx context.Context, store *lease.Store, db lease.DynamoDBAPI, now t
 		rep.Leases = append(rep.Leases, toLeaseInfo(&leases[i]))
 	}
 
-	leader, err := readLeader(ctx, db, t)
+	leader, err := readLeader(ctx, store)
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("leader lock: %v", err))
 	}
@@ -273,42 +273,16 @@ func workersOf(metrics []lease.WorkerMetrics, leases []lease.Lease, leader *lead
 }
 
 // readLeader reads the leader lock item of the layout (nil when there is none).
-func readLeader(ctx context.Context, db lease.DynamoDBAPI, t lease.Tables) (*leaderInfo, error) {
-	table, attr := t.CoordinatorState, lease.AttrCoordinatorStateKey
-	if t.SingleTable {
-		table, attr = t.Lease, lease.AttrLeaseKey
-	}
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(table),
-		Key:            map[string]types.AttributeValue{attr: &types.AttributeValueMemberS{Value: lease.LeaderLockKey}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		if isTableMissing(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("read %s: %w", table, err)
-	}
-	if len(out.Item) == 0 {
+func readLeader(ctx context.Context, store *lease.Store) (*leaderInfo, error) {
+	l, err := store.LeaderLock(ctx)
+	switch {
+	case errors.Is(err, lease.ErrNotFound) || isTableMissing(err):
 		return nil, nil
+	case err != nil:
+		return nil, err
 	}
-	li := &leaderInfo{Owner: attrString(out.Item[lease.AttrLockOwnerName]), RecordVersionNumber: attrString(out.Item[lease.AttrLockRecordVersion])}
-	_, li.Released = out.Item[lease.AttrLockIsReleased]
-	if d, err := strconv.ParseInt(attrString(out.Item[lease.AttrLockLeaseDuration]), 10, 64); err == nil {
-		li.LeaseDurationMillis = d
-	}
-	return li, nil
-}
-
-// attrString returns an S or N attribute's text, empty otherwise.
-func attrString(v types.AttributeValue) string {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return v.Value
-	case *types.AttributeValueMemberN:
-		return v.Value
-	}
-	return ""
+	return &leaderInfo{Owner: l.Owner, Released: l.Released, LeaseDurationMillis: l.LeaseDuration.Milliseconds(),
+		RecordVersionNumber: l.RecordVersion}, nil
 }
 
 func isTableMissing(err error) bool {

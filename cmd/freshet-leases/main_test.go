@@ -346,13 +346,13 @@ func TestListJavaItems(t *testing.T) {
 			}
 			metricsTable, stateTable := t0.WorkerMetrics, t0.CoordinatorState
 			if single {
-				leaseItem["entityType"] = S(lease.EntityLease)
-				metricsItem["leaseKey"], metricsItem["entityType"] = S("java-worker-1"), S(lease.EntityWorkerMetricStats)
-				leaderItem["leaseKey"], leaderItem["entityType"] = S(lease.LeaderLockKey), S(lease.EntityLeader)
+				leaseItem["entityType"] = S("LEASE")
+				metricsItem["leaseKey"], metricsItem["entityType"] = S("java-worker-1"), S("WORKER_METRIC_STATS")
+				leaderItem["leaseKey"], leaderItem["entityType"] = S("Leader"), S("LEADER")
 				metricsTable, stateTable = t0.Lease, t0.Lease
 			} else {
 				metricsItem["wid"] = S("java-worker-1")
-				leaderItem["key"] = S(lease.LeaderLockKey)
+				leaderItem["key"] = S("Leader")
 			}
 			for table, item := range map[string]map[string]ddbtypes.AttributeValue{t0.Lease: leaseItem} {
 				if _, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {

@@ -42,7 +42,7 @@ func LeaderFailover(t *testing.T, db lease.DynamoDBAPI, single bool) {
 	clk := clock.NewManual(epoch)
 	var es []*lease.LeaderElector
 	for i := 0; i < 3; i++ {
-		e, err := lease.NewLeaderElector(s, fmt.Sprintf("w%d", i), lease.WithLeaderClock(clk),
+		e, err := lease.NewLeaderElector(s, fmt.Sprintf("w%d", i), lease.WithClock(clk),
 			lease.WithLeaderLeaseDuration(20*time.Second, 5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +158,7 @@ func WorkerMetrics(t *testing.T, db lease.DynamoDBAPI) {
 	if !got[0].Valid() || !got[1].Valid() {
 		t.Fatal("valid entries reported invalid")
 	}
-	r, err := lease.NewReporter(s, "w2", lease.WithReporterClock(clock.NewManual(epoch)))
+	r, err := lease.NewReporter(s, "w2", lease.WithClock(clock.NewManual(epoch)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,18 +189,18 @@ func Fleet(t *testing.T, db lease.DynamoDBAPI) {
 	if created, err := lease.CreateLeases(ctx, s, sh, checkpoint.TrimHorizon); err != nil || len(created) != shards {
 		t.Fatalf("CreateLeases = %d, %v", len(created), err)
 	}
-	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerPlan(lease.PlanConfig{}, 1))
+	a, err := lease.NewAssigner(s, lease.WithClock(clk), lease.WithPlan(lease.PlanConfig{}, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	coords := map[string]*lease.Coordinator{}
 	reporters := map[string]*lease.Reporter{}
 	add := func(id string) {
-		c, err := lease.NewCoordinator(s, id, lease.WithCoordinatorClock(clk), lease.WithHandoffTimeout(30*time.Second))
+		c, err := lease.NewCoordinator(s, id, lease.WithClock(clk), lease.WithHandoffTimeout(30*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := lease.NewReporter(s, id, lease.WithReporterClock(clk))
+		r, err := lease.NewReporter(s, id, lease.WithClock(clk))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +426,7 @@ func StaleWorkerMetrics(t *testing.T, db lease.DynamoDBAPI, single bool) {
 		"entityType": &types.AttributeValueMemberS{Value: "WORKER_METRIC_STATS"},
 		"sts":        &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
 	})
-	a, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithStaleWorkerMetricsCleanup(time.Hour))
+	a, err := lease.NewAssigner(s, lease.WithClock(clk), lease.WithStaleWorkerMetricsCleanup(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func HandoffAsJava(t *testing.T, db lease.DynamoDBAPI) {
 	clk := clock.NewManual(epoch)
 	const timeout, failover = 30 * time.Second, 10 * time.Second
 	coord := func(id string) *lease.Coordinator {
-		c, err := lease.NewCoordinator(s, id, lease.WithCoordinatorClock(clk), lease.WithHandoffTimeout(timeout),
+		c, err := lease.NewCoordinator(s, id, lease.WithClock(clk), lease.WithHandoffTimeout(timeout),
 			lease.WithFailoverTime(failover))
 		if err != nil {
 			t.Fatal(err)
@@ -623,11 +623,11 @@ func HandoffAsJava(t *testing.T, db lease.DynamoDBAPI) {
 			t.Fatalf("the new owner took a lease its old owner is still handing over, %v after the old owner died", time.Duration(i+1)*failover/3)
 		}
 	}
-	asg, err := lease.NewAssigner(s, lease.WithAssignerClock(clk), lease.WithAssignerFailoverTime(failover))
+	asg, err := lease.NewAssigner(s, lease.WithClock(clk), lease.WithFailoverTime(failover))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := lease.NewReporter(s, "f", lease.WithReporterClock(clk))
+	rep, err := lease.NewReporter(s, "f", lease.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
