@@ -44,9 +44,9 @@ import (
 //     renews it only at its next renewal: up to Java's discovery interval (the failover
 //     time by default) plus its renewal interval after the lease became its own. Such a
 //     new holder is never presumed dead on the confirmation window, and its lease
-//     expires only the pickup window (javaPickupFactor failover times) after it became
-//     its own and once the holder shows no life, not one failover time after: moving it
-//     sooner would start a second worker on a shard the Java worker already processes
+//     expires only after its pickup window, not one failover time after it became its
+//     own: two failover times and until the holder shows no life, six at most. Moving
+//     it sooner would start a second worker on a shard the Java worker already processes
 //     (in the mixed fleet test, a Java worker that had just joined first found a lease
 //     handed to it 14 s after the handoff completed, at a 5 s failover time).
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
@@ -116,12 +116,14 @@ type seenLease struct {
 	handoffSince time.Time
 }
 
-// javaPickupFactor is how many failover times at least the leader gives a new holder
-// that may process a lease before renewing it (a Java KCL worker) to renew it: Java's
-// discovery runs every failover time and its renewal every third of one by default, and
-// a Java leader assigns only every two failover times. Past that, the lease moves only
-// once its holder shows no life.
-const javaPickupFactor = 2
+// The pickup window of a new holder that may process a lease before renewing it (a
+// Java KCL worker), in failover times: the lease does not expire before javaPickupMin of
+// them (Java's discovery runs every failover time and its renewal every third of one by
+// default, and a Java leader assigns only every two failover times), then once the holder
+// shows no life (a Java worker that has just started can take longer still to discover
+// its first leases), and at the latest after javaPickupMax of them (a live holder that
+// never picks the lease up, whatever the reason, does not keep the shard unprocessed).
+const javaPickupMin, javaPickupMax = 2, 6
 
 // DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
 // leader deletes it.
@@ -263,13 +265,11 @@ func (a *Assigner) overdueHandoffs(leases []Lease, expired map[string]bool, now 
 
 // expired reports whether the lease seen as s, held by holder, has gone unrenewed too
 // long: a failover time; or, while a new holder that may process before renewing
-// (renewsFirst false) has not renewed it yet, the pickup window and until that holder
-// shows no life (a Java worker just started may take longer still to discover its first
-// leases).
+// (renewsFirst false) has not renewed it yet, its pickup window.
 func (a *Assigner) expired(s seenLease, holder string, renewsFirst bool, now time.Time) bool {
 	age := now.Sub(s.since)
 	if s.pickup && !renewsFirst {
-		return age >= javaPickupFactor*a.failover && !a.alive(holder, now)
+		return age >= javaPickupMin*a.failover && !a.alive(holder, now) || age >= javaPickupMax*a.failover
 	}
 	return age >= a.failover
 }

@@ -444,39 +444,50 @@ func TestAssignerWaitsForJavaPickup(t *testing.T) {
 	}
 }
 
-// TestAssignerJavaHolderDiesBeforePickup: a lease given to a Java worker that dies before
-// its first renewal is placed again once the worker shows no life (its last report is
-// older than Java's report interval and slack), and not while it still reports.
+// TestAssignerJavaHolderDiesBeforePickup: a lease given to a Java worker that never
+// renews it is placed again once the worker shows no life (its last report is older
+// than Java's report interval and slack), and not while it still reports; and at the
+// latest six failover times after it was given, even to a worker that stays alive.
 func TestAssignerJavaHolderDiesBeforePickup(t *testing.T) {
-	f := newAssignFixture(t, "shardId-0")
-	f.reportJava("java-1")
-	f.round()
-	f.clk.Advance(time.Second)
-	f.reportJava("java-1")
-	if r := f.round(); len(r.Applied) != 1 || r.Applied[0].To != "java-1" {
-		t.Fatalf("round %+v: want the lease taken for java-1", r)
-	}
-	given := f.clk.Now()
-	// java-1 reports for 20 s more, then dies; freshet-1 joins and stays alive.
-	var moved time.Duration
-	for moved == 0 && f.clk.Now().Before(given.Add(time.Minute)) {
-		f.clk.Advance(time.Second)
-		el := f.clk.Now().Sub(given)
-		if el <= 20*time.Second && el%(5*time.Second) == 0 {
+	for _, tc := range []struct {
+		name             string
+		reportsFor       time.Duration // how long java-1 goes on reporting
+		wantMin, wantMax time.Duration // when the lease moves, after it was given
+	}{
+		{"dies", 20 * time.Second, 52 * time.Second, 54 * time.Second},
+		{"never picks up", time.Hour, 60 * time.Second, 61 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAssignFixture(t, "shardId-0")
 			f.reportJava("java-1")
-		}
-		f.report("freshet-1")
-		f.round()
-		if o := f.get("shardId-0").Owner; o != "java-1" {
-			moved = el
-		}
-	}
-	// Its last report at 20 s; it shows no life once that is older than 32 s.
-	if moved < 52*time.Second || moved > 54*time.Second {
-		t.Fatalf("lease moved %v after it was given to java-1, which last reported at 20 s; want at 52-54 s", moved)
-	}
-	if o := f.get("shardId-0").Owner; o != "freshet-1" {
-		t.Fatalf("lease owned by %q, want freshet-1", o)
+			f.round()
+			f.clk.Advance(time.Second)
+			f.reportJava("java-1")
+			if r := f.round(); len(r.Applied) != 1 || r.Applied[0].To != "java-1" {
+				t.Fatalf("round %+v: want the lease taken for java-1", r)
+			}
+			given := f.clk.Now()
+			// freshet-1 joins and stays alive.
+			var moved time.Duration
+			for moved == 0 && f.clk.Now().Before(given.Add(90*time.Second)) {
+				f.clk.Advance(time.Second)
+				el := f.clk.Now().Sub(given)
+				if el <= tc.reportsFor && el%(5*time.Second) == 0 {
+					f.reportJava("java-1")
+				}
+				f.report("freshet-1")
+				f.round()
+				if o := f.get("shardId-0").Owner; o != "java-1" {
+					moved = el
+				}
+			}
+			if moved < tc.wantMin || moved > tc.wantMax {
+				t.Fatalf("lease moved %v after it was given to java-1 (0: never); want at %v-%v", moved, tc.wantMin, tc.wantMax)
+			}
+			if o := f.get("shardId-0").Owner; o != "freshet-1" {
+				t.Fatalf("lease owned by %q, want freshet-1", o)
+			}
+		})
 	}
 }
 
