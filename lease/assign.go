@@ -45,7 +45,8 @@ import (
 //     time by default) plus its renewal interval after the lease became its own. Such a
 //     new holder is never presumed dead on the confirmation window, and its lease
 //     expires only after its pickup window, not one failover time after it became its
-//     own: two failover times and until the holder shows no life, six at most. Moving
+//     own: two failover times and until the holder shows no life or lets another of its
+//     leases expire, six at most. Moving
 //     it sooner would start a second worker on a shard the Java worker already processes
 //     (in the mixed fleet test, a Java worker that had just joined first found a lease
 //     handed to it 14 s after the handoff completed, at a 5 s failover time).
@@ -120,9 +121,10 @@ type seenLease struct {
 // Java KCL worker), in failover times: the lease does not expire before javaPickupMin of
 // them (Java's discovery runs every failover time and its renewal every third of one by
 // default, and a Java leader assigns only every two failover times), then once the holder
-// shows no life (a Java worker that has just started can take longer still to discover
-// its first leases), and at the latest after javaPickupMax of them (a live holder that
-// never picks the lease up, whatever the reason, does not keep the shard unprocessed).
+// shows no life or let another lease it had renewed expire (a Java worker that has just
+// started can take longer still to discover its first leases), and at the latest after
+// javaPickupMax of them (a live holder that never picks the lease up, whatever the
+// reason, does not keep the shard unprocessed).
 const javaPickupMin, javaPickupMax = 2, 6
 
 // DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
@@ -357,15 +359,21 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 
 	// Expired leases, and leases given to a worker that never renewed them.
 	expired := make(map[string]bool, len(leases))
+	stopped := map[string]bool{} // holders that let a lease they had renewed expire
+	var waiting []Lease          // new holders' leases past the pickup minimum
 	for i := range leases {
 		l := &leases[i]
 		if l.Owner == "" {
 			continue
 		}
 		s := a.seen[l.Key]
+		h := holderOf(l)
 		switch {
-		case a.expired(s, holderOf(l), renewsFirst[holderOf(l)], now):
+		case a.expired(s, h, renewsFirst[h], now):
 			expired[l.Key] = true
+			stopped[h] = stopped[h] || !s.pickup
+		case s.pickup && !renewsFirst[h] && now.Sub(s.since) >= javaPickupMin*a.failover:
+			waiting = append(waiting, *l)
 		case s.await && renewsFirst[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
 			expired[l.Key] = true
 			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
@@ -373,6 +381,12 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 					zap.String("worker", l.Owner), zap.String("lease", l.Key))
 			}
 			a.suspect[l.Owner] = now
+		}
+	}
+	// A holder that stopped renewing the leases it had will not pick up a new one either.
+	for i := range waiting {
+		if stopped[holderOf(&waiting[i])] {
+			expired[waiting[i].Key] = true
 		}
 	}
 	troubled := map[string]bool{}

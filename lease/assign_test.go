@@ -445,26 +445,30 @@ func TestAssignerWaitsForJavaPickup(t *testing.T) {
 }
 
 // TestAssignerJavaHolderDiesBeforePickup: a lease given to a Java worker that never
-// renews it is placed again once the worker shows no life (its last report is older
-// than Java's report interval and slack), and not while it still reports; and at the
-// latest six failover times after it was given, even to a worker that stays alive.
+// renews it is placed again, after two failover times at least, once the worker shows no
+// life (its last report is older than Java's report interval and slack, 32 s) or has let
+// another lease it renewed expire; and at the latest six failover times after it was
+// given, even to a worker that stays alive. The worker is given two leases; it renews
+// only the other one, if at all.
 func TestAssignerJavaHolderDiesBeforePickup(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		reportsFor       time.Duration // how long java-1 goes on reporting
+		renewsOther      bool          // java-1 renews the other lease, every 3 s, as long
 		wantMin, wantMax time.Duration // when the lease moves, after it was given
 	}{
-		{"dies", 20 * time.Second, 52 * time.Second, 54 * time.Second},
-		{"never picks up", time.Hour, 60 * time.Second, 61 * time.Second},
+		{"dies", 20 * time.Second, false, 52 * time.Second, 54 * time.Second},
+		{"dies holding another lease", 20 * time.Second, true, 28 * time.Second, 29 * time.Second},
+		{"never picks up", time.Hour, false, 60 * time.Second, 61 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newAssignFixture(t, "shardId-0")
+			f := newAssignFixture(t, "shardId-0", "shardId-1")
 			f.reportJava("java-1")
 			f.round()
 			f.clk.Advance(time.Second)
 			f.reportJava("java-1")
-			if r := f.round(); len(r.Applied) != 1 || r.Applied[0].To != "java-1" {
-				t.Fatalf("round %+v: want the lease taken for java-1", r)
+			if r := f.round(); len(r.Applied) != 2 || r.Applied[0].To != "java-1" || r.Applied[1].To != "java-1" {
+				t.Fatalf("round %+v: want both leases taken for java-1", r)
 			}
 			given := f.clk.Now()
 			// freshet-1 joins and stays alive.
@@ -474,6 +478,9 @@ func TestAssignerJavaHolderDiesBeforePickup(t *testing.T) {
 				el := f.clk.Now().Sub(given)
 				if el <= tc.reportsFor && el%(5*time.Second) == 0 {
 					f.reportJava("java-1")
+				}
+				if tc.renewsOther && el <= tc.reportsFor && el%(3*time.Second) == 0 {
+					f.renew("shardId-1")
 				}
 				f.report("freshet-1")
 				f.round()
