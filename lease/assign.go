@@ -39,17 +39,17 @@ import (
 //     worker changed (a handoff its old owner completed) has no such counter: the one
 //     the leader first sees may already include the new owner's renewal, so it moves
 //     only on expiry.
-//   - A Java KCL worker (its metrics row carries no report interval), or a worker
-//     without a row, starts processing a lease as soon as its discovery finds it, and
-//     renews it only at its next renewal: up to Java's discovery interval (the failover
-//     time by default) plus its renewal interval after the lease became its own. Such a
-//     new holder is never presumed dead on the confirmation window, and its lease
-//     expires only after its pickup window, not one failover time after it became its
-//     own: two failover times and until the holder shows no life or lets another of its
-//     leases expire, six at most. Moving
-//     it sooner would start a second worker on a shard the Java worker already processes
-//     (in the mixed fleet test, a Java worker that had just joined first found a lease
-//     handed to it 14 s after the handoff completed, at a 5 s failover time).
+//   - A Java KCL worker (its metrics row carries no report interval) starts processing
+//     a lease as soon as its discovery finds it, and renews it only at its next
+//     renewal: up to Java's discovery interval (the failover time by default) plus its
+//     renewal interval after the lease became its own. Such a new holder is never
+//     presumed dead on the confirmation window, and its lease expires only after its
+//     pickup window, not one failover time after it became its own: two failover times
+//     and until the holder shows no life or lets another of its leases expire, six at
+//     most. Moving it sooner would start a second worker on a shard the Java worker
+//     already processes (in the mixed fleet test, a Java worker that had just joined
+//     first found a lease handed to it 14 s after the handoff completed, at a 5 s
+//     failover time).
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
 //     trouble), even while its metrics row is fresh.
 //   - A lease that has an owner and has not expired moves only by graceful handoff, and
@@ -266,11 +266,11 @@ func (a *Assigner) overdueHandoffs(leases []Lease, expired map[string]bool, now 
 }
 
 // expired reports whether the lease seen as s, held by holder, has gone unrenewed too
-// long: a failover time; or, while a new holder that may process before renewing
-// (renewsFirst false) has not renewed it yet, its pickup window.
-func (a *Assigner) expired(s seenLease, holder string, renewsFirst bool, now time.Time) bool {
+// long: a failover time; or, while a new holder that may process before renewing (java)
+// has not renewed it yet, its pickup window.
+func (a *Assigner) expired(s seenLease, holder string, java bool, now time.Time) bool {
 	age := now.Sub(s.since)
-	if s.pickup && !renewsFirst {
+	if s.pickup && java {
 		return age >= javaPickupMin*a.failover && !a.alive(holder, now) || age >= javaPickupMax*a.failover
 	}
 	return age >= a.failover
@@ -328,9 +328,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	rowOf := make(map[string]*WorkerMetrics, len(metrics))
 	rows := make(map[string]time.Time, len(metrics))
 	reports := make(map[string]time.Duration, len(metrics))
-	// Workers known to renew a lease before they process it: Freshet workers, whose rows
-	// carry their report interval.
-	renewsFirst := make(map[string]bool, len(metrics))
+	// Java KCL workers (rows without a report interval) may process a lease before they
+	// renew it; Freshet workers, and workers without a row, renew first.
+	javaRow := make(map[string]bool, len(metrics))
 	for i := range metrics {
 		m := &metrics[i]
 		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
@@ -340,8 +340,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		reports[m.WorkerID] = m.ReportInterval
 		if m.ReportInterval == 0 {
 			reports[m.WorkerID] = javaReportInterval
-		} else {
-			renewsFirst[m.WorkerID] = true
+			javaRow[m.WorkerID] = true
 		}
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(m.LastUpdate) {
 			a.life[m.WorkerID] = now
@@ -369,12 +368,12 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		s := a.seen[l.Key]
 		h := holderOf(l)
 		switch {
-		case a.expired(s, h, renewsFirst[h], now):
+		case a.expired(s, h, javaRow[h], now):
 			expired[l.Key] = true
 			stopped[h] = stopped[h] || !s.pickup
-		case s.pickup && !renewsFirst[h] && now.Sub(s.since) >= javaPickupMin*a.failover:
+		case s.pickup && javaRow[h] && now.Sub(s.since) >= javaPickupMin*a.failover:
 			waiting = append(waiting, *l)
-		case s.await && renewsFirst[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
+		case s.await && !javaRow[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
 			expired[l.Key] = true
 			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
 				a.log.Info("worker did not renew a lease it was given; presumed dead",
