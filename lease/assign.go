@@ -358,8 +358,6 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 
 	// Expired leases, and leases given to a worker that never renewed them.
 	expired := make(map[string]bool, len(leases))
-	stopped := map[string]bool{} // holders that let a lease they had renewed expire
-	var waiting []Lease          // new holders' leases past the pickup minimum
 	for i := range leases {
 		l := &leases[i]
 		if l.Owner == "" {
@@ -370,9 +368,12 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		switch {
 		case a.expired(s, h, javaRow[h], now):
 			expired[l.Key] = true
-			stopped[h] = stopped[h] || !s.pickup
-		case s.pickup && javaRow[h] && now.Sub(s.since) >= javaPickupMin*a.failover:
-			waiting = append(waiting, *l)
+			if javaRow[h] && !s.pickup {
+				// A Java worker that stopped renewing a lease it had: it shows no life
+				// until it shows some again, so the leases it was just given and has not
+				// picked up yet expire too, and it gets no more.
+				a.suspect[h] = now
+			}
 		case s.await && !javaRow[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
 			expired[l.Key] = true
 			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
@@ -380,12 +381,6 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 					zap.String("worker", l.Owner), zap.String("lease", l.Key))
 			}
 			a.suspect[l.Owner] = now
-		}
-	}
-	// A holder that stopped renewing the leases it had will not pick up a new one either.
-	for i := range waiting {
-		if stopped[holderOf(&waiting[i])] {
-			expired[waiting[i].Key] = true
 		}
 	}
 	troubled := map[string]bool{}
