@@ -103,43 +103,48 @@ func TestCBORFallbackToJSON(t *testing.T) {
 
 // TestCBORRejectedSwitchesToJSON: an endpoint that rejects CBOR requests outright
 // (415) makes the producer switch to JSON at its first call; the records of that call
-// are retried in JSON, and every record is stored once.
+// are retried in JSON, and every record is stored once. Without aggregation the records
+// put before the switch were encoded in CBOR as they were put, and are sent in JSON.
 func TestCBORRejectedSwitchesToJSON(t *testing.T) {
-	e := startEngine(t, streams.Config{}, 2)
-	target, err := url.Parse(e.URL())
-	if err != nil {
-		t.Fatal(err)
+	for _, aggregate := range []bool{true, false} {
+		t.Run("aggregate="+strconv.FormatBool(aggregate), func(t *testing.T) {
+			e := startEngine(t, streams.Config{}, 2)
+			target, err := url.Parse(e.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rejected atomic.Int64
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Amz-Target") == kinesiswire.PutRecordsTarget && strings.HasPrefix(r.Header.Get("Content-Type"), kinesiswire.ContentType) {
+					rejected.Add(1)
+					_, _ = io.Copy(io.Discard, r.Body)
+					w.Header().Set("Content-Type", "text/plain")
+					w.WriteHeader(http.StatusUnsupportedMediaType)
+					_, _ = io.WriteString(w, "unsupported media type")
+					return
+				}
+				proxy.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			cfg := e.AWSConfig()
+			cfg.BaseEndpoint = aws.String(srv.URL)
+			p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithLinger(time.Millisecond), WithMaxInFlight(1),
+				WithBackoff(time.Millisecond, 10*time.Millisecond), WithAggregation(aggregate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = p.Close(context.Background()) }()
+			n := 1000
+			o := putAll(t, p, n, 100)
+			if failed := o.check(t, n); len(failed) > 0 {
+				t.Fatalf("%d failed: %v", len(failed), failed[0].Err)
+			}
+			if c := rejected.Load(); c != 1 {
+				t.Fatalf("%d CBOR PutRecords calls rejected, want 1 before the switch to JSON", c)
+			}
+			recs, _ := readEngine(t, e)
+			assertEngineExactlyOnce(t, recs, n)
+		})
 	}
-	var rejected atomic.Int64
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == kinesiswire.PutRecordsTarget && strings.HasPrefix(r.Header.Get("Content-Type"), kinesiswire.ContentType) {
-			rejected.Add(1)
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.Header().Set("Content-Type", "text/plain")
-			w.WriteHeader(http.StatusUnsupportedMediaType)
-			_, _ = io.WriteString(w, "unsupported media type")
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	cfg := e.AWSConfig()
-	cfg.BaseEndpoint = aws.String(srv.URL)
-	p, err := New(kinesis.NewFromConfig(cfg), WithStream(testStream), WithLinger(time.Millisecond), WithMaxInFlight(1),
-		WithBackoff(time.Millisecond, 10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = p.Close(context.Background()) }()
-	n := 1000
-	o := putAll(t, p, n, 100)
-	if failed := o.check(t, n); len(failed) > 0 {
-		t.Fatalf("%d failed: %v", len(failed), failed[0].Err)
-	}
-	if c := rejected.Load(); c != 1 {
-		t.Fatalf("%d CBOR PutRecords calls rejected, want 1 before the switch to JSON", c)
-	}
-	recs, _ := readEngine(t, e)
-	assertEngineExactlyOnce(t, recs, n)
 }

@@ -149,7 +149,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 				break fill
 			}
 			batch, full := p.build(st, cand, now, callBytes)
-			if len(batch) == 0 || (!full && !due) {
+			if len(batch) == 0 || (!full && (!due || p.holdsPartialCall())) {
 				p.unbuild(batch)
 				<-p.slots
 				break
@@ -167,6 +167,22 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 		return 0, cand
 	}
 	return max(next-now, int64(time.Millisecond)), cand
+}
+
+// orderedPlainCalls is how many calls an ordered plain producer has in flight before
+// it holds back a call that is not full. Its shards never send two records of one key
+// at once, so what it may send is bounded by the keys not in flight; started as soon
+// as some keys come back, its calls would carry only the records of those keys (a few
+// hundred records spread over many small calls, each paying the call's fixed cost).
+// Held back while two calls are in flight, the next call takes the keys of every call
+// that returned meanwhile.
+const orderedPlainCalls = 2
+
+// holdsPartialCall reports whether the dispatcher holds back a call that is not full:
+// an ordered plain producer with orderedPlainCalls calls in flight besides the one
+// being built (each that returns wakes the dispatcher, which builds again).
+func (p *Producer) holdsPartialCall() bool {
+	return p.cfg.ordered && !p.cfg.aggregate && len(p.slots)-1 >= orderedPlainCalls
 }
 
 // waveCallBytes is the byte size of the calls a pass makes from ready bytes of
@@ -225,8 +241,13 @@ func (p *Producer) launch(st *stream, calls [][]*krec) {
 
 var batchPool = sync.Pool{New: func() any { s := make([]*krec, 0, MaxPutRecordsCount); return &s }}
 
-// build takes waiting Kinesis records from the candidate shards, round robin, into one
-// PutRecords call of at most maxBytes. It reports whether the call is full.
+// buildTurn is how many records build takes from a shard in one turn of its round
+// robin: a turn locks the shard once, not once per record.
+const buildTurn = 16
+
+// build takes waiting Kinesis records from the candidate shards, round robin (up to
+// buildTurn at a time), into one PutRecords call of at most maxBytes. It reports
+// whether the call is full.
 func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]*krec, bool) {
 	bp := batchPool.Get().(*[]*krec)
 	batch := (*bp)[:0]
@@ -237,7 +258,10 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 		progress = false
 		for _, sh := range cand {
 			sh.mu.Lock()
-			took := p.takeOne(sh, &batch, &bytes, maxBytes, &full, now)
+			took := false
+			for i := 0; i < buildTurn && !full && p.takeOne(sh, &batch, &bytes, maxBytes, &full, now); i++ {
+				took = true
+			}
 			if sh.qLen() == 0 && len(sh.open) == 0 {
 				sh.urgent = false
 			}
@@ -282,9 +306,9 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		}
 		if !sh.aggregating() {
 			if sh.keysOut == nil {
-				sh.keysOut = make(map[string]struct{})
+				sh.keysOut = make(map[uint64]struct{})
 			}
-			sh.keysOut[k.pk] = struct{}{}
+			sh.keysOut[k.kh] = struct{}{}
 		}
 	}
 	*batch = append(*batch, k)
@@ -304,7 +328,7 @@ func (p *Producer) unbuild(batch []*krec) {
 		sh.lim.refund(k.size)
 		if sh.ordered() {
 			if !sh.aggregating() {
-				delete(sh.keysOut, k.pk)
+				delete(sh.keysOut, k.kh)
 			}
 			if sh.buildGen == p.buildGen {
 				// The shard's first record of the batch seen from its end.
@@ -333,6 +357,14 @@ var tallyPool = sync.Pool{New: func() any { return new(callTally) }}
 
 var entriesPool = sync.Pool{New: func() any { s := make([]types.PutRecordsRequestEntry, 0, MaxPutRecordsCount); return &s }}
 
+// resultsPool recycles the arrays PutRecords responses are decoded into
+// (kinesiswire.WithResultEntries; the decoder empties one before it reuses it).
+var resultsPool = sync.Pool{New: func() any { s := make([]types.PutRecordsResultEntry, 0, MaxPutRecordsCount); return &s }}
+
+var encodedPool = sync.Pool{New: func() any {
+	return &kinesiswire.Encoded{Entries: make([][]byte, 0, MaxPutRecordsCount)}
+}}
+
 // send makes one PutRecords call for batch and settles every record in it.
 func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	defer func() {
@@ -341,10 +373,21 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		p.signal()
 	}()
 	p.sealCall(batch)
+	useCBOR := p.cborOn.Load()
 	ep := entriesPool.Get().(*[]types.PutRecordsRequestEntry)
 	entries := (*ep)[:0]
 	for _, k := range batch {
 		e := types.PutRecordsRequestEntry{Data: k.data}
+		if e.Data == nil && k.enc != nil {
+			// A JSON entry alone holds the data. A JSON call sends the entry itself
+			// (encoded), so the input needs only some data to pass validation; CBOR
+			// calls never carry JSON entries (the producer never turns back to CBOR),
+			// but one would send the decoded data.
+			e.Data = k.enc
+			if useCBOR {
+				e.Data, _ = k.plainData()
+			}
+		}
 		if k.pk != "" { // only AUTO streams take records without a key
 			e.PartitionKey = &k.pk
 		}
@@ -368,7 +411,6 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 	var body *[]byte
 	opts := p.callOpt
-	useCBOR := p.cborOn.Load()
 	if useCBOR {
 		opts = p.cborOpt
 	}
@@ -379,6 +421,16 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 		body = new([]byte)
 	}
 	ctx = kinesiswire.WithBody(ctx, body)
+	results := resultsPool.Get().(*[]types.PutRecordsResultEntry)
+	defer resultsPool.Put(results)
+	ctx = kinesiswire.WithResultEntries(ctx, results)
+	var enc *kinesiswire.Encoded
+	if p.encodeAtPut {
+		enc = p.encoded(batch, useCBOR)
+		if enc != nil {
+			ctx = kinesiswire.WithEncoded(ctx, enc)
+		}
+	}
 	if member != nil {
 		ctx = context.WithValue(ctx, waveKey{}, member)
 	}
@@ -399,6 +451,11 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	clear(entries)
 	*ep = entries[:0]
 	entriesPool.Put(ep)
+	if enc != nil {
+		clear(enc.Entries)
+		enc.Entries = enc.Entries[:0]
+		encodedPool.Put(enc)
+	}
 	now := p.now()
 	p.metrics.request(st, len(batch), dur)
 	cs := callShardsPool.Get().(*callShards)
@@ -540,6 +597,28 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	p.putBatch(batch)
 }
 
+// encoded returns the entries of batch encoded at Put in the call's protocol (cbor),
+// or nil when none is.
+func (p *Producer) encoded(batch []*krec, cbor bool) *kinesiswire.Encoded {
+	enc := encodedPool.Get().(*kinesiswire.Encoded)
+	enc.CBOR = cbor
+	some := false
+	for _, k := range batch {
+		var e []byte
+		if k.enc != nil && k.encCBOR == cbor {
+			e, some = k.enc, true
+		}
+		enc.Entries = append(enc.Entries, e)
+	}
+	if !some {
+		clear(enc.Entries)
+		enc.Entries = enc.Entries[:0]
+		encodedPool.Put(enc)
+		return nil
+	}
+	return enc
+}
+
 // callOutcome is what one shard did with its entries of one call.
 type callOutcome struct {
 	sh                      *shard
@@ -556,10 +635,10 @@ type callShards struct {
 	list []callOutcome
 	idx  map[*shard]int
 	last int
-	// keys and keyShards are the partition keys of an ordered plain call's records and
-	// their shards, kept to release the keys when the call settles (its records may be
-	// recycled by then).
-	keys      []string
+	// keys and keyShards are the key hashes (krec.kh) of an ordered plain call's
+	// records and their shards, kept to release the keys when the call settles (its
+	// records may be recycled by then).
+	keys      []uint64
 	keyShards []*shard
 }
 
@@ -573,7 +652,7 @@ func (c *callShards) count(batch []*krec) {
 	for _, k := range batch {
 		c.of(k.sh).sent++
 		if k.sh.ordered() && !k.sh.aggregating() {
-			c.keys = append(c.keys, k.pk)
+			c.keys = append(c.keys, k.kh)
 			c.keyShards = append(c.keyShards, k.sh)
 		}
 	}
@@ -613,7 +692,6 @@ func (c *callShards) of(sh *shard) *callOutcome {
 
 func (c *callShards) reset() {
 	clear(c.list)
-	clear(c.keys)
 	clear(c.keyShards)
 	c.list, c.idx, c.last = c.list[:0], nil, 0
 	c.keys, c.keyShards = c.keys[:0], c.keyShards[:0]

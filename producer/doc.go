@@ -7,7 +7,9 @@
 //
 //	Put(ctx, rec, done) -> validate -> predict shard (MD5 of the partition key, cached, or
 //	  the explicit hash key, against the shard map from ListShards)
-//	  -> per-shard aggregator (KPL format via package aggregation, optional compression)
+//	  -> per-shard aggregator (KPL format via package aggregation, optional compression),
+//	     or without aggregation the record's PutRecords entry encoded at once into its
+//	     shard's slab (its data still in the CPU's cache; a call copies the entries)
 //	  -> per-shard queue of Kinesis records
 //	dispatcher goroutine: linger, per-record TTL (expired user records are taken out of
 //	  their aggregates), per-shard token buckets (bytes/s and records/s, adapting to
@@ -33,7 +35,9 @@
 //   - Memory is bounded by WithMaxBuffered (records and bytes, in flight included);
 //     BufferedBytes reports the gauge. Beyond it the producer holds the serialized
 //     bodies of the calls in flight (about the size of their records; a third more in
-//     JSON) and at most 32 MiB of request buffers kept for reuse.
+//     JSON), at most 32 MiB of request buffers kept for reuse and, without aggregation
+//     in JSON, a third more than each buffered record's data (its entry, encoded at
+//     Put, holds the data in base64).
 //   - Aggregates never mix shards. When the stream reshards, records buffered for a closed
 //     shard move to its successors, and records of an aggregate the service stored in a
 //     shard whose range does not hold them are written again where they belong, so a

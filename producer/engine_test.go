@@ -126,6 +126,8 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 		{"json", []Option{WithCBOR(false)}},
 		{"ordered", []Option{WithOrdering(true), WithCBOR(true)}},
 		{"plain", []Option{WithAggregation(false), WithCBOR(true)}},
+		{"plain-json", []Option{WithAggregation(false), WithCBOR(false)}},
+		{"plain-unordered", []Option{WithAggregation(false), WithCBOR(true), WithOrdering(false)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startEngine(t, streams.Config{}, 8)
@@ -143,7 +145,7 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 			if c := e.Streams.Counters(); c.FaultedEntries == 0 {
 				t.Fatal("no fault injected")
 			}
-			if tc.name == "ordered" {
+			if tc.name == "ordered" || tc.name == "plain" || tc.name == "plain-json" {
 				assertKeyOrder(t, recs, n)
 			}
 		})
@@ -154,10 +156,11 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 // flow: nothing is lost, and the records of any aggregate the stale shard map sent to
 // a shard that does not hold them are written again where they belong.
 func TestEngineResharding(t *testing.T) {
-	for _, ordered := range []bool{false, true} {
-		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
+	for _, tc := range []struct{ ordered, aggregate, cbor bool }{{false, true, true}, {true, true, true}, {true, false, true}, {true, false, false}} {
+		ordered := tc.ordered
+		t.Run(fmt.Sprintf("ordered=%v,aggregate=%v,cbor=%v", ordered, tc.aggregate, tc.cbor), func(t *testing.T) {
 			e := startEngine(t, streams.Config{}, 4)
-			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(true), WithAggregationMaxCount(50))
+			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(tc.cbor), WithAggregationMaxCount(50), WithAggregation(tc.aggregate))
 			n, keys := scale(20000, 1000000), 500
 			o := newOutcomes(n)
 			ctx := context.Background()

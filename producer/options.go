@@ -28,10 +28,11 @@ const (
 
 // What the buffer bound (WithMaxBuffered) charges each user record beyond its data and
 // partition key: about what the producer keeps for it while it is buffered (its Kinesis
-// record, outcome handle, queue slot and attempts), so that the bound bounds memory.
+// record, outcome handle, queue slot and attempts; without aggregation also the framing
+// of its request entry, encoded at Put), so that the bound bounds memory.
 const (
 	// PlainRecordOverhead is the charge without aggregation.
-	PlainRecordOverhead = 256
+	PlainRecordOverhead = 288
 	// AggregatedRecordOverhead is the charge with aggregation.
 	AggregatedRecordOverhead = 32
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,10 @@ type Record struct {
 	// the shard instead of the partition key.
 	ExplicitHashKey string
 	// Data is the payload; it must not be nil (it may be empty). The producer copies it
-	// before Put returns when aggregating, and keeps a reference until the outcome
-	// otherwise: do not modify it before then.
+	// before Put returns when aggregating, and when its client is the SDK's
+	// *kinesis.Client (a plain record's request entry is encoded at Put); with another
+	// Client and no aggregation it keeps a reference until the outcome: do not modify
+	// it before then.
 	Data []byte
 	// Tags are carried with the record inside its KPL aggregate (the aggregated format's
 	// per-record tags): a Freshet consumer hands them to the processor
@@ -138,6 +141,12 @@ type Producer struct {
 	// middleware stack, and so the producer's payload-hash step, synchronously; 1 for
 	// any other Client, which may not run that step at all.
 	waveLanes int
+	// encodeAtPut is true when the client is the SDK's own, whose PutRecords runs the
+	// kinesiswire protocol and so takes entries encoded ahead (kinesiswire.WithEncoded):
+	// then plain records are encoded into their shard's slab as they are put, their
+	// data still in the CPU's cache, and a call copies their entries.
+	encodeAtPut bool
+	keySeed     maphash.Seed // for keyHash
 	// cborOn is true while PutRecords goes out in CBOR; it turns false for good when a
 	// CBOR response cannot be decoded (see send).
 	cborOn  atomic.Bool
@@ -233,6 +242,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		start:       time.Now(),
 		streams:     make(map[string]*stream),
 		hashes:      newHashCache(cfg.hashCacheSize),
+		keySeed:     maphash.MakeSeed(),
 		dataFree:    newDataFree(cfg.aggMaxBytes),
 		slabFree:    make(chan *krecSlab, freeSlabs(&cfg)),
 		bodyFree:    make(chan *[]byte, cfg.maxInFlight),
@@ -254,6 +264,7 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	p.waveLanes = 1
 	if _, sdk := client.(*kinesis.Client); sdk {
 		p.waveLanes = lanehash.SHA256Lanes()
+		p.encodeAtPut = true
 	}
 	noRetry := func(o *kinesis.Options) {
 		o.Retryer = aws.NopRetryer{}
@@ -274,6 +285,9 @@ func New(client Client, opts ...Option) (*Producer, error) {
 	}
 	return p, nil
 }
+
+// keyHash is the kh of a record of partition key pk.
+func (p *Producer) keyHash(pk string) uint64 { return maphash.String(p.keySeed, pk) }
 
 // now returns the producer's monotonic time in nanoseconds.
 func (p *Producer) now() int64 { return int64(time.Since(p.start)) }

@@ -1,15 +1,18 @@
 package producer
 
 import (
+	"bytes"
 	"crypto/md5"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/internal/hashkey"
+	"github.com/freshet/freshet/internal/kinesiswire"
 )
 
 // userRec is the producer's handle on one user record: whom to tell, and what it holds.
@@ -23,9 +26,19 @@ type userRec struct {
 // krec is one Kinesis record: an aggregate of user records of one shard, or a single
 // user record when not aggregating.
 type krec struct {
-	sh         *shard
-	pk, ehk    string
-	data       []byte
+	sh      *shard
+	pk, ehk string
+	data    []byte
+	// enc is a plain record's PutRecords entry, encoded when it was put (encCBOR: in
+	// CBOR, else in JSON), nil when the call is to encode it. It lies in the record's
+	// slab; in CBOR data lies in it, in JSON it alone holds the data (data is nil:
+	// plainData decodes it).
+	enc     []byte
+	encCBOR bool
+	// kh identifies the partition key of an ordered plain record (keyHash): two
+	// records of one key have the same, and two keys rarely do (then their records
+	// only wait for each other).
+	kh         uint64
 	users      []userRec
 	size       int   // len(data) + len(pk), what the service counts
 	userBytes  int64 // bytes reserved by the users
@@ -52,11 +65,23 @@ var krecPool = sync.Pool{New: func() any { return new(krec) }}
 // a fraction of the cache misses of pooled records scattered over the heap.
 const krecSlabSize = 256
 
-// krecSlab is room for krecSlabSize plain records. It is recycled once every record
-// handed out from it is resolved and its shard has moved on to another slab.
+// entryChunkBytes is the size of the chunks a slab keeps its records' PutRecords
+// entries in, encoded as they are put, one after another. A slab takes chunks as its
+// records need them (keeping them when it is recycled), so the room it holds follows
+// the size of its records. An entry of more than a quarter of a chunk is encoded into a
+// buffer of its own.
+const entryChunkBytes = 8 << 10
+
+// krecSlab is room for krecSlabSize plain records and their encoded entries. It is
+// recycled once every record handed out from it is resolved and its shard has moved on
+// to another slab.
 type krecSlab struct {
 	recs [krecSlabSize]krec
-	live atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
+	// chunks hold the records' PutRecords entries (no pointers, so the garbage
+	// collector does not scan them); chunks[chunk] is the one being filled.
+	chunks [][]byte
+	chunk  int
+	live   atomic.Int32 // records handed out and not recycled, plus one while its shard fills it
 }
 
 // unref drops one reference to s and recycles s after the last.
@@ -91,6 +116,10 @@ func (sh *shard) newPlainKrec() *krec {
 			sh.slab = new(krecSlab)
 		}
 		sh.slab.live.Store(1)
+		for i := range sh.slab.chunks {
+			sh.slab.chunks[i] = sh.slab.chunks[i][:0]
+		}
+		sh.slab.chunk = 0
 		sh.slabNext = 0
 	}
 	k := &sh.slab.recs[sh.slabNext]
@@ -99,6 +128,61 @@ func (sh *shard) newPlainKrec() *krec {
 	k.slab = sh.slab
 	k.users = k.one[:0:1]
 	return k
+}
+
+// encode writes the PutRecords entry of rec, a plain record, for k, just put in sh's
+// slab: into the slab's chunks, or a buffer of its own when it is large. The entry
+// holds the data (as it is in CBOR, in base64 in JSON), and k keeps no reference to
+// rec.Data. sh.mu must be held.
+func (sh *shard) encode(k *krec, rec *Record) {
+	e := types.PutRecordsRequestEntry{Data: rec.Data}
+	if rec.PartitionKey != "" { // only AUTO streams take records without a key
+		e.PartitionKey = &rec.PartitionKey
+	}
+	if rec.ExplicitHashKey != "" {
+		e.ExplicitHashKey = &rec.ExplicitHashKey
+	}
+	cbor := sh.st.p.cborOn.Load()
+	n := kinesiswire.EntrySizeJSON(&e)
+	if cbor {
+		n = kinesiswire.EntrySizeCBOR(&e)
+	}
+	s := sh.slab
+	var buf []byte
+	own := n > entryChunkBytes/4
+	if own {
+		buf = make([]byte, 0, n)
+	} else {
+		if s.chunk < len(s.chunks) && cap(s.chunks[s.chunk])-len(s.chunks[s.chunk]) < n {
+			s.chunk++
+		}
+		if s.chunk == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]byte, 0, entryChunkBytes))
+		}
+		buf = s.chunks[s.chunk]
+	}
+	start := len(buf)
+	if cbor {
+		var at int
+		buf, at = kinesiswire.AppendEntryCBOR(buf, &e)
+		k.data = buf[at : at+len(rec.Data) : at+len(rec.Data)]
+	} else {
+		buf = kinesiswire.AppendEntryJSON(buf, &e)
+		k.data = nil
+	}
+	k.enc, k.encCBOR = buf[start:len(buf):len(buf)], cbor
+	if !own {
+		s.chunks[s.chunk] = buf
+	}
+}
+
+// plainData returns the data of k, a plain record: k.data, or a copy decoded from k's
+// JSON entry when that alone holds it (encode wrote the entry, so it decodes).
+func (k *krec) plainData() ([]byte, error) {
+	if k.data != nil || k.enc == nil || k.encCBOR {
+		return k.data, nil
+	}
+	return kinesiswire.EntryDataJSON(k.enc)
 }
 
 // sealNow writes k's MD5 trailer if it is still missing, for the paths that read an
@@ -222,8 +306,8 @@ type shard struct {
 	// likes, but never two records of one partition key at once (keysOut), and it stops
 	// at a front record whose key is out, so no record overtakes an earlier one of its key.
 	calls    int
-	keysOut  map[string]struct{}
-	buildGen uint64 // the dispatcher's build that last took a record of the shard
+	keysOut  map[uint64]struct{} // the kh of records in flight
+	buildGen uint64              // the dispatcher's build that last took a record of the shard
 	lastPut  int64
 	retryAt  int64
 	failures int
@@ -329,7 +413,15 @@ func (sh *shard) add(rec *Record, hk hashkey.Key, u userRec, urgent bool) bool {
 	sh.lastPut = u.put
 	if !sh.aggregating() {
 		k := sh.newPlainKrec()
-		k.sh, k.pk, k.ehk, k.data = sh, rec.PartitionKey, rec.ExplicitHashKey, rec.Data
+		k.sh, k.pk, k.ehk = sh, rec.PartitionKey, rec.ExplicitHashKey
+		if p.encodeAtPut {
+			sh.encode(k, rec)
+		} else {
+			k.data = rec.Data
+		}
+		if sh.ordered() {
+			k.kh = p.keyHash(rec.PartitionKey)
+		}
 		k.users = append(k.users, u)
 		k.size = len(rec.Data) + len(rec.PartitionKey)
 		k.userBytes = int64(u.size)
@@ -414,7 +506,7 @@ func (sh *shard) waitsForCall() bool {
 	if sh.aggregating() {
 		return true
 	}
-	_, out := sh.keysOut[sh.front().pk]
+	_, out := sh.keysOut[sh.front().kh]
 	return out
 }
 
@@ -452,6 +544,11 @@ func (p *Producer) rebuild(sh *shard, n int, at func(i int) (aggregation.Record,
 			r, _, u, src := at(i)
 			k := p.getKrec()
 			k.sh, k.pk, k.ehk, k.data = sh, r.PartitionKey, r.ExplicitHashKey, r.Data
+			if src.slab != nil {
+				// The source's data may lie in its slab, recycled once it is resolved.
+				k.data = bytes.Clone(r.Data)
+			}
+			k.kh = p.keyHash(r.PartitionKey)
 			k.users = append(k.users, u)
 			k.size = len(r.Data) + len(r.PartitionKey)
 			k.userBytes = int64(u.size)

@@ -289,7 +289,12 @@ func (st *stream) repredict(ks []*krec) {
 				st.p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: err}, true)
 				continue
 			}
-			items = append(items, item{rec: aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: k.data}, hk: hk, u: k.users[0], k: k})
+			data, err := k.plainData()
+			if err != nil {
+				st.p.finish(k, &RecordError{Stream: st.name, ShardID: k.sh.id, Err: fmt.Errorf("producer: re-predicting a record: %w", err)}, true)
+				continue
+			}
+			items = append(items, item{rec: aggregation.Record{PartitionKey: k.pk, ExplicitHashKey: k.ehk, Data: data}, hk: hk, u: k.users[0], k: k})
 			consumed = append(consumed, k)
 			continue
 		}

@@ -82,10 +82,11 @@ func (p *protocol) SerializeRequest(ctx context.Context, schema *smithy.Operatio
 			body = (*bp)[:0]
 		}
 		ct := ContentTypeJSON
+		enc := encodedFor(ctx, len(in.Records), p.cbor)
 		if p.cbor {
-			ct, body = ContentType, AppendPutRecordsInputCBOR(body, in)
+			ct, body = ContentType, appendPutRecordsInputCBOR(body, in, enc)
 		} else {
-			body = AppendPutRecordsInputJSON(body, in)
+			body = appendPutRecordsInputJSON(body, in, enc)
 		}
 		if bp != nil {
 			*bp = body
@@ -106,6 +107,9 @@ func (p *protocol) DeserializeResponse(ctx context.Context, schema *smithy.Opera
 	switch out := out.(type) {
 	case *kinesis.PutRecordsOutput:
 		op = "PutRecords"
+		if r := ResultEntriesOf(ctx); r != nil {
+			out.Records = (*r)[:0]
+		}
 		decode = func(b []byte) error { return DecodePutRecordsOutputJSON(b, out) }
 		if p.cbor {
 			decode = func(b []byte) error { return DecodePutRecordsOutputCBOR(b, out) }

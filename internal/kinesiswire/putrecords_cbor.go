@@ -11,15 +11,18 @@ import (
 // AppendPutRecordsInputCBOR appends the CBOR body of a PutRecords call to b, sized up
 // front (one allocation at most), record data as raw byte strings.
 func AppendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
+	return appendPutRecordsInputCBOR(b, in, nil)
+}
+
+// appendPutRecordsInputCBOR is AppendPutRecordsInputCBOR taking the entries in enc that
+// are not nil as encoded (enc is nil or has an element per record).
+func appendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput, enc [][]byte) []byte {
 	size := 64
 	for i := range in.Records {
-		e := &in.Records[i]
-		size += len(e.Data) + 48
-		if e.PartitionKey != nil {
-			size += len(*e.PartitionKey)
-		}
-		if e.ExplicitHashKey != nil {
-			size += len(*e.ExplicitHashKey)
+		if enc != nil && enc[i] != nil {
+			size += len(enc[i])
+		} else {
+			size += EntrySizeCBOR(&in.Records[i])
 		}
 	}
 	b = grow(b, size)
@@ -42,26 +45,11 @@ func AppendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
 	b = AppendText(b, "Records")
 	b = AppendHead(b, MajorArray, uint64(len(in.Records)))
 	for i := range in.Records {
-		e := &in.Records[i]
-		n := 1
-		if e.PartitionKey != nil {
-			n++
+		if enc != nil && enc[i] != nil {
+			b = append(b, enc[i]...)
+			continue
 		}
-		if e.ExplicitHashKey != nil {
-			n++
-		}
-		b = AppendHead(b, MajorMap, uint64(n))
-		b = AppendText(b, "Data")
-		b = AppendHead(b, MajorBytes, uint64(len(e.Data)))
-		b = append(b, e.Data...)
-		if e.PartitionKey != nil {
-			b = AppendText(b, "PartitionKey")
-			b = AppendText(b, *e.PartitionKey)
-		}
-		if e.ExplicitHashKey != nil {
-			b = AppendText(b, "ExplicitHashKey")
-			b = AppendText(b, *e.ExplicitHashKey)
-		}
+		b, _ = AppendEntryCBOR(b, &in.Records[i])
 	}
 	return b
 }
@@ -71,7 +59,8 @@ func AppendPutRecordsInputCBOR(b []byte, in *kinesis.PutRecordsInput) []byte {
 // ShardId, ErrorCode, ErrorMessage); other keys and null values are skipped. Entries
 // share one string per distinct shard ID and error code, and their sequence numbers
 // sit in one array, so a 500-entry response costs a few allocations instead of
-// thousands. Errors wrap ErrMalformed.
+// thousands; the entries go into out.Records' array when it has room for them all
+// (WithResultEntries). Errors wrap ErrMalformed.
 func DecodePutRecordsOutputCBOR(body []byte, out *kinesis.PutRecordsOutput) error {
 	r := NewReader(body)
 	if r.IsNull() && r.Done() {
@@ -229,7 +218,7 @@ func decodeEntries(r *Reader, out *kinesis.PutRecordsOutput, scratch *[]byte) er
 	n := items.Count()
 	ef := newEntryFields(n)
 	if n >= 0 {
-		out.Records = make([]types.PutRecordsResultEntry, 0, n)
+		out.Records = resultEntries(out.Records, n)
 	}
 	for r.Next(&items) {
 		e := types.PutRecordsResultEntry{}

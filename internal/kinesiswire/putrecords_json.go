@@ -1,7 +1,6 @@
 package kinesiswire
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,15 +22,18 @@ const maxJSONDepth = 64
 // serializer grows its buffer blob by blob and copies the result once more: for 5 MiB
 // calls that is about a fifth of the JSON path's CPU.
 func AppendPutRecordsInputJSON(b []byte, in *kinesis.PutRecordsInput) []byte {
+	return appendPutRecordsInputJSON(b, in, nil)
+}
+
+// appendPutRecordsInputJSON is AppendPutRecordsInputJSON taking the entries in enc that
+// are not nil as encoded (enc is nil or has an element per record).
+func appendPutRecordsInputJSON(b []byte, in *kinesis.PutRecordsInput, enc [][]byte) []byte {
 	size := 64
 	for i := range in.Records {
-		e := &in.Records[i]
-		size += base64.StdEncoding.EncodedLen(len(e.Data)) + 64
-		if e.PartitionKey != nil {
-			size += 6 * len(*e.PartitionKey)
-		}
-		if e.ExplicitHashKey != nil {
-			size += 6 * len(*e.ExplicitHashKey)
+		if enc != nil && enc[i] != nil {
+			size += len(enc[i]) + 1
+		} else {
+			size += EntrySizeJSON(&in.Records[i])
 		}
 	}
 	if in.StreamName != nil {
@@ -54,22 +56,14 @@ func AppendPutRecordsInputJSON(b []byte, in *kinesis.PutRecordsInput) []byte {
 	}
 	b = append(b, `"Records":[`...)
 	for i := range in.Records {
-		e := &in.Records[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"Data":"`...)
-		b = base64.StdEncoding.AppendEncode(b, e.Data)
-		b = append(b, '"')
-		if e.PartitionKey != nil {
-			b = append(b, `,"PartitionKey":`...)
-			b = AppendString(b, *e.PartitionKey)
+		if enc != nil && enc[i] != nil {
+			b = append(b, enc[i]...)
+			continue
 		}
-		if e.ExplicitHashKey != nil {
-			b = append(b, `,"ExplicitHashKey":`...)
-			b = AppendString(b, *e.ExplicitHashKey)
-		}
-		b = append(b, '}')
+		b = AppendEntryJSON(b, &in.Records[i])
 	}
 	return append(b, "]}"...)
 }
@@ -89,7 +83,8 @@ func grow(b []byte, n int) []byte {
 // match exactly; unknown keys and null values are skipped; what follows the object is
 // not read), with the allocations of DecodePutRecordsOutputCBOR: one
 // string per distinct shard ID and error code, the sequence numbers in one array.
-// Errors wrap ErrMalformedJSON.
+// The entries go into out.Records' array when it has room for them all. Errors wrap
+// ErrMalformedJSON.
 func DecodePutRecordsOutputJSON(body []byte, out *kinesis.PutRecordsOutput) error {
 	d := jsonDecoder{b: body}
 	if len(body) == 0 {
@@ -126,7 +121,7 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 	// A first pass counts the entries, so that the entries and the sequence numbers
 	// take one allocation each.
 	n := d.countItems()
-	out.Records = make([]types.PutRecordsResultEntry, 0, n)
+	out.Records = resultEntries(out.Records, n)
 	ef := newEntryFields(n)
 	return d.array(func() error {
 		var e types.PutRecordsResultEntry
