@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/fleet"
 )
 
@@ -15,10 +19,74 @@ func init() {
 	register("fleet", "run a consumer fleet (many workers, one process) through join, kill, split and leader failover", runFleet)
 }
 
-// fleetResult is the JSON line of a fleet run: fleet.Result and the process's peak RSS.
+// fleetResult is the JSON line of a fleet run: fleet.Result, the process's peak RSS and
+// what each phase cost.
 type fleetResult struct {
 	Bench string `json:"bench"`
 	fleet.Result
+	Phases []phaseCost `json:"phases"`
+}
+
+// phaseCost is what the run did between two progress lines: the engine's calls per
+// second by operation and the CPU the process (engine and workers) used per second.
+type phaseCost struct {
+	// Phase is the progress line that ended the phase.
+	Phase       string             `json:"phase"`
+	Seconds     float64            `json:"s"`
+	CPUPerS     float64            `json:"cpu_s_per_s"`
+	CallsPerS   map[string]float64 `json:"calls_per_s"`
+	LoadAverage string             `json:"load_average,omitempty"`
+}
+
+// phaseMeter turns successive readings of the engine's call counters into phaseCosts.
+type phaseMeter struct {
+	mu     sync.Mutex
+	e      *engine.Engine
+	at     time.Time
+	cpu    float64
+	calls  map[string]uint64
+	phases []phaseCost
+}
+
+func (m *phaseMeter) start(e *engine.Engine) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.e, m.at, m.cpu, m.calls = e, time.Now(), cpuSeconds(), e.Calls()
+}
+
+// end closes the phase that the progress line s ends and returns its summary.
+func (m *phaseMeter) end(s string) phaseCost {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.e == nil {
+		return phaseCost{Phase: s}
+	}
+	now, cpu, calls := time.Now(), cpuSeconds(), m.e.Calls()
+	secs := now.Sub(m.at).Seconds()
+	p := phaseCost{Phase: s, Seconds: secs, CPUPerS: (cpu - m.cpu) / secs, CallsPerS: map[string]float64{}, LoadAverage: loadAverage()}
+	for op, n := range calls {
+		if d := n - m.calls[op]; d > 0 {
+			p.CallsPerS[op] = float64(d) / secs
+		}
+	}
+	m.phases = append(m.phases, p)
+	m.at, m.cpu, m.calls = now, cpu, calls
+	return p
+}
+
+// String is the phase's cost in one line: CPU and the busiest operations.
+func (p phaseCost) String() string {
+	ops := make([]string, 0, len(p.CallsPerS))
+	for op := range p.CallsPerS {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return p.CallsPerS[ops[i]] > p.CallsPerS[ops[j]] })
+	var b strings.Builder
+	fmt.Fprintf(&b, "cpu %.2f s/s, load %s, calls/s:", p.CPUPerS, p.LoadAverage)
+	for _, op := range ops {
+		fmt.Fprintf(&b, " %s %.0f", op, p.CallsPerS[op])
+	}
+	return b.String()
 }
 
 func runFleet(args []string) error {
@@ -31,18 +99,31 @@ func runFleet(args []string) error {
 	idle := fs.Duration("idle", 0, "pause of a shard's poller at the tip of its shard (0: 2 s)")
 	timeout := fs.Duration("timeout", 0, "bound of each phase (0: 30 failover times)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	if err := fs.Parse(args); err != nil {
+	stopProfile, err := parseProfiled(fs, args)
+	if err != nil {
 		return err
 	}
+	defer stopProfile()
+	meter := &phaseMeter{}
 	cfg := fleet.Config{Leases: *leases, Workers: *workers, Steady: *duration, FailoverTime: *failover,
-		RecordsPerSecond: *rate, IdleTime: *idle, Timeout: *timeout}
-	if !*quiet {
-		start := time.Now()
-		cfg.Progress = func(s string) { fmt.Fprintf(os.Stderr, "%7.1fs %s\n", time.Since(start).Seconds(), s) }
+		RecordsPerSecond: *rate, IdleTime: *idle, Timeout: *timeout, Engine: meter.start}
+	start := time.Now()
+	cfg.Progress = func(s string) {
+		p := meter.end(s)
+		if !*quiet {
+			fmt.Fprintf(os.Stderr, "%7.1fs %s\n         %s\n", time.Since(start).Seconds(), s, p)
+		}
 	}
 	res, err := fleet.Run(context.Background(), cfg)
+	end := "end"
+	if err != nil {
+		end = "end: " + err.Error()
+	}
+	if p := meter.end(end); !*quiet {
+		fmt.Fprintf(os.Stderr, "%7.1fs end\n         %s\n", time.Since(start).Seconds(), p)
+	}
 	res.PeakRSSMB = peakRSSMB()
-	if encErr := json.NewEncoder(os.Stdout).Encode(fleetResult{Bench: "fleet", Result: res}); encErr != nil && err == nil {
+	if encErr := json.NewEncoder(os.Stdout).Encode(fleetResult{Bench: "fleet", Result: res, Phases: meter.phases}); encErr != nil && err == nil {
 		err = encErr
 	}
 	return err

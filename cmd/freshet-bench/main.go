@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"sort"
 
+	"github.com/freshet/freshet/internal/cputime"
 	"github.com/freshet/freshet/internal/engine/sinkproc"
 )
 
@@ -85,3 +86,6 @@ func parseProfiled(fs *flag.FlagSet, args []string) (stop func(), err error) {
 		_ = f.Close()
 	}, nil
 }
+
+// cpuSeconds returns the user+system CPU time this process has used (0 where unknown).
+func cpuSeconds() float64 { return cputime.Process().Seconds() }

@@ -96,6 +96,8 @@ type Engine struct {
 	persist *persistence // nil without Config.DataDir
 	started time.Time
 
+	calls callCounters
+
 	logRequests bool
 	listener    net.Listener
 	server      *http.Server
@@ -156,6 +158,7 @@ func Start(cfg Config) (*Engine, error) {
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
 		started: time.Now(),
+		calls:   newCallCounters(),
 
 		logRequests: cfg.LogRequests,
 	}
@@ -357,6 +360,7 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 		writeUnknownOperation(w, r)
 		return
 	}
+	e.calls.count(svcName, op)
 	act := e.Faults.Decide(svcName, op)
 	if act.Latency > 0 {
 		select {

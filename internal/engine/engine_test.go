@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -80,5 +81,24 @@ func TestCloseIsIdempotent(t *testing.T) {
 	}
 	if _, _, err := post(t, e.URL(), "Kinesis_20131202.ListStreams", "{}"); err == nil {
 		t.Fatal("engine still serving after Close")
+	}
+}
+
+// TestCallsCountsEachOperation checks that Calls counts the calls routed to each
+// operation, faulted ones included, and nothing for an unknown target.
+func TestCallsCountsEachOperation(t *testing.T) {
+	e := enginetest.Start(t, engine.Config{})
+	if err := e.SetFault("DynamoDB.GetItem", fault.Rule{ErrorRate: 1, ErrorCode: "InternalServerError"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"DynamoDB_20120810.ListTables", "DynamoDB_20120810.ListTables", "DynamoDB_20120810.GetItem",
+		"Kinesis_20131202.ListStreams", "DynamoDB_20120810.NoSuchOperation"} {
+		if _, _, err := post(t, e.URL(), target, "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]uint64{"DynamoDB.ListTables": 2, "DynamoDB.GetItem": 1, "Kinesis.ListStreams": 1}
+	if got := e.Calls(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Calls() = %v, want %v", got, want)
 	}
 }

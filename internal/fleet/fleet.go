@@ -62,6 +62,9 @@ type Config struct {
 	Logger *zap.Logger
 	// Progress, when set, is called with a line at each phase.
 	Progress func(string)
+	// Engine, when set, is called with the run's engine once it has started, before
+	// any worker: a benchmark reads its call counters (Engine.Calls) from it.
+	Engine func(*engine.Engine)
 }
 
 // Result is the JSON line of a fleet run. Times are in seconds.
@@ -314,6 +317,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer func() { _ = e.Close() }()
+	if cfg.Engine != nil {
+		cfg.Engine(e)
+	}
 	if err := e.Streams.CreateStream(stream, cfg.Leases); err != nil {
 		return Result{}, err
 	}

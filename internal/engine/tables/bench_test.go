@@ -35,6 +35,7 @@ func BenchmarkSDKConditionalUpdateItem(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for range b.N {
 		if _, err := c.UpdateItem(ctx, in); err != nil {
 			b.Fatal(err)
@@ -51,6 +52,7 @@ func BenchmarkSDKConditionalUpdateItemParallel(b *testing.B) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		key := fmt.Sprint("lease-", next.Add(1))
 		in := *shared
@@ -75,6 +77,7 @@ func BenchmarkSDKGetItem(b *testing.B) {
 	in := &dynamodb.GetItemInput{TableName: aws.String("bench"), Key: item{"pk": s("lease")}, ConsistentRead: aws.Bool(true)}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for range b.N {
 		if _, err := c.GetItem(ctx, in); err != nil {
 			b.Fatal(err)
@@ -104,6 +107,7 @@ func BenchmarkServeConditionalUpdateItem(b *testing.B) {
 		`"UpdateExpression":"SET leaseCounter = leaseCounter + :one","ExpressionAttributeValues":{":me":{"S":"me"},":zero":{"N":"0"},":one":{"N":"1"}}}`
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for range b.N {
 		call("UpdateItem", body)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	"github.com/freshet/freshet/clock"
@@ -161,4 +162,27 @@ func serve(s *Service, op, body string) int {
 		return 599
 	}
 	return w.Code
+}
+
+// FuzzValueDecoding checks that the compact-scalar fast path of Value.UnmarshalJSON reads
+// every JSON value exactly as the wire-struct decoding does: the same value, or an
+// error in both.
+func FuzzValueDecoding(f *testing.F) {
+	for _, seed := range []string{`{"S":"shardId-000000000001"}`, `{"N":"0012.50"}`, `{"N":"x"}`, `{"S":""}`, `{"S":"a\"b"}`,
+		`{"S":"\u00e9"}`, "{\"S\":\"\xff\"}", `{"S":"a","N":"1"}`, `{"N":"1e400"}`, `{ "S":"a"}`, `{"SS":["a"]}`, `{"B":"AA=="}`, `null`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		var fast, slow Value
+		errFast, errSlow := fast.UnmarshalJSON(b), slow.unmarshalWire(b)
+		if (errFast == nil) != (errSlow == nil) || errFast == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: fast path %+v, %v; wire decoding %+v, %v", b, fast, errFast, slow, errSlow)
+		}
+		if errFast != nil && errFast.Error() != errSlow.Error() {
+			t.Fatalf("%q: fast path error %v, wire decoding %v", b, errFast, errSlow)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"sort"
+	"strings"
 )
 
 // maxPageBytes is the most item data one Query or Scan page reads (1 MB).
@@ -137,6 +138,9 @@ type readPlan struct {
 	rcu      string
 	consist  bool
 	keyNames []string
+	// fromEntries says the items read come from the index's entries (a Query of an
+	// index), projected when they were written.
+	fromEntries bool
 }
 
 func (s *Service) prepareRead(in *queryInput, isQuery bool) (*readPlan, *exprParser, error) {
@@ -263,37 +267,33 @@ func (rp *readPlan) inIndex(it Item) bool {
 	return true
 }
 
-// projectIndex reduces it to the attributes the index projects.
+// projectIndex reduces a table item to the attributes the index projects; items read
+// from an index's entries are projected already.
 func (rp *readPlan) projectIndex(it Item) Item {
-	if rp.ix == nil || rp.ix.projection == "ALL" {
+	if rp.ix == nil || rp.fromEntries {
 		return it
 	}
-	out := Item{}
-	for _, n := range rp.keyNames {
-		out[n] = it[n]
-	}
-	for _, n := range rp.ix.nonKey {
-		if v, ok := it[n]; ok {
-			out[n] = v
-		}
-	}
-	return out
+	return rp.ix.project(rp.t.key, it)
 }
 
 // tableOrder compares two items by the table's scan order.
 func tableOrder(k keySchema, a, b Item) int {
-	ah, bh := keyString(a[k.hash]), keyString(b[k.hash])
-	if ao, bo := hashOrder(ah), hashOrder(bh); ao != bo {
+	ah, bh := a[k.hash], b[k.hash]
+	if ao, bo := valueOrder(ah), valueOrder(bh); ao != bo {
 		if ao < bo {
 			return -1
 		}
 		return 1
 	}
-	if ah != bh {
-		if ah < bh {
+	// keyString order: the type's character, then the text.
+	if ah.T != bh.T {
+		if ah.T < bh.T {
 			return -1
 		}
 		return 1
+	}
+	if c := strings.Compare(ah.S, bh.S); c != 0 {
+		return c
 	}
 	if k.hasRange() {
 		return compareKeyValues(a[k.rng], b[k.rng])
@@ -301,23 +301,23 @@ func tableOrder(k keySchema, a, b Item) int {
 	return 0
 }
 
-// page runs the read over candidates (in order) and builds the response.
-func (rp *readPlan) page(candidates []Item, after func(it Item) bool) queryOutput {
+// page runs the read over the items next yields (in order, after the start key) and
+// builds the response.
+func (rp *readPlan) page(next func() (Item, bool)) queryOutput {
 	var out queryOutput
-	i := 0
-	if rp.start != nil {
-		for i < len(candidates) && !after(candidates[i]) {
-			i++
-		}
-	}
 	bytes := 0
 	units := 0.0
 	var last Item
-	for ; i < len(candidates); i++ {
-		if rp.limit >= 0 && out.ScannedCount >= rp.limit || bytes > maxPageBytes {
+	more := false
+	for {
+		it, ok := next()
+		if !ok {
 			break
 		}
-		it := candidates[i]
+		if rp.limit >= 0 && out.ScannedCount >= rp.limit || bytes > maxPageBytes {
+			more = true
+			break
+		}
 		out.ScannedCount++
 		sz := itemSize(it)
 		bytes += sz
@@ -342,7 +342,7 @@ func (rp *readPlan) page(candidates []Item, after func(it Item) bool) queryOutpu
 	if units == 0 {
 		units = 0.5
 	}
-	if i < len(candidates) || (rp.limit >= 0 && out.ScannedCount >= rp.limit && last != nil) {
+	if more || (rp.limit >= 0 && out.ScannedCount >= rp.limit && last != nil) {
 		if last != nil {
 			lek := Item{}
 			for _, n := range rp.keyNames {
@@ -386,20 +386,8 @@ func (s *Service) query(body []byte) (any, error) {
 	if rp.ix == nil {
 		items = rp.t.partitionItems(kc.hash)
 	} else {
-		for _, it := range rp.t.allItems() {
-			if rp.inIndex(it) && equalValues(it[k.hash], kc.hash) {
-				items = append(items, it)
-			}
-		}
-		tk := rp.t.key
-		sort.SliceStable(items, func(i, j int) bool {
-			if k.hasRange() {
-				if c := compareKeyValues(items[i][k.rng], items[j][k.rng]); c != 0 {
-					return c < 0
-				}
-			}
-			return tableOrder(tk, items[i], items[j]) < 0
-		})
+		items = rp.ix.partition(kc.hash)
+		rp.fromEntries = true
 	}
 	if kc.hasRng {
 		kept := items[:0:0]
@@ -433,7 +421,19 @@ func (s *Service) query(body []byte) (any, error) {
 		}
 		return c > 0
 	}
-	return rp.page(items, after), nil
+	i := 0
+	if rp.start != nil {
+		for i < len(items) && !after(items[i]) {
+			i++
+		}
+	}
+	return rp.page(func() (Item, bool) {
+		if i == len(items) {
+			return nil, false
+		}
+		i++
+		return items[i-1], true
+	}), nil
 }
 
 func (s *Service) scan(body []byte) (any, error) {
@@ -467,19 +467,47 @@ func (s *Service) scan(body []byte) (any, error) {
 			return nil, validationf("The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: %d is not less than TotalSegments: %d", seg, total)
 		}
 	}
+	return rp.page(rp.scanItems(seg, total)), nil
+}
+
+// scanItems yields the items of segment seg of total that the scan reads, in scan order,
+// from just after the start key, reading one partition at a time.
+func (rp *readPlan) scanItems(seg, total int) func() (Item, bool) {
 	tk := rp.t.key
-	var items []Item
-	for _, it := range rp.t.allItems() {
-		if !rp.inIndex(it) {
-			continue
-		}
-		if total > 1 && int(hashOrder(keyString(it[tk.hash]))%uint32(total)) != seg {
-			continue
-		}
-		items = append(items, it)
+	refs := rp.t.scanOrder()
+	p := 0
+	startHK := ""
+	if rp.start != nil {
+		first := partRef{hashOrder(keyString(rp.start[tk.hash])), keyString(rp.start[tk.hash])}
+		startHK = first.hk
+		p = sort.Search(len(refs), func(i int) bool { return !refs[i].before(first) })
 	}
-	after := func(it Item) bool { return tableOrder(tk, it, rp.start) > 0 }
-	return rp.page(items, after), nil
+	var items []Item
+	return func() (Item, bool) {
+		for {
+			for len(items) > 0 {
+				it := items[0]
+				items = items[1:]
+				if rp.inIndex(it) {
+					return it, true
+				}
+			}
+			if p == len(refs) {
+				return nil, false
+			}
+			ref := refs[p]
+			p++
+			if total > 1 && int(ref.order%uint32(total)) != seg {
+				continue
+			}
+			items = rp.t.partitionByKey(ref.hk)
+			if ref.hk == startHK {
+				for len(items) > 0 && tableOrder(tk, items[0], rp.start) <= 0 {
+					items = items[1:]
+				}
+			}
+		}
+	}
 }
 
 type batchGetInput struct {

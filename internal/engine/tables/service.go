@@ -134,7 +134,7 @@ func (s *Service) ServeOperation(w http.ResponseWriter, r *http.Request, op stri
 		s.writeAPIError(w, err)
 		return
 	}
-	resp, err := json.Marshal(out)
+	resp, err := marshalOutput(out)
 	if err != nil {
 		s.WriteError(w, r, "InternalServerError", "Internal server error", http.StatusInternalServerError)
 		return

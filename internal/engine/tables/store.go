@@ -1,7 +1,6 @@
 package tables
 
 import (
-	"hash/fnv"
 	"sort"
 	"strconv"
 	"sync"
@@ -21,8 +20,8 @@ type keySchema struct {
 
 func (k keySchema) hasRange() bool { return k.rng != "" }
 
-// index is a global secondary index. Its items are derived from the table's on every
-// query, so an index is always as fresh as its table.
+// index is a global secondary index. Its entries change with the table's items under
+// the items' shard locks, so an index is always as fresh as its table.
 type index struct {
 	name       string
 	key        keySchema
@@ -31,6 +30,9 @@ type index struct {
 	rcu, wcu   int64
 	createdAt  time.Time
 	activeAt   time.Time
+	// entries is shared by the copies UpdateTable makes of an index to change its
+	// throughput.
+	entries *ixEntries
 }
 
 type partition struct {
@@ -71,6 +73,29 @@ type table struct {
 	shards    [numShards]shard
 	itemCount atomic.Int64
 	sizeBytes atomic.Int64
+
+	// live is the list of indexes writers maintain: gsis as of the last CreateTable or
+	// UpdateTable, read without the meta lock, so a writer holding a shard lock never
+	// waits for it.
+	live atomic.Pointer[[]*index]
+
+	// partsVersion counts additions and removals of partitions; order is the scan
+	// order built at some version, rebuilt by the first scan after it changes.
+	partsVersion atomic.Uint64
+	orderMu      sync.Mutex
+	order        *scanOrder
+}
+
+// scanOrder is the order of a table's partitions in a Scan: by a hash of the partition
+// key, then the key.
+type scanOrder struct {
+	version uint64
+	parts   []partRef
+}
+
+type partRef struct {
+	order uint32
+	hk    string
 }
 
 type tag struct{ key, value string }
@@ -89,15 +114,31 @@ func keyString(v Value) string {
 }
 
 func shardOf(hashKey string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(hashKey))
-	return int(h.Sum32() % numShards)
+	return int(hashOrder(hashKey) % numShards)
 }
 
+// FNV-1a, 32 bits.
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+)
+
+// hashOrder is the FNV-1a hash of a key string: the order of partitions in a scan.
 func hashOrder(hashKey string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(hashKey))
-	return h.Sum32()
+	h := uint32(fnvOffset)
+	for i := 0; i < len(hashKey); i++ {
+		h = (h ^ uint32(hashKey[i])) * fnvPrime
+	}
+	return h
+}
+
+// valueOrder is hashOrder(keyString(v)), computed without building the string.
+func valueOrder(v Value) uint32 {
+	h := (uint32(fnvOffset) ^ uint32('0'+v.T)) * fnvPrime
+	for i := 0; i < len(v.S); i++ {
+		h = (h ^ uint32(v.S[i])) * fnvPrime
+	}
+	return h
 }
 
 // compareKeyValues orders two range-key values of one type.
@@ -165,18 +206,23 @@ func (l lockedItem) put(it Item) {
 		}
 		p = &partition{hash: l.key[k.hash]}
 		l.sh.parts[l.hk] = p
+		l.t.partsVersion.Add(1)
 	}
 	i, ok := p.find(k, rk)
+	var old Item
 	switch {
 	case ok && it == nil:
-		l.t.sizeBytes.Add(-int64(itemSize(p.items[i])))
+		old = p.items[i]
+		l.t.sizeBytes.Add(-int64(itemSize(old)))
 		l.t.itemCount.Add(-1)
 		p.items = append(p.items[:i:i], p.items[i+1:]...)
 		if len(p.items) == 0 {
 			delete(l.sh.parts, l.hk)
+			l.t.partsVersion.Add(1)
 		}
 	case ok:
-		l.t.sizeBytes.Add(int64(itemSize(it) - itemSize(p.items[i])))
+		old = p.items[i]
+		l.t.sizeBytes.Add(int64(itemSize(it) - itemSize(old)))
 		p.items[i] = it
 	case it != nil:
 		l.t.sizeBytes.Add(int64(itemSize(it)))
@@ -184,6 +230,11 @@ func (l lockedItem) put(it Item) {
 		items := make([]Item, 0, len(p.items)+1)
 		items = append(append(append(items, p.items[:i]...), it), p.items[i:]...)
 		p.items = items
+	}
+	if ixs := l.t.live.Load(); ixs != nil {
+		for _, ix := range *ixs {
+			ix.replace(k, old, it)
+		}
 	}
 }
 
@@ -209,7 +260,42 @@ func (t *table) getItem(key Item) Item {
 
 // partitionItems returns a copy of the item list of one partition, in range-key order.
 func (t *table) partitionItems(hash Value) []Item {
-	hk := keyString(hash)
+	return t.partitionByKey(keyString(hash))
+}
+
+// scanOrder returns the table's partitions in scan order: by a hash of the partition
+// key, then the key. Scans page through this order with ExclusiveStartKey.
+func (t *table) scanOrder() []partRef {
+	t.orderMu.Lock()
+	defer t.orderMu.Unlock()
+	v := t.partsVersion.Load()
+	if t.order != nil && t.order.version == v {
+		return t.order.parts
+	}
+	var parts []partRef
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		for hk := range sh.parts {
+			parts = append(parts, partRef{hashOrder(hk), hk})
+		}
+		sh.mu.RUnlock()
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].before(parts[j]) })
+	t.order = &scanOrder{version: v, parts: parts}
+	return parts
+}
+
+func (a partRef) before(b partRef) bool {
+	if a.order != b.order {
+		return a.order < b.order
+	}
+	return a.hk < b.hk
+}
+
+// partitionByKey returns a copy of the item list of the partition whose key string is
+// hk, in range-key order.
+func (t *table) partitionByKey(hk string) []Item {
 	sh := &t.shards[shardOf(hk)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -220,36 +306,11 @@ func (t *table) partitionItems(hash Value) []Item {
 	return append([]Item(nil), p.items...)
 }
 
-// allItems returns every item in scan order: by a hash of the partition key, then range
-// key. Scans page through this order with ExclusiveStartKey.
+// allItems returns every item in scan order.
 func (t *table) allItems() []Item {
-	type part struct {
-		order uint32
-		hk    string
-		items []Item
-	}
-	var parts []part
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.RLock()
-		for hk, p := range sh.parts {
-			parts = append(parts, part{hashOrder(hk), hk, append([]Item(nil), p.items...)})
-		}
-		sh.mu.RUnlock()
-	}
-	sort.Slice(parts, func(i, j int) bool {
-		if parts[i].order != parts[j].order {
-			return parts[i].order < parts[j].order
-		}
-		return parts[i].hk < parts[j].hk
-	})
-	n := 0
-	for _, p := range parts {
-		n += len(p.items)
-	}
-	out := make([]Item, 0, n)
-	for _, p := range parts {
-		out = append(out, p.items...)
+	var out []Item
+	for _, ref := range t.scanOrder() {
+		out = append(out, t.partitionByKey(ref.hk)...)
 	}
 	return out
 }

@@ -224,6 +224,10 @@ func (s *Service) createTable(body []byte) (any, error) {
 	if len(t.gsis) > 20 {
 		return nil, validationf("One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20")
 	}
+	for _, ix := range t.gsis {
+		ix.entries = newIxEntries()
+	}
+	t.setLive(t.gsis)
 	for n := range defs {
 		if !used[n] {
 			return nil, validationf("One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions")
@@ -556,6 +560,7 @@ func (s *Service) applyTableUpdate(t *table, now time.Time, newDefs map[string]T
 		}
 	}
 	t.attrDefs, t.billing, t.rcu, t.wcu, t.gsis = defs, billing, rcu, wcu, gsis
+	t.maintain(gsis)
 	return nil
 }
 

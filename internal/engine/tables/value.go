@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/freshet/freshet/internal/kinesiswire"
 )
@@ -218,6 +219,50 @@ type wireValue struct {
 
 // UnmarshalJSON decodes and validates a DynamoDB JSON AttributeValue.
 func (v *Value) UnmarshalJSON(b []byte) error {
+	if t, str, ok := compactScalar(b); ok {
+		if t == TypeN {
+			c, err := canonicalNumber(str)
+			if err != nil {
+				return err
+			}
+			str = c
+		}
+		*v = Value{T: t, S: str}
+		return nil
+	}
+	return v.unmarshalWire(b)
+}
+
+// compactScalar reads the compact forms {"S":"..."} and {"N":"..."} of a value whose
+// text has no escapes and is valid UTF-8, as SDKs send most values, without a second
+// JSON decoding; ok is false for every other form, which unmarshalWire reads.
+func compactScalar(b []byte) (t Type, s string, ok bool) {
+	const head = len(`{"S":"`)
+	if len(b) < head+2 || string(b[:2]) != `{"` || string(b[3:head]) != `":"` || string(b[len(b)-2:]) != `"}` {
+		return 0, "", false
+	}
+	switch b[2] {
+	case 'S':
+		t = TypeS
+	case 'N':
+		t = TypeN
+	default:
+		return 0, "", false
+	}
+	text := b[head : len(b)-2]
+	for _, c := range text {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return 0, "", false
+		}
+	}
+	if !utf8.Valid(text) {
+		return 0, "", false
+	}
+	return t, string(text), true
+}
+
+// unmarshalWire reads any form of a value through its wire struct.
+func (v *Value) unmarshalWire(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		return validationf("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
 	}
@@ -331,7 +376,8 @@ func appendItem(b []byte, it Item) []byte {
 	if it == nil {
 		return append(b, "null"...)
 	}
-	keys := make([]string, 0, len(it))
+	var buf [24]string
+	keys := buf[:0]
 	for k := range it {
 		keys = append(keys, k)
 	}
