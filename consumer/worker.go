@@ -177,7 +177,8 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	if w.assigner, err = lease.NewAssigner(w.store, lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
-		lease.WithFailoverTime(cfg.failoverTime), lease.WithPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
+		lease.WithFailoverTime(cfg.failoverTime), lease.WithHandoffTimeout(cfg.handoffTimeout),
+		lease.WithPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
 		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow()), lease.WithLeaseScanInterval(cfg.leaseScanInterval)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/md5"
 	"fmt"
 	"math/big"
 	"os"
@@ -23,28 +24,34 @@ import (
 	"github.com/freshet/freshet/producer"
 )
 
-// TestMixedFleetSoak: one application with two Java KCL workers and two Freshet worker
-// processes over 8 shards while records flow, in both layouts. A Freshet worker is killed
-// (SIGKILL), then a Java one; a shard is split and two are merged; then every Java worker
-// stops gracefully and Freshet workers take over, and back (Java workers join, the
+// TestMixedFleet: one application with two Java KCL workers and two Freshet worker
+// processes over 8 shards while records flow, in the single-table layout (KCL 3.5's for
+// a new application; TestMixedFleetSoak runs the three-table one). A Freshet worker is
+// killed (SIGKILL), then a Java one; a shard is split and two are merged; then every Java
+// worker stops gracefully and Freshet workers take over, and back (Java workers join, the
 // Freshet ones stop). Every record is delivered at least once, each worker delivers every
 // key in Put order, a record is delivered twice only if a killed worker had delivered
 // it, no two workers process one shard at once (by their processors' lifecycle events)
-// and no two Freshet workers lead at once. It runs with FRESHET_SOAK=1 (make soak): in
-// some runs a Java worker briefly starts a processor on a shard a Freshet worker still
-// processes (then loses the lease without delivering), which the overlap check reports.
+// and no two workers, Java or Freshet, lead at once (by what each one's leader election
+// answers).
+func TestMixedFleet(t *testing.T) { mixedFleet(t, false) }
+
+// TestMixedFleetSoak runs the mixed fleet of TestMixedFleet in the three-table layout of
+// KCL 3.0-3.4 (make soak: with FRESHET_SOAK=1; the layout is also covered in make test by
+// TestMigrationJavaToFreshet). Open finding: in 2 of 11 runs, 7 records were not delivered
+// within a minute of the split and merge (issue 12).
 func TestMixedFleetSoak(t *testing.T) {
 	if os.Getenv("FRESHET_SOAK") == "" {
-		t.Skip("NOT RUN: the mixed fleet runs only with FRESHET_SOAK=1 (make soak) until the overlap it found in 2 of 6 runs is explained (issue 12)")
+		t.Skip("NOT RUN: the three-table mixed fleet runs with FRESHET_SOAK=1 (make soak); TestMixedFleet runs the single-table one")
 	}
-	t.Run("three-table", func(t *testing.T) { mixedFleet(t, true) })
-	t.Run("single-table", func(t *testing.T) { mixedFleet(t, false) })
+	mixedFleet(t, true)
 }
 
-// delivery is one delivery of a record: by whom, from which stored record.
+// delivery is one delivery of a record: by whom, from which stored record (shard,
+// sequence and sub-sequence number).
 type delivery struct {
-	worker, seq string
-	sub         int64
+	worker, shard, seq string
+	sub                int64
 }
 
 // fleet is the workers of a mixed-fleet run and what the test knows of them.
@@ -52,12 +59,14 @@ type fleet struct {
 	t       *testing.T
 	mu      sync.Mutex
 	workers []*peers.KCLWorker
+	javaIDs map[string]bool
 	seen    []int
 	killed  map[string]time.Time // worker -> when it was killed
 	count   map[int64]int        // deliveries by record id
 	by      map[int64][]delivery // record id -> its deliveries, for duplicates
 	order   map[string]*idLedger // worker -> its own deliveries, for per-key order
 	keys    int
+	start   time.Time
 }
 
 func (f *fleet) add(w *peers.KCLWorker) {
@@ -88,7 +97,7 @@ func (f *fleet) feed() {
 			l.add(r.Shard, r.PartitionKey, r.Sequence, r.SubSequence, r.Data)
 			if g, ok := parseGen(r.Data); ok {
 				f.count[g.id]++
-				f.by[g.id] = append(f.by[g.id], delivery{worker: w.Config.WorkerID, seq: r.Sequence, sub: r.SubSequence})
+				f.by[g.id] = append(f.by[g.id], delivery{worker: w.Config.WorkerID, shard: r.Shard, seq: r.Sequence, sub: r.SubSequence})
 			}
 		}
 		f.seen[i] = len(recs)
@@ -110,7 +119,7 @@ func (f *fleet) caughtUp(n int64, d time.Duration, what string) {
 		}
 		f.mu.Unlock()
 		if missing == 0 {
-			f.t.Logf("%s: every one of the first %d records delivered", what, n)
+			f.t.Logf("%v: %s: every one of the first %d records delivered", time.Since(f.start).Round(time.Millisecond), what, n)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -154,7 +163,7 @@ func (f *fleet) waitProcessing(d time.Duration, ids ...string) {
 			ok = ok && len(p[id]) > 0
 		}
 		if ok {
-			f.t.Logf("processing: %v", p)
+			f.t.Logf("%v: processing: %v", time.Since(f.start).Round(time.Millisecond), p)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -217,8 +226,10 @@ type tenure struct {
 	start, end    time.Time
 }
 
-// leaderships returns the times a Freshet worker process reported leading (from its
-// "leader" events to "leader-end", its stop, or its kill).
+// leaderships returns the times a worker process, Java or Freshet, reported leading (from
+// its "leader" events to "leader-end", its stop, or its kill). A Java worker's leader-end
+// names the last time its leader election answered that it led (it learns that it no
+// longer leads only at its next question): that is when its leadership ends.
 func leaderships(events []peers.JavaEvent, killed time.Time) []tenure {
 	var out []tenure
 	for _, ev := range events {
@@ -228,6 +239,9 @@ func leaderships(events []peers.JavaEvent, killed time.Time) []tenure {
 		case "leader-end", "stopped":
 			if n := len(out); n > 0 && out[n-1].end.IsZero() {
 				out[n-1].end = ev.At
+				if ms, err := strconv.ParseInt(ev.Detail, 10, 64); err == nil && ev.Event == "leader-end" {
+					out[n-1].end = time.UnixMilli(ms)
+				}
 			}
 		}
 	}
@@ -344,6 +358,36 @@ func (fp *fleetProducer) finish(t *testing.T) int64 {
 	return fp.next.Load()
 }
 
+// hashRanges is the hash key range of each shard of a stream.
+type hashRanges map[string][2]*big.Int
+
+// shardRanges lists every shard of stream, open or closed, with its hash key range.
+func shardRanges(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string) hashRanges {
+	t.Helper()
+	out, err := kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := hashRanges{}
+	for _, s := range out.Shards {
+		lo, _ := new(big.Int).SetString(aws.ToString(s.HashKeyRange.StartingHashKey), 10)
+		hi, _ := new(big.Int).SetString(aws.ToString(s.HashKeyRange.EndingHashKey), 10)
+		hr[aws.ToString(s.ShardId)] = [2]*big.Int{lo, hi}
+	}
+	return hr
+}
+
+// owns reports whether shard's hash key range holds the hash key of partition key pk.
+func (hr hashRanges) owns(shard, pk string) bool {
+	r, ok := hr[shard]
+	if !ok {
+		return false
+	}
+	sum := md5.Sum([]byte(pk))
+	h := new(big.Int).SetBytes(sum[:])
+	return r[0].Cmp(h) <= 0 && h.Cmp(r[1]) <= 0
+}
+
 // listOpenShards returns the open shards of stream (ListShards) by hash key range.
 func listOpenShards(ctx context.Context, t *testing.T, kin *kinesis.Client, stream string) []types.Shard {
 	t.Helper()
@@ -375,10 +419,11 @@ func mixedFleet(t *testing.T, threeTable bool) {
 	e, kin := javaEngine(t, stream, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f := &fleet{t: t, killed: map[string]time.Time{}, count: map[int64]int{}, by: map[int64][]delivery{}, order: map[string]*idLedger{}, keys: keys}
+	f := &fleet{t: t, killed: map[string]time.Time{}, count: map[int64]int{}, by: map[int64][]delivery{}, order: map[string]*idLedger{}, keys: keys, javaIDs: map[string]bool{}}
 	java := func(id string) *peers.KCLWorker {
+		f.javaIDs[id] = true
 		w := peers.StartKCL(t, peers.KCLConfig{WorkerID: id, App: app, Stream: stream, Endpoint: e.TLSURL(), ThreeTable: threeTable,
-			FailoverTime: failover, MetricsReport: 5 * time.Second})
+			FailoverTime: failover, MetricsReport: 5 * time.Second, LeaderPoll: time.Second})
 		f.add(w)
 		return w
 	}
@@ -388,6 +433,7 @@ func mixedFleet(t *testing.T, threeTable bool) {
 		return w
 	}
 	start := time.Now()
+	f.start = start
 	locks := watchLeaderLock(t, e, app, threeTable)
 	prod := startFleetProducer(t, kin, stream, keys, rate)
 	defer prod.stop()
@@ -471,16 +517,39 @@ func mixedFleet(t *testing.T, threeTable bool) {
 		}
 	}
 	// At least once; a stored record delivered again only if a killed worker had
-	// delivered it. A record the producer stored twice (a put retried after an answer it
-	// did not get) is two stored records: counted, not a consumer's duplicate.
-	dups, stored2, unexplained := 0, 0, 0
-	var first []string
+	// delivered it. A record stored twice is two stored records, counted apart from a
+	// consumer's duplicates: either a copy in an aggregate the producer sent, with a shard
+	// map made stale by the split, to a child that does not own the record's hash key
+	// (the producer puts such records again on the right shard; Java KCL drops the
+	// misplaced copy on reading, a default Freshet consumer delivers it), or a record the
+	// producer wrote twice in the shard that owns it (a put resent after an answer that
+	// was not read), which the producer must not do.
+	ranges := shardRanges(ctx, t, kin, stream)
+	dups, stored2, misplaced, unexplained := 0, 0, 0, 0
+	var first, resent []string
 	for id := int64(0); id < total; id++ {
 		ds := f.by[id]
 		byPos := map[delivery][]string{}
+		inRange := 0
 		for _, d := range ds {
-			pos := delivery{seq: d.seq, sub: d.sub}
+			pos := delivery{shard: d.shard, seq: d.seq, sub: d.sub}
+			if len(byPos[pos]) == 0 {
+				if ranges.owns(d.shard, "k-"+strconv.FormatInt(id%keys, 10)) {
+					inRange++
+				} else {
+					misplaced++
+					if _, java := f.javaIDs[d.worker]; java {
+						t.Errorf("record %d: Java worker %s delivered the copy in shard %s, outside its hash key range", id, d.worker, d.shard)
+					}
+				}
+			}
 			byPos[pos] = append(byPos[pos], d.worker)
+		}
+		switch {
+		case inRange == 0:
+			t.Errorf("record %d: no copy in the shard that owns its hash key (a consumer filtering by hash key range, as Java KCL does, loses it): %v", id, ds)
+		case inRange > 1 && len(resent) < 3:
+			resent = append(resent, fmt.Sprintf("record %d: %v", id, ds))
 		}
 		stored2 += len(byPos) - 1
 		for pos, ws := range byPos {
@@ -507,8 +576,11 @@ func mixedFleet(t *testing.T, threeTable bool) {
 	if unexplained > 0 {
 		t.Fatalf("%d records delivered twice though no killed worker had delivered them, first %v", unexplained, first)
 	}
-	// No two workers ran a processor on one shard at the same time, and no two Freshet
-	// workers led at once.
+	if n := stored2 - misplaced; n > 0 {
+		t.Errorf("%d records stored twice in the shard that owns them, first %v", n, resent)
+	}
+	// No two workers ran a processor on one shard at the same time, and no two workers,
+	// Java or Freshet, led at once.
 	var all, leads []tenure
 	for _, w := range f.workers {
 		all = append(all, tenures(w.Events(), f.killed[w.Config.WorkerID])...)
@@ -527,9 +599,14 @@ func mixedFleet(t *testing.T, threeTable bool) {
 		}
 	}
 	if len(leads) == 0 {
-		t.Error("no Freshet worker ever led")
+		t.Error("no worker ever led")
 	}
-	t.Logf("leader lock holders in order: %v", locks.holders())
-	t.Logf("%d records, %d delivered again (all had been delivered by a killed worker), %d stored twice by the producer, %d processor runs",
-		total, dups, stored2, len(all))
+	slices.SortFunc(leads, func(a, b tenure) int { return a.start.Compare(b.start) })
+	var leaders []string
+	for _, l := range leads {
+		leaders = append(leaders, l.worker)
+	}
+	t.Logf("leaders in order: %v; leader lock holders in order: %v", leaders, locks.holders())
+	t.Logf("%d records, %d delivered again (all had been delivered by a killed worker), %d stored twice (each a copy in a shard that does not own its key: %d), %d processor runs",
+		total, dups, stored2, misplaced, len(all))
 }

@@ -40,14 +40,26 @@ import (
 //     lease it holds, or a new update time in its worker-metrics row, within the liveness
 //     window. A row that is merely fresh is no proof of life (a worker that wrote one row
 //     and died looks fresh for the metrics max age). Dead workers get no lease.
-//   - A worker the leader gives a lease by Take must renew it within the confirmation
-//     window. If it does not, it is presumed dead: it gets nothing more until it shows
-//     life again, and the lease is placed again at once rather than after a failover
-//     time. This is safe: a worker processes a lease only after a renewal of its own,
-//     and the re-take is conditional on the counter the leader's Take wrote, which that
-//     renewal would have changed. A lease whose holder another worker changed (a
-//     handoff its old owner completed) has no such counter: the one the leader first
-//     sees may already include the new owner's renewal, so it moves only on expiry.
+//   - A Freshet worker the leader gives a lease by Take must renew it within the
+//     confirmation window. If it does not, it is presumed dead: it gets nothing more
+//     until it shows life again, and the lease is placed again at once rather than after
+//     a failover time. This is safe: a Freshet worker processes a lease only after a
+//     renewal of its own, and the re-take is conditional on the counter the leader's
+//     Take wrote, which that renewal would have changed. A lease whose holder another
+//     worker changed (a handoff its old owner completed) has no such counter: the one
+//     the leader first sees may already include the new owner's renewal, so it moves
+//     only on expiry.
+//   - A Java KCL worker (its metrics row carries no report interval) starts processing
+//     a lease as soon as its discovery finds it, and renews it only at its next
+//     renewal: up to Java's discovery interval (the failover time by default) plus its
+//     renewal interval after the lease became its own. Such a new holder is never
+//     presumed dead on the confirmation window, and its lease expires only after its
+//     pickup window, not one failover time after it became its own: two failover times
+//     and until the holder shows no life or lets another of its leases expire, six at
+//     most. Moving it sooner would start a second worker on a shard the Java worker
+//     already processes (in the mixed fleet test, a Java worker that had just joined
+//     first found a lease handed to it 14 s after the handoff completed, at a 5 s
+//     failover time).
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
 //     trouble), even while its metrics row is fresh.
 //   - A lease that has an owner and has not expired moves only by graceful handoff, and
@@ -55,6 +67,10 @@ import (
 //     release that never comes. Such a lease waits for its expiry instead.
 //   - On an idle stream (mean lease throughput below 1 KB/s, with hysteresis) the plan
 //     balances lease counts: rates of a few bytes per second are noise, not load.
+//   - A graceful handoff still pending a handoff timeout plus a failover time after the
+//     leader first saw it (an old owner that renews but never releases nor transfers
+//     the lease) is finished by the leader, as Java KCL's leader does: it takes the
+//     lease for its new owner, which ends the old owner's hold (its renewal fails).
 //   - Rebalancing runs on the rounds that scan (every few rounds when each round scans)
 //     and does not move a lease again within the failover time of its last move, so
 //     noisy rates cannot swing leases back and forth.
@@ -67,6 +83,7 @@ type Assigner struct {
 	clock         clock.Clock
 	log           *zap.Logger
 	failover      time.Duration
+	handoff       time.Duration
 	live          time.Duration
 	confirm       time.Duration
 	metricsMaxAge time.Duration
@@ -111,7 +128,23 @@ type seenLease struct {
 	// it; awaitSince is when the Take was written.
 	await      bool
 	awaitSince time.Time
+	// pickup is set while the holder the lease changed to at since (by this leader's Take
+	// or another worker's write) has not renewed it yet.
+	pickup bool
+	// handoffSince is when this leader first saw the lease's current handoff (owner and
+	// checkpoint owner as now); zero when no handoff is pending.
+	handoffSince time.Time
 }
+
+// The pickup window of a new holder that may process a lease before renewing it (a
+// Java KCL worker), in failover times: the lease does not expire before javaPickupMin of
+// them (Java's discovery runs every failover time and its renewal every third of one by
+// default, and a Java leader assigns only every two failover times), then once the holder
+// shows no life or let another lease it had renewed expire (a Java worker that has just
+// started can take longer still to discover its first leases), and at the latest after
+// javaPickupMax of them (a live holder that never picks the lease up, whatever the
+// reason, does not keep the shard unprocessed).
+const javaPickupMin, javaPickupMax = 2, 6
 
 // DefaultStaleWorkerMetricsCleanup is the age of a worker's metrics row after which the
 // leader deletes it.
@@ -130,7 +163,7 @@ func NewAssigner(store *Store, opts ...Option) (*Assigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Assigner{store: store, clock: o.clock, log: o.log, failover: o.failover,
+	a := &Assigner{store: store, clock: o.clock, log: o.log, failover: o.failover, handoff: o.handoff,
 		live: o.live, confirm: o.confirm, metricsMaxAge: o.metricsMaxAge, staleMetrics: o.staleMetrics,
 		cfg: o.plan, every: o.every,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
@@ -176,30 +209,30 @@ func (a *Assigner) observe(leases []Lease, now time.Time) {
 	for i := range leases {
 		l := &leases[i]
 		s, ok := a.seen[l.Key]
+		handoffSince := a.handoffSeen(s, l, now)
 		switch {
 		case !ok:
+			// A new leader's first sight: it waits a failover time from now, after its
+			// lock wait, which together outlast any holder's pickup.
 			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
 		case s.counter != l.Counter:
 			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner {
-				holder := l.Owner
-				if l.CheckpointOwner != "" {
-					holder = l.CheckpointOwner
-				}
-				if holder != "" {
+				if holder := holderOf(l); holder != "" {
 					a.life[holder] = now
 				}
-				s.await = false
-			} else {
-				// Someone else changed the holder: a handoff completed by the old owner's
-				// release, or a take. The counter seen may already include the new
-				// owner's first renewal, after which it processes: only expiry may move
-				// the lease now, never the confirmation window.
-				s.await = false
 			}
+			// Otherwise someone else changed the owners: a handoff completed by the old
+			// owner's release, or a take. The counter seen may already include the new
+			// owner's first renewal, after which it processes: only expiry may move the
+			// lease now, never the confirmation window; a new holder may not have renewed
+			// yet (pickup).
+			s.await = false
+			s.pickup = holderOf(l) != holderOf(&Lease{Owner: s.owner, CheckpointOwner: s.cpOwner})
 			s.counter, s.owner, s.cpOwner, s.since = l.Counter, l.Owner, l.CheckpointOwner, now
 		default:
 			s.owner, s.cpOwner = l.Owner, l.CheckpointOwner
 		}
+		s.handoffSince = handoffSince
 		keep[l.Key] = s
 	}
 	a.seen = keep
@@ -211,6 +244,10 @@ func (a *Assigner) wrote(l Lease, now time.Time, await bool) {
 	if s.counter != l.Counter || s.since.IsZero() {
 		s.since = now
 	}
+	if holderOf(&l) != holderOf(&Lease{Owner: s.owner, CheckpointOwner: s.cpOwner}) {
+		s.pickup = true
+	}
+	s.handoffSince = a.handoffSeen(s, &l, now)
 	s.counter, s.owner, s.cpOwner = l.Counter, l.Owner, l.CheckpointOwner
 	s.await, s.awaitSince = await, now
 	a.seen[l.Key] = s
@@ -337,6 +374,52 @@ func (a *Assigner) reclaim(ctx context.Context, m WorkerMetrics, known []string)
 	return mine, nil
 }
 
+// handoffSeen returns when the handoff pending on l was first seen, given what was seen
+// of it before (s, whose owners may be older than l's): zero without a handoff, now for a
+// handoff between other owners than the one seen.
+func (a *Assigner) handoffSeen(s seenLease, l *Lease, now time.Time) time.Time {
+	switch {
+	case !l.HandoffPending():
+		return time.Time{}
+	case s.handoffSince.IsZero() || s.owner != l.Owner || s.cpOwner != l.CheckpointOwner:
+		return now
+	}
+	return s.handoffSince
+}
+
+// overdueHandoffs returns the keys of the leases (not expired, not ended) whose handoff
+// has been pending since this leader first saw it for the handoff timeout plus a failover
+// time (Java KCL's leader waits gracefulLeaseHandoffTimeoutMillis plus the lease
+// duration): their old owner renews but neither releases nor transfers them.
+func (a *Assigner) overdueHandoffs(leases []Lease, expired map[string]bool, now time.Time) map[string]bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out map[string]bool
+	for i := range leases {
+		l := &leases[i]
+		since := a.seen[l.Key].handoffSince
+		if !l.HandoffPending() || expired[l.Key] || l.Checkpoint.IsShardEnd() || since.IsZero() || now.Sub(since) < a.handoff+a.failover {
+			continue
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[l.Key] = true
+	}
+	return out
+}
+
+// expired reports whether the lease seen as s, held by holder, has gone unrenewed too
+// long: a failover time; or, while a new holder that may process before renewing (java)
+// has not renewed it yet, its pickup window.
+func (a *Assigner) expired(s seenLease, holder string, java bool, now time.Time) bool {
+	age := now.Sub(s.since)
+	if s.pickup && java {
+		return age >= javaPickupMin*a.failover && !a.alive(holder, now) || age >= javaPickupMax*a.failover
+	}
+	return age >= a.failover
+}
+
 // alive reports whether w showed life within the liveness window (at least its report
 // interval and two seconds, so an idle Java worker, which reports every 30 s, stays
 // eligible between reports) and since it last failed to confirm an assignment. It must be called with a.mu held.
@@ -438,6 +521,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	rows := make(map[string]time.Time, len(metrics))
 	reports := make(map[string]time.Duration, len(metrics))
 	fenced := make(map[string]fenceSeen, len(metrics))
+	// Java KCL workers (rows without a report interval) may process a lease before they
+	// renew it; Freshet workers, and workers without a row, renew first.
+	javaRow := make(map[string]bool, len(metrics))
 	for i := range metrics {
 		m := &metrics[i]
 		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
@@ -447,6 +533,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		reports[m.WorkerID] = m.ReportInterval
 		if m.ReportInterval == 0 {
 			reports[m.WorkerID] = javaReportInterval
+			javaRow[m.WorkerID] = true
 		}
 		version := rowVersion(m)
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) {
@@ -538,13 +625,20 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			continue
 		}
 		s := a.seen[l.Key]
+		h := holderOf(l)
 		switch {
 		case reclaimed[l.Key]:
 			expired[l.Key] = true
 		case !scan:
-		case now.Sub(s.since) >= a.failover:
+		case a.expired(s, h, javaRow[h], now):
 			expired[l.Key] = true
-		case s.await && now.Sub(s.awaitSince) >= a.confirm:
+			if javaRow[h] && !s.pickup {
+				// A Java worker that stopped renewing a lease it had: it shows no life
+				// until it shows some again, so the leases it was just given and has not
+				// picked up yet expire too, and it gets no more.
+				a.suspect[h] = now
+			}
+		case s.await && !javaRow[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
 			expired[l.Key] = true
 			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
 				a.log.Info("worker did not renew a lease it was given; presumed dead",
@@ -553,7 +647,6 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			a.suspect[l.Owner] = now
 		}
 	}
-
 	troubled := map[string]bool{}
 	owners := map[string]bool{}
 	loads := make([]LeaseLoad, 0, len(leases))
@@ -643,6 +736,20 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	cfg := a.cfg
 	cfg.Rebalance = rebalance
 	plan := ComputePlan(loads, workers, cfg)
+	overdue := a.overdueHandoffs(leases, expired, now)
+	if len(overdue) > 0 {
+		moves := make([]Move, 0, len(plan.Moves)+len(overdue))
+		for _, m := range plan.Moves {
+			if !overdue[m.Key] {
+				moves = append(moves, m)
+			}
+		}
+		for k := range overdue {
+			l := byKey[k]
+			moves = append(moves, Move{Key: k, From: l.CheckpointOwner, To: l.Owner})
+		}
+		plan.Moves = moves
+	}
 	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
 	if warming {
 		return round, errors.Join(errs...)
@@ -666,6 +773,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		switch {
 		case l.Owner == "" || expired[l.Key]:
 			nl, err = a.store.Take(ctx, l, m.To)
+		case overdue[l.Key]:
+			a.log.Warn("handoff pending past the handoff timeout and a failover time; taking the lease for its new owner",
+				zap.String("lease", l.Key), zap.String("from", l.CheckpointOwner), zap.String("to", l.Owner))
+			nl, err = a.store.Take(ctx, l, l.Owner)
 		case m.Handoff && !l.HandoffPending() && ownerAlive && cooled:
 			nl, err = a.store.Handoff(ctx, l, m.To)
 			handed = true

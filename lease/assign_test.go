@@ -2,6 +2,7 @@ package lease_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -252,6 +253,27 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 	}
 }
 
+// startHandoff has w1 and w2 show life (the leader gives the lease key, the fixture's
+// only one, to one of them), renews the lease as its owner, starts its handoff to the
+// other worker and lets the leader see it. It returns the old and new owners and the
+// lease as the handoff left it.
+func (f *assignFixture) startHandoff(key string) (from, to string, h lease.Lease) {
+	f.t.Helper()
+	f.showLife("w1", "w2")
+	from, to = f.get(key).Owner, "w1"
+	if from == "w1" {
+		to = "w2"
+	}
+	f.renew(key)
+	f.round()
+	h, err := f.store.Handoff(f.ctx, f.get(key), to)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.round()
+	return from, to, h
+}
+
 // TestAssignerCompletedHandoffNotPresumedDead checks that a lease whose handoff the old
 // owner completed, and whose new owner renewed it before the leader's next scan, stays
 // with the new owner while it renews at its own pace (less often than the confirmation
@@ -259,18 +281,7 @@ func TestAssignerReplacesUnconfirmedTake(t *testing.T) {
 // not proof that the new owner has not started processing.
 func TestAssignerCompletedHandoffNotPresumedDead(t *testing.T) {
 	f := newAssignFixture(t, "shardId-0")
-	f.showLife("w1", "w2")
-	l := f.get("shardId-0")
-	from, to := l.Owner, "w1"
-	if from == "w1" {
-		to = "w2"
-	}
-	f.renew("shardId-0")
-	f.round()
-	if _, err := f.store.Handoff(f.ctx, f.get("shardId-0"), to); err != nil {
-		t.Fatal(err)
-	}
-	f.round()
+	from, to, _ := f.startHandoff("shardId-0")
 	if err := f.store.Release(f.ctx, "shardId-0", from); err != nil {
 		t.Fatal(err)
 	}
@@ -333,5 +344,199 @@ func TestAssignerNoHandoffFromDeadOwner(t *testing.T) {
 		if l := f.get(k); l.Owner != "w2" || l.HandoffPending() {
 			t.Fatalf("lease %s after expiry: %+v", k, l)
 		}
+	}
+}
+
+// TestAssignerWaitsForJavaPickup: a Java KCL worker processes a lease from the moment its
+// discovery finds it (every failover time by default) and renews it only at its next
+// renewal, so its first renewal of a lease that became its own can come more than a
+// failover time later. Whether the leader gave it the lease by Take or it became its own
+// when the old owner completed a handoff, the leader must neither presume it dead on the
+// confirmation window nor take the lease as expired after one failover time: either
+// would start a second worker on a shard the Java worker already processes. Once it has
+// renewed, the usual failover time applies again.
+func TestAssignerWaitsForJavaPickup(t *testing.T) {
+	const pickup = 13 * time.Second // Java's discovery (10 s) and renewal (3.3 s) intervals at a 10 s failover time
+	for _, tc := range []struct {
+		name string
+		give func(f *assignFixture) string // gives a lease to java-1 and returns its key
+	}{
+		{"taken", func(f *assignFixture) string {
+			// Two unassigned leases, two live workers: the leader takes one to each.
+			r := f.round()
+			for _, m := range r.Applied {
+				if m.To == "java-1" {
+					return m.Key
+				}
+			}
+			f.t.Fatalf("java-1 was given nothing: %+v", r)
+			return ""
+		}},
+		{"handed off", func(f *assignFixture) string {
+			// freshet-1 holds both leases; a rebalancing round hands one to java-1, and
+			// freshet-1 finishes the handoff (checkpoint, release).
+			for _, k := range []string{"shardId-0", "shardId-1"} {
+				l := f.get(k)
+				if _, err := f.store.Take(f.ctx, l, "freshet-1"); err != nil {
+					f.t.Fatal(err)
+				}
+			}
+			f.clk.Advance(time.Second)
+			f.renew("shardId-0")
+			f.renew("shardId-1")
+			f.report("freshet-1")
+			r := f.round()
+			if len(r.Applied) != 1 || r.Applied[0].To != "java-1" {
+				f.t.Fatalf("round %+v: want one handoff to java-1", r)
+			}
+			key := r.Applied[0].Key
+			if l := f.get(key); !l.HandoffPending() {
+				f.t.Fatalf("lease %s not in handoff: %+v", key, l)
+			}
+			if err := f.store.Release(f.ctx, key, "freshet-1"); err != nil {
+				f.t.Fatal(err)
+			}
+			return key
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAssignFixture(t, "shardId-0", "shardId-1")
+			f.newAssigner(1)
+			f.report("freshet-1")
+			f.reportJava("java-1")
+			f.round()
+			f.clk.Advance(time.Second)
+			f.report("freshet-1")
+			f.reportJava("java-1")
+			key := tc.give(f)
+			other := "shardId-0"
+			if key == other {
+				other = "shardId-1"
+			}
+			if l := f.get(other); l.Owner != "freshet-1" {
+				t.Fatalf("lease %s owned by %q, want freshet-1", other, l.Owner)
+			}
+			f.renew(other)
+			given := f.clk.Now()
+			// Both workers stay alive (freshet-1 reports every second and renews what it
+			// holds, java-1 reports every 5 s); java-1 renews its new lease only at the
+			// pickup time, and every 3 s after that.
+			for f.clk.Now().Before(given.Add(pickup + 10*time.Second)) {
+				f.clk.Advance(time.Second)
+				el := f.clk.Now().Sub(given)
+				f.report("freshet-1")
+				if el%(5*time.Second) == 0 {
+					f.reportJava("java-1")
+				}
+				if el%(3*time.Second) == 0 {
+					f.renew(other)
+				}
+				if el == pickup || el > pickup && (el-pickup)%(3*time.Second) == 0 {
+					f.renew(key)
+				}
+				f.round()
+				if l := f.get(key); l.Owner != "java-1" {
+					t.Fatalf("%v after java-1 was given lease %s, before or after its first renewal at %v, the lease moved to %q",
+						el, key, pickup, l.Owner)
+				}
+			}
+		})
+	}
+}
+
+// TestAssignerJavaHolderDiesBeforePickup: a lease given to a Java worker that never
+// renews it is placed again, after two failover times at least, once the worker shows no
+// life: its last report is older than Java's report interval and slack (32 s), or it let
+// another lease it renewed expire (then it shows none until it shows some again); and at
+// the latest six failover times after it was
+// given, even to a worker that stays alive. The worker is given two leases; it renews
+// only the other one, if at all.
+func TestAssignerJavaHolderDiesBeforePickup(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		reportsFor       time.Duration // how long java-1 goes on reporting
+		renewsOther      bool          // java-1 renews the other lease, every 3 s, as long
+		wantMin, wantMax time.Duration // when the lease moves, after it was given
+	}{
+		{"dies", 20 * time.Second, false, 52 * time.Second, 54 * time.Second},
+		{"dies holding another lease", 20 * time.Second, true, 28 * time.Second, 29 * time.Second},
+		{"never picks up", time.Hour, false, 60 * time.Second, 61 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAssignFixture(t, "shardId-0", "shardId-1")
+			f.reportJava("java-1")
+			f.round()
+			f.clk.Advance(time.Second)
+			f.reportJava("java-1")
+			if r := f.round(); len(r.Applied) != 2 || r.Applied[0].To != "java-1" || r.Applied[1].To != "java-1" {
+				t.Fatalf("round %+v: want both leases taken for java-1", r)
+			}
+			given := f.clk.Now()
+			// freshet-1 joins, stays alive and renews what it gets.
+			var moved time.Duration
+			for moved == 0 && f.clk.Now().Before(given.Add(90*time.Second)) {
+				f.clk.Advance(time.Second)
+				el := f.clk.Now().Sub(given)
+				if el <= tc.reportsFor && el%(5*time.Second) == 0 {
+					f.reportJava("java-1")
+				}
+				if tc.renewsOther && el <= tc.reportsFor && el%(3*time.Second) == 0 {
+					f.renew("shardId-1")
+				}
+				f.report("freshet-1")
+				if f.get("shardId-1").Owner == "freshet-1" {
+					f.renew("shardId-1")
+				}
+				f.round()
+				if o := f.get("shardId-0").Owner; o != "java-1" {
+					moved = el
+				}
+			}
+			if moved < tc.wantMin || moved > tc.wantMax {
+				t.Fatalf("lease moved %v after it was given to java-1 (0: never); want at %v-%v", moved, tc.wantMin, tc.wantMax)
+			}
+			if o := f.get("shardId-0").Owner; o != "freshet-1" {
+				t.Fatalf("lease owned by %q, want freshet-1", o)
+			}
+		})
+	}
+}
+
+// TestAssignerFinishesOverdueHandoff: a handoff whose old owner keeps renewing but never
+// releases is finished by the leader once it has been pending the handoff timeout (30 s)
+// plus the failover time (10 s) since the leader first saw it, as Java KCL's leader
+// does: the lease is taken for its new owner, and the old owner's next renewal fails.
+func TestAssignerFinishesOverdueHandoff(t *testing.T) {
+	f := newAssignFixture(t, "shardId-0")
+	_, to, held := f.startHandoff("shardId-0")
+	seen := f.clk.Now()
+	var err error
+	for {
+		f.clk.Advance(time.Second)
+		f.report("w1")
+		f.report("w2")
+		if held, err = f.store.Renew(f.ctx, held); err != nil { // the old owner renews, never releases
+			break
+		}
+		f.round()
+		cur := f.get("shardId-0")
+		el := f.clk.Now().Sub(seen)
+		if el < 40*time.Second && (!cur.HandoffPending() || cur.Owner != to) {
+			t.Fatalf("%v after the handoff was seen: %+v, want it still pending", el, cur)
+		}
+		if !cur.HandoffPending() {
+			if cur.Owner != to || el > 41*time.Second {
+				t.Fatalf("%v after the handoff was seen: %+v, want it finished for %s at 40 s", el, cur, to)
+			}
+		}
+		if el > time.Minute {
+			t.Fatalf("handoff still pending %v after it was seen: %+v", el, cur)
+		}
+	}
+	if !errors.Is(err, lease.ErrLeaseLost) {
+		t.Fatalf("old owner's renewal after the leader finished the handoff: %v, want ErrLeaseLost", err)
+	}
+	if el := f.clk.Now().Sub(seen); el < 40*time.Second {
+		t.Fatalf("old owner lost the lease %v after the handoff was seen", el)
 	}
 }

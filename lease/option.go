@@ -161,9 +161,12 @@ func WithFailoverTime(d time.Duration) Option {
 // WithHandoffTimeout sets how long the old owner of a lease being handed off may take to
 // stop processing and release it, from the renewal that told it of the handoff, before
 // its coordinator transfers the lease to the new owner without a final checkpoint (30 s
-// by default, Java KCL's gracefulLeaseHandoffTimeoutMillis). NewCoordinator only.
+// by default, Java KCL's gracefulLeaseHandoffTimeoutMillis). For NewAssigner, the
+// timeout the workers use: a handoff still pending this long plus a failover time after
+// the leader first saw it is finished by the leader (a Take for the new owner), as Java
+// KCL's leader does. NewCoordinator and NewAssigner.
 func WithHandoffTimeout(d time.Duration) Option {
-	return positive("WithHandoffTimeout", forCoordinator, "handoff timeout", d, func(o *options) *time.Duration { return &o.handoff })
+	return positive("WithHandoffTimeout", forCoordinator|forAssigner, "handoff timeout", d, func(o *options) *time.Duration { return &o.handoff })
 }
 
 // WithThroughputMeter sets the meter whose rates a Coordinator writes with each renewal

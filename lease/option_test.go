@@ -105,7 +105,7 @@ func TestEachConstructorRejectsForeignOptions(t *testing.T) {
 		"NewCoordinator":   {"WithFailoverTime", "WithHandoffTimeout", "WithThroughputMeter"},
 		"NewLeaderElector": {"WithLeaderLeaseDuration"},
 		"NewReporter":      {"WithCPUSampler", "WithReportIntervals", "WithSelfFence"},
-		"NewAssigner": {"WithFailoverTime", "WithPlan", "WithLiveness", "WithWorkerMetricsMaxAge",
+		"NewAssigner": {"WithFailoverTime", "WithHandoffTimeout", "WithPlan", "WithLiveness", "WithWorkerMetricsMaxAge",
 			"WithStaleWorkerMetricsCleanup", "WithLeaseScanInterval"},
 	}
 	for _, c := range constructors {

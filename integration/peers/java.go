@@ -70,6 +70,10 @@ type KCLConfig struct {
 	// lock's lease duration and workerMetricsReporterFreqInMillis; 10 s, 10 s and 30 s (KCL's
 	// report default) when zero.
 	FailoverTime, LeaderLease, MetricsReport time.Duration
+	// LeaderPoll, when positive, has the worker ask its leader decider that often whether
+	// it leads and report "leader" and "leader-end" events (Shard "-") as the answer
+	// changes.
+	LeaderPoll time.Duration
 }
 
 // JavaRecord is one user record a Java KCL worker delivered.
@@ -81,8 +85,8 @@ type JavaRecord struct {
 }
 
 // JavaEvent is a lifecycle event of a Java KCL worker's shard processor: init,
-// checkpoint, checkpoint-failed, lease-lost, shard-ended, shutdown-requested; and ready
-// and stopped for the worker itself (Shard "-").
+// checkpoint, checkpoint-failed, lease-lost, shard-ended, shutdown-requested; and ready,
+// stopped, leader and leader-end for the worker itself (Shard "-").
 type JavaEvent struct {
 	Worker, Event, Shard string
 	At                   time.Time
@@ -131,6 +135,7 @@ func StartKCL(t testing.TB, cfg KCLConfig) *KCLWorker {
 		"--failover-ms", ms(cfg.FailoverTime, 10*time.Second),
 		"--leader-lease-ms", ms(cfg.LeaderLease, 10*time.Second),
 		"--metrics-report-ms", ms(cfg.MetricsReport, 30*time.Second),
+		"--leader-poll-ms", strconv.FormatInt(max(0, cfg.LeaderPoll.Milliseconds()), 10),
 		"--shard-sync-ms", "1000", "--idle-read-ms", "100", "--exit-on-stdin-eof", "true")
 	return startWorker(t, cfg, exec.Command(java, args...))
 }

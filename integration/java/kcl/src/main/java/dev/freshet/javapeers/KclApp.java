@@ -46,7 +46,12 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
  * </pre>
  *
  * where event is init, checkpoint (detail: sequence), lease-lost, shard-ended,
- * shutdown-requested, ready, stopped. A batch's REC lines are written and flushed before
+ * shutdown-requested, ready, stopped; and, with --leader-poll-ms above zero, leader and
+ * leader-end when the worker's leader decider starts and stops answering that this
+ * worker leads (asked as often as that, as KCL's own components ask it). A leader
+ * event is written at the first answer that it leads; leader-end (detail: the
+ * epoch-millis of the last answer that it led) at the first that it does not, or once
+ * the graceful shutdown is done. A batch's REC lines are written and flushed before
  * its checkpoint. SIGTERM (or, with --exit-on-stdin-eof true, the end of stdin) starts
  * KCL's graceful shutdown (final checkpoints).
  */
@@ -69,6 +74,7 @@ public final class KclApp {
                 Map.entry("leader-lease-ms", "10000"),
                 Map.entry("metrics-report-ms", "30000"),
                 Map.entry("idle-read-ms", "200"),
+                Map.entry("leader-poll-ms", "0"),
                 Map.entry("exit-on-stdin-eof", "false")));
         String worker = f.get("worker-id");
         String app = f.get("app");
@@ -122,6 +128,14 @@ public final class KclApp {
                 cb.processorConfig(),
                 retrieval);
 
+        long leaderPoll = f.getLong("leader-poll-ms");
+        Leadership leadership = new Leadership(worker);
+        if (leaderPoll > 0) {
+            Thread t = new Thread(() -> leadership.report(scheduler, leaderPoll), "leader-report");
+            t.setDaemon(true);
+            t.start();
+        }
+
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -134,6 +148,7 @@ public final class KclApp {
             } catch (InterruptedException ignored) {
                 Thread.currentThread().interrupt();
             }
+            leadership.end();
             event(worker, "stopped", "-", "");
         }));
 
@@ -156,6 +171,75 @@ public final class KclApp {
         event(worker, "ready", "-", layout + "/" + mode);
         scheduler.run();
         stopped.countDown();
+    }
+
+    /**
+     * Leadership asks the scheduler's leader decider whether this worker leads and writes
+     * leader and leader-end events when the answer changes.
+     */
+    static final class Leadership {
+        private final String worker;
+        private boolean leading;
+        private boolean ended;
+        private long lastLed;
+
+        Leadership(String worker) {
+            this.worker = worker;
+        }
+
+        /** report asks every poll millis (once the scheduler has built its decider) until end. */
+        void report(Scheduler scheduler, long poll) {
+            while (true) {
+                try {
+                    Thread.sleep(poll);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                var decider = scheduler.leaderDecider();
+                if (decider == null) {
+                    continue;
+                }
+                long asked = System.currentTimeMillis();
+                boolean now;
+                try {
+                    now = Boolean.TRUE.equals(decider.isLeader(worker));
+                } catch (RuntimeException e) {
+                    now = false;
+                }
+                if (!answered(now, asked)) {
+                    return;
+                }
+            }
+        }
+
+        /**
+         * answered records one answer, to a question asked at epoch-millis asked (a time at
+         * which a worker that answered it leads surely led); false once the reports ended.
+         */
+        private synchronized boolean answered(boolean now, long asked) {
+            if (ended) {
+                return false;
+            }
+            if (now) {
+                lastLed = asked;
+                if (!leading) {
+                    event(worker, "leader", "-", "");
+                }
+            } else if (leading) {
+                event(worker, "leader-end", "-", Long.toString(lastLed));
+            }
+            leading = now;
+            return true;
+        }
+
+        /** end writes leader-end if the worker still led at its last answer, and stops the reports. */
+        synchronized void end() {
+            if (leading) {
+                event(worker, "leader-end", "-", Long.toString(lastLed));
+            }
+            leading = false;
+            ended = true;
+        }
     }
 
     private static void createTable(DynamoDbAsyncClient dynamo, String name, String key) throws Exception {
