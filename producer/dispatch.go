@@ -891,9 +891,11 @@ func (p *Producer) resolveUser(u userRec, res Result) {
 }
 
 // straddled handles an aggregate the service stored in a shard other than the predicted
-// one (the shard map was stale): user records that belong to the shard that stored it
-// are written; the others are put again, so no consumer filtering by hash key range
-// loses them.
+// one (the shard map was stale). When any of its user records lies outside the range of
+// the shard that stored it, every one of them is put again: Java KCL drops the whole of
+// such an aggregate, the records in range too, so a copy there is no delivery. A Freshet
+// consumer that does not filter by hash key range delivers the stored copy as well (a
+// duplicate, as KPL's consumers see after its own re-put of such an aggregate).
 func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 	<-st.requestRefresh()
 	rng, ok := st.shards.Load().ranges[actual]
@@ -911,17 +913,18 @@ func (p *Producer) straddled(st *stream, k *krec, actual, seq string) {
 		return
 	}
 	only := make([]bool, len(urs))
-	var again []userRec
-	var recs []aggregation.Record
+	recs := make([]aggregation.Record, len(urs))
+	straddles := false
 	for i, ur := range urs {
-		r := aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...), Tags: ur.Tags()}
-		hk, _ := r.HashKey()
-		if rng.Contains(hk) {
-			only[i] = true
-			continue
-		}
-		again = append(again, k.users[i])
-		recs = append(recs, r)
+		recs[i] = aggregation.Record{PartitionKey: ur.PartitionKey, ExplicitHashKey: ur.ExplicitHashKey, Data: append([]byte(nil), ur.Data...), Tags: ur.Tags()}
+		hk, _ := recs[i].HashKey()
+		only[i] = rng.Contains(hk)
+		straddles = straddles || !only[i]
+	}
+	var again []userRec
+	if straddles {
+		clear(only)
+		again = k.users
 	}
 	if len(again) > 0 {
 		// One plain krec per record to put again; repredict re-aggregates them.

@@ -46,9 +46,9 @@ func newEngineProducer(t *testing.T, e *engine.Engine, opts ...Option) *Producer
 
 // readEngine reads everything the engine stored, shard by shard in order, as a Java KCL
 // reader does: each Kinesis record is de-aggregated with the hash key range of the shard
-// that stored it (aggregation.WithShardHashKeyRange), so user records outside that range
-// are dropped. It also returns, per shard, how many aggregates lost records to that
-// filter (aggregates a stale shard map sent across a shard boundary).
+// that stored it (aggregation.WithShardHashKeyRange), and an aggregate holding a user
+// record outside that range is dropped whole. It also returns, per shard, how many
+// aggregates were dropped (aggregates a stale shard map sent across a shard boundary).
 func readEngine(t *testing.T, e *engine.Engine) (recs []stored, straddling map[string]int) {
 	t.Helper()
 	infos, err := e.Streams.Shards(testStream)
@@ -84,6 +84,7 @@ func readEngine(t *testing.T, e *engine.Engine) (recs []stored, straddling map[s
 		}
 		if len(whole) != len(urs) {
 			straddling[r.ShardID]++
+			continue
 		}
 		for _, u := range urs {
 			recs = append(recs, stored{pk: u.PartitionKey, data: string(u.Data), shardID: r.ShardID, inRange: true, kinesis: ki, subIndex: int(u.SubSequenceNumber)})

@@ -286,7 +286,9 @@ type stored struct {
 	subIndex int
 }
 
-// readAll de-aggregates everything the fake stored, shard by shard, in order.
+// readAll de-aggregates everything the fake stored, shard by shard, in order. A user
+// record is in range only if every user record of its aggregate lies in the storing
+// shard's range: Java KCL drops the whole of an aggregate that holds one outside it.
 func (f *fakeKinesis) readAll() ([]stored, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -297,13 +299,17 @@ func (f *fakeKinesis) readAll() ([]stored, error) {
 			if err != nil {
 				return nil, err
 			}
-			for i, u := range urs {
+			whole := true
+			for _, u := range urs {
 				hk, err := (aggregation.Record{PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey}).HashKey()
 				if err != nil {
 					return nil, err
 				}
+				whole = whole && s.rng.Contains(hk)
+			}
+			for i, u := range urs {
 				out = append(out, stored{pk: u.PartitionKey, ehk: u.ExplicitHashKey, data: string(u.Data), shardID: s.id,
-					inRange: s.rng.Contains(hk), kinesis: ki, subIndex: i})
+					inRange: whole, kinesis: ki, subIndex: i})
 			}
 		}
 	}
