@@ -40,7 +40,8 @@
 //     Put, holds the data in base64).
 //   - Aggregates never mix shards. When the stream reshards, records buffered for a closed
 //     shard move to its successors, and records of an aggregate the service stored in a
-//     shard whose range does not hold them are written again where they belong, so a
+//     shard whose range does not hold them all are written again, every one of them
+//     (Java KCL drops such an aggregate whole, the records in range too), so a
 //     consumer that filters by hash key range loses nothing.
 //   - Records of one partition key reach the stream in Put order (by default;
 //     WithOrdering(false) trades it away), even under retries and throttling: an

@@ -155,7 +155,7 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 
 // TestEngineResharding splits and merges shards of the engine's stream while records
 // flow: nothing is lost, and the records of any aggregate the stale shard map sent to
-// a shard that does not hold them are written again where they belong.
+// a shard that does not hold them all are written again, whole.
 func TestEngineResharding(t *testing.T) {
 	for _, tc := range []struct{ ordered, aggregate, cbor bool }{{false, true, true}, {true, true, true}, {true, false, true}, {true, false, false}} {
 		ordered := tc.ordered
@@ -224,7 +224,7 @@ func TestEngineResharding(t *testing.T) {
 					t.Fatalf("%d straddling aggregates in shard %s, which no reshard created", straddling[s.ID], s.ID)
 				}
 			}
-			t.Logf("aggregates stored across a shard boundary by a stale map (their strays written again): %d of %d Kinesis records, by shard %v",
+			t.Logf("aggregates stored across a shard boundary by a stale map (written again whole): %d of %d Kinesis records, by shard %v",
 				sumCounts(straddling), e.Streams.Counters().RecordsIn, straddling)
 			if c := e.Streams.Counters(); c.Splits != 2 || c.Merges != 1 {
 				t.Fatalf("splits %d merges %d", c.Splits, c.Merges)

@@ -28,7 +28,7 @@ func straddlingRecords(recs []stored) int {
 
 // TestStaleMapRefreshedOnFirstMismatch: the only shard splits while twenty aggregates
 // are buffered for it. The first aggregate sent with the stale map lands in a child
-// whose range does not hold all its records (its strays are written again); that
+// whose range does not hold all its records (its records are all written again: a KCL reader drops it whole); that
 // mismatch refreshes the map at once, and the nineteen aggregates still buffered for the
 // closed shard are split by hash key instead of being sent whole: exactly one
 // straddling aggregate.
