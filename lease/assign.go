@@ -74,6 +74,9 @@ import (
 //   - Rebalancing runs on the rounds that scan (every few rounds when each round scans)
 //     and does not move a lease again within the failover time of its last move, so
 //     noisy rates cannot swing leases back and forth.
+//   - A worker that begins to show life (it joined, or came back from silence) makes the
+//     next round scan and rebalance rather than wait for the scan interval; such extra
+//     scans run at most once a failover time, later joins waiting for the next one.
 //   - Worker-metrics rows older than the stale cleanup age (or without an update time)
 //     are deleted, if unchanged since the leader read them, as Java KCL does.
 //
@@ -114,7 +117,13 @@ type Assigner struct {
 	lastScan  time.Time
 	scanNow   bool
 	scanEvery time.Duration
-	fenced    map[string]fenceSeen // self-fencing worker -> its row as last seen
+	// joined is set when a worker began to show life (a new row, or one back from
+	// silence) on a round that did not scan: a round scans and rebalances for it, at
+	// most once a failover time (joinScan is when the last such scan started), so a
+	// flapping worker cannot make every round scan.
+	joined   bool
+	joinScan time.Time
+	fenced   map[string]fenceSeen // self-fencing worker -> its row as last seen
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -456,10 +465,15 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// leases meanwhile. Its warm-up scans every round, so that its first plan sees every
 	// worker's row.
 	newTerm := a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover)
-	scan := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
+	scheduled := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
 		started.Sub(a.lastScan) >= a.scanEvery || started.Sub(a.term) < a.live
+	join := a.joined && started.Sub(a.joinScan) >= a.failover
+	scan := scheduled || join
 	if scan {
-		a.scanNow = false
+		a.scanNow, a.joined = false, false
+	}
+	if join && !scheduled {
+		a.joinScan = started
 	}
 	known := make([]string, 0, len(a.rows))
 	for w := range a.rows {
@@ -537,6 +551,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		version := rowVersion(m)
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) {
+			if !scan && !a.alive(m.WorkerID, now) {
+				a.joined = true // a round that scanned already plans with it
+			}
 			a.life[m.WorkerID] = now
 		}
 		rows[m.WorkerID] = version
