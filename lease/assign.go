@@ -75,8 +75,9 @@ import (
 //     and does not move a lease again within the failover time of its last move, so
 //     noisy rates cannot swing leases back and forth.
 //   - A worker that begins to show life (it joined, or came back from silence) makes the
-//     next round scan and rebalance rather than wait for the scan interval; such extra
-//     scans run at most once a failover time, later joins waiting for the next one.
+//     next round scan and rebalance rather than wait for the scan interval, and so does
+//     each such rebalance that started handoffs, until one starts none; such extra scans
+//     run at most once a failover time, later joins waiting for the next one.
 //   - Worker-metrics rows older than the stale cleanup age (or without an update time)
 //     are deleted, if unchanged since the leader read them, as Java KCL does.
 //
@@ -117,13 +118,14 @@ type Assigner struct {
 	lastScan  time.Time
 	scanNow   bool
 	scanEvery time.Duration
-	// joined is set when a worker began to show life (a new row, or one back from
-	// silence) on a round that did not scan: a round scans and rebalances for it, at
-	// most once a failover time (joinScan is when the last such scan started), so a
-	// flapping worker cannot make every round scan.
-	joined   bool
-	joinScan time.Time
-	fenced   map[string]fenceSeen // self-fencing worker -> its row as last seen
+	// joined asks for a scan and rebalance for a worker that began to show life (a new
+	// row, or one back from silence), and again after each such rebalance that started
+	// handoffs (rebalancing is set until one starts none: a plan reaches its balance over
+	// a few rounds). Such scans run at most once a failover time (joinScan is when the
+	// last one started), so a flapping worker cannot make every round scan.
+	joined, rebalancing bool
+	joinScan            time.Time
+	fenced              map[string]fenceSeen // self-fencing worker -> its row as last seen
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -551,8 +553,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		version := rowVersion(m)
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) {
-			if !scan && !a.alive(m.WorkerID, now) {
-				a.joined = true // a round that scanned already plans with it
+			if !a.alive(m.WorkerID, now) {
+				a.rebalancing = true
+				a.joined = a.joined || !scan // a round that scanned already plans with it
 			}
 			a.life[m.WorkerID] = now
 		}
@@ -775,6 +778,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// concurrently; a round placing thousands of leases then takes seconds, not minutes.
 	applied := make([]bool, len(plan.Moves))
 	failed := make([]error, len(plan.Moves))
+	handoffs := 0
 	_ = concurrently(ctx, len(plan.Moves), storeConcurrency, func(ctx context.Context, i int) error {
 		m := plan.Moves[i]
 		l := byKey[m.Key]
@@ -809,6 +813,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			a.wrote(nl, now, !handed)
 			if handed {
 				a.moved[m.Key] = now
+				handoffs++
 			}
 			a.mu.Unlock()
 		case !errors.Is(err, ErrConflict):
@@ -816,6 +821,13 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		return nil // one failed write does not stop the others
 	})
+	if rebalance {
+		a.mu.Lock()
+		if a.rebalancing {
+			a.joined, a.rebalancing = handoffs > 0, handoffs > 0
+		}
+		a.mu.Unlock()
+	}
 	for i, m := range plan.Moves {
 		if applied[i] {
 			round.Applied = append(round.Applied, m)

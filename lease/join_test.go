@@ -9,11 +9,11 @@ import (
 )
 
 // TestAssignerRebalancesOnJoin checks that, with the default lease scan interval (twice
-// the failover time), a worker that joins gets leases at the round after the leader first
-// sees it live rather than at the next scheduled scan, and that such extra scans are
-// bounded: a second worker joining within a failover time of the first join's scan gets
-// leases only once that failover time has passed (still well before the next scheduled
-// scan).
+// the failover time), a worker that joins gets a lease at the round after the leader
+// first sees it live rather than at the next scheduled scan; that the leader goes on
+// rebalancing a failover time apart until the plan is balanced (a round moves at most a
+// tenth of the leases, here one); and that a worker flapping meanwhile (silent for the
+// liveness window, then back) causes no scan within a failover time of the last.
 func TestAssignerRebalancesOnJoin(t *testing.T) {
 	keys := make([]string, 6)
 	for i := range keys {
@@ -22,14 +22,17 @@ func TestAssignerRebalancesOnJoin(t *testing.T) {
 	f := newAssignFixture(t, keys...)
 	f.newAssigner(1000, lease.WithLeaseScanInterval(20*time.Second))
 	start := f.clk.Now()
-	live := []string{"w1"}
+	live := map[string]bool{"w1": true}
 	// step advances the clock a second (a round a second), has every live worker report,
-	// renews every lease every third second as its owner, and runs a round.
+	// renews every lease every third second as its owner, runs a round, and completes the
+	// handoffs it started (the old owner releases, the new one renews).
 	step := func() {
 		t.Helper()
 		f.clk.Advance(time.Second)
-		for _, w := range live {
-			f.report(w)
+		for w, on := range live {
+			if on {
+				f.report(w)
+			}
 		}
 		if int(f.clk.Now().Sub(start)/time.Second)%3 == 0 {
 			for _, k := range keys {
@@ -39,6 +42,14 @@ func TestAssignerRebalancesOnJoin(t *testing.T) {
 			}
 		}
 		f.round()
+		for _, k := range keys {
+			if l := f.get(k); l.Owner == "w2" && l.CheckpointOwner == "w1" {
+				if err := f.store.Release(f.ctx, k, "w1"); err != nil {
+					t.Fatal(err)
+				}
+				f.renew(k)
+			}
+		}
 	}
 	owned := func(w string) int {
 		n := 0
@@ -61,35 +72,37 @@ func TestAssignerRebalancesOnJoin(t *testing.T) {
 		step()
 	}
 	// w2 joins: it reports (first sight), reports again (live), and the next round
-	// scans and hands it leases, where the next scheduled scan is 20 s after the last.
-	live = append(live, "w2")
+	// scans and hands it a lease, where the next scheduled scan is 20 s after the last.
+	live["w2"] = true
 	step()
 	step()
-	joined := f.clk.Now()
 	step()
-	if n := owned("w2"); n == 0 {
-		t.Fatalf("w2 owns no lease one round after it showed life (%v after its first report)", f.clk.Now().Sub(joined)+time.Second)
-	}
-	// The handoffs complete: w1 releases, w2 renews.
-	for _, k := range keys {
-		if l := f.get(k); l.Owner == "w2" && l.CheckpointOwner == "w1" {
-			if err := f.store.Release(f.ctx, k, "w1"); err != nil {
-				t.Fatal(err)
-			}
-			f.renew(k)
-		}
+	if n := owned("w2"); n != 1 {
+		t.Fatalf("w2 owns %d leases one round after it showed life, want 1", n)
 	}
 	joinScan := f.clk.Now()
-	// w3 joins 2 s later: the extra scan waits for a failover time after the last one.
-	live = append(live, "w3")
-	for f.clk.Now().Sub(joinScan) < 9*time.Second {
-		step()
-		if n := owned("w3"); n != 0 {
-			t.Fatalf("w3 owns %d leases %v after the last join's scan, within its failover time", n, f.clk.Now().Sub(joinScan))
+	want := func(n int, what string) {
+		t.Helper()
+		if got := owned("w2"); got != n {
+			t.Fatalf("%v after the join's scan (%s): w2 owns %d leases, want %d", f.clk.Now().Sub(joinScan), what, got, n)
 		}
 	}
-	step()
-	if n := owned("w3"); n == 0 {
-		t.Fatalf("w3 owns no lease a failover time after the last join's scan (%v)", f.clk.Now().Sub(joinScan))
+	// w2 flaps: silent for 5 s (longer than the liveness window), then back.
+	live["w2"] = false
+	for f.clk.Now().Sub(joinScan) < 5*time.Second {
+		step()
 	}
+	live["w2"] = true
+	for f.clk.Now().Sub(joinScan) < 9*time.Second {
+		step()
+		want(1, "within a failover time of the last extra scan")
+	}
+	step()
+	want(2, "a failover time later")
+	for f.clk.Now().Sub(joinScan) < 19*time.Second {
+		step()
+		want(2, "within a failover time of the last extra scan")
+	}
+	step()
+	want(3, "the rebalance goes on a failover time later")
 }
