@@ -83,7 +83,7 @@ bench:
 
 # Long-running soak variants of the chaos tests.
 soak:
-	FRESHET_SOAK=1 $(GO) test -race -timeout 90m -run 'Chaos|Soak' ./...
+	FRESHET_SOAK=1 $(GO) test -race -timeout 90m -run 'Chaos|Soak|MixedFleet' ./...
 
 quickstart:
 	$(GO) run ./examples/quickstart

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/freshet/freshet/internal/cputime"
 )
 
 // benchRecords returns n records of size bytes over 1,000 partition keys.
@@ -149,12 +151,12 @@ type cpuMeter struct{ start int64 }
 // startCPUMeter resets the benchmark timer and starts measuring.
 func startCPUMeter(b *testing.B) cpuMeter {
 	b.ResetTimer()
-	return cpuMeter{start: processCPUTime()}
+	return cpuMeter{start: int64(cputime.Process())}
 }
 
 // report adds cpu-ns/op and MB/cpu-s (input bytes per CPU-second) metrics.
 func (m cpuMeter) report(b *testing.B, bytesPerOp int64) {
-	end := processCPUTime()
+	end := int64(cputime.Process())
 	if m.start == 0 || end <= m.start || b.N == 0 {
 		return
 	}

@@ -6,13 +6,12 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/freshet/freshet/consumer"
+	"github.com/freshet/freshet/internal/cputime"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/producer"
@@ -45,14 +44,6 @@ func (nopProcessor) LeaseLost(context.Context, consumer.LeaseLostInput)         
 func (nopProcessor) ShardEnded(context.Context, consumer.ShardEndedInput) error         { return nil }
 func (nopProcessor) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
 	return nil
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkTraceSend measures the tracer's producer side per record: the send span
@@ -138,7 +129,7 @@ func BenchmarkPutEngineTraced(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			i := 0
 			for b.Loop() {
 				if err := p.Put(ctx, producer.Record{PartitionKey: keys[i%len(keys)], Data: data}, nil); err != nil {
@@ -149,7 +140,7 @@ func BenchmarkPutEngineTraced(b *testing.B) {
 			if err := p.Flush(ctx); err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 			b.StopTimer()
 			if err := p.Close(ctx); err != nil {
 				b.Fatal(err)

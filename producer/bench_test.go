@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/freshet/freshet/internal/cputime"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
 	"github.com/freshet/freshet/internal/engine/streams"
@@ -29,7 +30,7 @@ func benchPut(b *testing.B, p *Producer) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	i := 0
 	for b.Loop() {
 		if err := p.Put(ctx, Record{PartitionKey: keys[i%len(keys)], Data: data}, done); err != nil {
@@ -40,7 +41,7 @@ func benchPut(b *testing.B, p *Producer) {
 	if err := p.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 	b.StopTimer()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
