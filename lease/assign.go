@@ -285,61 +285,55 @@ func rowVersion(m *WorkerMetrics) time.Time {
 	return m.LastUpdate
 }
 
-// readRows reads the worker-metrics rows of workers (eventually consistent reads,
-// concurrently), sorted by worker ID; rows that no longer exist are left out.
-func (a *Assigner) readRows(ctx context.Context, workers []string) ([]WorkerMetrics, error) {
-	out := make([]WorkerMetrics, len(workers))
-	found := make([]bool, len(workers))
-	failed := make([]error, len(workers))
-	_ = concurrently(ctx, len(workers), storeConcurrency, func(ctx context.Context, i int) error {
-		m, err := a.store.getWorkerMetrics(ctx, workers[i], false)
-		switch {
-		case err == nil:
-			out[i], found[i] = m, true
-		case !errors.Is(err, ErrNotFound):
-			failed[i] = err
-		}
-		return nil
-	})
-	if err := errors.Join(failed...); err != nil {
-		return nil, err
-	}
-	kept := out[:0]
-	for i := range out {
-		if found[i] {
-			kept = append(kept, out[i])
-		}
-	}
-	slices.SortFunc(kept, func(x, y WorkerMetrics) int { return strings.Compare(x.WorkerID, y.WorkerID) })
-	return kept, nil
-}
-
-// read returns the leases keys as stored now (consistent reads, concurrently); leases
-// that no longer exist are left out and other failures go to *errs.
-func (a *Assigner) read(ctx context.Context, keys []string, errs *[]error) []Lease {
-	out := make([]Lease, len(keys))
+// readEach reads the item of each key with get (concurrently) and returns those found,
+// in the order of keys, and the errors of the reads that failed for another reason than
+// ErrNotFound.
+func readEach[T any](ctx context.Context, keys []string, get func(ctx context.Context, key string) (T, error)) ([]T, []error) {
+	out := make([]T, len(keys))
 	found := make([]bool, len(keys))
 	failed := make([]error, len(keys))
 	_ = concurrently(ctx, len(keys), storeConcurrency, func(ctx context.Context, i int) error {
-		l, err := a.store.Get(ctx, keys[i])
+		v, err := get(ctx, keys[i])
 		switch {
 		case err == nil:
-			out[i], found[i] = l, true
+			out[i], found[i] = v, true
 		case !errors.Is(err, ErrNotFound):
 			failed[i] = err
 		}
 		return nil
 	})
 	kept := out[:0]
+	var errs []error
 	for i := range out {
 		if found[i] {
 			kept = append(kept, out[i])
 		}
 		if failed[i] != nil {
-			*errs = append(*errs, failed[i])
+			errs = append(errs, failed[i])
 		}
 	}
-	return kept
+	return kept, errs
+}
+
+// readRows reads the worker-metrics rows of workers (eventually consistent reads,
+// concurrently), sorted by worker ID; rows that no longer exist are left out.
+func (a *Assigner) readRows(ctx context.Context, workers []string) ([]WorkerMetrics, error) {
+	rows, errs := readEach(ctx, workers, func(ctx context.Context, w string) (WorkerMetrics, error) {
+		return a.store.getWorkerMetrics(ctx, w, false)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(rows, func(x, y WorkerMetrics) int { return strings.Compare(x.WorkerID, y.WorkerID) })
+	return rows, nil
+}
+
+// read returns the leases keys as stored now (consistent reads, concurrently); leases
+// that no longer exist are left out and other failures go to *errs.
+func (a *Assigner) read(ctx context.Context, keys []string, errs *[]error) []Lease {
+	ls, failed := readEach(ctx, keys, a.store.Get)
+	*errs = append(*errs, failed...)
+	return ls
 }
 
 // reclaim returns the leases the silent self-fencing worker m still holds, read now, for
