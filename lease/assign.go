@@ -74,6 +74,10 @@ import (
 //   - Rebalancing runs on the rounds that scan (every few rounds when each round scans)
 //     and does not move a lease again within the failover time of its last move, so
 //     noisy rates cannot swing leases back and forth.
+//   - A worker that begins to show life (it joined, or came back from silence) makes the
+//     next round scan and rebalance rather than wait for the scan interval, and so does
+//     each such rebalance that started handoffs, until one starts none; such extra scans
+//     run at most once a failover time, later joins waiting for the next one.
 //   - Worker-metrics rows older than the stale cleanup age (or without an update time)
 //     are deleted, if unchanged since the leader read them, as Java KCL does.
 //
@@ -114,7 +118,14 @@ type Assigner struct {
 	lastScan  time.Time
 	scanNow   bool
 	scanEvery time.Duration
-	fenced    map[string]fenceSeen // self-fencing worker -> its row as last seen
+	// joined asks for a scan and rebalance for a worker that began to show life (a new
+	// row, or one back from silence), and again after each such rebalance that started
+	// handoffs (rebalancing is set until one starts none: a plan reaches its balance over
+	// a few rounds). Such scans run at most once a failover time (joinScan is when the
+	// last one started), so a flapping worker cannot make every round scan.
+	joined, rebalancing bool
+	joinScan            time.Time
+	fenced              map[string]fenceSeen // self-fencing worker -> its row as last seen
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -450,10 +461,15 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// leases meanwhile. Its warm-up scans every round, so that its first plan sees every
 	// worker's row.
 	newTerm := a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover)
-	scan := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
+	scheduled := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
 		started.Sub(a.lastScan) >= a.scanEvery || started.Sub(a.term) < a.live
+	join := a.joined && started.Sub(a.joinScan) >= a.failover
+	scan := scheduled || join
 	if scan {
-		a.scanNow = false
+		a.scanNow, a.joined = false, false
+	}
+	if join && !scheduled {
+		a.joinScan = started
 	}
 	known := make([]string, 0, len(a.rows))
 	for w := range a.rows {
@@ -531,6 +547,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		version := rowVersion(m)
 		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) {
+			if !a.alive(m.WorkerID, now) {
+				a.rebalancing = true
+				a.joined = a.joined || !scan // a round that scanned already plans with it
+			}
 			a.life[m.WorkerID] = now
 		}
 		rows[m.WorkerID] = version
@@ -752,6 +772,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// concurrently; a round placing thousands of leases then takes seconds, not minutes.
 	applied := make([]bool, len(plan.Moves))
 	failed := make([]error, len(plan.Moves))
+	handoffs := 0
 	_ = concurrently(ctx, len(plan.Moves), storeConcurrency, func(ctx context.Context, i int) error {
 		m := plan.Moves[i]
 		l := byKey[m.Key]
@@ -786,6 +807,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			a.wrote(nl, now, !handed)
 			if handed {
 				a.moved[m.Key] = now
+				handoffs++
 			}
 			a.mu.Unlock()
 		case !errors.Is(err, ErrConflict):
@@ -793,6 +815,13 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		return nil // one failed write does not stop the others
 	})
+	if rebalance {
+		a.mu.Lock()
+		if a.rebalancing {
+			a.joined, a.rebalancing = handoffs > 0, handoffs > 0
+		}
+		a.mu.Unlock()
+	}
 	for i, m := range plan.Moves {
 		if applied[i] {
 			round.Applied = append(round.Applied, m)

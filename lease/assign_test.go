@@ -38,14 +38,15 @@ func newAssignFixture(t *testing.T, keys ...string) *assignFixture {
 	return f
 }
 
-// newAssigner replaces the fixture's Assigner (rebalancing every n-th round) and lets it
-// warm up: its first rounds, over the liveness window, only observe. The clock ends 4 s
-// later than it started.
-func (f *assignFixture) newAssigner(every int) {
+// newAssigner replaces the fixture's Assigner (rebalancing every n-th round; opts apply
+// after the fixture's own) and lets it warm up: its first rounds, over the liveness
+// window, only observe. The clock ends 4 s later than it started.
+func (f *assignFixture) newAssigner(every int, opts ...lease.Option) {
 	f.t.Helper()
 	var err error
-	f.a, err = lease.NewAssigner(f.store, lease.WithClock(f.clk), lease.WithFailoverTime(10*time.Second),
-		lease.WithLiveness(4*time.Second, time.Second), lease.WithPlan(lease.PlanConfig{}, every), lease.WithLeaseScanInterval(time.Nanosecond))
+	f.a, err = lease.NewAssigner(f.store, append([]lease.Option{lease.WithClock(f.clk), lease.WithFailoverTime(10 * time.Second),
+		lease.WithLiveness(4*time.Second, time.Second), lease.WithPlan(lease.PlanConfig{}, every), lease.WithLeaseScanInterval(time.Nanosecond)},
+		opts...)...)
 	if err != nil {
 		f.t.Fatal(err)
 	}

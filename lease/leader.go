@@ -139,7 +139,12 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		return e.myRVN != "" && e.clock.Now().Before(e.leaderUntil), &Error{Op: "leader-heartbeat", Table: table, Err: err}
 	}
 
-	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	// The watch reads eventually consistent, half the cost of a consistent read. A stale
+	// read cannot make two leaders: it returns only a record version some heartbeat
+	// already wrote (so timing it from the read's return still outlasts that
+	// heartbeat's lease), and the takeover is conditional on that record version, which
+	// any later heartbeat replaced. A lagging read only delays a takeover, by its lag.
+	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(false)})
 	if err != nil {
 		return false, &Error{Op: "leader-get", Table: table, Err: err}
 	}
