@@ -172,16 +172,6 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		lease.WithLogger(cfg.logger), lease.WithThroughputMeter(w.meter)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.leaderLockDuration(), cfg.renewInterval),
-		lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
-	}
-	if w.assigner, err = lease.NewAssigner(w.store, lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
-		lease.WithFailoverTime(cfg.failoverTime), lease.WithHandoffTimeout(cfg.handoffTimeout),
-		lease.WithPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
-		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow()), lease.WithLeaseScanInterval(cfg.leaseScanInterval)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
-	}
 	ropts := []lease.Option{lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger), lease.WithSelfFence(cfg.failoverTime),
 		lease.WithReportIntervals(min(time.Second, cfg.reportInterval()), cfg.reportInterval())}
 	if cfg.cpuMetrics {
@@ -192,6 +182,19 @@ func New(app string, kin KinesisAPI, ddb DynamoDBAPI, factory ProcessorFactory, 
 		}
 	}
 	if w.reporter, err = lease.NewReporter(w.store, cfg.workerID, ropts...); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	// The leader fences itself on its heartbeats too, so that a new leader takes its
+	// leases when it takes the lock, not a failover time later.
+	if w.elector, err = lease.NewLeaderElector(w.store, cfg.workerID, lease.WithLeaderLeaseDuration(cfg.leaderLockDuration(), cfg.renewInterval),
+		lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger), lease.WithLeaderFence(w.reporter)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	if w.assigner, err = lease.NewAssigner(w.store, lease.WithClock(cfg.clock), lease.WithLogger(cfg.logger),
+		lease.WithFailoverTime(cfg.failoverTime), lease.WithHandoffTimeout(cfg.handoffTimeout),
+		lease.WithPlan(cfg.plan, max(1, int(cfg.rebalanceInterval/cfg.assignInterval))),
+		lease.WithLiveness(cfg.livenessWindow(), cfg.confirmWindow()), lease.WithLeaseScanInterval(cfg.leaseScanInterval),
+		lease.WithLeaderElector(w.elector)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	return w, nil
@@ -280,7 +283,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(5)
 	go func() { defer wg.Done(); w.leaseLoop(hard, loops) }()
-	go func() { defer wg.Done(); w.electionLoop(loops) }()
+	elected := make(chan struct{})
+	go func() { defer wg.Done(); defer close(elected); w.electionLoop(loops) }()
 	go func() { defer wg.Done(); w.leaderLoop(loops) }()
 	go func() { defer wg.Done(); w.syncLoop(loops) }()
 	go func() { defer wg.Done(); _ = w.reporter.Run(loops) }()
@@ -295,6 +299,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Unlock()
 	stopLoops()
 	if !aborted {
+		// The leader lock goes first, once the election loop's last tick returned:
+		// another worker leads while the shard consumers stop, and the leader's fence
+		// on its heartbeats (lease.WithLeaderFence) does not cut their shutdown short.
+		<-elected
+		rctx, cancel := context.WithTimeout(hard, w.cfg.shutdownTimeout)
+		if err := w.elector.Release(rctx); err != nil {
+			w.log.Debug("consumer: releasing the leader lock failed", zap.Error(err))
+		}
+		cancel()
 		w.shutdown(hard)
 	}
 	cancelHard()
@@ -313,8 +326,8 @@ func (w *Worker) setup(ctx context.Context) error {
 }
 
 // shutdown asks every shard consumer to stop, waits for them within the shutdown
-// timeout (they release their leases as they stop), then releases what is left, the
-// leader lock and the worker's metrics row.
+// timeout (they release their leases as they stop), then releases what is left and
+// deletes the worker's metrics row. Run has released the leader lock before.
 func (w *Worker) shutdown(hard context.Context) {
 	deadline, cancel := context.WithTimeout(hard, w.cfg.shutdownTimeout)
 	defer cancel()
@@ -337,9 +350,6 @@ func (w *Worker) shutdown(hard context.Context) {
 	}
 	for _, h := range w.coord.Held() {
 		w.release(deadline, h.Lease.Key)
-	}
-	if err := w.elector.Release(deadline); err != nil {
-		w.log.Debug("consumer: releasing the leader lock failed", zap.Error(err))
 	}
 	if err := w.store.DeleteWorkerMetrics(deadline, w.cfg.workerID); err != nil {
 		w.log.Debug("consumer: deleting worker metrics failed", zap.Error(err))
@@ -718,8 +728,8 @@ func (w *Worker) startConsumer(l lease.Lease) {
 
 // electionLoop takes part in the leader election until ctx ends: the leader heartbeats
 // every renew interval, a follower reads the lock as often and again just when the lock
-// it watches would expire.
-// The lock is released only by a graceful shutdown, never by an Abort.
+// it watches would expire. The lock is released only by a graceful shutdown (Run), never
+// by an Abort.
 func (w *Worker) electionLoop(ctx context.Context) {
 	was := false
 	for {

@@ -33,9 +33,17 @@ import (
 //     once, conditional on the counters it read (docs/lease-cost.md, "Self-fencing").
 //   - Leases a worker announces in its row (Store.AnnounceLeases: the children of a shard
 //     it ended) are read and placed at the next round.
+//   - A leader that took the lock on expiry from a worker that fences on its heartbeats
+//     (WithLeaderFence, WithLeaderElector) read that worker's row before the takeover;
+//     while a consistent read of the row after reading the worker's leases still finds
+//     it, it takes them at once, conditional on the counters it read, rather than a
+//     failover time after it first saw the row (docs/lease-cost.md, "Self-fencing").
 //   - For its first liveness window of rounds a new leader only observes: it places no
 //     lease before it had the time to see every live worker show life, so its first plan
 //     spreads the leases over the whole fleet rather than over the first workers seen.
+//     The warm-up ends sooner once every worker with a current row has shown life since
+//     the term began (changes seen on a term's first round, which may be old, do not
+//     count), save the workers whose leases it takes as silent.
 //   - A worker is alive only while the leader sees it change something: a renewal of a
 //     lease it holds, or a new update time in its worker-metrics row, within the liveness
 //     window. A row that is merely fresh is no proof of life (a worker that wrote one row
@@ -126,6 +134,14 @@ type Assigner struct {
 	joined, rebalancing bool
 	joinScan            time.Time
 	fenced              map[string]fenceSeen // self-fencing worker -> its row as last seen
+	// warmed is set once the current term's warm-up ended.
+	warmed bool
+	// elector is the leader elector whose takeovers on expiry this Assigner follows
+	// (WithLeaderElector); lockTaken holds, for each worker it took the lock from that
+	// fences on it, that worker's row as read before the takeover, until its leases are
+	// taken or the row is found changed.
+	elector   *LeaderElector
+	lockTaken map[string]WorkerMetrics
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -179,7 +195,7 @@ func NewAssigner(store *Store, opts ...Option) (*Assigner, error) {
 		cfg: o.plan, every: o.every,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}, fenced: map[string]fenceSeen{},
-		scanEvery: o.scanEvery}
+		scanEvery: o.scanEvery, elector: o.elector, lockTaken: map[string]WorkerMetrics{}}
 	if a.live == 0 {
 		a.live = a.failover/3 + time.Second
 	}
@@ -213,9 +229,11 @@ type Round struct {
 }
 
 // observe updates what the leader knows of each lease from a scan: counters for expiry,
-// renewals as evidence of their holders' life, and assignments awaiting confirmation.
-// Leases no longer listed are forgotten. It must be called with a.mu held.
-func (a *Assigner) observe(leases []Lease, now time.Time) {
+// renewals as evidence of their holders' life (unless fresh: the first scan of a term,
+// whose changes may have happened any time since the last term), and assignments
+// awaiting confirmation. Leases no longer listed are forgotten. It must be called with
+// a.mu held.
+func (a *Assigner) observe(leases []Lease, now time.Time, fresh bool) {
 	keep := make(map[string]seenLease, len(leases))
 	for i := range leases {
 		l := &leases[i]
@@ -227,7 +245,7 @@ func (a *Assigner) observe(leases []Lease, now time.Time) {
 			// lock wait, which together outlast any holder's pickup.
 			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
 		case s.counter != l.Counter:
-			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner {
+			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner && !fresh {
 				if holder := holderOf(l); holder != "" {
 					a.life[holder] = now
 				}
@@ -342,8 +360,10 @@ func (a *Assigner) read(ctx context.Context, keys []string, errs *[]error) []Lea
 // read consistently; the row is then read again, consistently: only if it is still the
 // one seen for the fence time are the leases returned. The takes are conditional on the
 // counters read here, before the row was read again, which is what makes them safe
-// against a worker that wakes up (docs/lease-cost.md, "Self-fencing").
-func (a *Assigner) reclaim(ctx context.Context, m WorkerMetrics, known []string) ([]Lease, error) {
+// against a worker that wakes up (docs/lease-cost.md, "Self-fencing"). byLock is set when
+// m was read before this leader took the lock from the worker on expiry, rather than
+// seen unchanged for its fence time.
+func (a *Assigner) reclaim(ctx context.Context, m WorkerMetrics, known []string, byLock bool) ([]Lease, error) {
 	keys, err := a.store.ListKeysOwnedBy(ctx, m.WorkerID)
 	if err != nil {
 		return nil, err
@@ -374,8 +394,13 @@ func (a *Assigner) reclaim(ctx context.Context, m WorkerMetrics, known []string)
 	case !rowVersion(&now).Equal(rowVersion(&m)):
 		return nil, nil // it wrote again: alive after all
 	}
-	a.log.Info("worker silent for its self-fence time; taking its leases",
-		zap.String("worker", m.WorkerID), zap.Int("leases", len(mine)), zap.Duration("fence", m.SelfFence))
+	if byLock {
+		a.log.Info("leader lock taken on expiry from a worker that fences on it; taking its leases",
+			zap.String("worker", m.WorkerID), zap.Int("leases", len(mine)))
+	} else {
+		a.log.Info("worker silent for its self-fence time; taking its leases",
+			zap.String("worker", m.WorkerID), zap.Int("leases", len(mine)), zap.Duration("fence", m.SelfFence))
+	}
 	return mine, nil
 }
 
@@ -437,6 +462,31 @@ func (a *Assigner) alive(w string, now time.Time) bool {
 	return !sus || t.After(s)
 }
 
+// warmingUp reports whether the current term's warm-up goes on. It ends a liveness window
+// after the term began, or sooner, once every worker whose row is current (within its
+// max age) has shown life since the term began, save those taken for silent (silent):
+// the first plan then already sees every live worker. It must be called with a.mu held.
+func (a *Assigner) warmingUp(metrics []WorkerMetrics, silent []WorkerMetrics, now time.Time) bool {
+	if a.warmed {
+		return false
+	}
+	dead := make(map[string]bool, len(silent))
+	for i := range silent {
+		dead[silent[i].WorkerID] = true
+	}
+	current, all := 0, true
+	for i := range metrics {
+		m := &metrics[i]
+		if dead[m.WorkerID] || !m.Valid() || now.Sub(m.LastUpdate) > m.maxAge(a.metricsMaxAge) {
+			continue
+		}
+		current++
+		all = all && a.alive(m.WorkerID, now)
+	}
+	a.warmed = now.Sub(a.term) >= a.live || current > 0 && all
+	return !a.warmed
+}
+
 // RequestScan makes the next round scan the lease table, as after a shard sync that
 // created leases.
 func (a *Assigner) RequestScan() {
@@ -461,8 +511,16 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// leases meanwhile. Its warm-up scans every round, so that its first plan sees every
 	// worker's row.
 	newTerm := a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover)
+	if newTerm {
+		a.warmed = false
+	}
+	if a.elector != nil {
+		if m, ok := a.elector.takePredecessor(); ok {
+			a.lockTaken[m.WorkerID] = m
+		}
+	}
 	scheduled := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
-		started.Sub(a.lastScan) >= a.scanEvery || started.Sub(a.term) < a.live
+		started.Sub(a.lastScan) >= a.scanEvery || !a.warmed
 	join := a.joined && started.Sub(a.joinScan) >= a.failover
 	scan := scheduled || join
 	if scan {
@@ -506,10 +564,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	if newTerm {
 		a.term = now
 	}
-	warming := now.Sub(a.term) < a.live
 	if scan {
 		a.lastScan = started
-		a.observe(scanned, now)
+		a.observe(scanned, now, newTerm)
 		a.cache = make(map[string]Lease, len(scanned))
 		for i := range scanned {
 			a.cache[scanned[i].Key] = scanned[i]
@@ -546,7 +603,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			javaRow[m.WorkerID] = true
 		}
 		version := rowVersion(m)
-		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) {
+		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) && !newTerm {
 			if !a.alive(m.WorkerID, now) {
 				a.rebalancing = true
 				a.joined = a.joined || !scan // a round that scanned already plans with it
@@ -561,7 +618,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 				f = fenceSeen{version: version, since: now}
 			}
 			fenced[m.WorkerID] = f
-			if now.Sub(f.since) >= m.SelfFence && !f.done {
+			if _, taken := a.lockTaken[m.WorkerID]; now.Sub(f.since) >= m.SelfFence && !f.done && !taken {
 				silent = append(silent, *m)
 			}
 		}
@@ -572,6 +629,14 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 	}
 	a.rows, a.reports, a.fenced = rows, reports, fenced
+	// The workers this leader took the lock from, on expiry, that fence on it: their
+	// rows as read before the takeover (docs/lease-cost.md, "Self-fencing").
+	byLock := make(map[string]bool, len(a.lockTaken))
+	for w, m := range a.lockTaken {
+		silent = append(silent, m)
+		byLock[w] = true
+	}
+	warming := a.warmingUp(metrics, silent, now)
 	for w, t := range a.life {
 		if now.Sub(t) > a.staleMetrics {
 			delete(a.life, w)
@@ -594,7 +659,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	reclaimed := map[string]bool{}
 	done := map[string]bool{}
 	for _, m := range silent {
-		ls, err := a.reclaim(ctx, m, held[m.WorkerID])
+		ls, err := a.reclaim(ctx, m, held[m.WorkerID], byLock[m.WorkerID])
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -621,6 +686,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			f.done = true
 			a.fenced[w] = f
 		}
+		delete(a.lockTaken, w)
 	}
 	leases := make([]Lease, 0, len(a.cache))
 	for _, l := range a.cache {

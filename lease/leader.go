@@ -22,11 +22,15 @@ import (
 // "Leader" in the coordinator-state table (or leaseKey "Leader" in the single-table
 // layout).
 const (
-	leaderLockKey           = "Leader"
-	attrLockOwnerName       = "ownerName"
-	attrLockLeaseDuration   = "leaseDuration"
-	attrLockRecordVersion   = "recordVersionNumber"
-	attrLockIsReleased      = "isReleased"
+	leaderLockKey         = "Leader"
+	attrLockOwnerName     = "ownerName"
+	attrLockLeaseDuration = "leaseDuration"
+	attrLockRecordVersion = "recordVersionNumber"
+	attrLockIsReleased    = "isReleased"
+	// attrLockFence is Freshet's own: the holder fences itself on its heartbeats
+	// (WithLeaderFence), so a new leader that takes the lock on expiry may take the
+	// holder's leases at once.
+	attrLockFence           = "freshetLeaderFence"
 	lockIsReleasedValue     = "1"
 	defaultLeaderLease      = 2 * time.Minute
 	defaultLeaderHeartbeats = 30 * time.Second
@@ -43,6 +47,7 @@ type LeaderElector struct {
 	log       *zap.Logger
 	duration  time.Duration
 	heartbeat time.Duration
+	fence     *Reporter // WithLeaderFence; nil without
 
 	mu          sync.Mutex
 	myRVN       string
@@ -57,6 +62,10 @@ type LeaderElector struct {
 	// tickStart is when the last Tick began: heartbeats are paced from it, so a slow
 	// heartbeat does not push the next one back.
 	tickStart time.Time
+	// predecessor is, after this worker took the lock on expiry from a holder that fences
+	// on it, that holder's metrics row as read (consistently) before the takeover, until
+	// the Assigner takes it (WithLeaderElector).
+	predecessor *WorkerMetrics
 }
 
 // NewLeaderElector returns an elector for worker over store's coordinator state.
@@ -69,7 +78,29 @@ func NewLeaderElector(store *Store, worker string, opts ...Option) (*LeaderElect
 		return nil, err
 	}
 	return &LeaderElector{store: store, worker: worker, clock: o.clock, log: o.log,
-		duration: o.leaderLease, heartbeat: o.heartbeat}, nil
+		duration: o.leaderLease, heartbeat: o.heartbeat, fence: o.lockFence}, nil
+}
+
+// holding records a confirmed heartbeat or acquisition that started at start. rejoin is
+// passed to the fence (Reporter.holdLock). It must be called with e.mu held.
+func (e *LeaderElector) holding(next string, start, rejoin time.Time) {
+	e.myRVN, e.pendingRVN, e.leaderUntil = next, "", start.Add(e.duration)
+	if e.fence != nil {
+		e.fence.holdLock(start.Add(e.duration-e.duration/50), rejoin)
+	}
+}
+
+// takePredecessor returns, once, the metrics row of the holder this worker last took the
+// lock from on expiry, read before the takeover, if that holder fences on the lock.
+func (e *LeaderElector) takePredecessor() (WorkerMetrics, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.predecessor
+	e.predecessor = nil
+	if p == nil {
+		return WorkerMetrics{}, false
+	}
+	return *p, true
 }
 
 // IsLeader reports whether this worker holds the lock: its last successful acquisition or
@@ -98,7 +129,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	table, key := e.lockKey()
 	start := e.clock.Now()
 	e.mu.Lock()
-	mine, pending := e.myRVN, e.pendingRVN
+	mine, pending, until := e.myRVN, e.pendingRVN, e.leaderUntil
 	e.tickStart = start
 	e.mu.Unlock()
 
@@ -118,16 +149,31 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 			ExpressionAttributeNames:  map[string]string{"#rvn": attrLockRecordVersion, "#on": attrLockOwnerName, "#ld": attrLockLeaseDuration, "#rel": attrLockIsReleased},
 			ExpressionAttributeValues: values,
 		})
-		if isConditionFailed(err) && e.holds(ctx, table, key, next) {
-			err = nil // a retried request whose first attempt succeeded
+		view := lockUnread
+		if isConditionFailed(err) || err != nil && e.fence != nil && !e.clock.Now().Before(until) {
+			// A failed condition: a retried request whose first attempt succeeded, or the
+			// lock is another's. Fenced on its heartbeats and unable to write the lock: a
+			// read may show that another worker took it, which ends the fence's wait.
+			var rvn string
+			if view, rvn = e.readLock(ctx, table, key); view == lockMine && rvn == next {
+				err = nil
+			}
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		switch {
 		case err == nil:
-			e.myRVN, e.pendingRVN, e.leaderUntil = next, "", start.Add(e.duration)
+			e.holding(next, start, time.Time{})
 			return true, nil
+		case view == lockOther || view == lockReleased:
+			e.log.Info("lost leadership", zap.String("worker", e.worker))
+			e.myRVN, e.pendingRVN = "", ""
+			e.settled(view)
+			return false, nil
 		case isConditionFailed(err):
+			// The lock names this worker at a record version it does not know, or could
+			// not be read: it leads no more, and its fence on the lock stays armed until a
+			// read settles whether another worker took the lock.
 			e.log.Info("lost leadership", zap.String("worker", e.worker))
 			e.myRVN, e.pendingRVN = "", ""
 			return false, nil
@@ -144,6 +190,18 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	// already wrote (so timing it from the read's return still outlasts that
 	// heartbeat's lease), and the takeover is conditional on that record version, which
 	// any later heartbeat replaced. A lagging read only delays a takeover, by its lag.
+	var rejoin time.Time
+	if e.fence != nil && e.fence.lockArmed() {
+		// It left the lock without knowing whether another worker took it on expiry (a
+		// release or a heartbeat whose outcome is unknown): a consistent read settles it.
+		// Should it acquire the lock again unsettled, another worker may have led and taken
+		// its leases meanwhile, so the fence treats the acquisition as a loss first.
+		view, _ := e.readLock(ctx, table, key)
+		e.mu.Lock()
+		e.settled(view)
+		e.mu.Unlock()
+		rejoin = e.clock.Now()
+	}
 	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(false)})
 	if err != nil {
 		return false, &Error{Op: "leader-get", Table: table, Err: err}
@@ -154,7 +212,9 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	// ends before this worker may take the lock over.
 	read := e.clock.Now()
 	cond := "attribute_not_exists(#rvn)"
+	names := map[string]string{"#rvn": attrLockRecordVersion}
 	values := map[string]types.AttributeValue{}
+	var predecessor *WorkerMetrics
 	if len(out.Item) > 0 {
 		owner := stringAttr(out.Item, attrLockOwnerName)
 		rvn := stringAttr(out.Item, attrLockRecordVersion)
@@ -178,6 +238,20 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		}
 		cond = "#rvn = :seen"
 		values[":seen"] = str(rvn)
+		if !released && owner != e.worker {
+			// A takeover on expiry: it fails if the holder released the lock meanwhile, so
+			// a holder whose release was confirmed is never taken for fenced. A holder that
+			// fences on the lock has stopped processing by now (WithLeaderFence); its row,
+			// read before the takeover, lets the Assigner take its leases at once if the row
+			// is still the same after it read them.
+			cond += " AND attribute_not_exists(#rel)"
+			names["#rel"] = attrLockIsReleased
+			if _, fenced := out.Item[attrLockFence]; fenced {
+				if m, err := e.store.getWorkerMetrics(ctx, owner, true); err == nil && m.SelfFence > 0 {
+					predecessor = &m
+				}
+			}
+		}
 	}
 	next := newRVN()
 	item := map[string]types.AttributeValue{
@@ -186,11 +260,14 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		attrLockRecordVersion: str(next),
 		attrEntityType:        str(entityLeader),
 	}
+	if e.fence != nil {
+		item[attrLockFence] = str("1")
+	}
 	for k, v := range key {
 		item[k] = v
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: map[string]string{"#rvn": attrLockRecordVersion}}
+		ExpressionAttributeNames: names}
 	if len(values) > 0 {
 		in.ExpressionAttributeValues = values
 	}
@@ -198,7 +275,11 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	switch {
 	case err == nil:
 		e.mu.Lock()
-		e.myRVN, e.pendingRVN, e.leaderUntil = next, "", start.Add(e.duration)
+		if e.fence != nil && !e.fence.lockArmed() {
+			rejoin = time.Time{}
+		}
+		e.holding(next, start, rejoin)
+		e.predecessor = predecessor
 		e.mu.Unlock()
 		e.log.Info("became leader", zap.String("worker", e.worker))
 		return true, nil
@@ -208,15 +289,45 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	return false, &Error{Op: "leader-acquire", Table: table, Err: err}
 }
 
-// holds reports whether the lock item names this worker with record version rvn and is
-// not released (a consistent read; false when the read fails).
-func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]types.AttributeValue, rvn string) bool {
+// lockView is what a consistent read of the lock item shows the worker that reads it.
+type lockView int
+
+const (
+	lockUnread   lockView = iota // not read, or the read failed
+	lockMine                     // names this worker, not released
+	lockReleased                 // names this worker, released
+	lockOther                    // gone, or another worker's
+)
+
+// readLock reads the lock item consistently and returns what it shows this worker, and
+// its record version.
+func (e *LeaderElector) readLock(ctx context.Context, table string, key map[string]types.AttributeValue) (lockView, string) {
 	out, err := e.store.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
-	if err != nil || len(out.Item) == 0 {
-		return false
+	switch {
+	case err != nil:
+		return lockUnread, ""
+	case len(out.Item) == 0 || stringAttr(out.Item, attrLockOwnerName) != e.worker:
+		return lockOther, ""
 	}
-	_, released := out.Item[attrLockIsReleased]
-	return !released && stringAttr(out.Item, attrLockOwnerName) == e.worker && stringAttr(out.Item, attrLockRecordVersion) == rvn
+	if _, released := out.Item[attrLockIsReleased]; released {
+		return lockReleased, ""
+	}
+	return lockMine, stringAttr(out.Item, attrLockRecordVersion)
+}
+
+// settled passes to the fence on the lock what a read of the lock showed while this worker
+// did not hold it: another worker's lock (which may have been taken on expiry, with this
+// worker's leases) or this worker's released lock (which no worker takes for expired). A
+// lock that still names this worker, or a failed read, leaves the fence armed. It must be
+// called with e.mu held.
+func (e *LeaderElector) settled(view lockView) {
+	switch {
+	case e.fence == nil:
+	case view == lockOther:
+		e.fence.lostLock(e.clock.Now())
+	case view == lockReleased:
+		e.fence.releasedLock()
+	}
 }
 
 // NextTick returns how long to wait before the next Tick. While leading, heartbeats are
@@ -276,6 +387,18 @@ func (e *LeaderElector) Release(ctx context.Context) error {
 		ExpressionAttributeNames:  map[string]string{"#rvn": attrLockRecordVersion, "#rel": attrLockIsReleased},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":mine": str(mine), ":one": str(lockIsReleasedValue)},
 	})
+	if e.fence != nil {
+		// Only a confirmed release rules out a takeover on expiry, which would take this
+		// worker's leases at once; after any other outcome the fence stays armed on the
+		// last confirmed heartbeat until a read of the lock settles it.
+		view := lockReleased
+		if err != nil {
+			view, _ = e.readLock(ctx, table, key)
+		}
+		e.mu.Lock()
+		e.settled(view)
+		e.mu.Unlock()
+	}
 	if err != nil && !isConditionFailed(err) {
 		return &Error{Op: "leader-release", Table: table, Err: err}
 	}

@@ -508,6 +508,13 @@ type Reporter struct {
 	// when the first successful write after the last gap returned, liveUntil the start of
 	// the last successful write plus the fence less its margin.
 	liveFrom, liveUntil time.Time
+	// The fence on the leader lock (WithLeaderFence): lockUntil is, while the lock may be
+	// the worker's, the start of its last confirmed heartbeat plus the lock's duration less
+	// its margin; zero once it released the lock (confirmed) or knows another worker holds
+	// it. rejoin is set when it learnt that it lost the lock (a new leader may have taken
+	// its leases at once): it then processes nothing until a successful write that started
+	// at or after rejoin returns, and after that only on renewals sent from then on.
+	lockUntil, rejoin time.Time
 }
 
 // NewReporter returns a metrics reporter for worker.
@@ -582,15 +589,68 @@ func (r *Reporter) Report(ctx context.Context) error {
 		// read before it. Only renewals sent from now on prove a lease still held.
 		r.liveFrom = done
 	}
+	if !r.rejoin.IsZero() && !now.Before(r.rejoin) {
+		// The first write since the worker stopped holding the leader lock: a new leader
+		// that took the lock from it compares its row before the lock with the row after
+		// its reads of the leases, so this write ends its fast takeover.
+		r.rejoin, r.liveFrom = time.Time{}, done
+	}
 	r.liveUntil = now.Add(r.fence - r.fence/50)
 	return nil
+}
+
+// holdLock records that the worker holds the leader lock until until (its confirmed
+// heartbeat's start plus the lock's duration less the margin): past it, Live and Permits
+// refuse until the worker heartbeats again or learns it lost the lock. rejoin, when not
+// zero, is a time after which the lock may have been taken from the worker (it acquired
+// the lock again while it did not know whether it had lost it): Permits then refuses as
+// after lostLock(rejoin).
+func (r *Reporter) holdLock(until, rejoin time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !rejoin.IsZero() && rejoin.After(r.rejoin) {
+		r.rejoin = rejoin
+	}
+	r.lockUntil = until
+}
+
+// lostLock records that the worker learnt at at that the leader lock is another worker's
+// (or gone): a new leader may have taken it on expiry and with it this worker's leases, so
+// Permits refuses until the first successful write that started at or after at returns,
+// and then permits only renewals sent after that return.
+func (r *Reporter) lostLock(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lockUntil = time.Time{}
+	if at.After(r.rejoin) {
+		r.rejoin = at
+	}
+}
+
+// releasedLock records a confirmed release of the leader lock: no new leader takes a
+// released lock for expired, so the fence on the lock ends.
+func (r *Reporter) releasedLock() {
+	r.mu.Lock()
+	r.lockUntil = time.Time{}
+	r.mu.Unlock()
+}
+
+// lockArmed reports whether the fence on the leader lock is set: the worker holds the
+// lock, or left it without knowing whether another worker took it on expiry.
+func (r *Reporter) lockArmed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.lockUntil.IsZero()
 }
 
 // Permits reports whether the worker may process a lease whose last successful renewal
 // was sent at renewed: always without a self-fence; with one, only while the last
 // successful write started less than the fence (less its margin) ago, and only if
 // renewed is no earlier than the return of the first successful write after the last
-// gap. See docs/lease-cost.md for why this makes the leader's fast takeover safe.
+// gap. With WithLeaderFence it also refuses while Live does, and after the worker stopped
+// holding the leader lock until a write started since returned (renewals sent before
+// that return never permit). See docs/lease-cost.md, "Self-fencing", for why this makes
+// the leader's fast takeovers safe.
 func (r *Reporter) Permits(renewed time.Time) bool {
 	if r.fence == 0 {
 		return true
@@ -598,11 +658,13 @@ func (r *Reporter) Permits(renewed time.Time) bool {
 	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return now.Before(r.liveUntil) && !renewed.Before(r.liveFrom)
+	return r.live(now) && r.rejoin.IsZero() && !renewed.Before(r.liveFrom)
 }
 
-// Live reports whether the self-fence's window is open (always without a self-fence): a
-// worker whose window is closed renews and discovers nothing, and processes nothing.
+// Live reports whether the self-fence's window is open (always without a self-fence), and
+// while the worker holds the leader lock with WithLeaderFence, whether its last confirmed
+// heartbeat is recent enough: a worker whose window is closed renews and discovers
+// nothing, and processes nothing.
 func (r *Reporter) Live() bool {
 	if r.fence == 0 {
 		return true
@@ -610,7 +672,12 @@ func (r *Reporter) Live() bool {
 	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return now.Before(r.liveUntil)
+	return r.live(now)
+}
+
+// live is Live at now. It must be called with r.mu held.
+func (r *Reporter) live(now time.Time) bool {
+	return now.Before(r.liveUntil) && (r.lockUntil.IsZero() || now.Before(r.lockUntil))
 }
 
 // Run samples and reports until ctx ends. Errors are logged and retried at the next

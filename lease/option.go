@@ -51,6 +51,10 @@ type options struct {
 
 	// LeaderElector.
 	leaderLease, heartbeat time.Duration
+	lockFence              *Reporter
+
+	// Assigner: the elector whose lock takeovers it follows.
+	elector *LeaderElector
 
 	// Reporter.
 	cpu            *CPUSampler
@@ -279,6 +283,39 @@ func WithSelfFence(d time.Duration) Option {
 			return fmt.Errorf("%w: self-fence %v", ErrInvalidOption, d)
 		}
 		o.fence = d
+		return nil
+	}}
+}
+
+// WithLeaderFence makes a LeaderElector's worker fence itself on its heartbeats too, through
+// r, the Reporter of the same worker (built with WithSelfFence and the same clock): while
+// the lock may be its own, r's Live and Permits refuse once its last confirmed heartbeat
+// started the lock's duration ago (less a fiftieth for timers and clock rates); that lasts
+// until a release is confirmed or a consistent read shows the lock another worker's, and
+// after such a loss Permits refuses until a metrics write started since returns. Its lock item says so (the freshetLeaderFence attribute),
+// so a new leader that takes the lock over on expiry takes this worker's leases at once
+// (WithLeaderElector) rather than a failover time later. NewLeaderElector only.
+func WithLeaderFence(r *Reporter) Option {
+	return Option{"WithLeaderFence", forLeader, func(o *options) error {
+		if r == nil || r.fence == 0 {
+			return fmt.Errorf("%w: leader fence needs a reporter with a self-fence", ErrInvalidOption)
+		}
+		o.lockFence = r
+		return nil
+	}}
+}
+
+// WithLeaderElector makes an Assigner follow e's takeovers of the leader lock: when e took
+// the lock on expiry from a worker that fences on it (WithLeaderFence) and whose metrics
+// row did not change from before the lock was taken to after its leases were read, the
+// Assigner takes that worker's leases at its next round instead of a failover time after
+// first seeing its row (docs/lease-cost.md, "Self-fencing"). NewAssigner only.
+func WithLeaderElector(e *LeaderElector) Option {
+	return Option{"WithLeaderElector", forAssigner, func(o *options) error {
+		if e == nil {
+			return fmt.Errorf("%w: nil leader elector", ErrInvalidOption)
+		}
+		o.elector = e
 		return nil
 	}}
 }

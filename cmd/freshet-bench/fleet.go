@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/fleet"
 )
@@ -107,6 +109,14 @@ func runFleet(args []string) error {
 	meter := &phaseMeter{}
 	cfg := fleet.Config{Leases: *leases, Workers: *workers, Steady: *duration, FailoverTime: *failover,
 		RecordsPerSecond: *rate, IdleTime: *idle, Timeout: *timeout, Engine: meter.start}
+	if os.Getenv("FRESHET_BENCH_DEBUG") != "" {
+		// The workers' logs at info level on stderr (debug would log every round).
+		zc := zap.NewDevelopmentConfig()
+		zc.Level = zap.NewAtomicLevelAt(zap.InfoLevel)
+		if l, err := zc.Build(); err == nil {
+			cfg.Logger = l
+		}
+	}
 	start := time.Now()
 	cfg.Progress = func(s string) {
 		p := meter.end(s)
