@@ -87,15 +87,15 @@ func TestHashKeyRangeFilter(t *testing.T) {
 }
 
 // aggregateOf is a Kinesis record at sequence number seq holding one user
-// record per partition key, in order.
+// record per partition key, in order, the i-th with data "user record i".
 func aggregateOf(t testing.TB, seq string, keys []string) types.Record {
 	t.Helper()
 	a, err := aggregation.NewAggregator()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pk := range keys {
-		if err := a.Add(aggregation.Record{PartitionKey: pk, Data: []byte("user record " + pk)}); err != nil {
+	for i, pk := range keys {
+		if err := a.Add(aggregation.Record{PartitionKey: pk, Data: []byte("user record " + strconv.Itoa(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
