@@ -494,11 +494,13 @@ func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
 }
 
-// WithHashKeyRangeFilter makes every shard drop, while de-aggregating, the user records
-// whose hash key lies outside the shard's hash key range, as the Java KCL always does.
-// Such records belong to an aggregate a producer with a stale shard map sent to the
-// wrong shard during a reshard; the Freshet producer and the KPL put them again on the
-// right shard, so without the filter a consumer delivers them twice. Off by default:
+// WithHashKeyRangeFilter makes every shard drop, while de-aggregating, each aggregate
+// that holds a user record whose hash key lies outside the shard's hash key range: the
+// whole aggregate, its records in range too, as the Java KCL always does, so a Freshet
+// and a Java worker of one application deliver the same records. Such an aggregate is
+// one a producer with a stale shard map sent to the wrong shard during a reshard; the
+// Freshet producer and the KPL put all of its records again, so without the filter a
+// consumer delivers them twice. Off by default:
 // producers that route an aggregate by its first record and never re-put
 // (aws-kinesis-agg) would lose records to it. Turn it on when every producer of the
 // stream is the Freshet producer or the KPL. A lease without a hash key range is not

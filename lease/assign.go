@@ -59,7 +59,9 @@ import (
 //     most. Moving it sooner would start a second worker on a shard the Java worker
 //     already processes (in the mixed fleet test, a Java worker that had just joined
 //     first found a lease handed to it 14 s after the handoff completed, at a 5 s
-//     failover time).
+//     failover time). A new leader gives every lease of a Java holder that window from
+//     its own first sight of the lease, until the holder renews it: the lease may have
+//     become the holder's just before the leader changed.
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
 //     trouble), even while its metrics row is fresh.
 //   - A lease that has an owner and has not expired moves only by graceful handoff, and
@@ -223,9 +225,11 @@ func (a *Assigner) observe(leases []Lease, now time.Time) {
 		handoffSince := a.handoffSeen(s, l, now)
 		switch {
 		case !ok:
-			// A new leader's first sight: it waits a failover time from now, after its
-			// lock wait, which together outlast any holder's pickup.
-			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
+			// A new leader's first sight: it waits a failover time from now, or, since it
+			// cannot know when the lease became its holder's (the previous leader may have
+			// given it just before it stopped and released its lock), a Java holder's
+			// pickup window, until the holder renews it.
+			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now, pickup: true}
 		case s.counter != l.Counter:
 			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner {
 				if holder := holderOf(l); holder != "" {
