@@ -128,6 +128,12 @@ type Assigner struct {
 	joined, rebalancing bool
 	joinScan            time.Time
 	fenced              map[string]fenceSeen // self-fencing worker -> its row as last seen
+	// hints are the workers whose rows still need the hint that they were given leases
+	// (a write that failed is tried again the next round); hintAll asks the first round
+	// of a term that applies moves to hint every live Freshet worker, since the last
+	// leader may have died between its moves and its hints.
+	hints   map[string]bool
+	hintAll bool
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -181,7 +187,7 @@ func NewAssigner(store *Store, opts ...Option) (*Assigner, error) {
 		cfg: o.plan, every: o.every,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}, fenced: map[string]fenceSeen{},
-		scanEvery: o.scanEvery}
+		hints: map[string]bool{}, scanEvery: o.scanEvery}
 	if a.live == 0 {
 		a.live = a.failover/3 + time.Second
 	}
@@ -278,6 +284,8 @@ type fenceSeen struct {
 	// done is set once the worker's leases were taken (none of them named it any more)
 	// while this version lasted.
 	done bool
+	// expected is set once the live workers were told to expect its leases.
+	expected bool
 }
 
 // rowVersion is what changes with every write of a worker-metrics row: the start of the
@@ -509,6 +517,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	a.mu.Lock()
 	if newTerm {
 		a.term = now
+		a.hintAll = true
 	}
 	warming := now.Sub(a.term) < a.live
 	if scan {
@@ -531,6 +540,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	var stale []WorkerMetrics
 	var silent []WorkerMetrics
 	var announced []string
+	// expect is how soon the leader will take the leases of a self-fencing worker whose
+	// row has stood still for half its fence (the longest, if several).
+	var expect time.Duration
 	rowOf := make(map[string]*WorkerMetrics, len(metrics))
 	rows := make(map[string]time.Time, len(metrics))
 	reports := make(map[string]time.Duration, len(metrics))
@@ -563,6 +575,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			f, ok := a.fenced[m.WorkerID]
 			if !ok || !f.version.Equal(version) {
 				f = fenceSeen{version: version, since: now}
+			}
+			if still := now.Sub(f.since); still >= m.SelfFence/2 && !f.done && !f.expected {
+				f.expected = true
+				expect = max(expect, m.SelfFence-still+a.interval())
 			}
 			fenced[m.WorkerID] = f
 			if now.Sub(f.since) >= m.SelfFence && !f.done {
@@ -769,6 +785,17 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		plan.Moves = moves
 	}
 	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
+	if expect > 0 {
+		var to []string
+		a.mu.Lock()
+		for _, wl := range workers {
+			if m := rowOf[wl.ID]; m != nil && m.SelfFence > 0 && now.Sub(a.fenced[wl.ID].since) < m.SelfFence/2 {
+				to = append(to, wl.ID)
+			}
+		}
+		a.mu.Unlock()
+		errs = append(errs, a.hint(ctx, to, expect)...)
+	}
 	if warming {
 		return round, errors.Join(errs...)
 	}
@@ -819,6 +846,29 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		return nil // one failed write does not stop the others
 	})
+	a.mu.Lock()
+	for i, m := range plan.Moves {
+		if applied[i] {
+			a.hints[m.To] = true
+			if m.Handoff && m.From != "" {
+				a.hints[m.From] = true // its renewal then tells it to hand the lease off
+			}
+		}
+	}
+	if a.hintAll {
+		a.hintAll = false
+		for _, wl := range workers {
+			if m := rowOf[wl.ID]; m != nil && m.SelfFence > 0 {
+				a.hints[wl.ID] = true
+			}
+		}
+	}
+	hinted := make([]string, 0, len(a.hints))
+	for w := range a.hints {
+		hinted = append(hinted, w)
+	}
+	a.mu.Unlock()
+	errs = append(errs, a.hint(ctx, hinted, 0)...)
 	if rebalance {
 		a.mu.Lock()
 		if a.rebalancing {
@@ -835,6 +885,32 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 	}
 	return round, errors.Join(errs...)
+}
+
+// hint leaves a hint in the rows of workers (concurrently): that they were given leases
+// (expect zero; a failed write stays pending for the next round), or that they may be
+// given a silent worker's leases within expect. It returns the failures other than rows
+// that are missing or not a Freshet worker's.
+func (a *Assigner) hint(ctx context.Context, workers []string, expect time.Duration) []error {
+	failed := make([]error, len(workers))
+	_ = concurrently(ctx, len(workers), storeConcurrency, func(ctx context.Context, i int) error {
+		err := a.store.hintWorker(ctx, workers[i], expect)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			failed[i] = err
+		}
+		return nil
+	})
+	var errs []error
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, w := range workers {
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
+		} else if expect == 0 {
+			delete(a.hints, w)
+		}
+	}
+	return errs
 }
 
 // Run performs a round every assignment interval (a twentieth of the failover time)

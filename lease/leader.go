@@ -22,12 +22,16 @@ import (
 // "Leader" in the coordinator-state table (or leaseKey "Leader" in the single-table
 // layout).
 const (
-	leaderLockKey           = "Leader"
-	attrLockOwnerName       = "ownerName"
-	attrLockLeaseDuration   = "leaseDuration"
-	attrLockRecordVersion   = "recordVersionNumber"
-	attrLockIsReleased      = "isReleased"
-	lockIsReleasedValue     = "1"
+	leaderLockKey         = "Leader"
+	attrLockOwnerName     = "ownerName"
+	attrLockLeaseDuration = "leaseDuration"
+	attrLockRecordVersion = "recordVersionNumber"
+	attrLockIsReleased    = "isReleased"
+	lockIsReleasedValue   = "1"
+	// attrLockHints is Freshet's own: set by a Freshet leader when it takes the lock, it
+	// tells followers that the leader leaves discovery hints in their metrics rows
+	// (docs/lease-cost.md, "Discovery hints"). A Java leader's lock has none.
+	attrLockHints           = "freshetLeaderHints"
 	defaultLeaderLease      = 2 * time.Minute
 	defaultLeaderHeartbeats = 30 * time.Second
 )
@@ -54,6 +58,8 @@ type LeaderElector struct {
 	seenSince  time.Time
 	seenDur    time.Duration
 	seenOwner  string
+	// seenHints is whether the lock item last read names a leader that leaves hints.
+	seenHints bool
 	// tickStart is when the last Tick began: heartbeats are paced from it, so a slow
 	// heartbeat does not push the next one back.
 	tickStart time.Time
@@ -167,6 +173,8 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		if rvn != e.seenRVN {
 			e.seenRVN, e.seenSince, e.seenOwner = rvn, read, owner
 		}
+		_, e.seenHints = out.Item[attrLockHints]
+		e.seenHints = e.seenHints && !released
 		e.seenDur = dur
 		if released {
 			e.seenDur = 0
@@ -185,6 +193,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		attrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
 		attrLockRecordVersion: str(next),
 		attrEntityType:        str(entityLeader),
+		attrLockHints:         str("1"),
 	}
 	for k, v := range key {
 		item[k] = v
@@ -208,6 +217,19 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 	return false, &Error{Op: "leader-acquire", Table: table, Err: err}
 }
 
+// LeaderHints reports whether the leader leaves discovery hints in the followers'
+// metrics rows: true while this worker leads, else whether the lock item it last read
+// was taken by a Freshet leader (a Java leader's lock carries no such marker) and not
+// released.
+func (e *LeaderElector) LeaderHints() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.myRVN != "" && e.clock.Now().Before(e.leaderUntil) {
+		return true
+	}
+	return e.seenHints && e.seenOwner != e.worker
+}
+
 // holds reports whether the lock item names this worker with record version rvn and is
 // not released (a consistent read; false when the read fails).
 func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]types.AttributeValue, rvn string) bool {
@@ -224,10 +246,10 @@ func (e *LeaderElector) holds(ctx context.Context, table string, key map[string]
 // a heartbeat whose outcome is unknown (so that dropped responses do not let the lock
 // lapse): a heartbeat slowed by a busy table or machine does not delay the next, and the
 // lock lapses only when heartbeats fail or take longer than the lease duration less the
-// heartbeat period. A follower ticks every heartbeat period or less, so that it ticks
-// again just when the lock it watches would expire: a dead leader is replaced a lease
-// duration after the follower first saw its last heartbeat, not up to a heartbeat period
-// later.
+// heartbeat period. A follower ticks every watch period (the heartbeat period plus the
+// lesser of it and 2 s) or less, so that it ticks again just when the lock it watches
+// would expire: a dead leader is replaced a lease duration after the follower first saw
+// its last heartbeat, which is at most a watch period after it was written.
 func (e *LeaderElector) NextTick() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -241,7 +263,15 @@ func (e *LeaderElector) NextTick() time.Duration {
 		return e.heartbeat
 	}
 	until := e.seenSince.Add(e.seenDur).Sub(now)
-	return max(e.heartbeat/20, min(e.heartbeat, until))
+	return max(e.heartbeat/20, min(e.watchPeriod(), until))
+}
+
+// watchPeriod is how often a follower reads the lock item: the heartbeat period plus the
+// lesser of it and 2 s. With the consumer's lock duration (the failover time less a
+// heartbeat period) a dead leader is replaced within the failover time plus that much
+// (2 s at the default failover time), at 0.5 read units per follower per watch period.
+func (e *LeaderElector) watchPeriod() time.Duration {
+	return e.heartbeat + min(e.heartbeat, 2*time.Second)
 }
 
 // Leader returns the worker named in the lock item, empty when none holds it.
