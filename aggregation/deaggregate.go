@@ -24,19 +24,23 @@ func defaultDeaggregatorConfig() deaggregatorConfig {
 	return deaggregatorConfig{verify: true, maxDecompressed: DefaultMaxDecompressedSize, md5Lanes: md5LanesSupported}
 }
 
-// WithShardHashKeyRange makes de-aggregation drop the user records of an
-// aggregate whose effective hash key (explicit hash key, or MD5 of the
-// partition key) lies outside r, the hash key range of the shard the
-// aggregate was read from. Plain records are never dropped. The surviving
-// records keep their original sub-sequence numbers.
+// WithShardHashKeyRange makes de-aggregation drop the whole of an aggregate
+// that holds a user record whose effective hash key (explicit hash key, or
+// MD5 of the partition key) lies outside r, the hash key range of the shard
+// the aggregate was read from: its records in r too. An aggregate whose
+// records all lie in r is delivered whole, with its sub-sequence numbers.
+// Plain records are never dropped. A malformed aggregate is still returned as
+// one plain record, as without the filter.
 //
 // The Java KCL always does this, because the KPL, when it learns that an
 // aggregate landed on a shard other than the one it predicted (its shard map
-// was stale during a reshard), puts the affected user records again; the copies
-// in the wrong shard are then duplicates. Freshet does not filter by default:
+// was stale during a reshard), puts all of its user records again, as the
+// Freshet producer does; the copies in the wrong shard are then duplicates.
+// Dropping the whole aggregate, as the KCL does, makes a Freshet and a Java
+// consumer deliver the same records. Freshet does not filter by default:
 // producers that do not re-put (aws-kinesis-agg, or any producer that
 // aggregates without shard prediction) would lose records to the filter.
-// Enable it when every producer of the stream re-puts misrouted user records.
+// Enable it when every producer of the stream re-puts misrouted aggregates.
 func WithShardHashKeyRange(r HashKeyRange) DeaggregatorOption {
 	return func(c *deaggregatorConfig) error {
 		if !r.Valid() {
@@ -302,7 +306,7 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 		d.resetHashes(len(keys))
 	}
 
-	base := len(dst)
+	base, straddles := len(dst), false
 	for sub := 0; i < len(body); sub++ {
 		if !filter {
 			// Runs of records in the usual layout, in a tight loop.
@@ -329,7 +333,8 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 			sp := keys[npk+ehki]
 			ehk = region[sp.start:sp.end]
 		}
-		if filter && !d.inRange(pki, npk, ehki, region[pk.start:pk.end], ehk) {
+		if filter && (straddles || !d.inRange(pki, npk, ehki, region[pk.start:pk.end], ehk)) {
+			straddles = true
 			continue
 		}
 		dst = append(dst, UserRecord{
@@ -340,6 +345,10 @@ func (d *Deaggregator) decodeInOrder(dst []UserRecord, body []byte) ([]UserRecor
 			Aggregated:        true,
 			tagBytes:          tagBytes,
 		})
+	}
+	if straddles {
+		clear(dst[base:])
+		return dst[:base], true
 	}
 	return dst, true
 
@@ -516,7 +525,7 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 	keys := d.tableKeys(body, lo, hi)
 	npk, nehk := len(d.pk), len(d.ehk)
 
-	base := len(dst)
+	base, straddles := len(dst), false
 	dst = slices.Grow(dst, len(d.recs))
 	for n, sp := range d.recs {
 		pki, ehki, data, tagBytes, err := parseRecord(body[sp.start:sp.end], npk, nehk)
@@ -528,7 +537,8 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 		if ehki >= 0 {
 			ehk = keys[npk+ehki]
 		}
-		if d.cfg.filter && !d.inRange(pki, npk, ehki, keys[pki], ehk) {
+		if d.cfg.filter && (straddles || !d.inRange(pki, npk, ehki, keys[pki], ehk)) {
+			straddles = true
 			continue
 		}
 		dst = append(dst, UserRecord{
@@ -539,6 +549,10 @@ func (d *Deaggregator) decodeAnyOrder(dst []UserRecord, body []byte) ([]UserReco
 			Aggregated:        true,
 			tagBytes:          tagBytes,
 		})
+	}
+	if straddles {
+		clear(dst[base:])
+		return dst[:base], nil
 	}
 	return dst, nil
 }

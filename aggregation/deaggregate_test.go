@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -197,6 +198,14 @@ func TestChecksumVerificationOff(t *testing.T) {
 	}
 }
 
+// TestShardHashKeyRangeFilter: with the filter on, an aggregate whose user
+// records all lie in the shard's range (by explicit hash key or by the MD5 of
+// the partition key, the range's ends included) is delivered whole with its
+// sub-sequence numbers, and an aggregate holding any record outside the range
+// is dropped whole, its records in range too, as the Java KCL does; in both
+// decoders (the one-pass decoder of the usual layout and the general one) and
+// through AppendBatch. Plain records and malformed aggregates are never
+// dropped.
 func TestShardHashKeyRangeFilter(t *testing.T) {
 	mid := FullHashKeyRange.Midpoint()
 	low := HashKeyRange{Start: HashKey{}, End: mid}
@@ -210,46 +219,110 @@ func TestShardHashKeyRangeFilter(t *testing.T) {
 			highPK = pk
 		}
 	}
-	recs := []Record{
-		{PartitionKey: highPK, ExplicitHashKey: "0", Data: []byte("0")},                // low by EHK
-		{PartitionKey: lowPK, ExplicitHashKey: MaxHashKey.String(), Data: []byte("1")}, // high by EHK
-		{PartitionKey: lowPK, Data: []byte("2")},                                       // low by MD5
-		{PartitionKey: highPK, Data: []byte("3")},                                      // high by MD5
-		{PartitionKey: highPK, ExplicitHashKey: mid.String(), Data: []byte("4")},       // low: range is inclusive
-		{PartitionKey: lowPK, ExplicitHashKey: mid.Add1().String(), Data: []byte("5")}, // high
+	inLow := []Record{
+		{PartitionKey: highPK, ExplicitHashKey: "0", Data: []byte("0")},          // low by EHK, the range's start
+		{PartitionKey: lowPK, Data: []byte("1")},                                 // low by MD5
+		{PartitionKey: highPK, ExplicitHashKey: mid.String(), Data: []byte("2")}, // low: the range's end
+		{PartitionKey: lowPK, Data: []byte("3")},
 	}
+	highByEHK := Record{PartitionKey: lowPK, ExplicitHashKey: mid.Add1().String(), Data: []byte("h")}
+	highByMD5 := Record{PartitionKey: highPK, Data: []byte("h")}
+	with := func(at int, out Record) []Record {
+		return slices.Insert(slices.Clone(inLow), at, out)
+	}
+	d := newTestDeaggregator(t, false, WithShardHashKeyRange(low))
+	for _, tc := range []struct {
+		name string
+		recs []Record
+		keep bool
+	}{
+		{"all in range", inLow, true},
+		{"one out first, by explicit hash key", with(0, highByEHK), false},
+		{"one out in the middle, by MD5", with(2, highByMD5), false},
+		{"one out last, by explicit hash key", with(len(inLow), highByEHK), false},
+		{"all out", []Record{highByMD5, highByEHK}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := mustAggregator(t)
+			for _, r := range tc.recs {
+				if err := a.Add(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			agg, err := a.Drain(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int64
+			if tc.keep {
+				for i := range tc.recs {
+					want = append(want, int64(i))
+				}
+			}
+			check := func(how string, got []UserRecord) {
+				t.Helper()
+				var subs []int64
+				for _, g := range got {
+					subs = append(subs, g.SubSequenceNumber)
+					if w := tc.recs[g.SubSequenceNumber]; string(g.Data) != string(w.Data) || g.PartitionKey != w.PartitionKey {
+						t.Errorf("%s: record %d is %q/%q, want %q/%q", how, g.SubSequenceNumber, g.PartitionKey, g.Data, w.PartitionKey, w.Data)
+					}
+				}
+				if !equalInts(subs, want) {
+					t.Fatalf("%s: kept sub-sequence numbers %v, want %v", how, subs, want)
+				}
+			}
+			got, err := d.Deaggregate(agg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("Append", got)
+			body := agg.Data[len(Magic) : len(agg.Data)-md5.Size]
+			prefix := []UserRecord{{PartitionKey: "prefix"}}
+			inOrder, ok := d.decodeInOrder(slices.Clone(prefix), body)
+			if !ok {
+				t.Fatal("one-pass decoder rejected the aggregator's body")
+			}
+			anyOrder, err := d.decodeAnyOrder(slices.Clone(prefix), body)
+			d.release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for how, got := range map[string][]UserRecord{"one-pass decoder": inOrder, "general decoder": anyOrder} {
+				if len(got) == 0 || got[0].PartitionKey != "prefix" {
+					t.Fatalf("%s: records before the aggregate changed: %+v", how, got)
+				}
+				check(how, got[1:])
+			}
+			// Between two plain records in one batch: only the aggregate's
+			// records are filtered.
+			batch := []Record{{PartitionKey: highPK, Data: []byte("p0")}, agg, {PartitionKey: highPK, Data: []byte("p1")}}
+			out, ends, err := d.AppendBatch(nil, nil, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ends) != 3 || ends[0] != 1 || ends[2] != ends[1]+1 || string(out[0].Data) != "p0" || string(out[len(out)-1].Data) != "p1" {
+				t.Fatalf("AppendBatch: plain records filtered or misplaced: ends %v, %d records", ends, len(out))
+			}
+			check("AppendBatch", out[ends[0]:ends[1]])
+		})
+	}
+	// A malformed aggregate holding an out-of-range record is delivered
+	// whole as one plain record, as without the filter.
 	a := mustAggregator(t)
-	for _, r := range recs {
+	for _, r := range with(1, highByMD5) {
 		if err := a.Add(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	out, err := a.Drain(nil)
+	agg, err := a.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDeaggregator(WithShardHashKeyRange(low))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := d.Deaggregate(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var subs []int64
-	for _, g := range got {
-		subs = append(subs, g.SubSequenceNumber)
-		if string(g.Data) != string(rune('0'+g.SubSequenceNumber)) {
-			t.Errorf("record %d carries data %q", g.SubSequenceNumber, g.Data)
-		}
-	}
-	if want := []int64{0, 2, 4}; !equalInts(subs, want) {
-		t.Fatalf("kept sub-sequence numbers %v, want %v", subs, want)
-	}
-	// Plain records are never filtered.
-	got, err = d.Deaggregate(Record{PartitionKey: highPK, Data: []byte("plain")})
-	if err != nil || len(got) != 1 {
-		t.Fatalf("plain record filtered: %+v, %v", got, err)
+	agg.Data[len(agg.Data)-1] ^= 1
+	got, err := d.Deaggregate(agg)
+	if !errors.Is(err, ErrMalformed) || len(got) != 1 || got[0].Aggregated {
+		t.Fatalf("malformed aggregate: %+v, %v", got, err)
 	}
 }
 

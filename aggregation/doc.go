@@ -78,11 +78,12 @@
 //
 // # Resharding and the hash-range filter
 //
-// The Java KCL drops the user records of an aggregate whose hash keys fall
-// outside the hash key range of the shard it read the aggregate from. That
-// pairs with the KPL, which re-puts such user records ("Wrong Shard") when an
-// aggregate lands on a shard other than the predicted one, so the copies left
-// behind are duplicates. Freshet delivers every user record by default, since
+// The Java KCL drops the whole of an aggregate that holds a user record whose
+// hash key falls outside the hash key range of the shard it read the
+// aggregate from, its records in range too. That pairs with the KPL, which
+// re-puts every user record of an aggregate ("Wrong Shard") that lands on a
+// shard other than the predicted one, so the copies left behind are
+// duplicates. Freshet delivers every user record by default, since
 // producers that aggregate without re-putting (aws-kinesis-agg routes an
 // aggregate by its first record's partition key) would otherwise lose data;
 // WithShardHashKeyRange turns the KCL behaviour on.

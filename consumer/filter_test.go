@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/freshet/freshet/aggregation"
@@ -14,26 +15,35 @@ import (
 	"github.com/freshet/freshet/consumer/internal/fetch"
 )
 
-// TestHashKeyRangeFilter: with the filter on, the user records of an aggregate
-// whose hash keys lie outside the shard's range are not delivered, and those
-// delivered keep their sub-sequence numbers; with it off (the default), or for
-// a lease without a range, every user record is delivered.
+// TestHashKeyRangeFilter: with the filter on, an aggregate whose user records
+// all lie in the shard's hash key range is delivered whole, and an aggregate
+// holding any user record outside it is not delivered at all, its records in
+// range neither, as the Java KCL does (so a mixed fleet delivers the same
+// records); with the filter off (the default), for a lease without a range, or
+// on an AUTO stream, every user record is delivered.
 func TestHashKeyRangeFilter(t *testing.T) {
 	lower := aggregation.HashKeyRange{End: mustHashKey(t, "170141183460469231731687303715884105727")} // [0, 2^127-1]
 	const n = 40
-	var inRange []string
+	var keys, inKeys []string
 	for i := 0; i < n; i++ {
-		if lower.Contains(aggregation.PartitionKeyHash("pk" + strconv.Itoa(i))) {
-			inRange = append(inRange, sq(7)+"/"+strconv.Itoa(i))
+		pk := "pk" + strconv.Itoa(i)
+		keys = append(keys, pk)
+		if lower.Contains(aggregation.PartitionKeyHash(pk)) {
+			inKeys = append(inKeys, pk)
 		}
 	}
-	if len(inRange) == 0 || len(inRange) == n {
-		t.Fatalf("test keys do not straddle the range: %d of %d inside", len(inRange), n)
+	if len(inKeys) == 0 || len(inKeys) == n {
+		t.Fatalf("test keys do not straddle the range: %d of %d inside", len(inKeys), n)
 	}
-	var all []string
-	for i := 0; i < n; i++ {
-		all = append(all, sq(7)+"/"+strconv.Itoa(i))
+	ids := func(seq string, n int) []string {
+		var out []string
+		for i := 0; i < n; i++ {
+			out = append(out, seq+"/"+strconv.Itoa(i))
+		}
+		return out
 	}
+	inside := ids(sq(8), len(inKeys))
+	all := append(ids(sq(7), n), inside...)
 	for _, tc := range []struct {
 		name       string
 		filter     bool
@@ -41,13 +51,14 @@ func TestHashKeyRangeFilter(t *testing.T) {
 		auto       bool
 		want       []string
 	}{
-		{"on", true, lower.Start.String(), lower.End.String(), false, inRange},
+		{"on", true, lower.Start.String(), lower.End.String(), false, inside},
 		{"off", false, lower.Start.String(), lower.End.String(), false, all},
 		{"on, lease without range", true, "", "", false, all},
 		{"on, AUTO stream", true, lower.Start.String(), lower.End.String(), true, all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			batches := []fetch.Batch{{Records: []types.Record{aggregate(t, sq(7), n)}}}
+			// A straddling aggregate, then one wholly in the lower half.
+			batches := []fetch.Batch{{Records: []types.Record{aggregateOf(t, sq(7), keys), aggregateOf(t, sq(8), inKeys)}}}
 			proc := &recProc{}
 			h := newHarness(t, checkpoint.TrimHorizon, batches, proc, func(c *config, s *ShardInfo) {
 				c.hashRangeFilter = tc.filter
@@ -73,6 +84,26 @@ func TestHashKeyRangeFilter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aggregateOf is a Kinesis record at sequence number seq holding one user
+// record per partition key, in order, the i-th with data "user record i".
+func aggregateOf(t testing.TB, seq string, keys []string) types.Record {
+	t.Helper()
+	a, err := aggregation.NewAggregator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pk := range keys {
+		if err := a.Add(aggregation.Record{PartitionKey: pk, Data: []byte("user record " + strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := a.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return types.Record{SequenceNumber: aws.String(seq), PartitionKey: aws.String(r.PartitionKey), Data: r.Data}
 }
 
 func mustHashKey(t *testing.T, s string) aggregation.HashKey {

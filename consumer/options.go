@@ -193,9 +193,15 @@ func (c *config) readPolicy() retrypolicy.Policy {
 // the interval, so any Freshet leader applies it; Java workers' rows get Java's window.
 func (c *config) reportInterval() time.Duration { return max(10*time.Millisecond, c.failoverTime/4) }
 
+// discoveryFallback is how often a worker queries the owner index without a hint from a
+// leader that leaves hints (docs/lease-cost.md, "Discovery hints"): six failover times,
+// the shard sync's cadence at the default.
+func (c *config) discoveryFallback() time.Duration { return 6 * c.failoverTime }
+
 // leaderLockDuration is how long a silent leader keeps the leader lock: the failover time
-// less one heartbeat. A follower sees a heartbeat up to one heartbeat period after it was
-// written, so a dead leader is replaced within the failover time of its last heartbeat.
+// less one heartbeat. A follower reads the lock item every heartbeat period plus at most
+// 2 s (lease.LeaderElector), so a dead leader is replaced within the failover time and
+// that much of its last heartbeat.
 func (c *config) leaderLockDuration() time.Duration {
 	if d := c.failoverTime - c.renewInterval; d > c.renewInterval {
 		return d
@@ -213,12 +219,13 @@ func (c *config) livenessWindow() time.Duration {
 	return 2*max(c.renewInterval, c.reportInterval(), time.Second) + 2*c.assignInterval
 }
 
-// confirmWindow is how soon a worker must renew a lease the leader gave it: it discovers
+// confirmWindow is how soon a worker must renew a lease the leader gave it: the leader's
+// hint reaches it with its next report (a report interval at most), it then discovers
 // the lease within an assignment interval and renews it at once. A renewal interval at
 // least, so that a live worker slowed by a busy machine or table (discovery and renewal
 // taking seconds) is not presumed dead and its new leases moved again.
 func (c *config) confirmWindow() time.Duration {
-	return max(3*c.assignInterval+100*time.Millisecond, c.renewInterval)
+	return max(c.reportInterval()+3*c.assignInterval+100*time.Millisecond, c.renewInterval)
 }
 
 // Option configures a Worker.
@@ -494,11 +501,13 @@ func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
 }
 
-// WithHashKeyRangeFilter makes every shard drop, while de-aggregating, the user records
-// whose hash key lies outside the shard's hash key range, as the Java KCL always does.
-// Such records belong to an aggregate a producer with a stale shard map sent to the
-// wrong shard during a reshard; the Freshet producer and the KPL put them again on the
-// right shard, so without the filter a consumer delivers them twice. Off by default:
+// WithHashKeyRangeFilter makes every shard drop, while de-aggregating, each aggregate
+// that holds a user record whose hash key lies outside the shard's hash key range: the
+// whole aggregate, its records in range too, as the Java KCL always does, so a Freshet
+// and a Java worker of one application deliver the same records. Such an aggregate is
+// one a producer with a stale shard map sent to the wrong shard during a reshard; the
+// Freshet producer and the KPL put all of its records again, so without the filter a
+// consumer delivers them twice. Off by default:
 // producers that route an aggregate by its first record and never re-put
 // (aws-kinesis-agg) would lose records to it. Turn it on when every producer of the
 // stream is the Freshet producer or the KPL. A lease without a hash key range is not

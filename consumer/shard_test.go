@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/freshet/freshet/aggregation"
 	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/consumer/internal/fetch"
 )
@@ -156,20 +155,11 @@ func plainRecs(from, to int) []types.Record {
 // aggregate returns a Kinesis record holding n user records.
 func aggregate(t testing.TB, seq string, n int) types.Record {
 	t.Helper()
-	a, err := aggregation.NewAggregator()
-	if err != nil {
-		t.Fatal(err)
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "pk" + strconv.Itoa(i)
 	}
-	for i := 0; i < n; i++ {
-		if err := a.Add(aggregation.Record{PartitionKey: "pk" + strconv.Itoa(i), Data: []byte("user record " + strconv.Itoa(i))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := a.Drain(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return types.Record{SequenceNumber: aws.String(seq), PartitionKey: aws.String(r.PartitionKey), Data: r.Data}
+	return aggregateOf(t, seq, keys)
 }
 
 type harness struct {

@@ -115,35 +115,66 @@ func (w *Worker) listShards(ctx context.Context, s *streamInfo) ([]types.Shard, 
 	}
 }
 
-// syncShards creates the leases of shards that have none (planLeases decides where they
-// start) and deletes finished leases of shards past the stream's retention. The leader
-// runs it.
-func (w *Worker) syncShards(ctx context.Context) error {
-	leases, err := w.store.List(ctx)
-	if err != nil {
-		return err
-	}
+// fullShardSyncEvery is how many shard syncs may in a row find the same shards as the
+// last full sync and skip reading the lease table: every tenth sync reads it anyway, for
+// leases deleted by hand or parents whose children started since.
+const fullShardSyncEvery = 10
+
+// shardSyncState is what the leader's shard sync remembers between syncs (only the sync
+// loop touches it).
+type shardSyncState struct {
+	// shards is the set of shard IDs, per stream, at the last full sync that succeeded;
+	// skipped counts the syncs since then that found the same set.
+	shards  map[string]map[string]bool
+	skipped int
+}
+
+// syncShards lists every stream's shards and, unless they are the shards of the last
+// full sync (and full is not set, and fewer than fullShardSyncEvery syncs were skipped),
+// reads the lease table (eventually consistent: every create and delete is
+// conditional), creates the leases of shards that have none (planLeases decides where
+// they start) and deletes finished leases of shards past the stream's retention. The
+// leader runs it; a shard set unchanged since a full sync needs neither.
+func (w *Worker) syncShards(ctx context.Context, st *shardSyncState, full bool) error {
 	w.mu.Lock()
 	streams := append([]*streamInfo(nil), w.streams...)
 	w.mu.Unlock()
-	live := map[string]bool{}
-	var errs []error
-	listed := true
-	for _, s := range streams {
+	listed := make([][]types.Shard, len(streams))
+	ids := make(map[string]map[string]bool, len(streams))
+	for i, s := range streams {
 		shards, err := w.listShards(ctx, s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("list shards of %s: %w", s.Name, err))
-			listed = false
-			continue
+			st.shards = nil
+			return fmt.Errorf("list shards of %s: %w", s.Name, err)
 		}
+		listed[i] = shards
+		set := make(map[string]bool, len(shards))
+		for _, sh := range shards {
+			set[aws.ToString(sh.ShardId)] = true
+		}
+		ids[s.Name] = set
+	}
+	if !full && st.skipped < fullShardSyncEvery-1 && sameShards(st.shards, ids) {
+		st.skipped++
+		return nil
+	}
+	st.shards, st.skipped = nil, 0
+	leases, err := w.store.ListEventuallyConsistent(ctx)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	var errs []error
+	for i, s := range streams {
+		shards := listed[i]
 		leased := map[string]bool{}
 		for i := range leases {
 			if id, ok := w.shardOfKey(s, leases[i].Key); ok {
 				leased[id] = true
 			}
 		}
-		for _, sh := range shards {
-			live[aws.ToString(sh.ShardId)] = true
+		for id := range ids[s.Name] {
+			live[id] = true
 		}
 		ident := ""
 		if w.cfg.multiStream {
@@ -166,12 +197,35 @@ func (w *Worker) syncShards(ctx context.Context) error {
 			w.assigner.RequestScan() // place them at the next round, not the next scan
 		}
 	}
-	if listed && len(errs) == 0 {
-		if _, err := lease.DeleteCompleted(ctx, w.store, live); err != nil {
+	if len(errs) == 0 {
+		if _, err := lease.DeleteCompleted(ctx, w.store, leases, live); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 {
+		st.shards = ids
+	}
 	return errors.Join(errs...)
+}
+
+// sameShards reports whether two sets of shard IDs per stream are equal (false when a is
+// nil: no full sync succeeded yet).
+func sameShards(a, b map[string]map[string]bool) bool {
+	if a == nil || len(a) != len(b) {
+		return false
+	}
+	for name, x := range a {
+		y, ok := b[name]
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for id := range x {
+			if !y[id] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // childrenFound creates the leases of an ended shard's children (from ChildShards) with

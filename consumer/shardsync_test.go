@@ -1,15 +1,19 @@
 package consumer
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/freshet/freshet/checkpoint"
+	"github.com/freshet/freshet/lease"
 )
 
 // shard builds a ListShards entry: "id" open, "id!" closed, with up to two parents.
@@ -96,4 +100,77 @@ func TestChildStart(t *testing.T) {
 			t.Errorf("childStart(%v) = %v, want %v", tt.pos, got, tt.want)
 		}
 	}
+}
+
+// scanCountingDB counts the Scan calls and whether each was consistent.
+type scanCountingDB struct {
+	DynamoDBAPI
+	mu                  sync.Mutex
+	scans, consistentNo int
+}
+
+func (d *scanCountingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	d.mu.Lock()
+	d.scans++
+	if !aws.ToBool(in.ConsistentRead) {
+		d.consistentNo++
+	}
+	d.mu.Unlock()
+	return d.DynamoDBAPI.Scan(ctx, in, opts...)
+}
+
+func (d *scanCountingDB) counts() (scans, eventual int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.scans, d.consistentNo
+}
+
+// TestShardSyncReadsLeasesOnlyWhenShardsChange: the leader's shard sync reads the lease
+// table (eventually consistent, once) on its first sync, when the shards changed (a split:
+// the children get leases), when forced (a shard end) and every tenth sync; a sync that
+// finds the shards of the last full sync reads nothing but ListShards.
+func TestShardSyncReadsLeasesOnlyWhenShardsChange(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStream("orders", 4)
+	kin := &memKinesis{streams: map[string]*memStream{"orders": s}}
+	db := &scanCountingDB{DynamoDBAPI: leaseDB(t)}
+	w, err := New("app", kin, db, newCollector().factory(), append(testOptions("w1"), WithLeaseTables(lease.Tables{
+		Lease: "app", CoordinatorState: "app-CoordinatorState", WorkerMetrics: "app-WorkerMetricStats"}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var st shardSyncState
+	syncOnce := func(full bool, wantScans int) {
+		t.Helper()
+		before, ecBefore := db.counts()
+		if err := w.syncShards(ctx, &st, full); err != nil {
+			t.Fatal(err)
+		}
+		after, ecAfter := db.counts()
+		if after-before != wantScans {
+			t.Fatalf("sync (full %v) scanned the lease table %d times, want %d", full, after-before, wantScans)
+		}
+		if ecAfter-ecBefore != after-before {
+			t.Fatalf("%d of the sync's %d scans consistent, want none", (after-before)-(ecAfter-ecBefore), after-before)
+		}
+	}
+	syncOnce(false, 1)
+	if n := len(leases(t, db)); n != 4 {
+		t.Fatalf("%d leases after the first sync, want 4", n)
+	}
+	for i := 0; i < fullShardSyncEvery-1; i++ {
+		syncOnce(false, 0)
+	}
+	syncOnce(false, 1) // the tenth reads the table anyway
+	syncOnce(false, 0)
+	s.split("shardId-000000000000")
+	syncOnce(false, 1)
+	if n := len(leases(t, db)); n != 6 {
+		t.Fatalf("%d leases after the split, want 6", n)
+	}
+	syncOnce(false, 0)
+	syncOnce(true, 1)
 }

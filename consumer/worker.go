@@ -472,13 +472,16 @@ func signal(c chan struct{}) {
 // processors finish during a graceful shutdown; discovery stops with loops.
 func (w *Worker) leaseLoop(hard, loops context.Context) {
 	nextRenew := w.cfg.clock.Now()
+	var d discovery
+	d.fast(nextRenew, 2*w.cfg.failoverTime) // a worker that starts expects leases soon
 	for {
 		if now := w.cfg.clock.Now(); !now.Before(nextRenew) {
 			// Paced from the start of a round, so a slow round does not delay the next.
 			nextRenew = now.Add(w.cfg.renewInterval)
 			w.renewAll(hard)
 		}
-		if loops.Err() == nil && w.reporter.Live() {
+		live := w.reporter.Live()
+		if loops.Err() == nil && live && d.due(w) {
 			t0 := w.cfg.clock.Now()
 			moved, err := w.coord.Discover(loops)
 			if took := w.cfg.clock.Since(t0); took > w.cfg.renewInterval {
@@ -499,6 +502,11 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 				w.renewAll(hard)
 			}
 		}
+		if !live {
+			// Fenced: its leases may have moved meanwhile; once live again it looks for
+			// new ones at the assignment interval for a while.
+			d.fast(w.cfg.clock.Now(), w.cfg.failoverTime/2)
+		}
 		w.reconcileLeases()
 		wait := w.cfg.assignInterval
 		if loops.Err() != nil {
@@ -511,10 +519,60 @@ func (w *Worker) leaseLoop(hard, loops context.Context) {
 		case <-w.coord.Changed():
 		case <-w.reconcile:
 		case <-w.discoverNow:
+			d.poked = true
+		case <-w.reporter.Hinted():
 		case <-w.renewNow:
 			nextRenew = w.cfg.clock.Now()
 		}
 	}
+}
+
+// discovery decides when the lease loop queries the owner index (docs/lease-cost.md,
+// "Discovery hints"). A Freshet leader leaves a hint in a worker's metrics row when it
+// gives the worker leases, asks it to hand one off, or expects to give it a silent
+// worker's leases; the worker's next report returns the hint at no read cost. The loop
+// therefore queries the index only when a hint came, when the leader asked this worker
+// itself (it leads), for a while after a hint, after starting or after being fenced,
+// while a lease assigned to it is still being handed over by its previous owner, every
+// assignment interval while the leader leaves no hints (a Java leader), and otherwise
+// every discovery fallback interval.
+type discovery struct {
+	// fastUntil is when the loop returns to querying only on hints.
+	fastUntil time.Time
+	// last is when the index was last queried.
+	last time.Time
+	// poked is set when this worker, leading, assigned itself a lease.
+	poked bool
+}
+
+// fast makes the loop query every assignment interval until at least now + d.
+func (d *discovery) fast(now time.Time, dur time.Duration) {
+	if until := now.Add(dur); until.After(d.fastUntil) {
+		d.fastUntil = until
+	}
+}
+
+// due reports whether the loop queries the owner index now, taking the hints the
+// worker's reports returned, and if so records the query.
+func (d *discovery) due(w *Worker) bool {
+	now := w.cfg.clock.Now()
+	h := w.reporter.TakeHint()
+	if h.Assigned {
+		// The leader places leases over several rounds: later ones come within an
+		// assignment interval rather than a report interval.
+		d.fast(now, w.cfg.failoverTime/2)
+	}
+	if h.Expect > 0 {
+		// The report may have returned the hint up to a report interval after it was
+		// written, so the take comes within Expect of now, or a little after.
+		d.fast(now, h.Expect+4*w.cfg.assignInterval)
+	}
+	due := h.Assigned || h.Expect > 0 || d.poked || now.Before(d.fastUntil) || w.coord.Awaiting() ||
+		!w.elector.LeaderHints() || now.Sub(d.last) >= w.cfg.discoveryFallback()
+	if due {
+		d.last, d.poked = now, false
+	}
+	return due
 }
 
 // unrenewed reports whether a held lease has no renewal timed by this worker yet.
@@ -772,6 +830,7 @@ func (w *Worker) leaderLoop(ctx context.Context) {
 // (a gap in the rounds that long starts a new term, whose warm-up places nothing).
 func (w *Worker) syncLoop(ctx context.Context) {
 	var nextSync time.Time
+	var st shardSyncState
 	forced := false
 	for ctx.Err() == nil {
 		now := w.cfg.clock.Now()
@@ -779,9 +838,11 @@ func (w *Worker) syncLoop(ctx context.Context) {
 		case !w.elector.IsLeader():
 			forced = false // shard ends are the leader's business
 			nextSync = time.Time{}
+			st = shardSyncState{} // a new leadership starts with a full sync
 		case forced || !now.Before(nextSync):
+			full := forced
 			forced = false
-			if err := w.syncShards(ctx); err != nil {
+			if err := w.syncShards(ctx, &st, full); err != nil {
 				if ctx.Err() != nil {
 					return
 				}

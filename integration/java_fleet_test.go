@@ -572,9 +572,10 @@ func mixedFleet(t *testing.T, threeTable bool) {
 	// consumer's duplicates: either a copy in a straddling aggregate, one the producer
 	// sent with a shard map made stale by the split to a child whose range does not hold
 	// all of its records (the producer puts every record of it again; Java KCL drops the
-	// whole aggregate on reading, a default Freshet consumer delivers it), or a record the
-	// producer wrote twice in the shard that owns it (a put resent after an answer that
-	// was not read), which the producer must not do.
+	// whole aggregate on reading, and so does a Freshet worker with the hash key range
+	// filter, as here: no worker may deliver it), or a record the producer wrote twice
+	// in the shard that owns it (a put resent after an answer that was not read), which
+	// the producer must not do.
 	ranges := shardRanges(ctx, t, kin, stream)
 	type stored struct{ shard, seq string }
 	straddling := map[stored]bool{}
@@ -598,16 +599,18 @@ func mixedFleet(t *testing.T, threeTable bool) {
 					inRange++
 				} else {
 					misplaced++
-					if _, java := f.javaIDs[d.worker]; java {
-						t.Errorf("record %d: Java worker %s delivered the copy in shard %s, in an aggregate holding records outside its hash key range", id, d.worker, d.shard)
+					lib := "Freshet"
+					if f.javaIDs[d.worker] {
+						lib = "Java"
 					}
+					t.Errorf("record %d: %s worker %s delivered the copy in shard %s, in an aggregate holding records outside its hash key range", id, lib, d.worker, d.shard)
 				}
 			}
 			byPos[pos] = append(byPos[pos], d.worker)
 		}
 		switch {
 		case inRange == 0:
-			t.Errorf("record %d: no copy in the shard that owns its hash key outside a straddling aggregate (Java KCL, which drops such an aggregate whole, loses it): %v", id, ds)
+			t.Errorf("record %d: no copy in the shard that owns its hash key outside a straddling aggregate (Java KCL and a filtering Freshet worker, which drop such an aggregate whole, lose it): %v", id, ds)
 		case inRange > 1 && len(resent) < 3:
 			resent = append(resent, fmt.Sprintf("record %d: %v", id, ds))
 		}
@@ -667,7 +670,7 @@ func mixedFleet(t *testing.T, threeTable bool) {
 		leaders = append(leaders, l.worker)
 	}
 	t.Logf("leaders in order: %v; leader lock holders in order: %v", leaders, locks.holders())
-	t.Logf("%d records, %d delivered again (all had been delivered by a killed worker), %d stored twice (each a copy in an aggregate straddling its shard's range, put again whole by the producer: %d), %d processor runs",
+	t.Logf("%d records, %d delivered again (all had been delivered by a killed worker), %d stored twice, %d delivered from an aggregate straddling its shard's range, %d processor runs",
 		total, dups, stored2, misplaced, len(all))
 }
 

@@ -159,8 +159,10 @@ func reportLeadership(ctx context.Context, w *consumer.Worker, out *lineWriter) 
 	}
 }
 
-// workerProcess runs one default Freshet worker until SIGTERM (graceful) or the end of
-// stdin, writing KclApp's output lines.
+// workerProcess runs one Freshet worker until SIGTERM (graceful) or the end of stdin,
+// writing KclApp's output lines. It is a default worker but for the hash key range
+// filter, on as the migration guide says for a mixed fleet whose producers are the KPL
+// or Freshet's: it then drops what Java KCL drops.
 func workerProcess(id string) int {
 	out := &lineWriter{out: bufio.NewWriter(os.Stdout), id: id}
 	failover, err := strconv.Atoi(os.Getenv(envFailover))
@@ -174,7 +176,7 @@ func workerProcess(id string) int {
 	}
 	w, err := consumer.New(os.Getenv(envApp), kinesis.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), factory,
 		consumer.WithStream(os.Getenv(envStream), consumer.TrimHorizon()), consumer.WithWorkerID(id),
-		consumer.WithFailoverTime(time.Duration(failover)*time.Millisecond))
+		consumer.WithFailoverTime(time.Duration(failover)*time.Millisecond), consumer.WithHashKeyRangeFilter(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

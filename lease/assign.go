@@ -67,7 +67,9 @@ import (
 //     most. Moving it sooner would start a second worker on a shard the Java worker
 //     already processes (in the mixed fleet test, a Java worker that had just joined
 //     first found a lease handed to it 14 s after the handoff completed, at a 5 s
-//     failover time).
+//     failover time). A new leader gives every lease of a Java holder that window from
+//     its own first sight of the lease, until the holder renews it: the lease may have
+//     become the holder's just before the leader changed.
 //   - A worker that has an expired lease gets nothing (it stopped renewing, or is in
 //     trouble), even while its metrics row is fresh.
 //   - A lease that has an owner and has not expired moves only by graceful handoff, and
@@ -142,6 +144,12 @@ type Assigner struct {
 	// taken or the row is found changed.
 	elector   *LeaderElector
 	lockTaken map[string]WorkerMetrics
+	// hints are the workers whose rows still need the hint that they were given leases
+	// (a write that failed is tried again the next round); hintAll asks the first round
+	// of a term that applies moves to hint every live Freshet worker, since the last
+	// leader may have died between its moves and its hints.
+	hints   map[string]bool
+	hintAll bool
 }
 
 // seenLease is what the leader last saw of a lease.
@@ -195,7 +203,7 @@ func NewAssigner(store *Store, opts ...Option) (*Assigner, error) {
 		cfg: o.plan, every: o.every,
 		seen: map[string]seenLease{}, rows: map[string]time.Time{}, life: map[string]time.Time{},
 		suspect: map[string]time.Time{}, moved: map[string]time.Time{}, fenced: map[string]fenceSeen{},
-		scanEvery: o.scanEvery, elector: o.elector, lockTaken: map[string]WorkerMetrics{}}
+		hints: map[string]bool{}, scanEvery: o.scanEvery, elector: o.elector, lockTaken: map[string]WorkerMetrics{}}
 	if a.live == 0 {
 		a.live = a.failover/3 + time.Second
 	}
@@ -241,9 +249,11 @@ func (a *Assigner) observe(leases []Lease, now time.Time, fresh bool) {
 		handoffSince := a.handoffSeen(s, l, now)
 		switch {
 		case !ok:
-			// A new leader's first sight: it waits a failover time from now, after its
-			// lock wait, which together outlast any holder's pickup.
-			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now}
+			// A new leader's first sight: it waits a failover time from now, or, since it
+			// cannot know when the lease became its holder's (the previous leader may have
+			// given it just before it stopped and released its lock), a Java holder's
+			// pickup window, until the holder renews it.
+			s = seenLease{counter: l.Counter, owner: l.Owner, cpOwner: l.CheckpointOwner, since: now, pickup: true}
 		case s.counter != l.Counter:
 			if s.owner == l.Owner && s.cpOwner == l.CheckpointOwner && !fresh {
 				if holder := holderOf(l); holder != "" {
@@ -292,6 +302,8 @@ type fenceSeen struct {
 	// done is set once the worker's leases were taken (none of them named it any more)
 	// while this version lasted.
 	done bool
+	// expected is set once the live workers were told to expect its leases.
+	expected bool
 }
 
 // rowVersion is what changes with every write of a worker-metrics row: the start of the
@@ -563,6 +575,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	a.mu.Lock()
 	if newTerm {
 		a.term = now
+		a.hintAll = true
 	}
 	if scan {
 		a.lastScan = started
@@ -584,6 +597,9 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	var stale []WorkerMetrics
 	var silent []WorkerMetrics
 	var announced []string
+	// expect is how soon the leader will take the leases of a self-fencing worker whose
+	// row has stood still for half its fence (the longest, if several).
+	var expect time.Duration
 	rowOf := make(map[string]*WorkerMetrics, len(metrics))
 	rows := make(map[string]time.Time, len(metrics))
 	reports := make(map[string]time.Duration, len(metrics))
@@ -616,6 +632,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			f, ok := a.fenced[m.WorkerID]
 			if !ok || !f.version.Equal(version) {
 				f = fenceSeen{version: version, since: now}
+			}
+			if still := now.Sub(f.since); still >= m.SelfFence/2 && !f.done && !f.expected {
+				f.expected = true
+				expect = max(expect, m.SelfFence-still+a.interval())
 			}
 			fenced[m.WorkerID] = f
 			if _, taken := a.lockTaken[m.WorkerID]; now.Sub(f.since) >= m.SelfFence && !f.done && !taken {
@@ -831,6 +851,17 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		plan.Moves = moves
 	}
 	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
+	if expect > 0 {
+		var to []string
+		a.mu.Lock()
+		for _, wl := range workers {
+			if m := rowOf[wl.ID]; m != nil && m.SelfFence > 0 && now.Sub(a.fenced[wl.ID].since) < m.SelfFence/2 {
+				to = append(to, wl.ID)
+			}
+		}
+		a.mu.Unlock()
+		errs = append(errs, a.hint(ctx, to, expect)...)
+	}
 	if warming {
 		return round, errors.Join(errs...)
 	}
@@ -881,6 +912,29 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		return nil // one failed write does not stop the others
 	})
+	a.mu.Lock()
+	for i, m := range plan.Moves {
+		if applied[i] {
+			a.hints[m.To] = true
+			if m.Handoff && m.From != "" {
+				a.hints[m.From] = true // its renewal then tells it to hand the lease off
+			}
+		}
+	}
+	if a.hintAll {
+		a.hintAll = false
+		for _, wl := range workers {
+			if m := rowOf[wl.ID]; m != nil && m.SelfFence > 0 {
+				a.hints[wl.ID] = true
+			}
+		}
+	}
+	hinted := make([]string, 0, len(a.hints))
+	for w := range a.hints {
+		hinted = append(hinted, w)
+	}
+	a.mu.Unlock()
+	errs = append(errs, a.hint(ctx, hinted, 0)...)
 	if rebalance {
 		a.mu.Lock()
 		if a.rebalancing {
@@ -897,6 +951,32 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 	}
 	return round, errors.Join(errs...)
+}
+
+// hint leaves a hint in the rows of workers (concurrently): that they were given leases
+// (expect zero; a failed write stays pending for the next round), or that they may be
+// given a silent worker's leases within expect. It returns the failures other than rows
+// that are missing or not a Freshet worker's.
+func (a *Assigner) hint(ctx context.Context, workers []string, expect time.Duration) []error {
+	failed := make([]error, len(workers))
+	_ = concurrently(ctx, len(workers), storeConcurrency, func(ctx context.Context, i int) error {
+		err := a.store.hintWorker(ctx, workers[i], expect)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			failed[i] = err
+		}
+		return nil
+	})
+	var errs []error
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, w := range workers {
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
+		} else if expect == 0 {
+			delete(a.hints, w)
+		}
+	}
+	return errs
 }
 
 // Run performs a round every assignment interval (a twentieth of the failover time)

@@ -355,7 +355,9 @@ func TestAssignerNoHandoffFromDeadOwner(t *testing.T) {
 // when the old owner completed a handoff, the leader must neither presume it dead on the
 // confirmation window nor take the lease as expired after one failover time: either
 // would start a second worker on a shard the Java worker already processes. Once it has
-// renewed, the usual failover time applies again.
+// renewed, the usual failover time applies again. The same holds when the leader changes
+// right after the lease became the Java worker's: the new leader, which cannot know when
+// that was, gives every Java holder's lease the pickup window from its own first sight.
 func TestAssignerWaitsForJavaPickup(t *testing.T) {
 	const pickup = 13 * time.Second // Java's discovery (10 s) and renewal (3.3 s) intervals at a 10 s failover time
 	for _, tc := range []struct {
@@ -400,48 +402,61 @@ func TestAssignerWaitsForJavaPickup(t *testing.T) {
 			return key
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newAssignFixture(t, "shardId-0", "shardId-1")
-			f.newAssigner(1)
-			f.report("freshet-1")
-			f.reportJava("java-1")
-			f.round()
-			f.clk.Advance(time.Second)
-			f.report("freshet-1")
-			f.reportJava("java-1")
-			key := tc.give(f)
-			other := "shardId-0"
-			if key == other {
-				other = "shardId-1"
+		for _, newLeader := range []bool{false, true} {
+			name := tc.name
+			if newLeader {
+				name += ", then a new leader"
 			}
-			if l := f.get(other); l.Owner != "freshet-1" {
-				t.Fatalf("lease %s owned by %q, want freshet-1", other, l.Owner)
-			}
+			t.Run(name, func(t *testing.T) { waitsForJavaPickup(t, tc.give, newLeader, pickup) })
+		}
+	}
+}
+
+func waitsForJavaPickup(t *testing.T, give func(f *assignFixture) string, newLeader bool, pickup time.Duration) {
+	f := newAssignFixture(t, "shardId-0", "shardId-1")
+	f.newAssigner(1)
+	f.report("freshet-1")
+	f.reportJava("java-1")
+	f.round()
+	f.clk.Advance(time.Second)
+	f.report("freshet-1")
+	f.reportJava("java-1")
+	key := give(f)
+	other := "shardId-0"
+	if key == other {
+		other = "shardId-1"
+	}
+	if l := f.get(other); l.Owner != "freshet-1" {
+		t.Fatalf("lease %s owned by %q, want freshet-1", other, l.Owner)
+	}
+	f.renew(other)
+	given := f.clk.Now()
+	if newLeader {
+		// The leader stops gracefully (its lock released) and another worker leads
+		// at once: its first sight of the lease is now, its warm-up 4 s.
+		f.newAssigner(1)
+	}
+	// Both workers stay alive (freshet-1 reports every second and renews what it
+	// holds, java-1 reports every 5 s); java-1 renews its new lease only at the
+	// pickup time, and every 3 s after that.
+	for f.clk.Now().Before(given.Add(pickup + 10*time.Second)) {
+		f.clk.Advance(time.Second)
+		el := f.clk.Now().Sub(given)
+		f.report("freshet-1")
+		if el%(5*time.Second) == 0 {
+			f.reportJava("java-1")
+		}
+		if el%(3*time.Second) == 0 {
 			f.renew(other)
-			given := f.clk.Now()
-			// Both workers stay alive (freshet-1 reports every second and renews what it
-			// holds, java-1 reports every 5 s); java-1 renews its new lease only at the
-			// pickup time, and every 3 s after that.
-			for f.clk.Now().Before(given.Add(pickup + 10*time.Second)) {
-				f.clk.Advance(time.Second)
-				el := f.clk.Now().Sub(given)
-				f.report("freshet-1")
-				if el%(5*time.Second) == 0 {
-					f.reportJava("java-1")
-				}
-				if el%(3*time.Second) == 0 {
-					f.renew(other)
-				}
-				if el == pickup || el > pickup && (el-pickup)%(3*time.Second) == 0 {
-					f.renew(key)
-				}
-				f.round()
-				if l := f.get(key); l.Owner != "java-1" {
-					t.Fatalf("%v after java-1 was given lease %s, before or after its first renewal at %v, the lease moved to %q",
-						el, key, pickup, l.Owner)
-				}
-			}
-		})
+		}
+		if el == pickup || el > pickup && (el-pickup)%(3*time.Second) == 0 {
+			f.renew(key)
+		}
+		f.round()
+		if l := f.get(key); l.Owner != "java-1" {
+			t.Fatalf("%v after java-1 was given lease %s, before or after its first renewal at %v, the lease moved to %q",
+				el, key, pickup, l.Owner)
+		}
 	}
 }
 

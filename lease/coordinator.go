@@ -73,6 +73,9 @@ type Coordinator struct {
 	mu    sync.Mutex
 	terms uint64
 	held  map[string]*heldLease
+	// awaiting is set when the last Discover found leases assigned to this worker that it
+	// could not hold yet (another worker is still handing them over).
+	awaiting bool
 }
 
 // heldLease is a lease the coordinator holds. Every write of its holder (renewal,
@@ -363,10 +366,29 @@ func (c *Coordinator) Discover(ctx context.Context) (moved bool, err error) {
 		}
 		return nil
 	})
+	c.mu.Lock()
+	c.awaiting = false
+	for _, key := range fresh {
+		if _, held := c.held[key]; !held {
+			c.awaiting = true
+		}
+	}
+	c.mu.Unlock()
 	if changed.Load() {
 		c.notify()
 	}
 	return moved, errors.Join(errs...)
+}
+
+// Awaiting reports whether the last Discover found leases assigned to this worker that it
+// could not hold yet: their previous owner is still handing them over (or the read of
+// them failed). A worker that discovers only on the leader's hints looks again every
+// assignment interval while this holds, since the release that ends a handoff leaves no
+// hint.
+func (c *Coordinator) Awaiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.awaiting
 }
 
 // take reads the lease key the owner index assigned to this worker and holds it, unless

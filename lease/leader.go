@@ -30,8 +30,12 @@ const (
 	// attrLockFence is Freshet's own: the holder fences itself on its heartbeats
 	// (WithLeaderFence), so a new leader that takes the lock on expiry may take the
 	// holder's leases at once.
-	attrLockFence           = "freshetLeaderFence"
-	lockIsReleasedValue     = "1"
+	attrLockFence       = "freshetLeaderFence"
+	lockIsReleasedValue = "1"
+	// attrLockHints is Freshet's own: set by a Freshet leader when it takes the lock, it
+	// tells followers that the leader leaves discovery hints in their metrics rows
+	// (docs/lease-cost.md, "Discovery hints"). A Java leader's lock has none.
+	attrLockHints           = "freshetLeaderHints"
 	defaultLeaderLease      = 2 * time.Minute
 	defaultLeaderHeartbeats = 30 * time.Second
 )
@@ -59,6 +63,8 @@ type LeaderElector struct {
 	seenSince  time.Time
 	seenDur    time.Duration
 	seenOwner  string
+	// seenHints is whether the lock item last read names a leader that leaves hints.
+	seenHints bool
 	// tickStart is when the last Tick began: heartbeats are paced from it, so a slow
 	// heartbeat does not push the next one back.
 	tickStart time.Time
@@ -227,6 +233,8 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		if rvn != e.seenRVN {
 			e.seenRVN, e.seenSince, e.seenOwner = rvn, read, owner
 		}
+		_, e.seenHints = out.Item[attrLockHints]
+		e.seenHints = e.seenHints && !released
 		e.seenDur = dur
 		if released {
 			e.seenDur = 0
@@ -259,6 +267,7 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		attrLockLeaseDuration: str(strconv.FormatInt(e.duration.Milliseconds(), 10)),
 		attrLockRecordVersion: str(next),
 		attrEntityType:        str(entityLeader),
+		attrLockHints:         str("1"),
 	}
 	if e.fence != nil {
 		item[attrLockFence] = str("1")
@@ -287,6 +296,19 @@ func (e *LeaderElector) Tick(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	return false, &Error{Op: "leader-acquire", Table: table, Err: err}
+}
+
+// LeaderHints reports whether the leader leaves discovery hints in the followers'
+// metrics rows: true while this worker leads, else whether the lock item it last read
+// was taken by a Freshet leader (a Java leader's lock carries no such marker) and not
+// released.
+func (e *LeaderElector) LeaderHints() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.myRVN != "" && e.clock.Now().Before(e.leaderUntil) {
+		return true
+	}
+	return e.seenHints && e.seenOwner != e.worker
 }
 
 // lockView is what a consistent read of the lock item shows the worker that reads it.
@@ -335,10 +357,10 @@ func (e *LeaderElector) settled(view lockView) {
 // a heartbeat whose outcome is unknown (so that dropped responses do not let the lock
 // lapse): a heartbeat slowed by a busy table or machine does not delay the next, and the
 // lock lapses only when heartbeats fail or take longer than the lease duration less the
-// heartbeat period. A follower ticks every heartbeat period or less, so that it ticks
-// again just when the lock it watches would expire: a dead leader is replaced a lease
-// duration after the follower first saw its last heartbeat, not up to a heartbeat period
-// later.
+// heartbeat period. A follower ticks every watch period (the heartbeat period plus the
+// lesser of it and 2 s) or less, so that it ticks again just when the lock it watches
+// would expire: a dead leader is replaced a lease duration after the follower first saw
+// its last heartbeat, which is at most a watch period after it was written.
 func (e *LeaderElector) NextTick() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -352,7 +374,15 @@ func (e *LeaderElector) NextTick() time.Duration {
 		return e.heartbeat
 	}
 	until := e.seenSince.Add(e.seenDur).Sub(now)
-	return max(e.heartbeat/20, min(e.heartbeat, until))
+	return max(e.heartbeat/20, min(e.watchPeriod(), until))
+}
+
+// watchPeriod is how often a follower reads the lock item: the heartbeat period plus the
+// lesser of it and 2 s. With the consumer's lock duration (the failover time less a
+// heartbeat period) a dead leader is replaced within the failover time plus that much
+// (2 s at the default failover time), at 0.5 read units per follower per watch period.
+func (e *LeaderElector) watchPeriod() time.Duration {
+	return e.heartbeat + min(e.heartbeat, 2*time.Second)
 }
 
 // Leader returns the worker named in the lock item, empty when none holds it.

@@ -55,6 +55,16 @@ const (
 	// (the children of a shard it ended), so the leader places them at its next round
 	// instead of at its next scan of the lease table.
 	attrMetricsNewLeases = "freshetNewLeases"
+	// attrMetricsAssigned (N) is Freshet's own, written by a Freshet leader into the row
+	// of a worker it just gave leases (or asked to hand one off): the worker's next
+	// report returns it (the old row, at no read cost) and erases it, and the worker then
+	// queries the owner index (docs/lease-cost.md, "Discovery hints").
+	attrMetricsAssigned = "freshetAssigned"
+	// attrMetricsExpect (N, milliseconds) is Freshet's own, written by a Freshet leader
+	// into the live workers' rows when another self-fencing worker's row has stood still
+	// for half its fence: the leader expects to hand out that worker's leases within this
+	// many milliseconds, so the worker looks for them every assignment interval meanwhile.
+	attrMetricsExpect = "freshetExpectMillis"
 	// supportCodeTableMigration is the support code of KCL 3.5 (the table migration),
 	// which Freshet implements.
 	supportCodeTableMigration = 1
@@ -260,12 +270,72 @@ func nValue(n *types.AttributeValueMemberN) string {
 
 // PutWorkerMetrics writes a worker's metrics row (replacing it).
 func (s *Store) PutWorkerMetrics(ctx context.Context, m WorkerMetrics) error {
+	_, err := s.putWorkerMetrics(ctx, m)
+	return err
+}
+
+// Hint is what a Freshet leader left in a worker's metrics row since the worker's
+// previous report (docs/lease-cost.md, "Discovery hints").
+type Hint struct {
+	// Assigned is set when the leader gave the worker leases, or asked it to hand one
+	// off, since its previous report.
+	Assigned bool
+	// Expect, when positive, is how soon the leader expects to give the worker the leases
+	// of a silent worker (counted from when the report returned).
+	Expect time.Duration
+}
+
+// putWorkerMetrics writes a worker's metrics row, replacing it, and returns the hint the
+// leader had left in the row it replaced. The old row comes back with the write
+// (ReturnValues ALL_OLD), which consumes no read capacity.
+func (s *Store) putWorkerMetrics(ctx context.Context, m WorkerMetrics) (Hint, error) {
 	table, keyAttr := s.tables.metricsTable()
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: marshalWorkerMetrics(&m, keyAttr)})
+	out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: marshalWorkerMetrics(&m, keyAttr),
+		ReturnValues: types.ReturnValueAllOld})
 	if err != nil {
-		return &Error{Op: "put-worker-metrics", Table: table, Key: m.WorkerID, Err: err}
+		return Hint{}, &Error{Op: "put-worker-metrics", Table: table, Key: m.WorkerID, Err: err}
 	}
-	return nil
+	return hintOf(out.Attributes), nil
+}
+
+// hintOf reads the leader's hint from a worker-metrics row.
+func hintOf(item map[string]types.AttributeValue) Hint {
+	var h Hint
+	_, h.Assigned = item[attrMetricsAssigned]
+	if n, ok := item[attrMetricsExpect].(*types.AttributeValueMemberN); ok {
+		if ms, err := strconv.ParseInt(n.Value, 10, 64); err == nil && ms > 0 {
+			h.Expect = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return h
+}
+
+// hintWorker leaves a hint in the metrics row of a self-fencing (Freshet) worker: that it
+// was given leases, or, with expect > 0, that it may be given a silent worker's leases
+// within expect. The row's report time is left as it is, so the leader's watch of the
+// row is unaffected; a row that does not exist or is not a Freshet worker's is left
+// alone (ErrNotFound).
+func (s *Store) hintWorker(ctx context.Context, worker string, expect time.Duration) error {
+	table, keyAttr := s.tables.metricsTable()
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(table),
+		Key:                       map[string]types.AttributeValue{keyAttr: str(worker)},
+		UpdateExpression:          aws.String("SET #a = :a"),
+		ConditionExpression:       aws.String("attribute_exists(#f)"),
+		ExpressionAttributeNames:  map[string]string{"#a": attrMetricsAssigned, "#f": attrMetricsSelfFence},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(1)},
+	}
+	if expect > 0 {
+		in.ExpressionAttributeNames["#a"] = attrMetricsExpect
+		in.ExpressionAttributeValues[":a"] = num(max(1, expect.Milliseconds()))
+	}
+	_, err := s.db.UpdateItem(ctx, in)
+	switch {
+	case err == nil:
+		return nil
+	case isConditionFailed(err):
+		return &Error{Op: "hint-worker", Table: table, Key: worker, Err: ErrNotFound}
+	}
+	return &Error{Op: "hint-worker", Table: table, Key: worker, Err: err}
 }
 
 // ListWorkerMetrics returns every worker's metrics, sorted by worker ID. In the
@@ -515,6 +585,10 @@ type Reporter struct {
 	// its leases at once): it then processes nothing until a successful write that started
 	// at or after rejoin returns, and after that only on renewals sent from then on.
 	lockUntil, rejoin time.Time
+	// hint accumulates the leader's hints returned by the reports since TakeHint last
+	// took them; hinted is signalled when one arrives.
+	hint   Hint
+	hinted chan struct{}
 }
 
 // NewReporter returns a metrics reporter for worker.
@@ -527,7 +601,21 @@ func NewReporter(store *Store, worker string, opts ...Option) (*Reporter, error)
 		return nil, err
 	}
 	return &Reporter{store: store, worker: worker, clock: o.clock, log: o.log, cpu: o.cpu,
-		sample: o.sample, interval: o.report, fence: o.fence}, nil
+		sample: o.sample, interval: o.report, fence: o.fence, hinted: make(chan struct{}, 1)}, nil
+}
+
+// Hinted returns a channel that receives a value (coalesced) when a report returned a
+// hint the leader left in this worker's row; TakeHint returns it.
+func (r *Reporter) Hinted() <-chan struct{} { return r.hinted }
+
+// TakeHint returns the hints the reports returned since the last call (Assigned if any
+// had it, the longest Expect) and clears them.
+func (r *Reporter) TakeHint() Hint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hint
+	r.hint = Hint{}
+	return h
 }
 
 // sampleCPU takes one CPU sample into the current window.
@@ -577,12 +665,21 @@ func (r *Reporter) Report(ctx context.Context) error {
 		m.OperatingRange[MetricCPU] = []int64{100}
 		r.mu.Unlock()
 	}
-	if err := r.store.PutWorkerMetrics(ctx, m); err != nil {
+	hint, err := r.store.putWorkerMetrics(ctx, m)
+	if err != nil {
 		return err
 	}
 	done := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if hint.Assigned || hint.Expect > 0 {
+		r.hint.Assigned = r.hint.Assigned || hint.Assigned
+		r.hint.Expect = max(r.hint.Expect, hint.Expect)
+		select {
+		case r.hinted <- struct{}{}:
+		default:
+		}
+	}
 	if !done.Before(r.liveUntil) {
 		// A gap: the leader may have judged the worker dead on the previous row at any
 		// time until this write landed, and may take its leases after it on counters

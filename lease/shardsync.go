@@ -165,16 +165,14 @@ func (s *Store) ParentsDone(ctx context.Context, l *Lease) (bool, error) {
 	return true, nil
 }
 
-// DeleteCompleted deletes the leases of shards that are past the stream's retention (no
-// longer in liveShards, the shard IDs ListShards returns) whose checkpoint is SHARD_END
-// and whose children all have leases that started processing (a checkpoint past the
-// starting sentinels) or are done. It returns the deleted keys. Each delete is
-// conditional on the checkpoint still being SHARD_END.
-func DeleteCompleted(ctx context.Context, s *Store, liveShards map[string]bool) ([]string, error) {
-	leases, err := s.List(ctx)
-	if err != nil {
-		return nil, err
-	}
+// DeleteCompleted deletes, of leases (the lease table as the caller listed it), the
+// leases of shards that are past the stream's retention (no longer in liveShards, the
+// shard IDs ListShards returns) whose checkpoint is SHARD_END and whose children all
+// have leases that started processing (a checkpoint past the starting sentinels) or are
+// done. It returns the deleted keys. Each delete is conditional on the checkpoint still
+// being SHARD_END, and a listing older than the table only keeps a lease longer (a
+// child's checkpoint only moves on), so an eventually consistent listing will do.
+func DeleteCompleted(ctx context.Context, s *Store, leases []Lease, liveShards map[string]bool) ([]string, error) {
 	byKey := make(map[string]*Lease, len(leases))
 	for i := range leases {
 		byKey[leases[i].Key] = &leases[i]

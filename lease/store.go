@@ -247,6 +247,14 @@ func (s *Store) Get(ctx context.Context, key string) (Lease, error) {
 // single-table layout rows of other entity types are skipped.
 func (s *Store) List(ctx context.Context) ([]Lease, error) { return s.list(ctx, true) }
 
+// ListEventuallyConsistent returns every lease of the table like List, by an eventually
+// consistent scan, at half the read units. A lease written in the last second or so may
+// be missing or older: fit for readers whose writes are conditional (the shard sync's
+// creates and deletes).
+func (s *Store) ListEventuallyConsistent(ctx context.Context) ([]Lease, error) {
+	return s.list(ctx, false)
+}
+
 // list scans the lease table, consistently or not. An eventually consistent scan costs
 // half the read units; the leader's Assigner uses one, since every write it bases on the
 // scan is conditional on what it read, so a stale read only costs a refused write.

@@ -305,10 +305,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 			sh.calls++
 		}
 		if !sh.aggregating() {
-			if sh.keysOut == nil {
-				sh.keysOut = make(map[uint64]struct{})
-			}
-			sh.keysOut[k.kh] = struct{}{}
+			sh.keysOut.add(k.kh)
 		}
 	}
 	*batch = append(*batch, k)
@@ -328,7 +325,7 @@ func (p *Producer) unbuild(batch []*krec) {
 		sh.lim.refund(k.size)
 		if sh.ordered() {
 			if !sh.aggregating() {
-				delete(sh.keysOut, k.kh)
+				sh.keysOut.remove(k.kh)
 			}
 			if sh.buildGen == p.buildGen {
 				// The shard's first record of the batch seen from its end.
@@ -789,7 +786,7 @@ func (p *Producer) settle(cs *callShards, retry []*krec, now int64) {
 		if sh.ordered() {
 			for j, ksh := range cs.keyShards {
 				if ksh == sh {
-					delete(sh.keysOut, cs.keys[j])
+					sh.keysOut.remove(cs.keys[j])
 				}
 			}
 			sh.callEnded()

@@ -32,10 +32,12 @@ var allMetricNames = []string{
 	MetricUserRecordsPerKinesisRecord, MetricKinesisRecordsPerPutRecordsRequest,
 }
 
-// produceForMetrics puts n records over two shards of a fake that throttles the Kinesis
-// record holding the user record "doomed" until it expires: every metric gets
-// observations (errors, retries, one expiry). The time to live leaves the other
-// records a second to be written, ample on a loaded machine.
+// produceForMetrics puts n records over two shards of a fake, then the user record
+// "doomed", which the fake throttles until it expires: every metric gets observations
+// (errors, retries, one expiry). The n records are flushed first: in ordered mode an
+// aggregating shard sends one Kinesis record a call, so the others of the doomed
+// record's shard would otherwise wait behind it until a loaded machine let them expire
+// too.
 func produceForMetrics(t *testing.T, n int, opts ...Option) (*Producer, *fakeKinesis) {
 	t.Helper()
 	f := newFake(2)
@@ -43,15 +45,16 @@ func produceForMetrics(t *testing.T, n int, opts ...Option) (*Producer, *fakeKin
 	p := newTestProducer(t, f, append([]Option{WithRecordTTL(time.Second)}, opts...)...)
 	ctx := context.Background()
 	o := newOutcomes(n + 1)
-	if err := p.Put(ctx, Record{PartitionKey: "doomed", Data: []byte("never written")}, o.cb(n)); err != nil {
-		t.Fatal(err)
-	}
-	// Past the linger, so the doomed record travels in a Kinesis record of its own.
-	time.Sleep(50 * time.Millisecond)
 	for i := 0; i < n; i++ {
 		if err := p.Put(ctx, Record{PartitionKey: keyOf(i, 50), Data: recordData(i)}, o.cb(i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Put(ctx, Record{PartitionKey: "doomed", Data: []byte("never written")}, o.cb(n)); err != nil {
+		t.Fatal(err)
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)

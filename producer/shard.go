@@ -306,8 +306,8 @@ type shard struct {
 	// likes, but never two records of one partition key at once (keysOut), and it stops
 	// at a front record whose key is out, so no record overtakes an earlier one of its key.
 	calls    int
-	keysOut  map[uint64]struct{} // the kh of records in flight
-	buildGen uint64              // the dispatcher's build that last took a record of the shard
+	keysOut  keySet // the kh of records in flight
+	buildGen uint64 // the dispatcher's build that last took a record of the shard
 	lastPut  int64
 	retryAt  int64
 	failures int
@@ -506,8 +506,7 @@ func (sh *shard) waitsForCall() bool {
 	if sh.aggregating() {
 		return true
 	}
-	_, out := sh.keysOut[sh.front().kh]
-	return out
+	return sh.keysOut.has(sh.front().kh)
 }
 
 // callEnded ends, in ordered mode, one of the shard's calls in flight. sh.mu must be held.

@@ -63,27 +63,44 @@ func main() {
 	}
 }
 
-// parseProfiled adds the -cpuprofile flag to fs, parses args and starts the CPU profile
-// the flag asks for; the returned function stops it.
+// parseProfiled adds the -cpuprofile and -memprofile flags to fs, parses args and starts
+// the CPU profile the flag asks for; the returned function stops it and writes the
+// allocation profile (every allocation of the run, sampled as the runtime does).
 func parseProfiled(fs *flag.FlagSet, args []string) (stop func(), err error) {
 	path := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memPath := fs.String("memprofile", "", "write an allocation profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if *path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(*path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, err
+	stopCPU := func() {}
+	if *path != "" {
+		f, err := os.Create(*path)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+		stopCPU = func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}
 	}
 	return func() {
-		pprof.StopCPUProfile()
-		_ = f.Close()
+		stopCPU()
+		if *memPath == "" {
+			return
+		}
+		f, err := os.Create(*memPath)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "memprofile: %v\n", err)
+			return
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			fmt.Fprintf(os.Stderr, "memprofile: %v\n", err)
+		}
 	}, nil
 }
 

@@ -91,13 +91,7 @@ func (g *globalFlags) validate() error {
 		}
 		g.layout = "single-table"
 	}
-	if err := awsconfig.ValidateEndpoint(g.Endpoint); err != nil {
-		return cli.Usagef("--%v", err)
-	}
-	if g.timeout <= 0 {
-		return cli.Usagef("--timeout %v: must be positive", g.timeout)
-	}
-	return nil
+	return cli.CheckConnection(g.Endpoint, g.timeout)
 }
 
 // env is what a run of the command talks to.

@@ -74,13 +74,7 @@ func (g *globalFlags) validate() error {
 	if !strings.HasPrefix(g.queue, "arn:") || !strings.Contains(g.queue, ":queue/") {
 		return cli.Usagef("--queue %q: want a queue ARN, arn:aws:kinesis:<region>:<account>:queue/<name>", g.queue)
 	}
-	if err := awsconfig.ValidateEndpoint(g.Endpoint); err != nil {
-		return cli.Usagef("--%v", err)
-	}
-	if g.timeout <= 0 {
-		return cli.Usagef("--timeout %v: must be positive", g.timeout)
-	}
-	return nil
+	return cli.CheckConnection(g.Endpoint, g.timeout)
 }
 
 // env is what a run of the command talks to.

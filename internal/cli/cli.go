@@ -8,6 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/freshet/freshet/internal/awsconfig"
 )
 
 // ErrUsage marks errors caused by the command line; a tool exits with status 2 for them.
@@ -93,4 +96,16 @@ func ParseCommand(fs *flag.FlagSet, name string, args []string) error {
 // UnknownCommand returns the usage error for a command the tool does not have.
 func UnknownCommand(name, want string) error {
 	return Usagef("unknown command %q (want %s)", name, want)
+}
+
+// CheckConnection checks the --endpoint and --timeout flags the AWS tools share; its
+// errors wrap ErrUsage.
+func CheckConnection(endpoint string, timeout time.Duration) error {
+	if err := awsconfig.ValidateEndpoint(endpoint); err != nil {
+		return Usagef("--%v", err)
+	}
+	if timeout <= 0 {
+		return Usagef("--timeout %v: must be positive", timeout)
+	}
+	return nil
 }

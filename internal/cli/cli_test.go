@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestUsagefWrapsErrUsage(t *testing.T) {
@@ -91,6 +92,29 @@ func TestParseCommand(t *testing.T) {
 		_, err := parse(tc.args...)
 		if !errors.Is(err, ErrUsage) || err.Error() != tc.msg {
 			t.Errorf("ParseCommand(%q) = %v, want a usage error %q", tc.args, err, tc.msg)
+		}
+	}
+}
+
+func TestCheckConnection(t *testing.T) {
+	if err := CheckConnection("", time.Second); err != nil {
+		t.Errorf("no endpoint, 1s: %v", err)
+	}
+	if err := CheckConnection("http://127.0.0.1:4566", time.Second); err != nil {
+		t.Errorf("loopback endpoint: %v", err)
+	}
+	for _, tc := range []struct {
+		endpoint string
+		timeout  time.Duration
+		want     string
+	}{
+		{"", 0, "--timeout 0s: must be positive"},
+		{"", -time.Second, "--timeout -1s: must be positive"},
+		{"127.0.0.1:4566", time.Second, "--endpoint"},
+	} {
+		err := CheckConnection(tc.endpoint, tc.timeout)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckConnection(%q, %v) = %v; want a usage error with %q", tc.endpoint, tc.timeout, err, tc.want)
 		}
 	}
 }

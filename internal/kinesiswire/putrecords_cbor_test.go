@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -174,6 +175,17 @@ func BenchmarkDecodePutRecordsOutputCBOR(b *testing.B) {
 			}
 		}
 	})
+	b.Run("kinesiswire-recycled", func(b *testing.B) {
+		// The producer's calls decode into recycled entry arrays (WithResultEntries).
+		b.ReportAllocs()
+		recs := make([]types.PutRecordsResultEntry, 0, 500)
+		for b.Loop() {
+			out := kinesis.PutRecordsOutput{Records: recs}
+			if err := DecodePutRecordsOutputCBOR(body, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("general", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -182,4 +194,72 @@ func BenchmarkDecodePutRecordsOutputCBOR(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPlainEntryShapes: entries in the shape Kinesis writes are read by plainEntry,
+// any other shape by the general loop, and either way the response decodes to what
+// the general CBOR decoder reads.
+func TestPlainEntryShapes(t *testing.T) {
+	text := func(b []byte, s string) []byte {
+		switch n := len(s); {
+		case n < 24:
+			b = append(b, 0x60|byte(n))
+		case n < 256:
+			b = append(b, 0x78, byte(n))
+		default:
+			b = append(b, 0x79, byte(n>>8), byte(n))
+		}
+		return append(b, s...)
+	}
+	seq := strings.Repeat("4", 56)
+	cases := []struct {
+		name  string
+		entry []byte
+		plain bool
+	}{
+		{"sequence number and shard", text(text(text(text([]byte{0xa2}, "SequenceNumber"), seq), "ShardId"), "shardId-000000000007"), true},
+		{"shard first", text(text(text(text([]byte{0xa2}, "ShardId"), "shardId-000000000001"), "SequenceNumber"), seq), true},
+		{"throttled, long message", text(text(text(text([]byte{0xa2}, "ErrorCode"), "ProvisionedThroughputExceededException"), "ErrorMessage"), strings.Repeat("m", 300)), true},
+		{"one key twice", text(text(text(text([]byte{0xa2}, "ShardId"), "a"), "ShardId"), "b"), true},
+		{"empty map", []byte{0xa0}, true},
+		{"unknown key", text(text(text(text([]byte{0xa2}, "SequenceNumber"), seq), "Other"), "x"), false},
+		{"null value", append(text([]byte{0xa1}, "ShardId"), 0xf6), false},
+		{"tagged value", append(text([]byte{0xa1}, "ShardId"), append([]byte{0xc0}, text(nil, "x")...)...), false},
+		{"indefinite map", append(text(text([]byte{0xbf}, "ShardId"), "x"), 0xff), false},
+		{"indefinite text", append(text([]byte{0xa1}, "ShardId"), 0x7f, 0x61, 'x', 0xff), false},
+		{"null entry", []byte{0xf6}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := NewReader(c.entry)
+			var e types.PutRecordsResultEntry
+			ef := newEntryFields(1)
+			if got := r.plainEntry(&ef, &e); got != c.plain {
+				t.Fatalf("plainEntry took it: %v, want %v", got, c.plain)
+			}
+			if c.plain && !r.Done() {
+				t.Fatalf("plainEntry left %d bytes", len(c.entry)-r.i)
+			}
+			if !c.plain && r.i != 0 {
+				t.Fatalf("plainEntry declined but consumed %d bytes", r.i)
+			}
+			body := text([]byte{0xa1}, "Records")
+			body = append(body, 0x83)
+			for range 3 {
+				body = append(body, c.entry...)
+			}
+			if _, err := reference(body); err != nil && c.name != "one key twice" {
+				t.Fatalf("reference decoder: %v", err)
+			}
+			var out kinesis.PutRecordsOutput
+			if err := DecodePutRecordsOutputCBOR(body, &out); err != nil || len(out.Records) != 3 {
+				t.Fatalf("decoded %d entries, err %v", len(out.Records), err)
+			}
+			if c.name == "one key twice" && *out.Records[2].ShardId != "b" {
+				// The general decoder rejects duplicate keys; ours keeps the last.
+				t.Fatalf("shard %q, want the last one, b", *out.Records[2].ShardId)
+			}
+			compare(t, body)
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package kinesiswire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,6 +125,14 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 	out.Records = resultEntries(out.Records, n)
 	ef := newEntryFields(n)
 	return d.array(func() error {
+		if len(out.Records) < cap(out.Records) {
+			// Decoded in place: no copy of an entry's pointers.
+			out.Records = out.Records[:len(out.Records)+1]
+			if d.plainEntry(&ef, &out.Records[len(out.Records)-1]) {
+				return nil
+			}
+			out.Records = out.Records[:len(out.Records)-1]
+		}
 		var e types.PutRecordsResultEntry
 		if d.literal("null") {
 			out.Records = append(out.Records, e)
@@ -147,6 +156,76 @@ func (d *jsonDecoder) entries(out *kinesis.PutRecordsOutput) error {
 		out.Records = append(out.Records, e)
 		return err
 	})
+}
+
+// plainEntry decodes the next entry as entries' general loop would, if it has the
+// shape Kinesis writes: an object of at most four keys the decoder knows, each with a
+// string value, with no white space and no escapes or control characters in its
+// strings. It reports false, having consumed nothing, for any other entry, which the
+// general loop then reads.
+func (d *jsonDecoder) plainEntry(ef *entryFields, e *types.PutRecordsResultEntry) bool {
+	b := d.b
+	i := d.i
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	var fields [4]int
+	var values [4][]byte
+	n := 0
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			key, next, ok := plainString(b, i)
+			if !ok || next >= len(b) || b[next] != ':' {
+				return false
+			}
+			f := fieldOf(key)
+			if f == 0 || n == len(fields) {
+				return false
+			}
+			v, next, ok := plainString(b, next+1)
+			if !ok || next >= len(b) {
+				return false
+			}
+			fields[n], values[n] = f, v
+			n++
+			i = next + 1
+			if b[next] == '}' {
+				break
+			}
+			if b[next] != ',' {
+				return false
+			}
+		}
+	}
+	for k := 0; k < n; k++ {
+		ef.set(e, fields[k], values[k])
+	}
+	d.i = i
+	d.space()
+	return true
+}
+
+// plainString returns the string whose opening quote is at b[i] and the index after
+// its closing quote; ok is false for any other value, or a string with an escape or a
+// control character.
+func plainString(b []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	end := bytes.IndexByte(b[i+1:], '"')
+	if end < 0 {
+		return nil, 0, false
+	}
+	s = b[i+1 : i+1+end]
+	for _, c := range s {
+		if c == '\\' || c < 0x20 {
+			return nil, 0, false
+		}
+	}
+	return s, i + 2 + end, true
 }
 
 // jsonDecoder reads JSON values from a byte slice.
@@ -243,44 +322,15 @@ func (d *jsonDecoder) array(f func() error) error {
 	}
 }
 
-// countItems counts the items of the array that comes next without consuming it: its
-// top-level commas, strings skipped whole. A malformed array gives a wrong count,
-// which only sizes the result; the decoding pass reports the error.
+// countItems estimates the items of the array of entries that comes next, without
+// consuming it, as the objects that open from there to the end of the body (one per
+// entry; a brace inside a string or a nested object only adds to the estimate, which
+// sizes the result and nothing else).
 func (d *jsonDecoder) countItems() int {
-	depth, n, empty := 0, 0, true
-	for i := d.i; i < len(d.b); i++ {
-		switch c := d.b[i]; c {
-		case '"':
-			for i++; i < len(d.b) && d.b[i] != '"'; i++ {
-				if d.b[i] == '\\' {
-					i++
-				}
-			}
-			empty = false
-		case '[', '{':
-			depth++
-			if depth > 1 {
-				empty = false
-			}
-		case ']', '}':
-			depth--
-			if depth == 0 {
-				if empty {
-					return 0
-				}
-				return n + 1
-			}
-		case ',':
-			if depth == 1 {
-				n++
-			}
-		case ' ', '\t', '\n', '\r':
-		default:
-			empty = false
-		}
-	}
-	return n
+	return bytes.Count(d.b[d.i:], openBrace)
 }
+
+var openBrace = []byte{'{'}
 
 // strBytes reads a string. One without escapes aliases the body, its bytes as they
 // are (as the SDK takes them); one with escapes is unquoted by encoding/json into the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -148,6 +149,7 @@ func FuzzDecodePutRecordsOutputJSON(f *testing.F) {
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s))
 	}
+	f.Add(bigJSONResponse(5, 2)) // entries in the shape plainEntry reads
 	sdk := newSDKDecoder()
 	f.Fuzz(func(t *testing.T, b []byte) { compareJSON(t, sdk, b) })
 }
@@ -174,4 +176,56 @@ func BenchmarkDecodePutRecordsOutputJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPlainEntryShapesJSON: entries in the shape Kinesis writes are read by
+// plainEntry, any other shape by the general loop, and either way the response decodes
+// to what the SDK's deserializer reads.
+func TestPlainEntryShapesJSON(t *testing.T) {
+	seq := `"` + strings.Repeat("4", 56) + `"`
+	cases := []struct {
+		name, entry string
+		plain       bool
+	}{
+		{"sequence number and shard", `{"SequenceNumber":` + seq + `,"ShardId":"shardId-000000000007"}`, true},
+		{"shard first", `{"ShardId":"shardId-000000000001","SequenceNumber":` + seq + `}`, true},
+		{"throttled", `{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded {for} shard"}`, true},
+		{"empty object", `{}`, true},
+		{"white space", `{ "ShardId":"a"}`, false},
+		{"white space before the colon", `{"ShardId" :"a"}`, false},
+		{"escape", `{"ShardId":"a\u0062"}`, false},
+		{"unknown key", `{"ShardId":"a","Other":"x"}`, false},
+		{"null value", `{"ShardId":null}`, false},
+		{"unknown key, number value", `{"ShardId":"a","Other":12}`, false},
+		{"five keys", `{"ShardId":"a","ShardId":"b","ShardId":"c","ShardId":"d","ShardId":"e"}`, false},
+		{"null entry", `null`, false},
+		{"cut off", `{"ShardId":"a"`, false},
+	}
+	sdk := newSDKDecoder()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := jsonDecoder{b: []byte(c.entry)}
+			var e types.PutRecordsResultEntry
+			ef := newEntryFields(1)
+			if got := d.plainEntry(&ef, &e); got != c.plain {
+				t.Fatalf("plainEntry took it: %v, want %v", got, c.plain)
+			}
+			if c.plain && d.i != len(c.entry) {
+				t.Fatalf("plainEntry left %d bytes", len(c.entry)-d.i)
+			}
+			if !c.plain && d.i != 0 {
+				t.Fatalf("plainEntry declined but consumed %d bytes", d.i)
+			}
+			body := `{"Records":[` + c.entry + `,` + c.entry + `,` + c.entry + `]}`
+			if c.name == "cut off" {
+				body = `{"Records":[` + c.entry
+			}
+			compareJSON(t, sdk, []byte(body))
+			var out kinesis.PutRecordsOutput
+			err := DecodePutRecordsOutputJSON([]byte(body), &out)
+			if c.name != "cut off" && (err != nil || len(out.Records) != 3) {
+				t.Fatalf("decoded %d entries, err %v", len(out.Records), err)
+			}
+		})
+	}
 }

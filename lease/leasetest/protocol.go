@@ -347,7 +347,7 @@ func ShardSync(t *testing.T, db lease.DynamoDBAPI) {
 		t.Fatalf("child not eligible after its parent ended (%v, %v)", done, err)
 	}
 	live := map[string]bool{"shardId-1": true, "shardId-2": true}
-	if del, err := lease.DeleteCompleted(ctx, s, live); err != nil || len(del) != 0 {
+	if del, err := lease.DeleteCompleted(ctx, s, mustList(t, s), live); err != nil || len(del) != 0 {
 		t.Fatalf("deleted %v before the children started (err %v)", del, err)
 	}
 	for _, k := range []string{"shardId-1", "shardId-2"} {
@@ -356,10 +356,10 @@ func ShardSync(t *testing.T, db lease.DynamoDBAPI) {
 			t.Fatal(err)
 		}
 	}
-	if del, err := lease.DeleteCompleted(ctx, s, map[string]bool{"shardId-0": true, "shardId-1": true, "shardId-2": true}); err != nil || len(del) != 0 {
+	if del, err := lease.DeleteCompleted(ctx, s, mustList(t, s), map[string]bool{"shardId-0": true, "shardId-1": true, "shardId-2": true}); err != nil || len(del) != 0 {
 		t.Fatalf("deleted %v while the parent is still in the stream (err %v)", del, err)
 	}
-	del, err := lease.DeleteCompleted(ctx, s, live)
+	del, err := lease.DeleteCompleted(ctx, s, mustList(t, s), live)
 	if err != nil || !reflect.DeepEqual(del, []string{"shardId-0"}) {
 		t.Fatalf("DeleteCompleted = %v, %v", del, err)
 	}
@@ -645,4 +645,14 @@ func HandoffAsJava(t *testing.T, db lease.DynamoDBAPI) {
 		}
 	}
 	t.Fatalf("the leader never reassigned the expired lease: %+v", mustGet(t, s, "dead"))
+}
+
+// mustList lists the lease table as the shard sync does (eventually consistent).
+func mustList(t *testing.T, s *lease.Store) []lease.Lease {
+	t.Helper()
+	all, err := s.ListEventuallyConsistent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
 }

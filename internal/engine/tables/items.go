@@ -345,41 +345,81 @@ type putItemInput struct {
 	writeParams
 }
 
-// preparedPut is a validated PutItem ready to run against a table.
-type preparedPut struct {
+// preparedWrite is a validated PutItem or DeleteItem (item nil) ready to run
+// against a table: the one conditional replace both operations and BatchWriteItem run.
+type preparedWrite struct {
 	t    *table
+	key  Item
 	item Item
 	cond *cond
 }
 
-func (s *Service) preparePut(tableName string, item Item, condition string, ea exprAttrs) (preparedPut, error) {
+// prepareTarget parses a write's condition expression and finds its table: the
+// steps a put and a delete share, condition errors first.
+func (s *Service) prepareTarget(tableName, condition string, ea exprAttrs) (*table, *cond, error) {
 	c, err := ea.parseOnlyCondition(condition)
 	if err != nil {
-		return preparedPut{}, err
+		return nil, nil, err
 	}
 	t, err := s.lookup(tableName)
 	if err != nil {
-		return preparedPut{}, err
+		return nil, nil, err
 	}
-	if item == nil {
-		return preparedPut{}, validationf("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
-	}
-	if err := t.checkItem(item, t.indexes()); err != nil {
-		return preparedPut{}, err
-	}
-	return preparedPut{t: t, item: item, cond: c}, nil
+	return t, c, nil
 }
 
-// run stores the item if the condition holds; it returns the item it replaced.
-func (pp preparedPut) run(onFailure string) (Item, error) {
-	l := pp.t.lockItem(pp.t.keyOf(pp.item))
+func (s *Service) preparePut(tableName string, item Item, condition string, ea exprAttrs) (preparedWrite, error) {
+	t, c, err := s.prepareTarget(tableName, condition, ea)
+	if err != nil {
+		return preparedWrite{}, err
+	}
+	if item == nil {
+		return preparedWrite{}, validationf("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
+	}
+	if err := t.checkItem(item, t.indexes()); err != nil {
+		return preparedWrite{}, err
+	}
+	return preparedWrite{t: t, key: t.keyOf(item), item: item, cond: c}, nil
+}
+
+func (s *Service) prepareDelete(tableName string, key Item, condition string, ea exprAttrs) (preparedWrite, error) {
+	t, c, err := s.prepareTarget(tableName, condition, ea)
+	if err != nil {
+		return preparedWrite{}, err
+	}
+	if err := checkKey(t.key, key); err != nil {
+		return preparedWrite{}, err
+	}
+	return preparedWrite{t: t, key: key, cond: c}, nil
+}
+
+// run replaces the item at the key (removes it for a delete) if the condition holds;
+// it returns the item it replaced and the write units consumed.
+func (pw preparedWrite) run(onFailure string) (Item, float64, error) {
+	l := pw.t.lockItem(pw.key)
 	defer l.unlock()
 	old := l.get()
-	if pp.cond != nil && !pp.cond.eval(old) {
-		return nil, failedCondition(old, onFailure)
+	if pw.cond != nil && !pw.cond.eval(old) {
+		return nil, 0, failedCondition(old, onFailure)
 	}
-	l.put(pp.item)
-	return old, nil
+	l.put(pw.item)
+	if pw.item == nil {
+		return old, writeUnits(old), nil
+	}
+	return old, writeUnits(pw.item), nil
+}
+
+// answer runs a single-item write and builds its response from the parameters.
+func (pw preparedWrite) answer(in *writeParams) (any, error) {
+	old, units, err := pw.run(in.ReturnValuesOnConditionCheckFailure)
+	if err != nil {
+		return nil, err
+	}
+	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pw.t, units, true)}
+	if in.ReturnValues == "ALL_OLD" {
+		out.Attributes = old
+	}
+	return out, nil
 }
 
 func (s *Service) putItemOp(body []byte) (any, error) {
@@ -390,56 +430,16 @@ func (s *Service) putItemOp(body []byte) (any, error) {
 	if err := in.normalize(nil, "NONE", "ALL_OLD"); err != nil {
 		return nil, err
 	}
-	pp, err := s.preparePut(in.TableName, in.Item, in.ConditionExpression, in.exprAttrs)
+	pw, err := s.preparePut(in.TableName, in.Item, in.ConditionExpression, in.exprAttrs)
 	if err != nil {
 		return nil, err
 	}
-	old, err := pp.run(in.ReturnValuesOnConditionCheckFailure)
-	if err != nil {
-		return nil, err
-	}
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pp.t, writeUnits(in.Item), true)}
-	if in.ReturnValues == "ALL_OLD" {
-		out.Attributes = old
-	}
-	return out, nil
+	return pw.answer(&in.writeParams)
 }
 
 type deleteItemInput struct {
 	Key Item `json:"Key"`
 	writeParams
-}
-
-type preparedDelete struct {
-	t    *table
-	key  Item
-	cond *cond
-}
-
-func (s *Service) prepareDelete(tableName string, key Item, condition string, ea exprAttrs) (preparedDelete, error) {
-	c, err := ea.parseOnlyCondition(condition)
-	if err != nil {
-		return preparedDelete{}, err
-	}
-	t, err := s.lookup(tableName)
-	if err != nil {
-		return preparedDelete{}, err
-	}
-	if err := checkKey(t.key, key); err != nil {
-		return preparedDelete{}, err
-	}
-	return preparedDelete{t: t, key: key, cond: c}, nil
-}
-
-func (pd preparedDelete) run(onFailure string) (Item, error) {
-	l := pd.t.lockItem(pd.key)
-	defer l.unlock()
-	old := l.get()
-	if pd.cond != nil && !pd.cond.eval(old) {
-		return nil, failedCondition(old, onFailure)
-	}
-	l.put(nil)
-	return old, nil
 }
 
 func (s *Service) deleteItemOp(body []byte) (any, error) {
@@ -450,19 +450,11 @@ func (s *Service) deleteItemOp(body []byte) (any, error) {
 	if err := in.normalize(nil, "NONE", "ALL_OLD"); err != nil {
 		return nil, err
 	}
-	pd, err := s.prepareDelete(in.TableName, in.Key, in.ConditionExpression, in.exprAttrs)
+	pw, err := s.prepareDelete(in.TableName, in.Key, in.ConditionExpression, in.exprAttrs)
 	if err != nil {
 		return nil, err
 	}
-	old, err := pd.run(in.ReturnValuesOnConditionCheckFailure)
-	if err != nil {
-		return nil, err
-	}
-	out := writeOutput{ConsumedCapacity: consumedCapacity(in.ReturnConsumedCapacity, pd.t, writeUnits(old), true)}
-	if in.ReturnValues == "ALL_OLD" {
-		out.Attributes = old
-	}
-	return out, nil
+	return pw.answer(&in.writeParams)
 }
 
 type updateItemInput struct {

@@ -635,11 +635,7 @@ func (s *Service) batchWriteItem(body []byte) (any, error) {
 	if len(in.RequestItems) == 0 {
 		return nil, validationf("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
-	type write struct {
-		put *preparedPut
-		del *preparedDelete
-	}
-	var writes []write
+	var writes []preparedWrite
 	total := 0
 	for name, reqs := range in.RequestItems {
 		total += len(reqs)
@@ -651,45 +647,31 @@ func (s *Service) batchWriteItem(body []byte) (any, error) {
 			if (r.PutRequest == nil) == (r.DeleteRequest == nil) {
 				return nil, validationf("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
 			}
-			var key Item
-			var w write
+			var pw preparedWrite
+			var err error
 			if r.PutRequest != nil {
-				pp, err := s.preparePut(name, r.PutRequest.Item, "", exprAttrs{})
-				if err != nil {
-					return nil, err
-				}
-				key = pp.t.keyOf(pp.item)
-				w.put = &pp
+				pw, err = s.preparePut(name, r.PutRequest.Item, "", exprAttrs{})
 			} else {
-				pd, err := s.prepareDelete(name, r.DeleteRequest.Key, "", exprAttrs{})
-				if err != nil {
-					return nil, err
-				}
-				key = pd.key
-				w.del = &pd
+				pw, err = s.prepareDelete(name, r.DeleteRequest.Key, "", exprAttrs{})
 			}
-			ks := string(appendItem(nil, key))
+			if err != nil {
+				return nil, err
+			}
+			ks := string(appendItem(nil, pw.key))
 			if seen[ks] {
 				return nil, validationf("Provided list of item keys contains duplicates")
 			}
 			seen[ks] = true
-			writes = append(writes, w)
+			writes = append(writes, pw)
 		}
 	}
 	units := map[*table]float64{}
-	for _, w := range writes {
-		if w.put != nil {
-			if _, err := w.put.run(""); err != nil {
-				return nil, err
-			}
-			units[w.put.t] += writeUnits(w.put.item)
-		} else {
-			old, err := w.del.run("")
-			if err != nil {
-				return nil, err
-			}
-			units[w.del.t] += writeUnits(old)
+	for _, pw := range writes {
+		_, u, err := pw.run("")
+		if err != nil {
+			return nil, err
 		}
+		units[pw.t] += u
 	}
 	out := map[string]any{"UnprocessedItems": map[string]any{}}
 	var caps []*consumed
