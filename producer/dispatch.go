@@ -2,6 +2,8 @@ package producer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -407,31 +409,20 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 	var body *[]byte
-	opts := p.callOpt
-	if useCBOR {
-		opts = p.cborOpt
-	}
 	select {
 	case body = <-p.bodyFree:
 		p.bodyFreeBytes.Add(-int64(cap(*body)))
 	default:
 		body = new([]byte)
 	}
-	ctx = kinesiswire.WithBody(ctx, body)
 	results := resultsPool.Get().(*[]types.PutRecordsResultEntry)
 	defer resultsPool.Put(results)
-	ctx = kinesiswire.WithResultEntries(ctx, results)
 	var enc *kinesiswire.Encoded
 	if p.encodeAtPut {
 		enc = p.encoded(batch, useCBOR)
-		if enc != nil {
-			ctx = kinesiswire.WithEncoded(ctx, enc)
-		}
 	}
-	if member != nil {
-		ctx = context.WithValue(ctx, waveKey{}, member)
-	}
-	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}, opts...)
+	in := &kinesis.PutRecordsInput{StreamName: &st.name, Records: entries}
+	out, err := p.putRecords(ctx, in, useCBOR, body, results, enc, member)
 	member.arriveEmpty()
 	cancel()
 	var nce *kinesiswire.NotCBORError
@@ -592,6 +583,43 @@ func (p *Producer) send(st *stream, batch []*krec, member *waveMember) {
 	}
 	p.settle(cs, retry, now)
 	p.putBatch(batch)
+}
+
+// putRecords makes the PutRecords call of in, directly or through the SDK's client
+// (see WithDirectPutRecords), its body encoded into *body (entries encoded ahead
+// taken from enc, which may be nil) and its response decoded into *results; member is
+// the call's place in a wave of calls whose bodies are hashed together, or nil.
+func (p *Producer) putRecords(ctx context.Context, in *kinesis.PutRecordsInput, cbor bool, body *[]byte, results *[]types.PutRecordsResultEntry, enc *kinesiswire.Encoded, member *waveMember) (*kinesis.PutRecordsOutput, error) {
+	if p.direct != nil {
+		*body = kinesiswire.AppendPutRecordsInput((*body)[:0], in, enc, cbor)
+		var sum [sha256.Size]byte
+		if member != nil {
+			var err error
+			if sum, err = member.arrive(ctx, *body); err != nil {
+				return nil, err
+			}
+		} else {
+			sum = sha256.Sum256(*body)
+		}
+		out := &kinesis.PutRecordsOutput{Records: *results}
+		if err := p.direct.PutRecords(ctx, *body, hex.EncodeToString(sum[:]), cbor, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	ctx = kinesiswire.WithBody(ctx, body)
+	ctx = kinesiswire.WithResultEntries(ctx, results)
+	if enc != nil {
+		ctx = kinesiswire.WithEncoded(ctx, enc)
+	}
+	if member != nil {
+		ctx = context.WithValue(ctx, waveKey{}, member)
+	}
+	opts := p.callOpt
+	if cbor {
+		opts = p.cborOpt
+	}
+	return p.client.PutRecords(ctx, in, opts...)
 }
 
 // encoded returns the entries of batch encoded at Put in the call's protocol (cbor),

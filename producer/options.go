@@ -76,6 +76,7 @@ type config struct {
 	hashCacheSize  int
 	maxRecordSize  int
 	cbor           bool
+	direct         bool
 
 	metricsLevel       MetricsLevel
 	metricsGranularity MetricsGranularity
@@ -110,6 +111,7 @@ func defaultConfig() config {
 		refreshEvery:       time.Minute,
 		hashCacheSize:      1 << 16,
 		cbor:               true,
+		direct:             true,
 		metricsLevel:       MetricsDetailed,
 		metricsGranularity: GranularityShard,
 		cwNamespace:        "KinesisProducerLibrary",
@@ -488,6 +490,22 @@ func WithMaxRecordSize(n int) Option {
 // they may be stored twice (at-least-once, as for any lost response).
 func WithCBOR(on bool) Option {
 	return func(c *config) error { c.cbor = on; return nil }
+}
+
+// WithDirectPutRecords chooses how PutRecords calls are sent when the client is a
+// *kinesis.Client. On (the default), the producer signs and sends them itself
+// (SigV4 with the client's HTTPSignerV4) through the client's HTTP client, to the
+// endpoint the client's resolver gives PutRecords, with the client's credentials
+// provider and region, and decodes the responses into its own result entries: the
+// same bodies, errors and retry decisions as through the SDK, without its per-call
+// middleware stack. Client options only that stack can apply (API options and
+// interceptors, custom endpoint or auth scheme resolvers, auth schemes other than
+// SigV4, no or anonymous credentials, client logging, meter or tracer providers) make
+// the producer keep the SDK's path, as off does; it logs which one at Info. The SDK
+// corrects its signing time for a clock skew it has seen; the direct path signs with
+// the local clock. Every other operation goes through the SDK either way.
+func WithDirectPutRecords(on bool) Option {
+	return func(c *config) error { c.direct = on; return nil }
 }
 
 // WithMetrics sets the metrics level and granularity. Default: detailed, by shard.

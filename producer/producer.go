@@ -129,11 +129,13 @@ type Producer struct {
 	recOverhead int64              // bookkeeping bytes charged per user record
 	client      Client
 	log         *zap.Logger
-	callOpt     []func(*kinesis.Options) // JSON PutRecords (our serializer)
-	cborOpt     []func(*kinesis.Options) // CBOR PutRecords
-	calls       [][]*krec                // the dispatcher's scratch: calls of one pass
-	buildGen    uint64                   // the dispatcher's count of calls built (shard.buildGen)
-	waves       atomic.Int64             // waves of more than one call started
+	// direct sends PutRecords itself (WithDirectPutRecords); nil for the SDK's path.
+	direct   *kinesiswire.Direct
+	callOpt  []func(*kinesis.Options) // JSON PutRecords (our serializer)
+	cborOpt  []func(*kinesis.Options) // CBOR PutRecords
+	calls    [][]*krec                // the dispatcher's scratch: calls of one pass
+	buildGen uint64                   // the dispatcher's count of calls built (shard.buildGen)
+	waves    atomic.Int64             // waves of more than one call started
 	// waveSigned counts the bodies whose payload hash came from a wave.
 	waveSigned atomic.Int64
 	// waveLanes is how many calls' bodies can be hashed together: the SHA-256 lanes
@@ -262,9 +264,15 @@ func New(client Client, opts ...Option) (*Producer, error) {
 		return nil, err
 	}
 	p.waveLanes = 1
-	if _, sdk := client.(*kinesis.Client); sdk {
+	if c, sdk := client.(*kinesis.Client); sdk {
 		p.waveLanes = lanehash.SHA256Lanes()
 		p.encodeAtPut = true
+		if cfg.direct {
+			p.direct, err = kinesiswire.NewDirect(ctx, c.Options())
+			if err != nil {
+				p.log.Info("producer: PutRecords goes through the SDK's middleware stack", zap.Error(err))
+			}
+		}
 	}
 	noRetry := func(o *kinesis.Options) {
 		o.Retryer = aws.NopRetryer{}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -82,12 +81,11 @@ func (p *protocol) SerializeRequest(ctx context.Context, schema *smithy.Operatio
 			body = (*bp)[:0]
 		}
 		ct := ContentTypeJSON
-		enc := encodedFor(ctx, len(in.Records), p.cbor)
 		if p.cbor {
-			ct, body = ContentType, appendPutRecordsInputCBOR(body, in, enc)
-		} else {
-			body = appendPutRecordsInputJSON(body, in, enc)
+			ct = ContentType
 		}
+		enc, _ := ctx.Value(encodedKey{}).(*Encoded)
+		body = AppendPutRecordsInput(body, in, enc, p.cbor)
 		if bp != nil {
 			*bp = body
 		}
@@ -249,20 +247,7 @@ func DecodeCBORError(status int, header string, body []byte) error {
 		}
 		return r.Skip()
 	})
-	if i := strings.IndexByte(code, '#'); i >= 0 {
-		code = code[i+1:]
-	}
-	if i := strings.IndexByte(code, ':'); i >= 0 {
-		code = code[:i]
-	}
-	if code == "" {
-		code = "HTTP" + strconv.Itoa(status)
-	}
-	fault := smithy.FaultClient
-	if status >= 500 {
-		fault = smithy.FaultServer
-	}
-	return &smithy.GenericAPIError{Code: code, Message: msg, Fault: fault}
+	return apiError(status, code, msg)
 }
 
 // ContentType is the media type of Kinesis CBOR requests and responses.

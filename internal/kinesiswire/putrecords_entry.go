@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
@@ -100,14 +101,18 @@ func WithEncoded(ctx context.Context, enc *Encoded) context.Context {
 	return context.WithValue(ctx, encodedKey{}, enc)
 }
 
-// encodedFor returns the entries WithEncoded put in ctx for a call of n records in the
-// given protocol, or nil.
-func encodedFor(ctx context.Context, n int, cbor bool) [][]byte {
-	enc, _ := ctx.Value(encodedKey{}).(*Encoded)
-	if enc == nil || enc.CBOR != cbor || len(enc.Entries) != n {
-		return nil
+// AppendPutRecordsInput appends the body of a PutRecords call of in to b, in CBOR
+// (cbor) or JSON, taking the entries of enc, when it is in that protocol and has an
+// element per record of in, as they are encoded (enc may be nil).
+func AppendPutRecordsInput(b []byte, in *kinesis.PutRecordsInput, enc *Encoded, cbor bool) []byte {
+	var entries [][]byte
+	if enc != nil && enc.CBOR == cbor && len(enc.Entries) == len(in.Records) {
+		entries = enc.Entries
 	}
-	return enc.Entries
+	if cbor {
+		return appendPutRecordsInputCBOR(b, in, entries)
+	}
+	return appendPutRecordsInputJSON(b, in, entries)
 }
 
 // EntryDataJSON returns the data of entry, a request entry as AppendEntryJSON writes

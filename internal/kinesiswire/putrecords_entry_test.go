@@ -2,7 +2,6 @@ package kinesiswire
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -67,22 +66,36 @@ func TestAppendEntryCBORDataAt(t *testing.T) {
 	}
 }
 
-// TestEncodedFor checks that encoded entries are used only by a call of their protocol
-// and of their number of records.
-func TestEncodedFor(t *testing.T) {
-	enc := &Encoded{CBOR: true, Entries: make([][]byte, 3)}
-	ctx := WithEncoded(context.Background(), enc)
-	if encodedFor(ctx, 3, true) == nil {
-		t.Fatal("entries of the call's protocol and length were not used")
+// TestAppendPutRecordsInputTakesEncoded checks that entries encoded ahead are sent
+// only by a call of their protocol and of their number of records.
+func TestAppendPutRecordsInputTakesEncoded(t *testing.T) {
+	input := func(data ...string) *kinesis.PutRecordsInput {
+		in := &kinesis.PutRecordsInput{StreamName: aws.String("s")}
+		for _, d := range data {
+			in.Records = append(in.Records, types.PutRecordsRequestEntry{Data: []byte(d), PartitionKey: aws.String("k")})
+		}
+		return in
 	}
-	if encodedFor(ctx, 3, false) != nil {
-		t.Fatal("CBOR entries were used by a JSON call")
+	in, ahead := input("a", "b", "c"), input("x", "y", "z")
+	enc := &Encoded{CBOR: true}
+	for i := range ahead.Records {
+		e, _ := AppendEntryCBOR(nil, &ahead.Records[i])
+		enc.Entries = append(enc.Entries, e)
 	}
-	if encodedFor(ctx, 2, true) != nil {
-		t.Fatal("entries were used by a call of another number of records")
+	enc.Entries[1] = nil // encoded by the call
+	want := AppendPutRecordsInputCBOR(nil, input("x", "b", "z"))
+	if got := AppendPutRecordsInput(nil, in, enc, true); !bytes.Equal(got, want) {
+		t.Fatal("CBOR call did not send the entries encoded ahead")
 	}
-	if encodedFor(context.Background(), 3, true) != nil {
-		t.Fatal("entries found in a context without them")
+	if got := AppendPutRecordsInput(nil, in, enc, false); !bytes.Equal(got, AppendPutRecordsInputJSON(nil, in)) {
+		t.Fatal("JSON call sent CBOR entries")
+	}
+	enc.Entries = enc.Entries[:2]
+	if got := AppendPutRecordsInput(nil, in, enc, true); !bytes.Equal(got, AppendPutRecordsInputCBOR(nil, in)) {
+		t.Fatal("entries of another number of records were sent")
+	}
+	if got := AppendPutRecordsInput(nil, in, nil, true); !bytes.Equal(got, AppendPutRecordsInputCBOR(nil, in)) {
+		t.Fatal("call without entries ahead")
 	}
 }
 
