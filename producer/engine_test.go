@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,6 +130,8 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 		{"plain", []Option{WithAggregation(false), WithCBOR(true)}},
 		{"plain-json", []Option{WithAggregation(false), WithCBOR(false)}},
 		{"plain-unordered", []Option{WithAggregation(false), WithCBOR(true), WithOrdering(false)}},
+		{"direct", []Option{WithDirectPutRecords(true), WithCBOR(true)}},
+		{"direct-plain-json", []Option{WithDirectPutRecords(true), WithAggregation(false), WithCBOR(false)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startEngine(t, streams.Config{}, 8)
@@ -136,6 +139,9 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := newEngineProducer(t, e, append([]Option{WithAggregationMaxCount(25)}, tc.opts...)...)
+			if direct := strings.HasPrefix(tc.name, "direct"); direct != (p.direct != nil) {
+				t.Fatalf("direct PutRecords path in use %v, want %v", p.direct != nil, direct)
+			}
 			n, keys := scale(10000, 1000000), 1000
 			o := putAll(t, p, n, keys)
 			if failed := o.check(t, n); len(failed) > 0 {
@@ -146,7 +152,7 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 			if c := e.Streams.Counters(); c.FaultedEntries == 0 {
 				t.Fatal("no fault injected")
 			}
-			if tc.name == "ordered" || tc.name == "plain" || tc.name == "plain-json" {
+			if tc.name == "ordered" || tc.name == "plain" || tc.name == "plain-json" || tc.name == "direct-plain-json" {
 				assertKeyOrder(t, recs, n)
 			}
 		})
@@ -157,11 +163,14 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 // flow: nothing is lost, and the records of any aggregate the stale shard map sent to
 // a shard that does not hold them all are written again, whole.
 func TestEngineResharding(t *testing.T) {
-	for _, tc := range []struct{ ordered, aggregate, cbor bool }{{false, true, true}, {true, true, true}, {true, false, true}, {true, false, false}} {
+	for _, tc := range []struct{ ordered, aggregate, cbor, direct bool }{{false, true, true, false}, {true, true, true, false}, {true, false, true, false}, {true, false, false, false}, {true, true, true, true}} {
 		ordered := tc.ordered
-		t.Run(fmt.Sprintf("ordered=%v,aggregate=%v,cbor=%v", ordered, tc.aggregate, tc.cbor), func(t *testing.T) {
+		t.Run(fmt.Sprintf("ordered=%v,aggregate=%v,cbor=%v,direct=%v", ordered, tc.aggregate, tc.cbor, tc.direct), func(t *testing.T) {
 			e := startEngine(t, streams.Config{}, 4)
-			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(tc.cbor), WithAggregationMaxCount(50), WithAggregation(tc.aggregate))
+			p := newEngineProducer(t, e, WithOrdering(ordered), WithCBOR(tc.cbor), WithAggregationMaxCount(50), WithAggregation(tc.aggregate), WithDirectPutRecords(tc.direct))
+			if tc.direct != (p.direct != nil) {
+				t.Fatalf("direct PutRecords path in use %v, want %v", p.direct != nil, tc.direct)
+			}
 			n, keys := scale(20000, 1000000), 500
 			o := newOutcomes(n)
 			ctx := context.Background()
