@@ -433,8 +433,11 @@ func (r *run) phases(ctx context.Context) error {
 	r.res.ConvergeRounds = conv.Sub(firstPlan).Seconds() / assignInterval(cfg.FailoverTime).Seconds()
 	cfg.Progress(fmt.Sprintf("converged in %.1f s (first plan at %.1f s)", r.res.ConvergeS, r.res.FirstPlanS))
 
-	// Steady state: DynamoDB consumption, once the last moves' leases are taken up.
-	_ = clock.Sleep(ctx, nil, cfg.FailoverTime/2)
+	// Steady state: DynamoDB consumption, once the last moves' leases are taken up and
+	// the workers' start-up discovery is over (a worker queries the owner index every
+	// assignment interval for twice the failover time after it starts; docs/lease-cost.md,
+	// "Discovery hints").
+	_ = clock.Sleep(ctx, nil, max(cfg.FailoverTime/2, time.Until(t0.Add(2*cfg.FailoverTime+assignInterval(cfg.FailoverTime)))))
 	r0, w0, by0, err := r.consumed()
 	if err != nil {
 		return err
