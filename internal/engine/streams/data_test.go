@@ -619,6 +619,18 @@ func TestValidationMessages(t *testing.T) {
 			_, err := v.k.DescribeStream(v.ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("s"), Limit: aws.Int32(10001)})
 			return err
 		}, "ValidationException", "Value '10001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 10000"},
+		tc{"ListStreams limit 0", func() error {
+			_, err := v.k.ListStreams(v.ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(0)})
+			return err
+		}, "ValidationException", "Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		tc{"ListStreamConsumers max results 10001", func() error {
+			_, err := v.k.ListStreamConsumers(v.ctx, &kinesis.ListStreamConsumersInput{StreamARN: aws.String(v.e.Streams.StreamARN("s")), MaxResults: aws.Int32(10001)})
+			return err
+		}, "ValidationException", "Value '10001' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10000"},
+		tc{"ListTagsForStream limit 51", func() error {
+			_, err := v.k.ListTagsForStream(v.ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("s"), Limit: aws.Int32(51)})
+			return err
+		}, "ValidationException", "Value '51' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 50"},
 		tc{"UpdateShardCount 0", func() error {
 			_, err := v.k.UpdateShardCount(v.ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(0), ScalingType: types.ScalingTypeUniformScaling})
 			return err

@@ -99,6 +99,18 @@ func checkIntRange(v *int64, member string, lo, hi int64) *APIError {
 	return nil
 }
 
+// intInRange is an optional integer member's value, def when it is absent, or the
+// validation error of a value outside [lo, hi].
+func intInRange(v *int64, member string, lo, hi int64, def int) (int, *APIError) {
+	if e := checkIntRange(v, member, lo, hi); e != nil {
+		return 0, e
+	}
+	if v == nil {
+		return def, nil
+	}
+	return int(*v), nil
+}
+
 // errLenRange is the validation error of a value whose length n is outside [lo, hi].
 func errLenRange(value string, n int, member string, lo, hi int) *APIError {
 	if n < lo {

@@ -175,12 +175,9 @@ func (s *Service) opListStreamConsumers(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if req.MaxResults != nil {
-		if *req.MaxResults < 1 || *req.MaxResults > 10000 {
-			return nil, errIntRange(*req.MaxResults, "maxResults", 1, 10000)
-		}
-		limit = int(*req.MaxResults)
+	limit, e := intInRange(req.MaxResults, "maxResults", 1, 10000, 100)
+	if e != nil {
+		return nil, e
 	}
 	st, e := s.streamOfARN(req.StreamARN, "streamARN", c.now)
 	if e != nil {

@@ -465,12 +465,9 @@ func (s *Service) opListQueues(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	limit := maxListQueues
-	if e := checkIntRange(req.MaxResults, "maxResults", 1, maxListQueues); e != nil {
+	limit, e := intInRange(req.MaxResults, "maxResults", 1, maxListQueues, maxListQueues)
+	if e != nil {
 		return nil, e
-	}
-	if req.MaxResults != nil {
-		limit = int(*req.MaxResults)
 	}
 	if len(req.StreamFilter) > 1 {
 		return nil, errLenRange("list", len(req.StreamFilter), "streamFilter", 0, 1)

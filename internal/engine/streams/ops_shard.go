@@ -334,12 +334,9 @@ func (s *Service) opListShards(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	maxResults := 1000
-	if req.MaxResults != nil {
-		if *req.MaxResults < 1 || *req.MaxResults > 10000 {
-			return nil, errIntRange(*req.MaxResults, "maxResults", 1, 10000)
-		}
-		maxResults = int(*req.MaxResults)
+	maxResults, e := intInRange(req.MaxResults, "maxResults", 1, 10000, 1000)
+	if e != nil {
+		return nil, e
 	}
 	if e := checkOptName(req.ExclusiveStartShardID, "exclusiveStartShardId"); e != nil {
 		return nil, e

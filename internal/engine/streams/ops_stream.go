@@ -451,12 +451,9 @@ func (s *Service) opDescribeStream(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if e := checkIntRange(req.Limit, "limit", 1, 10000); e != nil {
+	limit, e := intInRange(req.Limit, "limit", 1, 10000, 100)
+	if e != nil {
 		return nil, e
-	}
-	if req.Limit != nil {
-		limit = int(*req.Limit)
 	}
 	if e := checkOptName(req.ExclusiveStartShardID, "exclusiveStartShardId"); e != nil {
 		return nil, e
@@ -601,12 +598,9 @@ func (s *Service) opListStreams(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if e := checkIntRange(req.Limit, "limit", 1, 10000); e != nil {
+	limit, e := intInRange(req.Limit, "limit", 1, 10000, 100)
+	if e != nil {
 		return nil, e
-	}
-	if req.Limit != nil {
-		limit = int(*req.Limit)
 	}
 	if e := checkOptName(req.ExclusiveStartStreamName, "exclusiveStartStreamName"); e != nil {
 		return nil, e
@@ -903,12 +897,9 @@ func (s *Service) opListTagsForStream(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	limit := 50
-	if req.Limit != nil {
-		if *req.Limit < 1 || *req.Limit > 50 {
-			return nil, errIntRange(*req.Limit, "limit", 1, 50)
-		}
-		limit = int(*req.Limit)
+	limit, e := intInRange(req.Limit, "limit", 1, 50, 50)
+	if e != nil {
+		return nil, e
 	}
 	st, e := s.lookupRef(req.streamRef, c.now)
 	if e != nil {

@@ -354,12 +354,22 @@ type preparedWrite struct {
 	cond *cond
 }
 
-func (s *Service) preparePut(tableName string, item Item, condition string, ea exprAttrs) (preparedWrite, error) {
+// prepareTarget parses a write's condition expression and finds its table: the
+// steps a put and a delete share, condition errors first.
+func (s *Service) prepareTarget(tableName, condition string, ea exprAttrs) (*table, *cond, error) {
 	c, err := ea.parseOnlyCondition(condition)
 	if err != nil {
-		return preparedWrite{}, err
+		return nil, nil, err
 	}
 	t, err := s.lookup(tableName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, c, nil
+}
+
+func (s *Service) preparePut(tableName string, item Item, condition string, ea exprAttrs) (preparedWrite, error) {
+	t, c, err := s.prepareTarget(tableName, condition, ea)
 	if err != nil {
 		return preparedWrite{}, err
 	}
@@ -373,11 +383,7 @@ func (s *Service) preparePut(tableName string, item Item, condition string, ea e
 }
 
 func (s *Service) prepareDelete(tableName string, key Item, condition string, ea exprAttrs) (preparedWrite, error) {
-	c, err := ea.parseOnlyCondition(condition)
-	if err != nil {
-		return preparedWrite{}, err
-	}
-	t, err := s.lookup(tableName)
+	t, c, err := s.prepareTarget(tableName, condition, ea)
 	if err != nil {
 		return preparedWrite{}, err
 	}
