@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -33,6 +32,7 @@ import (
 	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/consumer"
 	"github.com/freshet/freshet/internal/engine"
+	"github.com/freshet/freshet/internal/engine/sinkproc"
 	"github.com/freshet/freshet/internal/engine/streams"
 	"github.com/freshet/freshet/internal/hashkey"
 	"github.com/freshet/freshet/lease"
@@ -62,10 +62,33 @@ type Config struct {
 	Logger *zap.Logger
 	// Progress, when set, is called with a line at each phase.
 	Progress func(string)
+	// Backend is the engine the run drives; nil starts the bundled engine in this
+	// process for the run. A benchmark passes one in a child process (sinkproc.Sink) so
+	// that this process's CPU time is the fleet's alone.
+	Backend Backend
 	// Engine, when set, is called with the run's engine once it has started, before
-	// any worker: a benchmark reads its call counters (Engine.Calls) from it.
-	Engine func(*engine.Engine)
+	// any worker: a benchmark reads its call counters (Backend.Usage) from it.
+	Engine func(Backend)
 }
+
+// Backend is what a run needs of the engine: its endpoint, a stream, and what it has
+// served. *sinkproc.Sink is one; Run wraps the engine it starts in another.
+type Backend interface {
+	AWSConfig() aws.Config
+	CreateStream(name string, shards int) error
+	Usage() (sinkproc.Usage, error)
+}
+
+// local is the bundled engine in this process.
+type local struct{ e *engine.Engine }
+
+func (l local) AWSConfig() aws.Config                 { return l.e.AWSConfig() }
+func (l local) CreateStream(name string, n int) error { return l.e.Streams.CreateStream(name, n) }
+func (l local) Usage() (sinkproc.Usage, error)        { return sinkproc.UsageOf(l.e), nil }
+
+// ShardLimit is the shard limit an engine for a fleet of leases shards needs (the
+// stream, and the children of its splits).
+func ShardLimit(leases int) int { return 2*leases + 16 }
 
 // Result is the JSON line of a fleet run. Times are in seconds.
 type Result struct {
@@ -273,7 +296,9 @@ type member struct {
 // run is one fleet run in progress.
 type run struct {
 	cfg     Config
-	e       *engine.Engine
+	e       Backend
+	kin     *kinesis.Client
+	open    int          // open shards of the stream (one more after the split)
 	store   *lease.Store // the test's own view of the lease table
 	tr      *tracker
 	mu      sync.Mutex
@@ -322,19 +347,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	e, err := engine.Start(engine.Config{Streams: streams.Config{ShardLimit: 2*cfg.Leases + 16}})
-	if err != nil {
-		return Result{}, err
+	e := cfg.Backend
+	if e == nil {
+		en, err := engine.Start(engine.Config{Streams: streams.Config{ShardLimit: ShardLimit(cfg.Leases)}})
+		if err != nil {
+			return Result{}, err
+		}
+		defer func() { _ = en.Close() }()
+		e = local{en}
 	}
-	defer func() { _ = e.Close() }()
 	if cfg.Engine != nil {
 		cfg.Engine(e)
 	}
-	if err := e.Streams.CreateStream(stream, cfg.Leases); err != nil {
+	if err := e.CreateStream(stream, cfg.Leases); err != nil {
 		return Result{}, err
 	}
-	r := &run{cfg: cfg, e: e, tr: &tracker{procs: map[string][]*proc{}, dead: map[int]bool{}, pending: map[string]time.Time{},
-		ended: map[string]time.Time{}}}
+	r := &run{cfg: cfg, e: e, kin: kinesis.NewFromConfig(e.AWSConfig()), open: cfg.Leases,
+		tr: &tracker{procs: map[string][]*proc{}, dead: map[int]bool{}, pending: map[string]time.Time{}, ended: map[string]time.Time{}}}
+	var err error
 	if r.store, err = lease.NewStore(dynamodb.NewFromConfig(e.AWSConfig()), lease.DefaultTables(app)); err != nil {
 		return Result{}, err
 	}
@@ -403,12 +433,21 @@ func (r *run) phases(ctx context.Context) error {
 	r.res.ConvergeRounds = conv.Sub(firstPlan).Seconds() / assignInterval(cfg.FailoverTime).Seconds()
 	cfg.Progress(fmt.Sprintf("converged in %.1f s (first plan at %.1f s)", r.res.ConvergeS, r.res.FirstPlanS))
 
-	// Steady state: DynamoDB consumption, once the last moves' leases are taken up.
-	_ = clock.Sleep(ctx, nil, cfg.FailoverTime/2)
-	r0, w0, by0 := r.consumed()
+	// Steady state: DynamoDB consumption, once the last moves' leases are taken up and
+	// the workers' start-up discovery is over (a worker queries the owner index every
+	// assignment interval for twice the failover time after it starts; docs/lease-cost.md,
+	// "Discovery hints").
+	_ = clock.Sleep(ctx, nil, max(cfg.FailoverTime/2, time.Until(t0.Add(2*cfg.FailoverTime+assignInterval(cfg.FailoverTime)))))
+	r0, w0, by0, err := r.consumed()
+	if err != nil {
+		return err
+	}
 	s0 := time.Now()
 	_ = clock.Sleep(ctx, nil, cfg.Steady)
-	r1, w1, by1 := r.consumed()
+	r1, w1, by1, err := r.consumed()
+	if err != nil {
+		return err
+	}
 	secs := time.Since(s0).Seconds()
 	r.res.DDBReadUnitsPerS, r.res.DDBWriteUnitsPerS = (r1-r0)/secs, (w1-w0)/secs
 	r.res.DDBReadUnitsPerSByOp = map[string]float64{}
@@ -514,46 +553,56 @@ func (r *run) phases(ctx context.Context) error {
 // split splits the shard of one lease at the middle of its hash key range and measures
 // from the parent's end to both children processed.
 func (r *run) split(ctx context.Context) error {
-	shards, err := r.e.Streams.Shards(stream)
+	first, err := r.kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream), MaxResults: aws.Int32(1),
+		ShardFilter: &ktypes.ShardFilter{Type: ktypes.ShardFilterTypeAtLatest}})
 	if err != nil {
 		return err
 	}
-	var parent streams.ShardInfo
-	for _, s := range shards {
-		if s.Open {
-			parent = s
+	if len(first.Shards) == 0 {
+		return errors.New("fleet: no open shard to split")
+	}
+	parent := first.Shards[0]
+	rng, err := hashkey.ParseRange(aws.ToString(parent.HashKeyRange.StartingHashKey), aws.ToString(parent.HashKeyRange.EndingHashKey))
+	if err != nil {
+		return err
+	}
+	if _, err := r.kin.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: parent.ShardId,
+		NewStartingHashKey: aws.String(rng.Midpoint().Add1().String())}); err != nil {
+		return err
+	}
+	r.open++
+	var children []string
+	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
+	for {
+		page, err := r.kin.ListShards(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, s := range page.Shards {
+			if aws.ToString(s.ParentShardId) == aws.ToString(parent.ShardId) {
+				children = append(children, aws.ToString(s.ShardId))
+			}
+		}
+		if page.NextToken == nil {
 			break
 		}
-	}
-	lo, hi := parent.HashKeyRange.Start.Big(), parent.HashKeyRange.End.Big()
-	mid, _ := hashkey.FromBig(new(big.Int).Add(lo, new(big.Int).Rsh(new(big.Int).Sub(hi, lo), 1)))
-	if err := r.e.Streams.SplitShard(stream, parent.ID, mid.Add1()); err != nil {
-		return err
-	}
-	var children []string
-	shards, err = r.e.Streams.Shards(stream)
-	if err != nil {
-		return err
-	}
-	for _, s := range shards {
-		if s.ParentID == parent.ID {
-			children = append(children, s.ID)
-		}
+		in = &kinesis.ListShardsInput{NextToken: page.NextToken}
 	}
 	if len(children) != 2 {
-		return fmt.Errorf("fleet: split of %s made %v", parent.ID, children)
+		return fmt.Errorf("fleet: split of %s made %v", aws.ToString(parent.ShardId), children)
 	}
+	parentID := aws.ToString(parent.ShardId)
 	_, err = r.until(ctx, "children start", func() bool {
 		r.tr.mu.Lock()
 		defer r.tr.mu.Unlock()
-		_, ended := r.tr.ended[parent.ID]
+		_, ended := r.tr.ended[parentID]
 		return ended && len(r.tr.procs[children[0]]) > 0 && len(r.tr.procs[children[1]]) > 0
 	})
 	if err != nil {
 		return err
 	}
 	r.tr.mu.Lock()
-	ended := r.tr.ended[parent.ID]
+	ended := r.tr.ended[parentID]
 	r.tr.mu.Unlock()
 	r.res.ChildrenStartS = r.tr.lastStart(children).Sub(ended).Seconds()
 	r.cfg.Progress(fmt.Sprintf("children of an ended shard started %.2f s after its end", r.res.ChildrenStartS))
@@ -631,16 +680,7 @@ func (r *run) live() []*member {
 // open leases, and records the largest holding.
 func (r *run) fair() bool {
 	ms := r.live()
-	open := 0
-	shards, err := r.e.Streams.Shards(stream)
-	if err != nil {
-		return false
-	}
-	for _, s := range shards {
-		if s.Open {
-			open++
-		}
-	}
+	open := r.open
 	share := float64(open) / float64(len(ms))
 	total := 0
 	ok := true
@@ -703,7 +743,7 @@ func (r *run) watchLeaders(ctx context.Context) {
 
 // produce puts 100-byte records with random partition keys at the configured rate.
 func (r *run) produce(ctx context.Context) {
-	k := kinesis.NewFromConfig(r.e.AWSConfig())
+	k := r.kin
 	const tick = 100 * time.Millisecond
 	per := r.cfg.RecordsPerSecond * tick.Seconds()
 	carry := 0.0
@@ -726,19 +766,22 @@ func (r *run) produce(ctx context.Context) {
 
 // consumed returns the read and write units the fleet's tables consumed so far, and the
 // read units by operation.
-func (r *run) consumed() (read, write float64, byOp map[string]float64) {
+func (r *run) consumed() (read, write float64, byOp map[string]float64, err error) {
 	tables := lease.DefaultTables(app)
-	c := r.e.Tables.Consumed()
-	ops := r.e.Tables.ReadsByOperation()
+	u, err := r.e.Usage()
+	if err != nil {
+		return 0, 0, nil, err
+	}
 	byOp = map[string]float64{}
 	for _, name := range []string{tables.Lease, tables.CoordinatorState, tables.WorkerMetrics} {
-		read += c[name].ReadUnits
-		write += c[name].WriteUnits
-		for op, v := range ops[name] {
+		c := u.Tables[name]
+		read += c.ReadUnits
+		write += c.WriteUnits
+		for op, v := range c.ReadsByOperation {
 			byOp[op] += v
 		}
 	}
-	return read, write, byOp
+	return read, write, byOp, nil
 }
 
 // stopAll shuts the live workers down gracefully and waits for every worker.

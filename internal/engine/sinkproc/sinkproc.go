@@ -6,7 +6,8 @@
 // Start, which re-executes the binary with an environment variable) it serves the
 // engine and never returns. The parent drives the child over its standard input and
 // output with one JSON command and one JSON answer per line: create a stream, read a
-// stream back and check it (Check), delete it, report the child's CPU time.
+// stream back and check it (Check), delete it, report the child's CPU time and what it
+// served (Usage: calls by operation, DynamoDB capacity consumed).
 //
 // Benchmark records carry their own identity in their first 16 bytes (Stamp): the index
 // of their partition key and their rank among that key's records, so Check can count
@@ -57,6 +58,35 @@ type Config struct {
 	// TLS adds the engine's HTTPS listener (a generated certificate), for clients that
 	// speak only TLS such as the KPL's native daemon; Sink.TLSURL is its endpoint.
 	TLS bool `json:"tls,omitempty"`
+	// ShardLimit is the account's shard limit (the engine's default when zero).
+	ShardLimit int `json:"shard_limit,omitempty"`
+}
+
+// Usage is what an engine has served so far: its calls by operation and the capacity
+// its DynamoDB tables consumed.
+type Usage struct {
+	// Calls counts requests by "Service.Operation" (Engine.Calls).
+	Calls map[string]uint64 `json:"calls"`
+	// Tables is the consumed capacity of each table, by table name.
+	Tables map[string]TableUsage `json:"tables"`
+}
+
+// TableUsage is the capacity one table consumed since it was created.
+type TableUsage struct {
+	ReadUnits  float64 `json:"read_units"`
+	WriteUnits float64 `json:"write_units"`
+	// ReadsByOperation splits ReadUnits by operation (GetItem, Query, Scan, BatchGetItem).
+	ReadsByOperation map[string]float64 `json:"reads_by_operation"`
+}
+
+// UsageOf reads e's Usage.
+func UsageOf(e *engine.Engine) Usage {
+	u := Usage{Calls: e.Calls(), Tables: map[string]TableUsage{}}
+	byOp := e.Tables.ReadsByOperation()
+	for name, c := range e.Tables.Consumed() {
+		u.Tables[name] = TableUsage{ReadUnits: c.ReadUnits, WriteUnits: c.WriteUnits, ReadsByOperation: byOp[name]}
+	}
+	return u
 }
 
 // Check is what a stream holds, read back by the child.
@@ -114,6 +144,7 @@ type answer struct {
 	Err    string  `json:"err,omitempty"`
 	Check  *Check  `json:"check,omitempty"`
 	CPUS   float64 `json:"cpu_s,omitempty"`
+	Usage  *Usage  `json:"usage,omitempty"`
 }
 
 func serve(spec string, in io.Reader, out io.Writer) error {
@@ -123,7 +154,7 @@ func serve(spec string, in io.Reader, out io.Writer) error {
 	}
 	ecfg := engine.Config{Streams: streams.Config{
 		Limits: cfg.Limits, WriteBytesPerSecond: cfg.WriteBytesPerSecond, WriteRecordsPerSecond: cfg.WriteRecordsPerSecond,
-		OnDemandShards: cfg.OnDemandShards, OnDemandWindow: -1,
+		OnDemandShards: cfg.OnDemandShards, OnDemandWindow: -1, ShardLimit: cfg.ShardLimit,
 	}}
 	if cfg.TLS {
 		ecfg.TLS = &engine.TLSConfig{}
@@ -162,6 +193,9 @@ func serve(spec string, in io.Reader, out io.Writer) error {
 			a.Check = &ch
 		case "cpu":
 			a.CPUS = cpuSeconds()
+		case "usage":
+			u := UsageOf(e)
+			a.Usage = &u
 		case "quit":
 			return nil
 		default:
@@ -326,6 +360,18 @@ func (s *Sink) Check(name string) (Check, error) {
 func (s *Sink) CPUSeconds() (float64, error) {
 	a, err := s.do(command{Op: "cpu"})
 	return a.CPUS, err
+}
+
+// Usage returns what the child engine has served so far.
+func (s *Sink) Usage() (Usage, error) {
+	a, err := s.do(command{Op: "usage"})
+	if err != nil {
+		return Usage{}, err
+	}
+	if a.Usage == nil {
+		return Usage{}, errors.New("sinkproc: usage: no answer")
+	}
+	return *a.Usage, nil
 }
 
 // Close stops the child and waits for it.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
@@ -120,5 +122,48 @@ func TestTLSAndOnDemandStreams(t *testing.T) {
 	defer func() { _ = plain.Close() }()
 	if plain.TLSURL() != "" {
 		t.Fatalf("TLSURL %q without Config.TLS", plain.TLSURL())
+	}
+}
+
+// TestUsageAndShardLimit: Usage reports the child's calls by operation and the read and
+// write units its tables consumed, and Config.ShardLimit bounds the shards it creates.
+func TestUsageAndShardLimit(t *testing.T) {
+	s, err := Start(Config{ShardLimit: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if err := s.CreateStream("big", 5); err == nil {
+		t.Fatal("a stream of 5 shards created under a shard limit of 4")
+	}
+	if err := s.CreateStream("s", 4); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(s.AWSConfig())
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String("tbl"), BillingMode: dtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dtypes.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: dtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dtypes.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: dtypes.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	key := map[string]dtypes.AttributeValue{"k": &dtypes.AttributeValueMemberS{Value: "a"}}
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("tbl"), Item: key}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("tbl"), Key: key, ConsistentRead: aws.Bool(true)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Calls["DynamoDB.PutItem"] != 1 || u.Calls["DynamoDB.GetItem"] != 2 {
+		t.Fatalf("calls %v, want one PutItem and two GetItems", u.Calls)
+	}
+	tu := u.Tables["tbl"]
+	if tu.WriteUnits != 1 || tu.ReadUnits != 2 || tu.ReadsByOperation["GetItem"] != 2 {
+		t.Fatalf("table usage %+v, want 1 write unit and 2 read units, both GetItem", tu)
 	}
 }
