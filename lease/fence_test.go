@@ -109,20 +109,7 @@ func newFenceSim(t *testing.T, skew time.Duration, single bool) *fenceSim {
 		lease.WithReportIntervals(time.Second, fenceFailover/4)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 4; i++ {
-		k := fmt.Sprintf("shardId-%d", i)
-		s.keys = append(s.keys, k)
-		if _, err := leader.CreateIfAbsent(s.ctx, lease.Lease{Key: k, Checkpoint: checkpoint.TrimHorizon}); err != nil {
-			t.Fatal(err)
-		}
-		l, err := leader.Get(s.ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.held[k], err = leader.Take(s.ctx, l, "w1"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.keys = takeNewLeases(t, s.ctx, leader, "w1", 4, s.held)
 	s.nextReport, s.nextRenew = s.wclk.Now(), s.wclk.Now()
 	return s
 }
@@ -483,4 +470,26 @@ func TestSingleTableRoundsReadRowsNotTable(t *testing.T) {
 			t.Fatalf("%s moved from a live worker: %+v", k, l)
 		}
 	}
+}
+
+// takeNewLeases creates n leases at TRIM_HORIZON, shardId-0 on, and takes each for
+// owner, recording what the take returned in held; it returns their keys.
+func takeNewLeases(t *testing.T, ctx context.Context, st *lease.Store, owner string, n int, held map[string]lease.Lease) []string {
+	t.Helper()
+	var keys []string
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("shardId-%d", i)
+		keys = append(keys, k)
+		if _, err := st.CreateIfAbsent(ctx, lease.Lease{Key: k, Checkpoint: checkpoint.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+		l, err := st.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held[k], err = st.Take(ctx, l, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/freshet/freshet/checkpoint"
 	"github.com/freshet/freshet/clock"
 	"github.com/freshet/freshet/internal/engine"
 	"github.com/freshet/freshet/internal/engine/enginetest"
@@ -139,20 +138,7 @@ func newLeaderSim(t *testing.T, skew time.Duration, fenceLock bool) *leaderSim {
 		lease.WithLiveness(2*simBeat+time.Second, simBeat), lease.WithLeaderElector(s.en)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 4; i++ {
-		k := fmt.Sprintf("shardId-%d", i)
-		s.keys = append(s.keys, k)
-		if _, err := base.CreateIfAbsent(s.ctx, lease.Lease{Key: k, Checkpoint: checkpoint.TrimHorizon}); err != nil {
-			t.Fatal(err)
-		}
-		l, err := base.Get(s.ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.held[k], err = base.Take(s.ctx, l, "p"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.keys = takeNewLeases(t, s.ctx, base, "p", 4, s.held)
 	s.nextP = [3]time.Time{s.pclk.Now(), s.pclk.Now(), s.pclk.Now()}
 	s.nextN = [2]time.Time{s.nclk.Now().Add(100 * time.Millisecond), s.nclk.Now()}
 	return s
