@@ -268,7 +268,7 @@ type javaLockSim struct {
 	r       *lease.Reporter
 	a       *lease.Assigner
 	jLease  string
-	nextF   [2]time.Time // f's next election tick, next report
+	f       *simWorker
 	i       int
 	fLeads  time.Time // when f last began to lead
 	jBeats  bool      // j heartbeats every 30 s while it holds the lock
@@ -308,7 +308,7 @@ func newJavaLockSim(t *testing.T, single bool) *javaLockSim {
 		t.Fatal(err)
 	}
 	s.jLease = takeNewLeases(t, s.ctx, st, "java", 1, map[string]lease.Lease{})[0]
-	s.nextF = [2]time.Time{clk.Now(), clk.Now()}
+	s.f = &simWorker{e: s.e, r: s.r, a: s.a, next: [2]time.Time{clk.Now(), clk.Now()}}
 	return s
 }
 
@@ -323,26 +323,8 @@ func (s *javaLockSim) tick() {
 		s.nextJ = now.Add(javaLockBeat)
 		s.jLeader = s.j.heartbeat(s.ctx)
 	}
-	if !now.Before(s.nextF[0]) {
-		was := s.e.IsLeader()
-		if _, err := s.e.Tick(s.ctx); err != nil {
-			s.t.Fatal(err)
-		}
-		if s.e.IsLeader() && !was {
-			s.fLeads = now
-		}
-		s.nextF[0] = now.Add(s.e.NextTick())
-	}
-	if !now.Before(s.nextF[1]) {
-		s.nextF[1] = now.Add(simFailover / 4)
-		if err := s.r.Report(s.ctx); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	if s.e.IsLeader() && s.i%5 == 0 {
-		if _, err := s.a.RunOnce(s.ctx); err != nil {
-			s.t.Fatal(err)
-		}
+	if s.f.step(s.t, s.ctx, now, s.i%5 == 0) {
+		s.fLeads = now
 	}
 }
 
