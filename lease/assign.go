@@ -79,8 +79,9 @@ import (
 //     balances lease counts: rates of a few bytes per second are noise, not load.
 //   - A graceful handoff still pending a handoff timeout plus a failover time after the
 //     leader first saw it (an old owner that renews but never releases nor transfers
-//     the lease) is finished by the leader, as Java KCL's leader does: it takes the
-//     lease for its new owner, which ends the old owner's hold (its renewal fails).
+//     the lease) is finished by the leader, as Java KCL's leader does: at its next round
+//     that scans, it takes the lease for its new owner, which ends the old owner's hold
+//     (its renewal fails).
 //   - Rebalancing runs on the rounds that scan (every few rounds when each round scans)
 //     and does not move a lease again within the failover time of its last move, so
 //     noisy rates cannot swing leases back and forth.
@@ -927,12 +928,16 @@ func (a *Assigner) deleteStale(ctx context.Context, r *roundState) {
 }
 
 // plan computes the round's plan, and replaces its moves of overdue handoffs with takes
-// for their new owners.
+// for their new owners. Overdue handoffs are judged, like expiry, only on rounds that
+// scan: between scans the leader's copy of a lease its old owner renews is stale, and a
+// take conditional on that counter would fail round after round.
 func (a *Assigner) plan(r *roundState) {
 	cfg := a.cfg
 	cfg.Rebalance = r.rebalance
 	r.plan = ComputePlan(r.loads, r.workers, cfg)
-	r.overdue = a.overdueHandoffs(r.leases, r.expired, r.now)
+	if r.scan {
+		r.overdue = a.overdueHandoffs(r.leases, r.expired, r.now)
+	}
 	if len(r.overdue) > 0 {
 		moves := make([]Move, 0, len(r.plan.Moves)+len(r.overdue))
 		for _, m := range r.plan.Moves {
