@@ -86,6 +86,12 @@ type KCLConfig struct {
 	// it leads and report "leader" and "leader-end" events (Shard "-") as the answer
 	// changes.
 	LeaderPoll time.Duration
+	// RefreshShardsOnMiss sets KCL's maxCacheMissesBeforeReload to 0: the worker lists
+	// the shards again the first time it reads a shard its cached list lacks, and so
+	// filters a new child shard's aggregates by the child's hash key range from its first
+	// batch (docs/java-migration.md recommends it for a mixed fleet). KCL's default, 1,000
+	// misses, otherwise.
+	RefreshShardsOnMiss bool
 }
 
 // JavaRecord is one user record a Java KCL worker delivered.
@@ -151,6 +157,9 @@ func StartKCL(t testing.TB, cfg KCLConfig) *KCLWorker {
 		"--metrics-report-ms", ms(cfg.MetricsReport, 30*time.Second),
 		"--leader-poll-ms", strconv.FormatInt(max(0, cfg.LeaderPoll.Milliseconds()), 10),
 		"--shard-sync-ms", "1000", "--idle-read-ms", "100", "--exit-on-stdin-eof", "true")
+	if cfg.RefreshShardsOnMiss {
+		args = append(args, "--max-cache-misses", "0")
+	}
 	return startWorker(t, cfg, exec.Command(java, args...))
 }
 
