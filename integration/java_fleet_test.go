@@ -5,7 +5,6 @@ import (
 	"crypto/md5"
 	"fmt"
 	"math/big"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +29,7 @@ import (
 
 // TestMixedFleet: one application with two Java KCL workers and two Freshet worker
 // processes over 8 shards while records flow, in the single-table layout (KCL 3.5's for
-// a new application; TestMixedFleetSoak runs the three-table one). A Freshet worker is
+// a new application; TestMixedFleetThreeTable runs the three-table one). A Freshet worker is
 // killed (SIGKILL), then a Java one; a shard is split and two are merged; then every Java
 // worker stops gracefully and Freshet workers take over, and back (Java workers join, the
 // Freshet ones stop). Every record is delivered at least once, each worker delivers every
@@ -38,25 +37,13 @@ import (
 // it, no two workers process one shard at once (by their processors' lifecycle events)
 // and no two workers, Java or Freshet, lead at once (by what each one's leader election
 // answers).
-//
-// It runs in make soak (FRESHET_SOAK=1) until more runs confirm the producer fix for
-// aggregates straddling a split (all of such an aggregate is put again, as Java KCL drops
-// the whole aggregate): 5 of 5 fleet runs passed with it, against about 1 in 5 failing
-// before.
 func TestMixedFleet(t *testing.T) {
-	if os.Getenv("FRESHET_SOAK") == "" {
-		t.Skip("NOT RUN: the mixed fleet runs with FRESHET_SOAK=1 (make soak) until more runs confirm the fix of issue 12's straddled aggregates")
-	}
 	mixedFleet(t, false)
 }
 
-// TestMixedFleetSoak runs the mixed fleet of TestMixedFleet in the three-table layout of
-// KCL 3.0-3.4 (make soak: with FRESHET_SOAK=1; the layout is also covered in make test by
-// TestMigrationJavaToFreshet).
-func TestMixedFleetSoak(t *testing.T) {
-	if os.Getenv("FRESHET_SOAK") == "" {
-		t.Skip("NOT RUN: the three-table mixed fleet runs with FRESHET_SOAK=1 (make soak); TestMixedFleet runs the single-table one")
-	}
+// TestMixedFleetThreeTable runs the mixed fleet of TestMixedFleet in the three-table
+// layout of KCL 3.0-3.4.
+func TestMixedFleetThreeTable(t *testing.T) {
 	mixedFleet(t, true)
 }
 
