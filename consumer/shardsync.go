@@ -255,7 +255,7 @@ func (w *Worker) childrenFound(ctx context.Context, s *streamInfo, parentKey str
 	}
 	// The leader scans the lease table only every lease scan interval: the children are
 	// announced in this worker's metrics row, which it reads every round.
-	if err := w.store.AnnounceLeases(ctx, w.cfg.workerID, announce); err != nil {
+	if err := w.reporter.Announce(ctx, announce); err != nil {
 		w.log.Debug("consumer: announcing child leases failed; the leader's next scan finds them", zap.Error(err))
 	}
 	if len(ids) > 0 {

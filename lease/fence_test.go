@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -492,4 +493,51 @@ func takeNewLeases(t *testing.T, ctx context.Context, st *lease.Store, owner str
 		}
 	}
 	return keys
+}
+
+// TestAnnouncementSurvivesReports: a worker's report replaces its whole metrics row, so
+// the Reporter repeats the leases it announced in its reports for two report intervals.
+// A report that lands between the announcement and the leader's next round keeps the
+// lease announced, and the leader places it at that round, not at its next scan.
+func TestAnnouncementSurvivesReports(t *testing.T) {
+	f := newAssignFixture(t)
+	var err error
+	if f.a, err = lease.NewAssigner(f.store, lease.WithClock(f.clk), lease.WithFailoverTime(fenceFailover)); err != nil {
+		t.Fatal(err)
+	}
+	const interval = time.Second
+	r, err := lease.NewReporter(f.store, "w1", lease.WithClock(f.clk), lease.WithReportIntervals(interval/2, interval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := func() {
+		t.Helper()
+		if err := r.Report(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 12; i++ { // past the warm-up; the first round scanned
+		report()
+		f.round()
+		f.clk.Advance(fenceFailover / 20)
+	}
+	if _, err := f.store.CreateIfAbsent(f.ctx, lease.Lease{Key: "shardId-child", Checkpoint: checkpoint.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Announce(f.ctx, []string{"shardId-child"}); err != nil {
+		t.Fatal(err)
+	}
+	report()
+	if m, err := f.store.GetWorkerMetrics(f.ctx, "w1"); err != nil || !slices.Equal(m.NewLeases, []string{"shardId-child"}) {
+		t.Fatalf("row after a report that followed the announcement: %+v, %v; want the announcement kept", m.NewLeases, err)
+	}
+	f.round()
+	if l := f.get("shardId-child"); l.Owner != "w1" {
+		t.Fatalf("announced lease after a report and one round: %+v", l)
+	}
+	f.clk.Advance(2 * interval)
+	report()
+	if m, err := f.store.GetWorkerMetrics(f.ctx, "w1"); err != nil || len(m.NewLeases) != 0 {
+		t.Fatalf("row two report intervals after the announcement: %+v, %v; want none announced", m.NewLeases, err)
+	}
 }

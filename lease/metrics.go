@@ -399,9 +399,9 @@ func (s *Store) getWorkerMetrics(ctx context.Context, worker string, consistent 
 
 // AnnounceLeases adds keys to the new leases of worker's metrics row (one conditional
 // write of an existing row; its report time is left as it is), so the leader places
-// those leases at its next round. The announcement lasts until the worker's next report
-// replaces the row; the leader's periodic scan of the lease table finds leases whose
-// announcement it missed.
+// those leases at its next round. A report replaces the whole row: a worker announces
+// through Reporter.Announce, whose reports repeat the keys. The leader's periodic scan of
+// the lease table finds leases whose announcement it missed.
 func (s *Store) AnnounceLeases(ctx context.Context, worker string, keys []string) error {
 	if len(keys) == 0 {
 		return nil
@@ -589,6 +589,9 @@ type Reporter struct {
 	// took them; hinted is signalled when one arrives.
 	hint   Hint
 	hinted chan struct{}
+	// announced maps the keys of leases the worker announced (Announce) to the time
+	// until which its reports repeat them in the row.
+	announced map[string]time.Time
 }
 
 // NewReporter returns a metrics reporter for worker.
@@ -602,6 +605,27 @@ func NewReporter(store *Store, worker string, opts ...Option) (*Reporter, error)
 	}
 	return &Reporter{store: store, worker: worker, clock: o.clock, log: o.log, cpu: o.cpu,
 		sample: o.sample, interval: o.report, fence: o.fence, hinted: make(chan struct{}, 1)}, nil
+}
+
+// Announce announces keys, leases this worker just created (the children of a shard it
+// ended), in its metrics row, so the leader places them at its next round
+// (Store.AnnounceLeases). The worker's reports repeat them for two report intervals: a
+// report replaces the whole row, and would otherwise erase an announcement the leader
+// had not read yet.
+func (r *Reporter) Announce(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	until := r.clock.Now().Add(2 * r.interval)
+	r.mu.Lock()
+	if r.announced == nil {
+		r.announced = make(map[string]time.Time, len(keys))
+	}
+	for _, k := range keys {
+		r.announced[k] = until
+	}
+	r.mu.Unlock()
+	return r.store.AnnounceLeases(ctx, r.worker, keys)
 }
 
 // Hinted returns a channel that receives a value (coalesced) when a report returned a
@@ -640,12 +664,23 @@ func (r *Reporter) sampleCPU() {
 
 // Report writes the worker's metrics row: the average of the window's CPU samples
 // appended to the last values (-1 when the window has none), the update time, KCL 3.5's
-// support code (sup, slu), the report interval, the self-fence and the start of the
-// write. A successful write extends the self-fence's window from its start.
+// support code (sup, slu), the report interval, the self-fence, the start of the write
+// and the leases announced in the last two report intervals (Announce). A successful
+// write extends the self-fence's window from its start.
 func (r *Reporter) Report(ctx context.Context) error {
 	now := r.clock.Now()
 	m := WorkerMetrics{WorkerID: r.worker, LastUpdate: now, Stats: map[string][]float64{}, OperatingRange: map[string][]int64{},
 		SupportCode: supportCodeTableMigration, SupportCodeUpdate: now, ReportInterval: r.interval, SelfFence: r.fence, Reported: now}
+	r.mu.Lock()
+	for k, until := range r.announced {
+		if now.Before(until) {
+			m.NewLeases = append(m.NewLeases, k)
+		} else {
+			delete(r.announced, k)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(m.NewLeases)
 	if r.cpu != nil {
 		r.mu.Lock()
 		v := -1.0
