@@ -79,8 +79,9 @@ import (
 //     balances lease counts: rates of a few bytes per second are noise, not load.
 //   - A graceful handoff still pending a handoff timeout plus a failover time after the
 //     leader first saw it (an old owner that renews but never releases nor transfers
-//     the lease) is finished by the leader, as Java KCL's leader does: it takes the
-//     lease for its new owner, which ends the old owner's hold (its renewal fails).
+//     the lease) is finished by the leader, as Java KCL's leader does: at its next round
+//     that scans, it takes the lease for its new owner, which ends the old owner's hold
+//     (its renewal fails).
 //   - Rebalancing runs on the rounds that scan (every few rounds when each round scans)
 //     and does not move a lease again within the failover time of its last move, so
 //     noisy rates cannot swing leases back and forth.
@@ -358,9 +359,9 @@ func (a *Assigner) readRows(ctx context.Context, workers []string) ([]WorkerMetr
 	return rows, nil
 }
 
-// read returns the leases keys as stored now (consistent reads, concurrently); leases
-// that no longer exist are left out and other failures go to *errs.
-func (a *Assigner) read(ctx context.Context, keys []string, errs *[]error) []Lease {
+// readLeases returns the leases keys as stored now (consistent reads, concurrently);
+// leases that no longer exist are left out and other failures go to *errs.
+func (a *Assigner) readLeases(ctx context.Context, keys []string, errs *[]error) []Lease {
 	ls, failed := readEach(ctx, keys, a.store.Get)
 	*errs = append(*errs, failed...)
 	return ls
@@ -384,7 +385,7 @@ func (a *Assigner) reclaim(ctx context.Context, m WorkerMetrics, known []string,
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	var errs []error
-	ls := a.read(ctx, keys, &errs)
+	ls := a.readLeases(ctx, keys, &errs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -509,8 +510,16 @@ func (a *Assigner) RequestScan() {
 
 // RunOnce performs one assignment round. Moves refused because the lease changed
 // meanwhile (ErrConflict) are skipped; the next round sees the new state.
+//
+// A round runs in phases, each a method: begin decides whether it scans the lease table,
+// read reads the worker-metrics rows (and the lease table when it scans), observeRows
+// learns from the rows who lives, who is silent and what was announced, readNew reads the
+// announced leases and those of silent self-fencing workers, judge decides which leases
+// expired and which workers may be given leases, deleteStale removes stale rows, plan
+// computes the moves, and, once the warm-up is over, apply writes them and hintMoves
+// tells the workers concerned.
 func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
-	started := a.clock.Now()
+	r := &roundState{started: a.clock.Now()}
 	// However long its reads and writes take, a round is no gap in the leader's watch: the
 	// next round's gap is measured from the end of this one.
 	defer func() {
@@ -518,12 +527,92 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		a.last = a.clock.Now()
 		a.mu.Unlock()
 	}()
+	a.begin(r)
+	scanned, err := a.read(ctx, r)
+	if err != nil {
+		return Round{}, err
+	}
+	r.now = a.clock.Now()
+	a.observeRows(r, scanned)
+	a.readNew(ctx, r)
+	a.judge(r)
+	a.deleteStale(ctx, r)
+	a.plan(r)
+	round := Round{Plan: r.plan, MeanKBps: r.mean, Live: len(r.workers), WarmingUp: r.warming}
+	if r.expect > 0 {
+		a.hintExpect(ctx, r)
+	}
+	if r.warming {
+		return round, errors.Join(r.errs...)
+	}
+	a.apply(ctx, r)
+	a.hintMoves(ctx, r)
+	for i, m := range r.plan.Moves {
+		if r.applied[i] {
+			round.Applied = append(round.Applied, m)
+		}
+		if r.failed[i] != nil {
+			r.errs = append(r.errs, r.failed[i])
+		}
+	}
+	return round, errors.Join(r.errs...)
+}
+
+// roundState is what one round's phases learn and hand on to the next.
+type roundState struct {
+	started, now time.Time
+	// begin: whether this round starts a new term and scans the lease table, and the
+	// workers whose rows the leader knows.
+	newTerm, scan bool
+	known         []string
+	// read.
+	metrics []WorkerMetrics
+	// observeRows: rows to delete, silent workers whose leases to take (byLock: by the
+	// lock takeover), announced lease keys, how soon a silent worker's leases will be
+	// taken (the longest, if several), each worker's row, Java workers, whether the
+	// term's warm-up goes on, and the keys each holder holds as the leader knows.
+	stale, silent []WorkerMetrics
+	byLock        map[string]bool
+	announced     []string
+	expect        time.Duration
+	rowOf         map[string]*WorkerMetrics
+	javaRow       map[string]bool
+	warming       bool
+	held          map[string][]string
+	// readNew: the leases read (announced and reclaimed), those reclaimed, and the silent
+	// workers with nothing left to take.
+	fresh           []Lease
+	reclaimed, done map[string]bool
+	// judge: the leases as the plan sees them, expired ones, the loads and workers of the
+	// plan, the live workers, the mean lease throughput and whether this round rebalances.
+	leases    []Lease
+	byKey     map[string]Lease
+	expired   map[string]bool
+	loads     []LeaseLoad
+	workers   []WorkerLoad
+	alive     map[string]bool
+	mean      float64
+	rebalance bool
+	// plan and apply.
+	plan     Plan
+	overdue  map[string]bool
+	applied  []bool
+	failed   []error
+	handoffs int
+	errs     []error
+}
+
+// begin starts round r: whether it begins a new term (see term), takes the predecessor
+// the elector took the lock from, decides whether the round scans the lease table, and
+// lists the workers whose rows the leader knows.
+func (a *Assigner) begin(r *roundState) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	// A new term (see term) starts from a fresh scan: another leader may have moved
 	// leases meanwhile. Its warm-up scans every round, so that its first plan sees every
 	// worker's row.
-	newTerm := a.last.IsZero() || started.Sub(a.last) > max(a.live, a.failover)
-	if newTerm {
+	r.newTerm = a.last.IsZero() || r.started.Sub(a.last) > max(a.live, a.failover)
+	if r.newTerm {
 		a.warmed = false
 	}
 	if a.elector != nil {
@@ -531,55 +620,58 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			a.lockTaken[m.WorkerID] = m
 		}
 	}
-	scheduled := newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
-		started.Sub(a.lastScan) >= a.scanEvery || !a.warmed
-	join := a.joined && started.Sub(a.joinScan) >= a.failover
-	scan := scheduled || join
-	if scan {
+	scheduled := r.newTerm || a.cache == nil || a.scanNow || a.scanEvery <= a.interval() ||
+		r.started.Sub(a.lastScan) >= a.scanEvery || !a.warmed
+	join := a.joined && r.started.Sub(a.joinScan) >= a.failover
+	r.scan = scheduled || join
+	if r.scan {
 		a.scanNow, a.joined = false, false
 	}
 	if join && !scheduled {
-		a.joinScan = started
+		a.joinScan = r.started
 	}
-	known := make([]string, 0, len(a.rows))
+	r.known = make([]string, 0, len(a.rows))
 	for w := range a.rows {
-		known = append(known, w)
+		r.known = append(r.known, w)
 	}
-	a.mu.Unlock()
-	// The worker-metrics rows are read every round, eventually consistent (a row that
-	// looks unchanged is read again, consistently, before anything is taken on it). In
-	// the single-table layout they live in the lease table: a scan of it returns them,
-	// and between scans the rows of the workers known are read one by one, so a round
-	// does not read the whole table; a new worker's row is then found at the next scan.
-	var (
-		scanned []Lease
-		metrics []WorkerMetrics
-		err     error
-	)
+}
+
+// read reads the worker-metrics rows, and the lease table when r scans. The rows are read
+// every round, eventually consistent (a row that looks unchanged is read again,
+// consistently, before anything is taken on it). In the single-table layout they live in
+// the lease table: a scan of it returns them, and between scans the rows of the workers
+// known are read one by one, so a round does not read the whole table; a new worker's row
+// is then found at the next scan.
+func (a *Assigner) read(ctx context.Context, r *roundState) (scanned []Lease, err error) {
 	switch {
-	case a.store.tables.SingleTable && scan:
-		scanned, metrics, err = a.store.listWith(ctx, false, true)
+	case a.store.tables.SingleTable && r.scan:
+		scanned, r.metrics, err = a.store.listWith(ctx, false, true)
 	case a.store.tables.SingleTable:
-		metrics, err = a.readRows(ctx, known)
+		r.metrics, err = a.readRows(ctx, r.known)
 	default:
-		if metrics, err = a.store.listWorkerMetrics(ctx, false); err == nil && scan {
+		if r.metrics, err = a.store.listWorkerMetrics(ctx, false); err == nil && r.scan {
 			scanned, err = a.store.list(ctx, false)
 		}
 	}
-	if err != nil {
-		return Round{}, err
-	}
-	now := a.clock.Now()
-	var errs []error
+	return scanned, err
+}
 
+// observeRows takes in what read returned: the scanned leases (observe), and the
+// worker-metrics rows: a new report is evidence of life; stale rows are to be deleted; a
+// self-fencing worker's row unchanged for its fence is a candidate for takeover, and so
+// is the worker this leader took the lock from; announced leases the leader does not know
+// yet are to be read.
+func (a *Assigner) observeRows(r *roundState, scanned []Lease) {
 	a.mu.Lock()
-	if newTerm {
+	defer a.mu.Unlock()
+	now := r.now
+	if r.newTerm {
 		a.term = now
 		a.hintAll = true
 	}
-	if scan {
-		a.lastScan = started
-		a.observe(scanned, now, newTerm)
+	if r.scan {
+		a.lastScan = r.started
+		a.observe(scanned, now, r.newTerm)
 		a.cache = make(map[string]Lease, len(scanned))
 		for i := range scanned {
 			a.cache[scanned[i].Key] = scanned[i]
@@ -591,43 +683,34 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			delete(a.moved, k)
 		}
 	}
-	// Worker-metrics rows: a new report is evidence of life; stale rows are deleted; a
-	// self-fencing worker's row unchanged for its fence is a candidate for takeover;
-	// announced leases the leader does not know yet are read.
-	var stale []WorkerMetrics
-	var silent []WorkerMetrics
-	var announced []string
-	// expect is how soon the leader will take the leases of a self-fencing worker whose
-	// row has stood still for half its fence (the longest, if several).
-	var expect time.Duration
-	rowOf := make(map[string]*WorkerMetrics, len(metrics))
-	rows := make(map[string]time.Time, len(metrics))
-	reports := make(map[string]time.Duration, len(metrics))
-	fenced := make(map[string]fenceSeen, len(metrics))
+	r.rowOf = make(map[string]*WorkerMetrics, len(r.metrics))
+	rows := make(map[string]time.Time, len(r.metrics))
+	reports := make(map[string]time.Duration, len(r.metrics))
+	fenced := make(map[string]fenceSeen, len(r.metrics))
 	// Java KCL workers (rows without a report interval) may process a lease before they
 	// renew it; Freshet workers, and workers without a row, renew first.
-	javaRow := make(map[string]bool, len(metrics))
-	for i := range metrics {
-		m := &metrics[i]
+	r.javaRow = make(map[string]bool, len(r.metrics))
+	for i := range r.metrics {
+		m := &r.metrics[i]
 		if m.LastUpdate.IsZero() || now.Sub(m.LastUpdate) > a.staleMetrics {
-			stale = append(stale, *m)
+			r.stale = append(r.stale, *m)
 			continue
 		}
 		reports[m.WorkerID] = m.ReportInterval
 		if m.ReportInterval == 0 {
 			reports[m.WorkerID] = javaReportInterval
-			javaRow[m.WorkerID] = true
+			r.javaRow[m.WorkerID] = true
 		}
 		version := rowVersion(m)
-		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) && !newTerm {
+		if prev, ok := a.rows[m.WorkerID]; ok && !prev.Equal(version) && !r.newTerm {
 			if !a.alive(m.WorkerID, now) {
 				a.rebalancing = true
-				a.joined = a.joined || !scan // a round that scanned already plans with it
+				a.joined = a.joined || !r.scan // a round that scanned already plans with it
 			}
 			a.life[m.WorkerID] = now
 		}
 		rows[m.WorkerID] = version
-		rowOf[m.WorkerID] = m
+		r.rowOf[m.WorkerID] = m
 		if m.SelfFence > 0 {
 			f, ok := a.fenced[m.WorkerID]
 			if !ok || !f.version.Equal(version) {
@@ -635,65 +718,75 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			}
 			if still := now.Sub(f.since); still >= m.SelfFence/2 && !f.done && !f.expected {
 				f.expected = true
-				expect = max(expect, m.SelfFence-still+a.interval())
+				r.expect = max(r.expect, m.SelfFence-still+a.interval())
 			}
 			fenced[m.WorkerID] = f
 			if _, taken := a.lockTaken[m.WorkerID]; now.Sub(f.since) >= m.SelfFence && !f.done && !taken {
-				silent = append(silent, *m)
+				r.silent = append(r.silent, *m)
 			}
 		}
 		for _, k := range m.NewLeases {
 			if _, known := a.cache[k]; !known {
-				announced = append(announced, k)
+				r.announced = append(r.announced, k)
 			}
 		}
 	}
 	a.rows, a.reports, a.fenced = rows, reports, fenced
 	// The workers this leader took the lock from, on expiry, that fence on it: their
 	// rows as read before the takeover (docs/lease-cost.md, "Self-fencing").
-	byLock := make(map[string]bool, len(a.lockTaken))
+	r.byLock = make(map[string]bool, len(a.lockTaken))
 	for w, m := range a.lockTaken {
-		silent = append(silent, m)
-		byLock[w] = true
+		r.silent = append(r.silent, m)
+		r.byLock[w] = true
 	}
-	warming := a.warmingUp(metrics, silent, now)
+	r.warming = a.warmingUp(r.metrics, r.silent, now)
 	for w, t := range a.life {
 		if now.Sub(t) > a.staleMetrics {
 			delete(a.life, w)
 			delete(a.suspect, w)
 		}
 	}
-	held := map[string][]string{} // holder -> keys the leader knows it holds
-	if len(silent) > 0 {
+	r.held = map[string][]string{} // holder -> keys the leader knows it holds
+	if len(r.silent) > 0 {
 		for k, l := range a.cache {
 			if h := holderOf(&l); h != "" {
-				held[h] = append(held[h], k)
+				r.held[h] = append(r.held[h], k)
 			}
 		}
 	}
-	a.mu.Unlock()
+}
 
-	// Leases the leader did not know, announced by the workers that created them.
-	fresh := a.read(ctx, announced, &errs)
-	// A silent self-fencing worker's leases: taken at once, on counters read now.
-	reclaimed := map[string]bool{}
-	done := map[string]bool{}
-	for _, m := range silent {
-		ls, err := a.reclaim(ctx, m, held[m.WorkerID], byLock[m.WorkerID])
+// readNew reads the leases the leader did not know, announced by the workers that
+// created them, and the leases of silent self-fencing workers, to be taken at once on the
+// counters read now.
+func (a *Assigner) readNew(ctx context.Context, r *roundState) {
+	r.fresh = a.readLeases(ctx, r.announced, &r.errs)
+	r.reclaimed, r.done = map[string]bool{}, map[string]bool{}
+	for _, m := range r.silent {
+		ls, err := a.reclaim(ctx, m, r.held[m.WorkerID], r.byLock[m.WorkerID])
 		switch {
 		case err != nil:
-			errs = append(errs, err)
+			r.errs = append(r.errs, err)
 		case len(ls) == 0:
-			done[m.WorkerID] = true // nothing left to take until the row changes
+			r.done[m.WorkerID] = true // nothing left to take until the row changes
 		}
 		for _, l := range ls {
-			reclaimed[l.Key] = true
+			r.reclaimed[l.Key] = true
 		}
-		fresh = append(fresh, ls...)
+		r.fresh = append(r.fresh, ls...)
 	}
+}
 
+// judge adds the leases readNew read to the leader's view and decides what the plan
+// works on: which leases expired (counters judged only on rounds that read them, leases
+// given to a worker that never renewed them, and the leases of silent self-fencing
+// workers), the loads of the leases that can move, and the workers that may be given
+// leases.
+func (a *Assigner) judge(r *roundState) {
 	a.mu.Lock()
-	for _, l := range fresh {
+	defer a.mu.Unlock()
+	now := r.now
+	for _, l := range r.fresh {
 		a.cache[l.Key] = l
 		s := a.seen[l.Key]
 		if s.since.IsZero() || s.counter != l.Counter || s.owner != l.Owner || s.cpOwner != l.CheckpointOwner {
@@ -701,7 +794,7 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		a.seen[l.Key] = s
 	}
-	for w := range done {
+	for w := range r.done {
 		if f, ok := a.fenced[w]; ok {
 			f.done = true
 			a.fenced[w] = f
@@ -713,11 +806,10 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		leases = append(leases, l)
 	}
 	slices.SortFunc(leases, func(x, y Lease) int { return strings.Compare(x.Key, y.Key) })
+	r.leases = leases
 	// Rebalancing runs only on rounds that scanned, when owners and rates are current:
 	// every n-th round while every round scans, else on every scan.
-	rebalance := scan && (a.round%a.every == 0 || a.scanEvery > a.interval())
-	// Expired leases (counters judged only on rounds that read them), leases given to a
-	// worker that never renewed them, and the leases of silent self-fencing workers.
+	r.rebalance = r.scan && (a.round%a.every == 0 || a.scanEvery > a.interval())
 	expired := make(map[string]bool, len(leases))
 	for i := range leases {
 		l := &leases[i]
@@ -727,18 +819,18 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		s := a.seen[l.Key]
 		h := holderOf(l)
 		switch {
-		case reclaimed[l.Key]:
+		case r.reclaimed[l.Key]:
 			expired[l.Key] = true
-		case !scan:
-		case a.expired(s, h, javaRow[h], now):
+		case !r.scan:
+		case a.expired(s, h, r.javaRow[h], now):
 			expired[l.Key] = true
-			if javaRow[h] && !s.pickup {
+			if r.javaRow[h] && !s.pickup {
 				// A Java worker that stopped renewing a lease it had: it shows no life
 				// until it shows some again, so the leases it was just given and has not
 				// picked up yet expire too, and it gets no more.
 				a.suspect[h] = now
 			}
-		case s.await && !javaRow[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
+		case s.await && !r.javaRow[l.Owner] && now.Sub(s.awaitSince) >= a.confirm:
 			expired[l.Key] = true
 			if _, already := a.suspect[l.Owner]; !already || !a.life[l.Owner].Before(a.suspect[l.Owner]) {
 				a.log.Info("worker did not renew a lease it was given; presumed dead",
@@ -747,17 +839,18 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			a.suspect[l.Owner] = now
 		}
 	}
+	r.expired = expired
 	troubled := map[string]bool{}
 	owners := map[string]bool{}
 	loads := make([]LeaseLoad, 0, len(leases))
-	byKey := make(map[string]Lease, len(leases))
+	r.byKey = make(map[string]Lease, len(leases))
 	var sum float64
 	for i := range leases {
 		l := &leases[i]
 		if l.Checkpoint.IsShardEnd() {
 			continue // finished: nothing to process
 		}
-		byKey[l.Key] = *l
+		r.byKey[l.Key] = *l
 		if expired[l.Key] {
 			// During a handoff the old owner (checkpoint owner) is the one that stopped renewing.
 			troubled[holderOf(l)] = true
@@ -771,14 +864,13 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	// On an idle stream the measured rates are noise: balance lease counts instead. The
 	// switch has hysteresis so that rates near the threshold do not alternate the basis
 	// (each basis has its own optimum, and alternating them moves leases back and forth).
-	var mean float64
 	if len(loads) > 0 {
-		mean = sum / float64(len(loads))
-		a.lastMean = mean
+		r.mean = sum / float64(len(loads))
+		a.lastMean = r.mean
 		switch {
-		case a.idle && mean > 2*idleLeaseKBps:
+		case a.idle && r.mean > 2*idleLeaseKBps:
 			a.idle = false
-		case !a.idle && mean < idleLeaseKBps/2:
+		case !a.idle && r.mean < idleLeaseKBps/2:
 			a.idle = true
 		}
 		if a.idle {
@@ -787,14 +879,13 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 			}
 		}
 	}
-	var workers []WorkerLoad
-	alive := map[string]bool{}
+	r.alive = map[string]bool{}
 	consider := func(w string) {
-		if alive[w] || troubled[w] || !a.alive(w, now) {
+		if r.alive[w] || troubled[w] || !a.alive(w, now) {
 			return
 		}
 		cpu := -1.0
-		if m := rowOf[w]; m != nil {
+		if m := r.rowOf[w]; m != nil {
 			if !m.Valid() || now.Sub(m.LastUpdate) > m.maxAge(a.metricsMaxAge) {
 				return
 			}
@@ -802,90 +893,103 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 				cpu = c
 			}
 		}
-		workers = append(workers, WorkerLoad{ID: w, CPU: cpu})
-		alive[w] = true
+		r.workers = append(r.workers, WorkerLoad{ID: w, CPU: cpu})
+		r.alive[w] = true
 	}
-	for i := range metrics {
-		consider(metrics[i].WorkerID)
+	for i := range r.metrics {
+		consider(r.metrics[i].WorkerID)
 	}
 	for w := range owners {
 		consider(w) // renewing, but without a metrics row (yet)
 	}
-	a.mu.Unlock()
 	// A lease of an owner that gets nothing (troubled, or showing no life) and that has
 	// not expired cannot move: not outright, and not by handoff, which needs a live owner.
 	// It stays out of the plan, so that the plan balances what can move instead of
 	// counting such leases as placed elsewhere and leaving the other workers unbalanced.
 	movable := loads[:0]
 	for _, ll := range loads {
-		if ll.Owner == "" || ll.Expired || alive[ll.Owner] {
+		if ll.Owner == "" || ll.Expired || r.alive[ll.Owner] {
 			movable = append(movable, ll)
 		}
 	}
-	loads = movable
+	r.loads = movable
+}
 
-	for i := range stale {
-		deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, stale[i])
+// deleteStale deletes the stale worker-metrics rows, each only if unchanged since read.
+func (a *Assigner) deleteStale(ctx context.Context, r *roundState) {
+	for i := range r.stale {
+		deleted, err := a.store.DeleteWorkerMetricsIfUnchanged(ctx, r.stale[i])
 		if err != nil {
-			errs = append(errs, err)
+			r.errs = append(r.errs, err)
 		} else if deleted {
-			a.log.Info("deleted stale worker metrics", zap.String("worker", stale[i].WorkerID), zap.Time("lastUpdate", stale[i].LastUpdate))
+			a.log.Info("deleted stale worker metrics", zap.String("worker", r.stale[i].WorkerID), zap.Time("lastUpdate", r.stale[i].LastUpdate))
 		}
 	}
+}
 
+// plan computes the round's plan, and replaces its moves of overdue handoffs with takes
+// for their new owners. Overdue handoffs are judged, like expiry, only on rounds that
+// scan: between scans the leader's copy of a lease its old owner renews is stale, and a
+// take conditional on that counter would fail round after round.
+func (a *Assigner) plan(r *roundState) {
 	cfg := a.cfg
-	cfg.Rebalance = rebalance
-	plan := ComputePlan(loads, workers, cfg)
-	overdue := a.overdueHandoffs(leases, expired, now)
-	if len(overdue) > 0 {
-		moves := make([]Move, 0, len(plan.Moves)+len(overdue))
-		for _, m := range plan.Moves {
-			if !overdue[m.Key] {
+	cfg.Rebalance = r.rebalance
+	r.plan = ComputePlan(r.loads, r.workers, cfg)
+	if r.scan {
+		r.overdue = a.overdueHandoffs(r.leases, r.expired, r.now)
+	}
+	if len(r.overdue) > 0 {
+		moves := make([]Move, 0, len(r.plan.Moves)+len(r.overdue))
+		for _, m := range r.plan.Moves {
+			if !r.overdue[m.Key] {
 				moves = append(moves, m)
 			}
 		}
-		for k := range overdue {
-			l := byKey[k]
+		for k := range r.overdue {
+			l := r.byKey[k]
 			moves = append(moves, Move{Key: k, From: l.CheckpointOwner, To: l.Owner})
 		}
-		plan.Moves = moves
+		r.plan.Moves = moves
 	}
-	round := Round{Plan: plan, MeanKBps: mean, Live: len(workers), WarmingUp: warming}
-	if expect > 0 {
-		var to []string
-		a.mu.Lock()
-		for _, wl := range workers {
-			if m := rowOf[wl.ID]; m != nil && m.SelfFence > 0 && now.Sub(a.fenced[wl.ID].since) < m.SelfFence/2 {
-				to = append(to, wl.ID)
-			}
+}
+
+// hintExpect tells the live Freshet workers that have not themselves stood still for
+// half their fence to expect a silent worker's leases within r.expect.
+func (a *Assigner) hintExpect(ctx context.Context, r *roundState) {
+	var to []string
+	a.mu.Lock()
+	for _, wl := range r.workers {
+		if m := r.rowOf[wl.ID]; m != nil && m.SelfFence > 0 && r.now.Sub(a.fenced[wl.ID].since) < m.SelfFence/2 {
+			to = append(to, wl.ID)
 		}
-		a.mu.Unlock()
-		errs = append(errs, a.hint(ctx, to, expect)...)
 	}
-	if warming {
-		return round, errors.Join(errs...)
-	}
-	// The moves touch distinct leases and every write is conditional, so they are applied
-	// concurrently; a round placing thousands of leases then takes seconds, not minutes.
-	applied := make([]bool, len(plan.Moves))
-	failed := make([]error, len(plan.Moves))
-	handoffs := 0
-	_ = concurrently(ctx, len(plan.Moves), storeConcurrency, func(ctx context.Context, i int) error {
-		m := plan.Moves[i]
-		l := byKey[m.Key]
+	a.mu.Unlock()
+	r.errs = append(r.errs, a.hint(ctx, to, r.expect)...)
+}
+
+// apply writes the plan's moves. They touch distinct leases and every write is
+// conditional, so they are applied concurrently; a round placing thousands of leases then
+// takes seconds, not minutes.
+func (a *Assigner) apply(ctx context.Context, r *roundState) {
+	r.applied = make([]bool, len(r.plan.Moves))
+	r.failed = make([]error, len(r.plan.Moves))
+	var handoffs int
+	_ = concurrently(ctx, len(r.plan.Moves), storeConcurrency, func(ctx context.Context, i int) error {
+		m := r.plan.Moves[i]
+		l := r.byKey[m.Key]
 		var (
 			nl     Lease
 			err    error
 			handed bool
 		)
 		a.mu.Lock()
-		ownerAlive := l.Owner != "" && alive[l.Owner]
-		cooled := now.Sub(a.moved[l.Key]) >= a.failover
+		ownerAlive := l.Owner != "" && r.alive[l.Owner]
+		cooled := r.now.Sub(a.moved[l.Key]) >= a.failover
 		a.mu.Unlock()
 		switch {
-		case l.Owner == "" || expired[l.Key]:
+		case l.Owner == "" || r.expired[l.Key]:
 			nl, err = a.store.Take(ctx, l, m.To)
-		case overdue[l.Key]:
+		case r.overdue[l.Key]:
 			a.log.Warn("handoff pending past the handoff timeout and a failover time; taking the lease for its new owner",
 				zap.String("lease", l.Key), zap.String("from", l.CheckpointOwner), zap.String("to", l.Owner))
 			nl, err = a.store.Take(ctx, l, l.Owner)
@@ -899,22 +1003,29 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		}
 		switch {
 		case err == nil:
-			applied[i] = true
+			r.applied[i] = true
 			a.mu.Lock()
-			a.wrote(nl, now, !handed)
+			a.wrote(nl, r.now, !handed)
 			if handed {
-				a.moved[m.Key] = now
+				a.moved[m.Key] = r.now
 				handoffs++
 			}
 			a.mu.Unlock()
 		case !errors.Is(err, ErrConflict):
-			failed[i] = err
+			r.failed[i] = err
 		}
 		return nil // one failed write does not stop the others
 	})
+	r.handoffs = handoffs
+}
+
+// hintMoves leaves the hint that they were given leases in the rows of the workers the
+// applied moves concern (and, on a term's first round that applies moves, of every live
+// Freshet worker), and ends a rebalancing run once a rebalance started no handoff.
+func (a *Assigner) hintMoves(ctx context.Context, r *roundState) {
 	a.mu.Lock()
-	for i, m := range plan.Moves {
-		if applied[i] {
+	for i, m := range r.plan.Moves {
+		if r.applied[i] {
 			a.hints[m.To] = true
 			if m.Handoff && m.From != "" {
 				a.hints[m.From] = true // its renewal then tells it to hand the lease off
@@ -923,8 +1034,8 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 	}
 	if a.hintAll {
 		a.hintAll = false
-		for _, wl := range workers {
-			if m := rowOf[wl.ID]; m != nil && m.SelfFence > 0 {
+		for _, wl := range r.workers {
+			if m := r.rowOf[wl.ID]; m != nil && m.SelfFence > 0 {
 				a.hints[wl.ID] = true
 			}
 		}
@@ -934,23 +1045,14 @@ func (a *Assigner) RunOnce(ctx context.Context) (Round, error) {
 		hinted = append(hinted, w)
 	}
 	a.mu.Unlock()
-	errs = append(errs, a.hint(ctx, hinted, 0)...)
-	if rebalance {
+	r.errs = append(r.errs, a.hint(ctx, hinted, 0)...)
+	if r.rebalance {
 		a.mu.Lock()
 		if a.rebalancing {
-			a.joined, a.rebalancing = handoffs > 0, handoffs > 0
+			a.joined, a.rebalancing = r.handoffs > 0, r.handoffs > 0
 		}
 		a.mu.Unlock()
 	}
-	for i, m := range plan.Moves {
-		if applied[i] {
-			round.Applied = append(round.Applied, m)
-		}
-		if failed[i] != nil {
-			errs = append(errs, failed[i])
-		}
-	}
-	return round, errors.Join(errs...)
 }
 
 // hint leaves a hint in the rows of workers (concurrently): that they were given leases

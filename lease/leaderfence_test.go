@@ -85,7 +85,7 @@ type leaderSim struct {
 	hook       *putHookDB
 	retired    bool         // p no longer takes part in the election
 	nextP      [3]time.Time // p's next tick, report, renewal
-	nextN      [2]time.Time // n's next tick, report
+	n          *simWorker   // n's election, reports and rounds
 	i          int
 	acquired   time.Time            // when n took the lock (n's clock)
 	moved      map[string]time.Time // lease -> when it stopped being p's (n's clock)
@@ -97,6 +97,42 @@ const (
 	simLock     = simFailover - simFailover/3
 	simBeat     = simFailover / 3
 )
+
+// simWorker is a Freshet worker's election, metrics reports and, while it leads,
+// assignment rounds, run as consumer.Worker runs them: heartbeats or watch at the
+// elector's pace, a report every quarter of the failover time.
+type simWorker struct {
+	e    *lease.LeaderElector
+	r    *lease.Reporter
+	a    *lease.Assigner
+	next [2]time.Time // next election tick, next report
+}
+
+// step runs what is due at now, and an assignment round if round is set and the worker
+// leads; it reports whether the worker began to lead.
+func (w *simWorker) step(t *testing.T, ctx context.Context, now time.Time, round bool) (began bool) {
+	t.Helper()
+	if !now.Before(w.next[0]) {
+		was := w.e.IsLeader()
+		if _, err := w.e.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		began = w.e.IsLeader() && !was
+		w.next[0] = now.Add(w.e.NextTick())
+	}
+	if !now.Before(w.next[1]) {
+		w.next[1] = now.Add(simFailover / 4)
+		if err := w.r.Report(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if round && w.e.IsLeader() {
+		if _, err := w.a.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return began
+}
 
 func newLeaderSim(t *testing.T, skew time.Duration, fenceLock bool) *leaderSim {
 	t.Helper()
@@ -140,7 +176,7 @@ func newLeaderSim(t *testing.T, skew time.Duration, fenceLock bool) *leaderSim {
 	}
 	s.keys = takeNewLeases(t, s.ctx, base, "p", 4, s.held)
 	s.nextP = [3]time.Time{s.pclk.Now(), s.pclk.Now(), s.pclk.Now()}
-	s.nextN = [2]time.Time{s.nclk.Now().Add(100 * time.Millisecond), s.nclk.Now()}
+	s.n = &simWorker{e: s.en, r: s.rn, a: s.a, next: [2]time.Time{s.nclk.Now().Add(100 * time.Millisecond), s.nclk.Now()}}
 	return s
 }
 
@@ -191,27 +227,8 @@ func (s *leaderSim) tick() {
 			}
 		}
 	}
-	now := s.nclk.Now()
-	if !now.Before(s.nextN[0]) {
-		was := s.en.IsLeader()
-		if _, err := s.en.Tick(s.ctx); err != nil {
-			s.t.Fatal(err)
-		}
-		if s.en.IsLeader() && !was {
-			s.acquired = now
-		}
-		s.nextN[0] = now.Add(s.en.NextTick())
-	}
-	if !now.Before(s.nextN[1]) {
-		s.nextN[1] = now.Add(simFailover / 4)
-		if err := s.rn.Report(s.ctx); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	if s.en.IsLeader() && s.i%5 == 0 {
-		if _, err := s.a.RunOnce(s.ctx); err != nil {
-			s.t.Fatal(err)
-		}
+	if s.n.step(s.t, s.ctx, s.nclk.Now(), s.i%5 == 0) {
+		s.acquired = s.nclk.Now()
 	}
 	s.check()
 }

@@ -167,8 +167,8 @@ func WithFailoverTime(d time.Duration) Option {
 // its coordinator transfers the lease to the new owner without a final checkpoint (30 s
 // by default, Java KCL's gracefulLeaseHandoffTimeoutMillis). For NewAssigner, the
 // timeout the workers use: a handoff still pending this long plus a failover time after
-// the leader first saw it is finished by the leader (a Take for the new owner), as Java
-// KCL's leader does. NewCoordinator and NewAssigner.
+// the leader first saw it is finished by the leader at its next scan of the lease table
+// (a Take for the new owner), as Java KCL's leader does. NewCoordinator and NewAssigner.
 func WithHandoffTimeout(d time.Duration) Option {
 	return positive("WithHandoffTimeout", forCoordinator|forAssigner, "handoff timeout", d, func(o *options) *time.Duration { return &o.handoff })
 }

@@ -2,6 +2,7 @@ package peers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -26,10 +27,21 @@ import (
 // JavaDir returns the absolute path of integration/java.
 func JavaDir() string { return filepath.Join(filepath.Dir(Dir()), "java") }
 
-// javaLogLevel keeps the JVMs' stderr (kept in the tail buffer for failure messages) to
-// warnings and errors.
+// javaOptions keep the JVMs' stderr (kept in the tail buffer for failure messages) to
+// warnings and errors, but for the shard detector's debug lines, which name a shard its
+// cache lacks (shardUnknown).
 var javaOptions = []string{"-Xmx768m", "-XX:+UseParallelGC", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+	"-Dorg.slf4j.simpleLogger.log.software.amazon.kinesis.leases.KinesisShardDetector=debug",
 	"-Daws.java.v1.disableDeprecationAnnouncement=true"}
+
+// shardUnknown starts the line Java KCL's shard detector logs when a ProcessTask asks it
+// for a shard its cached shard list lacks. The task then de-aggregates its batch without
+// the shard's hash key range, so an aggregate straddling the range is delivered whole.
+// The cache is refreshed on such a miss only once it is older than
+// listShardsCacheAllowedAgeInSeconds (30 s) or after maxCacheMissesBeforeReload (1,000)
+// misses, so a worker that listed shards shortly before a split reads the new children
+// unfiltered for a while.
+const shardUnknown = "Cannot find the shard given the shardId "
 
 // requireJava returns java's path and the classpath of module (kcl or kpl), or fails or
 // skips the test.
@@ -74,6 +86,12 @@ type KCLConfig struct {
 	// it leads and report "leader" and "leader-end" events (Shard "-") as the answer
 	// changes.
 	LeaderPoll time.Duration
+	// RefreshShardsOnMiss sets KCL's maxCacheMissesBeforeReload to 0: the worker lists
+	// the shards again the first time it reads a shard its cached list lacks, and so
+	// filters a new child shard's aggregates by the child's hash key range from its first
+	// batch (docs/java-migration.md recommends it for a mixed fleet). KCL's default, 1,000
+	// misses, otherwise.
+	RefreshShardsOnMiss bool
 }
 
 // JavaRecord is one user record a Java KCL worker delivered.
@@ -85,8 +103,10 @@ type JavaRecord struct {
 }
 
 // JavaEvent is a lifecycle event of a Java KCL worker's shard processor: init,
-// checkpoint, checkpoint-failed, lease-lost, shard-ended, shutdown-requested; and ready,
-// stopped, leader and leader-end for the worker itself (Shard "-").
+// checkpoint, checkpoint-failed, lease-lost, shard-ended, shutdown-requested; ready,
+// stopped, leader and leader-end for the worker itself (Shard "-"); and shard-unknown,
+// from the worker's log, the first time its KCL read a batch of the shard without
+// knowing the shard's hash key range (shardUnknown).
 type JavaEvent struct {
 	Worker, Event, Shard string
 	At                   time.Time
@@ -137,6 +157,9 @@ func StartKCL(t testing.TB, cfg KCLConfig) *KCLWorker {
 		"--metrics-report-ms", ms(cfg.MetricsReport, 30*time.Second),
 		"--leader-poll-ms", strconv.FormatInt(max(0, cfg.LeaderPoll.Milliseconds()), 10),
 		"--shard-sync-ms", "1000", "--idle-read-ms", "100", "--exit-on-stdin-eof", "true")
+	if cfg.RefreshShardsOnMiss {
+		args = append(args, "--max-cache-misses", "0")
+	}
 	return startWorker(t, cfg, exec.Command(java, args...))
 }
 
@@ -161,7 +184,7 @@ func startWorker(t testing.TB, cfg KCLConfig, cmd *exec.Cmd) *KCLWorker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.cmd.Stderr = w.errs
+	w.cmd.Stderr = &logLines{tail: w.errs, line: w.logLine}
 	if err := w.cmd.Start(); err != nil {
 		t.Fatalf("start worker %s: %v", cfg.WorkerID, err)
 	}
@@ -224,6 +247,52 @@ func (w *KCLWorker) parse(line string) string {
 	}
 	w.bad = append(w.bad, line)
 	return ""
+}
+
+// logLine records a shard-unknown event for the first line of the worker's log that
+// names a shard missing from its KCL's shard cache.
+func (w *KCLWorker) logLine(line string) {
+	_, rest, ok := strings.Cut(line, shardUnknown)
+	if !ok {
+		return
+	}
+	shard, _, _ := strings.Cut(rest, ".")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ev := range w.events {
+		if ev.Event == "shard-unknown" && ev.Shard == shard {
+			return
+		}
+	}
+	w.events = append(w.events, JavaEvent{Worker: w.Config.WorkerID, Event: "shard-unknown", Shard: shard, At: time.Now()})
+}
+
+// logLines writes a process's log to tail and passes each of its complete lines to line.
+type logLines struct {
+	tail    io.Writer
+	line    func(string)
+	partial []byte
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	if _, err := l.tail.Write(p); err != nil {
+		return 0, err
+	}
+	l.partial = append(l.partial, p...)
+	rest := l.partial
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(rest[:i]))
+		rest = rest[i+1:]
+	}
+	if len(rest) > logTail {
+		rest = rest[len(rest)-logTail:]
+	}
+	l.partial = append(l.partial[:0], rest...)
+	return len(p), nil
 }
 
 // Records returns the records delivered so far, in delivery order.

@@ -71,6 +71,7 @@ public final class KclApp {
                 Map.entry("mode", "polling"),
                 Map.entry("failover-ms", "10000"),
                 Map.entry("shard-sync-ms", "2000"),
+                Map.entry("max-cache-misses", "1000"),
                 Map.entry("leader-lease-ms", "10000"),
                 Map.entry("metrics-report-ms", "30000"),
                 Map.entry("idle-read-ms", "200"),
@@ -108,6 +109,7 @@ public final class KclApp {
         LeaseManagementConfig lm = cb.leaseManagementConfig()
                 .failoverTimeMillis(f.getLong("failover-ms"))
                 .shardSyncIntervalMillis(f.getLong("shard-sync-ms"))
+                .maxCacheMissesBeforeReload((int) f.getLong("max-cache-misses"))
                 .dynamoDbLockBasedLeaderLeaseDurationInMillis(f.getLong("leader-lease-ms"))
                 .dynamoDbLockBasedLeaderHeartbeatPeriodInMillis(Math.max(500, f.getLong("leader-lease-ms") / 5));
         lm.workerUtilizationAwareAssignmentConfig()
