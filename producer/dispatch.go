@@ -316,11 +316,7 @@ func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, 
 		*full = true
 		return false
 	}
-	if from >= 0 {
-		sh.unhold(from)
-	} else {
-		sh.popFront()
-	}
+	sh.remove(from)
 	sh.lim.take(k.size)
 	if sh.ordered() {
 		if sh.buildGen != p.buildGen {

@@ -19,11 +19,7 @@ func take(sh *shard, gen uint64) *krec {
 	if k == nil {
 		return nil
 	}
-	if from >= 0 {
-		sh.unhold(from)
-	} else {
-		sh.popFront()
-	}
+	sh.remove(from)
 	sh.keysOut.add(k.kh)
 	return k
 }

@@ -584,6 +584,16 @@ func (sh *shard) unhold(i int) *krec {
 	return k
 }
 
+// remove takes the record nextPlain returned at from (or the queue's front, -1) out
+// of the waiting records. sh.mu must be held.
+func (sh *shard) remove(from int) {
+	if from >= 0 {
+		sh.unhold(from)
+	} else {
+		sh.popFront()
+	}
+}
+
 // compactHeld drops the places of held records taken, and makes the next scan of
 // held start from its beginning. sh.mu must be held.
 func (sh *shard) compactHeld() {
