@@ -74,7 +74,7 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 		blocked := p.cfg.ordered && (st.moving.Load() || st.retiredBusy.Load() > 0)
 		for _, sh := range m.shards {
 			sh.mu.Lock()
-			buffered = buffered || len(sh.open) > 0 || sh.qLen() > 0
+			buffered = buffered || len(sh.open) > 0 || sh.waiting() > 0
 			if len(sh.open) > 0 {
 				if flushing || sh.urgent || now-sh.openFirst >= linger {
 					sh.seal()
@@ -96,12 +96,19 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 					break
 				}
 			}
-			if sh.qLen() == 0 {
+			if sh.heldN > 0 {
+				var first int64
+				expired, first = sh.expireHeld(now, expired)
+				next = min(next, first)
+			}
+			if sh.waiting() == 0 {
 				sh.urgent = false
 				sh.mu.Unlock()
 				continue
 			}
-			next = min(next, sh.front().deadline)
+			if sh.qLen() > 0 {
+				next = min(next, sh.front().deadline)
+			}
 			if blocked || sh.waitsForCall() {
 				sh.mu.Unlock()
 				continue
@@ -117,9 +124,11 @@ func (p *Producer) collect(cand []*shard) (int64, []*shard) {
 				continue
 			}
 			cand = append(cand, sh)
-			totalRecs += sh.qLen()
+			totalRecs += sh.waiting()
 			totalBytes += sh.qBytes
-			if d := sh.front().firstPut + linger; flushing || sh.urgent || p.cfg.ordered || d <= now {
+			if flushing || sh.urgent || p.cfg.ordered || sh.heldN > 0 {
+				due = true
+			} else if d := sh.front().firstPut + linger; d <= now {
 				due = true
 			} else {
 				next = min(next, d)
@@ -264,7 +273,7 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 			for i := 0; i < buildTurn && !full && p.takeOne(sh, &batch, &bytes, maxBytes, &full, now); i++ {
 				took = true
 			}
-			if sh.qLen() == 0 && len(sh.open) == 0 {
+			if sh.waiting() == 0 && len(sh.open) == 0 {
 				sh.urgent = false
 			}
 			sh.mu.Unlock()
@@ -281,25 +290,33 @@ func (p *Producer) build(st *stream, cand []*shard, now int64, maxBytes int) ([]
 // takeOne moves the first waiting record of sh into the batch if the shard's state, its
 // limiter and the batch's limits allow. sh.mu must be held.
 func (p *Producer) takeOne(sh *shard, batch *[]*krec, bytes *int, maxBytes int, full *bool, now int64) bool {
-	if sh.retired || sh.qLen() == 0 || sh.front().deadline <= now {
-		// An expired record is left for the next pass, which takes its expired user
-		// records out: nothing past its TTL is sent.
-		return false
-	}
-	// In ordered mode an aggregating shard puts one record in a call, and only when
-	// no call of it is in flight; a plain one any record whose key is not out.
-	if sh.waitsForCall() {
+	if sh.retired || sh.waiting() == 0 {
 		return false
 	}
 	if ok, _ := sh.lim.ready(now); !ok {
 		return false
 	}
-	k := sh.front()
+	// An expired record is left for the next pass, which takes its expired user
+	// records out: nothing past its TTL is sent. In ordered mode an aggregating shard
+	// puts one record in a call, and only when no call of it is in flight; a plain one
+	// any record whose key is not out (nextPlain).
+	var k *krec
+	from := -1
+	if sh.holds() {
+		if k, from = sh.nextPlain(p.buildGen, now); k == nil {
+			return false
+		}
+	} else {
+		if sh.qLen() == 0 || sh.front().deadline <= now || sh.waitsForCall() {
+			return false
+		}
+		k = sh.front()
+	}
 	if len(*batch) > 0 && *bytes+k.size > maxBytes {
 		*full = true
 		return false
 	}
-	sh.popFront()
+	sh.remove(from)
 	sh.lim.take(k.size)
 	if sh.ordered() {
 		if sh.buildGen != p.buildGen {
@@ -340,7 +357,7 @@ func (p *Producer) unbuild(batch []*krec) {
 			sh.st.repredict([]*krec{k})
 			continue
 		}
-		sh.pushFront([]*krec{k})
+		sh.requeue([]*krec{k})
 		sh.mu.Unlock()
 	}
 	p.putBatch(batch)
@@ -800,7 +817,7 @@ func (p *Producer) settle(cs *callShards, retry []*krec, now int64) {
 			if sh.retired {
 				orphans = append(orphans, ks...)
 			} else {
-				sh.pushFront(ks)
+				sh.requeue(ks)
 				if backoff && len(ks) > 0 {
 					sh.retryAt = now + int64(p.retry.Delay(retrypolicy.Transient, sh.failures))
 					sh.failures++
@@ -816,6 +833,9 @@ func (p *Producer) settle(cs *callShards, retry []*krec, now int64) {
 				if ksh == sh {
 					sh.keysOut.remove(cs.keys[j])
 				}
+			}
+			if sh.heldN > 0 {
+				sh.rescanHeld()
 			}
 			sh.callEnded()
 		}

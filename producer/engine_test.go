@@ -138,8 +138,10 @@ func TestEngineNoLossUnderFaults(t *testing.T) {
 			if err := e.Streams.SetEntryFaults(streams.EntryFaults{ThrottleRate: 0.20, InternalFailureRate: 0.05}); err != nil {
 				t.Fatal(err)
 			}
-			p := newEngineProducer(t, e, append([]Option{WithAggregationMaxCount(25)}, tc.opts...)...)
-			if direct := strings.HasPrefix(tc.name, "direct"); direct != (p.direct != nil) {
+			// The cases not named direct take the SDK's path (the default is direct).
+			direct := strings.HasPrefix(tc.name, "direct")
+			p := newEngineProducer(t, e, append([]Option{WithAggregationMaxCount(25), WithDirectPutRecords(direct)}, tc.opts...)...)
+			if direct != (p.direct != nil) {
 				t.Fatalf("direct PutRecords path in use %v, want %v", p.direct != nil, direct)
 			}
 			n, keys := scale(10000, 1000000), 1000

@@ -303,10 +303,22 @@ type shard struct {
 	urgent    bool
 	// calls counts the calls in flight holding records of the shard (ordered mode).
 	// An aggregating shard sends one call at a time; a plain shard sends as many as it
-	// likes, but never two records of one partition key at once (keysOut), and it stops
-	// at a front record whose key is out, so no record overtakes an earlier one of its key.
-	calls    int
-	keysOut  keySet // the kh of records in flight
+	// likes, but never two records of one partition key at once (keysOut), and it holds
+	// a front record whose key is out aside (held), so no record overtakes an earlier
+	// one of its key.
+	calls   int
+	keysOut keySet // the kh of records in flight
+	// held are an ordered plain shard's records set aside from the queue's front
+	// because a record of their key was out, oldest first (nil where one was taken),
+	// and heldKeys counts them by key: the shard sends the records behind them whose
+	// keys are free instead of stopping at the first busy one, and no record leaves
+	// the queue while one of its key is held, so none overtakes an earlier one of its
+	// key. Records to send again (retried, or a call not sent) are held at the front.
+	held     []*krec
+	heldN    int // records in held (not nil)
+	heldKeys map[uint64]int32
+	heldGen  uint64 // the build that last scanned held from heldScan
+	heldScan int    // where that build's scan of held goes on
 	buildGen uint64 // the dispatcher's build that last took a record of the shard
 	lastPut  int64
 	retryAt  int64
@@ -487,7 +499,15 @@ func (sh *shard) retire() []*krec {
 	if sh.agg != nil {
 		sh.seal()
 	}
-	out := make([]*krec, 0, sh.qLen())
+	out := make([]*krec, 0, sh.waiting())
+	for _, k := range sh.held {
+		if k != nil {
+			out = append(out, k)
+			sh.qBytes -= k.size
+		}
+	}
+	clear(sh.held)
+	sh.held, sh.heldN, sh.heldKeys, sh.heldScan = nil, 0, nil, 0
 	for sh.qLen() > 0 {
 		out = append(out, sh.popFront())
 	}
@@ -497,8 +517,8 @@ func (sh *shard) retire() []*krec {
 	return out
 }
 
-// waitsForCall reports whether, in ordered mode, the shard's front record must wait for
-// a call in flight. sh.mu must be held and the queue not empty.
+// waitsForCall reports whether, in ordered mode, the shard has nothing to send until a
+// call in flight returns. sh.mu must be held and a record waiting.
 func (sh *shard) waitsForCall() bool {
 	if !sh.ordered() || sh.calls == 0 {
 		return false
@@ -506,7 +526,160 @@ func (sh *shard) waitsForCall() bool {
 	if sh.aggregating() {
 		return true
 	}
-	return sh.keysOut.has(sh.front().kh)
+	for _, k := range sh.held {
+		if k != nil && !sh.keysOut.has(k.kh) {
+			return false
+		}
+	}
+	if sh.qLen() == 0 {
+		return true
+	}
+	// A busy front record can be held while there is room, and those behind it may be free.
+	return !sh.free(sh.front()) && sh.heldN >= maxHeld
+}
+
+// maxHeld bounds the records an ordered plain shard holds: with so many held, it stops
+// at a queue front record whose key is busy, as it would without holding.
+const maxHeld = 256
+
+// holds reports whether the shard holds busy records aside (ordered plain shards).
+func (sh *shard) holds() bool { return sh.ordered() && !sh.aggregating() }
+
+// waiting is how many Kinesis records the shard has waiting to be sent.
+func (sh *shard) waiting() int { return sh.qLen() + sh.heldN }
+
+// free reports whether the queue record k of an ordered plain shard may be sent: no
+// record of its key is out or held. sh.mu must be held.
+func (sh *shard) free(k *krec) bool {
+	return !sh.keysOut.has(k.kh) && (sh.heldN == 0 || sh.heldKeys[k.kh] == 0)
+}
+
+// hold sets the queue's front record aside. sh.mu must be held.
+func (sh *shard) hold() {
+	k := sh.popFront()
+	sh.qBytes += k.size
+	sh.held = append(sh.held, k)
+	sh.heldN++
+	if sh.heldKeys == nil {
+		sh.heldKeys = make(map[uint64]int32)
+	}
+	sh.heldKeys[k.kh]++
+}
+
+// unhold takes held[i] out of the held records and returns it. sh.mu must be held.
+func (sh *shard) unhold(i int) *krec {
+	k := sh.held[i]
+	sh.held[i] = nil
+	sh.heldN--
+	sh.qBytes -= k.size
+	if n := sh.heldKeys[k.kh] - 1; n > 0 {
+		sh.heldKeys[k.kh] = n
+	} else {
+		delete(sh.heldKeys, k.kh)
+	}
+	if sh.heldN == 0 {
+		clear(sh.held)
+		sh.held, sh.heldScan = sh.held[:0], 0
+	}
+	return k
+}
+
+// remove takes the record nextPlain returned at from (or the queue's front, -1) out
+// of the waiting records. sh.mu must be held.
+func (sh *shard) remove(from int) {
+	if from >= 0 {
+		sh.unhold(from)
+	} else {
+		sh.popFront()
+	}
+}
+
+// compactHeld drops the places of held records taken, and makes the next scan of
+// held start from its beginning. sh.mu must be held.
+func (sh *shard) compactHeld() {
+	sh.held = slices.DeleteFunc(sh.held, func(k *krec) bool { return k == nil })
+	sh.heldGen, sh.heldScan = 0, 0
+}
+
+// rescanHeld makes a build in progress scan the held records again from their
+// beginning: a key freed meanwhile must go to its oldest held record, which the scan
+// may have passed while the key was busy. sh.mu must be held.
+func (sh *shard) rescanHeld() {
+	sh.heldGen = 0
+}
+
+// requeue puts ks, in order, ahead of everything waiting (records to send again); an
+// ordered plain shard holds them at the front of its held records, ahead of the held
+// records of their keys. sh.mu must be held.
+func (sh *shard) requeue(ks []*krec) {
+	if !sh.holds() || len(ks) == 0 {
+		sh.pushFront(ks)
+		return
+	}
+	sh.compactHeld()
+	if sh.heldKeys == nil {
+		sh.heldKeys = make(map[uint64]int32)
+	}
+	sh.held = slices.Insert(sh.held, 0, ks...)
+	for _, k := range ks {
+		sh.heldKeys[k.kh]++
+		sh.qBytes += k.size
+	}
+	sh.heldN += len(ks)
+}
+
+// nextPlain returns the record an ordered plain shard sends next in build gen: the
+// oldest held record whose key is free, else the queue's front record once free (busy
+// front records are held, up to maxHeld), or nil. from is the record's index in held,
+// or -1 for the queue's front. Expired records are left for the dispatcher's next
+// pass. sh.mu must be held.
+func (sh *shard) nextPlain(gen uint64, now int64) (k *krec, from int) {
+	if sh.heldN > 0 {
+		if sh.heldGen != gen {
+			sh.compactHeld()
+			sh.heldGen = gen
+		}
+		for ; sh.heldScan < len(sh.held); sh.heldScan++ {
+			h := sh.held[sh.heldScan]
+			if h != nil && h.deadline > now && !sh.keysOut.has(h.kh) {
+				return h, sh.heldScan
+			}
+		}
+	}
+	for sh.qLen() > 0 {
+		f := sh.front()
+		if f.deadline <= now {
+			return nil, -1
+		}
+		if sh.free(f) {
+			return f, -1
+		}
+		if sh.heldN >= maxHeld {
+			return nil, -1
+		}
+		sh.hold()
+	}
+	return nil, -1
+}
+
+// expireHeld moves the held records past their deadline to expired and returns it, with
+// the earliest deadline of those left (noDeadline for none). sh.mu must be held.
+func (sh *shard) expireHeld(now int64, expired []*krec) ([]*krec, int64) {
+	next := noDeadline
+	for i, k := range sh.held {
+		if k == nil {
+			continue
+		}
+		if k.deadline <= now {
+			expired = append(expired, sh.unhold(i))
+			if sh.heldN == 0 {
+				break
+			}
+			continue
+		}
+		next = min(next, k.deadline)
+	}
+	return expired, next
 }
 
 // callEnded ends, in ordered mode, one of the shard's calls in flight. sh.mu must be held.
@@ -527,7 +700,7 @@ func (sh *shard) prepend(ks []*krec) bool {
 	if sh.retired {
 		return false
 	}
-	sh.pushFront(ks)
+	sh.requeue(ks)
 	return true
 }
 

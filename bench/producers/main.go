@@ -54,7 +54,9 @@ type result struct {
 	RecordsPerCPUS  float64 `json:"user_records_per_cpu_s"`
 	HeapPeakMB      float64 `json:"heap_peak_mb"`
 	EngineCPUS      float64 `json:"engine_cpu_s"`
-	Failed          int64   `json:"failed"`
+	// PutRecordsCalls is how many PutRecords calls the engine answered for the run.
+	PutRecordsCalls uint64 `json:"putrecords_calls"`
+	Failed          int64  `json:"failed"`
 	sinkproc.Check
 }
 
@@ -146,6 +148,7 @@ func runOne(e *sinkproc.Sink, name string, round, records, shards, size int, pks
 	if err != nil {
 		fatal(err)
 	}
+	calls0 := putRecordsCalls(e)
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	var failed int64
@@ -168,6 +171,7 @@ func runOne(e *sinkproc.Sink, name string, round, records, shards, size int, pks
 	if err != nil {
 		fatal(err)
 	}
+	calls := putRecordsCalls(e) - calls0
 	c, err := e.Check(stream)
 	if err != nil {
 		fatal(err)
@@ -179,7 +183,16 @@ func runOne(e *sinkproc.Sink, name string, round, records, shards, size int, pks
 	return result{Producer: name, Records: records, WallS: wall, CPUS: cpu, Failed: failed,
 		UserRecordsPerS: float64(records) / wall, MBPerS: float64(records) * float64(size) / wall / (1 << 20),
 		CPUSPerMillion: cpu / float64(records) * 1e6, RecordsPerCPUS: float64(records) / cpu,
-		HeapPeakMB: float64(peak.Load()) / (1 << 20), EngineCPUS: ecpu - ecpu0, Check: c}
+		HeapPeakMB: float64(peak.Load()) / (1 << 20), EngineCPUS: ecpu - ecpu0, PutRecordsCalls: calls, Check: c}
+}
+
+// putRecordsCalls is how many PutRecords calls the engine has answered.
+func putRecordsCalls(e *sinkproc.Sink) uint64 {
+	u, err := e.Usage()
+	if err != nil {
+		fatal(err)
+	}
+	return u.Calls["Kinesis.PutRecords"]
 }
 
 func fatal(err error) {
