@@ -76,7 +76,7 @@ func runProducer(args []string) error {
 	aggBytes := fs.Int("agg-bytes", aggregation.DefaultMaxBytes, "maximum aggregate size")
 	maxBufMB := fs.Int("max-buffered-mb", 64, "producer memory bound (bytes of buffered records)")
 	useCBOR := fs.Bool("cbor", true, "send PutRecords in the CBOR protocol (raw blobs, no base64)")
-	direct := fs.Bool("direct", false, "send PutRecords through the producer's direct signed path (WithDirectPutRecords) instead of the SDK's operation stack")
+	direct := fs.Bool("direct", true, "send PutRecords through the producer's direct signed path (WithDirectPutRecords, the producer's default); false sends them through the SDK's operation stack")
 	verify := fs.Bool("verify", false, "bundled engine only: read the stream back and count user records")
 	traceFile := fs.String("trace", "", "write an execution trace to this file")
 	stopProfile, err := parseProfiled(fs, args)
